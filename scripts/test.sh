@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: unit + parity + CLI contract tests
+# (Release), the unit tests again under ASan+UBSan, and a short run of every
+# fuzz target. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+
+scripts/setup.sh
+
+echo "== tests (Release)"
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMFUSE_SANITIZE=ON \
+  -DMMFUSE_NATIVE=OFF >/dev/null
+ninja -C build-asan mmfuse_tests mmfuse
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS"
+
+echo "== fuzz targets (libFuzzer, short runs)"
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMFUSE_FUZZ=ON -DMMFUSE_TESTS=OFF \
+  -DMMFUSE_NATIVE=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+ninja -C build-fuzz
+for target in build-fuzz/tests/fuzz/fuzz_*; do
+  [ -x "$target" ] || continue
+  name=$(basename "$target")
+  corpus="tests/fuzz/corpus/${name#fuzz_}"
+  mkdir -p "build-fuzz/corpus-$name"
+  echo "-- $name"
+  seeds=()
+  [ -d "$corpus" ] && seeds+=("$corpus")
+  "$target" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 -timeout=10 \
+    "build-fuzz/corpus-$name" "${seeds[@]}" 2>&1 | tail -n 3
+done
+echo "== all tests passed"

@@ -1,0 +1,15 @@
+// Each mmfuse subcommand registers itself on the CLI11 app through one of these.
+// A command's callback throws mmfuse::Error on bad input; main() maps it to exit code 2.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace mmfuse::cli {
+
+void register_tokenize(CLI::App& app);
+void register_embed(CLI::App& app);
+void register_classify(CLI::App& app);
+void register_pull(CLI::App& app);
+void register_bench(CLI::App& app);
+
+}  // namespace mmfuse::cli

@@ -1,0 +1,22 @@
+// Helpers shared by the subcommands: thread options, JSON output, reading inputs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace mmfuse::cli {
+
+// Adds `--threads N` (default: all cores) to a subcommand.
+void add_threads_option(CLI::App* cmd, int* threads);
+// Applies the option: sizes the process-wide pool (0 = all cores).
+void apply_threads(int threads);
+
+// Writes one JSON document and a newline to stdout, flushing it.
+void print_json(const nlohmann::json& j);
+
+// A vector of floats as a JSON array (floats print as their shortest round-trip form).
+nlohmann::json float_array(const float* data, size_t n);
+
+}  // namespace mmfuse::cli

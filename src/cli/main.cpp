@@ -1,0 +1,31 @@
+// The `mmfuse` command: parses arguments, runs one subcommand, and turns errors
+// into messages on stderr and exit codes (2 bad input, 1 internal failure).
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "mmfuse/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mmfuse: multimodal embedding, retrieval and fusion engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "mmfuse 0.1.0");
+  mmfuse::cli::register_tokenize(app);
+  mmfuse::cli::register_embed(app);
+  mmfuse::cli::register_classify(app);
+  mmfuse::cli::register_pull(app);
+  mmfuse::cli::register_bench(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  } catch (const mmfuse::Error& e) {
+    std::fprintf(stderr, "mmfuse: error: %s\n", e.what());
+    return e.kind() == mmfuse::ErrorKind::internal ? 1 : 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mmfuse: internal error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,158 @@
+#include "core/ops.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "mmfuse/error.h"
+
+namespace mmfuse {
+
+namespace {
+// Below this many multiply-adds a job runs on the calling thread: waking the
+// pool costs more than it saves.
+constexpr size_t kMinParallelWork = 1u << 15;
+}  // namespace
+
+Activation parse_activation(const std::string& name, const std::string& where) {
+  if (name == "quick_gelu") return Activation::quick_gelu;
+  if (name == "gelu") return Activation::gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
+    return Activation::gelu_tanh;
+  if (name == "relu") return Activation::relu;
+  if (name == "tanh") return Activation::tanh;
+  throw_error(ErrorKind::unsupported, where + ": unsupported activation \"" + name + "\"");
+}
+
+void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, float* y,
+            bool accumulate) {
+  MMFUSE_ASSERT(lin.weight != nullptr && lin.in > 0 && lin.out > 0);
+  const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
+  if (rows == 0) return;
+  // Columns of W are split across threads: each thread streams its own slice of
+  // the weights once, which is what bounds small-batch inference.
+  constexpr size_t kBlock = 64;
+  const size_t blocks = (out + kBlock - 1) / kBlock;
+  auto run = [&](size_t b0, size_t b1, int) {
+    const size_t n0 = b0 * kBlock, n1 = std::min(out, b1 * kBlock);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                static_cast<int>(n1 - n0), static_cast<int>(in), 1.0f, x, static_cast<int>(in),
+                lin.weight + n0 * in, static_cast<int>(in), accumulate ? 1.0f : 0.0f, y + n0, static_cast<int>(out));
+    if (lin.bias != nullptr) {
+      for (size_t r = 0; r < rows; ++r) {
+        float* yr = y + r * out;
+        for (size_t n = n0; n < n1; ++n) yr[n] += lin.bias[n];
+      }
+    }
+  };
+  if (rows * in * out < kMinParallelWork) {
+    run(0, blocks, 0);
+  } else {
+    pool.parallel_for(blocks, run);
+  }
+}
+
+void layer_norm(ThreadPool& pool, const float* x, size_t rows, const LayerNormWeights& ln, float* y) {
+  const size_t dim = static_cast<size_t>(ln.dim);
+  auto run = [&](size_t r0, size_t r1, int) {
+    for (size_t r = r0; r < r1; ++r)
+      kernels::layer_norm_row(x + r * dim, dim, ln.weight, ln.bias, ln.eps, y + r * dim);
+  };
+  if (rows * dim < kMinParallelWork) {
+    run(0, rows, 0);
+  } else {
+    pool.parallel_for(rows, run);
+  }
+}
+
+void activate(ThreadPool& pool, float* x, size_t n, Activation act) {
+  if (n < kMinParallelWork) {
+    kernels::activate_span(x, n, act);
+    return;
+  }
+  constexpr size_t kChunk = 4096;
+  pool.parallel_for((n + kChunk - 1) / kChunk, [&](size_t c0, size_t c1, int) {
+    const size_t begin = c0 * kChunk, end = std::min(n, c1 * kChunk);
+    kernels::activate_span(x + begin, end - begin, act);
+  });
+}
+
+void add_inplace(ThreadPool& pool, float* x, const float* y, size_t n) {
+  auto run = [&](size_t b, size_t e, int) {
+    for (size_t i = b; i < e; ++i) x[i] += y[i];
+  };
+  if (n < kMinParallelWork) {
+    run(0, n, 0);
+  } else {
+    pool.parallel_for(n, run);
+  }
+}
+
+void attention(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
+               const PackedSequences& seqs, const AttentionOptions& opt) {
+  const int heads = opt.heads, d = opt.head_dim;
+  const int width = heads * d;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  size_t max_len = 0;
+  for (size_t s = 0; s < seqs.count(); ++s) max_len = std::max(max_len, seqs.length(s));
+  struct Scratch {
+    std::vector<float> scores, kept;
+    std::vector<int> index;
+  };
+  std::vector<Scratch> scratch(static_cast<size_t>(pool.size()));
+  const size_t tasks = seqs.count() * static_cast<size_t>(heads);
+
+  auto run_task = [&](size_t task, int worker) {
+    const size_t s = task / static_cast<size_t>(heads);
+    const int h = static_cast<int>(task % static_cast<size_t>(heads));
+    const size_t row0 = seqs.offsets[s];
+    const int len = static_cast<int>(seqs.length(s));
+    if (len == 0) return;
+    Scratch& mine = scratch[static_cast<size_t>(worker)];
+    std::vector<float>& scores = mine.scores;
+    scores.resize(max_len * max_len);
+    const size_t col = static_cast<size_t>(h) * static_cast<size_t>(d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, d, scale, q + row0 * width + col,
+                width, k + row0 * width + col, width, 0.0f, scores.data(), len);
+    for (int i = 0; i < len; ++i) {
+      float* row = scores.data() + static_cast<size_t>(i) * len;
+      const int visible = opt.causal ? i + 1 : len;
+      if (opt.key_mask == nullptr) {
+        kernels::softmax_row(row, static_cast<size_t>(visible));
+      } else {
+        // Gather the attendable keys, softmax them, scatter back; others get 0.
+        // A query with no attendable key attends uniformly, as a large negative
+        // additive mask does in the reference implementation.
+        mine.kept.resize(static_cast<size_t>(len));
+        mine.index.resize(static_cast<size_t>(len));
+        float* kept = mine.kept.data();
+        int* idx = mine.index.data();
+        int m = 0;
+        for (int j = 0; j < visible; ++j)
+          if (opt.key_mask[row0 + static_cast<size_t>(j)] != 0) {
+            kept[m] = row[j];
+            idx[m++] = j;
+          }
+        if (m == 0) {
+          for (int j = 0; j < len; ++j) row[j] = j < visible ? 1.0f / static_cast<float>(visible) : 0.0f;
+          continue;
+        }
+        kernels::softmax_row(kept, static_cast<size_t>(m));
+        std::fill(row, row + len, 0.0f);
+        for (int t = 0; t < m; ++t) row[idx[t]] = kept[t];
+        continue;
+      }
+      std::fill(row + visible, row + len, 0.0f);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, d, len, 1.0f, scores.data(), len,
+                v + row0 * width + col, width, 0.0f, out + row0 * width + col, width);
+  };
+  if (max_len * max_len * static_cast<size_t>(d) * tasks < kMinParallelWork) {
+    for (size_t t = 0; t < tasks; ++t) run_task(t, 0);
+  } else {
+    pool.parallel_tasks(tasks, run_task);
+  }
+}
+
+}  // namespace mmfuse

@@ -1,0 +1,77 @@
+// The numeric building blocks every model is made of: linear layers (GEMM via
+// OpenBLAS), layer norm, activations and multi-head attention. All tensors are
+// row-major float32; a "row" is one token. Work is split over a ThreadPool.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+
+namespace mmfuse {
+
+enum class Activation { quick_gelu, gelu, gelu_tanh, relu, tanh };
+
+// Maps a Hugging Face `hidden_act` string; `where` names the config field in errors.
+Activation parse_activation(const std::string& name, const std::string& where);
+
+// y = x W^T + b with W stored [out, in] as in PyTorch's nn.Linear.
+struct Linear {
+  const float* weight = nullptr;  // out * in floats
+  const float* bias = nullptr;    // out floats, or null
+  int in = 0;
+  int out = 0;
+};
+
+struct LayerNormWeights {
+  const float* weight = nullptr;  // dim floats
+  const float* bias = nullptr;    // dim floats
+  int dim = 0;
+  float eps = 1e-5f;
+};
+
+// y[rows, lin.out] = x[rows, lin.in] W^T + b. y must not alias x.
+// With accumulate = true, y += x W^T + b (a residual connection for free).
+void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, float* y,
+            bool accumulate = false);
+
+// y[rows, dim] = layer_norm(x) (population variance, as torch). y may alias x.
+void layer_norm(ThreadPool& pool, const float* x, size_t rows, const LayerNormWeights& ln, float* y);
+
+// x = act(x), n floats.
+void activate(ThreadPool& pool, float* x, size_t n, Activation act);
+
+// x += y, n floats.
+void add_inplace(ThreadPool& pool, float* x, const float* y, size_t n);
+
+// Sequences packed one after another: sequence s owns rows [offsets[s], offsets[s+1]).
+struct PackedSequences {
+  std::vector<size_t> offsets;  // size = number of sequences + 1
+  size_t count() const { return offsets.size() - 1; }
+  size_t rows() const { return offsets.back(); }
+  size_t length(size_t s) const { return offsets[s + 1] - offsets[s]; }
+};
+
+struct AttentionOptions {
+  int heads = 1;
+  int head_dim = 0;
+  bool causal = false;              // query i sees keys j <= i only
+  const int64_t* key_mask = nullptr;  // per packed row: nonzero = may be attended to; null = all
+};
+
+// Scaled dot-product attention per sequence and head (scale = head_dim^-0.5,
+// softmax in fp32). q, k, v and out are [rows, heads*head_dim].
+void attention(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
+               const PackedSequences& seqs, const AttentionOptions& opt);
+
+// Single-row kernels, vectorised (see kernels_fast.cpp).
+namespace kernels {
+void activate_span(float* x, size_t n, Activation act);
+void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps, float* y);
+// Softmax over x[0, n) in place; entries are finite.
+void softmax_row(float* x, size_t n);
+}  // namespace kernels
+
+}  // namespace mmfuse

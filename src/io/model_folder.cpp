@@ -1,0 +1,143 @@
+#include "io/model_folder.h"
+
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "mmfuse/error.h"
+
+namespace mmfuse {
+
+namespace fs = std::filesystem;
+
+nlohmann::json read_json_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw_error(fs::exists(path) ? ErrorKind::bad_input : ErrorKind::not_found,
+                path.string() + ": cannot read (missing file?)");
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return nlohmann::json::parse(buffer.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw_error(ErrorKind::bad_input, path.string() + ": invalid JSON: " + e.what());
+  }
+}
+
+bool JsonFields::has(const std::string& key) const {
+  return object_.is_object() && object_.contains(key) && !object_[key].is_null();
+}
+
+int64_t JsonFields::integer(const std::string& key, int64_t fallback) const {
+  if (!has(key)) return fallback;
+  const auto& v = object_[key];
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
+    return static_cast<int64_t>(v.get<double>());
+  throw_error(ErrorKind::bad_input, where_ + ": field \"" + key + "\" must be an integer");
+}
+
+double JsonFields::number(const std::string& key, double fallback) const {
+  if (!has(key)) return fallback;
+  const auto& v = object_[key];
+  MMFUSE_CHECK(v.is_number(), bad_input, where_ + ": field \"" + key + "\" must be a number");
+  return v.get<double>();
+}
+
+bool JsonFields::boolean(const std::string& key, bool fallback) const {
+  if (!has(key)) return fallback;
+  const auto& v = object_[key];
+  MMFUSE_CHECK(v.is_boolean(), bad_input, where_ + ": field \"" + key + "\" must be true or false");
+  return v.get<bool>();
+}
+
+std::string JsonFields::string(const std::string& key, const std::string& fallback) const {
+  if (!has(key)) return fallback;
+  const auto& v = object_[key];
+  MMFUSE_CHECK(v.is_string(), bad_input, where_ + ": field \"" + key + "\" must be a string");
+  return v.get<std::string>();
+}
+
+std::shared_ptr<WeightStore> WeightStore::open_folder(const fs::path& dir) {
+  auto store = std::make_shared<WeightStore>();
+  const fs::path single = dir / "model.safetensors";
+  const fs::path index = dir / "model.safetensors.index.json";
+  std::vector<fs::path> shards;
+  if (fs::exists(single)) {
+    shards.push_back(single);
+  } else if (fs::exists(index)) {
+    nlohmann::json j = read_json_file(index);
+    MMFUSE_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), bad_input,
+                 index.string() + ": missing \"weight_map\" object");
+    std::set<std::string> names;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      MMFUSE_CHECK(it.value().is_string(), bad_input,
+                   index.string() + ": weight_map[\"" + it.key() + "\"] must be a file name");
+      std::string file = it.value().get<std::string>();
+      MMFUSE_CHECK(file.find('/') == std::string::npos && file.find("..") == std::string::npos,
+                   bad_input, index.string() + ": shard name \"" + file + "\" must be a plain file name");
+      names.insert(file);
+    }
+    for (const auto& n : names) shards.push_back(dir / n);
+  } else {
+    throw_error(ErrorKind::not_found, dir.string() +
+                                          ": no model.safetensors or model.safetensors.index.json "
+                                          "(only safetensors weights are supported)");
+  }
+  for (const auto& path : shards) {
+    store->files_.push_back(SafetensorsFile::open(path));
+    const size_t idx = store->files_.size() - 1;
+    for (const auto& [name, info] : store->files_.back().tensors()) {
+      MMFUSE_CHECK(!store->owner_.count(name), bad_input,
+                   path.string() + ": tensor \"" + name + "\" also appears in another shard");
+      store->owner_[name] = idx;
+      store->total_bytes_ += info.nbytes;
+    }
+  }
+  return store;
+}
+
+bool WeightStore::has(const std::string& name) const { return owner_.count(name) != 0; }
+
+std::string WeightStore::describe_source(const std::string& name) const {
+  auto it = owner_.find(name);
+  if (it != owner_.end()) return files_[it->second].name();
+  if (files_.size() == 1) return files_[0].name();
+  return files_.empty() ? std::string("weights") : fs::path(files_[0].name()).parent_path().string();
+}
+
+const TensorInfo& WeightStore::info(const std::string& name) const {
+  auto it = owner_.find(name);
+  if (it == owner_.end())
+    throw_error(ErrorKind::bad_input, describe_source(name) + ": missing tensor \"" + name + "\"");
+  return *files_[it->second].find(name);
+}
+
+const float* WeightStore::f32(const std::string& name, std::initializer_list<int64_t> shape) {
+  const TensorInfo& t = info(name);
+  std::vector<int64_t> want(shape);
+  if (t.shape != want) {
+    auto fmt = [](const std::vector<int64_t>& s) {
+      std::string r = "[";
+      for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+      return r + "]";
+    };
+    throw_error(ErrorKind::bad_input, describe_source(name) + ": tensor \"" + name + "\" has shape " +
+                                          fmt(t.shape) + ", expected " + fmt(want) +
+                                          " from config.json");
+  }
+  if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16 &&
+      t.dtype != DType::F64) {
+    throw_error(ErrorKind::unsupported, describe_source(name) + ": tensor \"" + name + "\" has dtype " +
+                                            dtype_name(t.dtype) + "; weights must be F32, F16 or BF16");
+  }
+  if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0)
+    return reinterpret_cast<const float*>(t.data);
+  converted_.emplace_back(static_cast<size_t>(t.numel()));
+  convert_to_f32(t.dtype, t.data, converted_.back().size(), converted_.back().data());
+  return converted_.back().data();
+}
+
+}  // namespace mmfuse

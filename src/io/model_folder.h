@@ -1,0 +1,60 @@
+// A Hugging Face model folder: config.json plus weights in model.safetensors or
+// in shards listed by model.safetensors.index.json. Tensors are looked up by
+// their state_dict names and handed out as float32, shape-checked.
+#pragma once
+
+#include <deque>
+#include <filesystem>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+
+namespace mmfuse {
+
+// Reads a JSON file; errors name the file.
+nlohmann::json read_json_file(const std::filesystem::path& path);
+
+// Typed access to a JSON object with defaults; errors name file and field.
+class JsonFields {
+ public:
+  JsonFields(const nlohmann::json& object, std::string where)
+      : object_(object), where_(std::move(where)) {}
+  int64_t integer(const std::string& key, int64_t fallback) const;
+  double number(const std::string& key, double fallback) const;
+  bool boolean(const std::string& key, bool fallback) const;
+  std::string string(const std::string& key, const std::string& fallback) const;
+  bool has(const std::string& key) const;
+  const std::string& where() const { return where_; }
+
+ private:
+  const nlohmann::json& object_;
+  std::string where_;
+};
+
+class WeightStore {
+ public:
+  // Opens model.safetensors, or the shards named by model.safetensors.index.json.
+  static std::shared_ptr<WeightStore> open_folder(const std::filesystem::path& dir);
+
+  bool has(const std::string& name) const;
+  const TensorInfo& info(const std::string& name) const;
+  // The tensor as float32 with exactly `shape` (an empty list is a scalar).
+  // Aligned F32 data is returned in place (zero copy, from the memory map);
+  // other dtypes are converted once and kept for the life of the store.
+  const float* f32(const std::string& name, std::initializer_list<int64_t> shape);
+  size_t total_bytes() const { return total_bytes_; }
+  std::string describe_source(const std::string& name) const;
+
+ private:
+  std::vector<SafetensorsFile> files_;
+  std::map<std::string, size_t> owner_;  // tensor name -> index into files_
+  std::deque<std::vector<float>> converted_;
+  size_t total_bytes_ = 0;
+};
+
+}  // namespace mmfuse

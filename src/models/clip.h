@@ -1,0 +1,116 @@
+// CLIP (Radford et al. 2021) as Hugging Face's CLIPModel computes it: a causal
+// text transformer pooled at the end-of-text token, a ViT pooled at the class
+// token, and linear projections into one shared embedding space.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "io/model_folder.h"
+#include "models/clip_config.h"
+#include "models/transformer.h"
+#include "text/clip_tokenizer.h"
+#include "vision/image.h"
+#include "vision/image_processor.h"
+
+namespace mmfuse {
+
+// Intermediate results a caller may ask for (parity tests, debugging).
+struct TowerTrace {
+  bool keep_hidden_states = false;         // hidden_states[K] of the first input
+  bool keep_last_hidden_state = false;     // the whole last_hidden_state
+  std::vector<std::vector<float>> hidden_states;  // K = 0..layers, [tokens, hidden] each
+  std::vector<float> last_hidden_state;           // [batch, tokens, hidden]
+};
+
+class ClipTextTower {
+ public:
+  ClipTextTower(WeightStore& store, const ClipTextConfig& config, const std::string& prefix);
+  // Pooled output (final_layer_norm at the pooling position), [batch, hidden].
+  // Only positions up to the pooling position are computed (the attention is
+  // causal, so later ones cannot change the result) unless the trace asks for
+  // the last hidden state, which is then computed over all positions.
+  std::vector<float> forward(ThreadPool& pool, const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
+  // The position whose output is pooled, as the reference picks it.
+  size_t pooling_position(const std::vector<int64_t>& ids) const;
+  const ClipTextConfig& config() const { return config_; }
+
+ private:
+  ClipTextConfig config_;
+  const float* token_embedding_ = nullptr;     // [vocab, hidden]
+  const float* position_embedding_ = nullptr;  // [max_positions, hidden]
+  std::vector<EncoderLayer> layers_;
+  LayerNormWeights final_layer_norm_;
+};
+
+class ClipVisionTower {
+ public:
+  ClipVisionTower(WeightStore& store, const ClipVisionConfig& config, const std::string& prefix);
+  // pixel_values: [batch, 3, image_size, image_size]. Returns post_layernorm of
+  // the class token, [batch, hidden]. The trace's last_hidden_state is the
+  // encoder output before post_layernorm.
+  std::vector<float> forward(ThreadPool& pool, const float* pixel_values, size_t batch,
+                             TowerTrace* trace = nullptr) const;
+  const ClipVisionConfig& config() const { return config_; }
+
+ private:
+  ClipVisionConfig config_;
+  const float* class_embedding_ = nullptr;     // [hidden]
+  Linear patch_embedding_;                     // conv weight [hidden, 3*P*P], no bias
+  const float* position_embedding_ = nullptr;  // [positions, hidden]
+  LayerNormWeights pre_layernorm_;
+  std::vector<EncoderLayer> layers_;
+  LayerNormWeights post_layernorm_;
+};
+
+// Loads the layer `prefix.layers.{i}` of a CLIP-style encoder.
+EncoderLayer load_clip_encoder_layer(WeightStore& store, const std::string& prefix, int hidden,
+                                     int intermediate, int heads, float eps, Activation act);
+
+class ClipModel {
+ public:
+  // Loads config.json, the weights, the tokenizer and (if present)
+  // preprocessor_config.json from a Hugging Face CLIP folder.
+  static std::unique_ptr<ClipModel> load(const std::filesystem::path& dir);
+
+  const std::string& name() const { return name_; }
+  int dim() const { return config_.projection_dim; }
+  const ClipConfig& config() const { return config_; }
+  // exp(logit_scale): the temperature of zero-shot classification logits.
+  float logit_scale() const { return logit_scale_; }
+  size_t weight_bytes() const { return store_->total_bytes(); }
+  const ClipTokenizer& tokenizer() const { return *tokenizer_; }
+  const ImageProcessorConfig& image_processor() const;
+
+  // Projected features before L2 normalisation ([batch, dim]), as HF's
+  // get_text_features / get_image_features.
+  std::vector<float> text_features(const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
+  std::vector<float> image_features(const float* pixel_values, size_t batch,
+                                    TowerTrace* trace = nullptr) const;
+  std::vector<float> text_features(const std::vector<std::string>& texts) const;
+  std::vector<float> image_features(const std::vector<Image>& images) const;
+
+  // Texts are tokenised to this length (max_position_embeddings).
+  size_t context_length() const { return static_cast<size_t>(config_.text.max_position_embeddings); }
+
+ private:
+  ClipModel() = default;
+  std::string name_;
+  ClipConfig config_;
+  std::shared_ptr<WeightStore> store_;
+  std::unique_ptr<ClipTokenizer> tokenizer_;
+  std::unique_ptr<ImageProcessorConfig> image_processor_;
+  std::filesystem::path dir_;
+  std::unique_ptr<ClipTextTower> text_;
+  std::unique_ptr<ClipVisionTower> vision_;
+  Linear text_projection_, visual_projection_;
+  float logit_scale_ = 1.0f;
+};
+
+// Scales each row of x[rows, dim] to unit L2 norm (rows of zeros stay zero).
+void l2_normalize_rows(float* x, size_t rows, size_t dim);
+
+}  // namespace mmfuse

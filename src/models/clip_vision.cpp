@@ -1,0 +1,91 @@
+// CLIP vision tower (ViT): patch embedding as a GEMM over image patches, class
+// token, position embeddings, pre-layernorm, pre-LN encoder, post-layernorm of
+// the class token.
+#include <cstring>
+
+#include "mmfuse/error.h"
+#include "models/clip.h"
+
+namespace mmfuse {
+
+ClipVisionTower::ClipVisionTower(WeightStore& store, const ClipVisionConfig& config,
+                                 const std::string& prefix)
+    : config_(config) {
+  const int h = config.hidden_size, p = config.patch_size, c = config.num_channels;
+  class_embedding_ = store.f32(prefix + ".embeddings.class_embedding", {h});
+  patch_embedding_.weight = store.f32(prefix + ".embeddings.patch_embedding.weight", {h, c, p, p});
+  patch_embedding_.in = c * p * p;
+  patch_embedding_.out = h;
+  position_embedding_ =
+      store.f32(prefix + ".embeddings.position_embedding.weight", {config.num_positions(), h});
+  pre_layernorm_ = load_layer_norm(store, prefix + ".pre_layrnorm", h, config.layer_norm_eps);
+  for (int i = 0; i < config.num_hidden_layers; ++i)
+    layers_.push_back(load_clip_encoder_layer(store, prefix + ".encoder.layers." + std::to_string(i), h,
+                                              config.intermediate_size, config.num_attention_heads,
+                                              config.layer_norm_eps, config.hidden_act));
+  post_layernorm_ = load_layer_norm(store, prefix + ".post_layernorm", h, config.layer_norm_eps);
+}
+
+std::vector<float> ClipVisionTower::forward(ThreadPool& pool, const float* pixel_values, size_t batch,
+                                            TowerTrace* trace) const {
+  const size_t hidden = static_cast<size_t>(config_.hidden_size);
+  const size_t p = static_cast<size_t>(config_.patch_size);
+  const size_t side = static_cast<size_t>(config_.patches_per_side());
+  const size_t size = static_cast<size_t>(config_.image_size);
+  const size_t channels = static_cast<size_t>(config_.num_channels);
+  const size_t patches = side * side;
+  const size_t tokens = patches + 1;
+  const size_t patch_len = channels * p * p;
+
+  // im2col: one row per patch, laid out (channel, y, x) like the conv weight.
+  std::vector<float> columns(batch * patches * patch_len);
+  pool.parallel_for(batch * patches, [&](size_t r0, size_t r1, int) {
+    for (size_t r = r0; r < r1; ++r) {
+      const size_t b = r / patches, patch = r % patches;
+      const size_t py = patch / side, px = patch % side;
+      float* dst = columns.data() + r * patch_len;
+      for (size_t c = 0; c < channels; ++c)
+        for (size_t y = 0; y < p; ++y) {
+          const float* src = pixel_values + ((b * channels + c) * size + py * p + y) * size + px * p;
+          std::memcpy(dst + (c * p + y) * p, src, p * sizeof(float));
+        }
+    }
+  });
+  std::vector<float> embedded(batch * patches * hidden);
+  linear(pool, columns.data(), batch * patches, patch_embedding_, embedded.data());
+
+  PackedSequences seqs;
+  for (size_t b = 0; b <= batch; ++b) seqs.offsets.push_back(b * tokens);
+  std::vector<float> x(batch * tokens * hidden);
+  for (size_t b = 0; b < batch; ++b) {
+    for (size_t t = 0; t < tokens; ++t) {
+      float* row = x.data() + (b * tokens + t) * hidden;
+      const float* src = t == 0 ? class_embedding_ : embedded.data() + (b * patches + t - 1) * hidden;
+      const float* pos = position_embedding_ + t * hidden;
+      for (size_t i = 0; i < hidden; ++i) row[i] = src[i] + pos[i];
+    }
+  }
+  layer_norm(pool, x.data(), seqs.rows(), pre_layernorm_, x.data());
+
+  AttentionOptions attn;
+  attn.heads = config_.num_attention_heads;
+  attn.head_dim = config_.hidden_size / config_.num_attention_heads;
+  auto keep_layer = [&] {
+    if (trace != nullptr && trace->keep_hidden_states && batch > 0)
+      trace->hidden_states.emplace_back(x.begin(), x.begin() + static_cast<long>(tokens * hidden));
+  };
+  keep_layer();
+  EncoderWorkspace ws;
+  for (const auto& layer : layers_) {
+    pre_ln_encoder_layer(pool, x.data(), seqs, layer, attn, ws);
+    keep_layer();
+  }
+  if (trace != nullptr && trace->keep_last_hidden_state) trace->last_hidden_state = x;
+  std::vector<float> pooled(batch * hidden);
+  for (size_t b = 0; b < batch; ++b)
+    kernels::layer_norm_row(x.data() + b * tokens * hidden, hidden, post_layernorm_.weight,
+                            post_layernorm_.bias, post_layernorm_.eps, pooled.data() + b * hidden);
+  return pooled;
+}
+
+}  // namespace mmfuse

@@ -1,0 +1,37 @@
+// Shared transformer encoder blocks (the ViT/CLIP pre-LN layer and the BERT
+// post-LN layer), built from the ops in core/ops.h. A model file loads weights
+// into these structs and calls the forward functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/ops.h"
+#include "io/model_folder.h"
+
+namespace mmfuse {
+
+struct EncoderLayer {
+  LayerNormWeights ln_attn;  // before attention (pre-LN) or after it (post-LN)
+  Linear q, k, v, o;
+  LayerNormWeights ln_mlp;   // before the MLP (pre-LN) or after it (post-LN)
+  Linear fc1, fc2;
+  int heads = 1;
+  Activation act = Activation::gelu;
+};
+
+// Scratch memory reused across layers and calls (not shared between threads).
+struct EncoderWorkspace {
+  std::vector<float> normed, q, k, v, context, hidden;
+};
+
+// Loads nn.Linear weights `prefix.weight` [out, in] and, if `with_bias`, `prefix.bias` [out].
+Linear load_linear(WeightStore& store, const std::string& prefix, int in, int out, bool with_bias = true);
+LayerNormWeights load_layer_norm(WeightStore& store, const std::string& prefix, int dim, float eps);
+
+// x[rows, hidden] <- x + attn(ln_attn(x)); x <- x + mlp(ln_mlp(x))   (CLIP, ViT, wav2vec2-lv60)
+void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
+                          const EncoderLayer& layer, const AttentionOptions& attn,
+                          EncoderWorkspace& ws);
+
+}  // namespace mmfuse

@@ -1,0 +1,565 @@
+#include "text/clip_tokenizer.h"
+
+#include <array>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <shared_mutex>
+#include <sstream>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+#include "mmfuse/error.h"
+#include "text/unicode_text.h"
+
+namespace mmfuse {
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr std::string_view kStartOfText = "<|startoftext|>";
+constexpr std::string_view kEndOfText = "<|endoftext|>";
+// HF reads merges.txt lines [1, 49152 - 256 - 2 + 1): at most 48,894 merges.
+constexpr size_t kMaxMerges = 49152 - 256 - 2;
+// The BPE cache is dropped when it grows past this many words; longer words are
+// not cached.
+constexpr size_t kMaxCacheEntries = 1 << 17;
+constexpr size_t kMaxCachedWordBytes = 256;
+
+std::optional<std::string> read_text_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_error(ErrorKind::bad_input, "cannot read " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw_error(ErrorKind::bad_input, "cannot read " + path.string());
+  return ss.str();
+}
+
+std::string read_required(const fs::path& path) {
+  std::optional<std::string> content = read_text_file(path);
+  if (!content) throw_error(ErrorKind::not_found, "tokenizer file not found: " + path.string());
+  return std::move(*content);
+}
+
+json parse_json_file(const fs::path& path, const std::string& content) {
+  try {
+    return json::parse(content);
+  } catch (const json::exception& e) {
+    throw_error(ErrorKind::bad_input, "malformed JSON in " + path.string() + ": " + e.what());
+  }
+}
+
+std::optional<json> read_optional_json(const fs::path& path) {
+  std::optional<std::string> content = read_text_file(path);
+  if (!content) return std::nullopt;
+  json j = parse_json_file(path, *content);
+  MMFUSE_CHECK(j.is_object(), bad_input, path.string() + ": expected a JSON object");
+  return j;
+}
+
+bool json_flag(const json& obj, const char* key, bool fallback) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_boolean()) return fallback;
+  return it->get<bool>();
+}
+
+// A special-token value from tokenizer_config.json / special_tokens_map.json:
+// either a string or an AddedToken dict ({"content": ..., "lstrip": ..., ...}).
+std::optional<text::AddedToken> parse_token_value(const json& value, const fs::path& file,
+                                                  const std::string& key) {
+  if (value.is_null()) return std::nullopt;
+  text::AddedToken token;
+  if (value.is_string()) {
+    token.content = value.get<std::string>();
+    token.normalized = false;  // a str special token: AddedToken(normalized=not special)
+  } else if (value.is_object()) {
+    auto it = value.find("content");
+    MMFUSE_CHECK(it != value.end() && it->is_string(), bad_input,
+                 file.string() + ": \"" + key + "\" has no string \"content\"");
+    token.content = it->get<std::string>();
+    token.single_word = json_flag(value, "single_word", false);
+    token.lstrip = json_flag(value, "lstrip", false);
+    token.rstrip = json_flag(value, "rstrip", false);
+    token.normalized = json_flag(value, "normalized", true);
+  } else {
+    throw_error(ErrorKind::bad_input,
+                file.string() + ": \"" + key + "\" must be a string or an AddedToken object");
+  }
+  token.special = true;
+  return token;
+}
+
+// GPT-2 bytes_to_unicode(): printable Latin-1 bytes map to themselves, the others
+// to U+0100 + n in byte order.
+std::array<char32_t, 256> bytes_to_unicode() {
+  std::array<char32_t, 256> table{};
+  char32_t n = 0;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+    table[static_cast<size_t>(b)] = printable ? static_cast<char32_t>(b) : 0x100 + n++;
+  }
+  return table;
+}
+
+// Case-insensitive comparison of one code point with one ASCII pattern character,
+// as the `regex` module's IGNORECASE does it (simple case folding: 's' also
+// matches U+017F LATIN SMALL LETTER LONG S).
+bool fold_equals(char32_t c, char p) {
+  const auto pc = static_cast<char32_t>(static_cast<unsigned char>(p));
+  if (c == pc) return true;
+  if (p >= 'a' && p <= 'z') return c == pc - 32 || (p == 's' && c == 0x17F);
+  return false;
+}
+
+size_t match_literal_ci(std::u32string_view s, size_t i, std::string_view pattern) {
+  if (s.size() - i < pattern.size()) return 0;
+  for (size_t k = 0; k < pattern.size(); ++k)
+    if (!fold_equals(s[i + k], pattern[k])) return 0;
+  return pattern.size();
+}
+
+// Characters matched by no alternative of the pattern: whitespace, and U+0345
+// COMBINING GREEK YPOGEGRAMMENI, which IGNORECASE excludes from
+// [^\s\p{L}\p{N}] because it case-folds to the letter U+03B9.
+bool is_skipped(char32_t c) {
+  return text::is_unicode_white_space(c) || c == 0x345;
+}
+
+// OpenAI's pre-tokenizer, matched with Python `regex` and re.IGNORECASE:
+//   <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
+// findall semantics: at each position the first alternative that matches wins;
+// positions where nothing matches are skipped.
+std::vector<std::u32string_view> pre_tokenize(std::u32string_view s) {
+  static constexpr std::string_view kContractions[] = {"'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
+  std::vector<std::u32string_view> pieces;
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const char32_t c = s[i];
+    size_t len = 0;
+    if (c == U'<') {
+      len = match_literal_ci(s, i, kStartOfText);
+      if (len == 0) len = match_literal_ci(s, i, kEndOfText);
+    } else if (c == U'\'') {
+      for (std::string_view contraction : kContractions) {
+        len = match_literal_ci(s, i, contraction);
+        if (len != 0) break;
+      }
+    }
+    if (len == 0) {
+      if (text::is_letter(c)) {
+        size_t j = i + 1;
+        while (j < n && text::is_letter(s[j])) ++j;
+        len = j - i;
+      } else if (text::is_number(c)) {
+        len = 1;
+      } else if (!is_skipped(c)) {
+        size_t j = i + 1;
+        while (j < n && !is_skipped(s[j]) && !text::is_letter(s[j]) && !text::is_number(s[j])) ++j;
+        len = j - i;
+      }
+    }
+    if (len == 0) {
+      ++i;
+      continue;
+    }
+    pieces.push_back(s.substr(i, len));
+    i += len;
+  }
+  return pieces;
+}
+
+}  // namespace
+
+struct ClipTokenizer::Impl {
+  std::unordered_map<std::string, int64_t> vocab;
+  std::vector<text::AddedToken> added;
+  std::unordered_map<std::string, int64_t> added_encoder;
+  text::AddedTokenSplitter splitter;
+  int64_t unk_id = -1;  // vocab id of unk_token (HF _convert_token_to_id fallback)
+
+  // BPE symbols: every string that can appear in a BPE word.
+  std::unordered_map<std::string, int32_t> symbol_ids;
+  std::vector<std::string> symbol_strings;
+  std::vector<int64_t> symbol_output_ids;      // convert_tokens_to_ids(symbol), -1: none
+  std::array<int32_t, 256> byte_symbol{};      // bytes_to_unicode(b)
+  std::array<int32_t, 256> byte_end_symbol{};  // bytes_to_unicode(b) + "</w>"
+  struct Merge {
+    int32_t rank;
+    int32_t merged;
+  };
+  std::unordered_map<uint64_t, Merge> merges;
+
+  mutable std::shared_mutex cache_mutex;
+  mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
+
+  int32_t intern(const std::string& s) {
+    auto [it, inserted] = symbol_ids.emplace(s, static_cast<int32_t>(symbol_strings.size()));
+    if (inserted) symbol_strings.push_back(s);
+    return it->second;
+  }
+
+  // convert_tokens_to_ids for one token: added tokens first, then the vocab, then unk.
+  int64_t token_to_id(const std::string& token) const {
+    if (auto it = added_encoder.find(token); it != added_encoder.end()) return it->second;
+    if (auto it = vocab.find(token); it != vocab.end()) return it->second;
+    return unk_id;
+  }
+
+  static uint64_t pair_key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+
+  std::vector<int32_t> bpe_uncached(std::string_view piece) const {
+    std::vector<int32_t> word;
+    word.reserve(piece.size());
+    for (size_t k = 0; k < piece.size(); ++k) {
+      const auto b = static_cast<unsigned char>(piece[k]);
+      word.push_back(k + 1 == piece.size() ? byte_end_symbol[b] : byte_symbol[b]);
+    }
+    std::vector<int32_t> next;
+    next.reserve(word.size());
+    while (word.size() > 1) {
+      int32_t best_rank = std::numeric_limits<int32_t>::max();
+      const Merge* best = nullptr;
+      int32_t first = -1, second = -1;
+      for (size_t k = 0; k + 1 < word.size(); ++k) {
+        auto it = merges.find(pair_key(word[k], word[k + 1]));
+        if (it != merges.end() && it->second.rank < best_rank) {
+          best_rank = it->second.rank;
+          best = &it->second;
+          first = word[k];
+          second = word[k + 1];
+        }
+      }
+      if (best == nullptr) break;
+      next.clear();
+      for (size_t k = 0; k < word.size();) {
+        if (k + 1 < word.size() && word[k] == first && word[k + 1] == second) {
+          next.push_back(best->merged);
+          k += 2;
+        } else {
+          next.push_back(word[k]);
+          ++k;
+        }
+      }
+      word.swap(next);
+    }
+    return word;
+  }
+
+  std::vector<int32_t> bpe(const std::string& piece) const {
+    if (piece.size() > kMaxCachedWordBytes) return bpe_uncached(piece);
+    {
+      std::shared_lock lock(cache_mutex);
+      auto it = cache.find(piece);
+      if (it != cache.end()) return it->second;
+    }
+    std::vector<int32_t> word = bpe_uncached(piece);
+    std::unique_lock lock(cache_mutex);
+    if (cache.size() >= kMaxCacheEntries) cache.clear();
+    cache.emplace(piece, word);
+    return word;
+  }
+};
+
+ClipTokenizer::ClipTokenizer() : impl_(std::make_unique<Impl>()) {}
+ClipTokenizer::ClipTokenizer(ClipTokenizer&&) noexcept = default;
+ClipTokenizer& ClipTokenizer::operator=(ClipTokenizer&&) noexcept = default;
+ClipTokenizer::~ClipTokenizer() = default;
+
+ClipTokenizer ClipTokenizer::from_folder(const fs::path& dir) {
+  ClipTokenizer tok;
+  Impl& im = *tok.impl_;
+
+  // vocab.json: {token: id}. nlohmann accepts literal UTF-8 and \uXXXX escapes.
+  const fs::path vocab_path = dir / "vocab.json";
+  const json vocab = parse_json_file(vocab_path, read_required(vocab_path));
+  MMFUSE_CHECK(vocab.is_object(), bad_input, vocab_path.string() + ": expected a JSON object");
+  im.vocab.reserve(vocab.size());
+  for (const auto& [token, id] : vocab.items()) {
+    MMFUSE_CHECK(id.is_number_integer(), bad_input,
+                 vocab_path.string() + ": the id of \"" + token + "\" is not an integer");
+    im.vocab[token] = id.get<int64_t>();
+  }
+  MMFUSE_CHECK(!im.vocab.empty(), bad_input, vocab_path.string() + ": empty vocabulary");
+  tok.vocab_size_ = im.vocab.size();
+
+  // merges.txt: HF takes content.strip().split("\n")[1 : 48895]: the first line
+  // (#version) is skipped, and each line is split on whitespace into a pair.
+  const fs::path merges_path = dir / "merges.txt";
+  const std::string merges_text = read_required(merges_path);
+  MMFUSE_CHECK(text::is_valid_utf8(merges_text), bad_input,
+               merges_path.string() + ": not valid UTF-8");
+  std::vector<std::pair<std::string, std::string>> merge_pairs;
+  std::vector<bool> merge_is_pair;
+  {
+    const std::u32string all = text::decode_utf8(merges_text);
+    std::u32string_view stripped = text::python_rstrip(text::python_lstrip(all));
+    size_t line_no = 0;
+    size_t pos = 0;
+    while (pos <= stripped.size() && merge_pairs.size() < kMaxMerges) {
+      size_t nl = stripped.find(U'\n', pos);
+      if (nl == std::u32string_view::npos) nl = stripped.size();
+      std::u32string_view line = stripped.substr(pos, nl - pos);
+      if (line_no > 0) {
+        std::vector<std::u32string> parts = text::python_split(line);
+        if (parts.size() == 2) {
+          merge_pairs.emplace_back(text::encode_utf8(parts[0]), text::encode_utf8(parts[1]));
+          merge_is_pair.push_back(true);
+        } else {
+          merge_pairs.emplace_back();  // keeps the rank numbering; never matches
+          merge_is_pair.push_back(false);
+        }
+      }
+      ++line_no;
+      if (nl == stripped.size()) break;
+      pos = nl + 1;
+    }
+  }
+
+  // Special and added tokens, the way from_pretrained + __init__ resolve them.
+  const fs::path config_path = dir / "tokenizer_config.json";
+  const fs::path map_path = dir / "special_tokens_map.json";
+  const fs::path added_path = dir / "added_tokens.json";
+  const std::optional<json> config = read_optional_json(config_path);
+
+  static constexpr const char* kSpecialAttrs[] = {
+      "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
+  std::unordered_map<std::string, std::optional<text::AddedToken>> specials;
+  std::vector<text::AddedToken> additional;
+  auto take_specials = [&](const json& obj, const fs::path& file) {
+    for (const char* attr : kSpecialAttrs) {
+      auto it = obj.find(attr);
+      if (it != obj.end()) specials[attr] = parse_token_value(*it, file, attr);
+    }
+    auto it = obj.find("additional_special_tokens");
+    if (it != obj.end() && it->is_array()) {
+      additional.clear();
+      for (const json& v : *it) {
+        std::optional<text::AddedToken> t = parse_token_value(v, file, "additional_special_tokens");
+        if (t) additional.push_back(std::move(*t));
+      }
+    }
+  };
+  if (config) take_specials(*config, config_path);
+
+  std::vector<text::AddedToken> added;
+  if (config && config->contains("added_tokens_decoder")) {
+    const json& decoder = (*config)["added_tokens_decoder"];
+    MMFUSE_CHECK(decoder.is_object(), bad_input,
+                 config_path.string() + ": \"added_tokens_decoder\" must be an object");
+    for (const auto& [key, value] : decoder.items()) {
+      text::AddedToken t;
+      try {
+        size_t used = 0;
+        t.id = std::stoll(key, &used);
+        MMFUSE_CHECK(used == key.size(), bad_input, "");
+      } catch (const std::exception&) {
+        throw_error(ErrorKind::bad_input,
+                    config_path.string() + ": bad added_tokens_decoder id \"" + key + "\"");
+      }
+      MMFUSE_CHECK(value.is_object() && value.contains("content") && value["content"].is_string(),
+                   bad_input,
+                   config_path.string() + ": added_tokens_decoder entry " + key +
+                       " has no string \"content\"");
+      t.content = value["content"].get<std::string>();
+      t.single_word = json_flag(value, "single_word", false);
+      t.lstrip = json_flag(value, "lstrip", false);
+      t.rstrip = json_flag(value, "rstrip", false);
+      t.normalized = json_flag(value, "normalized", true);
+      t.special = json_flag(value, "special", false);
+      added.push_back(std::move(t));
+    }
+  } else {
+    // Legacy layout: special_tokens_map.json overrides tokenizer_config.json, and
+    // added_tokens.json lists extra tokens.
+    if (std::optional<json> map = read_optional_json(map_path)) take_specials(*map, map_path);
+    if (std::optional<json> extra = read_optional_json(added_path)) {
+      std::unordered_set<std::string> special_contents;
+      for (const auto& [attr, t] : specials)
+        if (t) special_contents.insert(t->content);
+      for (const auto& t : additional) special_contents.insert(t.content);
+      for (const auto& [content, id] : extra->items()) {
+        MMFUSE_CHECK(id.is_number_integer(), bad_input,
+                     added_path.string() + ": the id of \"" + content + "\" is not an integer");
+        text::AddedToken t;
+        t.content = content;
+        t.id = id.get<int64_t>();
+        t.special = special_contents.count(content) != 0;
+        t.normalized = !t.special;
+        added.push_back(std::move(t));
+      }
+    }
+  }
+
+  // CLIPTokenizer.__init__ defaults.
+  auto default_special = [&](const char* attr, std::string_view content) {
+    if (specials.find(attr) == specials.end() || !specials[attr]) {
+      text::AddedToken t;
+      t.content = std::string(content);
+      t.special = true;
+      specials[attr] = t;
+    }
+  };
+  default_special("unk_token", kEndOfText);
+  default_special("bos_token", kStartOfText);
+  default_special("eos_token", kEndOfText);
+  default_special("pad_token", kEndOfText);
+
+  // PreTrainedTokenizer.__init__: _add_tokens(all_special_tokens_extended) for the
+  // special tokens not yet added; ids come from the vocab, else after it.
+  for (const auto& t : added) im.added_encoder[t.content] = t.id;
+  std::vector<text::AddedToken> special_list;
+  for (const char* attr : kSpecialAttrs)
+    if (specials[attr]) special_list.push_back(*specials[attr]);
+  for (const auto& t : additional) special_list.push_back(t);
+  std::unordered_set<std::string> known;
+  for (const auto& [content, id] : im.vocab) known.insert(content);
+  for (const auto& [content, id] : im.added_encoder) known.insert(content);
+  const auto new_index = static_cast<int64_t>(known.size());
+  int64_t appended = 0;
+  std::unordered_set<std::string> seen;
+  for (text::AddedToken& t : special_list) {
+    if (t.content.empty() || !seen.insert(t.content).second) continue;
+    if (im.added_encoder.count(t.content) != 0) continue;
+    auto v = im.vocab.find(t.content);
+    t.id = v != im.vocab.end() ? v->second : new_index + appended++;
+    im.added_encoder[t.content] = t.id;
+    added.push_back(t);
+  }
+  for (auto& t : added)
+    MMFUSE_CHECK(text::is_valid_utf8(t.content), bad_input,
+                 dir.string() + ": added token content is not valid UTF-8");
+  im.added = added;
+  im.splitter = text::AddedTokenSplitter(im.added);
+
+  if (auto v = im.vocab.find(specials["unk_token"]->content); v != im.vocab.end())
+    im.unk_id = v->second;
+  tok.bos_id_ = im.token_to_id(specials["bos_token"]->content);
+  tok.eos_id_ = im.token_to_id(specials["eos_token"]->content);
+  tok.pad_id_ = im.token_to_id(specials["pad_token"]->content);
+  MMFUSE_CHECK(tok.bos_id_ >= 0 && tok.eos_id_ >= 0 && tok.pad_id_ >= 0, bad_input,
+               dir.string() + ": bos/eos/pad token not in the vocabulary");
+
+  // BPE symbols and merge ranks.
+  const std::array<char32_t, 256> byte_chars = bytes_to_unicode();
+  for (size_t b = 0; b < 256; ++b) {
+    std::string s;
+    text::append_utf8(s, byte_chars[b]);
+    im.byte_symbol[b] = im.intern(s);
+    im.byte_end_symbol[b] = im.intern(s + "</w>");
+  }
+  im.merges.reserve(merge_pairs.size());
+  for (size_t r = 0; r < merge_pairs.size(); ++r) {
+    if (!merge_is_pair[r]) continue;
+    const auto& [a, b] = merge_pairs[r];
+    const int32_t sa = im.intern(a);
+    const int32_t sb = im.intern(b);
+    const int32_t merged = im.intern(a + b);
+    // dict(zip(merges, range(...))): a repeated pair keeps its last rank.
+    im.merges.insert_or_assign(Impl::pair_key(sa, sb),
+                               Impl::Merge{static_cast<int32_t>(r), merged});
+  }
+  im.symbol_output_ids.reserve(im.symbol_strings.size());
+  for (const std::string& s : im.symbol_strings) im.symbol_output_ids.push_back(im.token_to_id(s));
+  return tok;
+}
+
+void ClipTokenizer::run(const std::string& input, std::vector<std::string>* tokens,
+                        std::vector<int64_t>* ids) const {
+  const Impl& im = *impl_;
+  text::BasicTokenizerOptions clean;
+  clean.lower_case = true;
+  clean.strip_accents = false;
+  clean.split_on_punc = false;
+  clean.tokenize_chinese_chars = true;
+
+  auto emit_string = [&](const std::string& token) {
+    if (tokens) tokens->push_back(token);
+    if (ids) {
+      const int64_t id = im.token_to_id(token);
+      MMFUSE_CHECK(id >= 0, bad_input, "token \"" + token + "\" is not in the vocabulary");
+      ids->push_back(id);
+    }
+  };
+
+  const std::u32string decoded = text::decode_utf8(input);
+  for (const text::TextChunk& chunk : im.splitter.split(decoded)) {
+    if (chunk.added >= 0) {
+      emit_string(im.added[static_cast<size_t>(chunk.added)].content);
+      continue;
+    }
+    // CLIPTokenizer._tokenize without ftfy: " ".join(BasicTokenizer.tokenize(text)).
+    const std::vector<std::u32string> words = text::basic_tokenize(chunk.text, clean);
+    std::u32string joined;
+    for (size_t w = 0; w < words.size(); ++w) {
+      if (w > 0) joined.push_back(U' ');
+      joined += words[w];
+    }
+    for (std::u32string_view piece : pre_tokenize(joined)) {
+      const std::string utf8 = text::encode_utf8(piece);
+      if (utf8 == kStartOfText || utf8 == kEndOfText) {  // the BPE cache's fixed entries
+        emit_string(utf8);
+        continue;
+      }
+      for (int32_t sym : im.bpe(utf8)) {
+        if (tokens) tokens->push_back(im.symbol_strings[static_cast<size_t>(sym)]);
+        if (ids) {
+          const int64_t id = im.symbol_output_ids[static_cast<size_t>(sym)];
+          MMFUSE_CHECK(id >= 0, bad_input,
+                       "token \"" + im.symbol_strings[static_cast<size_t>(sym)] +
+                           "\" is not in the vocabulary and there is no unk_token");
+          ids->push_back(id);
+        }
+      }
+    }
+  }
+}
+
+std::vector<std::string> ClipTokenizer::tokenize(const std::string& text) const {
+  std::vector<std::string> tokens;
+  run(text, &tokens, nullptr);
+  return tokens;
+}
+
+std::vector<int64_t> ClipTokenizer::encode(const std::string& text) const {
+  std::vector<int64_t> ids{bos_id_};
+  run(text, nullptr, &ids);
+  ids.push_back(eos_id_);
+  return ids;
+}
+
+TokenBatch ClipTokenizer::encode_batch(const std::vector<std::string>& texts,
+                                       size_t max_length) const {
+  MMFUSE_CHECK(max_length >= 2, bad_input,
+               "max_length must be at least 2 (bos and eos), got " + std::to_string(max_length));
+  TokenBatch batch;
+  batch.input_ids.reserve(texts.size());
+  batch.attention_mask.reserve(texts.size());
+  for (const std::string& t : texts) {
+    std::vector<int64_t> body;
+    run(t, nullptr, &body);
+    if (body.size() > max_length - 2) body.resize(max_length - 2);
+    std::vector<int64_t> row;
+    row.reserve(max_length);
+    row.push_back(bos_id_);
+    row.insert(row.end(), body.begin(), body.end());
+    row.push_back(eos_id_);
+    std::vector<int64_t> mask(row.size(), 1);
+    row.resize(max_length, pad_id_);
+    mask.resize(max_length, 0);
+    batch.input_ids.push_back(std::move(row));
+    batch.attention_mask.push_back(std::move(mask));
+  }
+  return batch;
+}
+
+}  // namespace mmfuse
