@@ -74,7 +74,7 @@ void register_bench(CLI::App& app) {
     };
     const double image_ms = time_per_item([&] { model->image_features(pixels.data(), batch); });
     const double text_ms = time_per_item([&] { model->text_features(tokens); });
-    nlohmann::json result = {{"model", model->name()},
+    Json result = {{"model", model->name()},
                              {"batch", opt->batch},
                              {"threads", default_pool().size()},
                              {"iterations", opt->iterations},

@@ -30,7 +30,7 @@ void register_classify(CLI::App& app) {
     auto model = ClipModel::load(opt->model);
     Image image = decode_image_file(opt->image);
     std::vector<ZeroShotScore> scores = zero_shot_classify(*model, image, opt->labels, opt->templ);
-    nlohmann::json labels = nlohmann::json::array();
+    Json labels = Json::array();
     for (const auto& s : scores) labels.push_back({{"label", s.label}, {"score", s.score}});
     print_json({{"image", opt->image}, {"labels", labels}});
   });

@@ -33,7 +33,7 @@ void register_embed(CLI::App& app) {
     apply_threads(opt->threads);
     auto model = ClipModel::load(opt->model);
     const size_t dim = static_cast<size_t>(model->dim());
-    nlohmann::json data = nlohmann::json::array();
+    Json data = Json::array();
     auto emit = [&](std::vector<float>& features, size_t count, const char* type,
                     const std::vector<std::string>& inputs, size_t first) {
       if (!opt->raw) l2_normalize_rows(features.data(), count, dim);

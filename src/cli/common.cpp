@@ -12,15 +12,15 @@ void add_threads_option(CLI::App* cmd, int* threads) {
 
 void apply_threads(int threads) { set_default_threads(threads > 0 ? threads : hardware_threads()); }
 
-void print_json(const nlohmann::json& j) {
-  std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+void print_json(const Json& j) {
+  std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace);
   text.push_back('\n');
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
 }
 
-nlohmann::json float_array(const float* data, size_t n) {
-  nlohmann::json arr = nlohmann::json::array();
+Json float_array(const float* data, size_t n) {
+  Json arr = Json::array();
   for (size_t i = 0; i < n; ++i) arr.push_back(data[i]);
   return arr;
 }
