@@ -11,5 +11,7 @@ void register_embed(CLI::App& app);
 void register_classify(CLI::App& app);
 void register_pull(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_sensor(CLI::App& app);
+void register_sound(CLI::App& app);
 
 }  // namespace mmfuse::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_classify(app);
   mmfuse::cli::register_pull(app);
   mmfuse::cli::register_bench(app);
+  mmfuse::cli::register_sensor(app);
+  mmfuse::cli::register_sound(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,10 +1,9 @@
 #include "core/ops.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 
+#include "core/gemm.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -36,9 +35,9 @@ void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, fl
   const size_t blocks = (out + kBlock - 1) / kBlock;
   auto run = [&](size_t b0, size_t b1, int) {
     const size_t n0 = b0 * kBlock, n1 = std::min(out, b1 * kBlock);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                static_cast<int>(n1 - n0), static_cast<int>(in), 1.0f, x, static_cast<int>(in),
-                lin.weight + n0 * in, static_cast<int>(in), accumulate ? 1.0f : 0.0f, y + n0, static_cast<int>(out));
+    sgemm(true, static_cast<int>(rows), static_cast<int>(n1 - n0), static_cast<int>(in), 1.0f, x,
+          static_cast<int>(in), lin.weight + n0 * in, static_cast<int>(in), accumulate ? 1.0f : 0.0f,
+          y + n0, static_cast<int>(out));
     if (lin.bias != nullptr) {
       for (size_t r = 0; r < rows; ++r) {
         float* yr = y + r * out;
@@ -113,8 +112,8 @@ void attention(ThreadPool& pool, const float* q, const float* k, const float* v,
     std::vector<float>& scores = mine.scores;
     scores.resize(max_len * max_len);
     const size_t col = static_cast<size_t>(h) * static_cast<size_t>(d);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, d, scale, q + row0 * width + col,
-                width, k + row0 * width + col, width, 0.0f, scores.data(), len);
+    sgemm(true, len, len, d, scale, q + row0 * width + col, width, k + row0 * width + col, width, 0.0f,
+          scores.data(), len);
     for (int i = 0; i < len; ++i) {
       float* row = scores.data() + static_cast<size_t>(i) * len;
       const int visible = opt.causal ? i + 1 : len;
@@ -145,10 +144,59 @@ void attention(ThreadPool& pool, const float* q, const float* k, const float* v,
       }
       std::fill(row + visible, row + len, 0.0f);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, d, len, 1.0f, scores.data(), len,
-                v + row0 * width + col, width, 0.0f, out + row0 * width + col, width);
+    sgemm(false, len, d, len, 1.0f, scores.data(), len, v + row0 * width + col, width, 0.0f,
+          out + row0 * width + col, width);
   };
   if (max_len * max_len * static_cast<size_t>(d) * tasks < kMinParallelWork) {
+    for (size_t t = 0; t < tasks; ++t) run_task(t, 0);
+  } else {
+    pool.parallel_tasks(tasks, run_task);
+  }
+}
+
+void attention_for_rows(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
+                        const PackedSequences& seqs, const std::vector<size_t>& query_rows,
+                        const AttentionOptions& opt) {
+  const size_t heads = static_cast<size_t>(opt.heads), d = static_cast<size_t>(opt.head_dim);
+  const size_t width = heads * d;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  MMFUSE_ASSERT(query_rows.size() == seqs.count());
+  size_t max_len = 0;
+  for (size_t s = 0; s < seqs.count(); ++s) max_len = std::max(max_len, seqs.length(s));
+  std::vector<std::vector<float>> scratch(static_cast<size_t>(pool.size()));
+  auto run_task = [&](size_t task, int worker) {
+    const size_t s = task / heads, h = task % heads;
+    const size_t row0 = seqs.offsets[s], query = query_rows[s];
+    MMFUSE_ASSERT(query >= row0 && query < seqs.offsets[s + 1]);
+    const size_t visible = opt.causal ? query - row0 + 1 : seqs.length(s);
+    std::vector<float>& p = scratch[static_cast<size_t>(worker)];
+    p.resize(max_len);
+    const float* qh = q + s * width + h * d;
+    size_t m = 0;
+    std::vector<size_t> keys;
+    for (size_t j = 0; j < visible; ++j) {
+      if (opt.key_mask != nullptr && opt.key_mask[row0 + j] == 0) continue;
+      const float* kj = k + (row0 + j) * width + h * d;
+      float dot = 0.0f;
+      for (size_t c = 0; c < d; ++c) dot += qh[c] * kj[c];
+      p[m++] = dot * scale;
+      keys.push_back(j);
+    }
+    float* oh = out + s * width + h * d;
+    std::fill(oh, oh + d, 0.0f);
+    if (m == 0) {  // nothing attendable: uniform over the visible keys (see attention())
+      for (size_t j = 0; j < visible; ++j) keys.push_back(j);
+      m = visible;
+      std::fill(p.begin(), p.begin() + static_cast<long>(m), 0.0f);
+    }
+    kernels::softmax_row(p.data(), m);
+    for (size_t t = 0; t < m; ++t) {
+      const float* vj = v + (row0 + keys[t]) * width + h * d;
+      for (size_t c = 0; c < d; ++c) oh[c] += p[t] * vj[c];
+    }
+  };
+  const size_t tasks = seqs.count() * heads;
+  if (tasks * max_len * d < kMinParallelWork) {
     for (size_t t = 0; t < tasks; ++t) run_task(t, 0);
   } else {
     pool.parallel_tasks(tasks, run_task);

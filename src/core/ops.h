@@ -66,6 +66,14 @@ struct AttentionOptions {
 void attention(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
                const PackedSequences& seqs, const AttentionOptions& opt);
 
+// Attention for one query row per sequence: query_rows[s] is the packed row of
+// sequence s whose output is wanted; q and out hold one row per sequence
+// ([count, heads*head_dim]); k and v hold all rows. Used when only a pooled
+// token's output matters (the last layer of a pooled encoder).
+void attention_for_rows(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
+                        const PackedSequences& seqs, const std::vector<size_t>& query_rows,
+                        const AttentionOptions& opt);
+
 // Single-row kernels, vectorised (see kernels_fast.cpp).
 namespace kernels {
 void activate_span(float* x, size_t n, Activation act);

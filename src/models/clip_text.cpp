@@ -98,13 +98,23 @@ std::vector<float> ClipTextTower::forward(ThreadPool& pool, const TokenBatch& to
     if (trace != nullptr && trace->keep_hidden_states && batch > 0)
       trace->hidden_states.emplace_back(x.begin(), x.begin() + static_cast<long>(seqs.length(0) * hidden));
   };
-  keep_layer();
+  std::vector<float> pooled(batch * hidden);
   EncoderWorkspace ws;
+  if (trace == nullptr && !layers_.empty()) {
+    // Only the pooled rows of the last layer are used: compute just those.
+    std::vector<size_t> pooled_rows(batch);
+    for (size_t b = 0; b < batch; ++b) pooled_rows[b] = seqs.offsets[b] + pool_pos[b];
+    for (size_t i = 0; i + 1 < layers_.size(); ++i)
+      pre_ln_encoder_layer(pool, x.data(), seqs, layers_[i], attn, ws);
+    pre_ln_encoder_layer_for_rows(pool, x.data(), seqs, pooled_rows, layers_.back(), attn, ws, pooled.data());
+    layer_norm(pool, pooled.data(), batch, final_layer_norm_, pooled.data());
+    return pooled;
+  }
+  keep_layer();
   for (const auto& layer : layers_) {
     pre_ln_encoder_layer(pool, x.data(), seqs, layer, attn, ws);
     keep_layer();
   }
-  std::vector<float> pooled(batch * hidden);
   if (full) {
     layer_norm(pool, x.data(), rows, final_layer_norm_, x.data());
     trace->last_hidden_state = x;

@@ -74,14 +74,24 @@ std::vector<float> ClipVisionTower::forward(ThreadPool& pool, const float* pixel
     if (trace != nullptr && trace->keep_hidden_states && batch > 0)
       trace->hidden_states.emplace_back(x.begin(), x.begin() + static_cast<long>(tokens * hidden));
   };
-  keep_layer();
+  std::vector<float> pooled(batch * hidden);
   EncoderWorkspace ws;
+  if (trace == nullptr && !layers_.empty()) {
+    // Only the class tokens of the last layer are used: compute just those.
+    std::vector<size_t> rows(batch);
+    for (size_t b = 0; b < batch; ++b) rows[b] = b * tokens;
+    for (size_t i = 0; i + 1 < layers_.size(); ++i)
+      pre_ln_encoder_layer(pool, x.data(), seqs, layers_[i], attn, ws);
+    pre_ln_encoder_layer_for_rows(pool, x.data(), seqs, rows, layers_.back(), attn, ws, pooled.data());
+    layer_norm(pool, pooled.data(), batch, post_layernorm_, pooled.data());
+    return pooled;
+  }
+  keep_layer();
   for (const auto& layer : layers_) {
     pre_ln_encoder_layer(pool, x.data(), seqs, layer, attn, ws);
     keep_layer();
   }
   if (trace != nullptr && trace->keep_last_hidden_state) trace->last_hidden_state = x;
-  std::vector<float> pooled(batch * hidden);
   for (size_t b = 0; b < batch; ++b)
     kernels::layer_norm_row(x.data() + b * tokens * hidden, hidden, post_layernorm_.weight,
                             post_layernorm_.bias, post_layernorm_.eps, pooled.data() + b * hidden);

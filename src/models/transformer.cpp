@@ -1,5 +1,7 @@
 #include "models/transformer.h"
 
+#include <algorithm>
+
 namespace mmfuse {
 
 Linear load_linear(WeightStore& store, const std::string& prefix, int in, int out, bool with_bias) {
@@ -43,6 +45,37 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
   linear(pool, ws.normed.data(), rows, layer.fc1, ws.hidden.data());
   activate(pool, ws.hidden.data(), ws.hidden.size(), layer.act);
   linear(pool, ws.hidden.data(), rows, layer.fc2, x, /*accumulate=*/true);
+}
+
+void pre_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,
+                                   const std::vector<size_t>& rows, const EncoderLayer& layer,
+                                   const AttentionOptions& attn, EncoderWorkspace& ws, float* out) {
+  const size_t all = seqs.rows(), picked = rows.size();
+  const size_t hidden = static_cast<size_t>(layer.q.in);
+  ws.normed.resize(all * hidden);
+  ws.q.resize(picked * hidden);
+  ws.k.resize(all * hidden);
+  ws.v.resize(all * hidden);
+  ws.context.resize(picked * hidden);
+  ws.hidden.resize(picked * static_cast<size_t>(layer.fc1.out));
+
+  layer_norm(pool, x, all, layer.ln_attn, ws.normed.data());
+  linear(pool, ws.normed.data(), all, layer.k, ws.k.data());
+  linear(pool, ws.normed.data(), all, layer.v, ws.v.data());
+  // Gather the picked rows (x for the residual, normed for the queries).
+  std::vector<float> picked_normed(picked * hidden);
+  for (size_t i = 0; i < picked; ++i) {
+    std::copy_n(x + rows[i] * hidden, hidden, out + i * hidden);
+    std::copy_n(ws.normed.data() + rows[i] * hidden, hidden, picked_normed.data() + i * hidden);
+  }
+  linear(pool, picked_normed.data(), picked, layer.q, ws.q.data());
+  attention_for_rows(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, rows, attn);
+  linear(pool, ws.context.data(), picked, layer.o, out, /*accumulate=*/true);
+
+  layer_norm(pool, out, picked, layer.ln_mlp, picked_normed.data());
+  linear(pool, picked_normed.data(), picked, layer.fc1, ws.hidden.data());
+  activate(pool, ws.hidden.data(), ws.hidden.size(), layer.act);
+  linear(pool, ws.hidden.data(), picked, layer.fc2, out, /*accumulate=*/true);
 }
 
 }  // namespace mmfuse

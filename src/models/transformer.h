@@ -34,4 +34,12 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
                           const EncoderLayer& layer, const AttentionOptions& attn,
                           EncoderWorkspace& ws);
 
+// The same layer computed only for one row per sequence (rows[s], a packed row
+// index): all rows feed keys and values, but queries, the output projection
+// and the MLP run for those rows only. Writes [seqs.count(), hidden] to `out`.
+// Used for the last layer of a pooled encoder, whose other rows are discarded.
+void pre_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,
+                                   const std::vector<size_t>& rows, const EncoderLayer& layer,
+                                   const AttentionOptions& attn, EncoderWorkspace& ws, float* out);
+
 }  // namespace mmfuse

@@ -36,7 +36,8 @@ class Reader {
            (uint32_t{data_[off + 2]} << 16) | (uint32_t{data_[off + 3]} << 24);
   }
   void need(size_t off, size_t n) const {
-    if (off > size_ || n > size_ - off) image_error(ErrorKind::bad_input, name_, "corrupt BMP: image file is truncated");
+    if (off > size_ || n > size_ - off)
+      image_error(ErrorKind::bad_input, name_, "corrupt BMP: image file is truncated");
   }
   const uint8_t* at(size_t off) const { return data_ + off; }
   size_t size() const { return size_; }
@@ -52,8 +53,8 @@ enum class Layout { palette, bgr15, bgr16, bgr24, bytes32 };
 
 // PIL's BmpRleDecoder, reproduced step by step: returns the index bytes in file
 // row order (at least width*height of them) or throws.
-std::vector<uint8_t> decode_rle(const Reader& r, size_t pos, bool rle4, size_t width,
-                                size_t height, const std::string& name) {
+std::vector<uint8_t> decode_rle(const Reader& r, size_t pos, bool rle4, size_t width, size_t height,
+                                const std::string& name) {
   const size_t total = width * height;
   std::vector<uint8_t> data;
   data.reserve(total);
@@ -85,7 +86,8 @@ std::vector<uint8_t> decode_rle(const Reader& r, size_t pos, bool rle4, size_t w
     } else if (byte == 2) {  // delta; PIL reads two bytes, then the offsets from the next two
       if (end - pos < 2) break;
       pos += 2;
-      if (end - pos < 2) image_error(ErrorKind::bad_input, name, "corrupt BMP: truncated RLE delta");
+      if (end - pos < 2)
+        image_error(ErrorKind::bad_input, name, "corrupt BMP: truncated RLE delta");
       const size_t right = *r.at(pos), up = *r.at(pos + 1);
       pos += 2;
       data.insert(data.end(), right + up * width, 0);
@@ -108,7 +110,8 @@ std::vector<uint8_t> decode_rle(const Reader& r, size_t pos, bool rle4, size_t w
       if (pos % 2 != 0) ++pos;  // word alignment, on the absolute file offset
     }
   }
-  if (data.size() < total) image_error(ErrorKind::bad_input, name, "corrupt BMP: not enough image data");
+  if (data.size() < total)
+    image_error(ErrorKind::bad_input, name, "corrupt BMP: not enough image data");
   return data;
 }
 
@@ -117,7 +120,9 @@ std::vector<uint8_t> decode_rle(const Reader& r, size_t pos, bool rle4, size_t w
 Image decode_bmp(const uint8_t* data, size_t size, const std::string& name,
                  const DecodeLimits& limits) {
   const Reader r(data, size, name);
-  auto bad = [&](const std::string& what) { image_error(ErrorKind::bad_input, name, "corrupt BMP: " + what); };
+  auto bad = [&](const std::string& what) {
+    image_error(ErrorKind::bad_input, name, "corrupt BMP: " + what);
+  };
   auto unsupported = [&](const std::string& what) {
     image_error(ErrorKind::unsupported, name, "unsupported BMP: " + what);
   };
@@ -178,7 +183,9 @@ Image decode_bmp(const uint8_t* data, size_t size, const std::string& name,
 
   if (compression == kBitfields) {
     const uint32_t r_ = mask[0], g_ = mask[1], b_ = mask[2], a_ = mask[3];
-    auto is = [&](uint32_t rm, uint32_t gm, uint32_t bm) { return r_ == rm && g_ == gm && b_ == bm; };
+    auto is = [&](uint32_t rm, uint32_t gm, uint32_t bm) {
+      return r_ == rm && g_ == gm && b_ == bm;
+    };
     bool ok = false;
     if (bits == 32) {
       ok = true;
@@ -205,14 +212,16 @@ Image decode_bmp(const uint8_t* data, size_t size, const std::string& name,
     }
     if (!ok) unsupported("bitfields layout");
   } else if (compression == kRle8 || compression == kRle4) {
-    if (layout != Layout::palette) unsupported("RLE compression with " + std::to_string(bits) + " bits per pixel");
+    if (layout != Layout::palette)
+      unsupported("RLE compression with " + std::to_string(bits) + " bits per pixel");
   } else if (compression != kRaw) {
     unsupported("compression " + std::to_string(compression));
   }
 
   // Palette: grey ramp, overwritten by the file's entries (BGR or BGRX).
   std::array<uint8_t, 256 * 3> palette{};
-  for (int i = 0; i < 256; ++i) palette[3 * i] = palette[3 * i + 1] = palette[3 * i + 2] = static_cast<uint8_t>(i);
+  for (int i = 0; i < 256; ++i)
+    palette[3 * i] = palette[3 * i + 1] = palette[3 * i + 2] = static_cast<uint8_t>(i);
   if (layout == Layout::palette) {
     if (ncolors == 0 || ncolors > 65536) unsupported("palette size " + std::to_string(colors));
     // PIL reads up to `colors` entries and keeps what the file holds (a short

@@ -75,7 +75,9 @@ inline uint8_t muldiv255(int a, int b) {
   return static_cast<uint8_t>(((tmp >> 8) + tmp) >> 8);
 }
 
-inline uint8_t clip8(int v) { return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v)); }
+inline uint8_t clip8(int v) {
+  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
 
 // Step 2: decode every scanline into `out` (width*height*3). `row` holds one
 // row of libjpeg output for the 1- and 4-component cases.

@@ -11,9 +11,9 @@
 // tRNS, gAMA, sBIT, iCCP and the other colour chunks do not change the pixels.
 //
 // Damage is judged as PIL judges it: every chunk before the first IDAT must
-// have a correct CRC, IDAT CRCs are not checked, and once every row has been
-// decoded nothing after it matters (a file cut inside the final zlib
-// checksum, or without IEND, still decodes).
+// be complete with a correct CRC, IDAT CRCs are not checked, and once every
+// row has been decoded nothing after it matters (a file cut inside the final
+// zlib checksum, or without IEND, still decodes).
 //
 // Errors: libpng's error callback records the message and longjmps back into
 // the step functions below, which hold no C++ objects with destructors.
@@ -119,24 +119,38 @@ uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
-// PIL's PngImageFile._open: the chunks before the first IDAT are read whole and
-// their CRCs verified. Returns an error message, or an empty string.
-std::string check_header_chunks(const uint8_t* data, size_t size) {
+// Walks the chunk list. PIL's PngImageFile._open reads the chunks before the
+// first IDAT whole and verifies their CRCs: a problem there is returned as an
+// error message. Past that point nothing is checked, but a file that ends
+// inside the data of an IDAT chunk is noted in *cut_chunk / *cut_avail (the
+// chunk's offset and the data bytes present) so that the caller can hand
+// libpng only what exists, the way PIL's decoder simply runs out of input.
+std::string scan_chunks(const uint8_t* data, size_t size, size_t* cut_chunk, size_t* cut_avail) {
   size_t pos = 8;
-  while (true) {
-    if (size - pos < 8) return "truncated chunk header";
+  bool seen_idat = false;
+  while (size - pos >= 8) {
     const uint32_t length = be32(data + pos);
     const uint8_t* type = data + pos + 4;
-    if (std::memcmp(type, "IDAT", 4) == 0 || std::memcmp(type, "IEND", 4) == 0) return "";
-    if (length > 0x7fffffffu || size - pos - 8 < size_t{length} + 4) {
-      return "truncated chunk " + std::string(reinterpret_cast<const char*>(type), 4);
+    const std::string type_name(reinterpret_cast<const char*>(type), 4);
+    if (std::memcmp(type, "IDAT", 4) == 0) seen_idat = true;
+    if (!seen_idat && std::memcmp(type, "IEND", 4) == 0) return "";
+    if (length > 0x7fffffffu) return seen_idat ? "" : "invalid length of chunk " + type_name;
+    const size_t rest = size - pos - 8;
+    if (rest < size_t{length} + 4) {
+      if (!seen_idat) return "truncated chunk " + type_name;
+      if (std::memcmp(type, "IDAT", 4) == 0 && rest < length) {
+        *cut_chunk = pos;
+        *cut_avail = rest;
+      }
+      return "";
     }
-    const uLong crc = crc32(crc32(0L, type, 4), data + pos + 8, length);
-    if (crc != be32(data + pos + 8 + length)) {
-      return "bad checksum in chunk " + std::string(reinterpret_cast<const char*>(type), 4);
+    if (!seen_idat) {
+      const uLong crc = crc32(crc32(0L, type, 4), data + pos + 8, length);
+      if (crc != be32(data + pos + 8 + length)) return "bad checksum in chunk " + type_name;
     }
     pos += size_t{length} + 12;
   }
+  return seen_idat ? "" : "truncated chunk header";
 }
 
 // True once libpng has delivered every row (also when it failed afterwards,
@@ -198,8 +212,8 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name,
   PngErrorInfo err{};
   PngSource src{data, size, 0};
   PngHandles h;
-  h.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_callback,
-                                 png_warning_callback);
+  h.png =
+      png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_callback, png_warning_callback);
   if (h.png == nullptr) image_error(ErrorKind::internal, name, "cannot create PNG reader");
   h.info = png_create_info_struct(h.png);
   if (h.info == nullptr) image_error(ErrorKind::internal, name, "cannot create PNG reader");
@@ -207,9 +221,21 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name,
   const auto fail = [&]() {
     image_error(ErrorKind::bad_input, name, std::string("corrupt PNG: ") + err.message);
   };
-  const std::string header_problem = check_header_chunks(data, size);
+  size_t cut_chunk = 0, cut_avail = 0;
+  const std::string header_problem = scan_chunks(data, size, &cut_chunk, &cut_avail);
   if (!header_problem.empty()) {
     image_error(ErrorKind::bad_input, name, "corrupt PNG: " + header_problem);
+  }
+  std::vector<uint8_t> patched;
+  if (cut_chunk != 0) {
+    // Shorten the cut IDAT to the bytes present and end the stream with IEND.
+    static const uint8_t kTail[16] = {0,   0,   0,   0,   0,    0,    0,    0,
+                                      'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    patched.assign(data, data + cut_chunk + 8 + cut_avail);
+    for (int i = 0; i < 4; ++i)
+      patched[cut_chunk + i] = static_cast<uint8_t>(cut_avail >> (24 - 8 * i));
+    patched.insert(patched.end(), kTail, kTail + sizeof kTail);  // CRC (ignored) + IEND
+    src = PngSource{patched.data(), patched.size(), 0};
   }
   if (!read_info(h.png, h.info, &src)) fail();
 

@@ -25,7 +25,9 @@ using nlohmann::json;
   throw_error(kind, "preprocessor config '" + file + "': field '" + field + "': " + what);
 }
 
-bool has(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
+bool has(const json& j, const char* key) {
+  return j.contains(key) && !j.at(key).is_null();
+}
 
 bool get_bool(const json& j, const char* key, bool def, const std::string& file) {
   if (!has(j, key)) return def;
@@ -35,11 +37,13 @@ bool get_bool(const json& j, const char* key, bool def, const std::string& file)
 }
 
 int get_positive_int(const json& v, const std::string& field, const std::string& file) {
-  if (!v.is_number_integer() && !(v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())) {
+  if (!v.is_number_integer() &&
+      !(v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())) {
     config_error(ErrorKind::bad_input, file, field, "expected an integer");
   }
   const double d = v.get<double>();
-  if (d < 1 || d > 1e6) config_error(ErrorKind::bad_input, file, field, "expected a size in 1..1000000");
+  if (d < 1 || d > 1e6)
+    config_error(ErrorKind::bad_input, file, field, "expected a size in 1..1000000");
   return static_cast<int>(d);
 }
 
@@ -67,7 +71,8 @@ SizeSpec parse_size(const json& v, const char* field, bool int_is_square, const 
       if (has(v, "longest_edge")) {
         config_error(ErrorKind::unsupported, file, field, "'longest_edge' is not supported");
       }
-      s.shortest_edge = get_positive_int(v.at("shortest_edge"), std::string(field) + ".shortest_edge", file);
+      s.shortest_edge =
+          get_positive_int(v.at("shortest_edge"), std::string(field) + ".shortest_edge", file);
     } else if (has(v, "height") && has(v, "width")) {
       s.height = get_positive_int(v.at("height"), std::string(field) + ".height", file);
       s.width = get_positive_int(v.at("width"), std::string(field) + ".width", file);
@@ -92,13 +97,16 @@ void get_triple(const json& j, const char* key, float* out, const std::string& f
     config_error(ErrorKind::bad_input, file, key, "expected a list of 3 numbers");
   }
   for (size_t i = 0; i < 3; ++i) {
-    if (!v[i].is_number()) config_error(ErrorKind::bad_input, file, key, "expected a list of 3 numbers");
+    if (!v[i].is_number())
+      config_error(ErrorKind::bad_input, file, key, "expected a list of 3 numbers");
     out[i] = static_cast<float>(v[i].get<double>());
   }
 }
 
 void validate(const ImageProcessorConfig& c, const std::string& where) {
-  const auto fail = [&](ErrorKind kind, const std::string& what) { throw_error(kind, where + what); };
+  const auto fail = [&](ErrorKind kind, const std::string& what) {
+    throw_error(kind, where + what);
+  };
   if (c.do_resize) {
     if (c.resample != kPilBilinear && c.resample != kPilBicubic) {
       fail(ErrorKind::unsupported, "field 'resample': filter " + std::to_string(c.resample) +
@@ -122,19 +130,23 @@ void validate(const ImageProcessorConfig& c, const std::string& where) {
 }
 
 // Python floor division for the crop offsets (they can be negative).
-int floor_div2(int v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+int floor_div2(int v) {
+  return v >= 0 ? v / 2 : -((-v + 1) / 2);
+}
 
 }  // namespace
 
 ImageProcessorConfig ImageProcessorConfig::from_file(const std::filesystem::path& path) {
   const std::string file = path.string();
   std::ifstream in(path);
-  if (!in) throw_error(ErrorKind::not_found, "preprocessor config '" + file + "': cannot open file");
+  if (!in)
+    throw_error(ErrorKind::not_found, "preprocessor config '" + file + "': cannot open file");
   json j;
   try {
     j = json::parse(in);
   } catch (const json::exception& e) {
-    throw_error(ErrorKind::bad_input, "preprocessor config '" + file + "': invalid JSON: " + e.what());
+    throw_error(ErrorKind::bad_input,
+                "preprocessor config '" + file + "': invalid JSON: " + e.what());
   }
   if (!j.is_object()) {
     throw_error(ErrorKind::bad_input, "preprocessor config '" + file + "': expected a JSON object");
@@ -156,14 +168,16 @@ ImageProcessorConfig ImageProcessorConfig::from_file(const std::filesystem::path
     }
     if (has(j, "resample")) {
       const json& v = j.at("resample");
-      if (!v.is_number_integer()) config_error(ErrorKind::bad_input, file, "resample", "expected an integer");
+      if (!v.is_number_integer())
+        config_error(ErrorKind::bad_input, file, "resample", "expected an integer");
       c.resample = v.get<int>();
     }
     c.do_center_crop = get_bool(j, "do_center_crop", c.do_center_crop, file);
     if (has(j, "crop_size")) {
       const SizeSpec s = parse_size(j.at("crop_size"), "crop_size", /*int_is_square=*/true, file);
       if (s.shortest_edge > 0) {
-        config_error(ErrorKind::bad_input, file, "crop_size", "expected {\"height\": H, \"width\": W}");
+        config_error(ErrorKind::bad_input, file, "crop_size",
+                     "expected {\"height\": H, \"width\": W}");
       }
       c.crop_h = s.height;
       c.crop_w = s.width;
@@ -171,7 +185,8 @@ ImageProcessorConfig ImageProcessorConfig::from_file(const std::filesystem::path
     c.do_rescale = get_bool(j, "do_rescale", c.do_rescale, file);
     if (has(j, "rescale_factor")) {
       const json& v = j.at("rescale_factor");
-      if (!v.is_number()) config_error(ErrorKind::bad_input, file, "rescale_factor", "expected a number");
+      if (!v.is_number())
+        config_error(ErrorKind::bad_input, file, "rescale_factor", "expected a number");
       c.rescale_factor = v.get<double>();
     }
     c.do_normalize = get_bool(j, "do_normalize", c.do_normalize, file);

@@ -36,7 +36,9 @@ namespace {
 constexpr int kPrecisionBits = 32 - 8 - 2;
 constexpr double kPi = 3.14159265358979323846;
 
-double box_filter(double x) { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
+double box_filter(double x) {
+  return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0;
+}
 
 double bilinear_filter(double x) {
   if (x < 0.0) x = -x;
@@ -198,21 +200,22 @@ Image pil_resize(const Image& in, int out_w, int out_h, int resample) {
   MMFUSE_CHECK(in.width > 0 && in.height > 0 &&
                    in.rgb.size() == static_cast<size_t>(in.width) * in.height * 3,
                bad_input, "pil_resize: invalid input image");
-  MMFUSE_CHECK(out_w > 0 && out_h > 0, bad_input,
-               "pil_resize: invalid output size " + std::to_string(out_w) + "x" +
-                   std::to_string(out_h));
+  MMFUSE_CHECK(
+      out_w > 0 && out_h > 0, bad_input,
+      "pil_resize: invalid output size " + std::to_string(out_w) + "x" + std::to_string(out_h));
 
   const bool need_horizontal = out_w != in.width;
   const bool need_vertical = out_h != in.height;
   if (!need_horizontal && !need_vertical) return in;
 
-  const Coeffs horiz = precompute_coeffs(in.width, 0.0f, static_cast<float>(in.width), out_w, filter);
+  const Coeffs horiz =
+      precompute_coeffs(in.width, 0.0f, static_cast<float>(in.width), out_w, filter);
   Coeffs vert = precompute_coeffs(in.height, 0.0f, static_cast<float>(in.height), out_h, filter);
 
   // Rows of the input that the vertical pass reads.
   const int ybox_first = vert.bounds[0];
-  const int ybox_last =
-      vert.bounds[2 * static_cast<size_t>(out_h) - 2] + vert.bounds[2 * static_cast<size_t>(out_h) - 1];
+  const int ybox_last = vert.bounds[2 * static_cast<size_t>(out_h) - 2] +
+                        vert.bounds[2 * static_cast<size_t>(out_h) - 1];
 
   Image cur;
   const Image* src = &in;
