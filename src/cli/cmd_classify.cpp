@@ -31,7 +31,7 @@ void register_classify(CLI::App& app) {
     Image image = decode_image_file(opt->image);
     std::vector<ZeroShotScore> scores = zero_shot_classify(*model, image, opt->labels, opt->templ);
     Json labels = Json::array();
-    for (const auto& s : scores) labels.push_back({{"label", s.label}, {"score", s.score}});
+    for (const auto& s : scores) labels.push_back({{"label", s.label}, {"score", shortest_float(s.score)}});
     print_json({{"image", opt->image}, {"labels", labels}});
   });
 }

@@ -19,6 +19,9 @@ void apply_threads(int threads);
 // Writes one JSON document and a newline to stdout, flushing it.
 void print_json(const Json& j);
 
+// A float as the double that prints as its shortest round-trip decimal form.
+double shortest_float(float value);
+
 // A vector of floats as a JSON array (floats print as their shortest round-trip form).
 Json float_array(const float* data, size_t n);
 

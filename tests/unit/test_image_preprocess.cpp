@@ -49,7 +49,8 @@ std::map<std::string, Tensor> read_safetensors(const fs::path& path) {
   const std::vector<uint8_t> data{std::istreambuf_iterator<char>(in),
                                   std::istreambuf_iterator<char>()};
   std::map<std::string, Tensor> out;
-  for (const auto& [name, info] : nlohmann::json::parse(header).items()) {
+  const nlohmann::json index = nlohmann::json::parse(header);
+  for (const auto& [name, info] : index.items()) {
     if (name == "__metadata__") continue;
     Tensor t;
     t.dtype = info.at("dtype");
