@@ -153,3 +153,103 @@ def standardize(features, min_std=1e-4):
     mean = features.mean(axis=0, keepdims=True)
     std = features.std(axis=0, keepdims=True)
     return (features - mean) / np.where(std < min_std, 1.0, std)
+
+
+# --- pre-processing (src/audio/normalize.cpp, src/audio/silence_trim.cpp) ---
+
+PREPROCESS_DEFAULTS = {
+    "sample_rate": 16000,
+    "resampler": "soxr_hq",
+    "downmix": "mean",
+    "normalize": "peak",  # none | peak | rms
+    "normalize_target": 1.0,
+    "trim_silence": True,
+    "trim_frame_s": 0.025,
+    "trim_hop_s": 0.010,
+    "trim_threshold_db": 40.0,
+    "trim_min_keep_s": 0.5,
+    "trim_interior": False,
+    "trim_min_gap_s": 0.3,
+}
+
+
+def normalize(x, mode="peak", target=1.0):
+    x = np.asarray(x, dtype=np.float64)
+    if mode == "none" or len(x) == 0:
+        return x
+    level = np.abs(x).max() if mode == "peak" else np.sqrt(np.mean(x**2))
+    return x if level <= 0 else x * (target / level)
+
+
+def non_silent_ranges(x, sr, p):
+    """Sample ranges [begin, end) kept by the short-time-energy silence trim."""
+    n = len(x)
+    frame = max(1, int(round(p["trim_frame_s"] * sr)))
+    hop = max(1, int(round(p["trim_hop_s"] * sr)))
+    if not p["trim_silence"] or n <= frame:
+        return [(0, n)]
+    frames = 1 + (n - frame) // hop
+    idx = np.arange(frame)[None, :] + hop * np.arange(frames)[:, None]
+    energy = np.mean(np.asarray(x, dtype=np.float64)[idx] ** 2, axis=1)
+    loudest = energy.max()
+    if loudest <= 0:
+        return [(0, n)]
+    floor = loudest * 10.0 ** (-p["trim_threshold_db"] / 10.0)
+    loud = []
+    for f in np.nonzero(energy >= floor)[0]:
+        begin, end = f * hop, (n if f + 1 == frames else min(n, f * hop + frame))
+        if loud and begin <= loud[-1][1]:
+            loud[-1][1] = max(loud[-1][1], end)
+        else:
+            loud.append([begin, end])
+    if not p["trim_interior"]:
+        kept = [[loud[0][0], loud[-1][1]]]
+    else:
+        min_gap = int(round(p["trim_min_gap_s"] * sr))
+        kept = []
+        for r in loud:
+            if kept and r[0] - kept[-1][1] < min_gap:
+                kept[-1][1] = r[1]
+            else:
+                kept.append(list(r))
+    total = sum(e - b for b, e in kept)
+    min_keep = min(n, int(round(p["trim_min_keep_s"] * sr)))
+    if total < min_keep:
+        centre = (kept[0][0] + kept[-1][1]) // 2
+        begin = centre - min_keep // 2 if centre >= min_keep // 2 else 0
+        begin = min(begin, n - min_keep)
+        kept = [[begin, begin + min_keep]]
+    return [(int(b), int(e)) for b, e in kept]
+
+
+def preprocess(x, sr, p=None):
+    """Mono float clip at its own rate -> the samples the features are computed on.
+    Resampling here uses scipy's polyphase filter, not libsoxr: fine for training,
+    but clips already at p["sample_rate"] are bit-for-bit what mmfuse sees."""
+    p = dict(PREPROCESS_DEFAULTS, **(p or {}))
+    x = np.asarray(x, dtype=np.float64)
+    if sr != p["sample_rate"]:
+        import scipy.signal
+
+        g = math.gcd(sr, p["sample_rate"])
+        x = scipy.signal.resample_poly(x, p["sample_rate"] // g, sr // g)
+    x = normalize(x, p["normalize"], p["normalize_target"])
+    x = x.astype(np.float32).astype(np.float64)  # mmfuse works on float32 samples
+    return np.concatenate([x[b:e] for b, e in non_silent_ranges(x, p["sample_rate"], p)])
+
+
+def read_wav_mono(path):
+    """(samples as float64 in [-1, 1), rate) of a PCM/float WAV, channels averaged."""
+    from scipy.io import wavfile
+
+    sr, data = wavfile.read(path)
+    if data.dtype == np.int16:
+        data = data / 32768.0
+    elif data.dtype == np.int32:
+        data = data / 2147483648.0
+    elif data.dtype == np.uint8:
+        data = (data.astype(np.float64) - 128.0) / 128.0
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return data, int(sr)

@@ -1,11 +1,10 @@
 #include "audio/mel_features.h"
 
-#include <fftw3.h>
+#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <mutex>
 #include <numbers>
 
 #include "mmfuse/error.h"
@@ -13,12 +12,6 @@
 namespace mmfuse {
 
 namespace {
-
-// FFTW's planner is not thread-safe; executing a plan on new arrays is.
-std::mutex& fftw_planner_mutex() {
-  static std::mutex m;
-  return m;
-}
 
 double hz_to_mel(double f, MelScale scale) {
   if (scale == MelScale::htk) return 2595.0 * std::log10(1.0 + f / 700.0);
@@ -40,11 +33,23 @@ MelExtractor::MelExtractor(const FeatureConfig& config) : config_(config) {
   config_.validate("feature config");
   const int n_fft = config_.n_fft, win = config_.frame_length, bins = config_.n_bins();
 
-  window_.assign(static_cast<size_t>(n_fft), 0.0f);
+  window_.resize(static_cast<size_t>(win));
+  for (int n = 0; n < win; ++n) window_[static_cast<size_t>(n)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * n / win);
+
+  // Real DFT restricted to the window's support (samples offset .. offset + win
+  // of each n_fft frame): column 2k is cos, 2k + 1 is -sin of bin k.
   const int offset = (n_fft - win) / 2;
-  for (int n = 0; n < win; ++n)
-    window_[static_cast<size_t>(offset + n)] =
-        static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * n / win));
+  dft_matrix_.resize(static_cast<size_t>(win) * 2 * static_cast<size_t>(bins));
+  for (int i = 0; i < win; ++i) {
+    double* row = dft_matrix_.data() + static_cast<size_t>(i) * 2 * static_cast<size_t>(bins);
+    const long n = offset + i;
+    for (int k = 0; k < bins; ++k) {
+      // Reduce k*n mod n_fft exactly before the trig call, for full precision.
+      const double angle = 2.0 * std::numbers::pi * static_cast<double>((k * n) % n_fft) / n_fft;
+      row[2 * k] = std::cos(angle);
+      row[2 * k + 1] = -std::sin(angle);
+    }
+  }
 
   // Triangular filters between consecutive mel-spaced edges (librosa.filters.mel).
   const int n_mels = config_.n_mels;
@@ -70,7 +75,7 @@ MelExtractor::MelExtractor(const FeatureConfig& config) : config_(config) {
       }
       if (filter.first_bin < 0) filter.first_bin = k;
       // Zero weights between first and current bin cannot occur: the triangle is convex.
-      filter.weights.push_back(static_cast<float>(w * norm));
+      filter.weights.push_back(w * norm);
     }
     if (filter.first_bin < 0) filter.first_bin = 0;  // empty filter (too narrow for the FFT)
   }
@@ -88,18 +93,6 @@ MelExtractor::MelExtractor(const FeatureConfig& config) : config_(config) {
       dct_[static_cast<size_t>(k) * static_cast<size_t>(n_mels) + static_cast<size_t>(n)] =
           scale * lift * std::cos(std::numbers::pi * k * (2.0 * n + 1.0) / (2.0 * n_mels));
   }
-
-  std::vector<float> in(static_cast<size_t>(n_fft));
-  std::vector<fftwf_complex> out(static_cast<size_t>(bins));
-  std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-  plan_ = fftwf_plan_dft_r2c_1d(n_fft, in.data(), out.data(), FFTW_ESTIMATE | FFTW_UNALIGNED);
-  MMFUSE_CHECK(plan_ != nullptr, internal, "FFTW could not plan a real FFT of size " +
-                                               std::to_string(n_fft));
-}
-
-MelExtractor::~MelExtractor() {
-  std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-  fftwf_destroy_plan(static_cast<fftwf_plan>(plan_));
 }
 
 size_t MelExtractor::frames(size_t samples) const {
@@ -109,16 +102,22 @@ size_t MelExtractor::frames(size_t samples) const {
 }
 
 std::vector<float> MelExtractor::power_spectrogram(const std::vector<float>& samples) const {
+  const std::vector<double> power = power_f64(samples);
+  return std::vector<float>(power.begin(), power.end());
+}
+
+std::vector<double> MelExtractor::power_f64(const std::vector<float>& samples) const {
   const size_t n = samples.size(), n_fft = static_cast<size_t>(config_.n_fft);
   const size_t hop = static_cast<size_t>(config_.hop_length), bins = static_cast<size_t>(config_.n_bins());
+  const size_t win = static_cast<size_t>(config_.frame_length), offset = (n_fft - win) / 2;
   const size_t count = frames(n);
-  std::vector<float> power(count * bins);
+  std::vector<double> power(count * bins);
   if (count == 0) return power;
 
   // Pre-emphasis, then centre padding, into one contiguous buffer.
   const size_t pad = config_.center ? n_fft / 2 : 0;
-  std::vector<float> x(n + 2 * pad, 0.0f);
-  const float a = static_cast<float>(config_.pre_emphasis);
+  std::vector<double> x(n + 2 * pad, 0.0);
+  const double a = config_.pre_emphasis;
   x[pad] = samples[0];
   for (size_t i = 1; i < n; ++i) x[pad + i] = samples[i] - a * samples[i - 1];
   if (pad > 0 && config_.pad_mode == PadMode::reflect && n > pad) {
@@ -129,32 +128,44 @@ std::vector<float> MelExtractor::power_spectrogram(const std::vector<float>& sam
     }
   }  // shorter clips keep zero padding, as the NumPy definition does
 
-  std::vector<float> frame(n_fft);
-  std::vector<fftwf_complex> spec(bins);
-  for (size_t t = 0; t < count; ++t) {
-    const float* src = x.data() + t * hop;
-    for (size_t i = 0; i < n_fft; ++i) frame[i] = src[i] * window_[i];
-    fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan_), frame.data(), spec.data());
-    float* row = power.data() + t * bins;
-    for (size_t k = 0; k < bins; ++k) row[k] = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
+  // Windowed frames (only the window's support) times the DFT matrix, in
+  // blocks of frames to bound memory.
+  constexpr size_t kBlock = 256;
+  std::vector<double> framed(kBlock * win), spec(kBlock * 2 * bins);
+  for (size_t t0 = 0; t0 < count; t0 += kBlock) {
+    const size_t rows = std::min(kBlock, count - t0);
+    for (size_t r = 0; r < rows; ++r) {
+      const double* src = x.data() + (t0 + r) * hop + offset;
+      double* dst = framed.data() + r * win;
+      for (size_t i = 0; i < win; ++i) dst[i] = src[i] * window_[i];
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
+                static_cast<int>(2 * bins), static_cast<int>(win), 1.0, framed.data(),
+                static_cast<int>(win), dft_matrix_.data(), static_cast<int>(2 * bins), 0.0, spec.data(),
+                static_cast<int>(2 * bins));
+    for (size_t r = 0; r < rows; ++r) {
+      const double* s = spec.data() + r * 2 * bins;
+      double* p = power.data() + (t0 + r) * bins;
+      for (size_t k = 0; k < bins; ++k) p[k] = s[2 * k] * s[2 * k] + s[2 * k + 1] * s[2 * k + 1];
+    }
   }
   return power;
 }
 
 std::vector<float> MelExtractor::log_mel(const std::vector<float>& samples) const {
-  const std::vector<float> power = power_spectrogram(samples);
+  const std::vector<double> power = power_f64(samples);
   const size_t bins = static_cast<size_t>(config_.n_bins()), n_mels = filters_.size();
   const size_t count = power.size() / bins;
   std::vector<float> out(count * n_mels);
   const double ref_db = 10.0 * std::log10(std::max(config_.amin, config_.ref));
   double top = -std::numeric_limits<double>::infinity();
   for (size_t t = 0; t < count; ++t) {
-    const float* p = power.data() + t * bins;
+    const double* p = power.data() + t * bins;
     for (size_t m = 0; m < n_mels; ++m) {
       const Filter& filter = filters_[m];
       double sum = 0.0;
       for (size_t i = 0; i < filter.weights.size(); ++i)
-        sum += static_cast<double>(filter.weights[i]) * p[static_cast<size_t>(filter.first_bin) + i];
+        sum += filter.weights[i] * p[static_cast<size_t>(filter.first_bin) + i];
       const double db = 10.0 * std::log10(std::max(config_.amin, sum)) - ref_db;
       out[t * n_mels + m] = static_cast<float>(db);
       top = std::max(top, db);
@@ -194,7 +205,7 @@ std::vector<float> MelExtractor::filterbank() const {
   std::vector<float> dense(filters_.size() * bins, 0.0f);
   for (size_t m = 0; m < filters_.size(); ++m)
     for (size_t i = 0; i < filters_[m].weights.size(); ++i)
-      dense[m * bins + static_cast<size_t>(filters_[m].first_bin) + i] = filters_[m].weights[i];
+      dense[m * bins + static_cast<size_t>(filters_[m].first_bin) + i] = static_cast<float>(filters_[m].weights[i]);
   return dense;
 }
 

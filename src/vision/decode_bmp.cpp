@@ -5,9 +5,12 @@
 // bottom-up and top-down rows. Alpha is dropped. Palette indices past the
 // palette map to PIL's default grey ramp (i, i, i).
 //
-// Known divergence: PIL reads a 4-bit file whose palette is exactly the grey
-// ramp 0..15 (or a 4/8-bit file with a 2-entry black/white palette) with the
-// wrong raw mode and returns garbage; this reader expands the palette.
+// PIL's quirks are reproduced too: a palette that is exactly the identity grey
+// ramp (entry i = (i, i, i)) makes PIL read the pixels as mode "L", one byte
+// per pixel whatever the bit depth, and a 2-entry black/white palette makes it
+// read them as mode "1", one bit per pixel. For 8-bit (and 1-bit) files that
+// is the palette lookup; for other depths it is what PIL returns (or the
+// error it raises).
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -220,30 +223,47 @@ Image decode_bmp(const uint8_t* data, size_t size, const std::string& name,
 
   // Palette: grey ramp, overwritten by the file's entries (BGR or BGRX).
   std::array<uint8_t, 256 * 3> palette{};
-  for (int i = 0; i < 256; ++i)
+  for (int i = 0; i < 256; ++i) {
     palette[3 * i] = palette[3 * i + 1] = palette[3 * i + 2] = static_cast<uint8_t>(i);
+  }
+  // PIL's mode for palette files: "P", or "L" / "1" for grey palettes.
+  enum class PaletteMode { p, l, one } pmode = PaletteMode::p;
   if (layout == Layout::palette) {
     if (ncolors == 0 || ncolors > 65536) unsupported("palette size " + std::to_string(colors));
     // PIL reads up to `colors` entries and keeps what the file holds (a short
     // read is not an error: the pixel data then decides).
     const size_t avail = pos < r.size() ? r.size() - pos : 0;
-    const size_t n = std::min<uint64_t>({ncolors, avail / palette_padding, 256});
+    const size_t bytes = std::min<uint64_t>(palette_padding * ncolors, avail);
+    bool grey = bytes == palette_padding * ncolors;
+    for (size_t i = 0; grey && i < ncolors; ++i) {
+      const uint8_t* e = r.at(pos + palette_padding * i);
+      const uint8_t v = ncolors == 2 ? static_cast<uint8_t>(i * 255) : static_cast<uint8_t>(i);
+      grey = e[0] == v && e[1] == v && e[2] == v;
+    }
+    if (grey) {
+      pmode = ncolors == 2 ? PaletteMode::one : PaletteMode::l;
+    } else if (static_cast<double>(bytes) / static_cast<double>(palette_padding) > 256.0) {
+      bad("invalid palette size (" + std::to_string(ncolors) + " entries)");
+    }
+    const size_t n = std::min<size_t>(bytes / palette_padding, 256);
     for (size_t i = 0; i < n; ++i) {
       const uint8_t* e = r.at(pos + palette_padding * i);
       palette[3 * i] = e[2];
       palette[3 * i + 1] = e[1];
       palette[3 * i + 2] = e[0];
     }
-    pos += std::min<uint64_t>(palette_padding * ncolors, avail);
+    pos += bytes;
   }
 
   check_image_size(width, height, name, limits);
   if (offset == 0) offset = pos;
   const size_t w = static_cast<size_t>(width), h = static_cast<size_t>(height);
-  Image img = make_image(static_cast<int>(width), static_cast<int>(height));
 
   if (compression == kRle8 || compression == kRle4) {
+    // PIL unpacks the decoded bytes as "P" (or "L"): no unpacker for mode "1".
+    if (pmode == PaletteMode::one) bad("RLE data with a black/white palette");
     const std::vector<uint8_t> idx = decode_rle(r, offset, compression == kRle4, w, h, name);
+    Image img = make_image(static_cast<int>(width), static_cast<int>(height));
     for (size_t fy = 0; fy < h; ++fy) {
       const size_t y = top_down ? fy : h - 1 - fy;
       uint8_t* dst = img.rgb.data() + y * w * 3;
@@ -252,13 +272,30 @@ Image decode_bmp(const uint8_t* data, size_t size, const std::string& name,
     return img;
   }
 
+  // Pixel bits as PIL's raw mode reads them.
+  size_t unpack_bits = bits;
+  if (pmode == PaletteMode::l) unpack_bits = 8;
+  if (pmode == PaletteMode::one) unpack_bits = 1;
   const size_t stride = ((w * bits + 31) >> 3) & ~size_t{3};
-  const size_t row_bytes = (w * bits + 7) / 8;
+  const size_t row_bytes = (w * unpack_bits + 7) / 8;
+  if (row_bytes > stride) bad("rows too short for the pixel format");
   r.need(offset, stride * (h - 1) + row_bytes);
+  Image img = make_image(static_cast<int>(width), static_cast<int>(height));
   for (size_t fy = 0; fy < h; ++fy) {
     const uint8_t* src = r.at(offset + fy * stride);
     const size_t y = top_down ? fy : h - 1 - fy;
     uint8_t* dst = img.rgb.data() + y * w * 3;
+    if (pmode == PaletteMode::l) {
+      for (size_t x = 0; x < w; ++x) dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = src[x];
+      continue;
+    }
+    if (pmode == PaletteMode::one) {
+      for (size_t x = 0; x < w; ++x) {
+        const uint8_t v = ((src[x / 8] >> (7 - x % 8)) & 1) ? 255 : 0;
+        dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = v;
+      }
+      continue;
+    }
     switch (layout) {
       case Layout::palette: {
         const unsigned per_byte = 8 / bits, mask_bits = (1u << bits) - 1;
