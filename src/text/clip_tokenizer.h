@@ -6,7 +6,7 @@
 //      strip_accents=False, do_split_on_punc=False) and is joined with spaces;
 //   3. OpenAI's pre-tokenizer regex splits it, each piece is mapped byte -> unicode
 //      and BPE-merged, with "</w>" on its last symbol.
-// See /work/shared/reference/README.md, "CLIP tokenizer".
+// The exact rules are listed in docs/tokenizers.md.
 //
 // Input text is UTF-8. Invalid UTF-8 never throws: each byte that does not start a
 // well-formed sequence becomes U+FFFD, which the clean-up then removes, so invalid
