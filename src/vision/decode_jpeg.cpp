@@ -85,6 +85,13 @@ bool decode_pixels(JpegState* s, uint8_t* out, uint8_t* row) {
   if (setjmp(s->err.jump)) return false;
   jpeg_decompress_struct& c = s->cinfo;
   jpeg_start_decompress(&c);
+  const int want_components =
+      c.out_color_space == JCS_RGB ? 3 : (c.out_color_space == JCS_CMYK ? 4 : 1);
+  if (c.output_width != c.image_width || c.output_height != c.image_height ||
+      c.output_components != want_components) {
+    std::snprintf(s->err.message, sizeof s->err.message, "unexpected decoder output layout");
+    return false;
+  }
   const size_t w = c.output_width;
   while (c.output_scanline < c.output_height) {
     uint8_t* dst = out + static_cast<size_t>(c.output_scanline) * w * 3;
@@ -155,9 +162,6 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
   std::vector<uint8_t> row(static_cast<size_t>(c.image_width) * 4);
   if (!decode_pixels(&state, img.rgb.data(), row.data())) {
     image_error(ErrorKind::bad_input, name, std::string("corrupt JPEG: ") + state.err.message);
-  }
-  if (c.output_width != c.image_width || c.output_height != c.image_height) {
-    image_error(ErrorKind::internal, name, "unexpected JPEG output size");
   }
   return img;
 }

@@ -27,7 +27,7 @@ void check_image_size(int64_t width, int64_t height, const std::string& name,
     image_error(ErrorKind::bad_input, name,
                 "invalid size " + std::to_string(width) + "x" + std::to_string(height));
   }
-  // Both factors are below 2^32 for every format, so the product cannot overflow.
+  // Each side is bounded first, so the product cannot overflow.
   if (width > std::numeric_limits<int>::max() / 4 || height > std::numeric_limits<int>::max() / 4 ||
       width * height > limits.max_pixels) {
     image_error(ErrorKind::bad_input, name,

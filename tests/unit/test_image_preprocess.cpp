@@ -3,6 +3,7 @@
 // pseudo-random inputs, hand-checked cases and preprocessor_config.json parsing.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
