@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  libopenblas-dev libdnnl-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libssl-dev
+  libopenblas-dev libdnnl-dev libfaiss-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libssl-dev
   libjpeg-dev libpng-dev libwebp-dev libutf8proc-dev
   libmodbus-dev libsndfile1-dev libsoxr-dev libfftw3-dev
   libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format

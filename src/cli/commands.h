@@ -13,5 +13,7 @@ void register_pull(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_sensor(CLI::App& app);
 void register_sound(CLI::App& app);
+void register_index(CLI::App& app);
+void register_search(CLI::App& app);
 
 }  // namespace mmfuse::cli

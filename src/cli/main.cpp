@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_bench(app);
   mmfuse::cli::register_sensor(app);
   mmfuse::cli::register_sound(app);
+  mmfuse::cli::register_index(app);
+  mmfuse::cli::register_search(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,23 +7,18 @@
 
 #include "mmfuse/error.h"
 
-// libgomp (oneDNN's threading runtime): each calling thread must ask for one
-// OpenMP thread, or every call would fork a team and oversubscribe the cores.
+// libgomp (oneDNN's threading runtime): the calling thread asks for one OpenMP
+// thread for the duration of the call, or every call would fork a team and
+// oversubscribe the cores. The previous setting is restored for other OpenMP
+// users on the same thread (FAISS).
 extern "C" void omp_set_num_threads(int);
+extern "C" int omp_get_max_threads(void);
 
 namespace mmfuse {
 
 namespace {
 // Below this many multiply-adds OpenBLAS's lower call overhead wins.
 constexpr long kSmallGemm = 1L << 19;
-
-void ensure_single_threaded_runtime() {
-  thread_local bool configured = false;
-  if (!configured) {
-    omp_set_num_threads(1);
-    configured = true;
-  }
-}
 }  // namespace
 
 void sgemm(bool b_transposed, int m, int n, int k, float alpha, const float* a, int lda,
@@ -34,9 +29,11 @@ void sgemm(bool b_transposed, int m, int n, int k, float alpha, const float* a, 
                 a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  ensure_single_threaded_runtime();
+  const int previous_threads = omp_get_max_threads();
+  omp_set_num_threads(1);
   dnnl_status_t status =
       dnnl_sgemm('N', b_transposed ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  omp_set_num_threads(previous_threads);
   MMFUSE_CHECK(status == dnnl_success, internal,
                "oneDNN sgemm failed with status " + std::to_string(static_cast<int>(status)));
 }
