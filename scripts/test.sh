@@ -11,26 +11,25 @@ scripts/setup.sh
 echo "== tests (Release)"
 ctest --test-dir build --output-on-failure -j "$JOBS"
 
-echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (clang), and the fuzz targets"
+# One clang build serves both: the library is instrumented for ASan+UBSan and
+# for libFuzzer's coverage, the tests and the fuzz targets link against it.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMFUSE_SANITIZE=ON \
-  -DMMFUSE_NATIVE=OFF >/dev/null
-ninja -C build-asan mmfuse_tests mmfuse
+  -DMMFUSE_FUZZ=ON -DMMFUSE_NATIVE=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$JOBS"
 
 echo "== fuzz targets (libFuzzer, short runs)"
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMFUSE_FUZZ=ON -DMMFUSE_TESTS=OFF \
-  -DMMFUSE_NATIVE=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-ninja -C build-fuzz
-for target in build-fuzz/tests/fuzz/fuzz_*; do
+for target in build-asan/tests/fuzz/fuzz_*; do
   [ -x "$target" ] || continue
   name=$(basename "$target")
   corpus="tests/fuzz/corpus/${name#fuzz_}"
-  mkdir -p "build-fuzz/corpus-$name"
+  mkdir -p "build-asan/corpus-$name"
   echo "-- $name"
   seeds=()
   [ -d "$corpus" ] && seeds+=("$corpus")
   "$target" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 -timeout=10 \
-    "build-fuzz/corpus-$name" "${seeds[@]}" 2>&1 | tail -n 3
+    "build-asan/corpus-$name" "${seeds[@]}" 2>&1 | tail -n 3
 done
 echo "== all tests passed"
