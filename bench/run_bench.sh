@@ -137,11 +137,14 @@ def text_flops(seq=77):
 weights_mb = sum(p.stat().st_size for p in model.glob("model*.safetensors")) / 2**20
 
 ceiling = {}  # (group, threads) -> best GFLOP/s over modes
+ceiling_cpu = {}  # (group, 1) -> GFLOP/s from CPU time
 for line in (out / "sgemm.jsonl").read_text().splitlines() if (out / "sgemm.jsonl").exists() else []:
     r = json.loads(line)
     if r.get("kind") == "forward":
         key = (r["group"], int(r["threads"]))
         ceiling[key] = max(ceiling.get(key, 0.0), r["gflops"])
+        if "gflops_cpu" in r:
+            ceiling_cpu[key] = max(ceiling_cpu.get(key, 0.0), r["gflops_cpu"])
 
 
 def load(prefix, b, t):
@@ -197,4 +200,29 @@ print("speed-up = torch ms / mmfuse ms (>1: mmfuse faster). % of ceiling = image
 text_ceils = [f"b{b}xt{t}: {fmt(ceiling.get((f'text77_b{b}', int(t))))}" for b in batches for t in threads]
 print(f"Text sgemm ceiling at 77 tokens (GFLOP/s): {', '.join(text_ceils)}.")
 print(f"Load average (1 min) before / after: {sys.argv[5]} / {sys.argv[6]}.")
+
+# CPU-time view: at 1 thread, process CPU time per item hardly moves when other
+# processes share the cores, unlike wall time.  Shown when the runs report it.
+rows = []
+for b in batches:
+    if "1" not in threads:
+        continue
+    m, p = load("mmfuse", b, 1), load("torch", b, 1)
+    mi, pi = get(m, "image_cpu_ms_per_item"), get(p, "image_cpu_ms_per_item")
+    mt, pt = get(m, "text_cpu_ms_per_item"), get(p, "text_cpu_ms_per_item")
+    if all(x is None for x in (mi, pi, mt, pt)):
+        continue
+    ceil = ceiling_cpu.get((f"vision_b{b}", 1))
+    su_i, su_t = ratio(mi, pi), ratio(mt, pt)
+    rows.append(f"| {b} x 1 | {fmt(mi, 2)} | {fmt(pi, 2)} | {fmt(su_i, 2) + ('x' if su_i else '')} | "
+                f"{fmt(mt, 2)} | {fmt(pt, 2)} | {fmt(su_t, 2) + ('x' if su_t else '')} | "
+                f"{frac(fi, mi, ceil)} | {frac(fi, pi, ceil)} | {fmt(ceil)} |")
+if rows:
+    print()
+    print("#### Threads = 1, CPU-time view (process CPU ms per item; ceiling from sgemm CPU time)\n")
+    print("| batch x threads | image cpu ms mmfuse | image cpu ms torch | image speed-up | text cpu ms mmfuse | "
+          "text cpu ms torch | text speed-up | mmfuse image % of ceiling | torch image % of ceiling | "
+          "sgemm ceiling GFLOP/s (CPU time) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
 PYEOF

@@ -42,7 +42,7 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--iterations", type=int, default=10, help="timed iterations per tower")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed iterations per tower")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed iterations per tower")
     ap.add_argument("--caption-tokens", type=int, default=12,
                     help="real tokens per caption incl. <|startoftext|>/<|endoftext|> (rest is padding to 77)")
     ap.add_argument("--json", action="store_true", help="print one JSON object (benchmark mode)")
@@ -329,14 +329,16 @@ def _rss_mb():
 
 
 def _time(fn, warmup, iterations):
+    """Wall-clock and process CPU seconds (all threads) of each timed iteration."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(iterations):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return times
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
 
 
 def bench(args) -> int:
@@ -352,8 +354,8 @@ def bench(args) -> int:
     pixel_values = torch.randn(args.batch, 3, v.image_size, v.image_size)
     ids, mask = make_text_batch(args.batch, args.caption_tokens, model.text.vocab, model.text.max_pos)
     with torch.inference_mode():
-        img_times = _time(lambda: model.get_image_features(pixel_values), args.warmup, args.iterations)
-        txt_times = _time(lambda: model.get_text_features(ids, mask), args.warmup, args.iterations)
+        img_times, img_cpu = _time(lambda: model.get_image_features(pixel_values), args.warmup, args.iterations)
+        txt_times, txt_cpu = _time(lambda: model.get_text_features(ids, mask), args.warmup, args.iterations)
 
     def per_item(ts, stat):
         return round(stat(ts) * 1e3 / args.batch, 3)
@@ -365,6 +367,10 @@ def bench(args) -> int:
         "peak_rss_mb": round(_rss_mb(), 1),
         "image_ms_per_item_min": per_item(img_times, min),
         "text_ms_per_item_min": per_item(txt_times, min),
+        # CPU time summed over threads: at --threads 1 a load-insensitive estimate of the
+        # compute time when other processes share the cores.
+        "image_cpu_ms_per_item": per_item(img_cpu, np.median),
+        "text_cpu_ms_per_item": per_item(txt_cpu, np.median),
         "rss_after_import_mb": round(rss_import, 1),
         "rss_after_load_mb": round(rss_loaded, 1),
         "batch": args.batch,
