@@ -6,8 +6,11 @@
 #include <cstdio>
 #include <random>
 
+#include <algorithm>
+
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/profiler.h"
 #include "models/clip.h"
 
 namespace mmfuse::cli {
@@ -39,7 +42,7 @@ void register_bench(CLI::App& app) {
   struct Options {
     std::string model;
     int batch = 1, threads = 0, iterations = 10, warmup = 2;
-    bool json = false;
+    bool json = false, profile = false;
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("bench", "Time model load and image/text embedding");
@@ -48,6 +51,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--iterations", opt->iterations, "Timed forward passes")->check(CLI::Range(1, 100000));
   cmd->add_option("--warmup", opt->warmup, "Untimed forward passes first")->check(CLI::Range(0, 1000));
   cmd->add_flag("--json", opt->json, "Print one JSON object");
+  cmd->add_flag("--profile", opt->profile, "Also report time per operator kind");
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
@@ -66,14 +70,31 @@ void register_bench(CLI::App& app) {
     for (size_t i = 0; i < batch; ++i) texts.push_back(kCaptions[i % std::size(kCaptions)]);
     const TokenBatch tokens = model->tokenizer().encode_batch(texts, model->context_length());
 
-    auto time_per_item = [&](auto&& run) {
+    // Median over iterations, per item (the PyTorch peer reports the same).
+    Json profile = Json::object();
+    auto time_per_item = [&](const char* what, auto&& run) {
       for (int i = 0; i < opt->warmup; ++i) run();
-      const double start = now_ms();
-      for (int i = 0; i < opt->iterations; ++i) run();
-      return (now_ms() - start) / (opt->iterations * static_cast<double>(batch));
+      profiler::reset();
+      profiler::enable(opt->profile);
+      std::vector<double> ms;
+      for (int i = 0; i < opt->iterations; ++i) {
+        const double start = now_ms();
+        run();
+        ms.push_back(now_ms() - start);
+      }
+      profiler::enable(false);
+      if (opt->profile) {
+        Json ops = Json::object();
+        for (const auto& [name, total, calls] : profiler::report())
+          ops[name] = {{"ms_per_iteration", total / opt->iterations}, {"calls_per_iteration", calls / opt->iterations}};
+        profile[what] = ops;
+      }
+      std::sort(ms.begin(), ms.end());
+      const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+      return median / static_cast<double>(batch);
     };
-    const double image_ms = time_per_item([&] { model->image_features(pixels.data(), batch); });
-    const double text_ms = time_per_item([&] { model->text_features(tokens); });
+    const double image_ms = time_per_item("image", [&] { model->image_features(pixels.data(), batch); });
+    const double text_ms = time_per_item("text", [&] { model->text_features(tokens); });
     Json result = {{"model", model->name()},
                              {"batch", opt->batch},
                              {"threads", default_pool().size()},
@@ -83,6 +104,7 @@ void register_bench(CLI::App& app) {
                              {"load_ms", load_ms},
                              {"peak_rss_mb", peak_rss_mb()},
                              {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
+    if (opt->profile) result["profile"] = profile;
     if (opt->json) {
       print_json(result);
     } else {
@@ -92,6 +114,7 @@ void register_bench(CLI::App& app) {
                   "  peak RSS    %8.1f MB (weights %.1f MB)\n",
                   load_ms, image_ms, text_ms, peak_rss_mb(),
                   static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0));
+      if (opt->profile) std::printf("%s\n", profile.dump(2).c_str());
     }
   });
 }

@@ -1,6 +1,542 @@
-// Being written: the `mmfuse sensor` commands (issue 3).
+// `mmfuse sensor`: anomaly detection on sensor streams (chapter section 6).
+//   detect  score a CSV file row by row after fitting on its first rows
+//   eval    the SKAB outlier-detection protocol, table next to the leaderboard
+//   bench   streaming rows/s
+//   poll    live Modbus TCP polling to CSV, optionally scored as it arrives
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <thread>
+
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "mmfuse/error.h"
+#include "sensor/atomic_file.h"
+#include "sensor/csv_source.h"
+#include "sensor/modbus_source.h"
+#include "sensor/pipeline.h"
+#include "sensor/sensor_bench.h"
+#include "sensor/skab_eval.h"
+#include "sensor/synthetic.h"
 
 namespace mmfuse::cli {
-void register_sensor(CLI::App&) {}
+namespace {
+
+using sensor::PipelineOptions;
+
+// Options shared by detect / eval / bench / poll.
+struct PipelineFlags {
+  PipelineOptions pipeline;
+  std::string ignore;  // comma-separated channel names
+  bool no_despike = false;
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = s.find(',', start);
+    std::string item =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+void add_pipeline_options(CLI::App* cmd, PipelineFlags* f, bool with_method = true) {
+  if (with_method)
+    cmd->add_option("--method", f->pipeline.method,
+                    "Detector: iforest, t2, pca, mset, ensemble (default ensemble)");
+  cmd->add_option("--smooth", f->pipeline.smooth,
+                  "Trailing-mean window over scores, in rows (default 30; 1 = off)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--margin", f->pipeline.margin,
+                  "Threshold = margin x calibrated maximum (default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--folds", f->pipeline.folds, "Out-of-fold calibration blocks (default 4)")
+      ->check(CLI::Range(2, 50));
+  cmd->add_option("--seed", f->pipeline.detector.seed, "Random seed (Isolation Forest)");
+  cmd->add_option("--trees", f->pipeline.detector.trees, "Isolation Forest trees (default 100)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--sample-size", f->pipeline.detector.sample_size,
+                  "Isolation Forest sub-sample size psi (default 256)")
+      ->check(CLI::Range(2, 1 << 24));
+  cmd->add_option("--ignore-channels", f->ignore,
+                  "Comma-separated channels to leave out of the detector");
+  cmd->add_flag("--no-despike", f->no_despike, "Turn off 3-sigma despiking (on by default)");
+  cmd->add_option("--despike-window", f->pipeline.cleaning.despike_window,
+                  "Despike: trailing window of raw values, rows (default 30)")
+      ->check(CLI::Range(2, 100000));
+  cmd->add_option("--despike-sigmas", f->pipeline.cleaning.despike_sigmas,
+                  "Despike: outlier when beyond this many sigmas (default 3)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--moving-average", f->pipeline.cleaning.moving_average,
+                  "Trailing moving average of inputs, rows (default 1 = off)")
+      ->check(CLI::Range(1, 100000));
+}
+
+PipelineOptions finish_pipeline(const PipelineFlags& f) {
+  PipelineOptions p = f.pipeline;
+  p.cleaning.despike = !f.no_despike;
+  p.ignore_channels = split_list(f.ignore);
+  sensor::make_detector(p.method, p.detector);  // unknown names fail before any work
+  return p;
+}
+
+Json pipeline_json(const PipelineOptions& p) {
+  Json j;
+  j["method"] = p.method;
+  j["smooth"] = p.smooth;
+  j["folds"] = p.folds;
+  j["margin"] = p.margin;
+  j["seed"] = p.detector.seed;
+  j["ignore_channels"] = p.ignore_channels;
+  j["despike"] = p.cleaning.despike;
+  if (p.cleaning.despike) {
+    j["despike_window"] = p.cleaning.despike_window;
+    j["despike_sigmas"] = p.cleaning.despike_sigmas;
+  }
+  j["moving_average"] = p.cleaning.moving_average;
+  return j;
+}
+
+struct CsvFlags {
+  std::string delimiter;
+  std::string time_column;
+  bool reject = false;
+};
+
+void add_csv_options(CLI::App* cmd, CsvFlags* f) {
+  cmd->add_option("--delimiter", f->delimiter,
+                  "Field delimiter: ',', ';' or 'tab' (default: detect)");
+  cmd->add_option(
+      "--time-column", f->time_column,
+      "Time column name (default: datetime/timestamp/time/date if present; '-' = none)");
+  cmd->add_flag("--reject-bad-rows", f->reject,
+                "Fail (exit 2) on the first bad row instead of skipping it");
+}
+
+sensor::CsvOptions csv_options(const CsvFlags& f) {
+  sensor::CsvOptions o;
+  if (f.delimiter == "tab" || f.delimiter == "\\t")
+    o.delimiter = '\t';
+  else if (f.delimiter.size() == 1)
+    o.delimiter = f.delimiter[0];
+  else
+    MMFUSE_CHECK(f.delimiter.empty(), bad_input, "--delimiter must be one character or 'tab'");
+  o.time_column = f.time_column;
+  o.reject_bad_rows = f.reject;
+  return o;
+}
+
+// Reports skipped rows on stderr (first 20) and as JSON (first 100).
+Json report_bad_rows(const sensor::SensorTable& t) {
+  Json arr = Json::array();
+  for (size_t i = 0; i < t.bad_rows.size(); ++i) {
+    const auto& b = t.bad_rows[i];
+    if (i < 20)
+      std::fprintf(stderr, "mmfuse: warning: %s:%zu: %s (row skipped)\n", t.source.c_str(), b.line,
+                   b.reason.c_str());
+    if (i < 100) arr.push_back({{"line", b.line}, {"row", b.row}, {"reason", b.reason}});
+  }
+  if (t.bad_rows.size() > 20)
+    std::fprintf(stderr, "mmfuse: warning: %s: %zu more bad rows skipped\n", t.source.c_str(),
+                 t.bad_rows.size() - 20);
+  return arr;
+}
+
+std::string format_score(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+// ---------------------------------------------------------------- detect
+void register_detect(CLI::App* sensor) {
+  struct Options {
+    std::string input, out;
+    size_t train_rows = 400;
+    PipelineFlags flags;
+    CsvFlags csv;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = sensor->add_subcommand(
+      "detect", "Fit on the first rows of a CSV file and score every row (row,score,anomaly)");
+  cmd->add_option("--input", opt->input, "Sensor CSV file")->required();
+  cmd->add_option("--out", opt->out, "Output CSV: row,score,anomaly")->required();
+  cmd->add_option("--train-rows", opt->train_rows,
+                  "Rows (from the start) assumed normal and used for fitting (default 400)")
+      ->check(CLI::PositiveNumber);
+  add_pipeline_options(cmd, &opt->flags);
+  add_csv_options(cmd, &opt->csv);
+  cmd->callback([opt] {
+    const PipelineOptions pipeline = finish_pipeline(opt->flags);
+    const sensor::SensorTable table = sensor::read_csv(opt->input, csv_options(opt->csv));
+    const Json bad = report_bad_rows(table);
+    MMFUSE_CHECK(table.rows() > 0, bad_input, opt->input + ": no valid data rows");
+    MMFUSE_CHECK(opt->train_rows <= table.rows(), bad_input,
+                 opt->input + ": --train-rows " + std::to_string(opt->train_rows) +
+                     " exceeds the " + std::to_string(table.rows()) + " valid rows");
+    const sensor::SensorModel model(table.channels, table.values.slice_rows(0, opt->train_rows),
+                                    pipeline);
+    sensor::StreamScorer stream = model.stream();
+    std::string text = "row,score,anomaly\n";
+    size_t anomalies = 0;
+    for (size_t r = 0; r < table.rows(); ++r) {
+      const sensor::RowResult res = stream.push(table.values.row(r));
+      anomalies += res.anomaly ? 1 : 0;
+      text += std::to_string(table.row_numbers[r]) + "," + format_score(res.score) + "," +
+              (res.anomaly ? "1" : "0") + "\n";
+    }
+    sensor::write_file_atomic(opt->out, text);
+    Json j;
+    j["input"] = opt->input;
+    j["out"] = opt->out;
+    j["rows"] = table.rows();
+    j["train_rows"] = opt->train_rows;
+    j["channels"] = model.used_channels();
+    j["constant_channels"] = model.constant_channels();
+    j["threshold"] = model.threshold();
+    j["anomalies"] = anomalies;
+    j["bad_rows_skipped"] = table.bad_rows.size();
+    j["bad_rows"] = bad;
+    j["pipeline"] = pipeline_json(pipeline);
+    print_json(j);
+  });
+}
+
+// ---------------------------------------------------------------- eval
+void print_table(const std::vector<sensor::SkabResult>& results, size_t files,
+                 const std::string& dir, const PipelineOptions& p, size_t train_rows) {
+  std::printf("SKAB outlier detection: %zu files under %s, fit on the first %zu rows of each\n",
+              files, dir.c_str(), train_rows);
+  std::string ignored;
+  for (const auto& c : p.ignore_channels) ignored += (ignored.empty() ? "" : ",") + c;
+  std::string despike = "off";
+  if (p.cleaning.despike)
+    despike = format_score(p.cleaning.despike_sigmas) + " sigma over " +
+              std::to_string(p.cleaning.despike_window) + " rows";
+  std::printf(
+      "pipeline: despike %s, moving average %zu, score smoothing %zu rows, threshold = "
+      "%g x max of %d-fold out-of-fold training scores, ignored channels: %s\n\n",
+      despike.c_str(), p.cleaning.moving_average, p.smooth, p.margin, p.folds,
+      ignored.empty() ? "none" : ignored.c_str());
+  std::printf("%-10s %6s %8s %8s   %-26s %6s %8s %8s\n", "method", "F1", "FAR,%", "MAR,%",
+              "leaderboard (34 files)", "F1", "FAR,%", "MAR,%");
+  for (const auto& r : results) {
+    const sensor::LeaderboardEntry* lb = nullptr;
+    for (const auto& e : sensor::skab_leaderboard())
+      if (r.method == e.method) lb = &e;
+    if (r.method == "ensemble") lb = &sensor::skab_leaderboard()[1];  // the best entry
+    std::printf("%-10s %6.2f %8.2f %8.2f", r.method.c_str(), r.metrics.f1, r.metrics.far,
+                r.metrics.mar);
+    if (lb != nullptr)
+      std::printf("   %-26s %6.2f %8.2f %8.2f", lb->algorithm, lb->f1, lb->far, lb->mar);
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+}
+
+void register_eval(CLI::App* sensor) {
+  struct Options {
+    std::string skab;
+    std::string method = "all";
+    size_t train_rows = 400;
+    bool json = false;
+    int threads = 0;
+    bool all_channels = false;
+    PipelineFlags flags;
+  };
+  auto opt = std::make_shared<Options>();
+  // The SKAB profile: the two thermal channels are left out (docs/sensors.md).
+  opt->flags.ignore = "Temperature,Thermocouple";
+  auto* cmd = sensor->add_subcommand("eval", "Run the SKAB outlier-detection protocol");
+  cmd->add_option("--skab", opt->skab, "SKAB data folder (holding valve1/, other/, ...)")
+      ->required();
+  cmd->add_option("--method", opt->method, "Detector name or 'all' (default all)");
+  cmd->add_option("--train-rows", opt->train_rows, "Training rows per file (default 400)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", opt->json, "Print JSON instead of the table");
+  add_threads_option(cmd, &opt->threads);
+  add_pipeline_options(cmd, &opt->flags, /*with_method=*/false);
+  cmd->get_option("--ignore-channels")
+      ->description("Channels left out (default: Temperature,Thermocouple)");
+  cmd->add_flag("--all-channels", opt->all_channels, "Use every channel (no --ignore-channels)");
+  cmd->callback([opt] {
+    std::vector<std::string> methods;
+    if (opt->method == "all")
+      methods = sensor::detector_names();
+    else
+      methods = split_list(opt->method);
+    MMFUSE_CHECK(!methods.empty(), bad_input, "--method names no detector");
+    PipelineFlags flags = opt->flags;
+    if (opt->all_channels) flags.ignore.clear();
+    flags.pipeline.method = methods.front();
+    PipelineOptions base = finish_pipeline(flags);
+    for (const auto& m : methods) sensor::make_detector(m, base.detector);
+    const auto files = sensor::find_skab_files(opt->skab);
+    const int threads =
+        opt->threads > 0 ? opt->threads : static_cast<int>(std::thread::hardware_concurrency());
+    std::vector<sensor::SkabResult> results;
+    for (const auto& m : methods) {
+      PipelineOptions p = base;
+      p.method = m;
+      results.push_back(sensor::evaluate_skab(opt->skab, files, p, opt->train_rows, threads));
+    }
+    if (!opt->json) {
+      print_table(results, files.size(), opt->skab, base, opt->train_rows);
+      return;
+    }
+    Json j;
+    j["skab"] = opt->skab;
+    j["files"] = files.size();
+    j["train_rows"] = opt->train_rows;
+    Json pj = pipeline_json(base);
+    pj.erase("method");
+    j["pipeline"] = pj;
+    Json arr = Json::array();
+    for (const auto& r : results) {
+      Json per = Json::array();
+      for (const auto& f : r.files)
+        per.push_back({{"file", f.file},
+                       {"tp", f.confusion.tp},
+                       {"fp", f.confusion.fp},
+                       {"fn", f.confusion.fn},
+                       {"tn", f.confusion.tn},
+                       {"threshold", f.threshold}});
+      arr.push_back({{"method", r.method},
+                     {"f1", r.metrics.f1},
+                     {"far", r.metrics.far},
+                     {"mar", r.metrics.mar},
+                     {"tp", r.total.tp},
+                     {"fp", r.total.fp},
+                     {"fn", r.total.fn},
+                     {"tn", r.total.tn},
+                     {"per_file", per}});
+    }
+    j["results"] = arr;
+    Json lb = Json::array();
+    for (const auto& e : sensor::skab_leaderboard())
+      lb.push_back({{"algorithm", e.algorithm}, {"f1", e.f1}, {"far", e.far}, {"mar", e.mar}});
+    j["leaderboard"] = lb;
+    print_json(j);
+  });
+}
+
+// ---------------------------------------------------------------- bench
+void register_bench_cmd(CLI::App* sensor) {
+  struct Options {
+    std::string input;
+    size_t rows = 20000;
+    size_t channels = 8;
+    size_t train_rows = 400;
+    std::string method = "all";
+    int threads = 0;
+    bool json = false;
+    PipelineFlags flags;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = sensor->add_subcommand("bench", "Measure streaming scoring throughput (rows/s)");
+  cmd->add_option("--input", opt->input, "Sensor CSV (default: synthetic data)");
+  cmd->add_option("--rows", opt->rows, "Synthetic rows (default 20000)")
+      ->check(CLI::Range(100, 100000000));
+  cmd->add_option("--channels", opt->channels, "Synthetic channels (default 8)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--train-rows", opt->train_rows, "Training rows (default 400)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--method", opt->method, "Detector name or 'all' (default all)");
+  cmd->add_flag("--json", opt->json, "Print JSON (default: a table)");
+  add_threads_option(cmd, &opt->threads);
+  add_pipeline_options(cmd, &opt->flags, /*with_method=*/false);
+  cmd->callback([opt] {
+    std::vector<std::string> channels;
+    sensor::Matrix data;
+    if (!opt->input.empty()) {
+      sensor::SensorTable t = sensor::read_csv(opt->input, {});
+      report_bad_rows(t);
+      channels = t.channels;
+      data = std::move(t.values);
+    } else {
+      sensor::SyntheticOptions s;
+      s.rows = opt->rows;
+      s.channels = opt->channels;
+      data = sensor::synthetic_sensor_data(s);
+      for (size_t c = 0; c < opt->channels; ++c) channels.push_back("c" + std::to_string(c));
+    }
+    const std::vector<std::string> methods =
+        opt->method == "all" ? sensor::detector_names() : split_list(opt->method);
+    const int threads =
+        opt->threads > 0 ? opt->threads : static_cast<int>(std::thread::hardware_concurrency());
+    Json arr = Json::array();
+    if (!opt->json)
+      std::printf("%-10s %10s %16s %22s\n", "method", "fit ms", "rows/s (1 stream)",
+                  ("rows/s (" + std::to_string(threads) + " streams)").c_str());
+    for (const auto& m : methods) {
+      PipelineFlags flags = opt->flags;
+      flags.pipeline.method = m;
+      const PipelineOptions p = finish_pipeline(flags);
+      const auto r = sensor::bench_streaming(channels, data, opt->train_rows, p, threads);
+      if (!opt->json)
+        std::printf("%-10s %10.1f %16.0f %22.0f\n", m.c_str(), r.fit_ms, r.rows_per_s_one_stream,
+                    r.rows_per_s_all_streams);
+      arr.push_back({{"method", m},
+                     {"fit_ms", r.fit_ms},
+                     {"rows_per_s_one_stream", r.rows_per_s_one_stream},
+                     {"rows_per_s_all_streams", r.rows_per_s_all_streams},
+                     {"streams", r.streams}});
+    }
+    if (opt->json)
+      print_json({{"rows", data.rows},
+                  {"channels", data.cols},
+                  {"train_rows", opt->train_rows},
+                  {"threads", threads},
+                  {"results", arr}});
+  });
+}
+
+// ---------------------------------------------------------------- poll
+// Set by SIGINT/SIGTERM; a watcher thread turns it into poller.stop() (a
+// signal handler may only touch lock-free atomics).
+std::atomic<bool> g_signalled{false};
+extern "C" void on_signal(int) {
+  g_signalled = true;
+}
+
+std::string iso_time(double t) {
+  const std::time_t secs = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];  // room for any int fields, which silences -Wformat-truncation
+  const int ms = std::clamp(static_cast<int>((t - static_cast<double>(secs)) * 1000.0), 0, 999);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+void register_poll(CLI::App* sensor) {
+  struct Options {
+    sensor::ModbusOptions modbus;
+    std::vector<std::string> registers;
+    size_t count = 0;
+    double duration = 0.0;
+    size_t train_rows = 0;
+    int timeout_ms = 500, backoff_ms = 100, backoff_max_ms = 5000;
+    PipelineFlags flags;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = sensor->add_subcommand(
+      "poll", "Poll Modbus TCP registers to CSV on stdout (time,<names>[,score,anomaly])");
+  cmd->add_option("--host", opt->modbus.host, "Device address (default 127.0.0.1)");
+  cmd->add_option("--port", opt->modbus.port, "TCP port (default 502)")
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--unit", opt->modbus.unit_id, "Unit (slave) id (default 1)")
+      ->check(CLI::Range(0, 247));
+  cmd->add_option("--register", opt->registers,
+                  "NAME:ADDRESS[:holding|input][:u16|i16|u32|i32|f32][:swap][:SCALE[:OFFSET]] "
+                  "(repeatable)")
+      ->required();
+  cmd->add_option("--rate", opt->modbus.rate_hz, "Samples per second (default 10)")
+      ->check(CLI::Range(0.001, 1000.0));
+  cmd->add_option("--count", opt->count, "Stop after this many rows (default: run until signal)");
+  cmd->add_option("--duration", opt->duration, "Stop after this many seconds");
+  cmd->add_option("--timeout-ms", opt->timeout_ms, "Response timeout (default 500)")
+      ->check(CLI::Range(1, 60000));
+  cmd->add_option("--backoff-ms", opt->backoff_ms, "First reconnect delay (default 100)")
+      ->check(CLI::Range(1, 600000));
+  cmd->add_option("--backoff-max-ms", opt->backoff_max_ms, "Longest reconnect delay (default 5000)")
+      ->check(CLI::Range(1, 3600000));
+  cmd->add_option("--train-rows", opt->train_rows,
+                  "Score live: fit on the first N rows, then add score,anomaly columns");
+  add_pipeline_options(cmd, &opt->flags);
+  cmd->callback([opt] {
+    sensor::ModbusOptions mo = opt->modbus;
+    for (const auto& r : opt->registers) mo.registers.push_back(sensor::parse_register_spec(r));
+    mo.response_timeout = std::chrono::milliseconds(opt->timeout_ms);
+    mo.backoff_initial = std::chrono::milliseconds(opt->backoff_ms);
+    mo.backoff_max = std::chrono::milliseconds(std::max(opt->backoff_max_ms, opt->backoff_ms));
+    std::vector<std::string> names;
+    for (const auto& r : mo.registers) names.push_back(r.name);
+    std::optional<PipelineOptions> pipeline;
+    if (opt->train_rows > 0) pipeline = finish_pipeline(opt->flags);
+    sensor::ModbusPoller poller(mo);
+    g_signalled = false;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::string header = "time";
+    for (const auto& n : names) header += "," + n;
+    if (pipeline) header += ",score,anomaly";
+    std::printf("%s\n", header.c_str());
+    std::fflush(stdout);
+    sensor::Matrix train(0, names.size());
+    std::unique_ptr<sensor::SensorModel> model;
+    std::optional<sensor::StreamScorer> stream;
+    const auto start = std::chrono::steady_clock::now();
+    auto sink = [&](const sensor::ModbusSample& s) {
+      std::string line = iso_time(s.time);
+      for (double v : s.values) line += "," + format_score(v);
+      if (pipeline) {
+        if (!model) {
+          train.append_row(s.values.data());
+          line += ",,";
+          if (train.rows == opt->train_rows) {
+            model = std::make_unique<sensor::SensorModel>(names, train, *pipeline);
+            stream.emplace(model->stream());
+            for (size_t r = 0; r < train.rows; ++r) stream->push(train.row(r));  // warm the state
+          }
+        } else {
+          const auto res = stream->push(s.values.data());
+          line += "," + format_score(res.score) + "," + (res.anomaly ? "1" : "0");
+        }
+      }
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    };
+    auto event = [](const std::string& msg) { std::fprintf(stderr, "mmfuse: %s\n", msg.c_str()); };
+    // Stops the poller on a signal or when --duration has passed, even while
+    // the device is down and no sample arrives.
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+      while (!done) {
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (g_signalled || (opt->duration > 0 && elapsed >= opt->duration)) {
+          poller.stop();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+    try {
+      poller.run(sink, opt->count, event);
+    } catch (...) {
+      done = true;
+      watcher.join();
+      throw;
+    }
+    done = true;
+    watcher.join();
+  });
+}
+
+}  // namespace
+
+void register_sensor(CLI::App& app) {
+  auto* sensor = app.add_subcommand("sensor", "Sensor anomaly detection (CSV, Modbus, SKAB)");
+  sensor->require_subcommand(1);
+  register_detect(sensor);
+  register_eval(sensor);
+  register_bench_cmd(sensor);
+  register_poll(sensor);
+}
+
 }  // namespace mmfuse::cli

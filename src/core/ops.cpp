@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/gemm.h"
+#include "core/profiler.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -27,6 +28,7 @@ Activation parse_activation(const std::string& name, const std::string& where) {
 void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, float* y,
             bool accumulate) {
   MMFUSE_ASSERT(lin.weight != nullptr && lin.in > 0 && lin.out > 0);
+  profiler::Scope timer(profiler::Op::linear);
   const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
   if (rows == 0) return;
   // Columns of W are split across threads: each thread streams its own slice of
@@ -53,6 +55,7 @@ void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, fl
 }
 
 void layer_norm(ThreadPool& pool, const float* x, size_t rows, const LayerNormWeights& ln, float* y) {
+  profiler::Scope timer(profiler::Op::layer_norm);
   const size_t dim = static_cast<size_t>(ln.dim);
   auto run = [&](size_t r0, size_t r1, int) {
     for (size_t r = r0; r < r1; ++r)
@@ -66,6 +69,7 @@ void layer_norm(ThreadPool& pool, const float* x, size_t rows, const LayerNormWe
 }
 
 void activate(ThreadPool& pool, float* x, size_t n, Activation act) {
+  profiler::Scope timer(profiler::Op::activation);
   if (n < kMinParallelWork) {
     kernels::activate_span(x, n, act);
     return;
@@ -78,6 +82,7 @@ void activate(ThreadPool& pool, float* x, size_t n, Activation act) {
 }
 
 void add_inplace(ThreadPool& pool, float* x, const float* y, size_t n) {
+  profiler::Scope timer(profiler::Op::residual);
   auto run = [&](size_t b, size_t e, int) {
     for (size_t i = b; i < e; ++i) x[i] += y[i];
   };
@@ -90,6 +95,7 @@ void add_inplace(ThreadPool& pool, float* x, const float* y, size_t n) {
 
 void attention(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
                const PackedSequences& seqs, const AttentionOptions& opt) {
+  profiler::Scope timer(profiler::Op::attention);
   const int heads = opt.heads, d = opt.head_dim;
   const int width = heads * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -157,6 +163,7 @@ void attention(ThreadPool& pool, const float* q, const float* k, const float* v,
 void attention_for_rows(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
                         const PackedSequences& seqs, const std::vector<size_t>& query_rows,
                         const AttentionOptions& opt) {
+  profiler::Scope timer(profiler::Op::attention);
   const size_t heads = static_cast<size_t>(opt.heads), d = static_cast<size_t>(opt.head_dim);
   const size_t width = heads * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));

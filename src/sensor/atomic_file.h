@@ -1,0 +1,15 @@
+// Whole-file writes that never leave a half-written file: the content goes to
+// a temporary file in the same folder, which is flushed and then renamed over
+// the target (rename is atomic within one file system).
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+namespace mmfuse::sensor {
+
+// Throws ErrorKind::bad_input when the folder is missing or not writable; on
+// any failure the temporary file is removed and the target left untouched.
+void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+}  // namespace mmfuse::sensor

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# CLI contract of `mmfuse sensor` (DESIGN.md §4): detect writes row,score,anomaly
+# (one line per valid input row, atomically), bad input exits 2 with the file and
+# line named, and eval prints the SKAB table when ../shared/data is present.
+# Usage: sensor_cli.sh MMFUSE_BINARY FIXTURES_DIR
+set -uo pipefail
+MMFUSE=$1
+FIX=$2
+PY=/usr/bin/python3
+PUMP=$FIX/sensor/pump_semicolon.csv
+BAD=$FIX/sensor/bad_rows.csv
+SKAB=$(cd "$FIX/../.." && pwd)/../shared/data/sensors/skab
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+passes=0
+
+check() {  # check NAME EXIT_CODE
+  if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; failures=$((failures + 1)); fi
+}
+
+# expect_error NAME WANT_SUBSTRING COMMAND...: exit code 2, message on stderr naming the culprit.
+expect_error() {
+  local name=$1 want=$2
+  shift 2
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  local rc=$?
+  if [ $rc -ne 2 ]; then
+    echo "FAIL: $name: exit code $rc, want 2 (stderr: $(head -c 300 "$TMP/err"))"
+    failures=$((failures + 1))
+  elif ! grep -qF -- "$want" "$TMP/err"; then
+    echo "FAIL: $name: stderr lacks '$want': $(head -c 300 "$TMP/err")"
+    failures=$((failures + 1))
+  elif [ -s "$TMP/out" ]; then
+    echo "FAIL: $name: wrote to stdout on error"
+    failures=$((failures + 1))
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+# --- detect: the output contract on a SKAB-like ';' file with a fault at rows 450..529.
+"$MMFUSE" sensor detect --input "$PUMP" --train-rows 400 --method ensemble --out "$TMP/pump.csv" \
+  >"$TMP/summary.json" 2>"$TMP/err"
+check "detect runs ($(head -c 300 "$TMP/err"))" $?
+$PY - "$TMP/pump.csv" "$TMP/summary.json" <<'PYEOF'
+import csv, json, sys
+rows = list(csv.reader(open(sys.argv[1])))
+assert rows[0] == ["row", "score", "anomaly"], rows[0]
+body = rows[1:]
+assert len(body) == 600, len(body)
+assert [int(r[0]) for r in body] == list(range(600))
+assert all(r[2] in ("0", "1") for r in body)
+flags = [int(r[2]) for r in body]
+assert sum(flags[470:530]) >= 50, sum(flags[470:530])     # the fault is found
+assert sum(flags[:400]) <= 10, sum(flags[:400])           # training rows mostly quiet
+s = json.load(open(sys.argv[2]))
+for key in ("input", "out", "rows", "train_rows", "channels", "threshold", "anomalies", "bad_rows", "pipeline"):
+    assert key in s, key
+assert s["rows"] == 600 and s["train_rows"] == 400
+assert "anomaly" not in s["channels"] and "changepoint" not in s["channels"]
+assert s["anomalies"] == sum(flags)
+PYEOF
+check "detect output contract" $?
+
+# Every method runs and writes the same number of lines.
+for m in iforest t2 pca mset; do
+  "$MMFUSE" sensor detect --input "$PUMP" --train-rows 300 --method $m --smooth 5 --out "$TMP/$m.csv" >/dev/null 2>&1 &&
+    [ "$(wc -l <"$TMP/$m.csv")" -eq 601 ]
+  check "detect --method $m" $?
+done
+
+# Deterministic: the same command twice gives the same bytes.
+"$MMFUSE" sensor detect --input "$PUMP" --method iforest --seed 3 --out "$TMP/a.csv" >/dev/null 2>&1
+"$MMFUSE" sensor detect --input "$PUMP" --method iforest --seed 3 --out "$TMP/b.csv" >/dev/null 2>&1
+cmp -s "$TMP/a.csv" "$TMP/b.csv"
+check "detect is deterministic" $?
+
+# --- bad rows: skipped by default (warned by line on stderr, listed in JSON), rejected on request.
+"$MMFUSE" sensor detect --input "$BAD" --train-rows 40 --smooth 5 --out "$TMP/bad.csv" \
+  >"$TMP/bad.json" 2>"$TMP/bad.err"
+check "detect skips bad rows" $?
+grep -q "bad_rows.csv:12: column 'b': not a finite number: 'abc' (row skipped)" "$TMP/bad.err" &&
+  grep -q "bad_rows.csv:20: expected 4 fields, found 3" "$TMP/bad.err" &&
+  grep -q "bad_rows.csv:47:" "$TMP/bad.err"
+check "skipped rows are named by line on stderr" $?
+$PY - "$TMP/bad.csv" "$TMP/bad.json" <<'PYEOF'
+import csv, json, sys
+rows = list(csv.reader(open(sys.argv[1])))[1:]
+assert len(rows) == 56, len(rows)
+nums = [int(r[0]) for r in rows]
+assert 10 not in nums and 18 not in nums and 29 not in nums and 45 not in nums, nums
+s = json.load(open(sys.argv[2]))
+assert s["bad_rows_skipped"] == 4
+assert [b["line"] for b in s["bad_rows"]] == [12, 20, 31, 47]
+PYEOF
+check "skipped rows leave gaps in row numbers and are listed" $?
+
+expect_error "reject mode names file, line and column" "bad_rows.csv:12: column 'b': not a finite number: 'abc'" \
+  "$MMFUSE" sensor detect --input "$BAD" --train-rows 40 --reject-bad-rows --out "$TMP/rej.csv"
+[ ! -e "$TMP/rej.csv" ]
+check "rejected input writes no output file" $?
+
+# --- atomic output: a failing run leaves an existing output untouched, and no temp files.
+echo "keep me" >"$TMP/existing.csv"
+expect_error "train rows beyond the file" "exceeds the 600 valid rows" \
+  "$MMFUSE" sensor detect --input "$PUMP" --train-rows 5000 --out "$TMP/existing.csv"
+[ "$(cat "$TMP/existing.csv")" = "keep me" ]
+check "failed run leaves the old output" $?
+[ -z "$(ls -A "$TMP" | grep '\.tmp-')" ]
+check "no temporary files left" $?
+expect_error "missing output folder" "output folder does not exist" \
+  "$MMFUSE" sensor detect --input "$PUMP" --out "$TMP/nope/out.csv"
+
+# --- other bad input.
+expect_error "missing input" "nope.csv: cannot open CSV file" \
+  "$MMFUSE" sensor detect --input "$TMP/nope.csv" --out "$TMP/x.csv"
+expect_error "unknown method" "unknown detector method 'lstm'" \
+  "$MMFUSE" sensor detect --input "$PUMP" --method lstm --out "$TMP/x.csv"
+expect_error "unknown ignored channel" "ignored channel 'Nope' is not a column" \
+  "$MMFUSE" sensor detect --input "$PUMP" --ignore-channels Nope --out "$TMP/x.csv"
+printf 'a,b\n' >"$TMP/header_only.csv"
+expect_error "no data rows" "no valid data rows" \
+  "$MMFUSE" sensor detect --input "$TMP/header_only.csv" --out "$TMP/x.csv"
+printf '' >"$TMP/empty.csv"
+expect_error "empty file" "empty file (no header row)" \
+  "$MMFUSE" sensor detect --input "$TMP/empty.csv" --out "$TMP/x.csv"
+expect_error "too few training rows" "too few training rows" \
+  "$MMFUSE" sensor detect --input "$PUMP" --train-rows 30 --out "$TMP/x.csv"
+expect_error "missing SKAB folder" "SKAB folder not found" \
+  "$MMFUSE" sensor eval --skab "$TMP/no-skab"
+expect_error "bad register spec" "register 'temp'" \
+  "$MMFUSE" sensor poll --register temp --count 1
+
+# --- bench: JSON shape on a small synthetic run.
+"$MMFUSE" sensor bench --rows 2000 --method t2,iforest --threads 2 --json >"$TMP/bench.json" 2>"$TMP/err"
+check "bench runs" $?
+$PY - "$TMP/bench.json" <<'PYEOF'
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert [r["method"] for r in b["results"]] == ["t2", "iforest"]
+assert all(r["rows_per_s_one_stream"] > 0 and r["rows_per_s_all_streams"] > 0 for r in b["results"])
+PYEOF
+check "bench JSON" $?
+
+# --- eval on the real SKAB files when present.
+if [ -d "$SKAB/valve1" ]; then
+  "$MMFUSE" sensor eval --skab "$SKAB" --method iforest,ensemble --json >"$TMP/eval.json" 2>"$TMP/err"
+  check "eval runs ($(head -c 300 "$TMP/err"))" $?
+  $PY - "$TMP/eval.json" <<'PYEOF'
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["files"] == 30, e["files"]
+r = {x["method"]: x for x in e["results"]}
+assert r["iforest"]["f1"] >= 0.29, r["iforest"]
+assert r["ensemble"]["f1"] >= 0.78 and r["ensemble"]["far"] <= 20.0, r["ensemble"]
+for x in e["results"]:
+    tp, fp, fn, tn = x["tp"], x["fp"], x["fn"], x["tn"]
+    assert abs(x["f1"] - tp / (tp + (fp + fn) / 2)) < 1e-12
+    assert len(x["per_file"]) == 30
+PYEOF
+  check "eval JSON meets the targets" $?
+  "$MMFUSE" sensor eval --skab "$SKAB" --method t2 >"$TMP/table.txt" 2>&1 &&
+    grep -q "T-squared" "$TMP/table.txt" && grep -q "^t2 " "$TMP/table.txt"
+  check "eval prints the table beside the leaderboard" $?
+else
+  echo "SKIP: SKAB data not found at $SKAB (eval checks skipped)"
+fi
+
+echo "sensor_cli: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
