@@ -46,13 +46,15 @@ void ThreadPool::worker_loop(int index) {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      wake_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load();
     }
     run_job(index);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (--pending_ == 0) done_.notify_one();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.notify_one();
+    }
   }
 }
 
@@ -69,14 +71,14 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t,
     job_n_ = n;
     job_chunks_ = chunks;
     next_chunk_.store(0);
-    pending_ = workers_.size();
+    pending_.store(workers_.size());
     error_ = nullptr;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   run_job(0);
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return pending_ == 0; });
+  done_.wait(lock, [&] { return pending_.load() == 0; });
   job_ = nullptr;
   if (error_) std::rethrow_exception(error_);
 }
