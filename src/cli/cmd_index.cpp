@@ -1,6 +1,192 @@
-// Being written: the `mmfuse index` command(s) (issue 4).
+// `mmfuse index add | add-text | sync | remove | stats | bench`: build and
+// maintain an index folder (FAISS + SQLite catalogue, see docs/retrieval.md).
+#include <filesystem>
+
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "core/thread_pool.h"
+#include "index/ann_bench.h"
+#include "index/indexer.h"
+#include "mmfuse/error.h"
 
 namespace mmfuse::cli {
-void register_index(CLI::App&) {}
+
+namespace {
+
+struct Common {
+  std::string index, model, kind = "auto";
+  int threads = 0;
+  size_t batch = 32, commit_every = 1024;
+  int hnsw_m = 32, ef_construction = 200, ef_search = 256, nlist = 0, nprobe = 0;
+  bool quiet = false;
+};
+
+void add_common(CLI::App* cmd, Common& c, bool with_model) {
+  cmd->add_option("--index", c.index, "Index folder")->required();
+  if (with_model)
+    cmd->add_option("--model", c.model, "Model folder (required to create the index)");
+  add_threads_option(cmd, &c.threads);
+  cmd->add_flag("--quiet", c.quiet, "No progress on stderr");
+}
+
+void add_build_options(CLI::App* cmd, Common& c) {
+  cmd->add_option(
+         "--kind", c.kind,
+         "Index kind for a new index: auto (flat under 50k items, then hnsw), flat, hnsw, ivf")
+      ->check(CLI::IsMember({"auto", "flat", "hnsw", "ivf"}));
+  cmd->add_option("--batch", c.batch, "Images per model call")->check(CLI::Range(1, 4096));
+  cmd->add_option("--commit-every", c.commit_every,
+                  "Items per commit (a killed run keeps what was committed)")
+      ->check(CLI::Range(1, 100000000));
+  cmd->add_option("--hnsw-m", c.hnsw_m, "HNSW graph degree")->check(CLI::Range(4, 256));
+  cmd->add_option("--ef-construction", c.ef_construction, "HNSW build beam")
+      ->check(CLI::Range(8, 4096));
+  cmd->add_option("--ef-search", c.ef_search, "HNSW search beam")->check(CLI::Range(1, 32768));
+  cmd->add_option("--nlist", c.nlist, "IVF cells (0 = 4*sqrt(n))")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--nprobe", c.nprobe, "IVF cells searched (0 = nlist/8)")
+      ->check(CLI::Range(0, 1 << 20));
+}
+
+IndexOptions options_of(const Common& c) {
+  IndexOptions o;
+  o.model_dir = c.model;
+  o.kind = c.kind;
+  o.params.hnsw_m = c.hnsw_m;
+  o.params.ef_construction = c.ef_construction;
+  o.params.ef_search = c.ef_search;
+  o.params.ivf_nlist = c.nlist;
+  o.params.ivf_nprobe = c.nprobe;
+  o.batch = c.batch;
+  o.commit_every = c.commit_every;
+  o.progress = !c.quiet;
+  return o;
+}
+
+void print_report(Indexer& indexer, const IndexReport& r) {
+  IndexStore& s = indexer.store();
+  Json failures = Json::array();
+  for (const auto& f : r.failures) failures.push_back({{"path", f.path}, {"error", f.error}});
+  const double rate = r.seconds > 0 ? static_cast<double>(r.added) / r.seconds : 0.0;
+  print_json({{"index", s.dir().string()},
+              {"model", s.settings().model_name},
+              {"dim", s.settings().dim},
+              {"added", r.added},
+              {"skipped", r.skipped},
+              {"failed", r.failed},
+              {"removed", r.removed},
+              {"count", s.catalog().count("")},
+              {"kind", s.built_kind("image").empty() ? s.settings().kind : s.built_kind("image")},
+              {"seconds", shortest_float(static_cast<float>(r.seconds))},
+              {"items_per_second", shortest_float(static_cast<float>(rate))},
+              {"failures", failures}});
+}
+
+}  // namespace
+
+void register_index(CLI::App& app) {
+  auto* index = app.add_subcommand("index", "Build and maintain a retrieval index folder");
+  index->require_subcommand(1);
+
+  auto c = std::make_shared<Common>();
+  auto paths = std::make_shared<std::vector<std::string>>();
+  auto* add = index->add_subcommand("add", "Index image files and folders (recursive)");
+  add_common(add, *c, true);
+  add_build_options(add, *c);
+  add->add_option("paths", *paths, "Image files or folders")->required();
+  add->callback([c, paths] {
+    apply_threads(c->threads);
+    Indexer indexer(c->index, options_of(*c));
+    print_report(indexer, indexer.add_files(*paths));
+  });
+
+  auto text_file = std::make_shared<std::string>();
+  auto* add_text = index->add_subcommand(
+      "add-text", "Index texts: one per line, or JSON lines {\"id\", \"text\"}");
+  add_common(add_text, *c, true);
+  add_build_options(add_text, *c);
+  add_text->add_option("file", *text_file, "Text file (.txt or .jsonl)")->required();
+  add_text->callback([c, text_file] {
+    apply_threads(c->threads);
+    Indexer indexer(c->index, options_of(*c));
+    print_report(indexer, indexer.add_texts(*text_file));
+  });
+
+  auto* sync = index->add_subcommand(
+      "sync", "Re-scan folders: add new and changed files, drop deleted ones");
+  add_common(sync, *c, true);
+  add_build_options(sync, *c);
+  sync->add_option("paths", *paths, "Folders (default: those given to earlier adds)");
+  sync->callback([c, paths] {
+    apply_threads(c->threads);
+    IndexOptions o = options_of(*c);
+    Indexer indexer(c->index, o);
+    print_report(indexer, indexer.sync(*paths));
+  });
+
+  auto* remove = index->add_subcommand("remove", "Remove items by file, folder or text key");
+  add_common(remove, *c, false);
+  remove->add_option("paths", *paths, "Files, folders or text keys")->required();
+  remove->callback([c, paths] {
+    apply_threads(c->threads);
+    Indexer indexer(c->index, options_of(*c));
+    print_report(indexer, indexer.remove(*paths));
+  });
+
+  auto* stats =
+      index->add_subcommand("stats", "Count, kind, dimension, size on disk and model of an index");
+  add_common(stats, *c, false);
+  stats->callback([c] {
+    apply_threads(c->threads);
+    auto store = IndexStore::open_read(c->index);
+    const IndexSettings& s = store->settings();
+    Json kinds = Json::object();
+    for (const char* t : IndexStore::kTypes) kinds[t] = store->built_kind(t);
+    const VectorIndex* images = store->vectors("image");
+    const IndexParams p = images ? images->params() : s.params;
+    print_json({{"index", store->dir().string()},
+                {"count", store->catalog().count("")},
+                {"images", store->catalog().count("image")},
+                {"texts", store->catalog().count("text")},
+                {"kind", store->built_kind("image").empty() ? s.kind : store->built_kind("image")},
+                {"kind_requested", s.kind},
+                {"kinds", kinds},
+                {"params",
+                 {{"hnsw_m", p.hnsw_m},
+                  {"ef_construction", p.ef_construction},
+                  {"ef_search", p.ef_search},
+                  {"ivf_nlist", p.ivf_nlist},
+                  {"ivf_nprobe", p.ivf_nprobe}}},
+                {"dim", s.dim},
+                {"model", s.model_name},
+                {"model_path", s.model_path},
+                {"model_id", s.model_id},
+                {"generation", store->generation()},
+                {"cached_embeddings", store->catalog().cache_size()},
+                {"size_bytes", store->disk_bytes()}});
+  });
+
+  auto b = std::make_shared<AnnBenchOptions>();
+  auto bench_threads = std::make_shared<int>(0);
+  auto* bench = index->add_subcommand("bench", "Benchmark the index kinds on random unit vectors");
+  bench->add_option("--vectors", b->vectors, "Vectors in the index")
+      ->check(CLI::Range(1000, 100000000));
+  bench->add_option("--dim", b->dim, "Dimension")->check(CLI::Range(2, 4096));
+  bench->add_option("--queries", b->queries, "Queries timed (one at a time)")
+      ->check(CLI::Range(10, 1000000));
+  bench->add_option("--top-k", b->top_k, "Results per query")->check(CLI::Range(1, 1000));
+  bench->add_option("--kinds", b->kinds, "Kinds to measure (flat, hnsw, ivf)")->delimiter(',');
+  bench->add_option("--hnsw-m", b->params.hnsw_m, "HNSW graph degree")->check(CLI::Range(4, 256));
+  bench->add_option("--ef-construction", b->params.ef_construction, "HNSW build beam")
+      ->check(CLI::Range(8, 4096));
+  bench->add_option("--ef-search", b->ef_search, "HNSW search beams to measure")->delimiter(',');
+  bench->add_option("--nprobe", b->nprobe, "IVF nprobe values to measure")->delimiter(',');
+  bench->add_option("--seed", b->seed, "Random seed");
+  add_threads_option(bench, bench_threads.get());
+  bench->callback([b, bench_threads] {
+    apply_threads(*bench_threads);
+    b->threads = default_pool().size();
+    print_json(run_ann_bench(*b));
+  });
+}
+
 }  // namespace mmfuse::cli

@@ -1,6 +1,42 @@
-// Being written: the `mmfuse search` command(s) (issue 4).
+// `mmfuse search`: text→image, image→image and image→text retrieval in an index folder.
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "index/searcher.h"
 
 namespace mmfuse::cli {
-void register_search(CLI::App&) {}
+
+void register_search(CLI::App& app) {
+  struct Options {
+    std::string index;
+    SearchRequest request;
+    int threads = 0;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("search", "Search an index folder by text or image");
+  cmd->add_option("--index", opt->index, "Index folder")->required();
+  auto* text = cmd->add_option("--text", opt->request.text, "Text query");
+  auto* image = cmd->add_option("--image", opt->request.image_path, "Image query (file)");
+  text->excludes(image);
+  cmd->add_option("--top-k", opt->request.top_k, "Results")->check(CLI::Range(1, 100000));
+  cmd->add_option("--min-score", opt->request.min_score, "Drop results scoring below this cosine");
+  cmd->add_option("--type", opt->request.type, "Items to search: image (default), text or all")
+      ->check(CLI::IsMember({"image", "text", "all"}));
+  cmd->add_option("--model", opt->request.model_dir,
+                  "Model folder (default: the one the index was built with)");
+  add_threads_option(cmd, &opt->threads);
+  cmd->callback([opt] {
+    apply_threads(opt->threads);
+    Json results = Json::array();
+    for (const auto& r : search_index(opt->index, opt->request)) {
+      Json j = {{"path", r.item.path},
+                {"score", shortest_float(r.score)},
+                {"id", r.item.id},
+                {"type", r.item.type}};
+      if (r.item.type == "text") j["text"] = r.item.text;
+      results.push_back(std::move(j));
+    }
+    print_json({{"results", results}});
+  });
+}
+
 }  // namespace mmfuse::cli

@@ -1,0 +1,157 @@
+// run_ann_bench: times the FAISS kinds the way the CLI uses them (one query per call).
+#include "index/ann_bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "core/thread_pool.h"
+#include "mmfuse/error.h"
+
+namespace mmfuse {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Resident memory of this process in MiB (/proc/self/statm).
+double rss_mb() {
+  long pages_total = 0, pages_resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages_total, &pages_resident) != 2) pages_resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(pages_resident) * 4096.0 / (1024.0 * 1024.0);
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const size_t i =
+      std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
+  return v[i];
+}
+
+double round3(double x) {
+  return std::round(x * 1000.0) / 1000.0;
+}
+
+}  // namespace
+
+std::vector<float> random_unit_vectors(size_t n, size_t dim, uint64_t seed) {
+  std::vector<float> v(n * dim);
+  // Rows are generated in parallel from per-row seeds, so the result does not depend on the thread
+  // count.
+  default_pool().parallel_for(n, [&](size_t b, size_t e, int) {
+    for (size_t i = b; i < e; ++i) {
+      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + i);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      float* row = v.data() + i * dim;
+      double norm = 0;
+      for (size_t j = 0; j < dim; ++j) {
+        row[j] = normal(rng);
+        norm += static_cast<double>(row[j]) * row[j];
+      }
+      const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+      for (size_t j = 0; j < dim; ++j) row[j] *= inv;
+    }
+  });
+  return v;
+}
+
+double recall_at_k(const std::vector<std::vector<SearchHit>>& approx,
+                   const std::vector<std::vector<SearchHit>>& exact, size_t k) {
+  MMFUSE_ASSERT(approx.size() == exact.size() && k > 0);
+  if (approx.empty()) return 0.0;
+  double total = 0;
+  for (size_t q = 0; q < approx.size(); ++q) {
+    std::set<int64_t> truth;
+    for (size_t j = 0; j < std::min(k, exact[q].size()); ++j) truth.insert(exact[q][j].id);
+    size_t found = 0;
+    for (size_t j = 0; j < std::min(k, approx[q].size()); ++j)
+      found += truth.count(approx[q][j].id);
+    total += static_cast<double>(found) / static_cast<double>(k);
+  }
+  return total / static_cast<double>(approx.size());
+}
+
+nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
+  const auto t_gen = Clock::now();
+  const double rss0 = rss_mb();
+  std::vector<float> data = random_unit_vectors(o.vectors, o.dim, o.seed);
+  std::vector<float> queries = random_unit_vectors(o.queries, o.dim, o.seed + 1);
+  std::vector<int64_t> ids(o.vectors);
+  for (size_t i = 0; i < o.vectors; ++i) ids[i] = static_cast<int64_t>(i);
+  const double gen_s = seconds_since(t_gen);
+  const double rss_data = rss_mb();
+
+  nlohmann::ordered_json results = nlohmann::ordered_json::array();
+  std::vector<std::vector<SearchHit>> exact;
+  const int d = static_cast<int>(o.dim);
+  // Ground truth first, by exact search (batched: it is the reference, not a timing).
+  {
+    IndexParams p = o.params;
+    p.kind = IndexKind::flat;
+    VectorIndex flat = VectorIndex::build(d, p, ids.data(), data.data(), o.vectors, o.threads);
+    exact = flat.search(queries.data(), o.queries, o.top_k, o.threads);
+  }
+  for (const auto& kind_name : o.kinds) {
+    IndexParams p = o.params;
+    p.kind = parse_index_kind(kind_name, "--kinds");
+    const double rss_before = rss_mb();
+    const auto t0 = Clock::now();
+    VectorIndex index = VectorIndex::build(d, p, ids.data(), data.data(), o.vectors, o.threads);
+    const double build_s = seconds_since(t0);
+    const double index_mb = rss_mb() - rss_before;
+    std::vector<int> settings = {0};
+    if (p.kind == IndexKind::hnsw) settings = o.ef_search;
+    if (p.kind == IndexKind::ivf) settings = o.nprobe;
+    for (int setting : settings) {
+      IndexParams sp = index.params();
+      if (p.kind == IndexKind::hnsw) sp.ef_search = setting;
+      if (p.kind == IndexKind::ivf) sp.ivf_nprobe = setting;
+      index.set_search_params(sp);
+      std::vector<std::vector<SearchHit>> approx(o.queries);
+      std::vector<double> ms(o.queries);
+      for (size_t q = 0; q < o.queries; ++q) {
+        const auto tq = Clock::now();
+        approx[q] = index.search(queries.data() + q * o.dim, 1, o.top_k, o.threads)[0];
+        ms[q] = seconds_since(tq) * 1000.0;
+      }
+      nlohmann::ordered_json r = {
+          {"kind", kind_name},
+          {"build_s", round3(build_s)},
+          {"index_memory_mb", round3(index_mb)},
+          {"p50_ms", round3(percentile(ms, 0.50))},
+          {"p99_ms", round3(percentile(ms, 0.99))},
+          {"qps_single", round3(1000.0 * static_cast<double>(o.queries) /
+                                std::max(1e-9, std::accumulate(ms.begin(), ms.end(), 0.0)))},
+          {"recall_at_k", round3(recall_at_k(approx, exact, o.top_k))}};
+      if (p.kind == IndexKind::hnsw)
+        r["ef_search"] = setting, r["hnsw_m"] = sp.hnsw_m,
+        r["ef_construction"] = sp.ef_construction;
+      if (p.kind == IndexKind::ivf)
+        r["nprobe"] = index.params().ivf_nprobe, r["nlist"] = index.params().ivf_nlist;
+      results.push_back(r);
+      std::fprintf(stderr, "index bench: %s\n", r.dump().c_str());
+    }
+  }
+  return {{"vectors", o.vectors},
+          {"dim", o.dim},
+          {"queries", o.queries},
+          {"top_k", o.top_k},
+          {"threads", o.threads},
+          {"data_gen_s", round3(gen_s)},
+          {"data_memory_mb", round3(rss_data - rss0)},
+          {"peak_rss_mb", round3(rss_mb())},
+          {"results", results}};
+}
+
+}  // namespace mmfuse

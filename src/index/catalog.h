@@ -1,0 +1,118 @@
+// The SQLite catalogue of an index folder: one row per indexed item (image file
+// or text), the folder's settings (model, dimension, index kind, generation),
+// and the embedding cache keyed by (model fingerprint, content hash).
+//
+// The database runs in WAL mode so readers (search) never block on the writer
+// (index add); writers are serialised by IndexStore's lock file.
+// Thread-safety: one Catalog per thread.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mmfuse {
+
+struct ItemRecord {
+  int64_t id = 0;
+  std::string type;      // "image" or "text"
+  std::string path;      // absolute file path (image) or the text's key (id or FILE:LINE)
+  std::string text;      // the text (text items only)
+  std::string hash;      // hex SHA-256 of the content
+  int64_t size = 0;      // bytes
+  int64_t mtime = 0;     // ns since the epoch (images)
+  std::string added_at;  // ISO 8601 UTC
+};
+
+// One prepared statement; binds are 1-based as in SQLite.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement& bind(int i, int64_t v);
+  Statement& bind(int i, const std::string& v);
+  Statement& bind_blob(int i, const void* data, size_t bytes);
+  bool step();  // true while a row is available
+  void run();   // steps to completion
+  int64_t int64(int col) const;
+  std::string text(int col) const;
+  const void* blob(int col, size_t* bytes) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Catalog {
+ public:
+  // Opens (creating if `create`) the database file. Throws Error(not_found) when
+  // it does not exist and create is false.
+  Catalog(const std::filesystem::path& file, bool create);
+  ~Catalog();
+  Catalog(const Catalog&) = delete;
+  Catalog& operator=(const Catalog&) = delete;
+
+  const std::filesystem::path& file() const { return file_; }
+  sqlite3* db() { return db_; }
+  void exec(const char* sql);
+  void create_schema();
+  bool has_schema();
+
+  void begin_write();  // BEGIN IMMEDIATE: takes SQLite's write lock now
+  void begin_read();   // a snapshot for a sequence of reads
+  void commit();
+  void rollback();  // never throws
+
+  std::optional<std::string> meta(const std::string& key);
+  void set_meta(const std::string& key, const std::string& value);
+
+  std::optional<ItemRecord> item_by_path(const std::string& type, const std::string& path);
+  std::optional<ItemRecord> item_by_hash(const std::string& type, const std::string& hash);
+  std::optional<ItemRecord> item_by_id(int64_t id);
+  // Items of `type` ("" = all) whose path is `prefix` or lies under it ("" = all).
+  std::vector<ItemRecord> items(const std::string& type, const std::string& prefix = "");
+  int64_t insert_item(const ItemRecord& item);  // returns the new id (never reused)
+  void delete_item(int64_t id);
+  void touch_item(int64_t id, int64_t size, int64_t mtime);
+  size_t count(const std::string& type);
+
+  // Embedding cache: dim floats per (model, hash).
+  bool get_embedding(const std::string& model, const std::string& hash, float* out, size_t dim);
+  void put_embedding(const std::string& model, const std::string& hash, const float* v, size_t dim);
+  size_t cache_size();
+  // Ids and vectors (n * dim floats) of every item of `type`, from the cache.
+  void item_vectors(const std::string& type, const std::string& model, size_t dim,
+                    std::vector<int64_t>* ids, std::vector<float>* vectors);
+
+ private:
+  [[noreturn]] void fail(const std::string& what);
+  std::filesystem::path file_;
+  sqlite3* db_ = nullptr;
+};
+
+// Transaction that rolls back unless committed.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(Catalog& c) : c_(c) { c_.begin_write(); }
+  ~WriteTransaction() {
+    if (!done_) c_.rollback();
+  }
+  void commit() {
+    c_.commit();
+    done_ = true;
+  }
+
+ private:
+  Catalog& c_;
+  bool done_ = false;
+};
+
+std::string utc_now_iso8601();
+
+}  // namespace mmfuse

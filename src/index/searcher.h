@@ -1,0 +1,33 @@
+// Searching an index folder by text or image: embeds the query with the index's
+// model (or a given folder, checked to be the same model), searches the image
+// and/or text items, and returns catalogue records with cosine scores.
+#pragma once
+
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "index/catalog.h"
+
+namespace mmfuse {
+
+struct SearchRequest {
+  std::string text;            // a text query, or
+  std::string image_path;      // an image query
+  std::string type = "image";  // items searched: image, text or all
+  size_t top_k = 10;
+  float min_score = -std::numeric_limits<float>::infinity();
+  std::string model_dir;  // empty: the folder recorded in the index
+};
+
+struct SearchResult {
+  ItemRecord item;
+  float score = 0.0f;
+};
+
+// Best first. Throws Error(not_found) for a missing index or query image,
+// Error(bad_input) for a corrupt query image or a different model.
+std::vector<SearchResult> search_index(const std::string& index_dir, const SearchRequest& request);
+
+}  // namespace mmfuse

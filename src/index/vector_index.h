@@ -1,0 +1,99 @@
+// A FAISS vector index over L2-normalised embeddings (inner product = cosine),
+// keyed by the catalogue's item ids. One class hides the three kinds mmfuse
+// builds: exact (IndexFlatIP), HNSW (IndexHNSWFlat) and IVF with 8-bit scalar
+// quantisation (IndexIVFScalarQuantizer).
+//
+// Thread-safety: const methods (search) may run concurrently; add/remove may not.
+// FAISS parallelises with OpenMP: every call here sets OpenMP to `threads`
+// cores for its duration and back to 1 after, so FAISS and mmfuse's pool never
+// spin at the same time.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace faiss {
+struct Index;
+}
+
+namespace mmfuse {
+
+enum class IndexKind { flat, hnsw, ivf };
+
+const char* to_string(IndexKind kind);
+// "flat", "hnsw" or "ivf"; throws Error(bad_input) naming `field` otherwise.
+IndexKind parse_index_kind(const std::string& name, const std::string& field);
+
+struct IndexParams {
+  IndexKind kind = IndexKind::flat;
+  int hnsw_m = 32;            // graph degree (2*M links on layer 0)
+  int ef_construction = 200;  // build beam width
+  int ef_search = 128;        // query beam width (recall vs latency)
+  int ivf_nlist = 0;          // IVF cells; 0 = 4*sqrt(n) at build time
+  int ivf_nprobe = 0;         // cells visited per query; 0 = nlist/8
+};
+
+struct SearchHit {
+  int64_t id = -1;
+  float score = 0.0f;  // inner product = cosine for unit vectors
+};
+
+// Sets OpenMP's thread count for the calling thread while alive, then back to 1
+// (the setting mmfuse's oneDNN calls rely on).
+class OmpThreads {
+ public:
+  explicit OmpThreads(int threads);
+  ~OmpThreads();
+  OmpThreads(const OmpThreads&) = delete;
+  OmpThreads& operator=(const OmpThreads&) = delete;
+};
+
+class VectorIndex {
+ public:
+  VectorIndex(VectorIndex&&) noexcept;
+  VectorIndex& operator=(VectorIndex&&) noexcept;
+  ~VectorIndex();
+
+  // Builds an index of kind params.kind from n vectors (n * dim floats) with
+  // their ids. IVF is trained on these vectors and needs at least 1000 of them.
+  static VectorIndex build(int dim, const IndexParams& params, const int64_t* ids,
+                           const float* vectors, size_t n, int threads);
+  // Reads a file written by save(); params supplies the search-time settings.
+  static VectorIndex load(const std::filesystem::path& path, const IndexParams& params);
+
+  int dim() const { return dim_; }
+  size_t size() const;
+  const IndexParams& params() const { return params_; }
+
+  // Changes the search-time settings (HNSW ef_search, IVF nprobe).
+  void set_search_params(const IndexParams& params);
+
+  void add(const int64_t* ids, const float* vectors, size_t n, int threads);
+  // Removes the ids; returns false (and changes nothing) when the kind cannot
+  // remove in place (HNSW): the caller rebuilds instead.
+  bool remove(const std::vector<int64_t>& ids);
+
+  // Top-k hits per query (nq * dim floats), best first; fewer when the index is smaller.
+  std::vector<std::vector<SearchHit>> search(const float* queries, size_t nq, size_t k,
+                                             int threads) const;
+
+  // Writes the index to `path` and fsyncs it (the caller renames it into place).
+  void save(const std::filesystem::path& path) const;
+
+ private:
+  VectorIndex(int dim, const IndexParams& params, std::unique_ptr<faiss::Index> index);
+  void apply_search_params();
+
+  int dim_ = 0;
+  IndexParams params_;
+  std::unique_ptr<faiss::Index> index_;
+};
+
+// The kind `auto` picks for n vectors: exact search while it is fast enough
+// (under 50 000 vectors, a few ms per query), HNSW above.
+IndexKind auto_index_kind(size_t n);
+
+}  // namespace mmfuse
