@@ -11,32 +11,7 @@ LAION=$FIX/clip/models/clip-tiny-gelu-p16
 IMG=$FIX/images/img0_photo_640x480_rgb.jpg
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-failures=0
-passes=0
-
-check() {  # check NAME CONDITION_EXIT_CODE
-  if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; failures=$((failures + 1)); fi
-}
-
-# expect_error NAME WANT_SUBSTRING COMMAND...: exit code 2, message on stderr naming the culprit.
-expect_error() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  local rc=$?
-  if [ $rc -ne 2 ]; then
-    echo "FAIL: $name: exit code $rc, want 2 (stderr: $(head -c 300 "$TMP/err"))"
-    failures=$((failures + 1))
-  elif ! grep -qF -- "$want" "$TMP/err"; then
-    echo "FAIL: $name: stderr lacks '$want': $(head -c 300 "$TMP/err")"
-    failures=$((failures + 1))
-  elif [ -s "$TMP/out" ]; then
-    echo "FAIL: $name: wrote to stdout on error"
-    failures=$((failures + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/assert.sh"
 
 # --- tokenize: exact reference ids for every case, both folders.
 "$MMFUSE" tokenize --model "$MODEL" --text "a photo of a cat" --text "Hello, world!" >"$TMP/tok.json"
@@ -153,5 +128,4 @@ expect_error "no inputs" "--text or --image" "$MMFUSE" embed --model "$MODEL"
 expect_error "template without {}" "template" "$MMFUSE" classify --model "$MODEL" --image "$IMG" --label a --template "x"
 expect_error "unknown option" "--bogus" "$MMFUSE" embed --model "$MODEL" --bogus
 
-echo "clip_cli: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish clip_cli

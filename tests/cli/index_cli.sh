@@ -12,31 +12,7 @@ OTHER=$FIX/clip/models/clip-tiny-gelu-p16
 TMP=$(mktemp -d)
 trap 'chmod -R u+rw "$TMP"; rm -rf "$TMP"' EXIT
 IDX=$TMP/idx
-failures=0
-passes=0
-
-check() {  # check NAME EXIT_CODE
-  if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; failures=$((failures + 1)); fi
-}
-
-expect_error() {  # expect_error NAME WANT_SUBSTRING COMMAND...
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  local rc=$?
-  if [ $rc -ne 2 ]; then
-    echo "FAIL: $name: exit code $rc, want 2 (stderr: $(head -c 300 "$TMP/err"))"
-    failures=$((failures + 1))
-  elif ! grep -qF -- "$want" "$TMP/err"; then
-    echo "FAIL: $name: stderr lacks '$want': $(head -c 300 "$TMP/err")"
-    failures=$((failures + 1))
-  elif [ -s "$TMP/out" ]; then
-    echo "FAIL: $name: wrote to stdout on error"
-    failures=$((failures + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/assert.sh"
 
 # A photo folder: the fixture images, generated PNGs in a sub-folder, a corrupt file.
 mkdir -p "$TMP/photos/more"
@@ -132,5 +108,4 @@ expect_error "stats corrupt catalogue" "catalog.sqlite" "$MMFUSE" index stats --
 "$MMFUSE" index stats --index "$TMP/hnsw" | $PY -c "import json,sys; d=json.load(sys.stdin); assert d['kind']=='hnsw' and d['kind_requested']=='hnsw' and d['params']['hnsw_m']==32, d"
 check "hnsw kind recorded" $?
 
-echo "index_cli: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish index_cli

@@ -12,32 +12,7 @@ BAD=$FIX/sensor/bad_rows.csv
 SKAB=$(cd "$FIX/../.." && pwd)/../shared/data/sensors/skab
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-failures=0
-passes=0
-
-check() {  # check NAME EXIT_CODE
-  if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; failures=$((failures + 1)); fi
-}
-
-# expect_error NAME WANT_SUBSTRING COMMAND...: exit code 2, message on stderr naming the culprit.
-expect_error() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  local rc=$?
-  if [ $rc -ne 2 ]; then
-    echo "FAIL: $name: exit code $rc, want 2 (stderr: $(head -c 300 "$TMP/err"))"
-    failures=$((failures + 1))
-  elif ! grep -qF -- "$want" "$TMP/err"; then
-    echo "FAIL: $name: stderr lacks '$want': $(head -c 300 "$TMP/err")"
-    failures=$((failures + 1))
-  elif [ -s "$TMP/out" ]; then
-    echo "FAIL: $name: wrote to stdout on error"
-    failures=$((failures + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/assert.sh"
 
 # --- detect: the output contract on a SKAB-like ';' file with a fault at rows 450..529.
 "$MMFUSE" sensor detect --input "$PUMP" --train-rows 400 --method ensemble --out "$TMP/pump.csv" \
@@ -167,5 +142,4 @@ else
   echo "SKIP: SKAB data not found at $SKAB (eval checks skipped)"
 fi
 
-echo "sensor_cli: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish sensor_cli
