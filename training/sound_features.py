@@ -225,7 +225,7 @@ def non_silent_ranges(x, sr, p):
 def preprocess(x, sr, p=None):
     """Mono float clip at its own rate -> the samples the features are computed on.
     Resampling here uses scipy's polyphase filter, not libsoxr: fine for training,
-    but clips already at p["sample_rate"] are bit-for-bit what mmfuse sees."""
+    but clips already at p["sample_rate"] get what mmfuse computes, to float rounding."""
     p = dict(PREPROCESS_DEFAULTS, **(p or {}))
     x = np.asarray(x, dtype=np.float64)
     if sr != p["sample_rate"]:

@@ -7,9 +7,9 @@ a model folder mmfuse loads (`mmfuse sound classify --model OUT AUDIO...`,
                           normal, abnormal_noise, alarm, impact, friction)
   /usr/bin/python3 training/train_sound.py --data DATA --out MODEL [--normal-label normal]
 
-Clips are pre-processed and turned into MFCC-40 exactly as mmfuse does it
-(training/sound_features.py; clips at 16 kHz are bit-for-bit what mmfuse
-sees, other rates are resampled with scipy instead of libsoxr), standardised
+Clips are pre-processed and turned into MFCC-40 as mmfuse does it
+(training/sound_features.py: clips at 16 kHz get what mmfuse computes, to float
+rounding; other rates are resampled with scipy instead of libsoxr), standardised
 per clip (the chapter's StandardScaler), and the network is trained on random
 crops of --crop-s seconds. WAV is read with scipy; for FLAC/OGG convert first
 (e.g. `sox in.flac out.wav`).
@@ -88,7 +88,8 @@ def main():
     ap.add_argument("--val-fraction", type=float, default=0.2)
     ap.add_argument("--hidden-dim", type=int, default=128)
     ap.add_argument("--conv-channels", type=int, nargs="+", default=[64, 128])
-    ap.add_argument("--pooling", default="last", choices=["last", "final", "mean"])
+    ap.add_argument("--pooling", default="mean", choices=["last", "final", "mean"],
+                    help="clip vector: mean over frames (default; trains best), last (the chapter) or final")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -18,17 +18,17 @@ struct SndfileCloser {
 };
 using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
 
-// Frames read per sf_readf_float call: bounds the interleaved buffer.
-constexpr sf_count_t kChunkFrames = 16384;
+// Interleaved samples read per sf_readf_float call (1 MiB of floats).
+constexpr size_t kChunkSamples = 262144;
 constexpr int kMaxChannels = 1024;
 constexpr int kMaxSampleRate = 1'536'000;
 
 std::string format_name(int format) {
   SF_FORMAT_INFO info{};
   info.format = format & SF_FORMAT_TYPEMASK;
-  std::string name = sf_command(nullptr, SFC_GET_FORMAT_MAJOR, &info, sizeof(info)) == 0 && info.name
-                         ? info.name
-                         : "unknown";
+  std::string name =
+      sf_command(nullptr, SFC_GET_FORMAT_MAJOR, &info, sizeof(info)) == 0 && info.name ? info.name
+                                                                                       : "unknown";
   SF_FORMAT_INFO sub{};
   sub.format = format & SF_FORMAT_SUBMASK;
   if (sf_command(nullptr, SFC_GET_FORMAT_SUBTYPE, &sub, sizeof(sub)) == 0 && sub.name)
@@ -48,10 +48,11 @@ AudioClip read_all(SNDFILE* file, const SF_INFO& info, const std::string& name) 
   clip.source_channels = info.channels;
   clip.source_format = format_name(info.format);
   const size_t channels = static_cast<size_t>(info.channels);
-  std::vector<float> buffer(static_cast<size_t>(kChunkFrames) * channels);
+  const sf_count_t chunk_frames = static_cast<sf_count_t>(kChunkSamples / channels);
+  std::vector<float> buffer(static_cast<size_t>(chunk_frames) * channels);
   const float inv = 1.0f / static_cast<float>(channels);
   for (;;) {
-    const sf_count_t got = sf_readf_float(file, buffer.data(), kChunkFrames);
+    const sf_count_t got = sf_readf_float(file, buffer.data(), chunk_frames);
     if (got <= 0) break;
     MMFUSE_CHECK(clip.samples.size() + static_cast<size_t>(got) <= kMaxAudioSamples, bad_input,
                  name + ": longer than " + std::to_string(kMaxAudioSamples) + " samples");
@@ -79,7 +80,9 @@ struct MemoryStream {
   sf_count_t pos;
 };
 
-sf_count_t mem_length(void* user) { return static_cast<MemoryStream*>(user)->size; }
+sf_count_t mem_length(void* user) {
+  return static_cast<MemoryStream*>(user)->size;
+}
 
 sf_count_t mem_seek(sf_count_t offset, int whence, void* user) {
   auto* s = static_cast<MemoryStream*>(user);
@@ -101,21 +104,26 @@ sf_count_t mem_read(void* ptr, sf_count_t count, void* user) {
   return n;
 }
 
-sf_count_t mem_write(const void*, sf_count_t, void*) { return 0; }
+sf_count_t mem_write(const void*, sf_count_t, void*) {
+  return 0;
+}
 
-sf_count_t mem_tell(void* user) { return static_cast<MemoryStream*>(user)->pos; }
+sf_count_t mem_tell(void* user) {
+  return static_cast<MemoryStream*>(user)->pos;
+}
 
 }  // namespace
 
 AudioClip decode_audio_file(const std::filesystem::path& path) {
   const std::string name = path.string();
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw_error(ErrorKind::not_found, name + ": no such file");
-  MMFUSE_CHECK(std::filesystem::is_regular_file(path, ec), bad_input, name + ": not a regular file");
+  if (!std::filesystem::exists(path, ec))
+    throw_error(ErrorKind::not_found, name + ": no such file");
+  MMFUSE_CHECK(std::filesystem::is_regular_file(path, ec), bad_input,
+               name + ": not a regular file");
   SF_INFO info{};
   SndfilePtr file(sf_open(name.c_str(), SFM_READ, &info));
-  MMFUSE_CHECK(file != nullptr, bad_input,
-               name + ": cannot decode audio: " + sf_strerror(nullptr));
+  MMFUSE_CHECK(file != nullptr, bad_input, name + ": cannot decode audio: " + sf_strerror(nullptr));
   return read_all(file.get(), info, name);
 }
 
@@ -125,8 +133,7 @@ AudioClip decode_audio_memory(const uint8_t* data, size_t size, const std::strin
   SF_VIRTUAL_IO io{mem_length, mem_seek, mem_read, mem_write, mem_tell};
   SF_INFO info{};
   SndfilePtr file(sf_open_virtual(&io, SFM_READ, &info, &stream));
-  MMFUSE_CHECK(file != nullptr, bad_input,
-               name + ": cannot decode audio: " + sf_strerror(nullptr));
+  MMFUSE_CHECK(file != nullptr, bad_input, name + ": cannot decode audio: " + sf_strerror(nullptr));
   return read_all(file.get(), info, name);
 }
 

@@ -16,7 +16,8 @@ void write_audio_file(const std::filesystem::path& path, const std::vector<float
   if (ext == ".wav") major = SF_FORMAT_WAV;
   if (ext == ".flac") major = SF_FORMAT_FLAC;
   if (ext == ".ogg") major = SF_FORMAT_OGG;
-  MMFUSE_CHECK(major != 0, unsupported, name + ": unknown audio extension (use .wav, .flac or .ogg)");
+  MMFUSE_CHECK(major != 0, unsupported,
+               name + ": unknown audio extension (use .wav, .flac or .ogg)");
   int sub = SF_FORMAT_PCM_16;
   switch (encoding) {
     case SampleEncoding::pcm16: sub = SF_FORMAT_PCM_16; break;
@@ -35,7 +36,8 @@ void write_audio_file(const std::filesystem::path& path, const std::vector<float
   tmp += ".tmp";
   SNDFILE* file = sf_open(tmp.string().c_str(), SFM_WRITE, &info);
   MMFUSE_CHECK(file != nullptr, bad_input, name + ": cannot write: " + sf_strerror(nullptr));
-  const sf_count_t frames = static_cast<sf_count_t>(interleaved.size() / static_cast<size_t>(channels));
+  const sf_count_t frames =
+      static_cast<sf_count_t>(interleaved.size() / static_cast<size_t>(channels));
   const sf_count_t wrote = sf_writef_float(file, interleaved.data(), frames);
   const int close_err = sf_close(file);
   if (wrote != frames || close_err != 0) {

@@ -21,7 +21,8 @@ nlohmann::json preprocess_config_to_json(const AudioPreprocessConfig& c) {
           {"trim_min_gap_s", c.trim.min_gap_s}};
 }
 
-AudioPreprocessConfig preprocess_config_from_json(const nlohmann::json& j, const std::string& where) {
+AudioPreprocessConfig preprocess_config_from_json(const nlohmann::json& j,
+                                                  const std::string& where) {
   MMFUSE_CHECK(j.is_object(), bad_input, where + ": preprocess config must be a JSON object");
   JsonFields f(j, where);
   AudioPreprocessConfig c;
@@ -42,10 +43,13 @@ AudioPreprocessConfig preprocess_config_from_json(const nlohmann::json& j, const
   c.trim.min_gap_s = f.number("trim_min_gap_s", c.trim.min_gap_s);
   MMFUSE_CHECK(c.trim.frame_s > 0.0 && c.trim.frame_s <= 10.0 && c.trim.hop_s > 0.0 &&
                    c.trim.hop_s <= c.trim.frame_s,
-               bad_input, where + ": fields \"trim_frame_s\"/\"trim_hop_s\" need 0 < hop <= frame <= 10");
+               bad_input,
+               where + ": fields \"trim_frame_s\"/\"trim_hop_s\" need 0 < hop <= frame <= 10");
   MMFUSE_CHECK(c.trim.threshold_db > 0.0 && c.trim.min_keep_s >= 0.0 && c.trim.min_gap_s >= 0.0,
                bad_input,
-               where + ": fields \"trim_threshold_db\" must be > 0, \"trim_min_keep_s\"/\"trim_min_gap_s\" >= 0");
+               where +
+                   ": fields \"trim_threshold_db\" must be > 0, "
+                   "\"trim_min_keep_s\"/\"trim_min_gap_s\" >= 0");
   return c;
 }
 
@@ -58,7 +62,8 @@ std::vector<float> preprocess_audio(const AudioClip& clip, const AudioPreprocess
   return x;
 }
 
-std::vector<float> load_audio(const std::filesystem::path& path, const AudioPreprocessConfig& config) {
+std::vector<float> load_audio(const std::filesystem::path& path,
+                              const AudioPreprocessConfig& config) {
   return preprocess_audio(decode_audio_file(path), config, path.string());
 }
 

@@ -23,13 +23,15 @@ struct AudioPreprocessConfig {
 
 nlohmann::json preprocess_config_to_json(const AudioPreprocessConfig& config);
 // Missing fields keep their defaults; errors name `where` and the field.
-AudioPreprocessConfig preprocess_config_from_json(const nlohmann::json& j, const std::string& where);
+AudioPreprocessConfig preprocess_config_from_json(const nlohmann::json& j,
+                                                  const std::string& where);
 
 // Applies the chain to a decoded clip; `name` appears in errors.
 std::vector<float> preprocess_audio(const AudioClip& clip, const AudioPreprocessConfig& config,
                                     const std::string& name);
 
 // decode_audio_file + preprocess_audio.
-std::vector<float> load_audio(const std::filesystem::path& path, const AudioPreprocessConfig& config);
+std::vector<float> load_audio(const std::filesystem::path& path,
+                              const AudioPreprocessConfig& config);
 
 }  // namespace mmfuse

@@ -17,19 +17,19 @@ struct FeatureConfig {
   double pre_emphasis = 0.97;  // y[n] = x[n] - a x[n-1]; 0 switches it off
   int frame_length = 400;      // window length in samples (25 ms at 16 kHz)
   int hop_length = 160;        // frame step in samples (10 ms at 16 kHz)
-  int n_fft = 512;             // FFT size >= frame_length; the window is centred in it
+  int n_fft = 512;             // DFT size in [frame_length, 4096]; the window is centred in it
   bool center = true;          // pad n_fft / 2 samples on both sides (frame t centred at t * hop)
   PadMode pad_mode = PadMode::constant;  // zeros (librosa >= 0.10) or reflection
-  int n_mels = 64;             // triangular filters
-  double fmin = 0.0;           // lowest filter edge, Hz
-  double fmax = 0.0;           // highest filter edge, Hz; 0 = sample_rate / 2
+  int n_mels = 64;                       // triangular filters
+  double fmin = 0.0;                     // lowest filter edge, Hz
+  double fmax = 0.0;                     // highest filter edge, Hz; 0 = sample_rate / 2
   MelScale mel_scale = MelScale::slaney;
-  bool slaney_norm = true;     // scale each filter by 2 / (its width in Hz)
-  double amin = 1e-10;         // power floor before the log
-  double ref = 1.0;            // 0 dB reference power
-  double top_db = 80.0;        // floor at (clip maximum - top_db) dB; 0 = no floor
-  int n_mfcc = 40;             // cepstral coefficients kept (<= n_mels)
-  double lifter = 0.0;         // sinusoidal lifter L; 0 = none
+  bool slaney_norm = true;  // scale each filter by 2 / (its width in Hz)
+  double amin = 1e-10;      // power floor before the log
+  double ref = 1.0;         // 0 dB reference power
+  double top_db = 80.0;     // floor at (clip maximum - top_db) dB; 0 = no floor
+  int n_mfcc = 40;          // cepstral coefficients kept (<= n_mels)
+  double lifter = 0.0;      // sinusoidal lifter L; 0 = none
 
   int n_bins() const { return n_fft / 2 + 1; }
   double max_frequency() const { return fmax > 0.0 ? fmax : sample_rate / 2.0; }

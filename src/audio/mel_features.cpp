@@ -34,7 +34,8 @@ MelExtractor::MelExtractor(const FeatureConfig& config) : config_(config) {
   const int n_fft = config_.n_fft, win = config_.frame_length, bins = config_.n_bins();
 
   window_.resize(static_cast<size_t>(win));
-  for (int n = 0; n < win; ++n) window_[static_cast<size_t>(n)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * n / win);
+  for (int n = 0; n < win; ++n)
+    window_[static_cast<size_t>(n)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * n / win);
 
   // Real DFT restricted to the window's support (samples offset .. offset + win
   // of each n_fft frame): column 2k is cos, 2k + 1 is -sin of bin k.
@@ -96,7 +97,8 @@ MelExtractor::MelExtractor(const FeatureConfig& config) : config_(config) {
 }
 
 size_t MelExtractor::frames(size_t samples) const {
-  const size_t n_fft = static_cast<size_t>(config_.n_fft), hop = static_cast<size_t>(config_.hop_length);
+  const size_t n_fft = static_cast<size_t>(config_.n_fft),
+               hop = static_cast<size_t>(config_.hop_length);
   const size_t padded = config_.center ? samples + 2 * (n_fft / 2) : samples;
   return padded < n_fft ? 0 : 1 + (padded - n_fft) / hop;
 }
@@ -108,7 +110,8 @@ std::vector<float> MelExtractor::power_spectrogram(const std::vector<float>& sam
 
 std::vector<double> MelExtractor::power_f64(const std::vector<float>& samples) const {
   const size_t n = samples.size(), n_fft = static_cast<size_t>(config_.n_fft);
-  const size_t hop = static_cast<size_t>(config_.hop_length), bins = static_cast<size_t>(config_.n_bins());
+  const size_t hop = static_cast<size_t>(config_.hop_length),
+               bins = static_cast<size_t>(config_.n_bins());
   const size_t win = static_cast<size_t>(config_.frame_length), offset = (n_fft - win) / 2;
   const size_t count = frames(n);
   std::vector<double> power(count * bins);
@@ -141,8 +144,8 @@ std::vector<double> MelExtractor::power_f64(const std::vector<float>& samples) c
     }
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
                 static_cast<int>(2 * bins), static_cast<int>(win), 1.0, framed.data(),
-                static_cast<int>(win), dft_matrix_.data(), static_cast<int>(2 * bins), 0.0, spec.data(),
-                static_cast<int>(2 * bins));
+                static_cast<int>(win), dft_matrix_.data(), static_cast<int>(2 * bins), 0.0,
+                spec.data(), static_cast<int>(2 * bins));
     for (size_t r = 0; r < rows; ++r) {
       const double* s = spec.data() + r * 2 * bins;
       double* p = power.data() + (t0 + r) * bins;
@@ -180,7 +183,8 @@ std::vector<float> MelExtractor::log_mel(const std::vector<float>& samples) cons
 
 std::vector<float> MelExtractor::mfcc_from_log_mel(const std::vector<float>& log_mel,
                                                    size_t frames) const {
-  const size_t n_mels = static_cast<size_t>(config_.n_mels), n_mfcc = static_cast<size_t>(config_.n_mfcc);
+  const size_t n_mels = static_cast<size_t>(config_.n_mels),
+               n_mfcc = static_cast<size_t>(config_.n_mfcc);
   MMFUSE_ASSERT(log_mel.size() == frames * n_mels);
   std::vector<float> out(frames * n_mfcc);
   for (size_t t = 0; t < frames; ++t) {
@@ -205,7 +209,8 @@ std::vector<float> MelExtractor::filterbank() const {
   std::vector<float> dense(filters_.size() * bins, 0.0f);
   for (size_t m = 0; m < filters_.size(); ++m)
     for (size_t i = 0; i < filters_[m].weights.size(); ++i)
-      dense[m * bins + static_cast<size_t>(filters_[m].first_bin) + i] = static_cast<float>(filters_[m].weights[i]);
+      dense[m * bins + static_cast<size_t>(filters_[m].first_bin) + i] =
+          static_cast<float>(filters_[m].weights[i]);
   return dense;
 }
 

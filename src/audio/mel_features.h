@@ -49,10 +49,10 @@ class MelExtractor {
   std::vector<double> power_f64(const std::vector<float>& samples) const;
 
   FeatureConfig config_;
-  std::vector<double> window_;       // frame_length values, periodic Hann
-  std::vector<double> dft_matrix_;   // [frame_length, 2 * n_bins]: cos, -sin per bin
+  std::vector<double> window_;      // frame_length values, periodic Hann
+  std::vector<double> dft_matrix_;  // [frame_length, 2 * n_bins]: cos, -sin per bin
   std::vector<Filter> filters_;
-  std::vector<double> dct_;          // [n_mfcc, n_mels], lifter folded in
+  std::vector<double> dct_;  // [n_mfcc, n_mels], lifter folded in
 };
 
 // The chapter's per-clip standardisation (sklearn StandardScaler fitted on one

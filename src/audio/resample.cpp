@@ -15,7 +15,8 @@ std::vector<float> resample_audio(const std::vector<float>& samples, int from_ra
                    std::to_string(to_rate) + " Hz");
   if (from_rate == to_rate || samples.empty()) return samples;
   const double ratio = static_cast<double>(to_rate) / from_rate;
-  const size_t want = static_cast<size_t>(std::llround(static_cast<double>(samples.size()) * ratio));
+  const size_t want =
+      static_cast<size_t>(std::llround(static_cast<double>(samples.size()) * ratio));
   std::vector<float> out(want + 16);
   const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
   const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);

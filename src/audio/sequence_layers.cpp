@@ -1,20 +1,22 @@
 #include "audio/sequence_layers.h"
 
+#include <algorithm>
 #include <cmath>
 
-#include "models/transformer.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
 
 namespace {
 
-float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+float sigmoid(float v) {
+  return 1.0f / (1.0f + std::exp(-v));
+}
 
 }  // namespace
 
-Conv1dWeights load_conv1d(WeightStore& store, const std::string& prefix, int in, int out, int kernel,
-                          int padding) {
+Conv1dWeights load_conv1d(WeightStore& store, const std::string& prefix, int in, int out,
+                          int kernel, int padding) {
   Conv1dWeights c;
   c.in = in;
   c.out = out;
@@ -25,8 +27,8 @@ Conv1dWeights load_conv1d(WeightStore& store, const std::string& prefix, int in,
   return c;
 }
 
-LstmLayer load_lstm_layer(WeightStore& store, const std::string& prefix, int layer, int in, int hidden,
-                          bool bidirectional) {
+LstmLayer load_lstm_layer(WeightStore& store, const std::string& prefix, int layer, int in,
+                          int hidden, bool bidirectional) {
   LstmLayer l;
   l.hidden = hidden;
   for (int d = 0; d < (bidirectional ? 2 : 1); ++d) {
@@ -41,7 +43,8 @@ LstmLayer load_lstm_layer(WeightStore& store, const std::string& prefix, int lay
   return l;
 }
 
-std::vector<float> conv1d(ThreadPool& pool, const float* x, size_t frames, const Conv1dWeights& conv) {
+std::vector<float> conv1d(ThreadPool& pool, const float* x, size_t frames,
+                          const Conv1dWeights& conv) {
   const long t_in = static_cast<long>(frames), k = conv.kernel, p = conv.padding;
   const long t_out = t_in + 2 * p - k + 1;
   MMFUSE_ASSERT(t_out >= 1);
@@ -54,7 +57,8 @@ std::vector<float> conv1d(ThreadPool& pool, const float* x, size_t frames, const
       const long src = t + j - p;
       if (src < 0 || src >= t_in) continue;
       const float* xs = x + static_cast<size_t>(src) * in;
-      for (size_t c = 0; c < in; ++c) row[c * static_cast<size_t>(k) + static_cast<size_t>(j)] = xs[c];
+      for (size_t c = 0; c < in; ++c)
+        row[c * static_cast<size_t>(k) + static_cast<size_t>(j)] = xs[c];
     }
   }
   std::vector<float> y(static_cast<size_t>(t_out) * static_cast<size_t>(conv.out));
@@ -80,8 +84,8 @@ std::vector<float> max_pool1d(const float* x, size_t frames, size_t channels, si
   return y;
 }
 
-std::vector<float> lstm_layer(ThreadPool& pool, const float* x, size_t frames, const LstmLayer& layer,
-                              std::vector<float>* final_state) {
+std::vector<float> lstm_layer(ThreadPool& pool, const float* x, size_t frames,
+                              const LstmLayer& layer, std::vector<float>* final_state) {
   const size_t hidden = static_cast<size_t>(layer.hidden), dirs = layer.directions.size();
   const size_t gates = 4 * hidden, width = hidden * dirs;
   std::vector<float> y(frames * width);

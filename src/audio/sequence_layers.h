@@ -31,14 +31,15 @@ struct LstmLayer {
   std::vector<LstmDirection> directions;  // 1, or 2 (forward, reverse)
 };
 
-Conv1dWeights load_conv1d(WeightStore& store, const std::string& prefix, int in, int out, int kernel,
-                          int padding);
+Conv1dWeights load_conv1d(WeightStore& store, const std::string& prefix, int in, int out,
+                          int kernel, int padding);
 // Loads `prefix.weight_ih_l{layer}` ... and, if bidirectional, the `_reverse` set.
-LstmLayer load_lstm_layer(WeightStore& store, const std::string& prefix, int layer, int in, int hidden,
-                          bool bidirectional);
+LstmLayer load_lstm_layer(WeightStore& store, const std::string& prefix, int layer, int in,
+                          int hidden, bool bidirectional);
 
 // y[T + 2p - k + 1, out] = conv(x[T, in]) (im2col, then one GEMM).
-std::vector<float> conv1d(ThreadPool& pool, const float* x, size_t frames, const Conv1dWeights& conv);
+std::vector<float> conv1d(ThreadPool& pool, const float* x, size_t frames,
+                          const Conv1dWeights& conv);
 
 // y[T / k, C] = max over non-overlapping windows of k frames (the tail is dropped, as PyTorch).
 std::vector<float> max_pool1d(const float* x, size_t frames, size_t channels, size_t kernel);
@@ -46,7 +47,7 @@ std::vector<float> max_pool1d(const float* x, size_t frames, size_t channels, si
 // y[T, H * directions]: the forward direction's h_t, then the reverse one's.
 // If final_state is not null it receives [H * directions]: the forward state
 // after frame T-1 and the reverse state after frame 0 (PyTorch's h_n).
-std::vector<float> lstm_layer(ThreadPool& pool, const float* x, size_t frames, const LstmLayer& layer,
-                              std::vector<float>* final_state = nullptr);
+std::vector<float> lstm_layer(ThreadPool& pool, const float* x, size_t frames,
+                              const LstmLayer& layer, std::vector<float>* final_state = nullptr);
 
 }  // namespace mmfuse

@@ -8,7 +8,8 @@ namespace mmfuse {
 std::vector<std::pair<size_t, size_t>> non_silent_ranges(const std::vector<float>& samples,
                                                          int sample_rate, const TrimOptions& opt) {
   const size_t n = samples.size();
-  const size_t frame = std::max<size_t>(1, static_cast<size_t>(std::lround(opt.frame_s * sample_rate)));
+  const size_t frame =
+      std::max<size_t>(1, static_cast<size_t>(std::lround(opt.frame_s * sample_rate)));
   const size_t hop = std::max<size_t>(1, static_cast<size_t>(std::lround(opt.hop_s * sample_rate)));
   if (!opt.enabled || n <= frame) return {{0, n}};
 
@@ -55,7 +56,8 @@ std::vector<std::pair<size_t, size_t>> non_silent_ranges(const std::vector<float
 
   size_t total = 0;
   for (const auto& r : kept) total += r.second - r.first;
-  const size_t min_keep = std::min(n, static_cast<size_t>(std::lround(opt.min_keep_s * sample_rate)));
+  const size_t min_keep =
+      std::min(n, static_cast<size_t>(std::lround(opt.min_keep_s * sample_rate)));
   if (total < min_keep) {
     // Too little left to describe the sound: keep min_keep samples centred on
     // the kept material, shifted inside the clip.

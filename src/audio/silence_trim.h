@@ -12,12 +12,12 @@ namespace mmfuse {
 
 struct TrimOptions {
   bool enabled = true;
-  double frame_s = 0.025;       // energy frame length (25 ms: 400 samples at 16 kHz)
-  double hop_s = 0.010;         // energy frame hop (10 ms: 160 samples at 16 kHz)
-  double threshold_db = 40.0;   // silent: mean square < loudest frame's - threshold_db
-  double min_keep_s = 0.5;      // never keep less: the kept span grows around its centre
-  bool interior = false;        // also remove silent runs inside the clip
-  double min_gap_s = 0.3;       // shortest interior run removed
+  double frame_s = 0.025;      // energy frame length (25 ms: 400 samples at 16 kHz)
+  double hop_s = 0.010;        // energy frame hop (10 ms: 160 samples at 16 kHz)
+  double threshold_db = 40.0;  // silent: mean square < loudest frame's - threshold_db
+  double min_keep_s = 0.5;     // never keep less: the kept span grows around its centre
+  bool interior = false;       // also remove silent runs inside the clip
+  double min_gap_s = 0.3;      // shortest interior run removed
 };
 
 // The kept sample ranges [begin, end), in order. A clip shorter than one frame,

@@ -23,9 +23,10 @@ namespace fs = std::filesystem;
 using test::fixture;
 
 fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() /
-                 ("mmfuse_audio_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                  "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::path dir =
+      fs::temp_directory_path() /
+      ("mmfuse_audio_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+       "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::create_directories(dir);
   return dir;
 }
@@ -33,7 +34,8 @@ fs::path temp_dir() {
 std::vector<float> sine(double freq, int rate, size_t n, double amp = 0.5) {
   std::vector<float> x(n);
   for (size_t i = 0; i < n; ++i)
-    x[i] = static_cast<float>(amp * std::sin(2.0 * std::numbers::pi * freq * static_cast<double>(i) / rate));
+    x[i] = static_cast<float>(
+        amp * std::sin(2.0 * std::numbers::pi * freq * static_cast<double>(i) / rate));
   return x;
 }
 
@@ -114,7 +116,8 @@ TEST(AudioDecode, FlacOggAndMultichannelRoundTrip) {
 }
 
 TEST(AudioDecode, ReadsWaveFormatExtensibleEightChannels) {
-  const fs::path path = fs::path(MMFUSE_FIXTURES) / "../../../shared/data/audio/mimii_valve/valve_id00_n_00000000.wav";
+  const fs::path path = fs::path(MMFUSE_FIXTURES) /
+                        "../../../shared/data/audio/mimii_valve/valve_id00_n_00000000.wav";
   if (!fs::exists(path)) GTEST_SKIP() << "shared data not present: " << path;
   const AudioClip clip = decode_audio_file(path);
   EXPECT_EQ(clip.source_channels, 8);
@@ -126,7 +129,8 @@ TEST(AudioDecode, ReadsWaveFormatExtensibleEightChannels) {
 TEST(AudioDecode, MemoryMatchesFile) {
   const fs::path path = fixture("sound/clips/stereo_44k_tone.wav");
   std::ifstream in(path, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   const AudioClip mem = decode_audio_memory(bytes.data(), bytes.size(), "mem.wav");
   const AudioClip file = decode_audio_file(path);
   EXPECT_EQ(mem.samples, file.samples);
@@ -138,7 +142,8 @@ TEST(AudioDecode, MemoryMatchesFile) {
 
 TEST(AudioDecode, BadFilesGiveErrorsNamingTheFile) {
   ErrorKind kind{};
-  std::string msg = error_text([] { decode_audio_file(fixture("sound/clips/not_audio.wav")); }, &kind);
+  std::string msg =
+      error_text([] { decode_audio_file(fixture("sound/clips/not_audio.wav")); }, &kind);
   EXPECT_EQ(kind, ErrorKind::bad_input);
   EXPECT_NE(msg.find("not_audio.wav"), std::string::npos) << msg;
   msg = error_text([] { decode_audio_file(fixture("sound/clips/empty.wav")); }, &kind);
@@ -150,7 +155,8 @@ TEST(AudioDecode, BadFilesGiveErrorsNamingTheFile) {
   msg = error_text([] { decode_audio_file(fixture("sound/clips")); }, &kind);
   EXPECT_EQ(kind, ErrorKind::bad_input);
   const uint8_t header_only[] = {'R', 'I', 'F', 'F', 36, 0, 0, 0, 'W', 'A', 'V', 'E'};
-  msg = error_text([&] { decode_audio_memory(header_only, sizeof(header_only), "hdr.wav"); }, &kind);
+  msg =
+      error_text([&] { decode_audio_memory(header_only, sizeof(header_only), "hdr.wav"); }, &kind);
   EXPECT_EQ(kind, ErrorKind::bad_input);
   EXPECT_NE(msg.find("hdr.wav"), std::string::npos) << msg;
 }
@@ -162,7 +168,8 @@ TEST(AudioResample, KeepsToneAndLength) {
   // Away from the filter's start-up, the output is the same tone at 16 kHz.
   const std::vector<float> want = sine(1000, 16000, 16000);
   double worst = 0;
-  for (size_t i = 1000; i < 15000; ++i) worst = std::max(worst, std::fabs(static_cast<double>(y[i]) - want[i]));
+  for (size_t i = 1000; i < 15000; ++i)
+    worst = std::max(worst, std::fabs(static_cast<double>(y[i]) - want[i]));
   EXPECT_LT(worst, 1e-3);
   // A tone above the new Nyquist frequency is removed, not aliased.
   const std::vector<float> high = resample_audio(sine(10000, 44100, 44100), 44100, 16000, "t");
@@ -200,18 +207,18 @@ TEST(AudioTrim, CutsLeadingAndTrailingSilence) {
 
 TEST(AudioTrim, InteriorGapsAndMinimumLength) {
   const int rate = 16000;
-  std::vector<float> x = sine(300, rate, 8000);                // 0.5 s tone
-  x.insert(x.end(), 8000, 0.0f);                                // 0.5 s silence
+  std::vector<float> x = sine(300, rate, 8000);  // 0.5 s tone
+  x.insert(x.end(), 8000, 0.0f);                 // 0.5 s silence
   const std::vector<float> tail = sine(300, rate, 8000);
-  x.insert(x.end(), tail.begin(), tail.end());                  // 0.5 s tone
+  x.insert(x.end(), tail.begin(), tail.end());  // 0.5 s tone
   TrimOptions opt;
-  EXPECT_EQ(trim_silence(x, rate, opt).size(), x.size());       // edges only: nothing to cut
+  EXPECT_EQ(trim_silence(x, rate, opt).size(), x.size());  // edges only: nothing to cut
   opt.interior = true;
   const auto ranges = non_silent_ranges(x, rate, opt);
   ASSERT_EQ(ranges.size(), 2u);
   const size_t kept = trim_silence(x, rate, opt).size();
   EXPECT_NEAR(static_cast<double>(kept), 16000.0, 800.0);
-  opt.min_gap_s = 0.6;                                          // the gap is shorter: kept
+  opt.min_gap_s = 0.6;  // the gap is shorter: kept
   EXPECT_EQ(non_silent_ranges(x, rate, opt).size(), 1u);
 
   // A 0.1 s click in 2 s of silence: kept span grows to min_keep around it.
@@ -238,7 +245,8 @@ TEST(AudioPreprocess, PipelineAndConfigRoundTrip) {
   config.normalize = NormalizeMode::rms;
   config.normalize_target = 0.05f;
   config.trim.interior = true;
-  const AudioPreprocessConfig back = preprocess_config_from_json(preprocess_config_to_json(config), "x");
+  const AudioPreprocessConfig back =
+      preprocess_config_from_json(preprocess_config_to_json(config), "x");
   EXPECT_EQ(back.normalize, NormalizeMode::rms);
   EXPECT_FLOAT_EQ(back.normalize_target, 0.05f);
   EXPECT_TRUE(back.trim.interior);

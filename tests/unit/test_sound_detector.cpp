@@ -1,0 +1,194 @@
+// The unsupervised Gaussian detector (fit, threshold rule, save/load), the
+// model-type dispatch, the evaluation metrics and DCASE name parsing, and the
+// synthetic faults.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include "audio/audio_encode.h"
+#include "audio/fault_synth.h"
+#include "audio/gaussian_detector.h"
+#include "audio/sound_detector.h"
+#include "audio/sound_eval.h"
+#include "mmfuse/error.h"
+#include "test_util.h"
+
+namespace mmfuse {
+namespace {
+
+namespace fs = std::filesystem;
+using test::fixture;
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mmfuse_sound_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<fs::path> normal_clips() {
+  std::vector<fs::path> v;
+  for (int i = 0; i < 4; ++i)
+    v.push_back(fixture("sound/clips/normal_" + std::to_string(i) + ".wav"));
+  return v;
+}
+
+TEST(SoundGaussian, AnomaliesScoreHigherAndModelRoundTrips) {
+  ThreadPool pool(2);
+  GaussianDetector det{GaussianDetectorConfig{}};
+  const auto feats = det.features_of_files(pool, normal_clips());
+  det.fit(feats);
+  const Calibration cal = det.calibrate_threshold(pool, feats);
+  EXPECT_EQ(cal.folds, 4u);
+  EXPECT_NEAR(det.threshold(), cal.mean + 3.0 * cal.std, 1e-9);
+  const auto test = det.features_of_files(
+      pool, {fixture("sound/clips/normal_0.wav"), fixture("sound/clips/anomaly_whine.wav"),
+             fixture("sound/clips/anomaly_clicks.wav")});
+  const double normal = det.score(pool, test[0]), whine = det.score(pool, test[1]),
+               clicks = det.score(pool, test[2]);
+  EXPECT_LT(normal, det.threshold());
+  EXPECT_GT(whine, det.threshold());
+  EXPECT_GT(clicks, normal);
+  // In-sample frames score about 1 per dimension on average (Mahalanobis^2 / d).
+  EXPECT_NEAR(normal, 1.0, 0.5);
+
+  const fs::path dir = temp_dir("gauss");
+  det.save(dir / "model");
+  det.save(dir / "model");  // overwriting an existing model works
+  const GaussianDetector back = GaussianDetector::load(dir / "model");
+  EXPECT_EQ(back.threshold(), det.threshold());
+  EXPECT_EQ(back.config().dim(), 40);
+  EXPECT_NEAR(back.score(pool, test[1]), whine, 1e-6 * whine);
+  fs::remove_all(dir);
+}
+
+TEST(SoundGaussian, SingleClipCalibratesOnHalvesAndRejectsSilence) {
+  ThreadPool pool(1);
+  GaussianDetector det{GaussianDetectorConfig{}};
+  const auto feats = det.features_of_files(pool, {fixture("sound/clips/normal_1.wav")});
+  det.fit(feats);
+  const Calibration cal = det.calibrate_threshold(pool, feats);
+  EXPECT_EQ(cal.folds, 2u);
+  EXPECT_GT(det.threshold(), 0.0);
+  // Digital silence (all frames equal) cannot be fitted: a clear error, not NaNs.
+  GaussianDetectorConfig config;
+  config.shrinkage = 1e-9;
+  config.features.pre_emphasis = 0.0;
+  GaussianDetector flat(config);
+  const std::vector<float> silent = flat.frame_features(std::vector<float>(16000, 0.0f));
+  EXPECT_THROW(flat.fit({silent}), Error);
+}
+
+TEST(SoundDetector, LoadsBothModelTypesAndRejectsOthers) {
+  ThreadPool pool(2);
+  const auto cnn = SoundDetector::load(fixture("sound/cnn_lstm/chapter_small"));
+  EXPECT_EQ(cnn->model_type(), "sound_cnn_lstm");
+  EXPECT_FALSE(cnn->threshold().has_value());
+  const auto verdicts = judge_files(
+      *cnn, {fixture("sound/clips/normal_0.wav"), fixture("sound/clips/normal_1.wav")}, pool);
+  ASSERT_EQ(verdicts.size(), 2u);
+  EXPECT_EQ(verdicts[0].probabilities.size(), 5u);
+  EXPECT_EQ(verdicts[0].anomaly, verdicts[0].label != "normal");
+  try {
+    SoundDetector::load(fixture("clip/models/clip-tiny-quickgelu-p32"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+    EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos);
+  }
+  EXPECT_THROW(SoundDetector::load(fixture("sound/nope")), Error);
+}
+
+TEST(SoundEval, RocAucAndF1) {
+  EXPECT_DOUBLE_EQ(roc_auc({0.1, 0.4, 0.35, 0.8}, {0, 0, 1, 1}), 0.75);  // sklearn's example
+  EXPECT_DOUBLE_EQ(roc_auc({1, 1, 1, 1}, {0, 1, 0, 1}), 0.5);            // ties count half
+  EXPECT_DOUBLE_EQ(roc_auc({3, 2, 1}, {1, 0, 0}), 1.0);
+  EXPECT_TRUE(std::isnan(roc_auc({1, 2}, {0, 0})));
+  const BinaryCounts c = count_predictions({0.1, 0.5, 0.7, 0.9}, {0, 1, 0, 1}, 0.5);
+  EXPECT_EQ(c.tp, 2u);
+  EXPECT_EQ(c.fp, 1u);
+  EXPECT_EQ(c.fn, 0u);
+  EXPECT_NEAR(c.f1(), 0.8, 1e-12);
+}
+
+TEST(SoundEval, ParsesDcaseNames) {
+  const fs::path root = temp_dir("dcase");
+  fs::create_directories(root / "fan");
+  fs::create_directories(root / "valve" / "test");
+  const fs::path src = fixture("sound/clips/normal_0.wav");
+  fs::copy(src, root / "fan" / "fan_train_section_00_source_train_normal_0040_m-n_X.wav");
+  fs::copy(src, root / "fan" / "fan_test_section_00_target_test_normal_0021_m-n_Y.wav");
+  fs::copy(src, root / "fan" / "fan_test_section_00_source_test_anomaly_0022_m-n_W.wav");
+  fs::copy(src, root / "valve" / "test" / "section_00_source_test_anomaly_0001.wav");
+  const auto clips = scan_dcase_folder(root);
+  ASSERT_EQ(clips.size(), 2u);
+  const auto& fan = clips.at("fan");
+  ASSERT_EQ(fan.size(), 3u);
+  int train = 0, anomalies = 0;
+  for (const auto& c : fan) {
+    train += c.train;
+    anomalies += c.anomaly;
+    if (c.anomaly) {
+      EXPECT_EQ(c.domain, "source");
+    }
+  }
+  EXPECT_EQ(train, 1);
+  EXPECT_EQ(anomalies, 1);
+  EXPECT_TRUE(clips.at("valve")[0].anomaly);
+  EXPECT_FALSE(clips.at("valve")[0].train);
+  fs::copy(src, root / "fan" / "unnamed.wav");
+  try {
+    scan_dcase_folder(root);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unnamed.wav"), std::string::npos);
+  }
+  fs::remove_all(root);
+}
+
+TEST(SoundEval, SharedDcaseSample) {
+  const fs::path root = fs::path(MMFUSE_FIXTURES) / "../../../shared/data/audio/dcase2023_task2";
+  if (!fs::exists(root)) GTEST_SKIP() << "shared data not present: " << root;
+  ThreadPool pool(2);
+  const auto results = evaluate_sound_detector(scan_dcase_folder(root), GaussianDetectorConfig{},
+                                               EvalOptions{}, pool);
+  ASSERT_EQ(results.size(), 7u);
+  size_t with_test = 0;
+  for (const auto& r : results) {
+    EXPECT_EQ(r.train_clips, 2u) << r.machine;
+    if (r.test_normal + r.test_anomaly == 0) continue;
+    ++with_test;
+    EXPECT_GT(r.threshold, 0.0);
+    std::printf("[ SoundEval ] %-9s AUC %.2f F1 %.2f (1 normal + 1 anomaly: AUC is 0 or 1)\n",
+                r.machine.c_str(), r.auc, r.counts.f1());
+  }
+  EXPECT_EQ(with_test, 3u);  // ToyTrain, fan, valve
+}
+
+TEST(SoundFaults, DeterministicAndAtDocumentedLevels) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0.0f, 0.1f);
+  std::vector<float> x(32000);
+  for (float& v : x) v = n(rng);
+  for (SyntheticFault f : all_synthetic_faults()) {
+    const auto a = inject_fault(x, 16000, f, 7), b = inject_fault(x, 16000, f, 7);
+    EXPECT_EQ(a, b) << to_string(f);
+    EXPECT_NE(a, x) << to_string(f);
+  }
+  // The tone and the noise add 0.3 x the clip RMS (powers add: sqrt(1 + 0.09)).
+  auto rms = [](const std::vector<float>& v) {
+    double s = 0;
+    for (float e : v) s += static_cast<double>(e) * e;
+    return std::sqrt(s / static_cast<double>(v.size()));
+  };
+  EXPECT_NEAR(rms(inject_fault(x, 16000, SyntheticFault::tone, 1)) / rms(x), std::sqrt(1.09), 0.01);
+  EXPECT_NEAR(rms(inject_fault(x, 16000, SyntheticFault::noise, 1)) / rms(x), std::sqrt(1.09),
+              0.01);
+}
+
+}  // namespace
+}  // namespace mmfuse
