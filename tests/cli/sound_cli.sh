@@ -11,32 +11,7 @@ CNN=$FIX/sound/cnn_lstm/chapter_small
 DATA=$(cd "$FIX/../.." && pwd)/../shared/data/audio/dcase2023_task2
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-failures=0
-passes=0
-
-check() {  # check NAME CONDITION_EXIT_CODE
-  if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; failures=$((failures + 1)); fi
-}
-
-# expect_error NAME WANT_SUBSTRING COMMAND...: exit code 2, message on stderr naming the culprit.
-expect_error() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  local rc=$?
-  if [ $rc -ne 2 ]; then
-    echo "FAIL: $name: exit code $rc, want 2 (stderr: $(head -c 300 "$TMP/err"))"
-    failures=$((failures + 1))
-  elif ! grep -qF -- "$want" "$TMP/err"; then
-    echo "FAIL: $name: stderr lacks '$want': $(head -c 300 "$TMP/err")"
-    failures=$((failures + 1))
-  elif [ -s "$TMP/out" ]; then
-    echo "FAIL: $name: wrote to stdout on error"
-    failures=$((failures + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/assert.sh"
 
 # --- fit on the normal clips, then detect: the anomalies score above the threshold.
 mkdir -p "$TMP/normal"
@@ -181,5 +156,4 @@ expect_error "eval on unlabelled names" "mystery.wav" "$MMFUSE" sound eval --dca
 expect_error "bad option value" "--normalize" "$MMFUSE" sound fit --normal "$TMP/normal" --out "$TMP/m4" --normalize loud
 expect_error "no subcommand" "subcommand" "$MMFUSE" sound
 
-echo "sound_cli: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish sound_cli
