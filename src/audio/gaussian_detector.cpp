@@ -225,7 +225,7 @@ std::vector<float> GaussianDetector::scores_with(ThreadPool& pool, const std::ve
   std::vector<float> z(frames.size()), y(frames.size()), out(rows);
   for (size_t i = 0; i < frames.size(); ++i) z[i] = frames[i] - mean[i % d];
   // y = z P (P symmetric, so P serves as nn.Linear's [out, in] weight).
-  linear(pool, z.data(), rows, Linear{precision.data(), nullptr, dim, dim}, y.data());
+  linear(pool, z.data(), rows, Linear{precision.data(), nullptr, dim, dim, nullptr}, y.data());
   for (size_t t = 0; t < rows; ++t) {
     double s = 0.0;
     for (size_t j = 0; j < d; ++j) s += static_cast<double>(z[t * d + j]) * y[t * d + j];

@@ -35,9 +35,9 @@ LstmLayer load_lstm_layer(WeightStore& store, const std::string& prefix, int lay
     const std::string suffix = "_l" + std::to_string(layer) + (d == 1 ? "_reverse" : "");
     LstmDirection dir;
     dir.input = {store.f32(prefix + ".weight_ih" + suffix, {4 * hidden, in}),
-                 store.f32(prefix + ".bias_ih" + suffix, {4 * hidden}), in, 4 * hidden};
+                 store.f32(prefix + ".bias_ih" + suffix, {4 * hidden}), in, 4 * hidden, nullptr};
     dir.recurrent = {store.f32(prefix + ".weight_hh" + suffix, {4 * hidden, hidden}),
-                     store.f32(prefix + ".bias_hh" + suffix, {4 * hidden}), hidden, 4 * hidden};
+                     store.f32(prefix + ".bias_hh" + suffix, {4 * hidden}), hidden, 4 * hidden, nullptr};
     l.directions.push_back(dir);
   }
   return l;
@@ -62,7 +62,7 @@ std::vector<float> conv1d(ThreadPool& pool, const float* x, size_t frames,
     }
   }
   std::vector<float> y(static_cast<size_t>(t_out) * static_cast<size_t>(conv.out));
-  const Linear lin{conv.weight, conv.bias, static_cast<int>(width), conv.out};
+  const Linear lin{conv.weight, conv.bias, static_cast<int>(width), conv.out, nullptr};
   linear(pool, cols.data(), static_cast<size_t>(t_out), lin, y.data());
   return y;
 }

@@ -31,6 +31,27 @@ void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, fl
   profiler::Scope timer(profiler::Op::linear);
   const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
   if (rows == 0) return;
+  if (lin.packed != nullptr) {
+    // Packed column slices shared between threads; a row count without a packed
+    // kernel falls back to the unpacked weights for that slice.
+    pool.parallel_for(static_cast<size_t>(lin.packed->slices()), [&](size_t s0, size_t s1, int) {
+      for (size_t s = s0; s < s1; ++s) {
+        const int slice = static_cast<int>(s);
+        if (lin.packed->multiply(x, static_cast<int>(rows), slice, lin.bias, y, static_cast<int>(out),
+                                 accumulate))
+          continue;
+        const size_t width = PackedLinear::kSliceWidth;
+        const size_t n0 = s * width, n1 = std::min(out, n0 + width);
+        sgemm(true, static_cast<int>(rows), static_cast<int>(n1 - n0), static_cast<int>(in), 1.0f, x,
+              static_cast<int>(in), lin.weight + n0 * in, static_cast<int>(in), accumulate ? 1.0f : 0.0f,
+              y + n0, static_cast<int>(out));
+        if (lin.bias != nullptr)
+          for (size_t r = 0; r < rows; ++r)
+            for (size_t n = n0; n < n1; ++n) y[r * out + n] += lin.bias[n];
+      }
+    });
+    return;
+  }
   // Columns of W are split across threads: each thread streams its own slice of
   // the weights once, which is what bounds small-batch inference.
   constexpr size_t kBlock = 64;
@@ -51,6 +72,14 @@ void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, fl
     run(0, blocks, 0);
   } else {
     pool.parallel_for(blocks, run);
+  }
+}
+
+void pack_linear(Linear& lin) {
+  try {
+    lin.packed = std::make_shared<const PackedLinear>(lin.weight, lin.in, lin.out);
+  } catch (const Error&) {
+    lin.packed.reset();
   }
 }
 

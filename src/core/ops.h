@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/packed_gemm.h"
 #include "core/thread_pool.h"
 
 namespace mmfuse {
@@ -23,7 +25,12 @@ struct Linear {
   const float* bias = nullptr;    // out floats, or null
   int in = 0;
   int out = 0;
+  // The same weights packed for oneDNN's matmul kernels (see pack_linear), or null.
+  std::shared_ptr<const PackedLinear> packed;
 };
+
+// Packs lin's weights for the faster kernels; keeps lin unpacked if oneDNN cannot.
+void pack_linear(Linear& lin);
 
 struct LayerNormWeights {
   const float* weight = nullptr;  // dim floats

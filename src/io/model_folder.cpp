@@ -1,5 +1,8 @@
 #include "io/model_folder.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -113,6 +116,15 @@ const TensorInfo& WeightStore::info(const std::string& name) const {
   if (it == owner_.end())
     throw_error(ErrorKind::bad_input, describe_source(name) + ": missing tensor \"" + name + "\"");
   return *files_[it->second].find(name);
+}
+
+void WeightStore::release(const std::string& name) const {
+  const TensorInfo& t = info(name);
+  if (t.dtype != DType::F32) return;  // converted copies are not in the map
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 const float* WeightStore::f32(const std::string& name, std::initializer_list<int64_t> shape) {

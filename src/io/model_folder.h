@@ -47,6 +47,10 @@ class WeightStore {
   // Aligned F32 data is returned in place (zero copy, from the memory map);
   // other dtypes are converted once and kept for the life of the store.
   const float* f32(const std::string& name, std::initializer_list<int64_t> shape);
+  // Drops the named tensor's pages from memory when it is read in place from
+  // the map (its data stays readable: the kernel re-reads the file on access).
+  // Used once a tensor has been copied into another layout.
+  void release(const std::string& name) const;
   size_t total_bytes() const { return total_bytes_; }
   std::string describe_source(const std::string& name) const;
 

@@ -16,6 +16,8 @@ ClipVisionTower::ClipVisionTower(WeightStore& store, const ClipVisionConfig& con
   patch_embedding_.weight = store.f32(prefix + ".embeddings.patch_embedding.weight", {h, c, p, p});
   patch_embedding_.in = c * p * p;
   patch_embedding_.out = h;
+  pack_linear(patch_embedding_);
+  if (patch_embedding_.packed != nullptr) store.release(prefix + ".embeddings.patch_embedding.weight");
   position_embedding_ =
       store.f32(prefix + ".embeddings.position_embedding.weight", {config.num_positions(), h});
   pre_layernorm_ = load_layer_norm(store, prefix + ".pre_layrnorm", h, config.layer_norm_eps);

@@ -109,7 +109,7 @@ std::unique_ptr<SoundCnnLstm> SoundCnnLstm::load(const std::filesystem::path& di
   }
   const int width = c.hidden_dim * directions;
   m->fc_ = {store.f32("fc.weight", {c.num_classes, width}), store.f32("fc.bias", {c.num_classes}),
-            width, c.num_classes};
+            width, c.num_classes, nullptr};
   m->mel_ = std::make_unique<MelExtractor>(c.features);
   m->normal_index_ = static_cast<int>(std::find(c.labels.begin(), c.labels.end(), c.normal_label) -
                                       c.labels.begin());

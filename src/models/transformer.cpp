@@ -10,6 +10,10 @@ Linear load_linear(WeightStore& store, const std::string& prefix, int in, int ou
   lin.out = out;
   lin.weight = store.f32(prefix + ".weight", {out, in});
   if (with_bias) lin.bias = store.f32(prefix + ".bias", {out});
+  pack_linear(lin);
+  // The packed copy serves every product from now on; the mapped original is
+  // only re-read (from the file) for a row count with no packed kernel.
+  if (lin.packed != nullptr) store.release(prefix + ".weight");
   return lin;
 }
 

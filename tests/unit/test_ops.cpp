@@ -83,7 +83,7 @@ TEST(Linear, MatchesNaiveProductOnEveryThreadCount) {
   const size_t rows = 13, in = 70, out = 300;
   std::vector<float> x = random_vector(rows * in, 4), w = random_vector(out * in, 5),
                      bias = random_vector(out, 6);
-  Linear lin{w.data(), bias.data(), static_cast<int>(in), static_cast<int>(out)};
+  Linear lin{w.data(), bias.data(), static_cast<int>(in), static_cast<int>(out), nullptr};
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
     std::vector<float> y(rows * out, 0.5f), acc(rows * out, 0.5f);
@@ -95,6 +95,29 @@ TEST(Linear, MatchesNaiveProductOnEveryThreadCount) {
         for (size_t k = 0; k < in; ++k) want += static_cast<double>(x[r * in + k]) * w[n * in + k];
         ASSERT_NEAR(y[r * out + n], want, 1e-4) << threads;
         ASSERT_NEAR(acc[r * out + n], want + 0.5, 1e-4) << threads;
+      }
+  }
+}
+
+TEST(Linear, PackedWeightsMatchNaiveProductForEveryRowCount) {
+  const size_t in = 96, out = 300;  // slices of 128, 128 and 44 columns
+  std::vector<float> w = random_vector(out * in, 15), bias = random_vector(out, 16);
+  Linear lin{w.data(), bias.data(), static_cast<int>(in), static_cast<int>(out), nullptr};
+  pack_linear(lin);
+  ASSERT_NE(lin.packed, nullptr);
+  EXPECT_EQ(lin.packed->slices(), 3);
+  ThreadPool pool(2);
+  for (size_t rows : {1u, 7u, 50u, 333u}) {
+    std::vector<float> x = random_vector(rows * in, static_cast<unsigned>(rows));
+    std::vector<float> y(rows * out), acc(rows * out, 0.25f);
+    linear(pool, x.data(), rows, lin, y.data());
+    linear(pool, x.data(), rows, lin, acc.data(), /*accumulate=*/true);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t n = 0; n < out; ++n) {
+        double want = bias[n];
+        for (size_t k = 0; k < in; ++k) want += static_cast<double>(x[r * in + k]) * w[n * in + k];
+        ASSERT_NEAR(y[r * out + n], want, 1e-4) << rows;
+        ASSERT_NEAR(acc[r * out + n], want + 0.25, 1e-4) << rows;
       }
   }
 }
