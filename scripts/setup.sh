@@ -9,6 +9,7 @@ PACKAGES=(
   libopenblas-dev libdnnl-dev libfaiss-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libssl-dev
   libjpeg-dev libpng-dev libwebp-dev libutf8proc-dev
   libmodbus-dev libsndfile1-dev libsoxr-dev libfftw3-dev
+  libyaml-cpp-dev libmosquitto-dev mosquitto libcpp-httplib-dev libopencv-dev ccache
   libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format
   python3 python3-numpy python3-pil python3-sklearn python3-scipy
 )
