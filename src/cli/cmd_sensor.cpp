@@ -83,6 +83,10 @@ void add_pipeline_options(CLI::App* cmd, PipelineFlags* f, bool with_method = tr
   cmd->add_option("--moving-average", f->pipeline.cleaning.moving_average,
                   "Trailing moving average of inputs, rows (default 1 = off)")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--slow-channels", f->pipeline.slow_channel_autocorr,
+                  "Leave out channels whose training lag-1 autocorrelation is at least this "
+                  "(0 = off; see docs/sensors.md)")
+      ->check(CLI::Range(0.0, 1.0));
 }
 
 PipelineOptions finish_pipeline(const PipelineFlags& f) {
@@ -107,6 +111,7 @@ Json pipeline_json(const PipelineOptions& p) {
     j["despike_sigmas"] = p.cleaning.despike_sigmas;
   }
   j["moving_average"] = p.cleaning.moving_average;
+  j["slow_channel_autocorr"] = p.slow_channel_autocorr;
   return j;
 }
 
@@ -228,9 +233,11 @@ void print_table(const std::vector<sensor::SkabResult>& results, size_t files,
               std::to_string(p.cleaning.despike_window) + " rows";
   std::printf(
       "pipeline: despike %s, moving average %zu, score smoothing %zu rows, threshold = "
-      "%g x max of %d-fold out-of-fold training scores, ignored channels: %s\n\n",
+      "%g x max of %d-fold out-of-fold training scores, ignored channels: %s, slow channels "
+      "(training lag-1 autocorrelation >= %g) left out: %s\n\n",
       despike.c_str(), p.cleaning.moving_average, p.smooth, p.margin, p.folds,
-      ignored.empty() ? "none" : ignored.c_str());
+      ignored.empty() ? "none" : ignored.c_str(), p.slow_channel_autocorr,
+      p.slow_channel_autocorr > 0.0 ? "yes" : "no");
   std::printf("%-10s %6s %8s %8s   %-26s %6s %8s %8s\n", "method", "F1", "FAR,%", "MAR,%",
               "leaderboard (34 files)", "F1", "FAR,%", "MAR,%");
   for (const auto& r : results) {
@@ -258,8 +265,9 @@ void register_eval(CLI::App* sensor) {
     PipelineFlags flags;
   };
   auto opt = std::make_shared<Options>();
-  // The SKAB profile: the two thermal channels are left out (docs/sensors.md).
-  opt->flags.ignore = "Temperature,Thermocouple";
+  // The SKAB profile: slow channels are left out per file, decided from its
+  // training rows alone (docs/sensors.md).
+  opt->flags.pipeline.slow_channel_autocorr = 0.8;
   auto* cmd = sensor->add_subcommand("eval", "Run the SKAB outlier-detection protocol");
   cmd->add_option("--skab", opt->skab, "SKAB data folder (holding valve1/, other/, ...)")
       ->required();
@@ -270,8 +278,12 @@ void register_eval(CLI::App* sensor) {
   add_threads_option(cmd, &opt->threads);
   add_pipeline_options(cmd, &opt->flags, /*with_method=*/false);
   cmd->get_option("--ignore-channels")
-      ->description("Channels left out (default: Temperature,Thermocouple)");
-  cmd->add_flag("--all-channels", opt->all_channels, "Use every channel (no --ignore-channels)");
+      ->description("Channels left out (default: none)");
+  cmd->get_option("--slow-channels")
+      ->description("Leave out channels whose training lag-1 autocorrelation is at least this "
+                    "(default here 0.8; 0 = off)");
+  cmd->add_flag("--all-channels", opt->all_channels,
+                "Use every channel (no --ignore-channels, no slow-channel rule)");
   cmd->callback([opt] {
     std::vector<std::string> methods;
     if (opt->method == "all")
@@ -280,7 +292,10 @@ void register_eval(CLI::App* sensor) {
       methods = split_list(opt->method);
     MMFUSE_CHECK(!methods.empty(), bad_input, "--method names no detector");
     PipelineFlags flags = opt->flags;
-    if (opt->all_channels) flags.ignore.clear();
+    if (opt->all_channels) {
+      flags.ignore.clear();
+      flags.pipeline.slow_channel_autocorr = 0.0;
+    }
     flags.pipeline.method = methods.front();
     PipelineOptions base = finish_pipeline(flags);
     for (const auto& m : methods) sensor::make_detector(m, base.detector);

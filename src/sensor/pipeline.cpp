@@ -5,6 +5,7 @@
 
 #include "mmfuse/error.h"
 #include "sensor/calibration.h"
+#include "sensor/slow_channels.h"
 
 namespace mmfuse::sensor {
 namespace {
@@ -55,6 +56,24 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   }
   MMFUSE_CHECK(!used_.empty(), bad_input,
                "no channel left for the detector (all ignored or constant in training)");
+  if (options.slow_channel_autocorr > 0.0) {
+    const std::vector<double> ac = lag1_autocorrelation(cleaned.select_cols(used_));
+    std::vector<size_t> fast;
+    std::vector<std::string> fast_names, slow_names;
+    for (size_t j = 0; j < used_.size(); ++j) {
+      if (ac[j] >= options.slow_channel_autocorr) {
+        slow_names.push_back(used_names_[j]);
+      } else {
+        fast.push_back(used_[j]);
+        fast_names.push_back(used_names_[j]);
+      }
+    }
+    if (!fast.empty()) {
+      used_ = std::move(fast);
+      used_names_ = std::move(fast_names);
+      slow_names_ = std::move(slow_names);
+    }
+  }
   const Matrix x = cleaned.select_cols(used_);
   DetectorOptions dopt = options.detector;
   dopt.smooth = options.smooth;

@@ -24,6 +24,10 @@ struct PipelineOptions {
   double margin = 1.0;
   // Channels left out of the detector (names, case-insensitive).
   std::vector<std::string> ignore_channels;
+  // > 0: also leave out slow channels, those whose lag-1 autocorrelation over
+  // the training rows is at least this (slow_channels.h); 0 = off. Never
+  // leaves the detector without a channel: if every channel is slow, all stay.
+  double slow_channel_autocorr = 0.0;
 };
 
 struct RowResult {
@@ -63,6 +67,8 @@ class SensorModel {
   const std::vector<std::string>& used_channels() const { return used_names_; }
   // Channels dropped because they were constant over the training rows.
   const std::vector<std::string>& constant_channels() const { return constant_names_; }
+  // Channels dropped by the slow-channel rule.
+  const std::vector<std::string>& slow_channels() const { return slow_names_; }
   const PipelineOptions& options() const { return options_; }
   size_t input_channels() const { return input_channels_; }
   StreamScorer stream() const { return StreamScorer(*this); }
@@ -72,7 +78,7 @@ class SensorModel {
   PipelineOptions options_;
   size_t input_channels_ = 0;
   std::vector<size_t> used_;  // input column of each detector channel
-  std::vector<std::string> used_names_, constant_names_;
+  std::vector<std::string> used_names_, constant_names_, slow_names_;
   std::unique_ptr<Detector> detector_;
   double threshold_ = 0.0;
 };

@@ -7,6 +7,7 @@
 #include "mmfuse/error.h"
 #include "sensor/csv_source.h"
 #include "sensor/pipeline.h"
+#include "sensor/slow_channels.h"
 #include "sensor/synthetic.h"
 #include "test_sensor_util.h"
 
@@ -98,6 +99,53 @@ TEST(SensorPipeline, IgnoredAndConstantChannelsAreLeftOut) {
   std::vector<double> row(x.row(450), x.row(450) + 5), moved = row;
   moved[1] += 100.0;
   EXPECT_EQ(s1.push(row.data()).score, s2.push(moved.data()).score);
+}
+
+TEST(SensorPipeline, Lag1AutocorrelationSeparatesNoiseFromTrends) {
+  Matrix x(400, 3);
+  uint64_t state = 12345;
+  auto noise = [&] {  // xorshift, uniform in [-0.5, 0.5)
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return static_cast<double>(state % 1000000) / 1e6 - 0.5;
+  };
+  for (size_t r = 0; r < x.rows; ++r) {
+    x(r, 0) = noise();
+    x(r, 1) = 0.05 * static_cast<double>(r) + noise();  // warming up
+    x(r, 2) = 3.0;
+  }
+  const std::vector<double> ac = lag1_autocorrelation(x);
+  EXPECT_LT(std::fabs(ac[0]), 0.15);
+  EXPECT_GT(ac[1], 0.95);
+  EXPECT_EQ(ac[2], 0.0);
+  // Against the definition computed directly for the trend column.
+  double mean = 0.0, num = 0.0, den = 0.0;
+  for (size_t r = 0; r < x.rows; ++r) mean += x(r, 1) / 400.0;
+  for (size_t r = 0; r < x.rows; ++r) {
+    den += (x(r, 1) - mean) * (x(r, 1) - mean);
+    if (r > 0) num += (x(r, 1) - mean) * (x(r - 1, 1) - mean);
+  }
+  EXPECT_NEAR(ac[1], num / den, 1e-12);
+}
+
+TEST(SensorPipeline, SlowChannelsAreLeftOutUnlessNothingElseRemains) {
+  Matrix x = faulty(500, 0, 0);
+  for (size_t r = 0; r < x.rows; ++r) x(r, 2) = 20.0 + 0.01 * static_cast<double>(r);
+  PipelineOptions p;
+  p.method = "t2";
+  p.slow_channel_autocorr = 0.8;
+  const SensorModel m(names(5), x.slice_rows(0, 400), p);
+  EXPECT_EQ(m.slow_channels(), (std::vector<std::string>{"c2"}));
+  EXPECT_EQ(m.used_channels(), (std::vector<std::string>{"c0", "c1", "c3", "c4"}));
+  // Off by default.
+  p.slow_channel_autocorr = 0.0;
+  EXPECT_EQ(SensorModel(names(5), x.slice_rows(0, 400), p).used_channels().size(), 5u);
+  // Only slow channels: all stay, so the detector still has something to judge.
+  Matrix only_slow(400, 1);
+  for (size_t r = 0; r < 400; ++r) only_slow(r, 0) = static_cast<double>(r);
+  p.slow_channel_autocorr = 0.8;
+  const SensorModel single({"temp"}, only_slow, p);
+  EXPECT_EQ(single.used_channels(), (std::vector<std::string>{"temp"}));
+  EXPECT_TRUE(single.slow_channels().empty());
 }
 
 TEST(SensorPipeline, BadConfigurationIsBadInput) {

@@ -38,7 +38,9 @@ TEST(SensorSkab, FindsFilesInNumericOrderAndSkipsAnomalyFree) {
 }
 
 // The targets on the files present (valve1 + other): our Isolation
-// Forest at least the leaderboard's (F1 0.29); our best F1 >= 0.78 with FAR <= 20 %.
+// Forest at least the leaderboard's (F1 0.29); a detector with F1 >= 0.78 at
+// FAR <= 20 %, with every channel offered (slow ones left out by the label-free
+// rule, decided per file from its training rows).
 TEST(SensorSkab, ReachesTheTargetsOnRealData) {
   const auto dir = test::skab_dir();
   if (dir.empty()) GTEST_SKIP() << "SKAB data not present (../shared/data/sensors/skab)";
@@ -46,9 +48,9 @@ TEST(SensorSkab, ReachesTheTargetsOnRealData) {
   EXPECT_EQ(files.size(), 30u);
   PipelineOptions p;  // the documented SKAB profile
   p.cleaning.despike = true;
-  p.ignore_channels = {"Temperature", "Thermocouple"};
-  double best_f1 = 0.0, best_far = 100.0;
-  for (const std::string method : {"iforest", "ensemble"}) {
+  p.slow_channel_autocorr = 0.8;
+  bool target_met = false;
+  for (const std::string method : {"iforest", "pca", "ensemble"}) {
     p.method = method;
     const SkabResult r = evaluate_skab(dir, files, p, 400, 2);
     std::printf("[ skab    ] %-9s F1 %.3f FAR %.2f %% MAR %.2f %%\n", method.c_str(), r.metrics.f1,
@@ -56,10 +58,9 @@ TEST(SensorSkab, ReachesTheTargetsOnRealData) {
     if (method == "iforest") {
       EXPECT_GE(r.metrics.f1, 0.29);
     }
-    if (r.metrics.f1 > best_f1) best_f1 = r.metrics.f1, best_far = r.metrics.far;
+    if (r.metrics.f1 >= 0.78 && r.metrics.far <= 20.0) target_met = true;
   }
-  EXPECT_GE(best_f1, 0.78);
-  EXPECT_LE(best_far, 20.0);
+  EXPECT_TRUE(target_met);
 }
 
 }  // namespace

@@ -1,0 +1,23 @@
+#include "sensor/slow_channels.h"
+
+namespace mmfuse::sensor {
+
+std::vector<double> lag1_autocorrelation(const Matrix& x) {
+  std::vector<double> ac(x.cols, 0.0);
+  if (x.rows < 3) return ac;
+  for (size_t c = 0; c < x.cols; ++c) {
+    double mean = 0.0;
+    for (size_t r = 0; r < x.rows; ++r) mean += x(r, c);
+    mean /= static_cast<double>(x.rows);
+    double num = 0.0, den = 0.0;
+    for (size_t r = 0; r < x.rows; ++r) {
+      const double d = x(r, c) - mean;
+      den += d * d;
+      if (r > 0) num += d * (x(r - 1, c) - mean);
+    }
+    if (den > 0.0) ac[c] = num / den;
+  }
+  return ac;
+}
+
+}  // namespace mmfuse::sensor
