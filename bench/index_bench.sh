@@ -62,9 +62,14 @@ PYEOF
 echo "== end to end: index add of $IMAGES JPEGs (320x240) with ViT-B/32, $THREADS threads" >&2
 "$MMFUSE" index add --index "$TMP/idx" --model "$MODEL" --threads "$THREADS" --quiet "$TMP/photos" >"$OUT/index_e2e.json"
 "$MMFUSE" index add --index "$TMP/idx" --threads "$THREADS" --quiet "$TMP/photos" >"$OUT/index_e2e_rerun.json"
-$PY - "$OUT/index_e2e.json" "$OUT/index_e2e_rerun.json" <<'PYEOF'
+echo "== peer: the chapter's loop (PyTorch CLIP one image at a time + faiss.IndexFlatIP), $THREADS threads" >&2
+$PY bench/index_torch_peer.py --model "$MODEL" --images "$TMP/photos" --out "$TMP/peer.faiss" \
+  --threads "$THREADS" >"$OUT/index_e2e_peer.json"
+$PY - "$OUT/index_e2e.json" "$OUT/index_e2e_rerun.json" "$OUT/index_e2e_peer.json" <<'PYEOF'
 import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-print(f"index add: {a['added']} images in {a['seconds']:.1f} s = {a['items_per_second']:.1f} images/s; "
+a, b, p = (json.load(open(x)) for x in sys.argv[1:4])
+print(f"mmfuse index add: {a['added']} images in {a['seconds']:.1f} s = {a['items_per_second']:.1f} images/s; "
       f"re-run (all skipped by hash): {b['seconds']:.2f} s")
+print(f"PyTorch + FAISS one by one: {p['added']} images in {p['seconds']:.1f} s = {p['items_per_second']:.1f} images/s")
+print(f"ratio: {a['items_per_second'] / p['items_per_second']:.2f}x")
 PYEOF

@@ -10,20 +10,11 @@
 # Writes bench/out/sensor/ (gitignored): data.csv, mmfuse.json, sklearn.json and
 # results.md. Run it on an idle machine (see bench/README.md).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-PYTHON="${PYTHON:-/usr/bin/python3}"
-MMFUSE="${MMFUSE:-./build/mmfuse}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" sensor_bench
 ROWS="${ROWS:-20000}"
 THREADS="${THREADS:-2}"
 OUT=bench/out/sensor
 mkdir -p "$OUT"
-log() { printf '[sensor_bench] %s\n' "$*" >&2; }
-
-load=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > 0.5 * n) }'; then
-  log "warning: load average $load on $(nproc) cores; numbers will be low and noisy"
-fi
 
 # 8 correlated channels (a slow shared factor + noise), like a pump's sensors.
 "$PYTHON" - "$OUT/data.csv" "$ROWS" <<'PYEOF'

@@ -10,20 +10,11 @@
 # Writes bench/out/sound/ (gitignored): the clip, the models, one JSON per run
 # and results.md. Run it on an idle machine (see bench/README.md).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-PYTHON="${PYTHON:-/usr/bin/python3}"
-MMFUSE="${MMFUSE:-./build/mmfuse}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" sound_bench
 CLIPS="${CLIPS:-40}"
 THREADS="${THREADS:-1 2}"
 OUT=bench/out/sound
 mkdir -p "$OUT"
-log() { printf '[sound_bench] %s\n' "$*" >&2; }
-
-load=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > 0.5 * n) }'; then
-  log "warning: load average $load on $(nproc) cores; numbers will be low and noisy"
-fi
 
 # A 10 s machine-like clip and 4 normal clips to fit the Gaussian detector on.
 "$PYTHON" - "$OUT" <<'PYEOF'

@@ -10,13 +10,14 @@
 #include "mmfuse/error.h"
 
 namespace mmfuse::sensor {
-namespace {
 
-std::string lower(std::string s) {
+std::string ascii_lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
+
+namespace {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -113,7 +114,7 @@ char detect_delimiter(std::string_view header) {
 
 int SensorTable::label_index(const std::string& name) const {
   for (size_t i = 0; i < label_names.size(); ++i)
-    if (lower(label_names[i]) == lower(name)) return static_cast<int>(i);
+    if (ascii_lower(label_names[i]) == ascii_lower(name)) return static_cast<int>(i);
   return -1;
 }
 
@@ -157,7 +158,7 @@ SensorTable parse_csv(std::string_view text, const std::string& source, const Cs
     header[i] = std::string(trim(header[i]));
     MMFUSE_CHECK(!header[i].empty(), bad_input,
                  where_header + ": header: column " + std::to_string(i + 1) + " has no name");
-    MMFUSE_CHECK(seen.insert(lower(header[i])).second, bad_input,
+    MMFUSE_CHECK(seen.insert(ascii_lower(header[i])).second, bad_input,
                  where_header + ": header: duplicate column '" + shown(header[i]) + "'");
   }
 
@@ -166,13 +167,13 @@ SensorTable parse_csv(std::string_view text, const std::string& source, const Cs
   if (options.time_column == "-") {
   } else if (!options.time_column.empty()) {
     for (size_t i = 0; i < header.size(); ++i)
-      if (lower(header[i]) == lower(options.time_column)) time_col = static_cast<int>(i);
+      if (ascii_lower(header[i]) == ascii_lower(options.time_column)) time_col = static_cast<int>(i);
     MMFUSE_CHECK(time_col >= 0, bad_input,
                  where_header + ": no time column named '" + options.time_column + "'");
   } else {
     for (const char* name : {"datetime", "timestamp", "time", "date"}) {
       for (size_t i = 0; i < header.size() && time_col < 0; ++i)
-        if (lower(header[i]) == name) time_col = static_cast<int>(i);
+        if (ascii_lower(header[i]) == name) time_col = static_cast<int>(i);
       if (time_col >= 0) break;
     }
   }
@@ -184,7 +185,7 @@ SensorTable parse_csv(std::string_view text, const std::string& source, const Cs
       continue;
     }
     for (const auto& l : options.label_columns)
-      if (lower(header[i]) == lower(l)) role[i] = 1;
+      if (ascii_lower(header[i]) == ascii_lower(l)) role[i] = 1;
     if (role[i] == 1) {
       label_cols.push_back(i);
       table.label_names.push_back(header[i]);

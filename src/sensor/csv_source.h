@@ -21,6 +21,9 @@
 
 namespace mmfuse::sensor {
 
+// ASCII lower-casing: channel and column names are compared case-insensitively.
+std::string ascii_lower(std::string s);
+
 struct CsvOptions {
   char delimiter = 0;  // 0: detect from the header (most frequent of ',', ';', tab)
   // Time column name; "" = the first of datetime/timestamp/time/date present

@@ -5,18 +5,10 @@
 
 #include "mmfuse/error.h"
 #include "sensor/calibration.h"
+#include "sensor/csv_source.h"
 #include "sensor/slow_channels.h"
 
 namespace mmfuse::sensor {
-namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-}  // namespace
 
 SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix& train,
                          const PipelineOptions& options)
@@ -34,7 +26,7 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
     MMFUSE_CHECK(std::isfinite(v), bad_input, "training rows contain a NaN or infinite value");
   for (const auto& name : options.ignore_channels) {
     const bool known = std::any_of(channels.begin(), channels.end(),
-                                   [&](const std::string& c) { return lower(c) == lower(name); });
+                                   [&](const std::string& c) { return ascii_lower(c) == ascii_lower(name); });
     MMFUSE_CHECK(known, bad_input, "ignored channel '" + name + "' is not a column of the input");
   }
   // Cleaning runs on all input channels, as the stream will see them.
@@ -42,7 +34,7 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   for (size_t c = 0; c < channels.size(); ++c) {
     const bool ignored =
         std::any_of(options.ignore_channels.begin(), options.ignore_channels.end(),
-                    [&](const std::string& n) { return lower(n) == lower(channels[c]); });
+                    [&](const std::string& n) { return ascii_lower(n) == ascii_lower(channels[c]); });
     if (ignored) continue;
     bool constant = true;
     for (size_t r = 1; r < cleaned.rows && constant; ++r) constant = cleaned(r, c) == cleaned(0, c);
