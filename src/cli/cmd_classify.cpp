@@ -18,7 +18,8 @@ void register_classify(CLI::App& app) {
   auto* cmd = app.add_subcommand("classify", "Zero-shot classify an image against text labels");
   cmd->add_option("--model", opt->model, "Model folder")->required();
   cmd->add_option("--image", opt->image, "Image file")->required();
-  cmd->add_option("--label", opt->labels, "Candidate label (repeatable)")->required();
+  cmd->add_option("--label", opt->labels, "Candidate label (repeatable)")->required()
+      ->allow_extra_args(false);
   cmd->add_option("--template", opt->templ,
                   "Prompt template; {} is replaced by the label (\"{}\" = labels verbatim). Default: "
                   "\"a photo of a {}.\" (Chinese-CLIP: \"一张{}的照片。\")");

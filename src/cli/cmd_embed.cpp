@@ -17,8 +17,10 @@ void register_embed(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("embed", "Embed texts and images into the model's shared space");
   cmd->add_option("--model", opt->model, "Model folder")->required();
-  cmd->add_option("--text", opt->texts, "Text to embed (repeatable)");
-  cmd->add_option("--image", opt->images, "Image file to embed (repeatable)");
+  cmd->add_option("--text", opt->texts, "Text to embed (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--image", opt->images, "Image file to embed (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_flag("--raw", opt->raw, "Projected features before L2 normalisation");
   cmd->add_option("--pooling", opt->pooling,
                   "Text-only encoders (BERT): cls (default), mean or pooler");

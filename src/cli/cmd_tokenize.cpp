@@ -44,9 +44,11 @@ void register_tokenize(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("tokenize", "Tokenise texts as the model's tokenizer does");
   cmd->add_option("--model", opt->model, "Model folder")->required();
-  cmd->add_option("--text", opt->texts, "Text to tokenise (repeatable)")->required();
+  cmd->add_option("--text", opt->texts, "Text to tokenise (repeatable)")->required()
+      ->allow_extra_args(false);
   cmd->add_option("--text-pair", opt->pairs,
-                  "WordPiece models: second text of a sentence pair, one per --text (repeatable)");
+                  "WordPiece models: second text of a sentence pair, one per --text (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--max-length", opt->max_length,
                   "Pad/truncate to this many tokens (default: the model's context length)");
   cmd->callback([opt] {
