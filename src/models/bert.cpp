@@ -21,6 +21,18 @@ int positive(const JsonFields& f, const std::string& key, int fallback) {
   return static_cast<int>(v);
 }
 
+// LayerNorm weights under their current names (weight/bias) or the TF-era ones
+// (gamma/beta) that old checkpoints keep; from_pretrained renames the latter.
+LayerNormWeights load_bert_layer_norm(WeightStore& store, const std::string& prefix, int dim, float eps) {
+  if (store.has(prefix + ".weight") || !store.has(prefix + ".gamma")) return load_layer_norm(store, prefix, dim, eps);
+  LayerNormWeights ln;
+  ln.dim = dim;
+  ln.eps = eps;
+  ln.weight = store.f32(prefix + ".gamma", {dim});
+  ln.bias = store.f32(prefix + ".beta", {dim});
+  return ln;
+}
+
 }  // namespace
 
 BertConfig BertConfig::from_json(const nlohmann::json& config, const std::string& where) {
@@ -70,7 +82,7 @@ BertEncoder::BertEncoder(WeightStore& store, const BertConfig& config, const std
   word_embeddings_ = store.f32(e + "word_embeddings.weight", {config.vocab_size, h});
   position_embeddings_ = store.f32(e + "position_embeddings.weight", {config.max_position_embeddings, h});
   token_type_embeddings_ = store.f32(e + "token_type_embeddings.weight", {config.type_vocab_size, h});
-  embeddings_layer_norm_ = load_layer_norm(store, e + "LayerNorm", h, config.layer_norm_eps);
+  embeddings_layer_norm_ = load_bert_layer_norm(store, e + "LayerNorm", h, config.layer_norm_eps);
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const std::string l = prefix + "encoder.layer." + std::to_string(i) + ".";
     EncoderLayer layer;
@@ -80,10 +92,10 @@ BertEncoder::BertEncoder(WeightStore& store, const BertConfig& config, const std
     layer.k = load_linear(store, l + "attention.self.key", h, h);
     layer.v = load_linear(store, l + "attention.self.value", h, h);
     layer.o = load_linear(store, l + "attention.output.dense", h, h);
-    layer.ln_attn = load_layer_norm(store, l + "attention.output.LayerNorm", h, config.layer_norm_eps);
+    layer.ln_attn = load_bert_layer_norm(store, l + "attention.output.LayerNorm", h, config.layer_norm_eps);
     layer.fc1 = load_linear(store, l + "intermediate.dense", h, eps_ffn);
     layer.fc2 = load_linear(store, l + "output.dense", eps_ffn, h);
-    layer.ln_mlp = load_layer_norm(store, l + "output.LayerNorm", h, config.layer_norm_eps);
+    layer.ln_mlp = load_bert_layer_norm(store, l + "output.LayerNorm", h, config.layer_norm_eps);
     layers_.push_back(std::move(layer));
   }
   if (with_pooler) {

@@ -4,9 +4,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <regex>
+#include <unistd.h>
 
 #include "core/thread_pool.h"
 #include "io/model_folder.h"
+#include "io/safetensors.h"
 #include "mmfuse/embedder.h"
 #include "models/bert.h"
 #include "test_util.h"
@@ -161,6 +165,40 @@ TEST(BertEmbedder, TextOnlyThroughThePublicApi) {
     EXPECT_NE(std::string(err.what()).find("text-only"), std::string::npos) << err.what();
   }
   EXPECT_THROW(e->classify(fixture("images/img0_photo_640x480_rgb.jpg").string(), {"a"}), Error);
+}
+
+TEST(BertModel, LoadsTaskCheckpointNamesAndTfEraLayerNorms) {
+  // A copy of the fixture as old task checkpoints name it: "bert." prefix,
+  // LayerNorm gamma/beta, a head tensor, and no pooler.
+  namespace fs = std::filesystem;
+  const fs::path src = fixture("bert/models/bert-tiny-chinese");
+  const fs::path dir = fs::temp_directory_path() / ("mmfuse_bert_legacy_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const char* f : {"config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"})
+    fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
+  std::vector<TensorToWrite> out;
+  const SafetensorsFile file = SafetensorsFile::open(src / "model.safetensors");
+  for (const auto& [name, t] : file.tensors()) {
+    if (name.rfind("pooler.", 0) == 0) continue;
+    std::string renamed = "bert." + name;
+    renamed = std::regex_replace(renamed, std::regex("LayerNorm\\.weight$"), "LayerNorm.gamma");
+    renamed = std::regex_replace(renamed, std::regex("LayerNorm\\.bias$"), "LayerNorm.beta");
+    out.push_back({renamed, t.dtype, t.shape, std::vector<uint8_t>(t.data, t.data + t.nbytes)});
+  }
+  out.push_back({"cls.predictions.bias", DType::F32, {2}, std::vector<uint8_t>(8, 0)});
+  write_safetensors(dir / "model.safetensors", out);
+  {
+    auto m = BertModel::load(dir);
+    EXPECT_FALSE(m->encoder().has_pooler());
+    const TokenBatch t = m->tokenizer().encode_batch({"一只黑色的猫坐在沙发上"}, kLen, /*pad=*/false);
+    const std::vector<float> last = Reference(fixture("bert/outputs/bert-tiny-chinese/outputs.safetensors"))
+                                        .f32("last_hidden_state");
+    const std::vector<float> cls = m->encoder().pooled(default_pool(), t, TextPooling::cls);
+    EXPECT_LE(max_abs_diff(cls.data(), last.data(), 32), 1e-4);
+    EXPECT_THROW(m->encoder().pooled(default_pool(), t, TextPooling::pooler), Error);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 TEST(BertModel, BadInputsAreClearErrors) {
