@@ -83,11 +83,13 @@ void bench_bert(const Options& opt) {
     std::vector<float> x = enc.forward(pool, tokens);
     if (enc.has_pooler()) {
       std::vector<float> cls(batch * hidden);
-      for (size_t b = 0; b < batch; ++b) std::copy_n(x.data() + b * len * hidden, hidden, cls.data() + b * hidden);
+      for (size_t b = 0; b < batch; ++b)
+        std::copy_n(x.data() + b * len * hidden, hidden, cls.data() + b * hidden);
       (void)enc.apply_pooler(pool, cls.data(), batch);
     }
   });
-  const double cls_ms = median_ms(opt.warmup, opt.iterations, [&] { (void)enc.pooled(pool, tokens, TextPooling::cls); });
+  const double cls_ms = median_ms(opt.warmup, opt.iterations,
+                                  [&] { (void)enc.pooled(pool, tokens, TextPooling::cls); });
   Json result = {{"model", model->name()},
                  {"batch", opt.batch},
                  {"threads", default_pool().size()},
@@ -102,11 +104,12 @@ void bench_bert(const Options& opt) {
   if (opt.json) {
     print_json(result);
   } else {
-    std::printf("model %s (BERT), batch %d, seq_len %d, threads %d\n  forward     %8.2f ms/sequence "
-                "(%.1f sequences/s)\n  cls embed   %8.2f ms/sequence\n  load        %8.1f ms\n",
-                model->name().c_str(), opt.batch, opt.seq_len, default_pool().size(),
-                ms / static_cast<double>(batch), 1000.0 * static_cast<double>(batch) / ms,
-                cls_ms / static_cast<double>(batch), load_ms);
+    std::printf(
+        "model %s (BERT), batch %d, seq_len %d, threads %d\n  forward     %8.2f ms/sequence "
+        "(%.1f sequences/s)\n  cls embed   %8.2f ms/sequence\n  load        %8.1f ms\n",
+        model->name().c_str(), opt.batch, opt.seq_len, default_pool().size(),
+        ms / static_cast<double>(batch), 1000.0 * static_cast<double>(batch) / ms,
+        cls_ms / static_cast<double>(batch), load_ms);
   }
 }
 

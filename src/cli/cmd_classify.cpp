@@ -18,17 +18,20 @@ void register_classify(CLI::App& app) {
   auto* cmd = app.add_subcommand("classify", "Zero-shot classify an image against text labels");
   cmd->add_option("--model", opt->model, "Model folder")->required();
   cmd->add_option("--image", opt->image, "Image file")->required();
-  cmd->add_option("--label", opt->labels, "Candidate label (repeatable)")->required()
+  cmd->add_option("--label", opt->labels, "Candidate label (repeatable)")
+      ->required()
       ->allow_extra_args(false);
-  cmd->add_option("--template", opt->templ,
-                  "Prompt template; {} is replaced by the label (\"{}\" = labels verbatim). Default: "
-                  "\"a photo of a {}.\" (Chinese-CLIP: \"一张{}的照片。\")");
+  cmd->add_option(
+      "--template", opt->templ,
+      "Prompt template; {} is replaced by the label (\"{}\" = labels verbatim). Default: "
+      "\"a photo of a {}.\" (Chinese-CLIP: \"一张{}的照片。\")");
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
     auto model = Embedder::open(opt->model);
     MMFUSE_CHECK(model->embeds_images(), bad_input,
-                 "classify: " + model->name() + " is a text-only encoder; classify needs a text-image model");
+                 "classify: " + model->name() +
+                     " is a text-only encoder; classify needs a text-image model");
     const std::string templ = opt->templ.empty() ? model->default_prompt_template() : opt->templ;
     Json labels = Json::array();
     for (const auto& s : model->classify(opt->image, opt->labels, templ))

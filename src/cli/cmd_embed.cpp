@@ -17,8 +17,7 @@ void register_embed(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("embed", "Embed texts and images into the model's shared space");
   cmd->add_option("--model", opt->model, "Model folder")->required();
-  cmd->add_option("--text", opt->texts, "Text to embed (repeatable)")
-      ->allow_extra_args(false);
+  cmd->add_option("--text", opt->texts, "Text to embed (repeatable)")->allow_extra_args(false);
   cmd->add_option("--image", opt->images, "Image file to embed (repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--raw", opt->raw, "Projected features before L2 normalisation");
@@ -31,8 +30,9 @@ void register_embed(CLI::App& app) {
     apply_threads(opt->threads);
     auto model = Embedder::open(opt->model);
     MMFUSE_CHECK(opt->images.empty() || model->embeds_images(), bad_input,
-                 "embed: " + model->name() + " is a text-only encoder; --image needs a text-image model "
-                 "(clip, chinese_clip)");
+                 "embed: " + model->name() +
+                     " is a text-only encoder; --image needs a text-image model "
+                     "(clip, chinese_clip)");
     MMFUSE_CHECK(opt->pooling.empty() || !model->embeds_images(), bad_input,
                  "embed: --pooling applies to text-only encoders; " + model->name() +
                      " has its own text projection");
@@ -50,7 +50,8 @@ void register_embed(CLI::App& app) {
                         {"embedding", float_array(rows[i].data(), dim)}});
     };
     if (!opt->texts.empty()) emit(model->embed_texts(opt->texts, options), "text", opt->texts);
-    if (!opt->images.empty()) emit(model->embed_image_files(opt->images, options), "image", opt->images);
+    if (!opt->images.empty())
+      emit(model->embed_image_files(opt->images, options), "image", opt->images);
     print_json({{"model", model->name()}, {"dim", dim}, {"data", data}});
   });
 }

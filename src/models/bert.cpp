@@ -16,15 +16,18 @@ namespace {
 
 int positive(const JsonFields& f, const std::string& key, int fallback) {
   const int64_t v = f.integer(key, fallback);
-  MMFUSE_CHECK(v > 0 && v < (1 << 24), bad_input,
-               f.where() + ": field \"" + key + "\" must be a positive integer, got " + std::to_string(v));
+  MMFUSE_CHECK(
+      v > 0 && v < (1 << 24), bad_input,
+      f.where() + ": field \"" + key + "\" must be a positive integer, got " + std::to_string(v));
   return static_cast<int>(v);
 }
 
 // LayerNorm weights under their current names (weight/bias) or the TF-era ones
 // (gamma/beta) that old checkpoints keep; from_pretrained renames the latter.
-LayerNormWeights load_bert_layer_norm(WeightStore& store, const std::string& prefix, int dim, float eps) {
-  if (store.has(prefix + ".weight") || !store.has(prefix + ".gamma")) return load_layer_norm(store, prefix, dim, eps);
+LayerNormWeights load_bert_layer_norm(WeightStore& store, const std::string& prefix, int dim,
+                                      float eps) {
+  if (store.has(prefix + ".weight") || !store.has(prefix + ".gamma"))
+    return load_layer_norm(store, prefix, dim, eps);
   LayerNormWeights ln;
   ln.dim = dim;
   ln.eps = eps;
@@ -51,10 +54,12 @@ BertConfig BertConfig::from_json(const nlohmann::json& config, const std::string
   MMFUSE_CHECK(c.layer_norm_eps > 0.0f, bad_input, where + ": layer_norm_eps must be positive");
   MMFUSE_CHECK(c.hidden_size % c.num_attention_heads == 0, bad_input,
                where + ": hidden_size " + std::to_string(c.hidden_size) +
-                   " is not divisible by num_attention_heads " + std::to_string(c.num_attention_heads));
+                   " is not divisible by num_attention_heads " +
+                   std::to_string(c.num_attention_heads));
   const std::string pos = f.string("position_embedding_type", "absolute");
-  MMFUSE_CHECK(pos == "absolute", unsupported,
-               where + ": position_embedding_type \"" + pos + "\" is not supported (only \"absolute\")");
+  MMFUSE_CHECK(
+      pos == "absolute", unsupported,
+      where + ": position_embedding_type \"" + pos + "\" is not supported (only \"absolute\")");
   return c;
 }
 
@@ -80,8 +85,10 @@ BertEncoder::BertEncoder(WeightStore& store, const BertConfig& config, const std
   const int h = config.hidden_size, eps_ffn = config.intermediate_size;
   const std::string e = prefix + "embeddings.";
   word_embeddings_ = store.f32(e + "word_embeddings.weight", {config.vocab_size, h});
-  position_embeddings_ = store.f32(e + "position_embeddings.weight", {config.max_position_embeddings, h});
-  token_type_embeddings_ = store.f32(e + "token_type_embeddings.weight", {config.type_vocab_size, h});
+  position_embeddings_ =
+      store.f32(e + "position_embeddings.weight", {config.max_position_embeddings, h});
+  token_type_embeddings_ =
+      store.f32(e + "token_type_embeddings.weight", {config.type_vocab_size, h});
   embeddings_layer_norm_ = load_bert_layer_norm(store, e + "LayerNorm", h, config.layer_norm_eps);
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const std::string l = prefix + "encoder.layer." + std::to_string(i) + ".";
@@ -92,7 +99,8 @@ BertEncoder::BertEncoder(WeightStore& store, const BertConfig& config, const std
     layer.k = load_linear(store, l + "attention.self.key", h, h);
     layer.v = load_linear(store, l + "attention.self.value", h, h);
     layer.o = load_linear(store, l + "attention.output.dense", h, h);
-    layer.ln_attn = load_bert_layer_norm(store, l + "attention.output.LayerNorm", h, config.layer_norm_eps);
+    layer.ln_attn =
+        load_bert_layer_norm(store, l + "attention.output.LayerNorm", h, config.layer_norm_eps);
     layer.fc1 = load_linear(store, l + "intermediate.dense", h, eps_ffn);
     layer.fc2 = load_linear(store, l + "output.dense", eps_ffn, h);
     layer.ln_mlp = load_bert_layer_norm(store, l + "output.LayerNorm", h, config.layer_norm_eps);
@@ -104,11 +112,12 @@ BertEncoder::BertEncoder(WeightStore& store, const BertConfig& config, const std
   }
 }
 
-std::vector<float> BertEncoder::embed(ThreadPool& pool, const TokenBatch& tokens, PackedSequences& seqs,
-                                      std::vector<int64_t>& key_mask) const {
+std::vector<float> BertEncoder::embed(ThreadPool& pool, const TokenBatch& tokens,
+                                      PackedSequences& seqs, std::vector<int64_t>& key_mask) const {
   const size_t batch = tokens.input_ids.size();
   const size_t hidden = static_cast<size_t>(config_.hidden_size);
-  MMFUSE_CHECK(tokens.attention_mask.size() == batch, bad_input, "attention_mask must have one row per input");
+  MMFUSE_CHECK(tokens.attention_mask.size() == batch, bad_input,
+               "attention_mask must have one row per input");
   MMFUSE_CHECK(tokens.token_type_ids.empty() || tokens.token_type_ids.size() == batch, bad_input,
                "token_type_ids must be empty or have one row per input");
   seqs.offsets.assign(1, 0);
@@ -121,7 +130,8 @@ std::vector<float> BertEncoder::embed(ThreadPool& pool, const TokenBatch& tokens
                      std::to_string(config_.max_position_embeddings));
     MMFUSE_CHECK(tokens.attention_mask[b].size() == ids.size(), bad_input,
                  "attention_mask row " + std::to_string(b) + " differs in length from input_ids");
-    MMFUSE_CHECK(tokens.token_type_ids.empty() || tokens.token_type_ids[b].size() == ids.size(), bad_input,
+    MMFUSE_CHECK(tokens.token_type_ids.empty() || tokens.token_type_ids[b].size() == ids.size(),
+                 bad_input,
                  "token_type_ids row " + std::to_string(b) + " differs in length from input_ids");
     seqs.offsets.push_back(seqs.offsets.back() + ids.size());
   }
@@ -160,7 +170,8 @@ AttentionOptions BertEncoder::attention_options(const std::vector<int64_t>& key_
   return attn;
 }
 
-std::vector<float> BertEncoder::forward(ThreadPool& pool, const TokenBatch& tokens, TowerTrace* trace) const {
+std::vector<float> BertEncoder::forward(ThreadPool& pool, const TokenBatch& tokens,
+                                        TowerTrace* trace) const {
   PackedSequences seqs;
   std::vector<int64_t> key_mask;
   std::vector<float> x = embed(pool, tokens, seqs, key_mask);
@@ -168,7 +179,8 @@ std::vector<float> BertEncoder::forward(ThreadPool& pool, const TokenBatch& toke
   const AttentionOptions attn = attention_options(key_mask);
   auto keep_layer = [&] {
     if (trace != nullptr && trace->keep_hidden_states && seqs.count() > 0)
-      trace->hidden_states.emplace_back(x.begin(), x.begin() + static_cast<long>(seqs.length(0) * hidden));
+      trace->hidden_states.emplace_back(x.begin(),
+                                        x.begin() + static_cast<long>(seqs.length(0) * hidden));
   };
   keep_layer();
   EncoderWorkspace ws;
@@ -180,20 +192,24 @@ std::vector<float> BertEncoder::forward(ThreadPool& pool, const TokenBatch& toke
   return x;
 }
 
-std::vector<float> BertEncoder::apply_pooler(ThreadPool& pool, const float* cls, size_t batch) const {
-  MMFUSE_CHECK(has_pooler_, bad_input, "this checkpoint has no pooler (pooler.dense); use cls or mean pooling");
+std::vector<float> BertEncoder::apply_pooler(ThreadPool& pool, const float* cls,
+                                             size_t batch) const {
+  MMFUSE_CHECK(has_pooler_, bad_input,
+               "this checkpoint has no pooler (pooler.dense); use cls or mean pooling");
   std::vector<float> out(batch * static_cast<size_t>(config_.hidden_size));
   linear(pool, cls, batch, pooler_, out.data());
   activate(pool, out.data(), out.size(), Activation::tanh);
   return out;
 }
 
-std::vector<float> BertEncoder::pooled(ThreadPool& pool, const TokenBatch& tokens, TextPooling pooling) const {
+std::vector<float> BertEncoder::pooled(ThreadPool& pool, const TokenBatch& tokens,
+                                       TextPooling pooling) const {
   const size_t batch = tokens.input_ids.size();
   const size_t hidden = static_cast<size_t>(config_.hidden_size);
   if (batch == 0) return {};
-  if (pooling == TextPooling::pooler) MMFUSE_CHECK(has_pooler_, bad_input,
-                                                   "this checkpoint has no pooler (pooler.dense); use cls or mean pooling");
+  if (pooling == TextPooling::pooler)
+    MMFUSE_CHECK(has_pooler_, bad_input,
+                 "this checkpoint has no pooler (pooler.dense); use cls or mean pooling");
   std::vector<float> out(batch * hidden);
   if (pooling == TextPooling::mean) {
     PackedSequences seqs;
@@ -224,13 +240,16 @@ std::vector<float> BertEncoder::pooled(ThreadPool& pool, const TokenBatch& token
   EncoderWorkspace ws;
   if (layers_.empty()) {
     for (size_t b = 0; b < batch; ++b)
-      std::memcpy(out.data() + b * hidden, x.data() + seqs.offsets[b] * hidden, hidden * sizeof(float));
+      std::memcpy(out.data() + b * hidden, x.data() + seqs.offsets[b] * hidden,
+                  hidden * sizeof(float));
   } else {
     // Only the [CLS] rows of the last layer are used: compute just those.
     std::vector<size_t> cls_rows(batch);
     for (size_t b = 0; b < batch; ++b) cls_rows[b] = seqs.offsets[b];
-    for (size_t i = 0; i + 1 < layers_.size(); ++i) post_ln_encoder_layer(pool, x.data(), seqs, layers_[i], attn, ws);
-    post_ln_encoder_layer_for_rows(pool, x.data(), seqs, cls_rows, layers_.back(), attn, ws, out.data());
+    for (size_t i = 0; i + 1 < layers_.size(); ++i)
+      post_ln_encoder_layer(pool, x.data(), seqs, layers_[i], attn, ws);
+    post_ln_encoder_layer_for_rows(pool, x.data(), seqs, cls_rows, layers_.back(), attn, ws,
+                                   out.data());
   }
   if (pooling == TextPooling::pooler) return apply_pooler(pool, out.data(), batch);
   return out;
@@ -250,14 +269,17 @@ std::unique_ptr<BertModel> BertModel::load(const fs::path& dir) {
   const fs::path config_path = dir / "config.json";
   const nlohmann::json config = read_json_file(config_path);
   const std::string type = JsonFields(config, config_path.string()).string("model_type", "");
-  MMFUSE_CHECK(type == "bert", unsupported,
-               config_path.string() + ": model_type \"" + type + "\" is not a BERT model (\"bert\")");
+  MMFUSE_CHECK(
+      type == "bert", unsupported,
+      config_path.string() + ": model_type \"" + type + "\" is not a BERT model (\"bert\")");
   m->config_ = BertConfig::from_json(config, config_path.string());
   m->store_ = WeightStore::open_folder(dir);
   WeightStore& store = *m->store_;
-  // BertModel checkpoints name tensors "embeddings.*"; task heads (BertForMaskedLM, ...) "bert.embeddings.*".
+  // BertModel checkpoints name tensors "embeddings.*"; task heads (BertForMaskedLM, ...)
+  // "bert.embeddings.*".
   std::string prefix;
-  if (!store.has("embeddings.word_embeddings.weight") && store.has("bert.embeddings.word_embeddings.weight"))
+  if (!store.has("embeddings.word_embeddings.weight") &&
+      store.has("bert.embeddings.word_embeddings.weight"))
     prefix = "bert.";
   m->encoder_ = std::make_unique<BertEncoder>(store, m->config_, prefix,
                                               store.has(prefix + "pooler.dense.weight"));
@@ -269,10 +291,12 @@ std::unique_ptr<BertModel> BertModel::load(const fs::path& dir) {
 }
 
 size_t BertModel::context_length() const {
-  return std::min(tokenizer_->options().model_max_length, static_cast<size_t>(config_.max_position_embeddings));
+  return std::min(tokenizer_->options().model_max_length,
+                  static_cast<size_t>(config_.max_position_embeddings));
 }
 
-std::vector<float> BertModel::embed_texts(const std::vector<std::string>& texts, TextPooling pooling) const {
+std::vector<float> BertModel::embed_texts(const std::vector<std::string>& texts,
+                                          TextPooling pooling) const {
   // Unpadded rows: padding cannot change the unpadded positions' outputs.
   const TokenBatch tokens = tokenizer_->encode_batch(texts, context_length(), /*pad=*/false);
   return encoder_->pooled(default_pool(), tokens, pooling);

@@ -48,13 +48,15 @@ class BertEncoder {
   // Loads `prefix`embeddings.*, `prefix`encoder.layer.{i}.* and, if
   // `with_pooler`, `prefix`pooler.dense.*. prefix is "" (BertModel), "bert."
   // (task checkpoints such as BertForMaskedLM) or "text_model." (Chinese-CLIP).
-  BertEncoder(WeightStore& store, const BertConfig& config, const std::string& prefix, bool with_pooler);
+  BertEncoder(WeightStore& store, const BertConfig& config, const std::string& prefix,
+              bool with_pooler);
 
   // last_hidden_state for every position of every row ([sum of row lengths,
   // hidden], rows packed one after another). Rows may be padded (attention_mask
   // 0 keys are never attended to) or of different lengths; token_type_ids may
   // be empty (all 0). The trace keeps hidden_states[K] of the first row.
-  std::vector<float> forward(ThreadPool& pool, const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
+  std::vector<float> forward(ThreadPool& pool, const TokenBatch& tokens,
+                             TowerTrace* trace = nullptr) const;
   // The pooled text vector per row, [batch, hidden]. cls and pooler compute the
   // last layer for the [CLS] rows only.
   std::vector<float> pooled(ThreadPool& pool, const TokenBatch& tokens, TextPooling pooling) const;

@@ -19,7 +19,8 @@ const nlohmann::json& sub_object(const nlohmann::json& config, const char* key) 
 }
 }  // namespace
 
-ChineseClipConfig ChineseClipConfig::from_json(const nlohmann::json& config, const std::string& where) {
+ChineseClipConfig ChineseClipConfig::from_json(const nlohmann::json& config,
+                                               const std::string& where) {
   MMFUSE_CHECK(config.is_object(), bad_input, where + ": config must be a JSON object");
   JsonFields top(config, where);
   const std::string type = top.string("model_type", "");
@@ -27,10 +28,12 @@ ChineseClipConfig ChineseClipConfig::from_json(const nlohmann::json& config, con
                where + ": model_type \"" + type + "\" is not Chinese-CLIP (\"chinese_clip\")");
   ChineseClipConfig c;
   const int64_t proj = top.integer("projection_dim", c.projection_dim);
-  MMFUSE_CHECK(proj > 0 && proj < (1 << 24), bad_input, where + ": projection_dim must be a positive integer");
+  MMFUSE_CHECK(proj > 0 && proj < (1 << 24), bad_input,
+               where + ": projection_dim must be a positive integer");
   c.projection_dim = static_cast<int>(proj);
   c.text = BertConfig::from_json(sub_object(config, "text_config"), where + " text_config");
-  c.vision = ClipVisionConfig::from_json(sub_object(config, "vision_config"), where + " vision_config");
+  c.vision =
+      ClipVisionConfig::from_json(sub_object(config, "vision_config"), where + " vision_config");
   return c;
 }
 
@@ -44,33 +47,39 @@ std::unique_ptr<ChineseClipModel> ChineseClipModel::load(const fs::path& dir) {
   m->store_ = WeightStore::open_folder(dir);
   WeightStore& store = *m->store_;
   // ChineseCLIPModel builds its text model without the pooler.
-  m->text_ = std::make_unique<BertEncoder>(store, m->config_.text, "text_model.", /*with_pooler=*/false);
+  m->text_ =
+      std::make_unique<BertEncoder>(store, m->config_.text, "text_model.", /*with_pooler=*/false);
   m->vision_ = std::make_unique<ClipVisionTower>(store, m->config_.vision, "vision_model");
-  m->text_projection_ =
-      load_linear(store, "text_projection", m->config_.text.hidden_size, m->config_.projection_dim, false);
-  m->visual_projection_ =
-      load_linear(store, "visual_projection", m->config_.vision.hidden_size, m->config_.projection_dim, false);
+  m->text_projection_ = load_linear(store, "text_projection", m->config_.text.hidden_size,
+                                    m->config_.projection_dim, false);
+  m->visual_projection_ = load_linear(store, "visual_projection", m->config_.vision.hidden_size,
+                                      m->config_.projection_dim, false);
   m->logit_scale_ = std::exp(*store.f32("logit_scale", {}));
   m->tokenizer_ = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_folder(dir));
-  MMFUSE_CHECK(m->tokenizer_->vocab_size() <= static_cast<size_t>(m->config_.text.vocab_size), bad_input,
+  MMFUSE_CHECK(m->tokenizer_->vocab_size() <= static_cast<size_t>(m->config_.text.vocab_size),
+               bad_input,
                (dir / "vocab.txt").string() + ": " + std::to_string(m->tokenizer_->vocab_size()) +
-                   " tokens, more than text_config vocab_size " + std::to_string(m->config_.text.vocab_size));
+                   " tokens, more than text_config vocab_size " +
+                   std::to_string(m->config_.text.vocab_size));
   const fs::path pre = dir / "preprocessor_config.json";
   if (fs::exists(pre)) {
-    m->image_processor_ = std::make_unique<ImageProcessorConfig>(ImageProcessorConfig::from_file(pre));
+    m->image_processor_ =
+        std::make_unique<ImageProcessorConfig>(ImageProcessorConfig::from_file(pre));
     const int size = m->config_.vision.image_size;
-    MMFUSE_CHECK(m->image_processor_->out_height() == size && m->image_processor_->out_width() == size,
-                 bad_input,
-                 pre.string() + ": images come out " + std::to_string(m->image_processor_->out_height()) + "x" +
-                     std::to_string(m->image_processor_->out_width()) + " but vision_config.image_size is " +
-                     std::to_string(size));
+    MMFUSE_CHECK(
+        m->image_processor_->out_height() == size && m->image_processor_->out_width() == size,
+        bad_input,
+        pre.string() + ": images come out " + std::to_string(m->image_processor_->out_height()) +
+            "x" + std::to_string(m->image_processor_->out_width()) +
+            " but vision_config.image_size is " + std::to_string(size));
   }
   return m;
 }
 
 const ImageProcessorConfig& ChineseClipModel::image_processor() const {
-  MMFUSE_CHECK(image_processor_ != nullptr, not_found,
-               (dir_ / "preprocessor_config.json").string() + ": missing; it is needed to embed images");
+  MMFUSE_CHECK(
+      image_processor_ != nullptr, not_found,
+      (dir_ / "preprocessor_config.json").string() + ": missing; it is needed to embed images");
   return *image_processor_;
 }
 
@@ -78,7 +87,8 @@ size_t ChineseClipModel::context_length() const {
   return std::min(kChineseClipContext, static_cast<size_t>(config_.text.max_position_embeddings));
 }
 
-std::vector<float> ChineseClipModel::text_features(const TokenBatch& tokens, TowerTrace* trace) const {
+std::vector<float> ChineseClipModel::text_features(const TokenBatch& tokens,
+                                                   TowerTrace* trace) const {
   ThreadPool& pool = default_pool();
   const size_t batch = tokens.input_ids.size();
   const size_t hidden = static_cast<size_t>(config_.text.hidden_size);
@@ -112,10 +122,12 @@ std::vector<float> ChineseClipModel::text_features(const std::vector<std::string
 
 std::vector<float> ChineseClipModel::image_features(const std::vector<Image>& images) const {
   const ImageProcessorConfig& cfg = image_processor();
-  const size_t per_image = 3 * static_cast<size_t>(cfg.out_height()) * static_cast<size_t>(cfg.out_width());
+  const size_t per_image =
+      3 * static_cast<size_t>(cfg.out_height()) * static_cast<size_t>(cfg.out_width());
   std::vector<float> pixels(images.size() * per_image);
   default_pool().parallel_for(images.size(), [&](size_t b0, size_t b1, int) {
-    for (size_t b = b0; b < b1; ++b) preprocess_image(images[b], cfg, pixels.data() + b * per_image);
+    for (size_t b = b0; b < b1; ++b)
+      preprocess_image(images[b], cfg, pixels.data() + b * per_image);
   });
   return image_features(pixels.data(), images.size());
 }

@@ -45,7 +45,8 @@ class ChineseClipModel final : public DualEncoder {
   // get_text_features (text_projection(last_hidden_state[:, 0])) /
   // get_image_features (visual_projection(post_layernorm(CLS))).
   std::vector<float> text_features(const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
-  std::vector<float> image_features(const float* pixel_values, size_t batch, TowerTrace* trace = nullptr) const;
+  std::vector<float> image_features(const float* pixel_values, size_t batch,
+                                    TowerTrace* trace = nullptr) const;
   std::vector<float> text_features(const std::vector<std::string>& texts) const override;
   std::vector<float> image_features(const std::vector<Image>& images) const override;
   // Chinese-CLIP's own zero-shot prompt ("a photo of {}" in Chinese).

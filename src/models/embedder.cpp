@@ -26,7 +26,8 @@ std::vector<std::vector<float>> to_rows(std::vector<float>& flat, size_t rows, s
   if (normalize) l2_normalize_rows(flat.data(), rows, dim);
   std::vector<std::vector<float>> out(rows);
   for (size_t r = 0; r < rows; ++r)
-    out[r].assign(flat.begin() + static_cast<long>(r * dim), flat.begin() + static_cast<long>((r + 1) * dim));
+    out[r].assign(flat.begin() + static_cast<long>(r * dim),
+                  flat.begin() + static_cast<long>((r + 1) * dim));
   return out;
 }
 
@@ -53,17 +54,20 @@ class DualEncoderEmbedder final : public Embedder {
 
   std::vector<std::vector<float>> embed_image_files(const std::vector<std::string>& paths,
                                                     const EmbedOptions& options) override {
-    return embed_images(paths.size(), options, [&](size_t i) { return decode_image_file(paths[i]); });
+    return embed_images(paths.size(), options,
+                        [&](size_t i) { return decode_image_file(paths[i]); });
   }
 
-  std::vector<std::vector<float>> embed_encoded_images(const std::vector<std::vector<uint8_t>>& encoded,
-                                                       const EmbedOptions& options) override {
+  std::vector<std::vector<float>> embed_encoded_images(
+      const std::vector<std::vector<uint8_t>>& encoded, const EmbedOptions& options) override {
     return embed_images(encoded.size(), options, [&](size_t i) {
-      return decode_image_memory(encoded[i].data(), encoded[i].size(), "image " + std::to_string(i));
+      return decode_image_memory(encoded[i].data(), encoded[i].size(),
+                                 "image " + std::to_string(i));
     });
   }
 
-  std::vector<LabelScore> classify(const std::string& image_path, const std::vector<std::string>& labels,
+  std::vector<LabelScore> classify(const std::string& image_path,
+                                   const std::vector<std::string>& labels,
                                    const std::string& prompt_template) override {
     Image image = decode_image_file(image_path);
     std::lock_guard<std::mutex> lock(mutex_);
@@ -75,8 +79,10 @@ class DualEncoderEmbedder final : public Embedder {
 
  private:
   template <typename Decode>
-  std::vector<std::vector<float>> embed_images(size_t count, const EmbedOptions& options, Decode&& decode) {
-    MMFUSE_CHECK(options.pooling.empty(), bad_input, "pooling applies to texts of text-only encoders");
+  std::vector<std::vector<float>> embed_images(size_t count, const EmbedOptions& options,
+                                               Decode&& decode) {
+    MMFUSE_CHECK(options.pooling.empty(), bad_input,
+                 "pooling applies to texts of text-only encoders");
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<std::vector<float>> out;
     const size_t dim = static_cast<size_t>(model_->dim());
@@ -107,7 +113,8 @@ class BertEmbedder final : public Embedder {
 
   std::vector<std::vector<float>> embed_texts(const std::vector<std::string>& texts,
                                               const EmbedOptions& options) override {
-    const TextPooling pooling = options.pooling.empty() ? TextPooling::cls : parse_text_pooling(options.pooling);
+    const TextPooling pooling =
+        options.pooling.empty() ? TextPooling::cls : parse_text_pooling(options.pooling);
     std::lock_guard<std::mutex> lock(mutex_);
     if (texts.empty()) return {};
     std::vector<float> f = model_->embed_texts(texts, pooling);
@@ -129,8 +136,10 @@ class BertEmbedder final : public Embedder {
 
  private:
   [[noreturn]] void no_images() const {
-    throw_error(ErrorKind::bad_input,
-                name() + " is a text-only encoder (model_type \"bert\"): it cannot embed or classify images");
+    throw_error(
+        ErrorKind::bad_input,
+        name() +
+            " is a text-only encoder (model_type \"bert\"): it cannot embed or classify images");
   }
 
   std::unique_ptr<BertModel> model_;
@@ -142,7 +151,8 @@ class BertEmbedder final : public Embedder {
 std::unique_ptr<Embedder> Embedder::open(const std::string& model_dir, int threads) {
   if (threads > 0) set_default_threads(threads);
   const std::filesystem::path config_path = std::filesystem::path(model_dir) / "config.json";
-  MMFUSE_CHECK(std::filesystem::is_directory(model_dir), not_found, model_dir + ": model folder not found");
+  MMFUSE_CHECK(std::filesystem::is_directory(model_dir), not_found,
+               model_dir + ": model folder not found");
   nlohmann::json config = read_json_file(config_path);
   const std::string type = JsonFields(config, config_path.string()).string("model_type", "");
   if (type == "clip" || type == "chinese_clip")

@@ -112,7 +112,8 @@ void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& se
 
 void post_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,
                                     const std::vector<size_t>& rows, const EncoderLayer& layer,
-                                    const AttentionOptions& attn, EncoderWorkspace& ws, float* out) {
+                                    const AttentionOptions& attn, EncoderWorkspace& ws,
+                                    float* out) {
   const size_t all = seqs.rows(), picked = rows.size();
   const size_t hidden = static_cast<size_t>(layer.q.in);
   ws.q.resize(picked * hidden);
@@ -125,7 +126,8 @@ void post_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const Pack
   linear(pool, x, all, layer.v, ws.v.data());
   for (size_t i = 0; i < picked; ++i) std::copy_n(x + rows[i] * hidden, hidden, out + i * hidden);
   linear(pool, out, picked, layer.q, ws.q.data());
-  attention_for_rows(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, rows, attn);
+  attention_for_rows(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, rows,
+                     attn);
   linear(pool, ws.context.data(), picked, layer.o, out, /*accumulate=*/true);
   layer_norm(pool, out, picked, layer.ln_attn, out);
 

@@ -149,7 +149,8 @@ TokenizerSpecials load_tokenizer_specials(
   } else {
     // Legacy layout: special_tokens_map.json overrides tokenizer_config.json, and
     // added_tokens.json lists extra tokens.
-    if (std::optional<json> map = read_optional_json_object(map_path)) take_specials(*map, map_path);
+    if (std::optional<json> map = read_optional_json_object(map_path))
+      take_specials(*map, map_path);
     if (std::optional<json> extra = read_optional_json_object(added_path)) {
       std::unordered_set<std::string> special_contents;
       for (const auto& [attr, t] : specials)

@@ -51,7 +51,7 @@ struct WordPieceTokenizer::Impl {
   std::unordered_map<std::string, int64_t> vocab;
   text::TokenizerSpecials specials;
   text::AddedTokenSplitter splitter;
-  std::vector<std::u32string> lower_keep;  // strings HF's lowercase pre-pass leaves alone
+  std::vector<std::u32string> lower_keep;         // strings HF's lowercase pre-pass leaves alone
   std::vector<std::u32string> basic_never_split;  // never_split + all special tokens
   std::vector<std::u32string> configured_never_split;
   std::string unk_token;
@@ -143,10 +143,12 @@ WordPieceTokenizer WordPieceTokenizer::from_folder(const fs::path& dir) {
   for (const auto& [token, id] : im.vocab)
     im.max_token_chars = std::max(im.max_token_chars, text::decode_utf8(token).size());
 
-  im.specials = text::load_tokenizer_specials(
-      dir, im.vocab,
-      {{"unk_token", "[UNK]"}, {"sep_token", "[SEP]"}, {"pad_token", "[PAD]"}, {"cls_token", "[CLS]"},
-       {"mask_token", "[MASK]"}});
+  im.specials = text::load_tokenizer_specials(dir, im.vocab,
+                                              {{"unk_token", "[UNK]"},
+                                               {"sep_token", "[SEP]"},
+                                               {"pad_token", "[PAD]"},
+                                               {"cls_token", "[CLS]"},
+                                               {"mask_token", "[MASK]"}});
 
   // BertTokenizer constructor arguments.
   WordPieceOptions& o = tok.options_;
@@ -163,19 +165,23 @@ WordPieceTokenizer WordPieceTokenizer::from_folder(const fs::path& dir) {
     o.do_basic_tokenize = flag("do_basic_tokenize", true);
     o.tokenize_chinese_chars = flag("tokenize_chinese_chars", true);
     if (auto it = c.find("strip_accents"); it != c.end() && !it->is_null()) {
-      MMFUSE_CHECK(it->is_boolean(), bad_input, where + ": \"strip_accents\" must be true, false or null");
+      MMFUSE_CHECK(it->is_boolean(), bad_input,
+                   where + ": \"strip_accents\" must be true, false or null");
       o.strip_accents = it->get<bool>();
     }
     if (auto it = c.find("never_split"); it != c.end() && !it->is_null()) {
-      MMFUSE_CHECK(it->is_array(), bad_input, where + ": \"never_split\" must be a list of strings");
+      MMFUSE_CHECK(it->is_array(), bad_input,
+                   where + ": \"never_split\" must be a list of strings");
       for (const json& v : *it) {
-        MMFUSE_CHECK(v.is_string(), bad_input, where + ": \"never_split\" must be a list of strings");
+        MMFUSE_CHECK(v.is_string(), bad_input,
+                     where + ": \"never_split\" must be a list of strings");
         o.never_split.push_back(v.get<std::string>());
       }
     }
     if (auto it = c.find("model_max_length"); it != c.end() && it->is_number()) {
       const double v = it->get<double>();
-      o.model_max_length = v >= 1 && v < 1e9 ? static_cast<size_t>(v) : std::numeric_limits<size_t>::max();
+      o.model_max_length =
+          v >= 1 && v < 1e9 ? static_cast<size_t>(v) : std::numeric_limits<size_t>::max();
     }
   }
 
@@ -184,8 +190,8 @@ WordPieceTokenizer WordPieceTokenizer::from_folder(const fs::path& dir) {
   tok.cls_id_ = im.specials.id_of(im.specials.specials.at("cls_token").content, im.vocab);
   tok.sep_id_ = im.specials.id_of(im.specials.specials.at("sep_token").content, im.vocab);
   tok.pad_id_ = im.specials.id_of(im.specials.specials.at("pad_token").content, im.vocab);
-  MMFUSE_CHECK(tok.unk_id_ >= 0 && tok.cls_id_ >= 0 && tok.sep_id_ >= 0 && tok.pad_id_ >= 0, bad_input,
-               dir.string() + ": [UNK]/[CLS]/[SEP]/[PAD] tokens could not be resolved");
+  MMFUSE_CHECK(tok.unk_id_ >= 0 && tok.cls_id_ >= 0 && tok.sep_id_ >= 0 && tok.pad_id_ >= 0,
+               bad_input, dir.string() + ": [UNK]/[CLS]/[SEP]/[PAD] tokens could not be resolved");
   im.splitter = text::AddedTokenSplitter(im.specials.added);
 
   for (const std::string& s : im.specials.all_special_tokens) {
@@ -280,8 +286,9 @@ TokenBatch WordPieceTokenizer::finish(std::vector<std::vector<int64_t>> a,
         first.resize(first.size() - remove);
       } else {
         // "longest_first": trim the longer one down to the other, then both alternately.
-        MMFUSE_CHECK(max_length >= specials, bad_input,
-                     "max_length " + std::to_string(max_length) + " is too small for a sentence pair");
+        MMFUSE_CHECK(
+            max_length >= specials, bad_input,
+            "max_length " + std::to_string(max_length) + " is too small for a sentence pair");
         const size_t la = first.size(), lb = second->size();
         const size_t first_remove = std::min(la > lb ? la - lb : lb - la, remove);
         const size_t second_remove = remove - first_remove;
@@ -319,8 +326,8 @@ TokenBatch WordPieceTokenizer::finish(std::vector<std::vector<int64_t>> a,
   return batch;
 }
 
-TokenBatch WordPieceTokenizer::encode_batch(const std::vector<std::string>& texts, size_t max_length,
-                                            bool pad) const {
+TokenBatch WordPieceTokenizer::encode_batch(const std::vector<std::string>& texts,
+                                            size_t max_length, bool pad) const {
   std::vector<std::vector<int64_t>> bodies;
   bodies.reserve(texts.size());
   for (const std::string& t : texts) bodies.push_back(encode_body(t));
@@ -328,8 +335,8 @@ TokenBatch WordPieceTokenizer::encode_batch(const std::vector<std::string>& text
 }
 
 TokenBatch WordPieceTokenizer::encode_pairs(const std::vector<std::string>& first,
-                                            const std::vector<std::string>& second, size_t max_length,
-                                            bool pad) const {
+                                            const std::vector<std::string>& second,
+                                            size_t max_length, bool pad) const {
   MMFUSE_CHECK(first.size() == second.size(), bad_input,
                "sentence pairs: " + std::to_string(first.size()) + " first texts but " +
                    std::to_string(second.size()) + " second texts");

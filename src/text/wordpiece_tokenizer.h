@@ -55,17 +55,21 @@ class WordPieceTokenizer {
   // [CLS] A [SEP] with token_type_ids 0; A is cut to fit L. Without `pad` each
   // row keeps its own length. Throws bad_input if L is too small to hold the
   // special tokens and one token of a text that needs cutting.
-  TokenBatch encode_batch(const std::vector<std::string>& texts, size_t max_length, bool pad = true) const;
+  TokenBatch encode_batch(const std::vector<std::string>& texts, size_t max_length,
+                          bool pad = true) const;
   // Sentence pairs: [CLS] A [SEP] B [SEP], token_type_ids 0 for [CLS] A [SEP] and
   // 1 for B [SEP], truncated "longest_first" as HF does. first.size() must equal second.size().
-  TokenBatch encode_pairs(const std::vector<std::string>& first, const std::vector<std::string>& second,
-                          size_t max_length, bool pad = true) const;
+  TokenBatch encode_pairs(const std::vector<std::string>& first,
+                          const std::vector<std::string>& second, size_t max_length,
+                          bool pad = true) const;
 
   int64_t cls_id() const { return cls_id_; }
   int64_t sep_id() const { return sep_id_; }
   int64_t pad_id() const { return pad_id_; }
   int64_t unk_id() const { return unk_id_; }
-  size_t vocab_size() const { return vocab_size_; }  // lines of vocab.txt (HF len(vocab) may be less)
+  size_t vocab_size() const {
+    return vocab_size_;
+  }  // lines of vocab.txt (HF len(vocab) may be less)
   const WordPieceOptions& options() const { return options_; }
 
   WordPieceTokenizer(WordPieceTokenizer&&) noexcept;
@@ -75,7 +79,8 @@ class WordPieceTokenizer {
  private:
   struct Impl;
   WordPieceTokenizer();
-  void run(const std::string& text, std::vector<std::string>* tokens, std::vector<int64_t>* ids) const;
+  void run(const std::string& text, std::vector<std::string>* tokens,
+           std::vector<int64_t>* ids) const;
   TokenBatch finish(std::vector<std::vector<int64_t>> a, std::vector<std::vector<int64_t>>* b,
                     size_t max_length, bool pad) const;
 

@@ -1,12 +1,12 @@
 // BERT parity against the Hugging Face BertModel outputs in tests/fixtures/bert
 // (bars from the fixtures' README: 1e-4 max abs on hidden states and pooled outputs).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <regex>
-#include <unistd.h>
 
 #include "core/thread_pool.h"
 #include "io/model_folder.h"
@@ -38,7 +38,8 @@ class BertParity : public ::testing::Test {
   // The reference inputs ("" or "pair_") as a batch.
   static TokenBatch tokens(const std::string& prefix) {
     TokenBatch batch;
-    const std::vector<int64_t> ids = ref_->i64(prefix + "input_ids"), mask = ref_->i64(prefix + "attention_mask"),
+    const std::vector<int64_t> ids = ref_->i64(prefix + "input_ids"),
+                               mask = ref_->i64(prefix + "attention_mask"),
                                types = ref_->i64(prefix + "token_type_ids");
     for (size_t b = 0; b * kLen < ids.size(); ++b) {
       auto row = [&](const std::vector<int64_t>& v) {
@@ -74,23 +75,26 @@ TEST_F(BertParity, HiddenStatesAndLastHiddenStateMatch) {
   ASSERT_EQ(trace.hidden_states.size(), 3u);
   double worst_layer = 0;
   for (size_t k = 0; k < trace.hidden_states.size(); ++k) {
-    const double e = max_abs_diff(trace.hidden_states[k], ref_->f32("hidden_states_input0_layer" + std::to_string(k)));
+    const double e = max_abs_diff(trace.hidden_states[k],
+                                  ref_->f32("hidden_states_input0_layer" + std::to_string(k)));
     worst_layer = std::max(worst_layer, e);
     EXPECT_LE(e, 1e-4) << "layer " << k;
   }
   // Every position, padding included, as HF computes it.
   const double last = max_abs_diff(x, ref_->f32("last_hidden_state"));
   EXPECT_LE(last, 1e-4);
-  std::printf("[parity] bert-tiny-chinese hidden states %.2e, last_hidden_state %.2e\n", worst_layer, last);
+  std::printf("[parity] bert-tiny-chinese hidden states %.2e, last_hidden_state %.2e\n",
+              worst_layer, last);
 }
 
 TEST_F(BertParity, PoolerOutputMatches) {
   const TokenBatch t = tokens("");
-  const double pooled = max_abs_diff(model_->encoder().pooled(default_pool(), t, TextPooling::pooler),
-                                     ref_->f32("pooler_output"));
+  const double pooled = max_abs_diff(
+      model_->encoder().pooled(default_pool(), t, TextPooling::pooler), ref_->f32("pooler_output"));
   EXPECT_LE(pooled, 1e-4);
   const std::vector<float> last = ref_->f32("last_hidden_state");
-  const double cls = max_abs_diff(model_->encoder().pooled(default_pool(), t, TextPooling::cls), cls_rows(last, 8, 32));
+  const double cls = max_abs_diff(model_->encoder().pooled(default_pool(), t, TextPooling::cls),
+                                  cls_rows(last, 8, 32));
   EXPECT_LE(cls, 1e-4);
   std::printf("[parity] bert-tiny-chinese pooler_output %.2e, cls %.2e\n", pooled, cls);
 }
@@ -98,14 +102,18 @@ TEST_F(BertParity, PoolerOutputMatches) {
 TEST_F(BertParity, SentencePairsMatch) {
   const TokenBatch t = tokens("pair_");
   ASSERT_EQ(t.input_ids.size(), 2u);
-  EXPECT_LE(max_abs_diff(model_->encoder().forward(default_pool(), t), ref_->f32("pair_last_hidden_state")), 1e-4);
+  EXPECT_LE(max_abs_diff(model_->encoder().forward(default_pool(), t),
+                         ref_->f32("pair_last_hidden_state")),
+            1e-4);
   EXPECT_LE(max_abs_diff(model_->encoder().pooled(default_pool(), t, TextPooling::pooler),
                          ref_->f32("pair_pooler_output")),
             1e-4);
   // Token types matter: the same ids with all types 0 give other states.
   TokenBatch zero = t;
   for (auto& row : zero.token_type_ids) std::fill(row.begin(), row.end(), 0);
-  EXPECT_GT(max_abs_diff(model_->encoder().forward(default_pool(), zero), ref_->f32("pair_last_hidden_state")), 1e-3);
+  EXPECT_GT(max_abs_diff(model_->encoder().forward(default_pool(), zero),
+                         ref_->f32("pair_last_hidden_state")),
+            1e-3);
 }
 
 TEST_F(BertParity, TextsEndToEndWithoutPadding) {
@@ -115,13 +123,15 @@ TEST_F(BertParity, TextsEndToEndWithoutPadding) {
   const auto texts = out.at("texts").get<std::vector<std::string>>();
   const TokenBatch unpadded = model_->tokenizer().encode_batch(texts, kLen, /*pad=*/false);
   const std::vector<float> last = ref_->f32("last_hidden_state");
-  auto pooled = [&](TextPooling p) { return model_->encoder().pooled(default_pool(), unpadded, p); };
+  auto pooled = [&](TextPooling p) {
+    return model_->encoder().pooled(default_pool(), unpadded, p);
+  };
   const double cls = max_abs_diff(pooled(TextPooling::cls), cls_rows(last, 8, 32));
   EXPECT_LE(cls, 1e-4);
   EXPECT_LE(max_abs_diff(pooled(TextPooling::pooler), ref_->f32("pooler_output")), 1e-4);
   // embed_texts cuts at 512 tokens, not 52: the short texts (all but the last) agree.
-  const std::vector<float> cls7 = model_->embed_texts(std::vector<std::string>(texts.begin(), texts.end() - 1),
-                                                      TextPooling::cls);
+  const std::vector<float> cls7 = model_->embed_texts(
+      std::vector<std::string>(texts.begin(), texts.end() - 1), TextPooling::cls);
   EXPECT_LE(max_abs_diff(cls7.data(), cls_rows(last, 7, 32).data(), 7 * 32), 1e-4);
   // Mean pooling over the attended positions of the reference last_hidden_state.
   const std::vector<int64_t> mask = ref_->i64("attention_mask");
@@ -172,9 +182,11 @@ TEST(BertModel, LoadsTaskCheckpointNamesAndTfEraLayerNorms) {
   // LayerNorm gamma/beta, a head tensor, and no pooler.
   namespace fs = std::filesystem;
   const fs::path src = fixture("bert/models/bert-tiny-chinese");
-  const fs::path dir = fs::temp_directory_path() / ("mmfuse_bert_legacy_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("mmfuse_bert_legacy_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  for (const char* f : {"config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"})
+  for (const char* f :
+       {"config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"})
     fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
   std::vector<TensorToWrite> out;
   const SafetensorsFile file = SafetensorsFile::open(src / "model.safetensors");
@@ -190,9 +202,11 @@ TEST(BertModel, LoadsTaskCheckpointNamesAndTfEraLayerNorms) {
   {
     auto m = BertModel::load(dir);
     EXPECT_FALSE(m->encoder().has_pooler());
-    const TokenBatch t = m->tokenizer().encode_batch({"一只黑色的猫坐在沙发上"}, kLen, /*pad=*/false);
-    const std::vector<float> last = Reference(fixture("bert/outputs/bert-tiny-chinese/outputs.safetensors"))
-                                        .f32("last_hidden_state");
+    const TokenBatch t =
+        m->tokenizer().encode_batch({"一只黑色的猫坐在沙发上"}, kLen, /*pad=*/false);
+    const std::vector<float> last =
+        Reference(fixture("bert/outputs/bert-tiny-chinese/outputs.safetensors"))
+            .f32("last_hidden_state");
     const std::vector<float> cls = m->encoder().pooled(default_pool(), t, TextPooling::cls);
     EXPECT_LE(max_abs_diff(cls.data(), last.data(), 32), 1e-4);
     EXPECT_THROW(m->encoder().pooled(default_pool(), t, TextPooling::pooler), Error);
@@ -221,8 +235,12 @@ TEST(BertModel, BadInputsAreClearErrors) {
   for (int i = 0; i < 700; ++i) long_text += "猫";
   EXPECT_EQ(m->embed_texts({long_text}, TextPooling::cls).size(), 32u);
   EXPECT_THROW(parse_text_pooling("max"), Error);
-  EXPECT_THROW(BertConfig::from_json(nlohmann::json{{"hidden_size", 30}, {"num_attention_heads", 4}}, "cfg"), Error);
-  EXPECT_THROW(BertConfig::from_json(nlohmann::json{{"position_embedding_type", "relative_key"}}, "cfg"), Error);
+  EXPECT_THROW(
+      BertConfig::from_json(nlohmann::json{{"hidden_size", 30}, {"num_attention_heads", 4}}, "cfg"),
+      Error);
+  EXPECT_THROW(
+      BertConfig::from_json(nlohmann::json{{"position_embedding_type", "relative_key"}}, "cfg"),
+      Error);
 }
 
 }  // namespace

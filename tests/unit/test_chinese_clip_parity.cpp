@@ -76,8 +76,8 @@ TEST_F(ChineseClipParity, TextTowerAndFeaturesMatch) {
   ASSERT_EQ(trace.hidden_states.size(), 3u);
   double worst = 0;
   for (size_t k = 0; k < 3; ++k) {
-    const double e =
-        max_abs_diff(trace.hidden_states[k], ref_->f32("text_hidden_states_input0_layer" + std::to_string(k)));
+    const double e = max_abs_diff(trace.hidden_states[k],
+                                  ref_->f32("text_hidden_states_input0_layer" + std::to_string(k)));
     worst = std::max(worst, e);
     EXPECT_LE(e, 1e-4) << "layer " << k;
   }
@@ -85,14 +85,15 @@ TEST_F(ChineseClipParity, TextTowerAndFeaturesMatch) {
   const double raw = max_abs_diff(f, ref_->f32("text_embeds_unnormalized"));
   EXPECT_LE(raw, 1e-4);
   // The fast path (last layer for [CLS] only) and the texts end to end agree.
-  EXPECT_LE(max_abs_diff(model_->text_features(tokens()), ref_->f32("text_embeds_unnormalized")), 1e-4);
+  EXPECT_LE(max_abs_diff(model_->text_features(tokens()), ref_->f32("text_embeds_unnormalized")),
+            1e-4);
   std::vector<float> from_texts = model_->text_features(texts());
   EXPECT_LE(max_abs_diff(from_texts, ref_->f32("text_embeds_unnormalized")), 1e-4);
   l2_normalize_rows(f.data(), kTexts, 16);
   const double normed = max_abs_diff(f, ref_->f32("text_embeds"));
   EXPECT_LE(normed, 5e-5);
-  std::printf("[parity] chinese-clip text: hidden states %.2e, features %.2e, normalised %.2e\n", worst, raw,
-              normed);
+  std::printf("[parity] chinese-clip text: hidden states %.2e, features %.2e, normalised %.2e\n",
+              worst, raw, normed);
 }
 
 TEST_F(ChineseClipParity, ImageTowerAndFeaturesMatch) {
@@ -103,8 +104,8 @@ TEST_F(ChineseClipParity, ImageTowerAndFeaturesMatch) {
   std::vector<float> f = model_->image_features(pixels.data(), kImages, &trace);
   double worst = 0;
   for (size_t k = 0; k < trace.hidden_states.size(); ++k) {
-    const double e =
-        max_abs_diff(trace.hidden_states[k], ref_->f32("vision_hidden_states_image0_layer" + std::to_string(k)));
+    const double e = max_abs_diff(
+        trace.hidden_states[k], ref_->f32("vision_hidden_states_image0_layer" + std::to_string(k)));
     worst = std::max(worst, e);
     EXPECT_LE(e, 1e-4) << "layer " << k;
   }
@@ -112,13 +113,14 @@ TEST_F(ChineseClipParity, ImageTowerAndFeaturesMatch) {
   EXPECT_LE(max_abs_diff(trace.last_hidden_state.data(), first2.data(), first2.size()), 1e-4);
   const double raw = max_abs_diff(f, ref_->f32("image_embeds_unnormalized"));
   EXPECT_LE(raw, 1e-4);
-  EXPECT_LE(max_abs_diff(model_->image_features(pixels.data(), kImages), ref_->f32("image_embeds_unnormalized")),
+  EXPECT_LE(max_abs_diff(model_->image_features(pixels.data(), kImages),
+                         ref_->f32("image_embeds_unnormalized")),
             1e-4);
   l2_normalize_rows(f.data(), kImages, 16);
   const double normed = max_abs_diff(f, ref_->f32("image_embeds"));
   EXPECT_LE(normed, 5e-5);
-  std::printf("[parity] chinese-clip image: hidden states %.2e, features %.2e, normalised %.2e\n", worst, raw,
-              normed);
+  std::printf("[parity] chinese-clip image: hidden states %.2e, features %.2e, normalised %.2e\n",
+              worst, raw, normed);
 }
 
 TEST_F(ChineseClipParity, EndToEndFromFilesThroughThePublicApi) {
@@ -128,7 +130,8 @@ TEST_F(ChineseClipParity, EndToEndFromFilesThroughThePublicApi) {
   for (const char* f : kImageFiles) paths.push_back(fixture(std::string("images/") + f).string());
   const auto images = e->embed_image_files(paths);
   const auto text = e->embed_texts(texts());
-  const std::vector<float> ref_images = ref_->f32("image_embeds"), ref_text = ref_->f32("text_embeds");
+  const std::vector<float> ref_images = ref_->f32("image_embeds"),
+                           ref_text = ref_->f32("text_embeds");
   const std::vector<float> ref_logits = ref_->f32("logits_per_image");
   double worst_cos = 1, worst_text = 0, worst_logit = 0;
   for (size_t i = 0; i < kImages; ++i) {
@@ -136,7 +139,8 @@ TEST_F(ChineseClipParity, EndToEndFromFilesThroughThePublicApi) {
     for (size_t t = 0; t < kTexts; ++t) {
       double dot = 0;
       for (size_t d = 0; d < 16; ++d) dot += static_cast<double>(images[i][d]) * text[t][d];
-      worst_logit = std::max(worst_logit, std::fabs(model_->logit_scale() * dot - ref_logits[i * kTexts + t]));
+      worst_logit = std::max(worst_logit,
+                             std::fabs(model_->logit_scale() * dot - ref_logits[i * kTexts + t]));
     }
   }
   for (size_t t = 0; t < kTexts; ++t)
@@ -144,15 +148,16 @@ TEST_F(ChineseClipParity, EndToEndFromFilesThroughThePublicApi) {
   EXPECT_GE(worst_cos, 0.999);
   EXPECT_LE(worst_text, 5e-5);
   EXPECT_LE(worst_logit, 1e-4 * model_->logit_scale());
-  std::printf("[parity] chinese-clip from files: image cosine min %.9f, text %.2e, logits %.2e\n", worst_cos,
-              worst_text, worst_logit);
+  std::printf("[parity] chinese-clip from files: image cosine min %.9f, text %.2e, logits %.2e\n",
+              worst_cos, worst_text, worst_logit);
 }
 
 TEST_F(ChineseClipParity, ClassifyMatchesReferenceSoftmax) {
   auto e = Embedder::open(fixture("chinese_clip/models/chinese-clip-tiny-p16").string());
   EXPECT_EQ(e->default_prompt_template(), "一张{}的照片。");
   const std::vector<std::string> labels = texts();
-  const auto scores = e->classify(fixture(std::string("images/") + kImageFiles[0]).string(), labels, "{}");
+  const auto scores =
+      e->classify(fixture(std::string("images/") + kImageFiles[0]).string(), labels, "{}");
   ASSERT_EQ(scores.size(), kTexts);
   const std::vector<float> logits = ref_->f32("logits_per_image");
   double max = -1e300, sum = 0, total = 0, worst = 0;
@@ -162,7 +167,8 @@ TEST_F(ChineseClipParity, ClassifyMatchesReferenceSoftmax) {
     if (k > 0) {
       EXPECT_GE(scores[k - 1].score, scores[k].score);
     }
-    const size_t t = static_cast<size_t>(std::find(labels.begin(), labels.end(), scores[k].label) - labels.begin());
+    const size_t t = static_cast<size_t>(std::find(labels.begin(), labels.end(), scores[k].label) -
+                                         labels.begin());
     ASSERT_LT(t, kTexts);
     worst = std::max(worst, std::fabs(scores[k].score - std::exp(logits[t] - max) / sum));
     total += scores[k].score;
@@ -175,7 +181,8 @@ TEST(ChineseClipModel, ConfigErrorsNameTheField) {
   EXPECT_THROW(ChineseClipConfig::from_json(nlohmann::json{{"model_type", "clip"}}, "cfg"), Error);
   try {
     ChineseClipConfig::from_json(
-        nlohmann::json{{"model_type", "chinese_clip"}, {"text_config", {{"hidden_size", -1}}}}, "cfg");
+        nlohmann::json{{"model_type", "chinese_clip"}, {"text_config", {{"hidden_size", -1}}}},
+        "cfg");
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("hidden_size"), std::string::npos) << e.what();

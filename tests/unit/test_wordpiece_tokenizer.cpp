@@ -32,7 +32,9 @@ json read_json(const fs::path& p) {
   return json::parse(in);
 }
 
-std::vector<std::vector<int64_t>> rows(const json& j) { return j.get<std::vector<std::vector<int64_t>>>(); }
+std::vector<std::vector<int64_t>> rows(const json& j) {
+  return j.get<std::vector<std::vector<int64_t>>>();
+}
 
 struct TempDir {
   fs::path path;
@@ -79,7 +81,8 @@ TEST(WordPieceTokenizer, MatchesEveryReferenceString) {
   ASSERT_GE(cases.size(), 36u);
   for (const json& c : cases) {
     const std::string text = c.at("text").get<std::string>();
-    EXPECT_EQ(bert_tokenizer().tokenize(text), c.at("tokens").get<std::vector<std::string>>()) << text;
+    EXPECT_EQ(bert_tokenizer().tokenize(text), c.at("tokens").get<std::vector<std::string>>())
+        << text;
     EXPECT_EQ(bert_tokenizer().encode(text), c.at("ids").get<std::vector<int64_t>>()) << text;
     TokenBatch b = bert_tokenizer().encode_batch({text}, 52);
     EXPECT_EQ(b.input_ids[0], c.at("input_ids").get<std::vector<int64_t>>()) << text;
@@ -164,11 +167,14 @@ TEST(WordPieceTokenizer, LowercaseAccentsAndSpecialTokens) {
   const WordPieceTokenizer cased = WordPieceTokenizer::from_folder(dir.path);
   EXPECT_EQ(cased.tokenize("café CAFE"), (std::vector<std::string>{"café", "[UNK]"}));
   dir.write("tokenizer_config.json", R"({"do_lower_case": false, "strip_accents": true})");
-  EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("café"), (std::vector<std::string>{"cafe"}));
+  EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("café"),
+            (std::vector<std::string>{"cafe"}));
   dir.write("tokenizer_config.json", R"({"do_lower_case": true, "strip_accents": false})");
-  EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("CAFÉ"), (std::vector<std::string>{"café"}));
+  EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("CAFÉ"),
+            (std::vector<std::string>{"café"}));
   dir.write("tokenizer_config.json", R"({"never_split": ["PLAY"], "do_lower_case": true})");
-  EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("PLAY"), (std::vector<std::string>{"play"}));
+  EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("PLAY"),
+            (std::vector<std::string>{"play"}));
 }
 
 TEST(WordPieceTokenizer, TruncatesSinglesAndPairsLikeHf) {
@@ -203,7 +209,8 @@ TEST(WordPieceTokenizer, VocabLinesAndErrors) {
   {
     TempDir dir("mmfuse_wordpiece_missing");
     ErrorKind kind = ErrorKind::internal;
-    const std::string msg = error_message([&] { (void)WordPieceTokenizer::from_folder(dir.path); }, &kind);
+    const std::string msg =
+        error_message([&] { (void)WordPieceTokenizer::from_folder(dir.path); }, &kind);
     EXPECT_NE(msg.find("vocab.txt"), std::string::npos) << msg;
     EXPECT_EQ(kind, ErrorKind::not_found);
   }
@@ -211,7 +218,8 @@ TEST(WordPieceTokenizer, VocabLinesAndErrors) {
     TempDir dir("mmfuse_wordpiece_bad");
     dir.write("vocab.txt", "[PAD]\n\xff\xfe\n");
     ErrorKind kind = ErrorKind::internal;
-    const std::string msg = error_message([&] { (void)WordPieceTokenizer::from_folder(dir.path); }, &kind);
+    const std::string msg =
+        error_message([&] { (void)WordPieceTokenizer::from_folder(dir.path); }, &kind);
     EXPECT_NE(msg.find("vocab.txt"), std::string::npos) << msg;
     EXPECT_EQ(kind, ErrorKind::bad_input);
     dir.write("vocab.txt", "");
@@ -219,7 +227,9 @@ TEST(WordPieceTokenizer, VocabLinesAndErrors) {
               std::string::npos);
     dir.write("vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\n");
     dir.write("tokenizer_config.json", R"({"do_lower_case": "yes"})");
-    EXPECT_NE(error_message([&] { (void)WordPieceTokenizer::from_folder(dir.path); }).find("do_lower_case"),
+    EXPECT_NE(error_message([&] {
+                (void)WordPieceTokenizer::from_folder(dir.path);
+              }).find("do_lower_case"),
               std::string::npos);
   }
 }
