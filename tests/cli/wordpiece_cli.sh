@@ -43,6 +43,30 @@ assert d["input_ids"][0][:11] == [101, 671, 1372, 4344, 102, 1777, 1762, 3763, 1
 PYEOF
 check "tokenize matches the WordPiece reference cases and pairs" $?
 
+# --- randomized: 400 random mixed strings against an independent Python port
+# of BertTokenizer (tests/tools/wordpiece_port.py, Python's own Unicode tables).
+$PY - "$MMFUSE" "$FIX" "$(dirname "${BASH_SOURCE[0]}")/../tools/wordpiece_port.py" <<'PYEOF'
+import json, subprocess, sys
+mmfuse, fix, port = sys.argv[1:4]
+folder = f"{fix}/bert/models/bert-tiny-chinese"
+cases = json.loads(subprocess.run([sys.executable, port, f"{folder}/vocab.txt", "--random", "400", "--seed", "7"],
+                                  capture_output=True, check=True).stdout)
+args = []
+for c in cases:  # "--text=-x" keeps a leading '-' from reading as an option; "--text=" would drop ""
+    args += [f"--text={c['text']}"] if c["text"].startswith("-") else ["--text", c["text"]]
+d = json.loads(subprocess.run([mmfuse, "tokenize", "--model", folder, "--max-length", "512"] + args,
+                              capture_output=True, check=True).stdout)
+bad = 0
+for c, ids, mask in zip(cases, d["input_ids"], d["attention_mask"]):
+    got = ids[:sum(mask)]
+    if got != c["ids"]:
+        bad += 1
+        if bad <= 3:
+            print("mismatch:", repr(c["text"]), got, c["ids"])
+assert len(d["input_ids"]) == len(cases) and bad == 0, f"{bad} of {len(cases)} differ"
+PYEOF
+check "randomized strings match the Python port" $?
+
 # --- embed with a text-only encoder: --pooling cls --raw is last_hidden_state[:, 0].
 "$MMFUSE" embed --model "$BERT" --text "一只黑色的猫坐在沙发上" --text "一只猫" --pooling cls --raw >"$TMP/cls.json"
 check "embed bert --pooling cls --raw runs" $?
