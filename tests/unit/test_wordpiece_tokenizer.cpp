@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -238,6 +239,27 @@ TEST(WordPieceTokenizer, InvalidUtf8AndControlCharactersAreDropped) {
   const WordPieceTokenizer& tok = bert_tokenizer();
   EXPECT_EQ(tok.encode("猫\xff\xfe猫\x01"), tok.encode("猫猫"));
   EXPECT_EQ(tok.encode(""), (std::vector<int64_t>{101, 102}));
+}
+
+TEST(WordPieceTokenizer, RandomBytesNeverBreakIt) {
+  const WordPieceTokenizer& tok = bert_tokenizer();
+  std::mt19937 rng(42);
+  const std::string pieces[] = {"[CLS]", "[MASK]", "猫", "\xe4\xb8", "\xf0\x9f\x98\x80", "##", "é", "\r\n", "\x00"};
+  for (int i = 0; i < 2000; ++i) {
+    std::string text;
+    const int n = static_cast<int>(rng() % 40);
+    for (int k = 0; k < n; ++k) {
+      if (rng() % 4 == 0) {
+        text += pieces[rng() % std::size(pieces)];
+      } else {
+        text.push_back(static_cast<char>(rng() % 256));
+      }
+    }
+    TokenBatch b = tok.encode_batch({text}, 32);
+    ASSERT_EQ(b.input_ids[0].size(), 32u);
+    for (int64_t id : b.input_ids[0]) ASSERT_TRUE(id >= 0 && id < 21128) << id;
+    EXPECT_EQ(b.input_ids[0][0], 101);
+  }
 }
 
 }  // namespace
