@@ -224,7 +224,9 @@ void WordPieceTokenizer::run(const std::string& input, std::vector<std::string>*
   };
 
   std::u32string decoded = text::decode_utf8(input);
-  if (options_.do_lower_case) decoded = im.lower_prepass(decoded);
+  // HF's do_lower_case property reads basic_tokenizer.do_lower_case: without a
+  // basic tokenizer the attribute is missing and the pre-pass is skipped.
+  if (options_.do_lower_case && options_.do_basic_tokenize) decoded = im.lower_prepass(decoded);
   for (const text::TextChunk& chunk : im.splitter.split(decoded)) {
     if (chunk.added >= 0) {
       emit(im.specials.added[static_cast<size_t>(chunk.added)].content);

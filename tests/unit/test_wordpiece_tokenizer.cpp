@@ -173,6 +173,10 @@ TEST(WordPieceTokenizer, LowercaseAccentsAndSpecialTokens) {
   dir.write("tokenizer_config.json", R"({"do_lower_case": true, "strip_accents": false})");
   EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("CAFÉ"),
             (std::vector<std::string>{"café"}));
+  // Without the basic tokenizer HF neither lowercases nor splits punctuation.
+  dir.write("tokenizer_config.json", R"({"do_basic_tokenize": false})");
+  EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("play PLAY a,"),
+            (std::vector<std::string>{"play", "[UNK]", "[UNK]"}));
   dir.write("tokenizer_config.json", R"({"never_split": ["PLAY"], "do_lower_case": true})");
   EXPECT_EQ(WordPieceTokenizer::from_folder(dir.path).tokenize("PLAY"),
             (std::vector<std::string>{"play"}));
