@@ -14,6 +14,7 @@
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
 #include "models/bert.h"
+#include "models/chinese_clip.h"
 #include "models/clip.h"
 
 namespace mmfuse::cli {
@@ -113,6 +114,71 @@ void bench_bert(const Options& opt) {
   }
 }
 
+// CLIP / Chinese-CLIP: both towers at --batch, texts padded to the context length.
+template <typename Options, typename Load>
+void bench_two_tower(const Options& opt, Load&& load) {
+  const double t0 = now_ms();
+  auto model = load();
+  const double load_ms = now_ms() - t0;
+
+  const size_t batch = static_cast<size_t>(opt.batch);
+  const size_t side = static_cast<size_t>(model->config().vision.image_size);
+  std::vector<float> pixels(batch * 3 * side * side);
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : pixels) v = normal(rng);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < batch; ++i) texts.push_back(kCaptions[i % std::size(kCaptions)]);
+  const TokenBatch tokens = model->tokenizer().encode_batch(texts, model->context_length());
+
+  // Median over iterations, per item (the PyTorch peer reports the same).
+  Json profile = Json::object();
+  auto time_per_item = [&](const char* what, auto&& run) {
+    for (int i = 0; i < opt.warmup; ++i) run();
+    profiler::reset();
+    profiler::enable(opt.profile);
+    std::vector<double> ms;
+    for (int i = 0; i < opt.iterations; ++i) {
+      const double start = now_ms();
+      run();
+      ms.push_back(now_ms() - start);
+    }
+    profiler::enable(false);
+    if (opt.profile) {
+      Json ops = Json::object();
+      for (const auto& [name, total, calls] : profiler::report())
+        ops[name] = {{"ms_per_iteration", total / opt.iterations}, {"calls_per_iteration", calls / opt.iterations}};
+      profile[what] = ops;
+    }
+    std::sort(ms.begin(), ms.end());
+    const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+    return median / static_cast<double>(batch);
+  };
+  const double image_ms = time_per_item("image", [&] { model->image_features(pixels.data(), batch); });
+  const double text_ms = time_per_item("text", [&] { model->text_features(tokens); });
+  Json result = {{"model", model->name()},
+                           {"batch", opt.batch},
+                           {"threads", default_pool().size()},
+                           {"iterations", opt.iterations},
+                           {"image_ms_per_item", image_ms},
+                           {"text_ms_per_item", text_ms},
+                           {"load_ms", load_ms},
+                           {"peak_rss_mb", peak_rss_mb()},
+                           {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
+  if (opt.profile) result["profile"] = profile;
+  if (opt.json) {
+    print_json(result);
+  } else {
+    std::printf("model %s, batch %d, threads %d\n", model->name().c_str(), opt.batch,
+                default_pool().size());
+    std::printf("  load        %8.1f ms\n  image       %8.2f ms/item\n  text        %8.2f ms/item\n"
+                "  peak RSS    %8.1f MB (weights %.1f MB)\n",
+                load_ms, image_ms, text_ms, peak_rss_mb(),
+                static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0));
+    if (opt.profile) std::printf("%s\n", profile.dump(2).c_str());
+  }
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -141,66 +207,11 @@ void register_bench(CLI::App& app) {
       bench_bert(*opt);
       return;
     }
-    const double t0 = now_ms();
-    auto model = ClipModel::load(opt->model);
-    const double load_ms = now_ms() - t0;
-
-    const size_t batch = static_cast<size_t>(opt->batch);
-    const size_t side = static_cast<size_t>(model->config().vision.image_size);
-    std::vector<float> pixels(batch * 3 * side * side);
-    std::mt19937 rng(1234);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (float& v : pixels) v = normal(rng);
-    std::vector<std::string> texts;
-    for (size_t i = 0; i < batch; ++i) texts.push_back(kCaptions[i % std::size(kCaptions)]);
-    const TokenBatch tokens = model->tokenizer().encode_batch(texts, model->context_length());
-
-    // Median over iterations, per item (the PyTorch peer reports the same).
-    Json profile = Json::object();
-    auto time_per_item = [&](const char* what, auto&& run) {
-      for (int i = 0; i < opt->warmup; ++i) run();
-      profiler::reset();
-      profiler::enable(opt->profile);
-      std::vector<double> ms;
-      for (int i = 0; i < opt->iterations; ++i) {
-        const double start = now_ms();
-        run();
-        ms.push_back(now_ms() - start);
-      }
-      profiler::enable(false);
-      if (opt->profile) {
-        Json ops = Json::object();
-        for (const auto& [name, total, calls] : profiler::report())
-          ops[name] = {{"ms_per_iteration", total / opt->iterations}, {"calls_per_iteration", calls / opt->iterations}};
-        profile[what] = ops;
-      }
-      std::sort(ms.begin(), ms.end());
-      const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-      return median / static_cast<double>(batch);
-    };
-    const double image_ms = time_per_item("image", [&] { model->image_features(pixels.data(), batch); });
-    const double text_ms = time_per_item("text", [&] { model->text_features(tokens); });
-    Json result = {{"model", model->name()},
-                             {"batch", opt->batch},
-                             {"threads", default_pool().size()},
-                             {"iterations", opt->iterations},
-                             {"image_ms_per_item", image_ms},
-                             {"text_ms_per_item", text_ms},
-                             {"load_ms", load_ms},
-                             {"peak_rss_mb", peak_rss_mb()},
-                             {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
-    if (opt->profile) result["profile"] = profile;
-    if (opt->json) {
-      print_json(result);
-    } else {
-      std::printf("model %s, batch %d, threads %d\n", model->name().c_str(), opt->batch,
-                  default_pool().size());
-      std::printf("  load        %8.1f ms\n  image       %8.2f ms/item\n  text        %8.2f ms/item\n"
-                  "  peak RSS    %8.1f MB (weights %.1f MB)\n",
-                  load_ms, image_ms, text_ms, peak_rss_mb(),
-                  static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0));
-      if (opt->profile) std::printf("%s\n", profile.dump(2).c_str());
+    if (JsonFields(config, config_path.string()).string("model_type", "") == "chinese_clip") {
+      bench_two_tower(*opt, [&] { return ChineseClipModel::load(opt->model); });
+      return;
     }
+    bench_two_tower(*opt, [&] { return ClipModel::load(opt->model); });
   });
 }
 

@@ -147,4 +147,16 @@ PYEOF
 check "search results" $?
 expect_error "index with a text-only model" "text-only" "$MMFUSE" index add --index "$TMP/idx2" --model "$BERT" --quiet "$TMP/photos"
 
+# --- bench runs on both kinds of WordPiece model.
+"$MMFUSE" bench --model "$BERT" --seq-len 16 --iterations 2 --warmup 0 --json >"$TMP/bench_bert.json" &&
+  "$MMFUSE" bench --model "$CC" --iterations 1 --warmup 0 --json >"$TMP/bench_cc.json"
+check "bench bert / chinese-clip runs" $?
+$PY - "$TMP/bench_bert.json" "$TMP/bench_cc.json" <<'PYEOF'
+import json, sys
+b, c = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert b["seq_len"] == 16 and b["text_ms_per_item"] > 0 and b["sequences_per_s"] > 0, b
+assert c["image_ms_per_item"] > 0 and c["text_ms_per_item"] > 0, c
+PYEOF
+check "bench output" $?
+
 finish wordpiece_cli
