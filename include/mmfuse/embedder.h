@@ -21,6 +21,10 @@ namespace mmfuse {
 
 struct EmbedOptions {
   bool normalize = true;  // L2-normalise (false: the projected features, HF get_*_features)
+  // Text-only encoders (BERT): how a text becomes one vector: "cls"
+  // (last_hidden_state[:, 0], the default), "mean" (over the attended tokens)
+  // or "pooler" (BertPooler). Empty = the default. Text-image models take only "".
+  std::string pooling;
 };
 
 struct LabelScore {
@@ -33,13 +37,14 @@ class Embedder {
   virtual ~Embedder() = default;
 
   // Opens a model folder (config.json + safetensors + tokenizer files). The
-  // architecture is chosen from config.json's model_type. `threads` = cores to
+  // architecture is chosen from config.json's model_type: "clip",
+  // "chinese_clip" (text and images) or "bert" (text only). `threads` = cores to
   // use for every call (0 = all). Throws mmfuse::Error naming the bad file/tensor.
   static std::unique_ptr<Embedder> open(const std::string& model_dir, int threads = 0);
 
   virtual const std::string& name() const = 0;
   virtual int dim() const = 0;
-  virtual bool embeds_images() const = 0;
+  virtual bool embeds_images() const = 0;  // false: a text-only encoder (image calls throw bad_input)
 
   // One row of dim() floats per input, in input order.
   virtual std::vector<std::vector<float>> embed_texts(const std::vector<std::string>& texts,
@@ -56,6 +61,9 @@ class Embedder {
   virtual std::vector<LabelScore> classify(const std::string& image_path,
                                            const std::vector<std::string>& labels,
                                            const std::string& prompt_template = "a photo of a {}.") = 0;
+  // The template `mmfuse classify` uses when none is given ("a photo of a {}.";
+  // Chinese-CLIP: "一张{}的照片。").
+  virtual std::string default_prompt_template() const { return "a photo of a {}."; }
 };
 
 }  // namespace mmfuse

@@ -11,6 +11,10 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/profiler.h"
+#include "io/model_folder.h"
+#include "mmfuse/error.h"
+#include "models/bert.h"
+#include "models/chinese_clip.h"
 #include "models/clip.h"
 
 namespace mmfuse::cli {
@@ -36,12 +40,151 @@ const char* const kCaptions[] = {
     "a close-up photo of a printed circuit board with a burnt resistor",
 };
 
+// Median of the timed runs, in ms.
+template <typename Run>
+double median_ms(int warmup, int iterations, Run&& run) {
+  for (int i = 0; i < warmup; ++i) run();
+  std::vector<double> ms;
+  for (int i = 0; i < iterations; ++i) {
+    const double start = now_ms();
+    run();
+    ms.push_back(now_ms() - start);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+}
+
+// BERT: the full BertModel forward (last_hidden_state of every position, then
+// the pooler when the checkpoint has one) on random token ids of --seq-len,
+// what bench/torch_bert.py times for PyTorch.
+template <typename Options>
+void bench_bert(const Options& opt) {
+  const double t0 = now_ms();
+  auto model = BertModel::load(opt.model);
+  const double load_ms = now_ms() - t0;
+  const BertEncoder& enc = model->encoder();
+  const size_t batch = static_cast<size_t>(opt.batch), len = static_cast<size_t>(opt.seq_len);
+  MMFUSE_CHECK(len <= static_cast<size_t>(enc.config().max_position_embeddings), bad_input,
+               "bench: --seq-len " + std::to_string(len) + " exceeds max_position_embeddings");
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int64_t> token(1000, enc.config().vocab_size - 1);
+  TokenBatch tokens;
+  for (size_t b = 0; b < batch; ++b) {
+    std::vector<int64_t> ids(len);
+    for (auto& id : ids) id = token(rng);
+    ids.front() = model->tokenizer().cls_id();
+    ids.back() = model->tokenizer().sep_id();
+    tokens.input_ids.push_back(ids);
+    tokens.attention_mask.emplace_back(len, 1);
+    tokens.token_type_ids.emplace_back(len, 0);
+  }
+  ThreadPool& pool = default_pool();
+  const size_t hidden = static_cast<size_t>(enc.config().hidden_size);
+  const double ms = median_ms(opt.warmup, opt.iterations, [&] {
+    std::vector<float> x = enc.forward(pool, tokens);
+    if (enc.has_pooler()) {
+      std::vector<float> cls(batch * hidden);
+      for (size_t b = 0; b < batch; ++b)
+        std::copy_n(x.data() + b * len * hidden, hidden, cls.data() + b * hidden);
+      (void)enc.apply_pooler(pool, cls.data(), batch);
+    }
+  });
+  const double cls_ms = median_ms(opt.warmup, opt.iterations,
+                                  [&] { (void)enc.pooled(pool, tokens, TextPooling::cls); });
+  Json result = {{"model", model->name()},
+                 {"batch", opt.batch},
+                 {"threads", default_pool().size()},
+                 {"seq_len", opt.seq_len},
+                 {"iterations", opt.iterations},
+                 {"text_ms_per_item", ms / static_cast<double>(batch)},
+                 {"sequences_per_s", 1000.0 * static_cast<double>(batch) / ms},
+                 {"cls_embed_ms_per_item", cls_ms / static_cast<double>(batch)},
+                 {"load_ms", load_ms},
+                 {"peak_rss_mb", peak_rss_mb()},
+                 {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
+  if (opt.json) {
+    print_json(result);
+  } else {
+    std::printf(
+        "model %s (BERT), batch %d, seq_len %d, threads %d\n  forward     %8.2f ms/sequence "
+        "(%.1f sequences/s)\n  cls embed   %8.2f ms/sequence\n  load        %8.1f ms\n",
+        model->name().c_str(), opt.batch, opt.seq_len, default_pool().size(),
+        ms / static_cast<double>(batch), 1000.0 * static_cast<double>(batch) / ms,
+        cls_ms / static_cast<double>(batch), load_ms);
+  }
+}
+
+// CLIP / Chinese-CLIP: both towers at --batch, texts padded to the context length.
+template <typename Options, typename Load>
+void bench_two_tower(const Options& opt, Load&& load) {
+  const double t0 = now_ms();
+  auto model = load();
+  const double load_ms = now_ms() - t0;
+
+  const size_t batch = static_cast<size_t>(opt.batch);
+  const size_t side = static_cast<size_t>(model->config().vision.image_size);
+  std::vector<float> pixels(batch * 3 * side * side);
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : pixels) v = normal(rng);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < batch; ++i) texts.push_back(kCaptions[i % std::size(kCaptions)]);
+  const TokenBatch tokens = model->tokenizer().encode_batch(texts, model->context_length());
+
+  // Median over iterations, per item (the PyTorch peer reports the same).
+  Json profile = Json::object();
+  auto time_per_item = [&](const char* what, auto&& run) {
+    for (int i = 0; i < opt.warmup; ++i) run();
+    profiler::reset();
+    profiler::enable(opt.profile);
+    std::vector<double> ms;
+    for (int i = 0; i < opt.iterations; ++i) {
+      const double start = now_ms();
+      run();
+      ms.push_back(now_ms() - start);
+    }
+    profiler::enable(false);
+    if (opt.profile) {
+      Json ops = Json::object();
+      for (const auto& [name, total, calls] : profiler::report())
+        ops[name] = {{"ms_per_iteration", total / opt.iterations}, {"calls_per_iteration", calls / opt.iterations}};
+      profile[what] = ops;
+    }
+    std::sort(ms.begin(), ms.end());
+    const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+    return median / static_cast<double>(batch);
+  };
+  const double image_ms = time_per_item("image", [&] { model->image_features(pixels.data(), batch); });
+  const double text_ms = time_per_item("text", [&] { model->text_features(tokens); });
+  Json result = {{"model", model->name()},
+                           {"batch", opt.batch},
+                           {"threads", default_pool().size()},
+                           {"iterations", opt.iterations},
+                           {"image_ms_per_item", image_ms},
+                           {"text_ms_per_item", text_ms},
+                           {"load_ms", load_ms},
+                           {"peak_rss_mb", peak_rss_mb()},
+                           {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
+  if (opt.profile) result["profile"] = profile;
+  if (opt.json) {
+    print_json(result);
+  } else {
+    std::printf("model %s, batch %d, threads %d\n", model->name().c_str(), opt.batch,
+                default_pool().size());
+    std::printf("  load        %8.1f ms\n  image       %8.2f ms/item\n  text        %8.2f ms/item\n"
+                "  peak RSS    %8.1f MB (weights %.1f MB)\n",
+                load_ms, image_ms, text_ms, peak_rss_mb(),
+                static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0));
+    if (opt.profile) std::printf("%s\n", profile.dump(2).c_str());
+  }
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
   struct Options {
     std::string model;
-    int batch = 1, threads = 0, iterations = 10, warmup = 2;
+    int batch = 1, threads = 0, iterations = 10, warmup = 2, seq_len = 64;
     bool json = false, profile = false;
   };
   auto opt = std::make_shared<Options>();
@@ -52,70 +195,23 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--warmup", opt->warmup, "Untimed forward passes first")->check(CLI::Range(0, 1000));
   cmd->add_flag("--json", opt->json, "Print one JSON object");
   cmd->add_flag("--profile", opt->profile, "Also report time per operator kind");
+  cmd->add_option("--seq-len", opt->seq_len, "Text-only encoders (BERT): tokens per sequence")
+      ->check(CLI::Range(2, 100000));
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
     default_pool();  // start the workers before timing the load
-    const double t0 = now_ms();
-    auto model = ClipModel::load(opt->model);
-    const double load_ms = now_ms() - t0;
-
-    const size_t batch = static_cast<size_t>(opt->batch);
-    const size_t side = static_cast<size_t>(model->config().vision.image_size);
-    std::vector<float> pixels(batch * 3 * side * side);
-    std::mt19937 rng(1234);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (float& v : pixels) v = normal(rng);
-    std::vector<std::string> texts;
-    for (size_t i = 0; i < batch; ++i) texts.push_back(kCaptions[i % std::size(kCaptions)]);
-    const TokenBatch tokens = model->tokenizer().encode_batch(texts, model->context_length());
-
-    // Median over iterations, per item (the PyTorch peer reports the same).
-    Json profile = Json::object();
-    auto time_per_item = [&](const char* what, auto&& run) {
-      for (int i = 0; i < opt->warmup; ++i) run();
-      profiler::reset();
-      profiler::enable(opt->profile);
-      std::vector<double> ms;
-      for (int i = 0; i < opt->iterations; ++i) {
-        const double start = now_ms();
-        run();
-        ms.push_back(now_ms() - start);
-      }
-      profiler::enable(false);
-      if (opt->profile) {
-        Json ops = Json::object();
-        for (const auto& [name, total, calls] : profiler::report())
-          ops[name] = {{"ms_per_iteration", total / opt->iterations}, {"calls_per_iteration", calls / opt->iterations}};
-        profile[what] = ops;
-      }
-      std::sort(ms.begin(), ms.end());
-      const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-      return median / static_cast<double>(batch);
-    };
-    const double image_ms = time_per_item("image", [&] { model->image_features(pixels.data(), batch); });
-    const double text_ms = time_per_item("text", [&] { model->text_features(tokens); });
-    Json result = {{"model", model->name()},
-                             {"batch", opt->batch},
-                             {"threads", default_pool().size()},
-                             {"iterations", opt->iterations},
-                             {"image_ms_per_item", image_ms},
-                             {"text_ms_per_item", text_ms},
-                             {"load_ms", load_ms},
-                             {"peak_rss_mb", peak_rss_mb()},
-                             {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
-    if (opt->profile) result["profile"] = profile;
-    if (opt->json) {
-      print_json(result);
-    } else {
-      std::printf("model %s, batch %d, threads %d\n", model->name().c_str(), opt->batch,
-                  default_pool().size());
-      std::printf("  load        %8.1f ms\n  image       %8.2f ms/item\n  text        %8.2f ms/item\n"
-                  "  peak RSS    %8.1f MB (weights %.1f MB)\n",
-                  load_ms, image_ms, text_ms, peak_rss_mb(),
-                  static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0));
-      if (opt->profile) std::printf("%s\n", profile.dump(2).c_str());
+    const std::filesystem::path config_path = std::filesystem::path(opt->model) / "config.json";
+    const nlohmann::json config = read_json_file(config_path);
+    if (JsonFields(config, config_path.string()).string("model_type", "") == "bert") {
+      bench_bert(*opt);
+      return;
     }
+    if (JsonFields(config, config_path.string()).string("model_type", "") == "chinese_clip") {
+      bench_two_tower(*opt, [&] { return ChineseClipModel::load(opt->model); });
+      return;
+    }
+    bench_two_tower(*opt, [&] { return ClipModel::load(opt->model); });
   });
 }
 

@@ -1,18 +1,16 @@
 // `mmfuse classify`: zero-shot classification of an image against text labels,
-// softmax over exp(logit_scale) * cosine similarity, as CLIP's paper does.
-#include <algorithm>
-#include <cmath>
-
+// softmax over exp(logit_scale) * cosine similarity, as CLIP's paper does
+// (CLIP and Chinese-CLIP folders).
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "models/clip.h"
-#include "models/zero_shot.h"
+#include "mmfuse/embedder.h"
+#include "mmfuse/error.h"
 
 namespace mmfuse::cli {
 
 void register_classify(CLI::App& app) {
   struct Options {
-    std::string model, image, templ = "a photo of a {}.";
+    std::string model, image, templ;
     std::vector<std::string> labels;
     int threads = 0;
   };
@@ -20,18 +18,24 @@ void register_classify(CLI::App& app) {
   auto* cmd = app.add_subcommand("classify", "Zero-shot classify an image against text labels");
   cmd->add_option("--model", opt->model, "Model folder")->required();
   cmd->add_option("--image", opt->image, "Image file")->required();
-  cmd->add_option("--label", opt->labels, "Candidate label (repeatable)")->required();
-  cmd->add_option("--template", opt->templ,
-                  "Prompt template; {} is replaced by the label (\"{}\" = labels verbatim)")
-      ->capture_default_str();
+  cmd->add_option("--label", opt->labels, "Candidate label (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  cmd->add_option(
+      "--template", opt->templ,
+      "Prompt template; {} is replaced by the label (\"{}\" = labels verbatim). Default: "
+      "\"a photo of a {}.\" (Chinese-CLIP: \"一张{}的照片。\")");
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    auto model = ClipModel::load(opt->model);
-    Image image = decode_image_file(opt->image);
-    std::vector<ZeroShotScore> scores = zero_shot_classify(*model, image, opt->labels, opt->templ);
+    auto model = Embedder::open(opt->model);
+    MMFUSE_CHECK(model->embeds_images(), bad_input,
+                 "classify: " + model->name() +
+                     " is a text-only encoder; classify needs a text-image model");
+    const std::string templ = opt->templ.empty() ? model->default_prompt_template() : opt->templ;
     Json labels = Json::array();
-    for (const auto& s : scores) labels.push_back({{"label", s.label}, {"score", shortest_float(s.score)}});
+    for (const auto& s : model->classify(opt->image, opt->labels, templ))
+      labels.push_back({{"label", s.label}, {"score", shortest_float(s.score)}});
     print_json({{"image", opt->image}, {"labels", labels}});
   });
 }

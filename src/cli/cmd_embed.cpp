@@ -1,21 +1,15 @@
-// `mmfuse embed`: text and image embeddings from a CLIP folder.
+// `mmfuse embed`: text and image embeddings from a CLIP / Chinese-CLIP folder,
+// or text embeddings from a text-only encoder (BERT) with a choice of pooling.
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "core/thread_pool.h"
+#include "mmfuse/embedder.h"
 #include "mmfuse/error.h"
-#include "models/clip.h"
-#include "vision/image.h"
 
 namespace mmfuse::cli {
 
-namespace {
-// Images are decoded and embedded this many at a time to bound memory.
-constexpr size_t kImageBatch = 16;
-}  // namespace
-
 void register_embed(CLI::App& app) {
   struct Options {
-    std::string model;
+    std::string model, pooling;
     std::vector<std::string> texts, images;
     bool raw = false;
     int threads = 0;
@@ -23,39 +17,41 @@ void register_embed(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("embed", "Embed texts and images into the model's shared space");
   cmd->add_option("--model", opt->model, "Model folder")->required();
-  cmd->add_option("--text", opt->texts, "Text to embed (repeatable)");
-  cmd->add_option("--image", opt->images, "Image file to embed (repeatable)");
+  cmd->add_option("--text", opt->texts, "Text to embed (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--image", opt->images, "Image file to embed (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_flag("--raw", opt->raw, "Projected features before L2 normalisation");
+  cmd->add_option("--pooling", opt->pooling,
+                  "Text-only encoders (BERT): cls (default), mean or pooler");
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     MMFUSE_CHECK(!opt->texts.empty() || !opt->images.empty(), bad_input,
                  "embed: give at least one --text or --image");
     apply_threads(opt->threads);
-    auto model = ClipModel::load(opt->model);
+    auto model = Embedder::open(opt->model);
+    MMFUSE_CHECK(opt->images.empty() || model->embeds_images(), bad_input,
+                 "embed: " + model->name() +
+                     " is a text-only encoder; --image needs a text-image model "
+                     "(clip, chinese_clip)");
+    MMFUSE_CHECK(opt->pooling.empty() || !model->embeds_images(), bad_input,
+                 "embed: --pooling applies to text-only encoders; " + model->name() +
+                     " has its own text projection");
+    EmbedOptions options;
+    options.normalize = !opt->raw;
+    options.pooling = opt->pooling;
     const size_t dim = static_cast<size_t>(model->dim());
     Json data = Json::array();
-    auto emit = [&](std::vector<float>& features, size_t count, const char* type,
-                    const std::vector<std::string>& inputs, size_t first) {
-      if (!opt->raw) l2_normalize_rows(features.data(), count, dim);
-      for (size_t i = 0; i < count; ++i)
+    auto emit = [&](const std::vector<std::vector<float>>& rows, const char* type,
+                    const std::vector<std::string>& inputs) {
+      for (size_t i = 0; i < rows.size(); ++i)
         data.push_back({{"index", data.size()},
                         {"type", type},
-                        {"input", inputs[first + i]},
-                        {"embedding", float_array(features.data() + i * dim, dim)}});
+                        {"input", inputs[i]},
+                        {"embedding", float_array(rows[i].data(), dim)}});
     };
-    if (!opt->texts.empty()) {
-      std::vector<float> f = model->text_features(opt->texts);
-      emit(f, opt->texts.size(), "text", opt->texts, 0);
-    }
-    for (size_t first = 0; first < opt->images.size(); first += kImageBatch) {
-      const size_t count = std::min(kImageBatch, opt->images.size() - first);
-      std::vector<Image> images(count);
-      default_pool().parallel_for(count, [&](size_t b, size_t e, int) {
-        for (size_t i = b; i < e; ++i) images[i] = decode_image_file(opt->images[first + i]);
-      });
-      std::vector<float> f = model->image_features(images);
-      emit(f, count, "image", opt->images, first);
-    }
+    if (!opt->texts.empty()) emit(model->embed_texts(opt->texts, options), "text", opt->texts);
+    if (!opt->images.empty())
+      emit(model->embed_image_files(opt->images, options), "image", opt->images);
     print_json({{"model", model->name()}, {"dim", dim}, {"data", data}});
   });
 }

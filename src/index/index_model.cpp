@@ -10,7 +10,7 @@ namespace fs = std::filesystem;
 
 namespace mmfuse {
 
-IndexSettings settings_for_model(const ClipModel& model, const std::string& model_dir) {
+IndexSettings settings_for_model(const DualEncoder& model, const std::string& model_dir) {
   IndexSettings s;
   s.model_name = model.name();
   s.model_path = fs::absolute(model_dir).lexically_normal().string();
@@ -19,7 +19,7 @@ IndexSettings settings_for_model(const ClipModel& model, const std::string& mode
   return s;
 }
 
-std::unique_ptr<ClipModel> load_index_model(const IndexSettings& settings,
+std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
                                             const std::string& index_dir,
                                             const std::string& model_dir) {
   const std::string dir = model_dir.empty() ? settings.model_path : model_dir;
@@ -34,7 +34,7 @@ std::unique_ptr<ClipModel> load_index_model(const IndexSettings& settings,
     if (model_dir.empty()) msg += "; its files changed since";
     throw_error(ErrorKind::bad_input, msg);
   }
-  auto model = ClipModel::load(dir);
+  auto model = load_dual_encoder(dir);
   MMFUSE_CHECK(model->dim() == settings.dim, bad_input,
                dir + ": embedding dimension " + std::to_string(model->dim()) +
                    ", the index holds " + std::to_string(settings.dim));

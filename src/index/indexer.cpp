@@ -90,7 +90,7 @@ Indexer::Indexer(const fs::path& index_dir, IndexOptions options) : options_(std
   if (!store_->initialised()) {
     MMFUSE_CHECK(!options_.model_dir.empty(), bad_input,
                  index_dir.string() + ": no index here yet; give --model to create one");
-    model_ = ClipModel::load(options_.model_dir);
+    model_ = load_dual_encoder(options_.model_dir);
     IndexSettings s = settings_for_model(*model_, options_.model_dir);
     s.kind = options_.kind;
     s.params = options_.params;
@@ -102,7 +102,7 @@ Indexer::Indexer(const fs::path& index_dir, IndexOptions options) : options_(std
 
 Indexer::~Indexer() = default;
 
-ClipModel& Indexer::model() {
+DualEncoder& Indexer::model() {
   if (!model_) model_ = load_index_model(store_->settings(), store_->dir().string(), "");
   return *model_;
 }
@@ -130,7 +130,7 @@ void Indexer::remember_roots(const std::vector<std::string>& paths) {
 IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<std::string> files = list_image_files(paths);
-  ClipModel& m = model();
+  DualEncoder& m = model();
   remember_roots(paths);
   Catalog& cat = store_->catalog();
   const IndexSettings& settings = store_->settings();
@@ -280,7 +280,7 @@ IndexReport Indexer::add_texts(const std::string& file) {
       entries.emplace_back(abs + ":" + std::to_string(lineno), line);
     }
   }
-  ClipModel& m = model();
+  DualEncoder& m = model();
   Catalog& cat = store_->catalog();
   const IndexSettings& settings = store_->settings();
   const size_t dim = static_cast<size_t>(settings.dim);

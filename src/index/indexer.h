@@ -11,6 +11,7 @@
 
 #include "index/index_store.h"
 #include "models/clip.h"
+#include "models/dual_encoder.h"
 
 namespace mmfuse {
 
@@ -57,13 +58,13 @@ class Indexer {
   IndexStore& store() { return *store_; }
 
  private:
-  ClipModel& model();
+  DualEncoder& model();
   void commit(ChangeSet& pending);
   void remember_roots(const std::vector<std::string>& paths);
 
   IndexOptions options_;
   std::unique_ptr<IndexStore> store_;
-  std::unique_ptr<ClipModel> model_;
+  std::unique_ptr<DualEncoder> model_;
 };
 
 }  // namespace mmfuse

@@ -11,20 +11,13 @@
 #include "core/thread_pool.h"
 #include "io/model_folder.h"
 #include "models/clip_config.h"
+#include "models/dual_encoder.h"
 #include "models/transformer.h"
 #include "text/clip_tokenizer.h"
 #include "vision/image.h"
 #include "vision/image_processor.h"
 
 namespace mmfuse {
-
-// Intermediate results a caller may ask for (parity tests, debugging).
-struct TowerTrace {
-  bool keep_hidden_states = false;         // hidden_states[K] of the first input
-  bool keep_last_hidden_state = false;     // the whole last_hidden_state
-  std::vector<std::vector<float>> hidden_states;  // K = 0..layers, [tokens, hidden] each
-  std::vector<float> last_hidden_state;           // [batch, tokens, hidden]
-};
 
 class ClipTextTower {
  public:
@@ -70,17 +63,17 @@ class ClipVisionTower {
 EncoderLayer load_clip_encoder_layer(WeightStore& store, const std::string& prefix, int hidden,
                                      int intermediate, int heads, float eps, Activation act);
 
-class ClipModel {
+class ClipModel final : public DualEncoder {
  public:
   // Loads config.json, the weights, the tokenizer and (if present)
   // preprocessor_config.json from a Hugging Face CLIP folder.
   static std::unique_ptr<ClipModel> load(const std::filesystem::path& dir);
 
-  const std::string& name() const { return name_; }
-  int dim() const { return config_.projection_dim; }
+  const std::string& name() const override { return name_; }
+  int dim() const override { return config_.projection_dim; }
   const ClipConfig& config() const { return config_; }
   // exp(logit_scale): the temperature of zero-shot classification logits.
-  float logit_scale() const { return logit_scale_; }
+  float logit_scale() const override { return logit_scale_; }
   size_t weight_bytes() const { return store_->total_bytes(); }
   const ClipTokenizer& tokenizer() const { return *tokenizer_; }
   const ImageProcessorConfig& image_processor() const;
@@ -90,8 +83,8 @@ class ClipModel {
   std::vector<float> text_features(const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
   std::vector<float> image_features(const float* pixel_values, size_t batch,
                                     TowerTrace* trace = nullptr) const;
-  std::vector<float> text_features(const std::vector<std::string>& texts) const;
-  std::vector<float> image_features(const std::vector<Image>& images) const;
+  std::vector<float> text_features(const std::vector<std::string>& texts) const override;
+  std::vector<float> image_features(const std::vector<Image>& images) const override;
 
   // Texts are tokenised to this length (max_position_embeddings).
   size_t context_length() const { return static_cast<size_t>(config_.text.max_position_embeddings); }

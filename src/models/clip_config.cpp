@@ -22,6 +22,27 @@ void check_heads(int hidden, int heads, const std::string& where) {
 
 }  // namespace
 
+ClipVisionConfig ClipVisionConfig::from_json(const nlohmann::json& vj, const std::string& where) {
+  MMFUSE_CHECK(vj.is_object(), bad_input, where + ": must be a JSON object");
+  ClipVisionConfig c;
+  JsonFields v(vj, where);
+  c.hidden_size = positive(v, "hidden_size", c.hidden_size);
+  c.intermediate_size = positive(v, "intermediate_size", c.intermediate_size);
+  c.num_hidden_layers = positive(v, "num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = positive(v, "num_attention_heads", c.num_attention_heads);
+  c.num_channels = positive(v, "num_channels", c.num_channels);
+  c.image_size = positive(v, "image_size", c.image_size);
+  c.patch_size = positive(v, "patch_size", c.patch_size);
+  c.layer_norm_eps = static_cast<float>(v.number("layer_norm_eps", c.layer_norm_eps));
+  c.hidden_act = parse_activation(v.string("hidden_act", "quick_gelu"), v.where() + " hidden_act");
+  check_heads(c.hidden_size, c.num_attention_heads, v.where());
+  MMFUSE_CHECK(c.num_channels == 3, unsupported,
+               v.where() + ": only num_channels 3 (RGB) is supported");
+  MMFUSE_CHECK(c.image_size % c.patch_size == 0, bad_input,
+               v.where() + ": image_size must be a multiple of patch_size");
+  return c;
+}
+
 ClipConfig ClipConfig::from_json(const nlohmann::json& config, const std::string& where) {
   MMFUSE_CHECK(config.is_object(), bad_input, where + ": config must be a JSON object");
   JsonFields top(config, where);
@@ -51,21 +72,7 @@ ClipConfig ClipConfig::from_json(const nlohmann::json& config, const std::string
   const nlohmann::json& vj = config.contains("vision_config") && config["vision_config"].is_object()
                                  ? config["vision_config"]
                                  : empty;
-  JsonFields v(vj, where + " vision_config");
-  c.vision.hidden_size = positive(v, "hidden_size", c.vision.hidden_size);
-  c.vision.intermediate_size = positive(v, "intermediate_size", c.vision.intermediate_size);
-  c.vision.num_hidden_layers = positive(v, "num_hidden_layers", c.vision.num_hidden_layers);
-  c.vision.num_attention_heads = positive(v, "num_attention_heads", c.vision.num_attention_heads);
-  c.vision.num_channels = positive(v, "num_channels", c.vision.num_channels);
-  c.vision.image_size = positive(v, "image_size", c.vision.image_size);
-  c.vision.patch_size = positive(v, "patch_size", c.vision.patch_size);
-  c.vision.layer_norm_eps = static_cast<float>(v.number("layer_norm_eps", c.vision.layer_norm_eps));
-  c.vision.hidden_act = parse_activation(v.string("hidden_act", "quick_gelu"), v.where() + " hidden_act");
-  check_heads(c.vision.hidden_size, c.vision.num_attention_heads, v.where());
-  MMFUSE_CHECK(c.vision.num_channels == 3, unsupported,
-               v.where() + ": only num_channels 3 (RGB) is supported");
-  MMFUSE_CHECK(c.vision.image_size % c.vision.patch_size == 0, bad_input,
-               v.where() + ": image_size must be a multiple of patch_size");
+  c.vision = ClipVisionConfig::from_json(vj, where + " vision_config");
   return c;
 }
 

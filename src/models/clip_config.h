@@ -34,6 +34,10 @@ struct ClipVisionConfig {
   float layer_norm_eps = 1e-5f;
   Activation hidden_act = Activation::quick_gelu;
 
+  // Parses a vision_config object (CLIPVisionConfig / ChineseCLIPVisionConfig,
+  // whose defaults are the same); `where` names it in errors.
+  static ClipVisionConfig from_json(const nlohmann::json& vision_config, const std::string& where);
+
   int patches_per_side() const { return image_size / patch_size; }
   int num_positions() const { return patches_per_side() * patches_per_side() + 1; }
 };

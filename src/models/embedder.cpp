@@ -2,12 +2,15 @@
 // architecture from config.json's model_type, as a loader registry would.
 #include "mmfuse/embedder.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 
 #include "core/thread_pool.h"
 #include "io/model_folder.h"
+#include "models/bert.h"
 #include "models/clip.h"
+#include "models/dual_encoder.h"
 #include "models/zero_shot.h"
 #include "vision/image.h"
 
@@ -15,25 +18,34 @@ namespace mmfuse {
 
 namespace {
 
+// Images are decoded and embedded this many at a time to bound memory.
+constexpr size_t kImageBatch = 16;
+
 std::vector<std::vector<float>> to_rows(std::vector<float>& flat, size_t rows, size_t dim,
                                         bool normalize) {
   if (normalize) l2_normalize_rows(flat.data(), rows, dim);
   std::vector<std::vector<float>> out(rows);
   for (size_t r = 0; r < rows; ++r)
-    out[r].assign(flat.begin() + static_cast<long>(r * dim), flat.begin() + static_cast<long>((r + 1) * dim));
+    out[r].assign(flat.begin() + static_cast<long>(r * dim),
+                  flat.begin() + static_cast<long>((r + 1) * dim));
   return out;
 }
 
-class ClipEmbedder final : public Embedder {
+// CLIP, Chinese-CLIP: texts and images in one space.
+class DualEncoderEmbedder final : public Embedder {
  public:
-  explicit ClipEmbedder(std::unique_ptr<ClipModel> model) : model_(std::move(model)) {}
+  explicit DualEncoderEmbedder(std::unique_ptr<DualEncoder> model) : model_(std::move(model)) {}
 
   const std::string& name() const override { return model_->name(); }
   int dim() const override { return model_->dim(); }
   bool embeds_images() const override { return true; }
+  std::string default_prompt_template() const override { return model_->default_prompt_template(); }
 
   std::vector<std::vector<float>> embed_texts(const std::vector<std::string>& texts,
                                               const EmbedOptions& options) override {
+    MMFUSE_CHECK(options.pooling.empty(), bad_input,
+                 "pooling \"" + options.pooling + "\" applies to text-only encoders; " + name() +
+                     " has its own text projection");
     std::lock_guard<std::mutex> lock(mutex_);
     if (texts.empty()) return {};
     std::vector<float> f = model_->text_features(texts);
@@ -42,21 +54,20 @@ class ClipEmbedder final : public Embedder {
 
   std::vector<std::vector<float>> embed_image_files(const std::vector<std::string>& paths,
                                                     const EmbedOptions& options) override {
-    std::vector<Image> images;
-    for (const auto& p : paths) images.push_back(decode_image_file(p));
-    return embed(images, options);
+    return embed_images(paths.size(), options,
+                        [&](size_t i) { return decode_image_file(paths[i]); });
   }
 
-  std::vector<std::vector<float>> embed_encoded_images(const std::vector<std::vector<uint8_t>>& encoded,
-                                                       const EmbedOptions& options) override {
-    std::vector<Image> images;
-    for (size_t i = 0; i < encoded.size(); ++i)
-      images.push_back(decode_image_memory(encoded[i].data(), encoded[i].size(),
-                                           "image " + std::to_string(i)));
-    return embed(images, options);
+  std::vector<std::vector<float>> embed_encoded_images(
+      const std::vector<std::vector<uint8_t>>& encoded, const EmbedOptions& options) override {
+    return embed_images(encoded.size(), options, [&](size_t i) {
+      return decode_image_memory(encoded[i].data(), encoded[i].size(),
+                                 "image " + std::to_string(i));
+    });
   }
 
-  std::vector<LabelScore> classify(const std::string& image_path, const std::vector<std::string>& labels,
+  std::vector<LabelScore> classify(const std::string& image_path,
+                                   const std::vector<std::string>& labels,
                                    const std::string& prompt_template) override {
     Image image = decode_image_file(image_path);
     std::lock_guard<std::mutex> lock(mutex_);
@@ -67,15 +78,72 @@ class ClipEmbedder final : public Embedder {
   }
 
  private:
-  std::vector<std::vector<float>> embed(const std::vector<Image>& images, const EmbedOptions& options) {
+  template <typename Decode>
+  std::vector<std::vector<float>> embed_images(size_t count, const EmbedOptions& options,
+                                               Decode&& decode) {
+    MMFUSE_CHECK(options.pooling.empty(), bad_input,
+                 "pooling applies to texts of text-only encoders");
     std::lock_guard<std::mutex> lock(mutex_);
-    if (images.empty()) return {};
-    std::vector<float> f = model_->image_features(images);
-    return to_rows(f, images.size(), static_cast<size_t>(dim()), options.normalize);
+    std::vector<std::vector<float>> out;
+    const size_t dim = static_cast<size_t>(model_->dim());
+    for (size_t first = 0; first < count; first += kImageBatch) {
+      const size_t n = std::min(kImageBatch, count - first);
+      std::vector<Image> images(n);
+      default_pool().parallel_for(n, [&](size_t b, size_t e, int) {
+        for (size_t i = b; i < e; ++i) images[i] = decode(first + i);
+      });
+      std::vector<float> f = model_->image_features(images);
+      for (auto& row : to_rows(f, n, dim, options.normalize)) out.push_back(std::move(row));
+    }
+    return out;
   }
 
-  std::unique_ptr<ClipModel> model_;
+  std::unique_ptr<DualEncoder> model_;
   std::mutex mutex_;  // the default pool runs one parallel loop at a time
+};
+
+// BERT: texts only.
+class BertEmbedder final : public Embedder {
+ public:
+  explicit BertEmbedder(std::unique_ptr<BertModel> model) : model_(std::move(model)) {}
+
+  const std::string& name() const override { return model_->name(); }
+  int dim() const override { return model_->dim(); }
+  bool embeds_images() const override { return false; }
+
+  std::vector<std::vector<float>> embed_texts(const std::vector<std::string>& texts,
+                                              const EmbedOptions& options) override {
+    const TextPooling pooling =
+        options.pooling.empty() ? TextPooling::cls : parse_text_pooling(options.pooling);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (texts.empty()) return {};
+    std::vector<float> f = model_->embed_texts(texts, pooling);
+    return to_rows(f, texts.size(), static_cast<size_t>(dim()), options.normalize);
+  }
+
+  std::vector<std::vector<float>> embed_image_files(const std::vector<std::string>&,
+                                                    const EmbedOptions&) override {
+    no_images();
+  }
+  std::vector<std::vector<float>> embed_encoded_images(const std::vector<std::vector<uint8_t>>&,
+                                                       const EmbedOptions&) override {
+    no_images();
+  }
+  std::vector<LabelScore> classify(const std::string&, const std::vector<std::string>&,
+                                   const std::string&) override {
+    no_images();
+  }
+
+ private:
+  [[noreturn]] void no_images() const {
+    throw_error(
+        ErrorKind::bad_input,
+        name() +
+            " is a text-only encoder (model_type \"bert\"): it cannot embed or classify images");
+  }
+
+  std::unique_ptr<BertModel> model_;
+  std::mutex mutex_;
 };
 
 }  // namespace
@@ -83,11 +151,15 @@ class ClipEmbedder final : public Embedder {
 std::unique_ptr<Embedder> Embedder::open(const std::string& model_dir, int threads) {
   if (threads > 0) set_default_threads(threads);
   const std::filesystem::path config_path = std::filesystem::path(model_dir) / "config.json";
+  MMFUSE_CHECK(std::filesystem::is_directory(model_dir), not_found,
+               model_dir + ": model folder not found");
   nlohmann::json config = read_json_file(config_path);
   const std::string type = JsonFields(config, config_path.string()).string("model_type", "");
-  if (type == "clip") return std::make_unique<ClipEmbedder>(ClipModel::load(model_dir));
-  throw_error(ErrorKind::unsupported,
-              config_path.string() + ": unsupported model_type \"" + type + "\" (supported: clip)");
+  if (type == "clip" || type == "chinese_clip")
+    return std::make_unique<DualEncoderEmbedder>(load_dual_encoder(model_dir));
+  if (type == "bert") return std::make_unique<BertEmbedder>(BertModel::load(model_dir));
+  throw_error(ErrorKind::unsupported, config_path.string() + ": unsupported model_type \"" + type +
+                                          "\" (supported: clip, chinese_clip, bert)");
 }
 
 }  // namespace mmfuse

@@ -83,3 +83,58 @@ void pre_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const Packe
 }
 
 }  // namespace mmfuse
+
+namespace mmfuse {
+
+void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
+                           const EncoderLayer& layer, const AttentionOptions& attn,
+                           EncoderWorkspace& ws) {
+  const size_t rows = seqs.rows();
+  const size_t hidden = static_cast<size_t>(layer.q.in);
+  ws.q.resize(rows * hidden);
+  ws.k.resize(rows * hidden);
+  ws.v.resize(rows * hidden);
+  ws.context.resize(rows * hidden);
+  ws.hidden.resize(rows * static_cast<size_t>(layer.fc1.out));
+
+  linear(pool, x, rows, layer.q, ws.q.data());
+  linear(pool, x, rows, layer.k, ws.k.data());
+  linear(pool, x, rows, layer.v, ws.v.data());
+  attention(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, attn);
+  linear(pool, ws.context.data(), rows, layer.o, x, /*accumulate=*/true);
+  layer_norm(pool, x, rows, layer.ln_attn, x);
+
+  linear(pool, x, rows, layer.fc1, ws.hidden.data());
+  activate(pool, ws.hidden.data(), ws.hidden.size(), layer.act);
+  linear(pool, ws.hidden.data(), rows, layer.fc2, x, /*accumulate=*/true);
+  layer_norm(pool, x, rows, layer.ln_mlp, x);
+}
+
+void post_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,
+                                    const std::vector<size_t>& rows, const EncoderLayer& layer,
+                                    const AttentionOptions& attn, EncoderWorkspace& ws,
+                                    float* out) {
+  const size_t all = seqs.rows(), picked = rows.size();
+  const size_t hidden = static_cast<size_t>(layer.q.in);
+  ws.q.resize(picked * hidden);
+  ws.k.resize(all * hidden);
+  ws.v.resize(all * hidden);
+  ws.context.resize(picked * hidden);
+  ws.hidden.resize(picked * static_cast<size_t>(layer.fc1.out));
+
+  linear(pool, x, all, layer.k, ws.k.data());
+  linear(pool, x, all, layer.v, ws.v.data());
+  for (size_t i = 0; i < picked; ++i) std::copy_n(x + rows[i] * hidden, hidden, out + i * hidden);
+  linear(pool, out, picked, layer.q, ws.q.data());
+  attention_for_rows(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, rows,
+                     attn);
+  linear(pool, ws.context.data(), picked, layer.o, out, /*accumulate=*/true);
+  layer_norm(pool, out, picked, layer.ln_attn, out);
+
+  linear(pool, out, picked, layer.fc1, ws.hidden.data());
+  activate(pool, ws.hidden.data(), ws.hidden.size(), layer.act);
+  linear(pool, ws.hidden.data(), picked, layer.fc2, out, /*accumulate=*/true);
+  layer_norm(pool, out, picked, layer.ln_mlp, out);
+}
+
+}  // namespace mmfuse

@@ -20,6 +20,14 @@ struct EncoderLayer {
   Activation act = Activation::gelu;
 };
 
+// Intermediate results a caller may ask for (parity tests, debugging).
+struct TowerTrace {
+  bool keep_hidden_states = false;         // hidden_states[K] of the first input
+  bool keep_last_hidden_state = false;     // the whole last_hidden_state
+  std::vector<std::vector<float>> hidden_states;  // K = 0..layers, [tokens, hidden] each
+  std::vector<float> last_hidden_state;           // [batch, tokens, hidden]
+};
+
 // Scratch memory reused across layers and calls (not shared between threads).
 struct EncoderWorkspace {
   std::vector<float> normed, q, k, v, context, hidden;
@@ -41,5 +49,16 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
 void pre_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,
                                    const std::vector<size_t>& rows, const EncoderLayer& layer,
                                    const AttentionOptions& attn, EncoderWorkspace& ws, float* out);
+
+// x[rows, hidden] <- ln_attn(x + attn(x)); x <- ln_mlp(x + mlp(x))   (BERT, wav2vec2-base)
+void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
+                           const EncoderLayer& layer, const AttentionOptions& attn,
+                           EncoderWorkspace& ws);
+
+// The post-LN layer for one row per sequence (rows[s], a packed row index), as
+// pre_ln_encoder_layer_for_rows: writes [seqs.count(), hidden] to `out`.
+void post_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,
+                                    const std::vector<size_t>& rows, const EncoderLayer& layer,
+                                    const AttentionOptions& attn, EncoderWorkspace& ws, float* out);
 
 }  // namespace mmfuse

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "mmfuse/error.h"
+#include "models/clip.h"
 
 namespace mmfuse {
 
@@ -43,7 +44,7 @@ std::vector<float> zero_shot_probabilities(const float* image_features, const fl
   return probs;
 }
 
-std::vector<ZeroShotScore> zero_shot_classify(const ClipModel& model, const Image& image,
+std::vector<ZeroShotScore> zero_shot_classify(const DualEncoder& model, const Image& image,
                                               const std::vector<std::string>& labels,
                                               const std::string& templ) {
   MMFUSE_CHECK(!labels.empty(), bad_input, "classify: give at least one --label");

@@ -1,4 +1,4 @@
-// Zero-shot classification with a CLIP model: labels become prompts through a
+// Zero-shot classification with a text-image model (CLIP, Chinese-CLIP): labels become prompts through a
 // template, and the image's label distribution is
 // softmax(exp(logit_scale) * cos(image, prompt)).
 #pragma once
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "models/clip.h"
+#include "models/dual_encoder.h"
 
 namespace mmfuse {
 
@@ -24,7 +24,7 @@ std::vector<float> zero_shot_probabilities(const float* image_features, const fl
                                            size_t labels, size_t dim, float logit_scale);
 
 // Scores sorted by probability, highest first (ties keep label order).
-std::vector<ZeroShotScore> zero_shot_classify(const ClipModel& model, const Image& image,
+std::vector<ZeroShotScore> zero_shot_classify(const DualEncoder& model, const Image& image,
                                               const std::vector<std::string>& labels,
                                               const std::string& templ);
 

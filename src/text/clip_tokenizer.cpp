@@ -1,18 +1,16 @@
 #include "text/clip_tokenizer.h"
 
 #include <array>
-#include <fstream>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <shared_mutex>
-#include <sstream>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 
 #include "mmfuse/error.h"
+#include "text/tokenizer_files.h"
 #include "text/unicode_text.h"
 
 namespace mmfuse {
@@ -31,69 +29,12 @@ constexpr size_t kMaxMerges = 49152 - 256 - 2;
 constexpr size_t kMaxCacheEntries = 1 << 17;
 constexpr size_t kMaxCachedWordBytes = 256;
 
-std::optional<std::string> read_text_file(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw_error(ErrorKind::bad_input, "cannot read " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw_error(ErrorKind::bad_input, "cannot read " + path.string());
-  return ss.str();
-}
-
-std::string read_required(const fs::path& path) {
-  std::optional<std::string> content = read_text_file(path);
-  if (!content) throw_error(ErrorKind::not_found, "tokenizer file not found: " + path.string());
-  return std::move(*content);
-}
-
 json parse_json_file(const fs::path& path, const std::string& content) {
   try {
     return json::parse(content);
   } catch (const json::exception& e) {
     throw_error(ErrorKind::bad_input, "malformed JSON in " + path.string() + ": " + e.what());
   }
-}
-
-std::optional<json> read_optional_json(const fs::path& path) {
-  std::optional<std::string> content = read_text_file(path);
-  if (!content) return std::nullopt;
-  json j = parse_json_file(path, *content);
-  MMFUSE_CHECK(j.is_object(), bad_input, path.string() + ": expected a JSON object");
-  return j;
-}
-
-bool json_flag(const json& obj, const char* key, bool fallback) {
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_boolean()) return fallback;
-  return it->get<bool>();
-}
-
-// A special-token value from tokenizer_config.json / special_tokens_map.json:
-// either a string or an AddedToken dict ({"content": ..., "lstrip": ..., ...}).
-std::optional<text::AddedToken> parse_token_value(const json& value, const fs::path& file,
-                                                  const std::string& key) {
-  if (value.is_null()) return std::nullopt;
-  text::AddedToken token;
-  if (value.is_string()) {
-    token.content = value.get<std::string>();
-    token.normalized = false;  // a str special token: AddedToken(normalized=not special)
-  } else if (value.is_object()) {
-    auto it = value.find("content");
-    MMFUSE_CHECK(it != value.end() && it->is_string(), bad_input,
-                 file.string() + ": \"" + key + "\" has no string \"content\"");
-    token.content = it->get<std::string>();
-    token.single_word = json_flag(value, "single_word", false);
-    token.lstrip = json_flag(value, "lstrip", false);
-    token.rstrip = json_flag(value, "rstrip", false);
-    token.normalized = json_flag(value, "normalized", true);
-  } else {
-    throw_error(ErrorKind::bad_input,
-                file.string() + ": \"" + key + "\" must be a string or an AddedToken object");
-  }
-  token.special = true;
-  return token;
 }
 
 // GPT-2 bytes_to_unicode(): printable Latin-1 bytes map to themselves, the others
@@ -281,7 +222,7 @@ ClipTokenizer ClipTokenizer::from_folder(const fs::path& dir) {
 
   // vocab.json: {token: id}. nlohmann accepts literal UTF-8 and \uXXXX escapes.
   const fs::path vocab_path = dir / "vocab.json";
-  const json vocab = parse_json_file(vocab_path, read_required(vocab_path));
+  const json vocab = parse_json_file(vocab_path, text::read_required_text_file(vocab_path));
   MMFUSE_CHECK(vocab.is_object(), bad_input, vocab_path.string() + ": expected a JSON object");
   im.vocab.reserve(vocab.size());
   for (const auto& [token, id] : vocab.items()) {
@@ -295,7 +236,7 @@ ClipTokenizer ClipTokenizer::from_folder(const fs::path& dir) {
   // merges.txt: HF takes content.strip().split("\n")[1 : 48895]: the first line
   // (#version) is skipped, and each line is split on whitespace into a pair.
   const fs::path merges_path = dir / "merges.txt";
-  const std::string merges_text = read_required(merges_path);
+  const std::string merges_text = text::read_required_text_file(merges_path);
   MMFUSE_CHECK(text::is_valid_utf8(merges_text), bad_input,
                merges_path.string() + ": not valid UTF-8");
   std::vector<std::pair<std::string, std::string>> merge_pairs;
@@ -325,127 +266,23 @@ ClipTokenizer ClipTokenizer::from_folder(const fs::path& dir) {
     }
   }
 
-  // Special and added tokens, the way from_pretrained + __init__ resolve them.
-  const fs::path config_path = dir / "tokenizer_config.json";
-  const fs::path map_path = dir / "special_tokens_map.json";
-  const fs::path added_path = dir / "added_tokens.json";
-  const std::optional<json> config = read_optional_json(config_path);
-
-  static constexpr const char* kSpecialAttrs[] = {
-      "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
-  std::unordered_map<std::string, std::optional<text::AddedToken>> specials;
-  std::vector<text::AddedToken> additional;
-  auto take_specials = [&](const json& obj, const fs::path& file) {
-    for (const char* attr : kSpecialAttrs) {
-      auto it = obj.find(attr);
-      if (it != obj.end()) specials[attr] = parse_token_value(*it, file, attr);
-    }
-    auto it = obj.find("additional_special_tokens");
-    if (it != obj.end() && it->is_array()) {
-      additional.clear();
-      for (const json& v : *it) {
-        std::optional<text::AddedToken> t = parse_token_value(v, file, "additional_special_tokens");
-        if (t) additional.push_back(std::move(*t));
-      }
-    }
-  };
-  if (config) take_specials(*config, config_path);
-
-  std::vector<text::AddedToken> added;
-  if (config && config->contains("added_tokens_decoder")) {
-    const json& decoder = (*config)["added_tokens_decoder"];
-    MMFUSE_CHECK(decoder.is_object(), bad_input,
-                 config_path.string() + ": \"added_tokens_decoder\" must be an object");
-    for (const auto& [key, value] : decoder.items()) {
-      text::AddedToken t;
-      try {
-        size_t used = 0;
-        t.id = std::stoll(key, &used);
-        MMFUSE_CHECK(used == key.size(), bad_input, "");
-      } catch (const std::exception&) {
-        throw_error(ErrorKind::bad_input,
-                    config_path.string() + ": bad added_tokens_decoder id \"" + key + "\"");
-      }
-      MMFUSE_CHECK(value.is_object() && value.contains("content") && value["content"].is_string(),
-                   bad_input,
-                   config_path.string() + ": added_tokens_decoder entry " + key +
-                       " has no string \"content\"");
-      t.content = value["content"].get<std::string>();
-      t.single_word = json_flag(value, "single_word", false);
-      t.lstrip = json_flag(value, "lstrip", false);
-      t.rstrip = json_flag(value, "rstrip", false);
-      t.normalized = json_flag(value, "normalized", true);
-      t.special = json_flag(value, "special", false);
-      added.push_back(std::move(t));
-    }
-  } else {
-    // Legacy layout: special_tokens_map.json overrides tokenizer_config.json, and
-    // added_tokens.json lists extra tokens.
-    if (std::optional<json> map = read_optional_json(map_path)) take_specials(*map, map_path);
-    if (std::optional<json> extra = read_optional_json(added_path)) {
-      std::unordered_set<std::string> special_contents;
-      for (const auto& [attr, t] : specials)
-        if (t) special_contents.insert(t->content);
-      for (const auto& t : additional) special_contents.insert(t.content);
-      for (const auto& [content, id] : extra->items()) {
-        MMFUSE_CHECK(id.is_number_integer(), bad_input,
-                     added_path.string() + ": the id of \"" + content + "\" is not an integer");
-        text::AddedToken t;
-        t.content = content;
-        t.id = id.get<int64_t>();
-        t.special = special_contents.count(content) != 0;
-        t.normalized = !t.special;
-        added.push_back(std::move(t));
-      }
-    }
-  }
-
-  // CLIPTokenizer.__init__ defaults.
-  auto default_special = [&](const char* attr, std::string_view content) {
-    if (specials.find(attr) == specials.end() || !specials[attr]) {
-      text::AddedToken t;
-      t.content = std::string(content);
-      t.special = true;
-      specials[attr] = t;
-    }
-  };
-  default_special("unk_token", kEndOfText);
-  default_special("bos_token", kStartOfText);
-  default_special("eos_token", kEndOfText);
-  default_special("pad_token", kEndOfText);
-
-  // PreTrainedTokenizer.__init__: _add_tokens(all_special_tokens_extended) for the
-  // special tokens not yet added; ids come from the vocab, else after it.
-  for (const auto& t : added) im.added_encoder[t.content] = t.id;
-  std::vector<text::AddedToken> special_list;
-  for (const char* attr : kSpecialAttrs)
-    if (specials[attr]) special_list.push_back(*specials[attr]);
-  for (const auto& t : additional) special_list.push_back(t);
-  std::unordered_set<std::string> known;
-  for (const auto& [content, id] : im.vocab) known.insert(content);
-  for (const auto& [content, id] : im.added_encoder) known.insert(content);
-  const auto new_index = static_cast<int64_t>(known.size());
-  int64_t appended = 0;
-  std::unordered_set<std::string> seen;
-  for (text::AddedToken& t : special_list) {
-    if (t.content.empty() || !seen.insert(t.content).second) continue;
-    if (im.added_encoder.count(t.content) != 0) continue;
-    auto v = im.vocab.find(t.content);
-    t.id = v != im.vocab.end() ? v->second : new_index + appended++;
-    im.added_encoder[t.content] = t.id;
-    added.push_back(t);
-  }
-  for (auto& t : added)
-    MMFUSE_CHECK(text::is_valid_utf8(t.content), bad_input,
-                 dir.string() + ": added token content is not valid UTF-8");
-  im.added = added;
+  // Special and added tokens, the way from_pretrained + __init__ resolve them
+  // (CLIPTokenizer.__init__ defaults).
+  text::TokenizerSpecials sp =
+      text::load_tokenizer_specials(dir, im.vocab,
+                                    {{"unk_token", std::string(kEndOfText)},
+                                     {"bos_token", std::string(kStartOfText)},
+                                     {"eos_token", std::string(kEndOfText)},
+                                     {"pad_token", std::string(kEndOfText)}});
+  im.added = sp.added;
+  im.added_encoder = sp.added_encoder;
   im.splitter = text::AddedTokenSplitter(im.added);
 
-  if (auto v = im.vocab.find(specials["unk_token"]->content); v != im.vocab.end())
+  if (auto v = im.vocab.find(sp.specials["unk_token"].content); v != im.vocab.end())
     im.unk_id = v->second;
-  tok.bos_id_ = im.token_to_id(specials["bos_token"]->content);
-  tok.eos_id_ = im.token_to_id(specials["eos_token"]->content);
-  tok.pad_id_ = im.token_to_id(specials["pad_token"]->content);
+  tok.bos_id_ = im.token_to_id(sp.specials["bos_token"].content);
+  tok.eos_id_ = im.token_to_id(sp.specials["eos_token"].content);
+  tok.pad_id_ = im.token_to_id(sp.specials["pad_token"].content);
   MMFUSE_CHECK(tok.bos_id_ >= 0 && tok.eos_id_ >= 0 && tok.pad_id_ >= 0, bad_input,
                dir.string() + ": bos/eos/pad token not in the vocabulary");
 

@@ -22,12 +22,9 @@
 #include <string>
 #include <vector>
 
-namespace mmfuse {
+#include "text/token_batch.h"
 
-struct TokenBatch {  // row-major, one row per text, all rows the same length
-  std::vector<std::vector<int64_t>> input_ids;
-  std::vector<std::vector<int64_t>> attention_mask;
-};
+namespace mmfuse {
 
 class ClipTokenizer {
  public:

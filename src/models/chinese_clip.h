@@ -1,0 +1,69 @@
+// Chinese-CLIP (Yang et al. 2022) as Hugging Face's ChineseCLIPModel computes
+// it: a BERT text tower read at [CLS] (no pooler, no final LayerNorm) and a
+// CLIP ViT image tower, each projected into one shared space, with CLIP's
+// logit_scale. Both towers are the shared blocks (BertEncoder, ClipVisionTower).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/bert.h"
+#include "models/clip.h"
+#include "models/dual_encoder.h"
+
+namespace mmfuse {
+
+struct ChineseClipConfig {
+  BertConfig text;  // text_config (ChineseCLIPTextConfig defaults)
+  ClipVisionConfig vision;
+  int projection_dim = 512;
+
+  // Parses a ChineseCLIPModel config.json (model_type "chinese_clip").
+  static ChineseClipConfig from_json(const nlohmann::json& config, const std::string& where);
+};
+
+class ChineseClipModel final : public DualEncoder {
+ public:
+  // Loads config.json, the weights, vocab.txt (+ tokenizer files) and
+  // preprocessor_config.json (when present) from a Hugging Face folder.
+  static std::unique_ptr<ChineseClipModel> load(const std::filesystem::path& dir);
+
+  const std::string& name() const override { return name_; }
+  int dim() const override { return config_.projection_dim; }
+  const ChineseClipConfig& config() const { return config_; }
+  float logit_scale() const override { return logit_scale_; }  // exp of the stored parameter
+  const WordPieceTokenizer& tokenizer() const { return *tokenizer_; }
+  const ImageProcessorConfig& image_processor() const;
+  size_t weight_bytes() const { return store_->total_bytes(); }
+  // Texts are cut to Chinese-CLIP's context length, 52 tokens with [CLS]/[SEP]
+  // (cn_clip's default, and what the reference outputs use).
+  size_t context_length() const;
+
+  // Projected features before L2 normalisation ([batch, dim]), as HF's
+  // get_text_features (text_projection(last_hidden_state[:, 0])) /
+  // get_image_features (visual_projection(post_layernorm(CLS))).
+  std::vector<float> text_features(const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
+  std::vector<float> image_features(const float* pixel_values, size_t batch,
+                                    TowerTrace* trace = nullptr) const;
+  std::vector<float> text_features(const std::vector<std::string>& texts) const override;
+  std::vector<float> image_features(const std::vector<Image>& images) const override;
+  // Chinese-CLIP's own zero-shot prompt ("a photo of {}" in Chinese).
+  std::string default_prompt_template() const override { return "一张{}的照片。"; }
+
+ private:
+  ChineseClipModel() = default;
+  std::string name_;
+  ChineseClipConfig config_;
+  std::shared_ptr<WeightStore> store_;
+  std::unique_ptr<WordPieceTokenizer> tokenizer_;
+  std::unique_ptr<ImageProcessorConfig> image_processor_;
+  std::filesystem::path dir_;
+  std::unique_ptr<BertEncoder> text_;
+  std::unique_ptr<ClipVisionTower> vision_;
+  Linear text_projection_, visual_projection_;
+  float logit_scale_ = 1.0f;
+};
+
+}  // namespace mmfuse
