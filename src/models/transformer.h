@@ -34,7 +34,12 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
                           const EncoderLayer& layer, const AttentionOptions& attn,
                           EncoderWorkspace& ws);
 
-// The same layer computed only for one row per sequence (rows[s], a packed row
+// x <- ln_attn(x + attn(x)); x <- ln_mlp(x + mlp(x))   (post-LN: BERT, wav2vec2-base)
+void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
+                           const EncoderLayer& layer, const AttentionOptions& attn,
+                           EncoderWorkspace& ws);
+
+// The same pre-LN layer computed only for one row per sequence (rows[s], a packed row
 // index): all rows feed keys and values, but queries, the output projection
 // and the MLP run for those rows only. Writes [seqs.count(), hidden] to `out`.
 // Used for the last layer of a pooled encoder, whose other rows are discarded.
