@@ -1,6 +1,9 @@
 // `mmfuse transcribe`: speech to text with a wav2vec2-CTC model folder, with
 // per-word / per-character timestamps from the CTC frames, as JSON, SRT,
 // WebVTT or plain text.
+#include <algorithm>
+#include <chrono>
+
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/speech_common.h"
@@ -12,9 +15,10 @@ namespace mmfuse::cli {
 void register_transcribe(CLI::App& app) {
   struct Options {
     std::string model, audio, timestamps = "all", format = "json";
-    bool logits = false;
+    bool logits = false, timing = false;
     TranscribeOptions transcribe;
     int threads = 0;
+    int repeat = 1;
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("transcribe", "Transcribe speech with a wav2vec2-CTC model");
@@ -27,6 +31,10 @@ void register_transcribe(CLI::App& app) {
       ->check(CLI::IsMember({"json", "srt", "vtt", "txt"}))
       ->capture_default_str();
   cmd->add_flag("--logits", opt->logits, "Add the logits (frames x vocabulary) to the JSON");
+  cmd->add_flag("--timing", opt->timing, "Add \"timing\" (load, audio, model+decode ms; real-time factor) to the JSON");
+  cmd->add_option("--repeat", opt->repeat, "Transcribe N times; timing reports the median (benchmarks)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   cmd->add_option("--beam", opt->transcribe.beam_width, "Prefix beam search width (0 = greedy)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
@@ -34,9 +42,24 @@ void register_transcribe(CLI::App& app) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
+    using Clock = std::chrono::steady_clock;
+    auto ms = [](Clock::time_point a, Clock::time_point b) {
+      return std::chrono::duration<double, std::milli>(b - a).count();
+    };
+    const auto t0 = Clock::now();
     auto model = Wav2Vec2ForCtc::load(opt->model);
+    const auto t1 = Clock::now();
     std::vector<float> samples = load_speech_audio(opt->audio, model->feature_config().sampling_rate);
-    Transcription t = transcribe(default_pool(), *model, samples, opt->transcribe, opt->audio);
+    const auto t2 = Clock::now();
+    std::vector<double> runs;
+    Transcription t;
+    for (int r = 0; r < opt->repeat; ++r) {
+      const auto start = Clock::now();
+      t = transcribe(default_pool(), *model, samples, opt->transcribe, opt->audio);
+      runs.push_back(ms(start, Clock::now()));
+    }
+    std::sort(runs.begin(), runs.end());
+    const double transcribe_ms = runs[runs.size() / 2];
     if (opt->format == "txt") {
       print_text(t.text + "\n");
       return;
@@ -54,6 +77,12 @@ void register_transcribe(CLI::App& app) {
     out["duration"] = t.audio_seconds;
     out["frames"] = t.frames;
     out["frame_seconds"] = t.frame_seconds;
+    if (opt->timing)
+      out["timing"] = {{"load_ms", ms(t0, t1)},
+                       {"audio_ms", ms(t1, t2)},
+                       {"transcribe_ms", transcribe_ms},
+                       {"runs", runs.size()},
+                       {"real_time_factor", transcribe_ms / 1000.0 / std::max(1e-9, t.audio_seconds)}};
     if (opt->logits) {
       Json rows = Json::array();
       for (size_t f = 0; f < t.frames; ++f) rows.push_back(float_array(t.logits.data() + f * t.vocab, t.vocab));
