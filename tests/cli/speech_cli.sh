@@ -148,6 +148,26 @@ assert abs(d["wer"] - 2 / n) < 1e-12, d["wer"]
 PYEOF
 check "speech-score marks extra and missing words" $?
 
+# --- real speech (../shared/data/speech, when present): a real recording,
+# resampled from any rate, chunked, aligned to its transcript.
+DATA=$(cd "$FIX/../.." && pwd)/../shared/data/speech
+if [ -f "$DATA/en/jfk.wav" ]; then
+  "$MMFUSE" align --model "$LV60" "$DATA/en/jfk.wav" --chunk-length 4 --stride-length 1 \
+    --text "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country." >"$TMP/jfk.json"
+  check "align a real recording" $?
+  $PY -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["words"]) == 22 and d["words"][0]["word"] == "And" and d["words"][-1]["word"] == "country."
+prev = 0
+for w in d["words"]:
+    assert prev <= w["start"] < w["end"] <= d["duration"], w; prev = w["end"]
+' "$TMP/jfk.json"
+  check "real recording: 22 timed words in order" $?
+else
+  echo "skip: $DATA not present (real speech checks)"
+fi
+
 # --- bad input: exit 2, a message naming the culprit, nothing on stdout.
 : >"$TMP/empty.wav"
 head -c 100 "$AUDIO/a4_espeak.wav" >"$TMP/trunc.wav"
