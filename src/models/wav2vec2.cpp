@@ -102,6 +102,7 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
         for (int k = 0; k < L.kernel; ++k)
           L.weight[(static_cast<size_t>(o) * L.kernel + k) * L.in + ci] =
               w[(static_cast<size_t>(o) * L.in + ci) * L.kernel + k];
+    store.release(p + ".conv.weight");  // only the reordered copy is used from now on
     L.conv.weight = L.weight.data();
     L.conv.in = L.kernel * L.in;
     L.conv.out = L.out;
@@ -152,6 +153,8 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
       for (int k = 0; k < K; ++k)
         m->pos_conv_weight_[(static_cast<size_t>(o) * K + k) * cg + ci] =
             weight[(static_cast<size_t>(o) * cg + ci) * K + k];
+  for (const std::string& n : {g_name, v_name, pc + ".weight"})
+    if (store.has(n)) store.release(n);
   m->pos_conv_bias_ = store.f32(pc + ".bias", {h});
   for (int g = 0; g < G; ++g) {
     Linear lin;
@@ -181,77 +184,127 @@ std::vector<float> Wav2Vec2ForCtc::input_values(const float* samples, size_t n) 
 
 std::vector<float> Wav2Vec2ForCtc::feature_encoder(ThreadPool& pool, const float* input, size_t samples,
                                                    size_t* frames) const {
-  std::vector<float> cur(input, input + samples), next;
-  size_t len = samples;
-  for (size_t li = 0; li < convs_.size(); ++li) {
-    const ConvLayer& L = convs_[li];
-    const size_t kin = static_cast<size_t>(L.kernel) * L.in, out = static_cast<size_t>(L.out);
-    const size_t step = static_cast<size_t>(L.stride) * L.in;
-    MMFUSE_ASSERT(len >= static_cast<size_t>(L.kernel));
-    const size_t t_out = (len - static_cast<size_t>(L.kernel)) / L.stride + 1;
-    next.resize(t_out * out);
-    const bool group_norm = L.has_norm && !config_.feat_extract_norm_layer;
-    const size_t blocks = (t_out + kConvBlock - 1) / kConvBlock;
-    pool.parallel_for(blocks, [&](size_t b0, size_t b1, int) {
-      thread_local std::vector<float> cols;
-      cols.resize(kConvBlock * kin);
+  const Activation act = config_.feat_extract_activation;
+  // conv + bias for output rows [first, first + rows) of layer L reading the
+  // time-major rows of `in`: im2col copy of the rows each output sees, then a GEMM.
+  auto conv_rows = [](const ConvLayer& L, const float* in, size_t first, size_t rows, float* out,
+                      std::vector<float>& cols) {
+    const size_t kin = static_cast<size_t>(L.kernel) * L.in, step = static_cast<size_t>(L.stride) * L.in;
+    cols.resize(rows * kin);
+    for (size_t r = 0; r < rows; ++r) std::memcpy(cols.data() + r * kin, in + (first + r) * step, kin * sizeof(float));
+    linear_serial(cols.data(), static_cast<int>(rows), L.conv, out);
+  };
+  // Then the norm (per-row LayerNorm, or GroupNorm's per-channel scale/shift) and the activation.
+  auto finish_rows = [&](const ConvLayer& L, float* y, size_t rows, const float* scale, const float* shift) {
+    const size_t out = static_cast<size_t>(L.out);
+    for (size_t r = 0; r < rows; ++r) {
+      float* row = y + r * out;
+      if (scale != nullptr) {
+        for (size_t ch = 0; ch < out; ++ch) row[ch] = row[ch] * scale[ch] + shift[ch];
+      } else if (L.has_norm) {
+        kernels::layer_norm_row(row, out, L.norm.weight, L.norm.bias, L.norm.eps, row);
+      }
+      kernels::activate_span(row, out, act);
+    }
+  };
+  auto out_len = [](const ConvLayer& L, size_t in_len) {
+    MMFUSE_ASSERT(in_len >= static_cast<size_t>(L.kernel));
+    return (in_len - static_cast<size_t>(L.kernel)) / static_cast<size_t>(L.stride) + 1;
+  };
+
+  const ConvLayer& L0 = convs_[0];
+  const size_t c0 = static_cast<size_t>(L0.out);
+  const size_t len0 = out_len(L0, samples);
+  // GroupNorm (one group per channel) of the base layout: statistics of layer 0
+  // over the whole clip, from a first pass that keeps nothing but the sums.
+  std::vector<float> scale, shift;
+  if (L0.has_norm && !config_.feat_extract_norm_layer) {
+    const size_t workers = static_cast<size_t>(pool.size());
+    std::vector<double> sums(workers * c0 * 2, 0.0);
+    pool.parallel_for((len0 + kConvBlock - 1) / kConvBlock, [&](size_t b0, size_t b1, int w) {
+      thread_local std::vector<float> cols, y;
+      y.resize(kConvBlock * c0);
+      double* s = sums.data() + static_cast<size_t>(w) * c0 * 2;
       for (size_t b = b0; b < b1; ++b) {
-        const size_t t0 = b * kConvBlock, rows = std::min(kConvBlock, t_out - t0);
-        // A stride-1 input (in == 1 is never; step == kin would be) could skip the copy,
-        // but the copy is tiny next to the GEMM.
-        for (size_t r = 0; r < rows; ++r) std::memcpy(cols.data() + r * kin, cur.data() + (t0 + r) * step, kin * sizeof(float));
-        float* y = next.data() + t0 * out;
-        linear_serial(cols.data(), static_cast<int>(rows), L.conv, y);
-        if (group_norm) continue;  // normalised over the whole clip below
-        for (size_t r = 0; r < rows; ++r) {
-          float* row = y + r * out;
-          if (L.has_norm) kernels::layer_norm_row(row, out, L.norm.weight, L.norm.bias, L.norm.eps, row);
-          kernels::activate_span(row, out, config_.feat_extract_activation);
-        }
+        const size_t t0 = b * kConvBlock, rows = std::min(kConvBlock, len0 - t0);
+        conv_rows(L0, input, t0, rows, y.data(), cols);
+        for (size_t r = 0; r < rows; ++r)
+          for (size_t ch = 0; ch < c0; ++ch) {
+            const double v = y[r * c0 + ch];
+            s[ch] += v;
+            s[c0 + ch] += v * v;
+          }
       }
     });
-    if (group_norm) {
-      // GroupNorm with one group per channel: statistics over time, per channel.
-      const size_t workers = static_cast<size_t>(pool.size());
-      std::vector<double> sums(workers * out * 2, 0.0);
-      pool.parallel_for(t_out, [&](size_t t0, size_t t1, int w) {
-        double* s = sums.data() + static_cast<size_t>(w) * out * 2;
-        for (size_t t = t0; t < t1; ++t) {
-          const float* row = next.data() + t * out;
-          for (size_t ch = 0; ch < out; ++ch) s[ch] += row[ch];
-        }
-      });
-      std::vector<double> mean(out, 0.0), var(out, 0.0);
-      for (size_t w = 0; w < workers; ++w)
-        for (size_t ch = 0; ch < out; ++ch) mean[ch] += sums[w * out * 2 + ch];
-      for (size_t ch = 0; ch < out; ++ch) mean[ch] /= static_cast<double>(t_out);
-      std::fill(sums.begin(), sums.end(), 0.0);
-      pool.parallel_for(t_out, [&](size_t t0, size_t t1, int w) {
-        double* s = sums.data() + static_cast<size_t>(w) * out * 2 + out;
-        for (size_t t = t0; t < t1; ++t) {
-          const float* row = next.data() + t * out;
-          for (size_t ch = 0; ch < out; ++ch) {
-            const double d = row[ch] - mean[ch];
-            s[ch] += d * d;
-          }
-        }
-      });
-      for (size_t w = 0; w < workers; ++w)
-        for (size_t ch = 0; ch < out; ++ch) var[ch] += sums[w * out * 2 + out + ch];
-      std::vector<float> scale(out), shift(out);
-      for (size_t ch = 0; ch < out; ++ch) {
-        const double inv = 1.0 / std::sqrt(var[ch] / static_cast<double>(t_out) + L.norm.eps);
-        scale[ch] = static_cast<float>(inv * L.norm.weight[ch]);
-        shift[ch] = static_cast<float>(L.norm.bias[ch] - mean[ch] * inv * L.norm.weight[ch]);
+    scale.resize(c0);
+    shift.resize(c0);
+    for (size_t ch = 0; ch < c0; ++ch) {
+      double sum = 0, sq = 0;
+      for (size_t w = 0; w < workers; ++w) {
+        sum += sums[w * c0 * 2 + ch];
+        sq += sums[w * c0 * 2 + c0 + ch];
       }
-      pool.parallel_for(t_out, [&](size_t t0, size_t t1, int) {
-        for (size_t t = t0; t < t1; ++t) {
-          float* row = next.data() + t * out;
-          for (size_t ch = 0; ch < out; ++ch) row[ch] = row[ch] * scale[ch] + shift[ch];
-          kernels::activate_span(row, out, config_.feat_extract_activation);
-        }
-      });
+      const double mean = sum / static_cast<double>(len0);
+      const double var = std::max(0.0, sq / static_cast<double>(len0) - mean * mean);
+      const double inv = 1.0 / std::sqrt(var + L0.norm.eps);
+      scale[ch] = static_cast<float>(inv * L0.norm.weight[ch]);
+      shift[ch] = static_cast<float>(L0.norm.bias[ch] - mean * inv * L0.norm.weight[ch]);
     }
+  }
+  const float* sc = scale.empty() ? nullptr : scale.data();
+  const float* sh = shift.empty() ? nullptr : shift.data();
+
+  std::vector<float> cur, next;
+  size_t len = 0;
+  size_t li = 0;
+  if (convs_.size() == 1) {
+    cur.resize(len0 * c0);
+    pool.parallel_for((len0 + kConvBlock - 1) / kConvBlock, [&](size_t b0, size_t b1, int) {
+      thread_local std::vector<float> cols;
+      for (size_t b = b0; b < b1; ++b) {
+        const size_t t0 = b * kConvBlock, rows = std::min(kConvBlock, len0 - t0);
+        conv_rows(L0, input, t0, rows, cur.data() + t0 * c0, cols);
+        finish_rows(L0, cur.data() + t0 * c0, rows, sc, sh);
+      }
+    });
+    len = len0;
+    li = 1;
+  } else {
+    // Layers 0 and 1 fused: layer 0 (the longest output, 512 x samples/5
+    // floats) is computed block by block for the rows layer 1 needs, never whole.
+    const ConvLayer& L1 = convs_[1];
+    const size_t c1 = static_cast<size_t>(L1.out);
+    const size_t len1 = out_len(L1, len0);
+    cur.resize(len1 * c1);
+    pool.parallel_for((len1 + kConvBlock - 1) / kConvBlock, [&](size_t b0, size_t b1, int) {
+      thread_local std::vector<float> cols, y0;
+      for (size_t b = b0; b < b1; ++b) {
+        const size_t t0 = b * kConvBlock, rows = std::min(kConvBlock, len1 - t0);
+        const size_t first0 = t0 * static_cast<size_t>(L1.stride);
+        const size_t n0 = (rows - 1) * static_cast<size_t>(L1.stride) + static_cast<size_t>(L1.kernel);
+        y0.resize(n0 * c0);
+        conv_rows(L0, input, first0, n0, y0.data(), cols);
+        finish_rows(L0, y0.data(), n0, sc, sh);
+        conv_rows(L1, y0.data(), 0, rows, cur.data() + t0 * c1, cols);
+        finish_rows(L1, cur.data() + t0 * c1, rows, nullptr, nullptr);
+      }
+    });
+    len = len1;
+    li = 2;
+  }
+  for (; li < convs_.size(); ++li) {
+    const ConvLayer& L = convs_[li];
+    const size_t out = static_cast<size_t>(L.out);
+    const size_t t_out = out_len(L, len);
+    next.resize(t_out * out);
+    pool.parallel_for((t_out + kConvBlock - 1) / kConvBlock, [&](size_t b0, size_t b1, int) {
+      thread_local std::vector<float> cols;
+      for (size_t b = b0; b < b1; ++b) {
+        const size_t t0 = b * kConvBlock, rows = std::min(kConvBlock, t_out - t0);
+        conv_rows(L, cur.data(), t0, rows, next.data() + t0 * out, cols);
+        finish_rows(L, next.data() + t0 * out, rows, nullptr, nullptr);
+      }
+    });
     cur.swap(next);
     len = t_out;
   }
