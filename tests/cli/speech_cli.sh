@@ -102,6 +102,21 @@ check "beam search gives timed text" $?
 $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["frames"] == 173 == len(d["logits"])' "$TMP/chunk.json"
 check "chunked transcription keeps every frame once" $?
 
+# --- any rate and channel count: a 32 kHz stereo copy is down-mixed and resampled to 16 kHz.
+$PY - "$AUDIO/a4_espeak.wav" "$TMP/stereo32k.wav" <<'PYEOF'
+import sys, wave
+import numpy as np
+with wave.open(sys.argv[1]) as f:
+    x = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16)
+up = np.repeat(x, 2)
+with wave.open(sys.argv[2], "wb") as f:
+    f.setnchannels(2); f.setsampwidth(2); f.setframerate(32000)
+    f.writeframes(np.stack([up, up], axis=1).tobytes())
+PYEOF
+"$MMFUSE" transcribe --model "$BASE" "$TMP/stereo32k.wav" --timestamps word >"$TMP/s32.json"
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["frames"] == 173 and abs(d["duration"] - 55577 / 16000) < 1e-9, d' "$TMP/s32.json"
+check "32 kHz stereo input is resampled to the model rate" $?
+
 # --- align: the reference sentence, words as written, times in order.
 "$MMFUSE" align --model "$LV60" "$AUDIO/a4_espeak.wav" \
   --text "hello world, this is a test of the speech recognizer." >"$TMP/align.json"
