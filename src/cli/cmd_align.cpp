@@ -15,7 +15,8 @@ void register_align(CLI::App& app) {
     int threads = 0;
   };
   auto opt = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("align", "Time a known transcript against speech (CTC forced alignment)");
+  auto* cmd =
+      app.add_subcommand("align", "Time a known transcript against speech (CTC forced alignment)");
   cmd->add_option("--model", opt->model, "Model folder (Wav2Vec2ForCTC)")->required();
   cmd->add_option("audio", opt->audio, "Audio file")->required();
   cmd->add_option("--text", opt->text, "The transcript to align")->required();
@@ -27,8 +28,10 @@ void register_align(CLI::App& app) {
   cmd->callback([opt] {
     apply_threads(opt->threads);
     auto model = Wav2Vec2ForCtc::load(opt->model);
-    std::vector<float> samples = load_speech_audio(opt->audio, model->feature_config().sampling_rate);
-    std::vector<float> logits = model->transcribe_logits(default_pool(), samples, opt->chunk, opt->audio);
+    std::vector<float> samples =
+        load_speech_audio(opt->audio, model->feature_config().sampling_rate);
+    std::vector<float> logits =
+        model->transcribe_logits(default_pool(), samples, opt->chunk, opt->audio);
     const size_t frames = logits.size() / model->vocabulary().size();
     TextAlignment a = align_text(logits, frames, model->vocabulary(), opt->text);
     const double fs = model->frame_seconds();

@@ -17,7 +17,8 @@ void register_speech_score(CLI::App& app) {
     int threads = 0;
   };
   auto opt = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("speech-score", "Score a spoken reading against its reference text");
+  auto* cmd =
+      app.add_subcommand("speech-score", "Score a spoken reading against its reference text");
   cmd->add_option("--model", opt->model, "Model folder (Wav2Vec2ForCTC)")->required();
   cmd->add_option("audio", opt->audio, "Audio file")->required();
   cmd->add_option("--reference", opt->reference, "The text that was meant to be read")->required();
@@ -30,7 +31,8 @@ void register_speech_score(CLI::App& app) {
     apply_threads(opt->threads);
     MMFUSE_CHECK(!normalize_words(opt->reference).empty(), bad_input, "--reference has no words");
     auto model = Wav2Vec2ForCtc::load(opt->model);
-    std::vector<float> samples = load_speech_audio(opt->audio, model->feature_config().sampling_rate);
+    std::vector<float> samples =
+        load_speech_audio(opt->audio, model->feature_config().sampling_rate);
     Transcription t = transcribe(default_pool(), *model, samples, opt->transcribe, opt->audio);
     const double fs = t.frame_seconds;
 
@@ -61,8 +63,10 @@ void register_speech_score(CLI::App& app) {
     for (const WordAlignment& a : s.alignment) {
       Json w;
       w["status"] = to_string(a.status);
-      w["reference"] = a.reference >= 0 ? Json(s.reference_words[static_cast<size_t>(a.reference)]) : Json(nullptr);
-      w["spoken"] = a.hypothesis >= 0 ? Json(s.hypothesis_words[static_cast<size_t>(a.hypothesis)]) : Json(nullptr);
+      w["reference"] = a.reference >= 0 ? Json(s.reference_words[static_cast<size_t>(a.reference)])
+                                        : Json(nullptr);
+      w["spoken"] = a.hypothesis >= 0 ? Json(s.hypothesis_words[static_cast<size_t>(a.hypothesis)])
+                                      : Json(nullptr);
       const CtcSpan* span = nullptr;
       if (a.hypothesis >= 0) {
         span = hyp_span[static_cast<size_t>(a.hypothesis)];

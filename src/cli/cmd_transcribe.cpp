@@ -23,7 +23,8 @@ void register_transcribe(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("transcribe", "Transcribe speech with a wav2vec2-CTC model");
   cmd->add_option("--model", opt->model, "Model folder (Wav2Vec2ForCTC)")->required();
-  cmd->add_option("audio", opt->audio, "Audio file (any format libsndfile reads, any rate)")->required();
+  cmd->add_option("audio", opt->audio, "Audio file (any format libsndfile reads, any rate)")
+      ->required();
   cmd->add_option("--timestamps", opt->timestamps, "Timestamps in the JSON: char, word or all")
       ->check(CLI::IsMember({"char", "word", "all"}))
       ->capture_default_str();
@@ -31,8 +32,10 @@ void register_transcribe(CLI::App& app) {
       ->check(CLI::IsMember({"json", "srt", "vtt", "txt"}))
       ->capture_default_str();
   cmd->add_flag("--logits", opt->logits, "Add the logits (frames x vocabulary) to the JSON");
-  cmd->add_flag("--timing", opt->timing, "Add \"timing\" (load, audio, model+decode ms; real-time factor) to the JSON");
-  cmd->add_option("--repeat", opt->repeat, "Transcribe N times; timing reports the median (benchmarks)")
+  cmd->add_flag("--timing", opt->timing,
+                "Add \"timing\" (load, audio, model+decode ms; real-time factor) to the JSON");
+  cmd->add_option("--repeat", opt->repeat,
+                  "Transcribe N times; timing reports the median (benchmarks)")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   cmd->add_option("--beam", opt->transcribe.beam_width, "Prefix beam search width (0 = greedy)")
@@ -49,7 +52,8 @@ void register_transcribe(CLI::App& app) {
     const auto t0 = Clock::now();
     auto model = Wav2Vec2ForCtc::load(opt->model);
     const auto t1 = Clock::now();
-    std::vector<float> samples = load_speech_audio(opt->audio, model->feature_config().sampling_rate);
+    std::vector<float> samples =
+        load_speech_audio(opt->audio, model->feature_config().sampling_rate);
     const auto t2 = Clock::now();
     std::vector<double> runs;
     Transcription t;
@@ -78,14 +82,16 @@ void register_transcribe(CLI::App& app) {
     out["frames"] = t.frames;
     out["frame_seconds"] = t.frame_seconds;
     if (opt->timing)
-      out["timing"] = {{"load_ms", ms(t0, t1)},
-                       {"audio_ms", ms(t1, t2)},
-                       {"transcribe_ms", transcribe_ms},
-                       {"runs", runs.size()},
-                       {"real_time_factor", transcribe_ms / 1000.0 / std::max(1e-9, t.audio_seconds)}};
+      out["timing"] = {
+          {"load_ms", ms(t0, t1)},
+          {"audio_ms", ms(t1, t2)},
+          {"transcribe_ms", transcribe_ms},
+          {"runs", runs.size()},
+          {"real_time_factor", transcribe_ms / 1000.0 / std::max(1e-9, t.audio_seconds)}};
     if (opt->logits) {
       Json rows = Json::array();
-      for (size_t f = 0; f < t.frames; ++f) rows.push_back(float_array(t.logits.data() + f * t.vocab, t.vocab));
+      for (size_t f = 0; f < t.frames; ++f)
+        rows.push_back(float_array(t.logits.data() + f * t.vocab, t.vocab));
       out["logits"] = std::move(rows);
     }
     print_json(out);

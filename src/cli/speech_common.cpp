@@ -13,7 +13,9 @@ double frame_time(size_t frame, double frame_seconds) {
 Json spans_json(const std::vector<CtcSpan>& spans, const char* key, double frame_seconds) {
   Json out = Json::array();
   for (const CtcSpan& s : spans)
-    out.push_back({{key, s.text}, {"start", frame_time(s.start, frame_seconds)}, {"end", frame_time(s.end, frame_seconds)}});
+    out.push_back({{key, s.text},
+                   {"start", frame_time(s.start, frame_seconds)},
+                   {"end", frame_time(s.end, frame_seconds)}});
   return out;
 }
 

@@ -25,9 +25,10 @@ void linear_serial(const float* x, int rows, const Linear& lin, float* y) {
   if (lin.packed != nullptr) {
     for (int s = 0; s < lin.packed->slices(); ++s) {
       if (lin.packed->multiply(x, rows, s, lin.bias, y, out, false)) continue;
-      const int n0 = s * PackedLinear::kSliceWidth, n1 = std::min(out, n0 + PackedLinear::kSliceWidth);
-      sgemm(true, rows, n1 - n0, lin.in, 1.0f, x, lin.in, lin.weight + static_cast<size_t>(n0) * lin.in, lin.in,
-            0.0f, y + n0, out);
+      const int n0 = s * PackedLinear::kSliceWidth,
+                n1 = std::min(out, n0 + PackedLinear::kSliceWidth);
+      sgemm(true, rows, n1 - n0, lin.in, 1.0f, x, lin.in,
+            lin.weight + static_cast<size_t>(n0) * lin.in, lin.in, 0.0f, y + n0, out);
       if (lin.bias != nullptr)
         for (int r = 0; r < rows; ++r)
           for (int n = n0; n < n1; ++n) y[static_cast<size_t>(r) * out + n] += lin.bias[n];
@@ -68,11 +69,13 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<Wav2Vec2ForCtc> m(new Wav2Vec2ForCtc());
   m->name_ = fs::absolute(dir).lexically_normal().filename().string();
-  if (m->name_.empty()) m->name_ = fs::absolute(dir).lexically_normal().parent_path().filename().string();
+  if (m->name_.empty())
+    m->name_ = fs::absolute(dir).lexically_normal().parent_path().filename().string();
   const fs::path config_path = dir / "config.json";
   m->config_ = Wav2Vec2Config::from_json(read_json_file(config_path), config_path.string());
   const fs::path pre = dir / "preprocessor_config.json";
-  if (fs::exists(pre)) m->features_ = Wav2Vec2FeatureConfig::from_json(read_json_file(pre), pre.string());
+  if (fs::exists(pre))
+    m->features_ = Wav2Vec2FeatureConfig::from_json(read_json_file(pre), pre.string());
   m->vocab_ = std::make_unique<CtcVocabulary>(CtcVocabulary::from_folder(dir));
   const Wav2Vec2Config& c = m->config_;
   MMFUSE_CHECK(static_cast<int>(m->vocab_->size()) == c.vocab_size, bad_input,
@@ -116,7 +119,8 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
     in = c.conv_dim[i];
   }
   const int h = c.hidden_size;
-  m->projection_norm_ = load_layer_norm(store, "wav2vec2.feature_projection.layer_norm", in, c.layer_norm_eps);
+  m->projection_norm_ =
+      load_layer_norm(store, "wav2vec2.feature_projection.layer_norm", in, c.layer_norm_eps);
   m->projection_ = load_linear(store, "wav2vec2.feature_projection.projection", in, h);
 
   // Positional conv: weight = g * v / ||v||, the norm over (out, in) per tap (weight_norm dim=2).
@@ -133,7 +137,8 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
     const float* v = store.f32(v_name, {h, cg, K});
     for (int k = 0; k < K; ++k) {
       double sq = 0.0;
-      for (size_t r = 0; r < static_cast<size_t>(h) * cg; ++r) sq += static_cast<double>(v[r * K + k]) * v[r * K + k];
+      for (size_t r = 0; r < static_cast<size_t>(h) * cg; ++r)
+        sq += static_cast<double>(v[r * K + k]) * v[r * K + k];
       const double scale = sq > 0 ? g[k] / std::sqrt(sq) : 0.0;
       for (size_t r = 0; r < static_cast<size_t>(h) * cg; ++r)
         weight[r * K + k] = static_cast<float>(v[r * K + k] * scale);
@@ -182,20 +187,23 @@ std::vector<float> Wav2Vec2ForCtc::input_values(const float* samples, size_t n) 
   return x;
 }
 
-std::vector<float> Wav2Vec2ForCtc::feature_encoder(ThreadPool& pool, const float* input, size_t samples,
-                                                   size_t* frames) const {
+std::vector<float> Wav2Vec2ForCtc::feature_encoder(ThreadPool& pool, const float* input,
+                                                   size_t samples, size_t* frames) const {
   const Activation act = config_.feat_extract_activation;
   // conv + bias for output rows [first, first + rows) of layer L reading the
   // time-major rows of `in`: im2col copy of the rows each output sees, then a GEMM.
   auto conv_rows = [](const ConvLayer& L, const float* in, size_t first, size_t rows, float* out,
                       std::vector<float>& cols) {
-    const size_t kin = static_cast<size_t>(L.kernel) * L.in, step = static_cast<size_t>(L.stride) * L.in;
+    const size_t kin = static_cast<size_t>(L.kernel) * L.in,
+                 step = static_cast<size_t>(L.stride) * L.in;
     cols.resize(rows * kin);
-    for (size_t r = 0; r < rows; ++r) std::memcpy(cols.data() + r * kin, in + (first + r) * step, kin * sizeof(float));
+    for (size_t r = 0; r < rows; ++r)
+      std::memcpy(cols.data() + r * kin, in + (first + r) * step, kin * sizeof(float));
     linear_serial(cols.data(), static_cast<int>(rows), L.conv, out);
   };
   // Then the norm (per-row LayerNorm, or GroupNorm's per-channel scale/shift) and the activation.
-  auto finish_rows = [&](const ConvLayer& L, float* y, size_t rows, const float* scale, const float* shift) {
+  auto finish_rows = [&](const ConvLayer& L, float* y, size_t rows, const float* scale,
+                         const float* shift) {
     const size_t out = static_cast<size_t>(L.out);
     for (size_t r = 0; r < rows; ++r) {
       float* row = y + r * out;
@@ -281,7 +289,8 @@ std::vector<float> Wav2Vec2ForCtc::feature_encoder(ThreadPool& pool, const float
       for (size_t b = b0; b < b1; ++b) {
         const size_t t0 = b * kConvBlock, rows = std::min(kConvBlock, len1 - t0);
         const size_t first0 = t0 * static_cast<size_t>(L1.stride);
-        const size_t n0 = (rows - 1) * static_cast<size_t>(L1.stride) + static_cast<size_t>(L1.kernel);
+        const size_t n0 =
+            (rows - 1) * static_cast<size_t>(L1.stride) + static_cast<size_t>(L1.kernel);
         y0.resize(n0 * c0);
         conv_rows(L0, input, first0, n0, y0.data(), cols);
         finish_rows(L0, y0.data(), n0, sc, sh);
@@ -312,7 +321,8 @@ std::vector<float> Wav2Vec2ForCtc::feature_encoder(ThreadPool& pool, const float
   return cur;
 }
 
-void Wav2Vec2ForCtc::positional_conv(ThreadPool& pool, const float* x, size_t frames, float* out) const {
+void Wav2Vec2ForCtc::positional_conv(ThreadPool& pool, const float* x, size_t frames,
+                                     float* out) const {
   const size_t h = static_cast<size_t>(config_.hidden_size);
   const size_t K = static_cast<size_t>(config_.num_conv_pos_embeddings);
   const size_t G = static_cast<size_t>(config_.num_conv_pos_embedding_groups), cg = h / G;
@@ -335,7 +345,8 @@ void Wav2Vec2ForCtc::positional_conv(ThreadPool& pool, const float* x, size_t fr
           if (src < 0 || src >= static_cast<long>(frames))
             std::memset(dst + k * cg, 0, cg * sizeof(float));
           else
-            std::memcpy(dst + k * cg, x + static_cast<size_t>(src) * h + g * cg, cg * sizeof(float));
+            std::memcpy(dst + k * cg, x + static_cast<size_t>(src) * h + g * cg,
+                        cg * sizeof(float));
         }
       }
       linear_serial(cols.data(), static_cast<int>(rows), pos_conv_[g], y.data());
@@ -348,12 +359,12 @@ void Wav2Vec2ForCtc::positional_conv(ThreadPool& pool, const float* x, size_t fr
   });
 }
 
-std::vector<float> Wav2Vec2ForCtc::logits(ThreadPool& pool, const float* input_values, size_t samples,
-                                          Wav2Vec2Trace* trace) const {
+std::vector<float> Wav2Vec2ForCtc::logits(ThreadPool& pool, const float* input_values,
+                                          size_t samples, Wav2Vec2Trace* trace) const {
   const size_t need = config_.receptive_field();
   MMFUSE_CHECK(samples >= need, bad_input,
-               "audio too short: " + std::to_string(samples) + " samples, the model needs at least " +
-                   std::to_string(need) + " (one frame)");
+               "audio too short: " + std::to_string(samples) +
+                   " samples, the model needs at least " + std::to_string(need) + " (one frame)");
   size_t frames = 0;
   std::vector<float> conv = feature_encoder(pool, input_values, samples, &frames);
   const size_t h = static_cast<size_t>(config_.hidden_size);
@@ -401,16 +412,18 @@ std::vector<float> Wav2Vec2ForCtc::logits(ThreadPool& pool, const float* input_v
 std::vector<ChunkPlan> plan_chunks(size_t samples, int rate, const Wav2Vec2Config& config,
                                    const ChunkOptions& opt) {
   const size_t ratio = static_cast<size_t>(config.inputs_to_logits_ratio());
-  MMFUSE_CHECK(std::isfinite(opt.chunk_s) && std::isfinite(opt.stride_s) && opt.chunk_s >= 0 && opt.stride_s >= 0 &&
-                   opt.chunk_s < 1e6 && opt.stride_s < 1e6,
+  MMFUSE_CHECK(std::isfinite(opt.chunk_s) && std::isfinite(opt.stride_s) && opt.chunk_s >= 0 &&
+                   opt.stride_s >= 0 && opt.chunk_s < 1e6 && opt.stride_s < 1e6,
                bad_input, "chunk and stride lengths must be finite seconds >= 0");
   const size_t total = config.frames_for(samples);
-  const size_t chunk = static_cast<size_t>(std::llround(opt.chunk_s * rate / static_cast<double>(ratio))) * ratio;
-  const size_t stride = static_cast<size_t>(std::llround(opt.stride_s * rate / static_cast<double>(ratio))) * ratio;
+  const size_t chunk =
+      static_cast<size_t>(std::llround(opt.chunk_s * rate / static_cast<double>(ratio))) * ratio;
+  const size_t stride =
+      static_cast<size_t>(std::llround(opt.stride_s * rate / static_cast<double>(ratio))) * ratio;
   if (opt.chunk_s == 0 || samples <= chunk) return {ChunkPlan{0, samples, 0, 0, total}};
   MMFUSE_CHECK(stride >= ratio, bad_input,
-               "--stride-length must be at least one frame (" + std::to_string(static_cast<double>(ratio) / rate) +
-                   " s) when chunking");
+               "--stride-length must be at least one frame (" +
+                   std::to_string(static_cast<double>(ratio) / rate) + " s) when chunking");
   MMFUSE_CHECK(chunk > 2 * stride && chunk >= config.receptive_field(), bad_input,
                "--chunk-length must exceed twice --stride-length");
   std::vector<ChunkPlan> plan;
@@ -435,14 +448,17 @@ std::vector<ChunkPlan> plan_chunks(size_t samples, int rate, const Wav2Vec2Confi
   return plan;
 }
 
-std::vector<float> Wav2Vec2ForCtc::transcribe_logits(ThreadPool& pool, const std::vector<float>& samples,
-                                                     const ChunkOptions& opt, const std::string& name) const {
+std::vector<float> Wav2Vec2ForCtc::transcribe_logits(ThreadPool& pool,
+                                                     const std::vector<float>& samples,
+                                                     const ChunkOptions& opt,
+                                                     const std::string& name) const {
   const size_t need = config_.receptive_field();
   MMFUSE_CHECK(samples.size() >= need, bad_input,
                name + ": audio too short: " + std::to_string(samples.size()) + " samples at " +
                    std::to_string(features_.sampling_rate) + " Hz, the model needs at least " +
                    std::to_string(need) + " (one frame)");
-  const std::vector<ChunkPlan> plan = plan_chunks(samples.size(), features_.sampling_rate, config_, opt);
+  const std::vector<ChunkPlan> plan =
+      plan_chunks(samples.size(), features_.sampling_rate, config_, opt);
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
   if (plan.size() == 1) {
     std::vector<float> x = input_values(samples.data(), samples.size());
@@ -452,7 +468,8 @@ std::vector<float> Wav2Vec2ForCtc::transcribe_logits(ThreadPool& pool, const std
   out.reserve(plan.back().own_end * vocab);
   for (const ChunkPlan& c : plan) {
     // Each chunk is feature-extracted (normalised) on its own, as the HF pipeline does.
-    std::vector<float> x = input_values(samples.data() + c.sample_begin, c.sample_end - c.sample_begin);
+    std::vector<float> x =
+        input_values(samples.data() + c.sample_begin, c.sample_end - c.sample_begin);
     std::vector<float> lg = logits(pool, x.data(), x.size());
     out.insert(out.end(), lg.begin() + static_cast<long>((c.own_begin - c.first_frame) * vocab),
                lg.begin() + static_cast<long>((c.own_end - c.first_frame) * vocab));

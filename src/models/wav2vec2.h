@@ -20,8 +20,9 @@ namespace mmfuse {
 
 // Intermediate results a caller may ask for (parity tests, debugging).
 struct Wav2Vec2Trace {
-  std::vector<float> extract_features;            // [frames, conv_dim.back()]: LayerNorm'd conv features
-  std::vector<std::vector<float>> hidden_states;  // HF encoder hidden_states[K], [frames, hidden] each
+  std::vector<float> extract_features;  // [frames, conv_dim.back()]: LayerNorm'd conv features
+  std::vector<std::vector<float>>
+      hidden_states;  // HF encoder hidden_states[K], [frames, hidden] each
 };
 
 // How long audio is cut up (HF pipeline chunk_length_s / stride_length_s).
@@ -82,9 +83,9 @@ class Wav2Vec2ForCtc {
   Wav2Vec2ForCtc() = default;
 
   struct ConvLayer {
-    Linear conv;              // weight reordered to [out, kernel * in] (time-major im2col rows)
+    Linear conv;                // weight reordered to [out, kernel * in] (time-major im2col rows)
     std::vector<float> weight;  // owns the reordered weights
-    LayerNormWeights norm;    // LayerNorm (layer style) or GroupNorm affine (group style, layer 0)
+    LayerNormWeights norm;  // LayerNorm (layer style) or GroupNorm affine (group style, layer 0)
     bool has_norm = false;
     int kernel = 0, stride = 0, in = 0, out = 0;
   };

@@ -13,21 +13,22 @@ namespace {
 
 int positive(const JsonFields& f, const std::string& key, int fallback) {
   const int64_t v = f.integer(key, fallback);
-  MMFUSE_CHECK(v > 0 && v < (1 << 24), bad_input,
-               f.where() + ": field \"" + key + "\" must be a positive integer, got " + std::to_string(v));
+  MMFUSE_CHECK(
+      v > 0 && v < (1 << 24), bad_input,
+      f.where() + ": field \"" + key + "\" must be a positive integer, got " + std::to_string(v));
   return static_cast<int>(v);
 }
 
-std::vector<int> int_list(const nlohmann::json& config, const std::string& key, std::vector<int> fallback,
-                          const std::string& where) {
+std::vector<int> int_list(const nlohmann::json& config, const std::string& key,
+                          std::vector<int> fallback, const std::string& where) {
   if (!config.contains(key)) return fallback;
   const nlohmann::json& j = config[key];
   MMFUSE_CHECK(j.is_array() && !j.empty() && j.size() <= 64, bad_input,
                where + ": field \"" + key + "\" must be a non-empty list of integers");
   std::vector<int> out;
   for (const auto& v : j) {
-    MMFUSE_CHECK(v.is_number_integer() && v.get<int64_t>() > 0 && v.get<int64_t>() < (1 << 20), bad_input,
-                 where + ": field \"" + key + "\" must hold positive integers");
+    MMFUSE_CHECK(v.is_number_integer() && v.get<int64_t>() > 0 && v.get<int64_t>() < (1 << 20),
+                 bad_input, where + ": field \"" + key + "\" must hold positive integers");
     out.push_back(static_cast<int>(v.get<int64_t>()));
   }
   return out;
@@ -67,16 +68,20 @@ Wav2Vec2Config Wav2Vec2Config::from_json(const nlohmann::json& config, const std
                    "\" (this command needs a wav2vec2 CTC model, model_type \"wav2vec2\")");
   if (config.contains("architectures") && config["architectures"].is_array()) {
     bool ctc = false;
-    for (const auto& a : config["architectures"]) ctc = ctc || (a.is_string() && a.get<std::string>() == "Wav2Vec2ForCTC");
-    MMFUSE_CHECK(ctc, unsupported, where + ": architectures does not list Wav2Vec2ForCTC (a CTC head is needed)");
+    for (const auto& a : config["architectures"])
+      ctc = ctc || (a.is_string() && a.get<std::string>() == "Wav2Vec2ForCTC");
+    MMFUSE_CHECK(ctc, unsupported,
+                 where + ": architectures does not list Wav2Vec2ForCTC (a CTC head is needed)");
   }
   Wav2Vec2Config c;
   c.conv_dim = int_list(config, "conv_dim", c.conv_dim, where);
   c.conv_kernel = int_list(config, "conv_kernel", c.conv_kernel, where);
   c.conv_stride = int_list(config, "conv_stride", c.conv_stride, where);
-  MMFUSE_CHECK(c.conv_dim.size() == c.conv_kernel.size() && c.conv_dim.size() == c.conv_stride.size(), bad_input,
-               where + ": conv_dim, conv_kernel and conv_stride must have the same length");
-  const int layers = static_cast<int>(f.integer("num_feat_extract_layers", static_cast<int64_t>(c.conv_dim.size())));
+  MMFUSE_CHECK(
+      c.conv_dim.size() == c.conv_kernel.size() && c.conv_dim.size() == c.conv_stride.size(),
+      bad_input, where + ": conv_dim, conv_kernel and conv_stride must have the same length");
+  const int layers = static_cast<int>(
+      f.integer("num_feat_extract_layers", static_cast<int64_t>(c.conv_dim.size())));
   MMFUSE_CHECK(layers == static_cast<int>(c.conv_dim.size()), bad_input,
                where + ": num_feat_extract_layers does not match the length of conv_dim");
   c.conv_bias = f.boolean("conv_bias", false);
@@ -84,8 +89,8 @@ Wav2Vec2Config Wav2Vec2Config::from_json(const nlohmann::json& config, const std
   MMFUSE_CHECK(norm == "group" || norm == "layer", unsupported,
                where + ": feat_extract_norm must be \"group\" or \"layer\", got \"" + norm + "\"");
   c.feat_extract_norm_layer = norm == "layer";
-  c.feat_extract_activation =
-      parse_activation(f.string("feat_extract_activation", "gelu"), where + " feat_extract_activation");
+  c.feat_extract_activation = parse_activation(f.string("feat_extract_activation", "gelu"),
+                                               where + " feat_extract_activation");
   c.hidden_size = positive(f, "hidden_size", c.hidden_size);
   c.num_hidden_layers = positive(f, "num_hidden_layers", c.num_hidden_layers);
   c.num_attention_heads = positive(f, "num_attention_heads", c.num_attention_heads);
@@ -96,23 +101,27 @@ Wav2Vec2Config Wav2Vec2Config::from_json(const nlohmann::json& config, const std
                where + ": layer_norm_eps must be positive");
   c.do_stable_layer_norm = f.boolean("do_stable_layer_norm", false);
   c.num_conv_pos_embeddings = positive(f, "num_conv_pos_embeddings", c.num_conv_pos_embeddings);
-  c.num_conv_pos_embedding_groups = positive(f, "num_conv_pos_embedding_groups", c.num_conv_pos_embedding_groups);
+  c.num_conv_pos_embedding_groups =
+      positive(f, "num_conv_pos_embedding_groups", c.num_conv_pos_embedding_groups);
   c.vocab_size = positive(f, "vocab_size", c.vocab_size);
   c.pad_token_id = static_cast<int>(f.integer("pad_token_id", 0));
   MMFUSE_CHECK(c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size, bad_input,
                where + ": pad_token_id (the CTC blank) must be a vocabulary id");
   MMFUSE_CHECK(c.hidden_size % c.num_attention_heads == 0, bad_input,
                where + ": hidden_size " + std::to_string(c.hidden_size) +
-                   " is not divisible by num_attention_heads " + std::to_string(c.num_attention_heads));
+                   " is not divisible by num_attention_heads " +
+                   std::to_string(c.num_attention_heads));
   MMFUSE_CHECK(c.hidden_size % c.num_conv_pos_embedding_groups == 0, bad_input,
                where + ": hidden_size is not divisible by num_conv_pos_embedding_groups");
-  MMFUSE_CHECK(!f.boolean("add_adapter", false), unsupported, where + ": add_adapter models are not supported");
-  MMFUSE_CHECK(!config.contains("adapter_attn_dim") || config["adapter_attn_dim"].is_null(), unsupported,
-               where + ": adapter_attn_dim (MMS adapters) is not supported");
+  MMFUSE_CHECK(!f.boolean("add_adapter", false), unsupported,
+               where + ": add_adapter models are not supported");
+  MMFUSE_CHECK(!config.contains("adapter_attn_dim") || config["adapter_attn_dim"].is_null(),
+               unsupported, where + ": adapter_attn_dim (MMS adapters) is not supported");
   return c;
 }
 
-Wav2Vec2FeatureConfig Wav2Vec2FeatureConfig::from_json(const nlohmann::json& config, const std::string& where) {
+Wav2Vec2FeatureConfig Wav2Vec2FeatureConfig::from_json(const nlohmann::json& config,
+                                                       const std::string& where) {
   MMFUSE_CHECK(config.is_object(), bad_input, where + ": must be a JSON object");
   JsonFields f(config, where);
   Wav2Vec2FeatureConfig c;
@@ -121,7 +130,8 @@ Wav2Vec2FeatureConfig Wav2Vec2FeatureConfig::from_json(const nlohmann::json& con
   c.return_attention_mask = f.boolean("return_attention_mask", c.return_attention_mask);
   c.padding_value = static_cast<float>(f.number("padding_value", 0.0));
   const int64_t feature_size = f.integer("feature_size", 1);
-  MMFUSE_CHECK(feature_size == 1, unsupported, where + ": feature_size must be 1 (raw waveform input)");
+  MMFUSE_CHECK(feature_size == 1, unsupported,
+               where + ": feature_size must be 1 (raw waveform input)");
   return c;
 }
 

@@ -21,9 +21,16 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 
 // PreTrainedTokenizerBase.clean_up_tokenization (transformers 4.44).
 std::string clean_up_tokenization(std::string s) {
-  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-           {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
-           {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}})
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{" .", "."},
+                                                                                 {" ?", "?"},
+                                                                                 {" !", "!"},
+                                                                                 {" ,", ","},
+                                                                                 {" ' ", "'"},
+                                                                                 {" n't", "n't"},
+                                                                                 {" 'm", "'m"},
+                                                                                 {" 's", "'s"},
+                                                                                 {" 've", "'ve"},
+                                                                                 {" 're", "'re"}})
     replace_all(s, from, to);
   return s;
 }
@@ -123,8 +130,8 @@ void log_softmax_rows(float* x, size_t frames, size_t vocab) {
   }
 }
 
-std::vector<int> ctc_prefix_beam_search(const float* log_probs, size_t frames, size_t vocab, int blank,
-                                        int beam_width, float token_floor) {
+std::vector<int> ctc_prefix_beam_search(const float* log_probs, size_t frames, size_t vocab,
+                                        int blank, int beam_width, float token_floor) {
   MMFUSE_CHECK(beam_width >= 1, bad_input, "beam width must be at least 1");
   constexpr float kNeg = -std::numeric_limits<float>::infinity();
   constexpr size_t kMaxNodes = size_t{1} << 20;
@@ -200,7 +207,8 @@ std::vector<int> ctc_prefix_beam_search(const float* log_probs, size_t frames, s
       std::vector<int> chain;
       auto live = [&](int node) {
         chain.clear();
-        for (int n = node; remap[static_cast<size_t>(n)] < 0; n = nodes[static_cast<size_t>(n)].parent)
+        for (int n = node; remap[static_cast<size_t>(n)] < 0;
+             n = nodes[static_cast<size_t>(n)].parent)
           chain.push_back(n);
         for (size_t i = chain.size(); i-- > 0;) {
           const Node& old = nodes[static_cast<size_t>(chain[i])];
@@ -213,8 +221,9 @@ std::vector<int> ctc_prefix_beam_search(const float* log_probs, size_t frames, s
       nodes.swap(kept);
       children.clear();
       for (size_t i = 1; i < nodes.size(); ++i)
-        children.emplace(static_cast<uint64_t>(nodes[i].parent) * vocab + static_cast<uint64_t>(nodes[i].token),
-                         static_cast<int>(i));
+        children.emplace(
+            static_cast<uint64_t>(nodes[i].parent) * vocab + static_cast<uint64_t>(nodes[i].token),
+            static_cast<int>(i));
     }
   }
   std::vector<int> labels;

@@ -20,10 +20,10 @@ struct CtcSpan {
 };
 
 struct CtcTranscript {
-  std::string text;             // HF's decode(ids): stripped, two delimiters give two spaces
-  std::vector<int> labels;      // the label sequence (no blanks), as emitted
-  std::vector<CtcSpan> chars;   // one per label; the delimiter appears as " "
-  std::vector<CtcSpan> words;   // HF _get_word_offsets over `chars`
+  std::string text;            // HF's decode(ids): stripped, two delimiters give two spaces
+  std::vector<int> labels;     // the label sequence (no blanks), as emitted
+  std::vector<CtcSpan> chars;  // one per label; the delimiter appears as " "
+  std::vector<CtcSpan> words;  // HF _get_word_offsets over `chars`
 };
 
 // Per-frame argmax of logits [frames, vocab] (first maximum on ties, as torch).
@@ -46,7 +46,7 @@ void log_softmax_rows(float* x, size_t frames, size_t vocab);
 // CTC prefix beam search over log-probabilities [frames, vocab]; returns the
 // best label sequence (no blanks). beam_width >= 1; tokens whose log-prob is
 // below `token_floor` in a frame are not extended (except the best one).
-std::vector<int> ctc_prefix_beam_search(const float* log_probs, size_t frames, size_t vocab, int blank,
-                                        int beam_width, float token_floor = -12.0f);
+std::vector<int> ctc_prefix_beam_search(const float* log_probs, size_t frames, size_t vocab,
+                                        int blank, int beam_width, float token_floor = -12.0f);
 
 }  // namespace mmfuse

@@ -17,7 +17,8 @@ namespace {
 // A special-token entry is either a string or an AddedToken dict {"content": ...}.
 std::string token_content(const nlohmann::json& j, const std::string& fallback) {
   if (j.is_string()) return j.get<std::string>();
-  if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
+  if (j.is_object() && j.contains("content") && j["content"].is_string())
+    return j["content"].get<std::string>();
   return fallback;
 }
 
@@ -36,7 +37,11 @@ std::vector<std::string> utf8_chars(const std::string& text) {
   std::vector<std::string> out;
   for (size_t i = 0; i < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 1;
     len = std::min(len, text.size() - i);
     out.push_back(text.substr(i, len));
     i += len;
@@ -50,7 +55,8 @@ CtcVocabulary CtcVocabulary::from_tokens(std::vector<std::string> tokens, const 
   v.tokens_ = std::move(tokens);
   for (size_t i = 0; i < v.tokens_.size(); ++i) v.ids_.emplace(v.tokens_[i], static_cast<int>(i));
   v.blank_id_ = v.id_of(blank);
-  MMFUSE_CHECK(v.blank_id_ >= 0, bad_input, "CTC vocabulary lacks the blank token \"" + blank + "\"");
+  MMFUSE_CHECK(v.blank_id_ >= 0, bad_input,
+               "CTC vocabulary lacks the blank token \"" + blank + "\"");
   v.delimiter_id_ = v.id_of(delimiter);
   for (const char* s : {"<s>", "</s>", "<unk>"})
     if (v.id_of(s) >= 0) v.special_.push_back(v.id_of(s));
@@ -60,7 +66,8 @@ CtcVocabulary CtcVocabulary::from_tokens(std::vector<std::string> tokens, const 
 
 CtcVocabulary CtcVocabulary::from_folder(const fs::path& dir) {
   const fs::path vocab_path = dir / "vocab.json";
-  MMFUSE_CHECK(fs::exists(vocab_path), not_found, vocab_path.string() + ": missing (the CTC vocabulary)");
+  MMFUSE_CHECK(fs::exists(vocab_path), not_found,
+               vocab_path.string() + ": missing (the CTC vocabulary)");
   const nlohmann::json vocab = read_json_file(vocab_path);
   MMFUSE_CHECK(vocab.is_object() && !vocab.empty(), bad_input,
                vocab_path.string() + ": must be a JSON object {token: id}");
@@ -70,8 +77,10 @@ CtcVocabulary CtcVocabulary::from_folder(const fs::path& dir) {
     MMFUSE_CHECK(it.value().is_number_integer(), bad_input,
                  vocab_path.string() + ": id of \"" + it.key() + "\" is not an integer");
     const int64_t id = it.value().get<int64_t>();
-    MMFUSE_CHECK(id >= 0 && id < static_cast<int64_t>(tokens.size()) && !seen[static_cast<size_t>(id)], bad_input,
-                 vocab_path.string() + ": ids must be 0..N-1, each once (bad id for \"" + it.key() + "\")");
+    MMFUSE_CHECK(
+        id >= 0 && id < static_cast<int64_t>(tokens.size()) && !seen[static_cast<size_t>(id)],
+        bad_input,
+        vocab_path.string() + ": ids must be 0..N-1, each once (bad id for \"" + it.key() + "\")");
     seen[static_cast<size_t>(id)] = true;
     tokens[static_cast<size_t>(id)] = it.key();
   }
@@ -84,9 +93,12 @@ CtcVocabulary CtcVocabulary::from_folder(const fs::path& dir) {
     const nlohmann::json j = read_json_file(p);
     if (!j.is_object()) continue;
     if (j.contains("pad_token")) pad = token_content(j["pad_token"], pad);
-    if (j.contains("word_delimiter_token")) delimiter = token_content(j["word_delimiter_token"], delimiter);
-    if (j.contains("do_lower_case") && j["do_lower_case"].is_boolean()) lower = j["do_lower_case"].get<bool>();
-    if (j.contains("clean_up_tokenization_spaces") && j["clean_up_tokenization_spaces"].is_boolean())
+    if (j.contains("word_delimiter_token"))
+      delimiter = token_content(j["word_delimiter_token"], delimiter);
+    if (j.contains("do_lower_case") && j["do_lower_case"].is_boolean())
+      lower = j["do_lower_case"].get<bool>();
+    if (j.contains("clean_up_tokenization_spaces") &&
+        j["clean_up_tokenization_spaces"].is_boolean())
       clean_up = j["clean_up_tokenization_spaces"].get<bool>();
     for (const char* key : {"bos_token", "eos_token", "unk_token"})
       if (j.contains(key)) special_names.push_back(token_content(j[key], ""));

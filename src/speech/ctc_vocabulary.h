@@ -17,7 +17,8 @@ class CtcVocabulary {
   // special_tokens_map.json from a model folder. Errors name the file.
   static CtcVocabulary from_folder(const std::filesystem::path& dir);
   // From tokens in id order (tests); blank "<pad>", delimiter "|".
-  static CtcVocabulary from_tokens(std::vector<std::string> tokens, const std::string& blank = "<pad>",
+  static CtcVocabulary from_tokens(std::vector<std::string> tokens,
+                                   const std::string& blank = "<pad>",
                                    const std::string& delimiter = "|");
 
   size_t size() const { return tokens_.size(); }
@@ -38,8 +39,8 @@ class CtcVocabulary {
   // dropped. Words left empty are dropped. Word boundaries are returned as
   // the delimiter id between words when the vocabulary has one.
   struct Encoded {
-    std::vector<int> ids;                 // the target sequence (no blanks)
-    std::vector<std::string> words;       // the words as written in the text
+    std::vector<int> ids;                               // the target sequence (no blanks)
+    std::vector<std::string> words;                     // the words as written in the text
     std::vector<std::pair<size_t, size_t>> word_spans;  // ids[first, last) of each word
   };
   Encoded encode_words(const std::string& text) const;

@@ -18,8 +18,9 @@ std::vector<AlignedLabel> ctc_forced_align(const float* log_probs, size_t frames
   size_t needed = L;
   for (size_t i = 1; i < L; ++i) needed += labels[i] == labels[i - 1] ? 1 : 0;
   MMFUSE_CHECK(needed <= frames, bad_input,
-               "the transcript needs at least " + std::to_string(needed) + " frames but the audio has " +
-                   std::to_string(frames) + " (" + std::to_string(L) + " characters are too many for it)");
+               "the transcript needs at least " + std::to_string(needed) +
+                   " frames but the audio has " + std::to_string(frames) + " (" +
+                   std::to_string(L) + " characters are too many for it)");
   const size_t S = 2 * L + 1;
   MMFUSE_CHECK(frames * S <= (size_t{1} << 32), bad_input,
                "the transcript is too long to align against this audio in one piece");
@@ -79,12 +80,14 @@ std::vector<AlignedLabel> ctc_forced_align(const float* log_probs, size_t frames
   return out;
 }
 
-AlignedTranscript aligned_spans(const std::vector<AlignedLabel>& aligned, const CtcVocabulary& vocab,
+AlignedTranscript aligned_spans(const std::vector<AlignedLabel>& aligned,
+                                const CtcVocabulary& vocab,
                                 const std::vector<std::pair<size_t, size_t>>& word_spans,
                                 const std::vector<std::string>& words) {
   AlignedTranscript out;
   for (const AlignedLabel& a : aligned)
-    out.chars.push_back({a.label == vocab.delimiter_id() ? std::string(" ") : vocab.token(a.label), a.start, a.end});
+    out.chars.push_back({a.label == vocab.delimiter_id() ? std::string(" ") : vocab.token(a.label),
+                         a.start, a.end});
   for (size_t w = 0; w < word_spans.size(); ++w) {
     const auto [first, last] = word_spans[w];
     MMFUSE_ASSERT(first < last && last <= aligned.size());
@@ -104,7 +107,8 @@ AlignedTranscript aligned_spans(const std::vector<AlignedLabel>& aligned, const 
   return out;
 }
 
-std::vector<std::pair<size_t, size_t>> label_word_ranges(const std::vector<int>& labels, int delimiter) {
+std::vector<std::pair<size_t, size_t>> label_word_ranges(const std::vector<int>& labels,
+                                                         int delimiter) {
   std::vector<std::pair<size_t, size_t>> ranges;
   size_t start = 0;
   for (size_t i = 0; i <= labels.size(); ++i) {

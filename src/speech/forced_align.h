@@ -35,11 +35,13 @@ struct AlignedTranscript {
   std::vector<CtcSpan> words;
   std::vector<float> word_scores;  // mean log-probability per word
 };
-AlignedTranscript aligned_spans(const std::vector<AlignedLabel>& aligned, const CtcVocabulary& vocab,
+AlignedTranscript aligned_spans(const std::vector<AlignedLabel>& aligned,
+                                const CtcVocabulary& vocab,
                                 const std::vector<std::pair<size_t, size_t>>& word_spans,
                                 const std::vector<std::string>& words);
 
 // Word ranges of a label sequence split at the delimiter (for beam-search output).
-std::vector<std::pair<size_t, size_t>> label_word_ranges(const std::vector<int>& labels, int delimiter);
+std::vector<std::pair<size_t, size_t>> label_word_ranges(const std::vector<int>& labels,
+                                                         int delimiter);
 
 }  // namespace mmfuse

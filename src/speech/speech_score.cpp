@@ -43,7 +43,8 @@ namespace {
 
 // Edit operations aligning a to b: 0 match/sub, 1 deletion (a only), 2 insertion (b only).
 template <typename T>
-std::vector<std::pair<int, int>> levenshtein(const std::vector<T>& a, const std::vector<T>& b, size_t* edits) {
+std::vector<std::pair<int, int>> levenshtein(const std::vector<T>& a, const std::vector<T>& b,
+                                             size_t* edits) {
   const size_t n = a.size(), m = b.size();
   std::vector<size_t> d((n + 1) * (m + 1));
   auto at = [&](size_t i, size_t j) -> size_t& { return d[i * (m + 1) + j]; };
@@ -51,7 +52,8 @@ std::vector<std::pair<int, int>> levenshtein(const std::vector<T>& a, const std:
   for (size_t j = 0; j <= m; ++j) at(0, j) = j;
   for (size_t i = 1; i <= n; ++i)
     for (size_t j = 1; j <= m; ++j)
-      at(i, j) = std::min({at(i - 1, j - 1) + (a[i - 1] == b[j - 1] ? 0 : 1), at(i - 1, j) + 1, at(i, j - 1) + 1});
+      at(i, j) = std::min(
+          {at(i - 1, j - 1) + (a[i - 1] == b[j - 1] ? 0 : 1), at(i - 1, j) + 1, at(i, j - 1) + 1});
   *edits = at(n, m);
   std::vector<std::pair<int, int>> path;  // (i, j) pairs, -1 for a gap
   size_t i = n, j = m;
@@ -102,7 +104,8 @@ SpeechScore score_words(std::vector<std::string> reference, std::vector<std::str
     } else if (j < 0) {
       a.status = WordStatus::missing;
       ++s.deletions;
-    } else if (s.reference_words[static_cast<size_t>(i)] == s.hypothesis_words[static_cast<size_t>(j)]) {
+    } else if (s.reference_words[static_cast<size_t>(i)] ==
+               s.hypothesis_words[static_cast<size_t>(j)]) {
       a.status = WordStatus::correct;
       ++s.correct;
     } else {
@@ -113,7 +116,8 @@ SpeechScore score_words(std::vector<std::string> reference, std::vector<std::str
   }
   const double ref_words = static_cast<double>(std::max<size_t>(1, s.reference_words.size()));
   s.wer = static_cast<double>(edits) / ref_words;
-  const std::vector<std::string> rc = joined_chars(s.reference_words), hc = joined_chars(s.hypothesis_words);
+  const std::vector<std::string> rc = joined_chars(s.reference_words),
+                                 hc = joined_chars(s.hypothesis_words);
   levenshtein(rc, hc, &s.char_edits);
   s.reference_chars = rc.size();
   s.cer = static_cast<double>(s.char_edits) / static_cast<double>(std::max<size_t>(1, rc.size()));

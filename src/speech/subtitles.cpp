@@ -10,7 +10,8 @@
 
 namespace mmfuse {
 
-std::vector<SubtitleCue> group_cues(const std::vector<TimedWord>& words, const SubtitleOptions& opt) {
+std::vector<SubtitleCue> group_cues(const std::vector<TimedWord>& words,
+                                    const SubtitleOptions& opt) {
   std::vector<SubtitleCue> cues;
   for (const TimedWord& w : words) {
     MMFUSE_ASSERT(w.end >= w.start);
@@ -33,8 +34,8 @@ std::vector<SubtitleCue> group_cues(const std::vector<TimedWord>& words, const S
 std::string subtitle_timestamp(double seconds, char separator) {
   const long long ms = std::llround(std::max(0.0, seconds) * 1000.0);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, (ms / 60000) % 60, (ms / 1000) % 60,
-                separator, ms % 1000);
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, (ms / 60000) % 60,
+                (ms / 1000) % 60, separator, ms % 1000);
   return buf;
 }
 

@@ -25,7 +25,8 @@ struct SubtitleCue {
   std::string text;
 };
 
-std::vector<SubtitleCue> group_cues(const std::vector<TimedWord>& words, const SubtitleOptions& opt = {});
+std::vector<SubtitleCue> group_cues(const std::vector<TimedWord>& words,
+                                    const SubtitleOptions& opt = {});
 
 // "HH:MM:SS,mmm" (srt) or "HH:MM:SS.mmm" (vtt), rounded to the millisecond.
 std::string subtitle_timestamp(double seconds, char separator);

@@ -32,8 +32,9 @@ struct Transcription {
   double audio_seconds = 0;
 };
 
-Transcription transcribe(ThreadPool& pool, const Wav2Vec2ForCtc& model, const std::vector<float>& samples,
-                         const TranscribeOptions& opt, const std::string& name);
+Transcription transcribe(ThreadPool& pool, const Wav2Vec2ForCtc& model,
+                         const std::vector<float>& samples, const TranscribeOptions& opt,
+                         const std::string& name);
 
 // Forced alignment of `text` to logits [frames, vocab]: words as written in
 // the text, characters as the vocabulary spells them. Characters the
@@ -44,7 +45,7 @@ struct TextAlignment {
   std::vector<float> word_scores;   // mean log-probability per word
   std::vector<CtcSpan> chars;       // frames
 };
-TextAlignment align_text(const std::vector<float>& logits, size_t frames, const CtcVocabulary& vocab,
-                         const std::string& text);
+TextAlignment align_text(const std::vector<float>& logits, size_t frames,
+                         const CtcVocabulary& vocab, const std::string& text);
 
 }  // namespace mmfuse

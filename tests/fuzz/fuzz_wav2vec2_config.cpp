@@ -28,14 +28,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Not JSON: treat the bytes as a transcript.
   const std::string text(reinterpret_cast<const char*>(data), size);
   static const mmfuse::CtcVocabulary vocab = mmfuse::CtcVocabulary::from_tokens(
-      {"<pad>", "<s>", "</s>", "<unk>", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "L", "U", "M", "W",
-       "C", "F", "G", "Y", "P", "B", "V", "K", "'", "X", "J", "Q", "Z"});
+      {"<pad>", "<s>", "</s>", "<unk>", "|", "E", "T", "A", "O", "N", "I",
+       "H",     "S",   "R",    "D",     "L", "U", "M", "W", "C", "F", "G",
+       "Y",     "P",   "B",    "V",     "K", "'", "X", "J", "Q", "Z"});
   mmfuse::CtcVocabulary::Encoded enc = vocab.encode_words(text);
   const size_t half = size / 2;
   mmfuse::score_speech(text.substr(0, half), text.substr(half));
   std::vector<mmfuse::TimedWord> words;
   for (size_t i = 0; i < enc.words.size(); ++i)
-    words.push_back({enc.words[i], 0.1 * static_cast<double>(i), 0.1 * static_cast<double>(i) + 0.05});
+    words.push_back(
+        {enc.words[i], 0.1 * static_cast<double>(i), 0.1 * static_cast<double>(i) + 0.05});
   mmfuse::to_srt(mmfuse::group_cues(words));
   return 0;
 }

@@ -21,9 +21,10 @@ namespace {
 
 // <pad>=0 (blank), <s>, </s>, <unk>, |=4, then letters.
 CtcVocabulary vocab() {
-  return CtcVocabulary::from_tokens({"<pad>", "<s>", "</s>", "<unk>", "|", "E", "T", "A", "O", "N", "I", "H", "S",
-                                     "R", "D", "L", "U", "M", "W", "C", "F", "G", "Y", "P", "B", "V", "K", "'", "X",
-                                     "J", "Q", "Z"});
+  return CtcVocabulary::from_tokens({"<pad>", "<s>", "</s>", "<unk>", "|", "E", "T", "A",
+                                     "O",     "N",   "I",    "H",     "S", "R", "D", "L",
+                                     "U",     "M",   "W",    "C",     "F", "G", "Y", "P",
+                                     "B",     "V",   "K",    "'",     "X", "J", "Q", "Z"});
 }
 
 TEST(CtcGreedy, CollapsesRepeatsDropsBlanksLikeHf) {
@@ -53,7 +54,8 @@ TEST(CtcGreedy, CollapsesRepeatsDropsBlanksLikeHf) {
 }
 
 // Log-probabilities [frames, vocab] from per-frame probability maps.
-std::vector<float> lattice(const std::vector<std::vector<std::pair<int, float>>>& frames, size_t vocab_size) {
+std::vector<float> lattice(const std::vector<std::vector<std::pair<int, float>>>& frames,
+                           size_t vocab_size) {
   std::vector<float> lp;
   for (const auto& f : frames) {
     std::vector<float> row(vocab_size, 1e-6f);
@@ -87,7 +89,8 @@ TEST(CtcBeamSearch, AgreesWithGreedyOnPeakedEmissions) {
   std::vector<float> lp = lattice(frames, v.size());
   CtcTranscript greedy = ctc_greedy_decode(ctc_argmax(lp.data(), path.size(), v.size()), v);
   for (int beam : {1, 4, 16})
-    EXPECT_EQ(ctc_prefix_beam_search(lp.data(), path.size(), v.size(), 0, beam), greedy.labels) << beam;
+    EXPECT_EQ(ctc_prefix_beam_search(lp.data(), path.size(), v.size(), 0, beam), greedy.labels)
+        << beam;
 }
 
 TEST(CtcBeamSearch, RepeatedLabelsNeedABlank) {
@@ -99,9 +102,10 @@ TEST(CtcBeamSearch, RepeatedLabelsNeedABlank) {
 
 // An emission lattice where label i is likely exactly on frames [starts[i], ends[i])
 // and the blank elsewhere, with random noise on top.
-std::vector<float> segmented_lattice(const std::vector<int>& labels, const std::vector<size_t>& starts,
-                                     const std::vector<size_t>& ends, size_t frames, size_t vocab_size,
-                                     unsigned seed) {
+std::vector<float> segmented_lattice(const std::vector<int>& labels,
+                                     const std::vector<size_t>& starts,
+                                     const std::vector<size_t>& ends, size_t frames,
+                                     size_t vocab_size, unsigned seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> noise(0.0f, 0.15f);
   std::vector<std::vector<std::pair<int, float>>> rows(frames);
@@ -135,7 +139,8 @@ TEST(ForcedAlign, RecoversKnownSegmentBoundaries) {
   const size_t frames = t + 5;
   for (unsigned seed = 0; seed < 5; ++seed) {
     std::vector<float> lp = segmented_lattice(enc.ids, starts, ends, frames, v.size(), seed);
-    std::vector<AlignedLabel> a = ctc_forced_align(lp.data(), frames, v.size(), enc.ids, v.blank_id());
+    std::vector<AlignedLabel> a =
+        ctc_forced_align(lp.data(), frames, v.size(), enc.ids, v.blank_id());
     ASSERT_EQ(a.size(), enc.ids.size());
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_LE(std::labs(static_cast<long>(a[i].start) - static_cast<long>(starts[i])), 1) << i;
@@ -187,7 +192,8 @@ TEST(Subtitles, SrtAndVttFollowTheFormatRules) {
   EXPECT_EQ(subtitle_timestamp(0.0, '.'), "00:00:00.000");
 
   // SRT: blocks of index (from 1), "HH:MM:SS,mmm --> HH:MM:SS,mmm", text, blank line.
-  const std::regex srt_time(R"((\d{2}):(\d{2}):(\d{2}),(\d{3}) --> (\d{2}):(\d{2}):(\d{2}),(\d{3}))");
+  const std::regex srt_time(
+      R"((\d{2}):(\d{2}):(\d{2}),(\d{3}) --> (\d{2}):(\d{2}):(\d{2}),(\d{3}))");
   std::istringstream srt(to_srt(cues));
   std::string line;
   for (size_t i = 0; i < cues.size(); ++i) {
@@ -231,8 +237,8 @@ TEST(SpeechScore, WerCerAndWordStatuses) {
   EXPECT_DOUBLE_EQ(s.wer, 2.0 / 6.0);
   std::vector<std::string> statuses;
   for (const auto& a : s.alignment) statuses.push_back(to_string(a.status));
-  EXPECT_EQ(statuses,
-            (std::vector<std::string>{"correct", "correct", "substituted", "correct", "missing", "correct"}));
+  EXPECT_EQ(statuses, (std::vector<std::string>{"correct", "correct", "substituted", "correct",
+                                                "missing", "correct"}));
   // CER: "THE CAT SAT ON THE MAT" (22 chars) -> "THE CAT SIT ON MAT": A->I and "THE " deleted = 5.
   EXPECT_EQ(s.reference_chars, 22u);
   EXPECT_EQ(s.char_edits, 5u);
@@ -255,7 +261,8 @@ TEST(SpeechScore, WerCerAndWordStatuses) {
 TEST(Chunking, OwnedFramesTileTheClipOutsideTheStrides) {
   Wav2Vec2Config c;
   for (size_t samples : {400ul, 16000ul, 159999ul, 160000ul, 160321ul, 1234567ul, 16000ul * 600}) {
-    for (const ChunkOptions& opt : {ChunkOptions{10.0, 2.0}, ChunkOptions{30.0, 5.0}, ChunkOptions{1.0, 0.02}}) {
+    for (const ChunkOptions& opt :
+         {ChunkOptions{10.0, 2.0}, ChunkOptions{30.0, 5.0}, ChunkOptions{1.0, 0.02}}) {
       std::vector<ChunkPlan> plan = plan_chunks(samples, 16000, c, opt);
       size_t next = 0;
       for (size_t i = 0; i < plan.size(); ++i) {

@@ -3,7 +3,6 @@
 // 1e-5, logits 1e-4 max abs, predicted ids / greedy text / offsets exact), for
 // the base-style (group norm, post-LN) and lv60-style (layer norm, pre-LN) folders.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstring>
@@ -63,7 +62,8 @@ class Wav2Vec2Parity : public ::testing::TestWithParam<const char*> {
   void SetUp() override {
     name_ = GetParam();
     model_ = Wav2Vec2ForCtc::load(fixture("wav2vec2/models/" + name_));
-    ref_ = std::make_unique<Reference>(fixture("wav2vec2/outputs/" + name_ + "/outputs.safetensors"));
+    ref_ =
+        std::make_unique<Reference>(fixture("wav2vec2/outputs/" + name_ + "/outputs.safetensors"));
     outputs_ = read_json_file(fixture("wav2vec2/outputs/" + name_ + "/outputs.json"));
   }
   std::vector<float> logits(size_t i, Wav2Vec2Trace* trace = nullptr) const {
@@ -95,7 +95,8 @@ TEST_P(Wav2Vec2Parity, GreedyDecodingMatchesTokenizer) {
     std::vector<int> ids = ctc_argmax(lg.data(), lg.size() / 32, 32);
     std::vector<int64_t> expected_ids = ref_->i64("predicted_ids_" + std::to_string(i));
     ASSERT_EQ(ids.size(), expected_ids.size());
-    for (size_t t = 0; t < ids.size(); ++t) ASSERT_EQ(ids[t], expected_ids[t]) << kAudio[i] << " frame " << t;
+    for (size_t t = 0; t < ids.size(); ++t)
+      ASSERT_EQ(ids[t], expected_ids[t]) << kAudio[i] << " frame " << t;
     const nlohmann::json& per = outputs_["per_audio"][i];
     CtcTranscript tr = ctc_greedy_decode(ids, vocab);
     EXPECT_EQ(tr.text, per["text"].get<std::string>()) << kAudio[i];
@@ -118,9 +119,12 @@ TEST_P(Wav2Vec2Parity, IntermediatesMatchReference) {
   Wav2Vec2Trace trace;
   logits(0, &trace);
   EXPECT_LE(max_abs_diff(trace.extract_features, ref_->f32("extract_features_0")), 1e-4);
-  ASSERT_EQ(trace.hidden_states.size(), static_cast<size_t>(model_->config().num_hidden_layers + 1));
+  ASSERT_EQ(trace.hidden_states.size(),
+            static_cast<size_t>(model_->config().num_hidden_layers + 1));
   for (size_t k = 0; k < trace.hidden_states.size(); ++k)
-    EXPECT_LE(max_abs_diff(trace.hidden_states[k], ref_->f32("hidden_states_0_layer" + std::to_string(k))), 1e-4)
+    EXPECT_LE(max_abs_diff(trace.hidden_states[k],
+                           ref_->f32("hidden_states_0_layer" + std::to_string(k))),
+              1e-4)
         << "hidden_states[" << k << "]";
 }
 
@@ -129,9 +133,11 @@ TEST_P(Wav2Vec2Parity, UnchunkedPathOfTranscribeIsTheModel) {
   for (size_t i : {0u, 4u}) {
     std::vector<float> raw = wav(i);
     std::vector<float> whole = logits(i);
-    std::vector<float> via = model_->transcribe_logits(default_pool(), raw, ChunkOptions{30.0, 5.0}, "clip");
+    std::vector<float> via =
+        model_->transcribe_logits(default_pool(), raw, ChunkOptions{30.0, 5.0}, "clip");
     EXPECT_EQ(via, whole);
-    std::vector<float> off = model_->transcribe_logits(default_pool(), raw, ChunkOptions{0.0, 0.0}, "clip");
+    std::vector<float> off =
+        model_->transcribe_logits(default_pool(), raw, ChunkOptions{0.0, 0.0}, "clip");
     EXPECT_EQ(off, whole);
   }
 }
@@ -139,11 +145,13 @@ TEST_P(Wav2Vec2Parity, UnchunkedPathOfTranscribeIsTheModel) {
 TEST_P(Wav2Vec2Parity, WeightNormParametrizationsLayoutLoads) {
   // The same weights saved the way torch >= 2.1 names weight norm.
   const fs::path src = fixture("wav2vec2/models/" + name_);
-  const fs::path dir = fs::temp_directory_path() / ("mmfuse_w2v2_param_" + name_ + "_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("mmfuse_w2v2_param_" + name_ + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   for (const auto& e : fs::directory_iterator(src))
-    if (e.path().filename() != "model.safetensors") fs::copy_file(e.path(), dir / e.path().filename());
+    if (e.path().filename() != "model.safetensors")
+      fs::copy_file(e.path(), dir / e.path().filename());
   SafetensorsFile file = SafetensorsFile::open(src / "model.safetensors");
   std::vector<TensorToWrite> tensors;
   for (const auto& [name, t] : file.tensors()) {
@@ -181,7 +189,8 @@ TEST(Wav2Vec2Batched, Lv60PaddedBatchValidFramesEqualSingleRuns) {
     std::vector<float> x = wav(i);
     x = model->input_values(x.data(), x.size());
     std::vector<float> lg = model->logits(default_pool(), x.data(), x.size());
-    EXPECT_LE(max_abs_diff(lg.data(), batched.data() + i * max_frames * 32, lg.size()), 1e-4) << kAudio[i];
+    EXPECT_LE(max_abs_diff(lg.data(), batched.data() + i * max_frames * 32, lg.size()), 1e-4)
+        << kAudio[i];
   }
 }
 
@@ -217,7 +226,8 @@ namespace {
 TEST(Wav2Vec2Chunked, LongClipStitchesEachFrameOnceFromItsChunk) {
   auto model = Wav2Vec2ForCtc::load(test::fixture("wav2vec2/models/w2v2-tiny-lv60-style"));
   // ~10.4 s: three copies of the espeak clip.
-  std::vector<float> one = decode_audio_file(test::fixture("wav2vec2/audio/a4_espeak.wav")).samples, clip;
+  std::vector<float> one = decode_audio_file(test::fixture("wav2vec2/audio/a4_espeak.wav")).samples,
+                     clip;
   for (int i = 0; i < 3; ++i) clip.insert(clip.end(), one.begin(), one.end());
   const ChunkOptions opt{4.0, 1.0};
   std::vector<float> stitched = model->transcribe_logits(default_pool(), clip, opt, "long");
@@ -226,10 +236,12 @@ TEST(Wav2Vec2Chunked, LongClipStitchesEachFrameOnceFromItsChunk) {
   std::vector<ChunkPlan> plan = plan_chunks(clip.size(), 16000, model->config(), opt);
   ASSERT_GE(plan.size(), 3u);
   for (const ChunkPlan& c : plan) {
-    std::vector<float> x = model->input_values(clip.data() + c.sample_begin, c.sample_end - c.sample_begin);
+    std::vector<float> x =
+        model->input_values(clip.data() + c.sample_begin, c.sample_end - c.sample_begin);
     std::vector<float> alone = model->logits(default_pool(), x.data(), x.size());
     for (size_t f = c.own_begin; f < c.own_end; ++f)
-      ASSERT_EQ(0, std::memcmp(stitched.data() + f * V, alone.data() + (f - c.first_frame) * V, V * sizeof(float)))
+      ASSERT_EQ(0, std::memcmp(stitched.data() + f * V, alone.data() + (f - c.first_frame) * V,
+                               V * sizeof(float)))
           << "frame " << f;
   }
   // Decoding the stitched logits: every character span lies inside the clip,
@@ -253,14 +265,17 @@ TEST(Wav2Vec2Timestamps, MonotonicAndInsideTheAudio) {
     auto model = Wav2Vec2ForCtc::load(test::fixture(std::string("wav2vec2/models/") + name));
     for (size_t i = 0; i < kClips; ++i) {
       std::vector<float> raw = wav(i);
-      std::vector<float> lg = model->transcribe_logits(default_pool(), raw, ChunkOptions{}, kAudio[i]);
-      CtcTranscript t = ctc_greedy_decode(ctc_argmax(lg.data(), lg.size() / 32, 32), model->vocabulary());
+      std::vector<float> lg =
+          model->transcribe_logits(default_pool(), raw, ChunkOptions{}, kAudio[i]);
+      CtcTranscript t =
+          ctc_greedy_decode(ctc_argmax(lg.data(), lg.size() / 32, 32), model->vocabulary());
       const double duration = static_cast<double>(raw.size()) / 16000.0;
       for (const auto* spans : {&t.chars, &t.words}) {
         for (size_t k = 0; k < spans->size(); ++k) {
           const CtcSpan& s = (*spans)[k];
           EXPECT_LT(s.start, s.end);
-          EXPECT_LE(static_cast<double>(s.end) * model->frame_seconds(), duration + 1e-9) << name << " " << kAudio[i];
+          EXPECT_LE(static_cast<double>(s.end) * model->frame_seconds(), duration + 1e-9)
+              << name << " " << kAudio[i];
           if (k > 0) {
             EXPECT_GE(s.start, (*spans)[k - 1].end);
           }
