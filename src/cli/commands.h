@@ -15,5 +15,8 @@ void register_sensor(CLI::App& app);
 void register_sound(CLI::App& app);
 void register_index(CLI::App& app);
 void register_search(CLI::App& app);
+void register_transcribe(CLI::App& app);
+void register_align(CLI::App& app);
+void register_speech_score(CLI::App& app);
 
 }  // namespace mmfuse::cli

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_sound(app);
   mmfuse::cli::register_index(app);
   mmfuse::cli::register_search(app);
+  mmfuse::cli::register_transcribe(app);
+  mmfuse::cli::register_align(app);
+  mmfuse::cli::register_speech_score(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

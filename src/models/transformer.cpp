@@ -51,6 +51,30 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
   linear(pool, ws.hidden.data(), rows, layer.fc2, x, /*accumulate=*/true);
 }
 
+void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
+                           const EncoderLayer& layer, const AttentionOptions& attn,
+                           EncoderWorkspace& ws) {
+  const size_t rows = seqs.rows();
+  const size_t hidden = static_cast<size_t>(layer.q.in);
+  ws.q.resize(rows * hidden);
+  ws.k.resize(rows * hidden);
+  ws.v.resize(rows * hidden);
+  ws.context.resize(rows * hidden);
+  ws.hidden.resize(rows * static_cast<size_t>(layer.fc1.out));
+
+  linear(pool, x, rows, layer.q, ws.q.data());
+  linear(pool, x, rows, layer.k, ws.k.data());
+  linear(pool, x, rows, layer.v, ws.v.data());
+  attention(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, attn);
+  linear(pool, ws.context.data(), rows, layer.o, x, /*accumulate=*/true);
+  layer_norm(pool, x, rows, layer.ln_attn, x);
+
+  linear(pool, x, rows, layer.fc1, ws.hidden.data());
+  activate(pool, ws.hidden.data(), ws.hidden.size(), layer.act);
+  linear(pool, ws.hidden.data(), rows, layer.fc2, x, /*accumulate=*/true);
+  layer_norm(pool, x, rows, layer.ln_mlp, x);
+}
+
 void pre_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,
                                    const std::vector<size_t>& rows, const EncoderLayer& layer,
                                    const AttentionOptions& attn, EncoderWorkspace& ws, float* out) {
@@ -80,34 +104,6 @@ void pre_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const Packe
   linear(pool, picked_normed.data(), picked, layer.fc1, ws.hidden.data());
   activate(pool, ws.hidden.data(), ws.hidden.size(), layer.act);
   linear(pool, ws.hidden.data(), picked, layer.fc2, out, /*accumulate=*/true);
-}
-
-}  // namespace mmfuse
-
-namespace mmfuse {
-
-void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
-                           const EncoderLayer& layer, const AttentionOptions& attn,
-                           EncoderWorkspace& ws) {
-  const size_t rows = seqs.rows();
-  const size_t hidden = static_cast<size_t>(layer.q.in);
-  ws.q.resize(rows * hidden);
-  ws.k.resize(rows * hidden);
-  ws.v.resize(rows * hidden);
-  ws.context.resize(rows * hidden);
-  ws.hidden.resize(rows * static_cast<size_t>(layer.fc1.out));
-
-  linear(pool, x, rows, layer.q, ws.q.data());
-  linear(pool, x, rows, layer.k, ws.k.data());
-  linear(pool, x, rows, layer.v, ws.v.data());
-  attention(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, attn);
-  linear(pool, ws.context.data(), rows, layer.o, x, /*accumulate=*/true);
-  layer_norm(pool, x, rows, layer.ln_attn, x);
-
-  linear(pool, x, rows, layer.fc1, ws.hidden.data());
-  activate(pool, ws.hidden.data(), ws.hidden.size(), layer.act);
-  linear(pool, ws.hidden.data(), rows, layer.fc2, x, /*accumulate=*/true);
-  layer_norm(pool, x, rows, layer.ln_mlp, x);
 }
 
 void post_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,

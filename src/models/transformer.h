@@ -42,18 +42,18 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
                           const EncoderLayer& layer, const AttentionOptions& attn,
                           EncoderWorkspace& ws);
 
-// The same layer computed only for one row per sequence (rows[s], a packed row
+// x <- ln_attn(x + attn(x)); x <- ln_mlp(x + mlp(x))   (post-LN: BERT, wav2vec2-base)
+void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
+                           const EncoderLayer& layer, const AttentionOptions& attn,
+                           EncoderWorkspace& ws);
+
+// The same pre-LN layer computed only for one row per sequence (rows[s], a packed row
 // index): all rows feed keys and values, but queries, the output projection
 // and the MLP run for those rows only. Writes [seqs.count(), hidden] to `out`.
 // Used for the last layer of a pooled encoder, whose other rows are discarded.
 void pre_ln_encoder_layer_for_rows(ThreadPool& pool, const float* x, const PackedSequences& seqs,
                                    const std::vector<size_t>& rows, const EncoderLayer& layer,
                                    const AttentionOptions& attn, EncoderWorkspace& ws, float* out);
-
-// x[rows, hidden] <- ln_attn(x + attn(x)); x <- ln_mlp(x + mlp(x))   (BERT, wav2vec2-base)
-void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
-                           const EncoderLayer& layer, const AttentionOptions& attn,
-                           EncoderWorkspace& ws);
 
 // The post-LN layer for one row per sequence (rows[s], a packed row index), as
 // pre_ln_encoder_layer_for_rows: writes [seqs.count(), hidden] to `out`.
