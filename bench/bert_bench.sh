@@ -67,5 +67,14 @@ for b in batches:
         su = "n/a" if not m or not p else f"{m['sequences_per_s'] / p['sequences_per_s']:.2f}x"
         print(f"| {b} x {t} | {f(m, 'sequences_per_s')} | {f(p, 'sequences_per_s')} | {su} | "
               f"{f(m, 'text_ms_per_item', 2)} | {f(p, 'text_ms_per_item', 2)} | {f(m, 'cls_embed_ms_per_item', 2)} |")
+rows = [(b, load("mmfuse", b, 1), load("torch", b, 1)) for b in batches if "1" in threads]
+rows = [(b, m, p) for b, m, p in rows if m and p and m.get("text_cpu_ms_per_item") and p.get("text_cpu_ms_per_item")]
+if rows:
+    print("\nThreads = 1, CPU-time view (process CPU ms per sequence; hardly moved by other jobs on the machine):\n")
+    print("| batch x threads | mmfuse cpu ms/sequence | torch cpu ms/sequence | speed-up |")
+    print("|---|---|---|---|")
+    for b, m, p in rows:
+        print(f"| {b} x 1 | {m['text_cpu_ms_per_item']:.1f} | {p['text_cpu_ms_per_item']:.1f} | "
+              f"{p['text_cpu_ms_per_item'] / m['text_cpu_ms_per_item']:.2f}x |")
 print(f"\nLoad average (1 min) before / after: {sys.argv[5]} / {sys.argv[6]}.")
 PYEOF
