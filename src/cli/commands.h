@@ -15,5 +15,7 @@ void register_sensor(CLI::App& app);
 void register_sound(CLI::App& app);
 void register_index(CLI::App& app);
 void register_search(CLI::App& app);
+void register_demo(CLI::App& app);
+void register_inspect(CLI::App& app);
 
 }  // namespace mmfuse::cli

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 
 #include "fusion/fusion.h"
 #include "inspect/camera_detector.h"
@@ -93,13 +94,14 @@ class GoldenDiffDetector : public DefectDetector {
     const CameraConfig& c = config_;
     std::vector<float> buf = preprocess_gray(photo, c);
     cv::Mat p = as_mat(buf, c);
-    std::vector<float> gcopy = golden_;  // cv APIs want non-const data; golden_ stays shared
-    const cv::Mat g = as_mat(gcopy, c);
+    const cv::Mat g(c.height, c.width, CV_32F, const_cast<float*>(golden_.data()));  // read only
     CameraFinding out;
 
     // 2. Alignment (translation). phaseCorrelate(g, p) is the shift of p relative to g.
     double response = 0.0;
-    const cv::Point2d shift = cv::phaseCorrelate(g, p, window_, &response);
+    // phaseCorrelate multiplies its inputs by the window in place when their size
+    // needs no DFT padding (OpenCV 4.6), so it gets copies.
+    const cv::Point2d shift = cv::phaseCorrelate(g.clone(), p.clone(), window_, &response);
     const double shift_px = std::hypot(shift.x, shift.y);
     out.detail["shift_px"] = {shift.x, shift.y};
     out.detail["registration_response"] = response;
@@ -134,8 +136,11 @@ class GoldenDiffDetector : public DefectDetector {
                            {"gradient", {light[2], light[3]}}};
 
     // 4. Tolerant difference and the noise level of the plain residual.
-    cv::Mat above = aligned - golden_hi_, below = golden_lo_ - aligned;
-    cv::Mat diff = cv::max(cv::max(above, below), 0.0);
+    cv::Mat above, below, diff;
+    cv::subtract(aligned, golden_hi_, above);
+    cv::subtract(golden_lo_, aligned, below);
+    cv::max(above, below, diff);
+    cv::max(diff, 0.0, diff);
     std::vector<float> sample;
     for (int y = border; y < c.height - border; y += 3) {
       const float* a = aligned.ptr<float>(y);
@@ -148,7 +153,9 @@ class GoldenDiffDetector : public DefectDetector {
     out.detail["threshold"] = thr;
 
     // 5. Mask, morphology, components.
-    cv::Mat mask = (diff > thr) & (valid > 0);
+    cv::Mat mask;
+    cv::compare(diff, thr, mask, cv::CMP_GT);
+    mask.setTo(0, valid == 0);
     cv::morphologyEx(mask, mask, cv::MORPH_OPEN,
                      cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2, 2)));
     cv::morphologyEx(mask, mask, cv::MORPH_CLOSE,
