@@ -119,6 +119,16 @@ class GoldenDiffDetector : public DefectDetector {
     if (border * 2 < c.width && border * 2 < c.height)
       valid(cv::Rect(border, border, c.width - 2 * border, c.height - 2 * border)).setTo(1);
 
+    // Over- or under-exposed pixels (clipped by the camera) carry no information
+    // about the surface: excluded, with a margin for the blur and misalignment.
+    {
+      cv::Mat clipped = (aligned >= 250.0f) | (aligned <= 4.0f);
+      const int k = 2 * (c.tolerance_px + 1) + 1;
+      cv::dilate(clipped, clipped, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(k, k)));
+      out.detail["clipped_px"] = cv::countNonZero(clipped);
+      valid.setTo(0, clipped);
+    }
+
     // 3. Illumination: fit, drop outliers (defects), refit, undo.
     cv::Vec4d light = fit_light(aligned, g, valid);
     {
@@ -145,7 +155,9 @@ class GoldenDiffDetector : public DefectDetector {
     for (int y = border; y < c.height - border; y += 3) {
       const float* a = aligned.ptr<float>(y);
       const float* gg = g.ptr<float>(y);
-      for (int x = border; x < c.width - border; x += 3) sample.push_back(a[x] - gg[x]);
+      const uint8_t* v = valid.ptr<uint8_t>(y);
+      for (int x = border; x < c.width - border; x += 3)
+        if (v[x]) sample.push_back(a[x] - gg[x]);
     }
     const double noise = robust_sigma(std::move(sample));
     const double thr = c.diff_threshold > 0 ? c.diff_threshold : std::max(c.min_diff, c.noise_k * noise);

@@ -132,7 +132,7 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
              o.ir_width, o.ir_height, cal);
     for (int k = 0; k < o.baseline_clips; ++k)
       write_audio_file(d / "sound" / "baseline" / ("normal_" + std::to_string(k) + ".wav"),
-                       render_sound(dseed, Scenario::normal, r, o.audio_seconds, o.audio_rate), 1,
+                       render_sound(dseed, Scenario::normal, r, o.baseline_clip_seconds, o.audio_rate), 1,
                        o.audio_rate, SampleEncoding::pcm16);
     write_audio_file(d / "sound" / "live" / "clip_0001.wav",
                      render_sound(dseed, scen[i], r, o.audio_seconds, o.audio_rate), 1, o.audio_rate,

@@ -20,9 +20,11 @@ double uni(std::mt19937_64& r, double lo, double hi) {
   return lo + (hi - lo) * (static_cast<double>(r() >> 11) * (1.0 / 9007199254740992.0));
 }
 
-double gauss(std::mt19937_64& r) {  // Box-Muller, deterministic across libraries
-  const double u1 = std::max(1e-300, uni(r, 0.0, 1.0)), u2 = uni(r, 0.0, 1.0);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+// Unit-variance noise from four uniforms (Irwin-Hall): cheap, plenty for sensor noise.
+double gauss(std::mt19937_64& r) {
+  double s = 0.0;
+  for (int i = 0; i < 4; ++i) s += static_cast<double>(r() >> 11) * (1.0 / 9007199254740992.0);
+  return (s - 2.0) * 1.7320508075688772;
 }
 
 // Layout in units of the frame width/height, fixed per device.
@@ -256,9 +258,10 @@ std::vector<float> render_infrared_c(uint64_t device_seed, Scenario scenario, st
   cv::GaussianBlur(body_mask, body_mask, cv::Size(0, 0), width / 120.0);
   t += body_mask * (body - ambient + uni(rng, -1.5, 1.5));
   auto hot_spot = [&](double cx, double cy, double radius, double peak) {
-    for (int y = 0; y < height; ++y) {
+    const int reach = static_cast<int>(4 * radius) + 1;
+    for (int y = std::max(0, static_cast<int>(cy) - reach); y < std::min(height, static_cast<int>(cy) + reach); ++y) {
       float* p = t.ptr<float>(y);
-      for (int x = 0; x < width; ++x) {
+      for (int x = std::max(0, static_cast<int>(cx) - reach); x < std::min(width, static_cast<int>(cx) + reach); ++x) {
         const double d2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
         const double v = (peak - p[x]) * std::exp(-d2 / (2 * radius * radius));
         if (v > 0) p[x] += static_cast<float>(v);

@@ -18,9 +18,12 @@ double uni(std::mt19937_64& r, double lo, double hi) {
   return lo + (hi - lo) * (static_cast<double>(r() >> 11) * (1.0 / 9007199254740992.0));
 }
 
+// Unit-variance noise from four uniforms (Irwin-Hall): cheap, and plenty for
+// synthetic sensor and machine noise.
 double gauss(std::mt19937_64& r) {
-  const double u1 = std::max(1e-300, uni(r, 0.0, 1.0)), u2 = uni(r, 0.0, 1.0);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+  double s = 0.0;
+  for (int i = 0; i < 4; ++i) s += static_cast<double>(r() >> 11) * (1.0 / 9007199254740992.0);
+  return (s - 2.0) * 1.7320508075688772;
 }
 
 double quantise(double v, double step) { return std::round(v / step) * step; }
@@ -45,15 +48,36 @@ std::vector<float> render_sound(uint64_t device_seed, Scenario scenario, std::mt
   for (double& p : phase) p = uni(rng, 0, 2 * M_PI);
   const size_t n = static_cast<size_t>(seconds * rate);
   std::vector<float> x(n);
+  // Harmonics by rotating phasors (one complex multiply per sample each).
+  double re[11], im[11], cr[11], ci[11], a[11];
+  for (int k = 0; k < 11; ++k) {
+    const double f = k < 10 ? f0 * speed * (k + 1) : mesh * speed;
+    const double w = 2 * M_PI * f / rate;
+    re[k] = std::cos(phase[k]);
+    im[k] = std::sin(phase[k]);
+    cr[k] = std::cos(w);
+    ci[k] = std::sin(w);
+    a[k] = k < 10 ? amp[k] : mesh_amp;
+  }
+  const double am_w = 2 * M_PI * am_rate / rate;
   double lp = 0.0;  // one-pole low-pass: machine noise is not white
   for (size_t i = 0; i < n; ++i) {
-    const double t = static_cast<double>(i) / rate;
     double v = 0.0;
-    for (int k = 0; k < 10; ++k) v += amp[k] * std::sin(2 * M_PI * f0 * speed * (k + 1) * t + phase[k]);
-    v += mesh_amp * std::sin(2 * M_PI * mesh * speed * t + phase[10]);
+    for (int k = 0; k < 11; ++k) {
+      v += a[k] * im[k];
+      const double nr = re[k] * cr[k] - im[k] * ci[k];
+      im[k] = re[k] * ci[k] + im[k] * cr[k];
+      re[k] = nr;
+    }
+    if ((i & 4095) == 0)  // renormalise the phasors against rounding drift
+      for (int k = 0; k < 11; ++k) {
+        const double m = 1.0 / std::hypot(re[k], im[k]);
+        re[k] *= m;
+        im[k] *= m;
+      }
     lp = 0.85 * lp + 0.15 * gauss(rng);
     v += noise_amp * (lp * 2.5 + 0.3 * gauss(rng));
-    x[i] = static_cast<float>(0.5 * v * (1.0 + 0.08 * std::sin(2 * M_PI * am_rate * t)));
+    x[i] = static_cast<float>(0.5 * v * (1.0 + 0.08 * std::sin(am_w * static_cast<double>(i))));
   }
   const uint32_t fs = static_cast<uint32_t>(rng());
   if (scenario == Scenario::knock) x = inject_fault(x, rate, SyntheticFault::clicks, fs);
@@ -74,7 +98,7 @@ sensor::Matrix render_sensors(uint64_t device_seed, Scenario scenario, std::mt19
   sensor::Matrix m(rows, 4);
   double load = gauss(rng) * 0.5, temp_lag = 0.0;
   for (size_t r = 0; r < rows; ++r) {
-    load = 0.997 * load + 0.077 * gauss(rng);      // slow process load, unit-ish variance
+    load = 0.99 * load + 0.14 * gauss(rng);  // slow process load (10 s time constant), unit variance
     temp_lag = 0.99 * temp_lag + 0.01 * load;      // temperature follows load with a lag
     m(r, 0) = t0 + 4.0 * temp_lag + 0.08 * gauss(rng);
     m(r, 1) = std::fabs(v0 + 0.25 * load + 0.12 * gauss(rng));
