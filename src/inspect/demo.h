@@ -30,7 +30,7 @@ struct DemoOptions {
   int baseline_clips = 6;
   double baseline_clip_seconds = 5.0;  // normal recordings the sound detector is fitted on
   double sensor_seconds = 60.0;  // the inspected window, 10 Hz
-  double baseline_seconds = 300.0;
+  double baseline_seconds = 600.0;
   double fault_share = 0.45;  // devices with a fault scenario
 };
 
