@@ -140,6 +140,9 @@ class Broker {
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
+  // Freezes / thaws the broker process: its sockets stay open but nothing is answered.
+  void pause() { ::kill(pid_, SIGSTOP); }
+  void resume() { ::kill(pid_, SIGCONT); }
   int port() const { return port_; }
 
  private:
