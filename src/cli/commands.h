@@ -17,5 +17,6 @@ void register_index(CLI::App& app);
 void register_search(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_inspect(CLI::App& app);
+void register_alarms(CLI::App& app);  // `alarms` and `store`
 
 }  // namespace mmfuse::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_search(app);
   mmfuse::cli::register_demo(app);
   mmfuse::cli::register_inspect(app);
+  mmfuse::cli::register_alarms(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
