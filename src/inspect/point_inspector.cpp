@@ -224,6 +224,14 @@ ModalityResult PointInspector::run_sensors(const PointInputs& in, const fs::path
   r.detail = {{"rows", f.rows},           {"anomalous_rows", f.anomalous_rows},
               {"max_score", f.max_score}, {"threshold", f.threshold},
               {"method", point_.sensors->method}};
+  // Window means per channel: what the store keeps as the readings of this inspection.
+  nlohmann::json means = nlohmann::json::object();
+  for (size_t c = 0; c < w->channels.size() && w->values.rows > 0; ++c) {
+    double sum = 0.0;
+    for (size_t row = 0; row < w->values.rows; ++row) sum += w->values(row, c);
+    means[w->channels[c]] = sum / static_cast<double>(w->values.rows);
+  }
+  r.detail["channel_means"] = std::move(means);
   if (!f.stuck_channel.empty())
     r.detail["stuck"] = {{"channel", f.stuck_channel}, {"rows", f.stuck_rows}};
   char msg[160];
