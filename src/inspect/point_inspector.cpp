@@ -288,7 +288,10 @@ InspectionRecord PointInspector::inspect(const PointInputs& inputs,
       continue;
     }
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       ModalityResult r = (this->*runners[i])(inputs, ev, always);
+      if (r.status != ModalityStatus::missing)
+        r.detail["ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (r.status == ModalityStatus::missing && r.message.empty()) r.message = "no data this round";
       rec.modalities.push_back(std::move(r));
     } catch (const std::exception& e) {
