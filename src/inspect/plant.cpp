@@ -282,7 +282,9 @@ size_t PlantConfig::point_count() const {
   return n;
 }
 
-PlantConfig parse_plant(const std::string& yaml_text, const fs::path& file) {
+namespace {
+
+PlantConfig parse_plant_impl(const std::string& yaml_text, const fs::path& file) {
   const std::string name = file.filename().string();
   YAML::Node root;
   try {
@@ -346,6 +348,18 @@ PlantConfig parse_plant(const std::string& yaml_text, const fs::path& file) {
     p.devices.push_back(std::move(dev));
   }
   return p;
+}
+
+}  // namespace
+
+PlantConfig parse_plant(const std::string& yaml_text, const fs::path& file) {
+  try {
+    return parse_plant_impl(yaml_text, file);
+  } catch (const YAML::Exception& e) {
+    // Whatever yaml-cpp objects to (a mapping used as a key, nesting too deep...).
+    throw_error(ErrorKind::bad_input, file.filename().string() + ":" + std::to_string(e.mark.line + 1) +
+                                          ": " + e.msg);
+  }
 }
 
 PlantConfig load_plant(const fs::path& file) {

@@ -168,3 +168,23 @@ TEST(InspectPlant, StructuralErrors) {
 
 }  // namespace
 }  // namespace mmfuse::inspect
+
+namespace mmfuse::inspect {
+namespace {
+
+TEST(InspectPlant, YamlOddities) {
+  // A mapping as a key, a key repeated, tabs: all bad_input with a line, never another exception.
+  for (const char* text : {"{a: 1}: 2\n", "devices:\n  - id: a\n    id: b\n", "devices:\n\t- id: a\n",
+                           "devices: [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]\n", "devices: !!binary x\n"}) {
+    try {
+      parse_plant(text, "/p/plant.yaml");
+      ADD_FAILURE() << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::bad_input) << text;
+      EXPECT_EQ(std::string(e.what()).rfind("plant.yaml:", 0), 0u) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mmfuse::inspect
