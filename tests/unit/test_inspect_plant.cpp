@@ -70,7 +70,6 @@ TEST(InspectPlant, ReadsAFullPlant) {
   ASSERT_TRUE(p.alarms.mqtt.has_value());
   EXPECT_EQ(p.alarms.mqtt->port, 1884);
   EXPECT_EQ(p.alarms.mqtt->topic_prefix, "plant/a");
-  EXPECT_EQ(p.alarms.mqtt->qos, 1);
   ASSERT_TRUE(p.alarms.webhook.has_value());
   ASSERT_EQ(p.devices.size(), 1u);
   const DeviceConfig& d = p.devices[0];

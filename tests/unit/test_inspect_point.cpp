@@ -10,6 +10,7 @@
 #include <random>
 
 #include "inspect/demo.h"
+#include "inspect/jpeg_io.h"
 #include "inspect/png_io.h"
 #include "inspect/point_inspector.h"
 #include "inspect/sources.h"
@@ -167,6 +168,49 @@ TEST(InspectSources, NewestFileOfAFolder) {
   EXPECT_EQ(resolve_source(d, SourceKind::image)->filename(), "a.png");
   EXPECT_EQ(resolve_source(d / "b.png", SourceKind::image)->filename(), "b.png");
   fs::remove_all(d);
+}
+
+}  // namespace
+}  // namespace mmfuse::inspect
+
+namespace mmfuse::inspect {
+namespace {
+
+TEST_F(InspectPoint, LargeJpegDecodesScaledAndBoxesMapBack) {
+  std::mt19937_64 rng(5);
+  // A golden at 640x480 and a 1280x960 JPEG photo with an oil stain: decoded at
+  // 1/2 (DCT scaling) since 640x480 is all the detector looks at.
+  const Image golden = render_camera(77, Scenario::normal, true, rng, 640, 480);
+  write_png(dir_ / "golden.png", golden.rgb.data(), 640, 480, 3, 8);
+  const Image photo = render_camera(77, Scenario::oil_leak, false, rng, 1280, 960);
+  const std::string jpeg = encode_jpeg(photo, 90);
+  ASSERT_TRUE(is_jpeg(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size()));
+  const ScaledJpeg s = decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "p", 640, 480);
+  EXPECT_EQ(s.image.width, 640);
+  EXPECT_EQ(s.image.height, 480);
+  EXPECT_EQ(s.full_width, 1280);
+  const ScaledJpeg s8 = decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "p", 100, 100);
+  EXPECT_EQ(s8.image.width, 160);  // 1/8
+  EXPECT_THROW(decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size() / 3, "cut.jpg", 1, 1),
+               Error);
+
+  ThreadPool pool(1);
+  const PointInspector p(plant_, plant_.devices[0], plant_.devices[0].points[0], fs::path(), pool);
+  PointInputs in;
+  in.camera = ModalityInput{"photo.jpg", jpeg};
+  const InspectionRecord r = p.inspect(in, InspectOptions{});
+  const ModalityResult& cam = find(r, Modality::camera);
+  ASSERT_EQ(cam.status, ModalityStatus::anomaly) << cam.detail.dump();
+  EXPECT_EQ(cam.detail["decoded_size"][0], 640);
+  EXPECT_EQ(cam.detail["image_size"][0], 1280);
+  for (const auto& d : cam.detail["defects"]) {
+    const auto& b = d["box"];
+    EXPECT_GE(b[0].get<int>(), 0);
+    EXPECT_LE(b[0].get<int>() + b[2].get<int>(), 1280);
+    EXPECT_LE(b[1].get<int>() + b[3].get<int>(), 960);
+  }
+  // The stain is on the plate, in the lower half of the photo.
+  EXPECT_GT(cam.detail["defects"][0]["box"][1].get<int>(), 400);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
-// Fuzzes the plant file parser (YAML through yaml-cpp, then validation) and
-// the infrared grey-PNG decoder: any input must parse or throw mmfuse::Error.
+// Fuzzes the inspection parsers: the plant file (YAML through yaml-cpp, then
+// validation), the infrared grey-PNG decoder and the scaled JPEG decoder of
+// camera photos. Any input must parse or throw mmfuse::Error.
 #include <cstdint>
 #include <string>
 
+#include "inspect/jpeg_io.h"
 #include "inspect/plant.h"
 #include "inspect/png_io.h"
 #include "mmfuse/error.h"
@@ -17,6 +19,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const auto frame = mmfuse::inspect::decode_gray_png(data, size, "fuzz");
     (void)frame;
+  } catch (const mmfuse::Error&) {
+  }
+  try {
+    const auto photo = mmfuse::inspect::decode_jpeg_scaled(data, size, "fuzz", 64, 48, {1 << 22});
+    (void)photo;
   } catch (const mmfuse::Error&) {
   }
   return 0;
