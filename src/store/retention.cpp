@@ -86,6 +86,9 @@ PruneReport Store::prune(int days) {
         .bind(1, rep.cutoff_ms)
         .run();
     rep.readings += sqlite3_changes(writer_);
+    sql_exec(writer_,
+             "DELETE FROM sensor_series WHERE NOT EXISTS "
+             "(SELECT 1 FROM sensor_readings r WHERE r.series_id = sensor_series.id)");
     Stmt(writer_, "DELETE FROM outbox WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?")
         .bind(1, rep.cutoff_ms)
         .run();

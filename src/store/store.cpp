@@ -3,7 +3,9 @@
 #include "store/store.h"
 
 #include <cmath>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "alarm/alarm_payload.h"
 #include "mmfuse/error.h"
@@ -148,6 +150,11 @@ int Store::schema_version() const {
   Stmt v(r.db(), "PRAGMA user_version");
   v.step();
   return static_cast<int>(v.i64(0));
+}
+
+void Store::checkpoint() {
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  sql_exec(writer_, "PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 std::string Store::integrity_check() const {
@@ -298,17 +305,32 @@ void check_readings(const std::vector<SensorReading>& readings) {
 
 void insert_readings(sqlite3* db, const std::vector<SensorReading>& readings,
                      int64_t inspection_id) {
-  Stmt s(db,
-         "INSERT INTO sensor_readings(inspection_id, device_id, point_id, channel, t_ms, value) "
-         "VALUES(?,?,?,?,?,?)");
+  // Series ids of this batch, looked up (or created) once per (device, point, channel).
+  std::map<std::tuple<std::string, std::string, std::string>, int64_t> series;
+  Stmt add(db,
+           "INSERT INTO sensor_series(device_id, point_id, channel) VALUES(?,?,?) "
+           "ON CONFLICT DO NOTHING");
+  Stmt find(db,
+            "SELECT id FROM sensor_series WHERE device_id = ? AND channel = ? AND point_id = ?");
+  Stmt s(db, "INSERT INTO sensor_readings(series_id, inspection_id, t_ms, value) VALUES(?,?,?,?)");
   for (const auto& r : readings) {
+    auto key = std::make_tuple(r.device_id, r.point_id, r.channel);
+    auto it = series.find(key);
+    if (it == series.end()) {
+      add.reset();
+      add.bind(1, r.device_id).bind(2, r.point_id).bind(3, r.channel).run();
+      find.reset();
+      find.bind(1, r.device_id).bind(2, r.channel).bind(3, r.point_id);
+      MMFUSE_ASSERT(find.step());
+      it = series.emplace(key, find.i64(0)).first;
+    }
     s.reset();
+    s.bind(1, it->second);
     if (inspection_id > 0)
-      s.bind(1, inspection_id);
+      s.bind(2, inspection_id);
     else
-      s.bind_null(1);
-    s.bind(2, r.device_id).bind(3, r.point_id).bind(4, r.channel).bind(5, r.t_ms).bind(6, r.value);
-    s.run();
+      s.bind_null(2);
+    s.bind(3, r.t_ms).bind(4, r.value).run();
   }
 }
 
@@ -537,22 +559,23 @@ std::vector<TrendPoint> Store::sensor_trend(const std::string& device_id,
   std::vector<TrendPoint> out;
   if (max_points <= 0) {
     Stmt s(r.db(),
-           "SELECT t_ms, value FROM sensor_readings WHERE device_id = ? AND channel = ? AND "
-           "t_ms >= ? ORDER BY t_ms");
+           "SELECT t_ms, value FROM sensor_readings WHERE series_id IN (SELECT id FROM "
+           "sensor_series WHERE device_id = ? AND channel = ?) AND t_ms >= ? ORDER BY t_ms");
     s.bind(1, device_id).bind(2, channel).bind(3, since_ms);
     while (s.step()) out.push_back({s.i64(0), s.f64(1), s.f64(1), s.f64(1), 1});
     return out;
   }
   Stmt range(r.db(),
-             "SELECT min(t_ms), max(t_ms) FROM sensor_readings WHERE device_id = ? AND "
-             "channel = ? AND t_ms >= ?");
+             "SELECT min(t_ms), max(t_ms) FROM sensor_readings WHERE series_id IN (SELECT id FROM "
+             "sensor_series WHERE device_id = ? AND channel = ?) AND t_ms >= ?");
   range.bind(1, device_id).bind(2, channel).bind(3, since_ms);
   if (!range.step() || range.is_null(0)) return out;
   const int64_t lo = range.i64(0), hi = range.i64(1);
   const int64_t width = std::max<int64_t>(1, (hi - lo) / max_points + 1);
   Stmt s(r.db(),
          "SELECT (t_ms - ?1) / ?2 AS b, min(t_ms), avg(value), min(value), max(value), count(*) "
-         "FROM sensor_readings WHERE device_id = ?3 AND channel = ?4 AND t_ms >= ?5 "
+         "FROM sensor_readings WHERE series_id IN (SELECT id FROM sensor_series WHERE "
+         "device_id = ?3 AND channel = ?4) AND t_ms >= ?5 "
          "GROUP BY b ORDER BY b");
   s.bind(1, lo).bind(2, width).bind(3, device_id).bind(4, channel).bind(5, since_ms);
   while (s.step()) out.push_back({s.i64(1), s.f64(2), s.f64(3), s.f64(4), s.i64(5)});
@@ -562,7 +585,8 @@ std::vector<TrendPoint> Store::sensor_trend(const std::string& device_id,
 std::vector<std::string> Store::sensor_channels(const std::string& device_id) const {
   auto r = reader();
   Stmt s(r.db(),
-         "SELECT DISTINCT channel FROM sensor_readings WHERE device_id = ? ORDER BY channel");
+         "SELECT DISTINCT channel FROM sensor_series s WHERE device_id = ? AND EXISTS (SELECT 1 "
+         "FROM sensor_readings r WHERE r.series_id = s.id) ORDER BY channel");
   s.bind(1, device_id);
   std::vector<std::string> out;
   while (s.step()) out.push_back(s.text(0));

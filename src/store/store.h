@@ -280,6 +280,10 @@ class Store {
   // files, which the next prune sweeps; never a row naming a deleted file).
   PruneReport prune(int days = 0);
 
+  // Copies the WAL into the database file and truncates it (SQLite also does this by
+  // itself every ~4 MB of WAL; call it before measuring or copying the file).
+  void checkpoint();
+
   // "ok" when PRAGMA integrity_check passes, else its first message.
   std::string integrity_check() const;
   int schema_version() const;
