@@ -57,10 +57,7 @@ int OutboxDispatcher::deliver_sink(Sink& sink) {
         failures_.fetch_add(1);
         return delivered;
       }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (stopping_ && thread_.joinable()) return delivered;  // stop() waits for us
-      }
+      if (stop_requested_.load()) return delivered;  // stop() is waiting for the thread
     }
   }
 }
@@ -105,12 +102,14 @@ void OutboxDispatcher::stop(bool flush) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    if (thread_.joinable()) stop_requested_ = true;
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = false;
+    stop_requested_ = false;
   }
   if (!flush) return;
   // Graceful shutdown: deliver what can go now, until nothing moves or time is up.
