@@ -160,15 +160,14 @@ void register_store_commands(CLI::App& app) {
   add_data_option(info, info_dir.get());
   info->callback([info_dir] {
     auto s = open_existing(*info_dir);
-    const auto status = s->device_status();
-    int64_t open_alarms = 0;
-    for (const auto& d : status) open_alarms += d.open_alarms;
+    const auto c = s->counts();
     print_json({{"data_dir", s->data_dir().string()},
                 {"schema_version", s->schema_version()},
                 {"integrity", s->integrity_check()},
-                {"devices", status.size()},
-                {"open_alarms", open_alarms},
-                {"rounds", s->list_rounds(1000000).size()},
+                {"devices", c.devices},
+                {"open_alarms", c.open_alarms},
+                {"rounds", c.rounds},
+                {"counts", store::to_json(c)},
                 {"outbox", store::to_json(s->outbox_backlog())}});
   });
 

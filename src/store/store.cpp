@@ -152,6 +152,19 @@ int Store::schema_version() const {
   return static_cast<int>(v.i64(0));
 }
 
+StoreCounts Store::counts() const {
+  auto r = reader();
+  Transaction tx(r.db(), false);
+  Stmt s(r.db(),
+         "SELECT (SELECT count(*) FROM devices), (SELECT count(*) FROM rounds), "
+         "(SELECT count(*) FROM inspections), (SELECT count(*) FROM sensor_readings), "
+         "(SELECT count(*) FROM alarms), "
+         "(SELECT count(*) FROM alarms WHERE acknowledged_at_ms IS NULL), "
+         "(SELECT count(*) FROM outbox WHERE delivered_at_ms IS NULL)");
+  s.step();
+  return {s.i64(0), s.i64(1), s.i64(2), s.i64(3), s.i64(4), s.i64(5), s.i64(6)};
+}
+
 void Store::checkpoint() {
   std::lock_guard<std::mutex> lock(write_mutex_);
   sql_exec(writer_, "PRAGMA wal_checkpoint(TRUNCATE)");

@@ -120,6 +120,13 @@ TEST(Store, RecordsInspectionWithModalitiesReadingsAlarmAndOutbox) {
   EXPECT_EQ(s->list_inspections().size(), 2u);
   EXPECT_EQ(s->list_inspections({"pump-1", "", 0, 0, 1}).size(), 1u);
   EXPECT_EQ(s->list_inspections({"other", "", 0, 0, 100}).size(), 0u);
+  auto c = s->counts();
+  EXPECT_EQ(c.devices, 1);
+  EXPECT_EQ(c.inspections, 2);
+  EXPECT_EQ(c.readings, 5);
+  EXPECT_EQ(c.alarms, 1);
+  EXPECT_EQ(c.open_alarms, 1);
+  EXPECT_EQ(c.outbox_pending, 2);
 }
 
 TEST(Store, DeduplicatesAlarmsPerDeviceAndTypeWithinCooldown) {
