@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 
 #include "mmfuse/error.h"
 
@@ -28,7 +29,12 @@ OutboxDispatcher::OutboxDispatcher(store::Store& store, std::vector<std::shared_
                bad_input, "outbox: back-off must satisfy 0 < base <= max");
   MMFUSE_CHECK(options.poll_interval_ms > 0 && options.batch > 0, bad_input,
                "outbox: poll_interval_ms and batch must be > 0");
-  for (const auto& s : sinks_) MMFUSE_CHECK(s != nullptr, bad_input, "outbox: a sink is null");
+  std::set<std::string> names;
+  for (const auto& s : sinks_) {
+    MMFUSE_CHECK(s != nullptr, bad_input, "outbox: a sink is null");
+    MMFUSE_CHECK(names.insert(s->name()).second, bad_input,
+                 "outbox: two sinks are named '" + s->name() + "'");
+  }
   rng_.seed(options.seed != 0 ? options.seed : std::random_device{}());
 }
 

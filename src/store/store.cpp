@@ -33,6 +33,10 @@ RoundStatus parse_round_status(const std::string& s) {
   throw_error(ErrorKind::internal, "unknown round status '" + s + "' in the store");
 }
 
+namespace {
+void check_sinks(const std::vector<std::string>& sinks);
+}  // namespace
+
 // ---- connections ----
 
 class Store::Reader {
@@ -102,6 +106,7 @@ std::unique_ptr<Store> Store::open(const fs::path& data_dir, const StoreOptions&
                "store: unacked_alarm_retention_days must be > 0");
   MMFUSE_CHECK(options.dedupe_cooldown_ms >= 0, bad_input,
                "store: dedupe_cooldown_ms must be >= 0");
+  check_sinks(options.sinks);
   std::unique_ptr<Store> s(new Store());
   std::error_code ec;
   s->data_dir_ = fs::absolute(data_dir, ec).lexically_normal();
@@ -177,6 +182,7 @@ std::string Store::integrity_check() const {
 }
 
 void Store::set_sinks(const std::vector<std::string>& sinks) {
+  check_sinks(sinks);
   std::lock_guard<std::mutex> lock(write_mutex_);
   sinks_ = sinks;
 }
@@ -196,7 +202,7 @@ void Store::upsert_devices(const std::vector<DeviceInfo>& devices) {
   for (const auto& d : devices) {
     s.reset();
     s.bind(1, d.id).bind(2, d.name).bind(3, d.area).bind(4, d.location);
-    s.bind(5, d.points.is_null() ? std::string("[]") : d.points.dump()).bind(6, now).run();
+    s.bind(5, d.points.is_null() ? std::string("[]") : json_text(d.points)).bind(6, now).run();
   }
   tx.commit();
 }
@@ -292,6 +298,13 @@ std::vector<RoundInfo> Store::list_rounds(int limit) const {
 // ---- inspections ----
 
 namespace {
+
+void check_sinks(const std::vector<std::string>& sinks) {
+  std::set<std::string> seen;
+  for (const auto& s : sinks)
+    MMFUSE_CHECK(!s.empty() && seen.insert(s).second, bad_input,
+                 "store: sink names must be non-empty and distinct ('" + s + "')");
+}
 
 void check_record(const inspect::InspectionRecord& rec) {
   MMFUSE_CHECK(!rec.device_id.empty(), bad_input, "store: inspection without a device id");
@@ -432,7 +445,7 @@ int64_t Store::insert_alarm(const inspect::InspectionRecord& rec, int64_t inspec
            "VALUES(?,?,?,?,?,?,?,?,?,?,?,0,?)");
   ins.bind(1, a.type).bind(2, a.device_id).bind(3, a.point_id).bind(4, a.area);
   ins.bind(5, a.round_id).bind(6, inspection_id).bind(7, a.fused_score);
-  ins.bind(8, a.modalities.dump()).bind(9, nlohmann::json(a.evidence).dump());
+  ins.bind(8, json_text(a.modalities)).bind(9, json_text(nlohmann::json(a.evidence)));
   ins.bind(10, now).bind(11, now).bind(12, key).run();
   a.id = sqlite3_last_insert_rowid(writer_);
   insert_evidence_refs(writer_, data_dir_, a.evidence, 0, a.id);
@@ -475,8 +488,8 @@ RecordOutcome Store::record_inspection(const inspect::InspectionRecord& rec,
     mod.bind(1, out.inspection_id).bind(2, std::string(inspect::modality_name(m.modality)));
     mod.bind(3, std::string(inspect::modality_status_name(m.status)));
     mod.bind(4, m.score).bind(5, m.raw_score).bind(6, m.decision ? 1 : 0).bind(7, m.message);
-    mod.bind(8, m.detail.is_null() ? std::string("{}") : m.detail.dump());
-    mod.bind(9, nlohmann::json(m.evidence).dump()).run();
+    mod.bind(8, m.detail.is_null() ? std::string("{}") : json_text(m.detail));
+    mod.bind(9, json_text(nlohmann::json(m.evidence))).run();
     insert_evidence_refs(writer_, data_dir_, m.evidence, out.inspection_id, 0);
   }
   insert_readings(writer_, readings, out.inspection_id);

@@ -293,6 +293,25 @@ TEST(Store, RejectsBadInputWithoutWritingAnything) {
   EXPECT_EQ(s->list_alarms().size(), 0u);
 }
 
+TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
+  StoreTempDir dir;
+  store::StoreOptions opt;
+  opt.sinks = {"mqtt"};
+  auto s = store::Store::open(dir.path(), opt);
+  auto rec = make_record("m1", true, "", {"evidence/caf\xe9.png"});
+  rec.modalities[0].message = "defect near caf\xe9";  // Latin-1 bytes
+  rec.modalities[0].detail = {{"file", "caf\xe9"}};
+  auto out = s->record_inspection(rec);
+  ASSERT_GT(out.alarm_id, 0);
+  auto payload = nlohmann::json::parse(s->list_outbox(out.alarm_id).at(0).payload);
+  EXPECT_EQ(payload["modalities"]["camera"]["message"], "defect near caf\uFFFD");
+  EXPECT_EQ(s->find_inspection(out.inspection_id)->record.modalities[0].detail["file"],
+            "caf\uFFFD");
+  store::StoreOptions twice;
+  twice.sinks = {"mqtt", "mqtt"};  // would queue every alarm twice
+  EXPECT_THROW(store::Store::open(dir.path() / "x", twice), Error);
+}
+
 TEST(Store, RefusesGarbageFilesAndNewerSchemas) {
   StoreTempDir dir;
   fs::create_directories(dir.path() / "junk");
