@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The main job for now: set up, then embed and zero-shot classify with the
-# bundled tiny CLIP model (random weights with the real geometry and vocabulary,
-# so the scores are not meaningful; point --model at a pulled folder for real ones).
+# The main job: set up (packages + build), then run `mmfuse demo`: a synthetic
+# plant of inspection points (camera, infrared, sound, sensors) with injected
+# faults and recorded ground truth is generated, fitted on its baselines,
+# inspected in one round, fused into alarms stored in SQLite, and scored
+# against the ground truth (precision/recall per modality and fused, latency).
+#   DEVICES=50 SEED=7 scripts/demo.sh
+# Afterwards `build/mmfuse serve --config $DATA/plant.yaml --port 8080` shows the
+# plant on the dashboard (see docs/dashboard.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
-MODEL=${MODEL:-tests/fixtures/clip/models/clip-tiny-gelu-p16}
-IMAGE=${IMAGE:-tests/fixtures/images/img0_photo_640x480_rgb.jpg}
-echo "\$ mmfuse classify --model $MODEL --image $IMAGE --label cat --label dog --label 'magnetic tile'"
-build/mmfuse classify --model "$MODEL" --image "$IMAGE" --label cat --label dog --label "magnetic tile"
-echo "\$ mmfuse embed --model $MODEL --text 'a photo of a cat' --image $IMAGE"
-build/mmfuse embed --model "$MODEL" --text "a photo of a cat" --image "$IMAGE"
+DATA=${DATA:-demo-plant}
+echo "\$ mmfuse demo --devices ${DEVICES:-20} --seed ${SEED:-1} --data $DATA"
+build/mmfuse demo --devices "${DEVICES:-20}" --seed "${SEED:-1}" --data "$DATA"
