@@ -3,7 +3,9 @@
 // The acceptance test against the real binary is dashboard.test.mjs.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { build_dist, launch, load_playwright, watch_page } from './lib.mjs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { build_dist, launch, load_playwright, watch_page, web } from './lib.mjs';
 import { start_mock } from './mock_server.mjs';
 
 const { chromium, chromium_path } = load_playwright();
@@ -122,6 +124,29 @@ test('an unreachable server is reported, and the page recovers', async () => {
   for (let i = problems.length - 1; i >= 0; i--) {
     if (/ERR_CONNECTION_REFUSED|Failed to load resource/.test(problems[i])) problems.splice(i, 1);
   }
+});
+
+/** Runs axe-core (WCAG 2 A/AA rules) on the page; returns serious/critical violations as text. */
+async function axe_violations() {
+  const axe_path = createRequire(join(web, 'package.json')).resolve('axe-core/axe.min.js');
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: axe_path });
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }),
+  );
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}
+
+test('overview and device view pass axe-core WCAG 2.1 AA checks (serious/critical)', async () => {
+  await page.goto(`${mock.url}/?poll=700#/`);
+  await page.locator('#device-grid > li').first().waitFor();
+  await page.locator('#alarm-list > li, #alarms-empty:not([hidden])').first().waitFor();
+  assert.deepEqual(await axe_violations(), []);
+  await page.goto(`${mock.url}/?poll=700#/device/dev-002`);
+  await page.locator('#inspections tbody tr').first().waitFor();
+  assert.deepEqual(await axe_violations(), []);
+  await page.goto(`${mock.url}/?poll=700#/`);
 });
 
 test('the page raised no script errors', () => {
