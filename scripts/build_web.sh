@@ -20,4 +20,5 @@ if [ "${1:-}" != "--offline" ] || [ ! -d node_modules ]; then
   # platform binary comes as an optional dependency either way, so no scripts are needed.
   npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 fi
+node node_modules/typescript/bin/tsc --noEmit -p .   # type check; esbuild only strips types
 node build.mjs

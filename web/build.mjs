@@ -1,7 +1,8 @@
 // Bundles the dashboard into dist/ (index.html, app.js, app.css) with esbuild: everything,
 // uPlot included, is local so the dashboard works offline. `node build.mjs --watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,5 +33,12 @@ if (watch) {
   console.log('watching web/src …');
 } else {
   await Promise.all([esbuild.build(options), esbuild.build(css)]);
+  // Version the asset URLs by content so a browser never pairs a new page with a cached old bundle.
+  let html = await readFile(join(dist, 'index.html'), 'utf8');
+  for (const name of ['app.js', 'app.css']) {
+    const hash = createHash('sha256').update(await readFile(join(dist, name))).digest('hex').slice(0, 12);
+    html = html.replace(`"${name}"`, `"${name}?v=${hash}"`);
+  }
+  await writeFile(join(dist, 'index.html'), html);
   console.log(`web: built ${dist}`);
 }

@@ -149,6 +149,28 @@ test('overview and device view pass axe-core WCAG 2.1 AA checks (serious/critica
   await page.goto(`${mock.url}/?poll=700#/`);
 });
 
+test('with API keys on, the page asks for a key and then loads', async () => {
+  const secured = await start_mock({ devices: 3, auth: 'test-key-0123' });
+  const p = await browser.newPage();
+  try {
+    await p.goto(`${secured.url}/?poll=700`);
+    await p.locator('#devices-error').waitFor({ state: 'visible' });
+    assert.match(await p.locator('#devices-error').innerText(), /API key/);
+    p.once('dialog', (d) => d.accept('test-key-0123'));
+    await p.click('#key-btn');
+    await p.waitForFunction(() => document.querySelectorAll('#device-grid > li').length === 3);
+    assert.equal(await p.locator('#devices-error').isVisible(), false);
+    // Evidence images are fetched with the key too.
+    await p.waitForFunction(() => {
+      const img = document.querySelector('#alarm-list .thumb img');
+      return img && img.complete && img.naturalWidth > 0;
+    });
+  } finally {
+    await p.close();
+    await secured.close();
+  }
+});
+
 test('the page raised no script errors', () => {
   assert.deepEqual(problems, []);
 });
