@@ -104,7 +104,8 @@ function evidence_svg(name) {
 
 /**
  * Starts the mock on 127.0.0.1 (`port` 0 = any free port). Options: devices (count), dist (static
- * root), index (features.index), auth (API key string). Resolves to { url, plant, close() }.
+ * root), index (features.index), auth (API key string). Resolves to { url, plant, failing, close() }
+ * (`failing`: a Set of paths made to answer HTTP 500).
  */
 export function start_mock({ port = 0, devices = 6, dist = default_dist, index = true, auth = '' } = {}) {
   const plant = make_plant(devices);
@@ -120,9 +121,11 @@ export function start_mock({ port = 0, devices = 6, dist = default_dist, index =
   };
   open_counts();
 
+  const failing = new Set(); // paths that answer 500, to test per-panel error states
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     const p = url.pathname;
+    if (failing.has(p)) return fail(res, 500, 'internal', `injected failure of ${p}`);
     if (auth && (p.startsWith('/v1/') || p.startsWith('/evidence/'))) {
       const h = req.headers.authorization ?? '';
       if (!h) return fail(res, 401, 'unauthorized', 'missing Authorization: Bearer key');
@@ -220,7 +223,11 @@ export function start_mock({ port = 0, devices = 6, dist = default_dist, index =
   return new Promise((ok) => {
     server.listen(port, '127.0.0.1', () => {
       const { port: p } = server.address();
-      ok({ url: `http://127.0.0.1:${p}`, plant, close: () => new Promise((c) => server.close(c)) });
+      const close = () => {
+        server.closeAllConnections?.();
+        return new Promise((c) => server.close(c));
+      };
+      ok({ url: `http://127.0.0.1:${p}`, plant, failing, close });
     });
   });
 }

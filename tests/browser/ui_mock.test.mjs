@@ -113,6 +113,17 @@ test('search shows a grid of images when the server has an index', async () => {
   assert.match(await page.locator('#search-status').innerText(), /8 results/);
 });
 
+test('a failing route shows its error in its own panel only', async () => {
+  mock.failing.add('/v1/stats/alarms');
+  await page.locator('#stats-error').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#stats-error').innerText(), /injected failure/);
+  assert.equal(await page.locator('#devices-error').isVisible(), false);
+  assert.match(await page.locator('#conn').innerText(), /1 panel\(s\) failed/);
+  mock.failing.delete('/v1/stats/alarms');
+  await page.locator('#stats-error').waitFor({ state: 'hidden' });
+  problems.splice(0, problems.length, ...problems.filter((x) => !/status of 500/.test(x)));
+});
+
 test('an unreachable server is reported, and the page recovers', async () => {
   await mock.close();
   await page.waitForFunction(() => /unreachable/.test(document.querySelector('#conn').textContent));

@@ -86,9 +86,11 @@ async function refresh_overview(): Promise<PromiseSettledResult<void>[]> {
   const ack_tab = byId('alarm-tabs').querySelector<HTMLButtonElement>('[aria-pressed="true"]');
   const acknowledged = ack_tab?.dataset.ack === 'true';
   const days = Number(byId<HTMLSelectElement>('stats-days').value) || 7;
-  return Promise.allSettled([
-    panel('round-error', get_round, render_round),
-    panel('devices-error', refresh_devices, () => render_devices(devices)).then(() =>
+  const devices_loaded = panel('devices-error', refresh_devices, () => render_devices(devices));
+  // Alarms name their devices, so they render after the device list (or its failure).
+  const alarms_loaded = devices_loaded
+    .catch(() => undefined)
+    .then(() =>
       panel(
         'alarms-error',
         () => get_alarms({ acknowledged, limit: 50 }),
@@ -101,7 +103,11 @@ async function refresh_overview(): Promise<PromiseSettledResult<void>[]> {
             acknowledged ? 'No acknowledged alarms yet.' : 'No open alarms. All clear.',
           ),
       ),
-    ),
+    );
+  return Promise.allSettled([
+    panel('round-error', get_round, render_round),
+    devices_loaded,
+    alarms_loaded,
     panel('stats-error', () => get_stats(days), (stats) => render_stats(stats, days)),
   ]);
 }
