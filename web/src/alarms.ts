@@ -95,8 +95,9 @@ function fill_alarm(li: HTMLElement, a: Alarm, names: Map<string, Device>): void
   li.dataset.alarmId = String(a.id);
 
   const modalities = Object.entries(a.modalities ?? {})
-    .sort((x, y) => y[1] - x[1])
-    .map(([m, s]) => el('li', { class: s >= 0.5 ? 'hot' : '' }, `${m} ${fmt_score(s)}`));
+    .map(([m, v]) => [m, typeof v === 'number' ? v : (v?.score ?? null)] as [string, number | null])
+    .sort((x, y) => (y[1] ?? -1) - (x[1] ?? -1))
+    .map(([m, s]) => el('li', { class: s !== null && s >= 0.5 ? 'hot' : '' }, `${m} ${fmt_score(s)}`));
   const evidence = (a.evidence ?? []).map((url, i) =>
     thumbnail(url, `Evidence ${i + 1} of alarm ${a.id} (${a.type}, ${device_label(a.device_id)})`),
   );

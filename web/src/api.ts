@@ -20,7 +20,8 @@ export interface Alarm {
   device_id: string;
   point_id: string;
   fused_score: number;
-  modalities: Record<string, number>;
+  // The agreed shape is a score per modality; a per-modality object {score, status, ...} is accepted too.
+  modalities: Record<string, number | { score?: number | null; status?: string } | null>;
   evidence: string[];
   created: string;
   acknowledged: boolean;

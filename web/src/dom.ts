@@ -139,6 +139,15 @@ export function load_image(img: HTMLImageElement, url: string): void {
   );
 }
 
+/**
+ * The URL of an evidence file: paths the server already made URLs ("/evidence/...", absolute
+ * URLs) are kept; a bare relative path is taken as relative to the evidence root.
+ */
+export function evidence_url(path: string): string {
+  if (/^(\/|https?:|data:|blob:)/.test(path)) return path;
+  return `/evidence/${path.split('/').map(encodeURIComponent).join('/')}`;
+}
+
 /** A short last path component for captions ("…/cam/0007.png" → "0007.png"). */
 export function basename(path: string): string {
   const parts = path.split('/');

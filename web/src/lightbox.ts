@@ -1,8 +1,9 @@
 // Evidence thumbnails and the full-size viewer (<dialog>: modal, Esc closes, focus returns).
-import { basename, byId, el, load_image } from './dom';
+import { basename, byId, el, evidence_url, load_image } from './dom';
 
 /** A thumbnail button that opens `url` full size; `label` describes the image for screen readers. */
-export function thumbnail(url: string, label: string): HTMLButtonElement {
+export function thumbnail(path: string, label: string): HTMLButtonElement {
+  const url = evidence_url(path);
   const img = el('img', { alt: label, loading: 'lazy', decoding: 'async', width: 96, height: 72 });
   img.addEventListener('error', () => img.classList.add('broken'));
   load_image(img, url);
