@@ -15,5 +15,6 @@ void register_sensor(CLI::App& app);
 void register_sound(CLI::App& app);
 void register_index(CLI::App& app);
 void register_search(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace mmfuse::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_sound(app);
   mmfuse::cli::register_index(app);
   mmfuse::cli::register_search(app);
+  mmfuse::cli::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
