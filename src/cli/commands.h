@@ -15,5 +15,9 @@ void register_sensor(CLI::App& app);
 void register_sound(CLI::App& app);
 void register_index(CLI::App& app);
 void register_search(CLI::App& app);
+void register_serve(CLI::App& app);
+void register_demo(CLI::App& app);
+void register_inspect(CLI::App& app);
+void register_alarms(CLI::App& app);  // `alarms` and `store`
 
 }  // namespace mmfuse::cli

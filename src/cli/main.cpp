@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_sound(app);
   mmfuse::cli::register_index(app);
   mmfuse::cli::register_search(app);
+  mmfuse::cli::register_serve(app);
+  mmfuse::cli::register_demo(app);
+  mmfuse::cli::register_inspect(app);
+  mmfuse::cli::register_alarms(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,191 @@
+// `mmfuse alarms` and `mmfuse store`: look after an inspection data directory from the
+// shell (see docs/store.md, docs/alarms.md).
+//   alarms list     alarms, newest first (filters: --open/--acked, --device, --limit)
+//   alarms ack      acknowledge one alarm (idempotent)
+//   alarms stats    counts per UTC day and type
+//   alarms deliver  push the outbox through MQTT and/or a webhook once, then exit
+//   store info      schema version, integrity, row counts, outbox backlog
+//   store prune     retention: delete rows and evidence older than N days
+#include <filesystem>
+#include <memory>
+
+#include "alarm/mqtt_sink.h"
+#include "alarm/outbox_dispatcher.h"
+#include "alarm/webhook_sink.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "mmfuse/error.h"
+#include "store/store.h"
+
+namespace fs = std::filesystem;
+
+namespace mmfuse::cli {
+namespace {
+
+// Opens an existing store: these commands never create one by accident.
+std::unique_ptr<store::Store> open_existing(const std::string& data_dir,
+                                            const store::StoreOptions& options = {}) {
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::path(data_dir) / "mmfuse.db", ec))
+    throw_error(ErrorKind::not_found, data_dir + ": no mmfuse store here (no mmfuse.db)");
+  return store::Store::open(data_dir, options);
+}
+
+void add_data_option(CLI::App* cmd, std::string* data_dir) {
+  cmd->add_option("--data", *data_dir, "Data directory holding mmfuse.db")->required();
+}
+
+void register_alarm_commands(CLI::App& app) {
+  auto* alarms = app.add_subcommand("alarms", "Inspection alarms in a data directory");
+  alarms->require_subcommand(1);
+
+  struct ListFlags {
+    std::string data_dir, device;
+    bool open = false, acked = false;
+    int limit = 100;
+  };
+  auto lf = std::make_shared<ListFlags>();
+  auto* list = alarms->add_subcommand("list", "List alarms, newest first");
+  add_data_option(list, &lf->data_dir);
+  list->add_flag("--open", lf->open, "Only unacknowledged alarms");
+  list->add_flag("--acked", lf->acked, "Only acknowledged alarms");
+  list->add_option("--device", lf->device, "Only this device's alarms");
+  list->add_option("--limit", lf->limit, "At most this many (default 100)")
+      ->check(CLI::Range(1, 1000000));
+  list->callback([lf] {
+    MMFUSE_CHECK(!(lf->open && lf->acked), bad_input, "--open and --acked exclude each other");
+    auto s = open_existing(lf->data_dir);
+    store::AlarmFilter f;
+    if (lf->open) f.acknowledged = false;
+    if (lf->acked) f.acknowledged = true;
+    f.device_id = lf->device;
+    f.limit = lf->limit;
+    Json out = Json::array();
+    for (const auto& a : s->list_alarms(f)) out.push_back(store::to_json(a));
+    print_json({{"alarms", std::move(out)}});
+  });
+
+  struct AckFlags {
+    std::string data_dir, user;
+    int64_t id = 0;
+  };
+  auto af = std::make_shared<AckFlags>();
+  auto* ack = alarms->add_subcommand("ack", "Acknowledge an alarm (repeating it changes nothing)");
+  add_data_option(ack, &af->data_dir);
+  ack->add_option("--id", af->id, "Alarm id")->required();
+  ack->add_option("--user", af->user, "Who acknowledges it")->required();
+  ack->callback([af] {
+    auto s = open_existing(af->data_dir);
+    print_json({{"alarm", store::to_json(s->acknowledge_alarm(af->id, af->user))}});
+  });
+
+  struct StatsFlags {
+    std::string data_dir;
+    int days = 0;
+  };
+  auto sf = std::make_shared<StatsFlags>();
+  auto* stats = alarms->add_subcommand("stats", "Alarm counts per UTC day and type");
+  add_data_option(stats, &sf->data_dir);
+  stats->add_option("--days", sf->days, "Only the last N days (default: all)")
+      ->check(CLI::Range(0, 100000));
+  stats->callback([sf] {
+    auto s = open_existing(sf->data_dir);
+    const int64_t since =
+        sf->days > 0 ? s->clock().now_ms() - static_cast<int64_t>(sf->days) * store::kMsPerDay : 0;
+    Json out = Json::array();
+    for (const auto& st : s->alarm_stats(since))
+      out.push_back({{"day", st.day}, {"type", st.type}, {"count", st.count}});
+    print_json({{"stats", std::move(out)}});
+  });
+
+  struct DeliverFlags {
+    std::string data_dir, mqtt_host = "127.0.0.1", mqtt_prefix = "mmfuse", webhook, bearer;
+    int mqtt_port = 0;
+    int wait_ms = 3000;
+  };
+  auto df = std::make_shared<DeliverFlags>();
+  auto* deliver = alarms->add_subcommand(
+      "deliver", "Deliver the due outbox rows once through the given sinks, then exit");
+  add_data_option(deliver, &df->data_dir);
+  deliver->add_option("--mqtt-host", df->mqtt_host, "MQTT broker host (default 127.0.0.1)");
+  deliver->add_option("--mqtt-port", df->mqtt_port, "MQTT broker port (enables the mqtt sink)")
+      ->check(CLI::Range(1, 65535));
+  deliver->add_option("--mqtt-prefix", df->mqtt_prefix, "Topic prefix (default mmfuse)");
+  deliver->add_option("--webhook", df->webhook, "Webhook URL (enables the webhook sink)");
+  deliver->add_option("--bearer", df->bearer, "Webhook bearer token");
+  deliver->add_option("--wait-ms", df->wait_ms, "How long to wait for the broker connection")
+      ->check(CLI::Range(0, 600000));
+  deliver->callback([df] {
+    MMFUSE_CHECK(df->mqtt_port > 0 || !df->webhook.empty(), bad_input,
+                 "alarms deliver: give --mqtt-port and/or --webhook");
+    auto s = open_existing(df->data_dir);
+    std::vector<std::shared_ptr<alarm::Sink>> sinks;
+    if (df->mqtt_port > 0) {
+      alarm::MqttOptions mo;
+      mo.host = df->mqtt_host;
+      mo.port = df->mqtt_port;
+      mo.topic_prefix = df->mqtt_prefix;
+      mo.client_id = "mmfuse-deliver";
+      auto mqtt = std::make_shared<alarm::MqttSink>(mo);
+      mqtt->wait_connected(df->wait_ms);
+      sinks.push_back(mqtt);
+    }
+    if (!df->webhook.empty()) {
+      alarm::WebhookOptions wo;
+      wo.url = df->webhook;
+      wo.bearer_token = df->bearer;
+      sinks.push_back(std::make_shared<alarm::WebhookSink>(wo));
+    }
+    alarm::OutboxDispatcher dispatcher(*s, sinks);
+    int delivered = 0;
+    for (int n; (n = dispatcher.deliver_due_once()) > 0;) delivered += n;
+    print_json({{"delivered", delivered},
+                {"failures", dispatcher.stats().failures},
+                {"backlog", store::to_json(s->outbox_backlog())}});
+  });
+}
+
+void register_store_commands(CLI::App& app) {
+  auto* st = app.add_subcommand("store", "The inspection store (data directory)");
+  st->require_subcommand(1);
+
+  auto info_dir = std::make_shared<std::string>();
+  auto* info = st->add_subcommand("info", "Schema version, integrity, counts, outbox backlog");
+  add_data_option(info, info_dir.get());
+  info->callback([info_dir] {
+    auto s = open_existing(*info_dir);
+    const auto status = s->device_status();
+    int64_t open_alarms = 0;
+    for (const auto& d : status) open_alarms += d.open_alarms;
+    print_json({{"data_dir", s->data_dir().string()},
+                {"schema_version", s->schema_version()},
+                {"integrity", s->integrity_check()},
+                {"devices", status.size()},
+                {"open_alarms", open_alarms},
+                {"rounds", s->list_rounds(1000000).size()},
+                {"outbox", store::to_json(s->outbox_backlog())}});
+  });
+
+  struct PruneFlags {
+    std::string data_dir;
+    int days = 7;
+  };
+  auto pf = std::make_shared<PruneFlags>();
+  auto* prune = st->add_subcommand("prune", "Delete rows and evidence older than N days");
+  add_data_option(prune, &pf->data_dir);
+  prune->add_option("--days", pf->days, "Retention in days (default 7)")
+      ->check(CLI::Range(1, 100000));
+  prune->callback([pf] {
+    auto s = open_existing(pf->data_dir);
+    print_json({{"pruned", store::to_json(s->prune(pf->days))}});
+  });
+}
+
+}  // namespace
+
+void register_alarms(CLI::App& app) {
+  register_alarm_commands(app);
+  register_store_commands(app);
+}
+
+}  // namespace mmfuse::cli

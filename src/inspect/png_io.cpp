@@ -1,0 +1,182 @@
+// libpng read of raw grey samples and write of evidence images. libpng reports
+// errors by longjmp, so the functions that call it hold no C++ objects with
+// destructors between setjmp and the libpng calls (buffers are allocated
+// before setjmp).
+#include "inspect/png_io.h"
+
+#include <png.h>
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "mmfuse/error.h"
+#include "sensor/atomic_file.h"
+
+namespace mmfuse::inspect {
+
+namespace {
+
+struct Source {
+  const uint8_t* data;
+  size_t size;
+  size_t pos;
+};
+
+struct ErrorInfo {
+  char message[256];
+};
+
+void read_cb(png_structp png, png_bytep out, size_t n) {
+  auto* src = static_cast<Source*>(png_get_io_ptr(png));
+  if (n > src->size - src->pos) png_error(png, "image file is truncated");
+  std::memcpy(out, src->data + src->pos, n);
+  src->pos += n;
+}
+
+void error_cb(png_structp png, png_const_charp msg) {
+  auto* info = static_cast<ErrorInfo*>(png_get_error_ptr(png));
+  if (info != nullptr) std::snprintf(info->message, sizeof info->message, "%s", msg);
+  png_longjmp(png, 1);
+}
+
+void warning_cb(png_structp, png_const_charp) {}
+
+void write_cb(png_structp png, png_bytep data, size_t n) {
+  static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<const char*>(data), n);
+}
+
+void flush_cb(png_structp) {}
+
+// Header step: returns 0 on success, 1 on libpng error, 2 on a colour image.
+int read_header(png_structp png, png_infop info, Source* src, png_uint_32* w, png_uint_32* h,
+                int* depth, int* color) {
+  if (setjmp(png_jmpbuf(png))) return 1;
+  png_set_read_fn(png, src, read_cb);
+  png_read_info(png, info);
+  int interlace = 0;
+  png_get_IHDR(png, info, w, h, depth, color, &interlace, nullptr, nullptr);
+  if (*color != PNG_COLOR_TYPE_GRAY && *color != PNG_COLOR_TYPE_GRAY_ALPHA) return 2;
+  if (*depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (*color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_strip_alpha(png);
+  if (*depth == 16) png_set_swap(png);  // little-endian host order
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  return 0;
+}
+
+int read_rows(png_structp png, png_infop info, png_bytep* rows) {
+  if (setjmp(png_jmpbuf(png))) return 1;
+  png_read_image(png, rows);
+  png_read_end(png, nullptr);
+  return 0;
+}
+
+int write_all(png_structp png, png_infop info, std::string* out, png_uint_32 w, png_uint_32 h,
+              int depth, int color, png_bytep* rows) {
+  if (setjmp(png_jmpbuf(png))) return 1;
+  png_set_write_fn(png, out, write_cb, flush_cb);
+  png_set_IHDR(png, info, w, h, depth, color, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_set_compression_level(png, 3);  // evidence: fast over small
+  png_write_info(png, info);
+  if (depth == 16) png_set_swap(png);
+  png_write_image(png, rows);
+  png_write_end(png, nullptr);
+  return 0;
+}
+
+}  // namespace
+
+GrayFrame decode_gray_png(const uint8_t* data, size_t size, const std::string& name) {
+  MMFUSE_CHECK(size >= 8 && png_sig_cmp(data, 0, 8) == 0, bad_input,
+               "infrared image '" + name + "': not a PNG file");
+  ErrorInfo err{};
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, error_cb, warning_cb);
+  MMFUSE_CHECK(png != nullptr, internal, "libpng: cannot create read struct");
+  png_infop info = png_create_info_struct(png);
+  if (info == nullptr) {
+    png_destroy_read_struct(&png, nullptr, nullptr);
+    throw_error(ErrorKind::internal, "libpng: cannot create info struct");
+  }
+  png_set_user_limits(png, 20000, 20000);
+  Source src{data, size, 0};
+  png_uint_32 w = 0, h = 0;
+  int depth = 0, color = 0;
+  const int rc = read_header(png, info, &src, &w, &h, &depth, &color);
+  if (rc != 0) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    if (rc == 2)
+      throw_error(ErrorKind::unsupported,
+                  "infrared image '" + name + "': colour PNG; expected 8- or 16-bit grey counts");
+    throw_error(ErrorKind::bad_input, "infrared image '" + name + "': " + err.message);
+  }
+  GrayFrame f;
+  f.width = static_cast<int>(w);
+  f.height = static_cast<int>(h);
+  f.bit_depth = depth == 16 ? 16 : 8;
+  const size_t bps = depth == 16 ? 2 : 1;
+  std::vector<uint8_t> buf;
+  std::vector<png_bytep> rows;
+  try {
+    buf.resize(static_cast<size_t>(w) * h * bps);
+    rows.resize(h);
+  } catch (...) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw;
+  }
+  for (png_uint_32 y = 0; y < h; ++y) rows[y] = buf.data() + static_cast<size_t>(y) * w * bps;
+  if (read_rows(png, info, rows.data()) != 0) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw_error(ErrorKind::bad_input, "infrared image '" + name + "': " + err.message);
+  }
+  png_destroy_read_struct(&png, &info, nullptr);
+  f.pixels.resize(static_cast<size_t>(w) * h);
+  if (bps == 2) {
+    std::memcpy(f.pixels.data(), buf.data(), buf.size());
+  } else {
+    for (size_t i = 0; i < f.pixels.size(); ++i) f.pixels[i] = buf[i];
+  }
+  return f;
+}
+
+GrayFrame read_gray_png(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  MMFUSE_CHECK(in, not_found, "infrared image '" + path.string() + "' cannot be opened");
+  std::ostringstream s;
+  s << in.rdbuf();
+  const std::string bytes = s.str();
+  return decode_gray_png(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                         path.string());
+}
+
+std::string encode_png(const void* pixels, int width, int height, int channels, int bit_depth) {
+  MMFUSE_ASSERT(width > 0 && height > 0 && (channels == 1 || channels == 3));
+  MMFUSE_ASSERT(bit_depth == 8 || (bit_depth == 16 && channels == 1));
+  std::string out;
+  const size_t stride = static_cast<size_t>(width) * channels * (bit_depth / 8);
+  std::vector<png_bytep> rows(static_cast<size_t>(height));
+  auto* base = const_cast<png_bytep>(static_cast<const uint8_t*>(pixels));
+  for (int y = 0; y < height; ++y) rows[static_cast<size_t>(y)] = base + stride * y;
+  ErrorInfo err{};
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, error_cb, warning_cb);
+  MMFUSE_CHECK(png != nullptr, internal, "libpng: cannot create write struct");
+  png_infop info = png_create_info_struct(png);
+  const int rc = info == nullptr ? 1
+                                 : write_all(png, info, &out, static_cast<png_uint_32>(width),
+                                             static_cast<png_uint_32>(height), bit_depth,
+                                             channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
+                                             rows.data());
+  png_destroy_write_struct(&png, &info);
+  MMFUSE_CHECK(rc == 0, internal, std::string("PNG encode failed: ") + err.message);
+  return out;
+}
+
+void write_png(const std::filesystem::path& path, const void* pixels, int width, int height,
+               int channels, int bit_depth) {
+  sensor::write_file_atomic(path, encode_png(pixels, width, height, channels, bit_depth));
+}
+
+}  // namespace mmfuse::inspect

@@ -1,0 +1,125 @@
+// PlantRunner (see round_runner.h).
+#include "inspect/round_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <mutex>
+#include <set>
+
+#include "mmfuse/error.h"
+
+namespace mmfuse::inspect {
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+std::string new_round_id() {
+  const int64_t ms = now_ms();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "r%04d%02d%02dT%02d%02d%02d%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+PlantRunner::PlantRunner(PlantConfig plant, ThreadPool& pool,
+                         const std::function<void(const std::string&)>& progress)
+    : plant_(std::move(plant)), pool_(pool) {
+  struct Job {
+    size_t device, point;
+  };
+  std::vector<Job> jobs;
+  for (size_t d = 0; d < plant_.devices.size(); ++d) {
+    device_points_.emplace_back(jobs.size(), jobs.size() + plant_.devices[d].points.size());
+    for (size_t p = 0; p < plant_.devices[d].points.size(); ++p) jobs.push_back({d, p});
+  }
+  inspectors_.resize(jobs.size());
+  const fs::path models = plant_.data_dir / "models";
+  // One point per core; each fit runs single-threaded inside its task.
+  pool_.parallel_tasks(jobs.size(), [&](size_t i, int) {
+    ThreadPool single(1);
+    const DeviceConfig& dev = plant_.devices[jobs[i].device];
+    inspectors_[i] = std::make_unique<PointInspector>(plant_, dev, dev.points[jobs[i].point], models, single);
+  });
+  if (progress)
+    for (const std::string& e : setup_errors()) progress("setup error: " + e);
+}
+
+const PointInspector* PlantRunner::find(const std::string& device, const std::string& point) const {
+  for (const auto& p : inspectors_)
+    if (p->device_id() == device && p->point_id() == point) return p.get();
+  return nullptr;
+}
+
+std::vector<std::string> PlantRunner::setup_errors() const {
+  std::vector<std::string> out;
+  for (const auto& p : inspectors_)
+    for (const std::string& e : p->setup_errors())
+      out.push_back(p->device_id() + "/" + p->point_id() + ": " + e);
+  return out;
+}
+
+RoundSummary PlantRunner::run_round(const std::string& round_id, const std::vector<std::string>& done,
+                                    const std::function<void(const DeviceOutcome&)>& on_device) {
+  const std::set<std::string> skip(done.begin(), done.end());
+  std::vector<size_t> todo;
+  for (size_t d = 0; d < plant_.devices.size(); ++d)
+    if (!skip.count(plant_.devices[d].id)) todo.push_back(d);
+  RoundSummary s;
+  s.round_id = round_id;
+  s.skipped = plant_.devices.size() - todo.size();
+  std::vector<DeviceOutcome> outcomes(todo.size());
+  std::vector<char> finished(todo.size(), 0);
+  InspectOptions opt;
+  opt.round_id = round_id;
+  opt.evidence_dir = plant_.data_dir / "evidence";
+  opt.evidence = plant_.evidence;
+  std::mutex sink_mutex;
+  const auto t0 = std::chrono::steady_clock::now();
+  pool_.parallel_tasks(todo.size(), [&](size_t k, int) {
+    const size_t d = todo[k];
+    DeviceOutcome& o = outcomes[k];
+    o.device_id = plant_.devices[d].id;
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = device_points_[d].first; i < device_points_[d].second; ++i) {
+      const PointInspector& p = *inspectors_[i];
+      o.records.push_back(p.inspect(p.gather(), opt));
+      o.alarm = o.alarm || o.records.back().alarm;
+    }
+    o.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (on_device) {
+      std::lock_guard<std::mutex> lock(sink_mutex);
+      on_device(o);
+    }
+    finished[k] = 1;
+  });
+  s.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> lat;
+  for (size_t k = 0; k < outcomes.size(); ++k) {
+    MMFUSE_ASSERT(finished[k]);
+    const DeviceOutcome& o = outcomes[k];
+    lat.push_back(o.latency_ms);
+    s.points += o.records.size();
+    for (const InspectionRecord& r : o.records) {
+      s.alarms += r.alarm ? 1 : 0;
+      for (const ModalityResult& m : r.modalities) s.modality_errors += m.status == ModalityStatus::error;
+    }
+  }
+  s.devices = outcomes.size();
+  s.p50_ms = percentile(lat, 0.50);
+  s.p95_ms = percentile(lat, 0.95);
+  s.max_ms = lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end());
+  s.outcomes = std::move(outcomes);
+  return s;
+}
+
+}  // namespace mmfuse::inspect

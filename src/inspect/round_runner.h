@@ -1,0 +1,66 @@
+// Inspection rounds over a whole plant: prepares one PointInspector per point
+// (fitting baselines in parallel), then inspects every device once per round,
+// devices spread over the cores of one pool (each device single-threaded, so
+// --threads N means N busy cores). Records go to a sink (the store) as they finish.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "inspect/plant.h"
+#include "inspect/point_inspector.h"
+
+namespace mmfuse::inspect {
+
+struct DeviceOutcome {
+  std::string device_id;
+  double latency_ms = 0.0;  // gather + inspect of all its points
+  bool alarm = false;
+  std::vector<InspectionRecord> records;  // one per point
+};
+
+struct RoundSummary {
+  std::string round_id;
+  size_t devices = 0, points = 0, skipped = 0;  // skipped: already done before a restart
+  size_t alarms = 0, modality_errors = 0;
+  double wall_ms = 0.0;
+  double p50_ms = 0.0, p95_ms = 0.0, max_ms = 0.0;  // per-device latency
+  std::vector<DeviceOutcome> outcomes;              // plant order, inspected devices only
+};
+
+// Linear-interpolated percentile (q in [0, 1]) of unsorted values; 0 when empty.
+double percentile(std::vector<double> values, double q);
+
+class PlantRunner {
+ public:
+  // `progress` (optional) receives one line per notable event (setup errors, cache use).
+  PlantRunner(PlantConfig plant, ThreadPool& pool,
+              const std::function<void(const std::string&)>& progress = nullptr);
+
+  const PlantConfig& plant() const { return plant_; }
+  // Point inspectors in plant order (devices, then points).
+  const std::vector<std::unique_ptr<PointInspector>>& inspectors() const { return inspectors_; }
+  const PointInspector* find(const std::string& device, const std::string& point) const;
+  std::vector<std::string> setup_errors() const;
+
+  // Inspects every device not in `done` (resume after a restart). `on_device`
+  // is called once per finished device, from the worker that ran it, serialised
+  // by a mutex (so a store need not be thread-safe); an exception it throws
+  // aborts the round after the running devices finish.
+  RoundSummary run_round(const std::string& round_id, const std::vector<std::string>& done = {},
+                         const std::function<void(const DeviceOutcome&)>& on_device = nullptr);
+
+ private:
+  PlantConfig plant_;
+  ThreadPool& pool_;
+  std::vector<std::unique_ptr<PointInspector>> inspectors_;
+  std::vector<std::pair<size_t, size_t>> device_points_;  // [begin, end) into inspectors_ per device
+};
+
+// A sortable round id from the wall clock: "r20261129T074500123Z".
+std::string new_round_id();
+
+}  // namespace mmfuse::inspect

@@ -1,0 +1,122 @@
+// The store's schema as numbered migrations (PRAGMA user_version = number applied).
+// Append a migration to change the schema; never edit one that has shipped.
+#pragma once
+
+namespace mmfuse::store {
+
+// kMigrations[i] moves a database from user_version i to i + 1.
+inline constexpr const char* kMigrations[] = {
+    // 1: the initial schema.
+    R"sql(
+CREATE TABLE devices(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL DEFAULT '',
+  area TEXT NOT NULL DEFAULT '',
+  location TEXT NOT NULL DEFAULT '',
+  points TEXT NOT NULL DEFAULT '[]',
+  updated_ms INTEGER NOT NULL);
+
+CREATE TABLE rounds(
+  id TEXT PRIMARY KEY,
+  started_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL CHECK(status IN ('running', 'finished', 'aborted')),
+  total INTEGER NOT NULL DEFAULT 0,
+  position INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX rounds_by_status ON rounds(status, started_ms);
+
+CREATE TABLE inspections(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  round_id TEXT NOT NULL DEFAULT '',
+  device_id TEXT NOT NULL,
+  point_id TEXT NOT NULL DEFAULT '',
+  started_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL,
+  fused_score REAL NOT NULL,
+  alarm INTEGER NOT NULL CHECK(alarm IN (0, 1)),
+  fusion_rule TEXT NOT NULL DEFAULT '',
+  alarm_type TEXT NOT NULL DEFAULT '',
+  alarm_id INTEGER NOT NULL DEFAULT 0,
+  modality_count INTEGER NOT NULL,
+  reading_count INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX inspections_by_device ON inspections(device_id, id);
+CREATE INDEX inspections_by_round ON inspections(round_id, device_id, point_id);
+CREATE INDEX inspections_by_created ON inspections(created_ms);
+
+CREATE TABLE inspection_modalities(
+  inspection_id INTEGER NOT NULL REFERENCES inspections(id) ON DELETE CASCADE,
+  modality TEXT NOT NULL CHECK(modality IN ('camera', 'infrared', 'sound', 'sensors')),
+  status TEXT NOT NULL CHECK(status IN ('ok', 'anomaly', 'missing', 'error')),
+  score REAL NOT NULL,
+  raw_score REAL NOT NULL,
+  decision INTEGER NOT NULL,
+  message TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT '{}',
+  evidence TEXT NOT NULL DEFAULT '[]',
+  PRIMARY KEY(inspection_id, modality)) WITHOUT ROWID;
+
+CREATE TABLE sensor_readings(
+  id INTEGER PRIMARY KEY,
+  inspection_id INTEGER REFERENCES inspections(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  point_id TEXT NOT NULL DEFAULT '',
+  channel TEXT NOT NULL,
+  t_ms INTEGER NOT NULL,
+  value REAL NOT NULL);
+CREATE INDEX readings_by_channel ON sensor_readings(device_id, channel, t_ms);
+CREATE INDEX readings_by_inspection ON sensor_readings(inspection_id);
+CREATE INDEX readings_by_time ON sensor_readings(t_ms) WHERE inspection_id IS NULL;
+
+CREATE TABLE alarms(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  type TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  point_id TEXT NOT NULL DEFAULT '',
+  area TEXT NOT NULL DEFAULT '',
+  round_id TEXT NOT NULL DEFAULT '',
+  inspection_id INTEGER REFERENCES inspections(id) ON DELETE SET NULL,
+  fused_score REAL NOT NULL,
+  modalities TEXT NOT NULL DEFAULT '{}',
+  evidence TEXT NOT NULL DEFAULT '[]',
+  created_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  repeats INTEGER NOT NULL DEFAULT 0,
+  acknowledged_by TEXT,
+  acknowledged_at_ms INTEGER,
+  dedupe_key TEXT NOT NULL);
+CREATE INDEX alarms_by_key ON alarms(dedupe_key, created_ms);
+CREATE INDEX alarms_by_device ON alarms(device_id, id);
+CREATE INDEX alarms_by_created ON alarms(created_ms);
+CREATE INDEX alarms_by_inspection ON alarms(inspection_id);
+
+CREATE TABLE outbox(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  alarm_id INTEGER NOT NULL REFERENCES alarms(id) ON DELETE CASCADE,
+  sink TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at_ms INTEGER NOT NULL,
+  delivered_at_ms INTEGER,
+  last_error TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL);
+CREATE INDEX outbox_pending ON outbox(sink, id) WHERE delivered_at_ms IS NULL;
+CREATE INDEX outbox_by_alarm ON outbox(alarm_id);
+CREATE INDEX outbox_delivered ON outbox(delivered_at_ms) WHERE delivered_at_ms IS NOT NULL;
+
+-- Which rows name which evidence file (absolute, lexically normal paths): retention
+-- deletes a file only when no row names it any more.
+CREATE TABLE evidence_refs(
+  path TEXT NOT NULL,
+  inspection_id INTEGER REFERENCES inspections(id) ON DELETE CASCADE,
+  alarm_id INTEGER REFERENCES alarms(id) ON DELETE CASCADE);
+CREATE INDEX evidence_by_path ON evidence_refs(path);
+CREATE INDEX evidence_by_inspection ON evidence_refs(inspection_id);
+CREATE INDEX evidence_by_alarm ON evidence_refs(alarm_id);
+)sql",
+};
+
+inline constexpr int kMigrationCount =
+    static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+
+}  // namespace mmfuse::store

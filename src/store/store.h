@@ -1,0 +1,315 @@
+// The inspection store: one SQLite database (<data_dir>/mmfuse.db, WAL mode) holding
+// devices, rounds, inspections with their per-modality results, sensor readings,
+// alarms and the durable alarm outbox; evidence files live under <data_dir>/evidence/.
+// See docs/store.md for the schema, the transaction rules and retention.
+//
+// Thread-safety: a Store is shared by all threads of a process. Writes go through one
+// writer connection guarded by a mutex (one transaction at a time); reads use pooled
+// connections of their own, so under WAL a reader never waits for the writer and sees
+// the last committed state. Several processes may open the same data directory (SQLite
+// serialises their writers through its file locks; busy timeout 10 s).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "inspect/inspection_record.h"
+#include "store/clock.h"
+
+struct sqlite3;
+
+namespace mmfuse::store {
+
+// A device of the plant as the store keeps it (the plant file is the source of truth;
+// upsert_devices mirrors it so the dashboard can list devices without the plant file).
+struct DeviceInfo {
+  std::string id;
+  std::string name;
+  std::string area;      // used in the MQTT topic (<prefix>/alarms/<area>/<device>/<type>)
+  std::string location;  // free text ("hall 2, row B")
+  nlohmann::json points =
+      nlohmann::json::array();  // inspection points, as the plant file gives them
+};
+
+// One sensor sample taken during an inspection (or streamed outside one).
+struct SensorReading {
+  std::string device_id;
+  std::string point_id;
+  std::string channel;  // e.g. "temperature", "vibration_rms"
+  int64_t t_ms = 0;     // Unix epoch milliseconds of the sample
+  double value = 0.0;
+};
+
+struct StoreOptions {
+  // A new alarm of the same (device, type) within this many ms of the last alarm
+  // of that key is not raised again: the existing alarm's repeats/last_seen grow.
+  int64_t dedupe_cooldown_ms = 10 * 60 * 1000;
+  // Every new alarm gets one outbox row per sink name listed here (e.g. "mqtt",
+  // "webhook"); the OutboxDispatcher delivers them through the sink of that name.
+  std::vector<std::string> sinks;
+  // Retention (prune()): inspections, readings, delivered outbox rows and
+  // acknowledged alarms older than this are deleted.
+  int retention_days = 7;
+  // Unacknowledged alarms are kept longer (nobody has looked at them yet).
+  int unacked_alarm_retention_days = 30;
+  // PRAGMA synchronous=FULL (default): a committed alarm survives power loss, not
+  // only a process crash; costs one WAL fsync per commit (see docs/store.md).
+  bool synchronous_full = true;
+  const Clock* clock = nullptr;  // null = SystemClock::instance(); must outlive the Store
+};
+
+enum class RoundStatus { running, finished, aborted };
+const char* round_status_name(RoundStatus s);
+
+struct RoundInfo {
+  std::string id;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;  // 0 while running
+  RoundStatus status = RoundStatus::running;
+  int64_t total = 0;     // points the round plans to inspect
+  int64_t position = 0;  // inspections recorded in this round so far
+  // (device_id, point_id) pairs already recorded in this round: a resumed round skips them.
+  std::vector<std::pair<std::string, std::string>> done;
+};
+
+// Result of record_inspection.
+struct RecordOutcome {
+  int64_t inspection_id = 0;
+  int64_t alarm_id = 0;       // the alarm raised, or the existing one it was merged into; 0 = none
+  bool deduplicated = false;  // true when rec.alarm was merged into an alarm within the cooldown
+};
+
+// A stored inspection: the record as given plus the store's id and time.
+struct InspectionRow {
+  int64_t id = 0;
+  int64_t created_ms = 0;     // store clock at record time (retention uses it)
+  int64_t reading_count = 0;  // sensor readings stored with it
+  int64_t alarm_id = 0;       // alarm raised or merged into by this inspection; 0 = none
+  inspect::InspectionRecord record;
+};
+
+struct InspectionFilter {
+  std::string device_id;  // empty = all devices
+  std::string round_id;   // empty = all rounds
+  int64_t since_ms = 0;   // created_ms >= since_ms
+  int64_t before_id = 0;  // > 0: only ids below it (paging, newest first)
+  int limit = 100;        // at most this many rows, newest first
+};
+
+struct AlarmRow {
+  int64_t id = 0;
+  std::string type;  // dominant anomalous modality ("camera", ...)
+  std::string device_id;
+  std::string point_id;
+  std::string area;
+  std::string round_id;
+  int64_t inspection_id = 0;  // 0 once that inspection has been pruned
+  double fused_score = 0.0;
+  nlohmann::json modalities =
+      nlohmann::json::object();  // {"camera": {"status","score","decision","message"}, ...}
+  std::vector<std::string> evidence;
+  int64_t created_ms = 0;
+  int64_t last_seen_ms = 0;     // latest inspection merged into this alarm by de-duplication
+  int64_t repeats = 0;          // inspections merged into this alarm
+  std::string acknowledged_by;  // empty = not acknowledged
+  int64_t acknowledged_at_ms = 0;
+  std::string dedupe_key;  // "<device>|<type>"
+};
+
+struct AlarmFilter {
+  std::optional<bool> acknowledged;  // unset = both
+  std::string device_id;             // empty = all devices
+  int64_t since_ms = 0;
+  int64_t before_id = 0;  // > 0: only ids below it (paging, newest first)
+  int limit = 100;
+};
+
+// Latest state of a device for the dashboard.
+struct DeviceStatus {
+  DeviceInfo device;
+  int64_t last_inspection_id = 0;  // 0 = never inspected
+  int64_t last_inspected_ms = 0;   // finished_ms of that inspection
+  double fused_score = 0.0;
+  bool alarm = false;
+  std::string alarm_type;
+  std::map<std::string, std::string> modality_status;  // modality name -> status name
+  int64_t open_alarms = 0;                             // unacknowledged alarms of the device
+};
+
+struct AlarmStat {
+  std::string day;   // "YYYY-MM-DD" (UTC)
+  std::string type;  // modality name
+  int64_t count = 0;
+};
+
+struct TrendPoint {
+  int64_t t_ms = 0;
+  double value = 0.0;  // mean of the samples in the bucket
+  double min = 0.0;
+  double max = 0.0;
+  int64_t samples = 0;
+};
+
+// One outbox row: an alarm payload waiting for (or delivered to) one sink.
+struct OutboxEntry {
+  int64_t id = 0;
+  int64_t alarm_id = 0;
+  std::string sink;
+  std::string payload;  // the alarm payload JSON (docs/alarms.md)
+  int64_t attempts = 0;
+  int64_t next_attempt_at_ms = 0;
+  int64_t delivered_at_ms = 0;  // 0 = pending
+  int64_t created_ms = 0;
+  std::string last_error;
+};
+
+struct OutboxBacklog {
+  int64_t total = 0;                       // undelivered rows over all sinks
+  std::map<std::string, int64_t> by_sink;  // undelivered rows per sink
+  int64_t oldest_created_ms = 0;           // of the oldest undelivered row; 0 = none
+};
+
+struct PruneReport {
+  int64_t cutoff_ms = 0;
+  int64_t inspections = 0;
+  int64_t readings = 0;
+  int64_t alarms = 0;
+  int64_t outbox = 0;
+  int64_t rounds = 0;
+  int64_t files = 0;       // evidence files deleted
+  int64_t files_kept = 0;  // candidates kept because a remaining row still names them
+};
+
+class Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating when needed) <data_dir>/mmfuse.db and <data_dir>/evidence/, and
+  // migrates the schema to kSchemaVersion. Throws Error(bad_input) when the folder
+  // cannot be created or the file is not a usable database, Error(unsupported) when
+  // it was written by a newer schema.
+  static std::unique_ptr<Store> open(const std::filesystem::path& data_dir,
+                                     const StoreOptions& options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  std::filesystem::path db_path() const { return data_dir_ / "mmfuse.db"; }
+  std::filesystem::path evidence_dir() const { return data_dir_ / "evidence"; }
+  const StoreOptions& options() const { return options_; }
+  const Clock& clock() const { return *clock_; }
+  // Sinks that new alarms are queued for (replaces StoreOptions::sinks; thread-safe).
+  void set_sinks(const std::vector<std::string>& sinks);
+
+  // ---- devices ----
+  // Inserts or updates the devices by id (one transaction). Devices not listed stay.
+  void upsert_devices(const std::vector<DeviceInfo>& devices);
+  std::vector<DeviceInfo> list_devices() const;
+  std::optional<DeviceInfo> find_device(const std::string& id) const;
+
+  // ---- rounds ----
+  // Starts a round over `total` points. id empty = generated ("round-<ms>[-n]").
+  // Throws bad_input when a round with that id exists.
+  RoundInfo begin_round(int64_t total, const std::string& id = "");
+  // Marks the round finished (or aborted). Unknown id -> not_found.
+  void finish_round(const std::string& id, RoundStatus status = RoundStatus::finished);
+  // The round with its position and done pairs. Unknown id -> not_found.
+  RoundInfo round_progress(const std::string& id) const;
+  // The newest round still running (what a restarted `inspect` resumes), if any.
+  std::optional<RoundInfo> resume_round() const;
+  std::vector<RoundInfo> list_rounds(int limit = 20) const;  // newest first, without `done`
+
+  // ---- inspections ----
+  // In ONE transaction: the inspection, its modality results, the readings, the
+  // round's position, and when rec.alarm the alarm (or its de-duplication into an
+  // alarm within the cooldown) plus one outbox row per configured sink. Either all of
+  // it is committed or none. Throws bad_input for an empty device id or a modality
+  // listed twice.
+  RecordOutcome record_inspection(const inspect::InspectionRecord& rec,
+                                  const std::vector<SensorReading>& readings = {});
+  // Readings outside an inspection (a sensor stream); one transaction.
+  void record_readings(const std::vector<SensorReading>& readings);
+  std::vector<InspectionRow> list_inspections(const InspectionFilter& filter = {}) const;
+  std::optional<InspectionRow> find_inspection(int64_t id) const;
+
+  // ---- alarms ----
+  std::vector<AlarmRow> list_alarms(const AlarmFilter& filter = {}) const;
+  std::optional<AlarmRow> find_alarm(int64_t id) const;
+  // Records who acknowledged the alarm. Idempotent: acknowledging again keeps the first
+  // user and time and returns them. Unknown id -> not_found; empty user -> bad_input.
+  AlarmRow acknowledge_alarm(int64_t id, const std::string& user);
+  std::vector<DeviceStatus> device_status()
+      const;  // one per known device (and per inspected unknown one)
+  // Alarm counts per UTC day and type, for alarms created at or after since_ms.
+  std::vector<AlarmStat> alarm_stats(int64_t since_ms = 0) const;
+
+  // ---- sensor trends ----
+  // Samples of one channel of a device since since_ms, oldest first, averaged into at
+  // most max_points equal time buckets (max_points <= 0: raw samples).
+  std::vector<TrendPoint> sensor_trend(const std::string& device_id, const std::string& channel,
+                                       int64_t since_ms = 0, int max_points = 500) const;
+  std::vector<std::string> sensor_channels(const std::string& device_id) const;
+
+  // ---- outbox (used by alarm::OutboxDispatcher) ----
+  // Up to `limit` undelivered rows of `sink`, in id order (due or not: the caller
+  // keeps order by stopping at the first row that is not due).
+  std::vector<OutboxEntry> pending_outbox(const std::string& sink, int limit = 32) const;
+  // Sink names that have undelivered rows.
+  std::vector<std::string> pending_sinks() const;
+  void mark_delivered(int64_t outbox_id, int64_t at_ms);
+  // Counts a failed attempt and schedules the next one.
+  void mark_failed(int64_t outbox_id, const std::string& error, int64_t next_attempt_at_ms);
+  OutboxBacklog outbox_backlog() const;
+  std::vector<OutboxEntry> list_outbox(int64_t alarm_id = 0, int limit = 100) const;
+
+  // ---- retention ----
+  // Deletes what is older than now - days (days <= 0: options().retention_days):
+  // inspections (with their modality rows and readings), readings, delivered outbox
+  // rows, acknowledged alarms (unacknowledged ones after unacked_alarm_retention_days,
+  // never while an outbox row of theirs is undelivered), finished rounds; then the
+  // evidence files under evidence_dir() that no remaining row names. Rows go first in
+  // one transaction, files after the commit (a crash in between leaves unreferenced
+  // files, which the next prune sweeps; never a row naming a deleted file).
+  PruneReport prune(int days = 0);
+
+  // "ok" when PRAGMA integrity_check passes, else its first message.
+  std::string integrity_check() const;
+  int schema_version() const;
+
+ private:
+  class Reader;  // a pooled read connection, returned on destruction
+  Store() = default;
+  Reader reader() const;
+  sqlite3* open_connection(bool reader) const;
+  void migrate();
+  int64_t insert_alarm(const inspect::InspectionRecord& rec, int64_t inspection_id, int64_t now,
+                       bool* deduplicated);
+
+  std::filesystem::path data_dir_;
+  StoreOptions options_;
+  const Clock* clock_ = nullptr;
+  sqlite3* writer_ = nullptr;
+  mutable std::mutex write_mutex_;         // one write transaction at a time
+  mutable std::mutex pool_mutex_;          // guards readers_
+  mutable std::vector<sqlite3*> readers_;  // idle read connections
+  std::vector<std::string> sinks_;         // guarded by write_mutex_
+};
+
+// JSON forms used by the CLI and the HTTP API (keys documented in docs/store.md).
+nlohmann::ordered_json to_json(const DeviceInfo& d);
+nlohmann::ordered_json to_json(const RoundInfo& r);
+nlohmann::ordered_json to_json(const InspectionRow& r);
+nlohmann::ordered_json to_json(const AlarmRow& a);
+nlohmann::ordered_json to_json(const DeviceStatus& s);
+nlohmann::ordered_json to_json(const OutboxBacklog& b);
+nlohmann::ordered_json to_json(const PruneReport& p);
+
+}  // namespace mmfuse::store

@@ -1,0 +1,105 @@
+// `mmfuse alarms ...` and `mmfuse store ...` on a data directory written through the
+// Store API: JSON on stdout, exit code 2 with a message for bad input.
+#include <httplib.h>
+
+#include <cstdio>
+
+#include "test_store_util.h"
+
+using namespace mmfuse;
+using mmfuse::test::make_record;
+using mmfuse::test::StoreTempDir;
+
+namespace {
+
+struct Run {
+  int code = -1;
+  std::string out;
+};
+
+Run run(const std::string& args) {
+  const std::string cmd = std::string(MMFUSE_BINARY) + " " + args + " 2>/dev/null";
+  Run r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+nlohmann::json json_of(const Run& r) {
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r.out;
+  return j;
+}
+
+}  // namespace
+
+TEST(StoreCli, ListAckStatsInfoPruneAndDeliver) {
+  StoreTempDir dir;
+  const std::string data = (dir.path() / "data").string();
+  int64_t first = 0;
+  {
+    store::StoreOptions opt;
+    opt.sinks = {"webhook"};
+    opt.dedupe_cooldown_ms = 0;
+    auto s = store::Store::open(data, opt);
+    first = s->record_inspection(make_record("m1", true)).alarm_id;
+    s->record_inspection(make_record("m2", true));
+    s->record_inspection(make_record("m2", false));
+  }
+  auto list = run("alarms list --data " + data);
+  ASSERT_EQ(list.code, 0);
+  auto j = json_of(list);
+  ASSERT_EQ(j["alarms"].size(), 2u);
+  EXPECT_EQ(j["alarms"][0]["device"], "m2");  // newest first
+  EXPECT_EQ(json_of(run("alarms list --device m1 --data " + data))["alarms"].size(), 1u);
+
+  auto ack = run("alarms ack --data " + data + " --id " + std::to_string(first) + " --user ops");
+  ASSERT_EQ(ack.code, 0);
+  EXPECT_EQ(json_of(ack)["alarm"]["acknowledged_by"], "ops");
+  EXPECT_EQ(json_of(run("alarms list --open --data " + data))["alarms"].size(), 1u);
+  EXPECT_EQ(json_of(run("alarms list --acked --data " + data))["alarms"].size(), 1u);
+  EXPECT_EQ(run("alarms ack --data " + data + " --id 999 --user ops").code, 2);
+  EXPECT_EQ(run("alarms list --data " + (dir.path() / "none").string()).code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "none"));  // never created by a reader
+  EXPECT_EQ(run("alarms list --open --acked --data " + data).code, 2);
+
+  auto stats = json_of(run("alarms stats --data " + data));
+  ASSERT_EQ(stats["stats"].size(), 1u);
+  EXPECT_EQ(stats["stats"][0]["count"], 2);
+
+  auto info = json_of(run("store info --data " + data));
+  EXPECT_EQ(info["integrity"], "ok");
+  EXPECT_EQ(info["schema_version"], store::Store::kSchemaVersion);
+  EXPECT_EQ(info["devices"], 2);
+  EXPECT_EQ(info["open_alarms"], 1);
+  EXPECT_EQ(info["outbox"]["total"], 2);
+
+  // Deliver the two webhook rows to a receiver that accepts them.
+  httplib::Server server;
+  int posts = 0;
+  server.Post("/hook", [&](const httplib::Request&, httplib::Response& res) {
+    ++posts;
+    res.status = 204;
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  mmfuse::test::wait_until([&] { return server.is_running(); }, 5000);
+  auto del = run("alarms deliver --data " + data +
+                 " --webhook http://127.0.0.1:" + std::to_string(port) + "/hook");
+  server.stop();
+  t.join();
+  ASSERT_EQ(del.code, 0);
+  EXPECT_EQ(json_of(del)["delivered"], 2);
+  EXPECT_EQ(json_of(del)["backlog"]["total"], 0);
+  EXPECT_EQ(posts, 2);
+  EXPECT_EQ(run("alarms deliver --data " + data).code, 2);  // no sink given
+
+  auto pruned = json_of(run("store prune --days 1 --data " + data));
+  EXPECT_EQ(pruned["pruned"]["inspections"], 0);  // all recorded just now
+  EXPECT_EQ(run("store prune --days 0 --data " + data).code, 2);
+}
