@@ -54,9 +54,11 @@ before(async () => {
     timeout: 120_000,
   });
   assert.equal(demo.status, 0, `mmfuse demo failed:\n${demo.stderr}`);
-  // The demo leaves a serve config in the data folder; without one, serve the folder directly.
+  // Serve what the demo left: a serve config if it wrote one, else its plant file (which names
+  // the store and evidence folder), else the data folder itself.
   const config = join(data, 'mmfuse.yaml');
-  const args = existsSync(config) ? ['--config', config] : ['--data', data];
+  const plant = join(data, 'plant.yaml');
+  const args = existsSync(config) ? ['--config', config] : existsSync(plant) ? ['--plant', plant] : ['--data', data];
   const port = await start_server(args);
   base = `http://127.0.0.1:${port}`;
   await wait_http(`${base}/readyz`, 60_000, () => server.exitCode === null);
