@@ -219,7 +219,10 @@ void add_items(ServerContext& ctx, const httplib::Request& req, httplib::Respons
   std::lock_guard<std::mutex> cores(ctx.inference_lock);  // the indexer embeds on the shared pool
   IndexOptions options;
   options.progress = false;
-  if (!index_exists(dir)) options.model_dir = ctx.models.front()->dir;
+  if (!index_exists(dir)) {
+    MMFUSE_CHECK(!ctx.models.empty(), bad_input, "no model is served to build a new index with");
+    options.model_dir = ctx.models.front()->dir;
+  }
   Indexer indexer(dir, options);
   IndexReport total;
   auto merge = [&](const IndexReport& r) {

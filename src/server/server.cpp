@@ -11,6 +11,7 @@
 #include "index/index_store.h"
 #include "mmfuse/error.h"
 #include "server/http_util.h"
+#include "server/plant_service.h"
 #include "server/server_context.h"
 
 namespace mmfuse::server {
@@ -135,6 +136,7 @@ void Server::Impl::configure() {
   add_core_routes(http, ctx);
   add_embedding_routes(http, ctx);
   add_index_routes(http, ctx);
+  add_plant_routes(http, ctx);
   add_file_routes(http, ctx);
 }
 
@@ -169,6 +171,11 @@ void Server::Impl::load() {
         ctx.models.push_back(std::move(m));
       }
     }
+    if (ctx.plant) {
+      std::lock_guard<std::mutex> cores(
+          ctx.inference_lock);  // baselines are fitted on the shared pool
+      ctx.plant->start(ctx.metrics);
+    }
     ctx.ready = true;
   } catch (const std::exception& e) {
     std::lock_guard<std::mutex> lock(ctx.load_mutex);
@@ -179,6 +186,12 @@ void Server::Impl::load() {
 
 Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
   validate_server_config(impl_->ctx.config);
+  ServerConfig& c = impl_->ctx.config;
+  if (!c.plant_file.empty() || !c.data_dir.empty()) {
+    impl_->ctx.plant = std::make_unique<PlantService>(c);
+    if (c.data_dir.empty())
+      c.data_dir = impl_->ctx.plant->data_dir().string();  // evidence at DATA/evidence
+  }
   impl_->configure();
 }
 
@@ -237,6 +250,7 @@ void Server::stop() {
     if (impl_->loader.joinable()) impl_->loader.join();
   }
   for (auto& m : impl_->ctx.models) m->scheduler->stop();
+  if (impl_->ctx.plant) impl_->ctx.plant->stop();  // flush the alarm outbox
   {
     std::lock_guard<std::mutex> lock(impl_->stop_mutex);
     impl_->stopped = true;

@@ -2,6 +2,7 @@
 #include "server/server_context.h"
 
 #include "server/http_util.h"
+#include "server/plant_service.h"
 
 namespace mmfuse::server {
 
@@ -27,6 +28,9 @@ std::string pattern_to_regex(const std::string& pattern) {
   return out;
 }
 }  // namespace
+
+ServerContext::ServerContext(ServerConfig c) : config(std::move(c)), keys(config.api_keys) {}
+ServerContext::~ServerContext() = default;
 
 const std::string& current_route() {
   return t_route;

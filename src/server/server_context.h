@@ -21,6 +21,8 @@
 
 namespace mmfuse::server {
 
+class PlantService;
+
 struct LoadedModel {
   std::string name, dir, fingerprint;
   std::unique_ptr<ClipModel> model;
@@ -35,7 +37,8 @@ struct RouteInfo {
 };
 
 struct ServerContext {
-  explicit ServerContext(ServerConfig c) : config(std::move(c)), keys(config.api_keys) {}
+  explicit ServerContext(ServerConfig c);
+  ~ServerContext();
 
   ServerConfig config;
   ApiKeys keys;
@@ -47,7 +50,8 @@ struct ServerContext {
   std::string load_error;
   // Written by the loader thread before `ready` is set, read-only after.
   std::vector<std::unique_ptr<LoadedModel>> models;
-  std::mutex index_write_lock;  // one index writer at a time
+  std::mutex index_write_lock;          // one index writer at a time
+  std::unique_ptr<PlantService> plant;  // null without a plant / data folder
   std::vector<RouteInfo> routes;
 
   // The named model ("" = the first); 503 while loading, 404 when unknown.
@@ -70,6 +74,7 @@ void add_route(httplib::Server& http, ServerContext& ctx, const std::string& met
 void add_core_routes(httplib::Server& http, ServerContext& ctx);
 void add_embedding_routes(httplib::Server& http, ServerContext& ctx);
 void add_index_routes(httplib::Server& http, ServerContext& ctx);
+void add_plant_routes(httplib::Server& http, ServerContext& ctx);
 void add_file_routes(httplib::Server& http, ServerContext& ctx);  // last: catch-all
 
 // When the path matches a documented route of another method: answers 405 with
