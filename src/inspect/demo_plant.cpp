@@ -9,6 +9,7 @@
 
 #include "audio/audio_encode.h"
 #include "inspect/demo.h"
+#include "inspect/jpeg_io.h"
 #include "inspect/png_io.h"
 #include "mmfuse/error.h"
 #include "sensor/atomic_file.h"
@@ -123,7 +124,8 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
     const Image golden = render_camera(dseed, Scenario::normal, true, r, o.image_width, o.image_height);
     write_png(d / "golden.png", golden.rgb.data(), golden.width, golden.height, 3, 8);
     const Image photo = render_camera(dseed, scen[i], false, r, o.image_width, o.image_height);
-    write_png(d / "camera" / "shot_0001.png", photo.rgb.data(), photo.width, photo.height, 3, 8);
+    // Cameras deliver JPEG; quality 90 adds the usual compression artefacts.
+    sensor::write_file_atomic(d / "camera" / "shot_0001.jpg", encode_jpeg(photo, 90));
     IrCalibration cal = i % 5 == 4 ? IrCalibration{0.5, -10.0, 8}
                                    : IrCalibration{0.01 + 0.03 * static_cast<double>(r() % 1000) / 1000.0,
                                                    -40.0 + static_cast<double>(r() % 200) / 10.0, 16};

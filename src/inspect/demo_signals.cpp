@@ -98,7 +98,7 @@ sensor::Matrix render_sensors(uint64_t device_seed, Scenario scenario, std::mt19
   sensor::Matrix m(rows, 4);
   double load = gauss(rng) * 0.5, temp_lag = 0.0;
   for (size_t r = 0; r < rows; ++r) {
-    load = 0.997 * load + 0.077 * gauss(rng);  // slow process load (33 s time constant), unit variance
+    load = 0.98 * load + 0.2 * gauss(rng);  // process load (5 s time constant), unit variance
     temp_lag = 0.99 * temp_lag + 0.01 * load;      // temperature follows load with a lag
     m(r, 0) = t0 + 4.0 * temp_lag + 0.08 * gauss(rng);
     m(r, 1) = std::fabs(v0 + 0.25 * load + 0.12 * gauss(rng));

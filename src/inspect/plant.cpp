@@ -251,14 +251,13 @@ AlarmConfig parse_alarms(const Cursor& c) {
   a.cooldown_s = c["cooldown_s"].number_in(a.cooldown_s, 0.0, 365.0 * 86400.0);
   if (c["mqtt"].defined()) {
     const Cursor m = c["mqtt"];
-    m.expect_map({"host", "port", "topic_prefix", "qos"});
+    m.expect_map({"host", "port", "topic_prefix"});
     MqttSinkConfig q;
     q.host = m["host"].str_or(q.host);
     q.port = static_cast<int>(m["port"].integer_in(q.port, 1, 65535));
     q.topic_prefix = m["topic_prefix"].str_or(q.topic_prefix);
     if (q.topic_prefix.find_first_of("#+") != std::string::npos)
       m["topic_prefix"].fail("must not contain MQTT wildcards (# or +)");
-    q.qos = static_cast<int>(m["qos"].integer_in(q.qos, 0, 2));
     a.mqtt = q;
   }
   if (c["webhook"].defined()) {
@@ -282,7 +281,9 @@ size_t PlantConfig::point_count() const {
   return n;
 }
 
-PlantConfig parse_plant(const std::string& yaml_text, const fs::path& file) {
+namespace {
+
+PlantConfig parse_plant_impl(const std::string& yaml_text, const fs::path& file) {
   const std::string name = file.filename().string();
   YAML::Node root;
   try {
@@ -346,6 +347,18 @@ PlantConfig parse_plant(const std::string& yaml_text, const fs::path& file) {
     p.devices.push_back(std::move(dev));
   }
   return p;
+}
+
+}  // namespace
+
+PlantConfig parse_plant(const std::string& yaml_text, const fs::path& file) {
+  try {
+    return parse_plant_impl(yaml_text, file);
+  } catch (const YAML::Exception& e) {
+    // Whatever yaml-cpp objects to (a mapping used as a key, nesting too deep...).
+    throw_error(ErrorKind::bad_input, file.filename().string() + ":" + std::to_string(e.mark.line + 1) +
+                                          ": " + e.msg);
+  }
 }
 
 PlantConfig load_plant(const fs::path& file) {

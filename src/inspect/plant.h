@@ -75,8 +75,7 @@ struct DeviceConfig {
 struct MqttSinkConfig {
   std::string host = "127.0.0.1";
   int port = 1883;
-  std::string topic_prefix = "mmfuse";
-  int qos = 1;
+  std::string topic_prefix = "mmfuse";  // alarms go to <prefix>/alarms/<area>/<device>/<type>, QoS 1
 };
 
 struct WebhookSinkConfig {

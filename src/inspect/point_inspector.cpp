@@ -3,10 +3,13 @@
 // plant's fusion head decides.
 #include "inspect/point_inspector.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "fusion/fusion.h"
 #include "inspect/infrared.h"
+#include "inspect/jpeg_io.h"
 #include "inspect/png_io.h"
 #include "inspect/sources.h"
 #include "mmfuse/error.h"
@@ -129,9 +132,34 @@ ModalityResult PointInspector::run_camera(const PointInputs& in, const fs::path&
   const Modality m = Modality::camera;
   ModalityResult r = make_result(m);
   if (!in.camera) return r;
-  const Image photo = decode_image_memory(reinterpret_cast<const uint8_t*>(in.camera->bytes.data()),
-                                          in.camera->bytes.size(), in.camera->name);
+  // JPEG photos decode straight to a reduced size (DCT scaling) when the detector
+  // looks at a smaller normalised image anyway; boxes are mapped back to full pixels.
+  const auto* bytes = reinterpret_cast<const uint8_t*>(in.camera->bytes.data());
+  const CameraConfig& cc = *point_.camera;
+  Image photo;
+  int full_w = 0, full_h = 0;
+  if (is_jpeg(bytes, in.camera->bytes.size())) {
+    ScaledJpeg j = decode_jpeg_scaled(bytes, in.camera->bytes.size(), in.camera->name, cc.width, cc.height);
+    photo = std::move(j.image);
+    full_w = j.full_width;
+    full_h = j.full_height;
+  } else {
+    photo = decode_image_memory(bytes, in.camera->bytes.size(), in.camera->name);
+    full_w = photo.width;
+    full_h = photo.height;
+  }
   CameraFinding f = camera_->detect(photo);
+  if (full_w != photo.width || full_h != photo.height) {
+    const double sx = static_cast<double>(full_w) / photo.width, sy = static_cast<double>(full_h) / photo.height;
+    for (Defect& d : f.defects) {
+      d.x = static_cast<int>(d.x * sx);
+      d.y = static_cast<int>(d.y * sy);
+      d.width = std::min(full_w - d.x, static_cast<int>(std::ceil(d.width * sx)));
+      d.height = std::min(full_h - d.y, static_cast<int>(std::ceil(d.height * sy)));
+    }
+  }
+  f.detail["decoded_size"] = {photo.width, photo.height};
+  f.detail["image_size"] = {full_w, full_h};
   decide(r, f.raw_score, f.raw_score);
   nlohmann::json boxes = nlohmann::json::array();
   for (const Defect& d : f.defects)
@@ -224,6 +252,14 @@ ModalityResult PointInspector::run_sensors(const PointInputs& in, const fs::path
   r.detail = {{"rows", f.rows},           {"anomalous_rows", f.anomalous_rows},
               {"max_score", f.max_score}, {"threshold", f.threshold},
               {"method", point_.sensors->method}};
+  // Window means per channel: what the store keeps as the readings of this inspection.
+  nlohmann::json means = nlohmann::json::object();
+  for (size_t c = 0; c < w->channels.size() && w->values.rows > 0; ++c) {
+    double sum = 0.0;
+    for (size_t row = 0; row < w->values.rows; ++row) sum += w->values(row, c);
+    means[w->channels[c]] = sum / static_cast<double>(w->values.rows);
+  }
+  r.detail["channel_means"] = std::move(means);
   if (!f.stuck_channel.empty())
     r.detail["stuck"] = {{"channel", f.stuck_channel}, {"rows", f.stuck_rows}};
   char msg[160];
@@ -280,7 +316,10 @@ InspectionRecord PointInspector::inspect(const PointInputs& inputs,
       continue;
     }
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       ModalityResult r = (this->*runners[i])(inputs, ev, always);
+      if (r.status != ModalityStatus::missing)
+        r.detail["ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (r.status == ModalityStatus::missing && r.message.empty()) r.message = "no data this round";
       rec.modalities.push_back(std::move(r));
     } catch (const std::exception& e) {

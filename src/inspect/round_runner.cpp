@@ -68,15 +68,29 @@ std::vector<std::string> PlantRunner::setup_errors() const {
   return out;
 }
 
-RoundSummary PlantRunner::run_round(const std::string& round_id, const std::vector<std::string>& done,
-                                    const std::function<void(const DeviceOutcome&)>& on_device) {
-  const std::set<std::string> skip(done.begin(), done.end());
+RoundSummary PlantRunner::run_round(const std::string& round_id,
+                                    const std::vector<std::pair<std::string, std::string>>& done,
+                                    const std::function<void(const DeviceOutcome&)>& on_device,
+                                    size_t max_devices) {
+  const std::set<std::pair<std::string, std::string>> skip(done.begin(), done.end());
   std::vector<size_t> todo;
-  for (size_t d = 0; d < plant_.devices.size(); ++d)
-    if (!skip.count(plant_.devices[d].id)) todo.push_back(d);
+  std::vector<std::vector<size_t>> todo_points;
+  for (size_t d = 0; d < plant_.devices.size(); ++d) {
+    std::vector<size_t> pts;
+    for (size_t i = device_points_[d].first; i < device_points_[d].second; ++i)
+      if (!skip.count({inspectors_[i]->device_id(), inspectors_[i]->point_id()})) pts.push_back(i);
+    if (pts.empty()) continue;
+    if (max_devices > 0 && todo.size() >= max_devices) break;
+    todo.push_back(d);
+    todo_points.push_back(std::move(pts));
+  }
   RoundSummary s;
   s.round_id = round_id;
-  s.skipped = plant_.devices.size() - todo.size();
+  for (const DeviceConfig& d : plant_.devices) {
+    bool all = true;
+    for (const PointConfig& p : d.points) all = all && skip.count({d.id, p.id}) > 0;
+    s.skipped += all ? 1 : 0;
+  }
   std::vector<DeviceOutcome> outcomes(todo.size());
   std::vector<char> finished(todo.size(), 0);
   InspectOptions opt;
@@ -90,7 +104,7 @@ RoundSummary PlantRunner::run_round(const std::string& round_id, const std::vect
     DeviceOutcome& o = outcomes[k];
     o.device_id = plant_.devices[d].id;
     const auto start = std::chrono::steady_clock::now();
-    for (size_t i = device_points_[d].first; i < device_points_[d].second; ++i) {
+    for (size_t i : todo_points[k]) {
       const PointInspector& p = *inspectors_[i];
       o.records.push_back(p.inspect(p.gather(), opt));
       o.alarm = o.alarm || o.records.back().alarm;

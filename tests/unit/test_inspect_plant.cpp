@@ -70,7 +70,6 @@ TEST(InspectPlant, ReadsAFullPlant) {
   ASSERT_TRUE(p.alarms.mqtt.has_value());
   EXPECT_EQ(p.alarms.mqtt->port, 1884);
   EXPECT_EQ(p.alarms.mqtt->topic_prefix, "plant/a");
-  EXPECT_EQ(p.alarms.mqtt->qos, 1);
   ASSERT_TRUE(p.alarms.webhook.has_value());
   ASSERT_EQ(p.devices.size(), 1u);
   const DeviceConfig& d = p.devices[0];
@@ -163,6 +162,26 @@ TEST(InspectPlant, StructuralErrors) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::not_found);
+  }
+}
+
+}  // namespace
+}  // namespace mmfuse::inspect
+
+namespace mmfuse::inspect {
+namespace {
+
+TEST(InspectPlant, YamlOddities) {
+  // A mapping as a key, a key repeated, tabs: all bad_input with a line, never another exception.
+  for (const char* text : {"{a: 1}: 2\n", "devices:\n  - id: a\n    id: b\n", "devices:\n\t- id: a\n",
+                           "devices: [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]\n", "devices: !!binary x\n"}) {
+    try {
+      parse_plant(text, "/p/plant.yaml");
+      ADD_FAILURE() << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::bad_input) << text;
+      EXPECT_EQ(std::string(e.what()).rfind("plant.yaml:", 0), 0u) << e.what();
+    }
   }
 }
 
