@@ -1,5 +1,5 @@
 // Acceptance test of the dashboard on the real binary: `mmfuse demo` makes a plant in a temp
-// folder, `mmfuse serve` serves it with the dashboard (default static root = web/dist beside the
+// folder, `mmfuse inspect` records rounds in its store, `mmfuse serve` serves it with the dashboard (default static root = web/dist beside the
 // build tree), headless Chromium loads /, sees the demo's devices, acknowledges an alarm through
 // the UI, and GET /v1/alarms confirms the store changed. Screenshot: <build>/artifacts/dashboard.png.
 import assert from 'node:assert/strict';
@@ -54,6 +54,15 @@ before(async () => {
     timeout: 120_000,
   });
   assert.equal(demo.status, 0, `mmfuse demo failed:\n${demo.stderr}`);
+  // `demo` scores its own round in memory; `inspect` runs rounds over the plant it generated and
+  // records them in the plant's store (two rounds, so the trend charts have a history).
+  for (let round = 0; round < 2; round++) {
+    const inspect = spawnSync(binary, ['inspect', '--plant', join(data, 'plant.yaml'), '--once', '--no-deliver'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(inspect.status, 0, `mmfuse inspect failed:\n${inspect.stderr}`);
+  }
   // Serve what the demo left: a serve config if it wrote one, else its plant file (which names
   // the store and evidence folder), else the data folder itself.
   const config = join(data, 'mmfuse.yaml');

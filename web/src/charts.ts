@@ -20,6 +20,7 @@ export interface ChartSpec {
   threshold?: { value: number; label: string };
   range?: [number, number]; // fixed y range (fused score is 0..1)
   bars?: boolean; // daily bars instead of a line
+  x_range?: () => [number, number]; // fixed time window in epoch seconds (e.g. the chosen range)
 }
 
 export class TimeChart {
@@ -47,7 +48,7 @@ export class TimeChart {
         stroke: s.color,
         width: 2,
         fill: s.bars ? s.color + 'cc' : s.color + '22',
-        points: { show: !s.bars, size: 4 },
+        points: { show: !s.bars, size: 6 },
         paths: s.bars ? uPlot.paths.bars!({ size: [0.6, 48] }) : undefined,
         value: (_u, v) => (v === null || v === undefined ? '—' : s.bars ? String(v) : v.toFixed(3)),
       },
@@ -68,7 +69,11 @@ export class TimeChart {
       series,
       scales: {
         // Bars are daily: pad half a day each side so the first and last bar are whole.
-        x: s.bars ? { time: true, range: (_u, min, max) => [min - 43200, max + 43200] } : { time: true },
+        x: s.bars
+          ? { time: true, range: (_u, min, max) => [min - 43200, max + 43200] }
+          : s.x_range
+            ? { time: true, range: () => s.x_range!() }
+            : { time: true },
         y: s.range ? { range: s.range } : s.bars ? { range: (_u, _min, max) => [0, Math.max(1, max)] } : {},
       },
       axes: [
@@ -81,9 +86,23 @@ export class TimeChart {
   }
 
   private data(): uPlot.AlignedData {
-    const d: (number | null)[][] = [this.xs, this.ys];
-    if (this.spec.threshold) d.push(this.xs.map(() => this.spec.threshold!.value));
-    return d as uPlot.AlignedData;
+    const t = this.spec.threshold;
+    if (!t) return [this.xs, this.ys];
+    // The threshold line spans the whole window: add its ends as x values where the data has none.
+    const xs: number[] = [...this.xs];
+    const ys: (number | null)[] = [...this.ys];
+    const [lo, hi] = this.spec.x_range ? this.spec.x_range() : [NaN, NaN];
+    if (xs.length === 0 || lo < xs[0]) {
+      xs.unshift(lo);
+      ys.unshift(null);
+    }
+    if (hi > xs[xs.length - 1]) {
+      xs.push(hi);
+      ys.push(null);
+    }
+    const keep = xs.map((x) => Number.isFinite(x));
+    const f = <T,>(a: T[]) => a.filter((_, i) => keep[i]);
+    return [f(xs), f(ys), f(xs).map(() => t.value)] as uPlot.AlignedData;
   }
 
   /** Sets the points (x in epoch seconds, ascending). */

@@ -32,9 +32,18 @@ export function reset_device_view(id: string): void {
   byId('device-title').textContent = id;
 }
 
+function range_hours(): number {
+  return Number(byId<HTMLSelectElement>('range-select').value) || 24;
+}
+
 export function since_iso(): string {
-  const hours = Number(byId<HTMLSelectElement>('range-select').value) || 24;
-  return new Date(Date.now() - hours * 3600_000).toISOString();
+  return new Date(Date.now() - range_hours() * 3600_000).toISOString();
+}
+
+/** The charts' x axis: the chosen range ending now, so sparse data is shown at its true time. */
+function time_window(): [number, number] {
+  const now = Date.now() / 1000;
+  return [now - range_hours() * 3600, now + 60];
 }
 
 export function render_device_head(id: string, device: Device | undefined): void {
@@ -84,6 +93,7 @@ export function render_trend(trend: Trend): void {
       color: '#0b5cad',
       range: [0, 1],
       threshold: { value: ALARM_THRESHOLD, label: `alarm threshold` },
+      x_range: time_window,
     });
     fused_box.append(fused_chart.root);
   }
@@ -101,7 +111,12 @@ export function render_trend(trend: Trend): void {
   channels.forEach((name, i) => {
     let chart = sensor_charts.get(name);
     if (!chart) {
-      chart = new TimeChart({ title: `Sensor: ${name}`, label: name, color: PALETTE[i % PALETTE.length] });
+      chart = new TimeChart({
+        title: `Sensor: ${name}`,
+        label: name,
+        color: PALETTE[i % PALETTE.length],
+        x_range: time_window,
+      });
       sensor_charts.set(name, chart);
       box.append(chart.root);
     }
