@@ -104,10 +104,10 @@ function evidence_svg(name) {
 
 /**
  * Starts the mock on 127.0.0.1 (`port` 0 = any free port). Options: devices (count), dist (static
- * root), index (features.index), auth (API key string). Resolves to { url, plant, failing, close() }
+ * root), index (features.index), auth (API key string), with_plant (false: no plant routes). Resolves to { url, plant, failing, close() }
  * (`failing`: a Set of paths made to answer HTTP 500).
  */
-export function start_mock({ port = 0, devices = 6, dist = default_dist, index = true, auth = '' } = {}) {
+export function start_mock({ port = 0, devices = 6, dist = default_dist, index = true, auth = '', with_plant = true } = {}) {
   const plant = make_plant(devices);
   const json = (res, code, body) => {
     res.writeHead(code, { 'Content-Type': 'application/json' });
@@ -139,8 +139,11 @@ export function start_mock({ port = 0, devices = 6, dist = default_dist, index =
           version: '0.1.0-mock',
           models: [],
           limits: { max_batch: 32, max_body_bytes: 1 << 24, max_image_pixels: 50_000_000 },
-          features: { plant: true, index, auth: Boolean(auth) },
+          features: { plant: with_plant, index, auth: Boolean(auth) },
         });
+      }
+      if (!with_plant && p.startsWith('/v1/') && p !== '/v1/search') {
+        return fail(res, 404, 'not_found', `no route for ${req.method} ${p}`);
       }
       if (req.method === 'GET' && p === '/v1/devices') return json(res, 200, { devices: plant.devices });
       if (req.method === 'GET' && p === '/v1/rounds/current') return json(res, 200, plant.round);

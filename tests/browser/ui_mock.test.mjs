@@ -182,6 +182,23 @@ test('with API keys on, the page asks for a key and then loads', async () => {
   }
 });
 
+test('a server without a plant gets a clear notice instead of empty panels', async () => {
+  const bare = await start_mock({ with_plant: false, index: true });
+  const p = await browser.newPage();
+  const errors = watch_page(p);
+  try {
+    await p.goto(`${bare.url}/?poll=700`);
+    await p.locator('#no-plant').waitFor({ state: 'visible' });
+    assert.equal(await p.locator('#device-grid').isVisible(), false);
+    assert.equal(await p.locator('#search-section').isVisible(), true);
+    await p.waitForFunction(() => /Live/.test(document.querySelector('#conn').textContent));
+    assert.deepEqual(errors, [], 'no plant route was polled');
+  } finally {
+    await p.close();
+    await bare.close();
+  }
+});
+
 test('the page raised no script errors', () => {
   assert.deepEqual(problems, []);
 });

@@ -83,6 +83,7 @@ async function refresh_devices(): Promise<void> {
 }
 
 async function refresh_overview(): Promise<PromiseSettledResult<void>[]> {
+  if (info?.features?.plant === false) return []; // nothing to poll: only search, if any
   const ack_tab = byId('alarm-tabs').querySelector<HTMLButtonElement>('[aria-pressed="true"]');
   const acknowledged = ack_tab?.dataset.ack === 'true';
   const days = Number(byId<HTMLSelectElement>('stats-days').value) || 7;
@@ -174,9 +175,9 @@ function apply_info(i: Info): void {
   byId('version').textContent = i.version ? `mmfuse ${i.version}` : '';
   byId('search-section').hidden = !i.features?.index;
   byId('key-btn').hidden = !i.features?.auth;
-  if (i.features && i.features.plant === false) {
-    byId('no-plant').hidden = false;
-  }
+  const no_plant = i.features?.plant === false;
+  byId('no-plant').hidden = !no_plant;
+  for (const node of Array.from(document.querySelectorAll<HTMLElement>('.plant-only'))) node.hidden = no_plant;
 }
 
 function show_route(): void {
