@@ -1,20 +1,23 @@
 // Acceptance test of the dashboard on the real binary: `mmfuse demo` makes a plant in a temp
 // folder, `mmfuse inspect` records rounds in its store, `mmfuse serve` serves it with the dashboard (default static root = web/dist beside the
 // build tree), headless Chromium loads /, sees the demo's devices, acknowledges an alarm through
-// the UI, and GET /v1/alarms confirms the store changed. Screenshot: <build>/artifacts/dashboard.png.
+// the UI, and GET /v1/alarms confirms the store changed; then a device view and a text search over
+// an index of the demo's images (tiny CLIP fixture). Screenshot: <build>/artifacts/dashboard.png.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { artifacts_dir, build_dist, launch, load_playwright, skip, wait_http, watch_page } from './lib.mjs';
+import { artifacts_dir, build_dist, launch, load_playwright, repo, skip, wait_http, watch_page } from './lib.mjs';
 
 const binary = process.env.MMFUSE_BINARY;
 if (!binary || !existsSync(binary)) skip('MMFUSE_BINARY is not set to the built mmfuse (run through ctest)');
 const { chromium, chromium_path } = load_playwright();
 
 const DEVICES = 6;
+// A tiny random-weight CLIP fixture: search results are not meaningful, the flow is what is tested.
+const MODEL = join(repo, 'tests/fixtures/clip/models/clip-tiny-quickgelu-p32');
 const USER = 'playwright-operator';
 let data;
 let server;
@@ -63,11 +66,18 @@ before(async () => {
     });
     assert.equal(inspect.status, 0, `mmfuse inspect failed:\n${inspect.stderr}`);
   }
+  // An image index over the demo's pictures, so the dashboard's search box is live.
+  const index = join(data, 'index');
+  const add = spawnSync(binary, ['index', 'add', '--index', index, '--model', MODEL, join(data, 'devices')], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.equal(add.status, 0, `mmfuse index add failed:\n${add.stderr}`);
   // Serve what the demo left: a serve config if it wrote one, else its plant file (which names
-  // the store and evidence folder), else the data folder itself.
+  // the store and evidence folder).
   const config = join(data, 'mmfuse.yaml');
-  const plant = join(data, 'plant.yaml');
-  const args = existsSync(config) ? ['--config', config] : existsSync(plant) ? ['--plant', plant] : ['--data', data];
+  const plant = existsSync(config) ? ['--config', config] : ['--plant', join(data, 'plant.yaml')];
+  const args = [...plant, '--model', MODEL, '--index', index];
   const port = await start_server(args);
   base = `http://127.0.0.1:${port}`;
   await wait_http(`${base}/readyz`, 60_000, () => server.exitCode === null);
@@ -144,6 +154,19 @@ test('a device view shows its fused-score history from the store', async () => {
   await page.locator('#inspections tbody tr, #inspections .empty').first().waitFor();
   assert.ok((await page.locator('#inspections tbody tr').count()) > 0, 'inspections of the demo round listed');
   await page.screenshot({ path: join(artifacts_dir(), 'dashboard-device.png'), fullPage: true });
+});
+
+test('text search shows the indexed images as a grid', async () => {
+  await page.click('a.back');
+  await page.locator('#search-section').waitFor({ state: 'visible' });
+  await page.fill('#search-input', 'a pump with an oil leak');
+  await page.press('#search-input', 'Enter');
+  await page.locator('#search-results figure').first().waitFor();
+  assert.equal(await page.locator('#search-results figure').count(), 12, 'top 12 of the indexed images');
+  await page.locator('#search-results figure').last().scrollIntoViewIfNeeded(); // thumbnails load lazily
+  await page.waitForFunction(() =>
+    Array.from(document.querySelectorAll('#search-results img')).every((i) => i.complete && i.naturalWidth > 0),
+  );
 });
 
 test('the page raised no script errors', () => {
