@@ -2,6 +2,7 @@
 # Builds the dashboard into web/dist: `npm ci` (exact versions from web/package-lock.json), then
 # the esbuild bundle. Works with Debian's nodejs/npm or a newer Node; skips cleanly without node.
 # Usage: scripts/build_web.sh [--offline]   (--offline: reuse web/node_modules, no npm ci)
+# Exit status: 0 built (or no node), 3 npm ci failed (registry unreachable), other: build error.
 set -euo pipefail
 cd "$(dirname "$0")/../web"
 
@@ -18,7 +19,10 @@ fi
 if [ "${1:-}" != "--offline" ] || [ ! -d node_modules ]; then
   # npm >= 11 holds back install scripts unless allowed; esbuild's is an optional check and its
   # platform binary comes as an optional dependency either way, so no scripts are needed.
-  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+  if ! npm ci --no-audit --no-fund --ignore-scripts --loglevel=error; then
+    echo "build_web: npm ci failed (is the npm registry reachable?); dashboard not built" >&2
+    exit 3
+  fi
 fi
 node node_modules/typescript/bin/tsc --noEmit -p .   # type check; esbuild only strips types
 node build.mjs

@@ -15,7 +15,7 @@ import {
 } from './api';
 import { init_user, render_alarms, set_alarm_changed_handler } from './alarms';
 import { render_device_head, render_inspections, render_trend, reset_device_view, since_iso } from './device';
-import { byId, el } from './dom';
+import { byId } from './dom';
 import { init_lightbox } from './lightbox';
 import { render_devices, render_round } from './overview';
 import { init_search } from './search';
@@ -238,5 +238,5 @@ function main(): void {
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', main);
 else main();
 
-// Exposed for the browser test and for debugging from the console.
-(window as unknown as { mmfuse: object }).mmfuse = { refresh, el };
+// Exposed for debugging from the browser console: mmfuse.refresh().
+(window as unknown as { mmfuse: object }).mmfuse = { refresh };
