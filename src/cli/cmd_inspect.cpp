@@ -1,6 +1,10 @@
 // `mmfuse inspect --plant plant.yaml [--once | --interval S]`: inspection
-// rounds over every device of the plant, devices spread over --threads cores;
-// prints a summary per round (devices, alarms, per-device latency p50/p95).
+// rounds over every device of the plant, devices spread over --threads cores.
+// Every inspection is recorded in the store under the plant's data_dir (one
+// transaction each, alarms and their outbox rows included); a round
+// interrupted by a crash or --max-devices is resumed by the next run. Alarms
+// are delivered through the plant's sinks (MQTT, webhook) by the outbox
+// dispatcher. Prints a summary per round (devices, alarms, latency p50/p95).
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -9,12 +13,16 @@
 #include <memory>
 #include <thread>
 
+#include "alarm/mqtt_sink.h"
+#include "alarm/outbox_dispatcher.h"
+#include "alarm/webhook_sink.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/thread_pool.h"
 #include "inspect/plant.h"
 #include "inspect/round_runner.h"
 #include "mmfuse/error.h"
+#include "store/store.h"
 
 namespace mmfuse::cli {
 
@@ -23,41 +31,54 @@ using namespace mmfuse::inspect;
 namespace {
 
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
+void on_signal(int) {
+  g_stop = true;
+}
 
-double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+double round3(double v) {
+  return std::round(v * 1000.0) / 1000.0;
+}
 
-Json summary_json(const RoundSummary& s, bool with_records) {
+Json summary_json(const RoundSummary& s, bool resumed, bool finished, bool with_records) {
   Json j;
   j["round_id"] = s.round_id;
+  j["resumed"] = resumed;
+  j["finished"] = finished;
   j["devices"] = s.devices;
   j["points"] = s.points;
   j["skipped"] = s.skipped;
   j["alarms"] = s.alarms;
   j["modality_errors"] = s.modality_errors;
-  j["latency_ms"] = {{"p50", round3(s.p50_ms)}, {"p95", round3(s.p95_ms)}, {"max", round3(s.max_ms)}};
+  j["latency_ms"] = {
+      {"p50", round3(s.p50_ms)}, {"p95", round3(s.p95_ms)}, {"max", round3(s.max_ms)}};
   j["round_ms"] = round3(s.wall_ms);
   Json alarms = Json::array();
   for (const DeviceOutcome& o : s.outcomes)
     for (const InspectionRecord& r : o.records)
       if (r.alarm)
-        alarms.push_back({{"device", r.device_id}, {"point", r.point_id}, {"type", r.alarm_type},
+        alarms.push_back({{"device", r.device_id},
+                          {"point", r.point_id},
+                          {"type", r.alarm_type},
                           {"fused_score", round3(r.fused_score)}});
   j["alarm_list"] = alarms;
   if (with_records) {
     Json recs = Json::array();
     for (const DeviceOutcome& o : s.outcomes)
-      for (const InspectionRecord& r : o.records) recs.push_back(Json::parse(record_to_json(r).dump()));
+      for (const InspectionRecord& r : o.records)
+        recs.push_back(Json::parse(record_to_json(r).dump()));
     j["records"] = recs;
   }
   return j;
 }
 
-void print_plain(const RoundSummary& s) {
-  std::printf("round %s: %zu devices (%zu points) inspected, %zu skipped, %zu alarms, %zu modality errors\n",
-              s.round_id.c_str(), s.devices, s.points, s.skipped, s.alarms, s.modality_errors);
-  std::printf("  latency per device: p50 %.1f ms, p95 %.1f ms, max %.1f ms; round %.0f ms\n", s.p50_ms, s.p95_ms,
-              s.max_ms, s.wall_ms);
+void print_plain(const RoundSummary& s, bool resumed, bool finished) {
+  std::printf(
+      "round %s%s: %zu devices (%zu points) inspected, %zu skipped, %zu alarms, %zu modality "
+      "errors%s\n",
+      s.round_id.c_str(), resumed ? " (resumed)" : "", s.devices, s.points, s.skipped, s.alarms,
+      s.modality_errors, finished ? "" : " (round left open)");
+  std::printf("  latency per device: p50 %.1f ms, p95 %.1f ms, max %.1f ms; round %.0f ms\n",
+              s.p50_ms, s.p95_ms, s.max_ms, s.wall_ms);
   for (const DeviceOutcome& o : s.outcomes)
     for (const InspectionRecord& r : o.records)
       if (r.alarm)
@@ -66,46 +87,137 @@ void print_plain(const RoundSummary& s) {
   std::fflush(stdout);
 }
 
+// The sensor readings kept with an inspection: the window mean of each channel.
+std::vector<store::SensorReading> readings_of(const InspectionRecord& r) {
+  std::vector<store::SensorReading> out;
+  for (const ModalityResult& m : r.modalities) {
+    if (m.modality != Modality::sensors || !m.detail.contains("channel_means")) continue;
+    for (const auto& [name, value] : m.detail["channel_means"].items())
+      out.push_back({r.device_id, r.point_id, name, r.finished_ms, value.get<double>()});
+  }
+  return out;
+}
+
+std::vector<store::DeviceInfo> device_infos(const PlantConfig& plant) {
+  std::vector<store::DeviceInfo> out;
+  for (const DeviceConfig& d : plant.devices) {
+    store::DeviceInfo info{d.id, d.name, d.area, d.location, nlohmann::json::array()};
+    for (const PointConfig& p : d.points) {
+      nlohmann::json mods = nlohmann::json::array();
+      if (p.camera) mods.push_back("camera");
+      if (p.infrared) mods.push_back("infrared");
+      if (p.sound) mods.push_back("sound");
+      if (p.sensors) mods.push_back("sensors");
+      info.points.push_back({{"id", p.id}, {"modalities", mods}});
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_inspect(CLI::App& app) {
   struct Options {
     std::string plant;
-    bool once = false, json = false, records = false;
+    bool once = false, json = false, records = false, no_deliver = false;
     double interval = 0.0;
-    int rounds = 0;
-    int threads = 0;
+    int rounds = 0, threads = 0;
+    size_t max_devices = 0;
   };
   auto opt = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("inspect", "Run inspection rounds over the devices of a plant file");
-  cmd->add_option("--plant", opt->plant, "Plant description (YAML, see docs/inspection.md)")->required();
+  auto* cmd =
+      app.add_subcommand("inspect", "Run inspection rounds over the devices of a plant file");
+  cmd->add_option("--plant", opt->plant, "Plant description (YAML, see docs/inspection.md)")
+      ->required();
   auto* once = cmd->add_flag("--once", opt->once, "Run one round and exit (the default)");
   cmd->add_option("--interval", opt->interval, "Run a round every S seconds until interrupted")
       ->check(CLI::Range(0.0, 7.0 * 86400.0))
       ->excludes(once);
   cmd->add_option("--rounds", opt->rounds, "With --interval: stop after N rounds (0 = no limit)")
       ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--max-devices", opt->max_devices,
+                  "Inspect at most N devices, leaving the round open (the next run resumes it)")
+      ->check(CLI::Range(0, 100000000));
+  cmd->add_flag(
+      "--no-deliver", opt->no_deliver,
+      "Queue alarms in the outbox without delivering them (`mmfuse alarms deliver` does)");
   cmd->add_flag("--json", opt->json, "Print one JSON object per round");
   cmd->add_flag("--records", opt->records, "With --json: include every inspection record");
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
     PlantConfig plant = load_plant(opt->plant);
-    PlantRunner runner(std::move(plant), default_pool(),
-                       [](const std::string& line) { std::fprintf(stderr, "mmfuse inspect: %s\n", line.c_str()); });
+    store::StoreOptions so;
+    so.dedupe_cooldown_ms = static_cast<int64_t>(plant.alarms.cooldown_s * 1000.0);
+    so.retention_days = plant.retention_days;
+    if (plant.alarms.mqtt) so.sinks.push_back("mqtt");
+    if (plant.alarms.webhook) so.sinks.push_back("webhook");
+    auto db = store::Store::open(plant.data_dir, so);
+    db->upsert_devices(device_infos(plant));
+
+    std::unique_ptr<alarm::OutboxDispatcher> dispatcher;
+    if (!opt->no_deliver && !so.sinks.empty()) {
+      std::vector<std::shared_ptr<alarm::Sink>> sinks;
+      if (plant.alarms.mqtt) {
+        alarm::MqttOptions mo;
+        mo.host = plant.alarms.mqtt->host;
+        mo.port = plant.alarms.mqtt->port;
+        mo.topic_prefix = plant.alarms.mqtt->topic_prefix;
+        sinks.push_back(std::make_shared<alarm::MqttSink>(mo));
+      }
+      if (plant.alarms.webhook) {
+        alarm::WebhookOptions wo;
+        wo.url = plant.alarms.webhook->url;
+        wo.timeout_ms = static_cast<int>(plant.alarms.webhook->timeout_s * 1000.0);
+        sinks.push_back(std::make_shared<alarm::WebhookSink>(wo));
+      }
+      dispatcher = std::make_unique<alarm::OutboxDispatcher>(*db, sinks);
+      dispatcher->start();
+    }
+
+    PlantRunner runner(std::move(plant), default_pool(), [](const std::string& line) {
+      std::fprintf(stderr, "mmfuse inspect: %s\n", line.c_str());
+    });
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     const bool repeat = opt->interval > 0.0;
     for (int n = 0; !g_stop; ++n) {
       const auto start = std::chrono::steady_clock::now();
-      const RoundSummary s = runner.run_round(new_round_id());
-      if (opt->json) print_json(summary_json(s, opt->records));
-      else print_plain(s);
-      if (!repeat || (opt->rounds > 0 && n + 1 >= opt->rounds)) break;
+      db->prune();
+      // Resume the round a previous run left open, else start a new one.
+      store::RoundInfo round;
+      bool resumed = false;
+      if (auto open = db->resume_round()) {
+        round = db->round_progress(open->id);
+        resumed = true;
+      } else {
+        round = db->begin_round(static_cast<int64_t>(runner.plant().point_count()), new_round_id());
+      }
+      const RoundSummary s = runner.run_round(
+          round.id, round.done,
+          [&](const DeviceOutcome& o) {
+            bool alarm = false;
+            for (const InspectionRecord& r : o.records) {
+              const store::RecordOutcome out = db->record_inspection(r, readings_of(r));
+              alarm = alarm || out.alarm_id != 0;
+            }
+            if (alarm && dispatcher) dispatcher->notify();
+          },
+          opt->max_devices);
+      const store::RoundInfo progress = db->round_progress(round.id);
+      const bool finished = progress.position >= progress.total;
+      if (finished) db->finish_round(round.id);
+      if (opt->json)
+        print_json(summary_json(s, resumed, finished, opt->records));
+      else
+        print_plain(s, resumed, finished);
+      if (!repeat || (opt->rounds > 0 && n + 1 >= opt->rounds) || !finished) break;
       const auto next = start + std::chrono::duration<double>(opt->interval);
       while (!g_stop && std::chrono::steady_clock::now() < next)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    if (dispatcher) dispatcher->stop(true);
   });
 }
 

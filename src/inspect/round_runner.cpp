@@ -26,8 +26,9 @@ std::string new_round_id() {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
-  std::snprintf(buf, sizeof buf, "r%04d%02d%02dT%02d%02d%02d%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "r%04d%02d%02dT%02d%02d%02d%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
   return buf;
 }
 
@@ -48,7 +49,8 @@ PlantRunner::PlantRunner(PlantConfig plant, ThreadPool& pool,
   pool_.parallel_tasks(jobs.size(), [&](size_t i, int) {
     ThreadPool single(1);
     const DeviceConfig& dev = plant_.devices[jobs[i].device];
-    inspectors_[i] = std::make_unique<PointInspector>(plant_, dev, dev.points[jobs[i].point], models, single);
+    inspectors_[i] =
+        std::make_unique<PointInspector>(plant_, dev, dev.points[jobs[i].point], models, single);
   });
   if (progress)
     for (const std::string& e : setup_errors()) progress("setup error: " + e);
@@ -68,15 +70,29 @@ std::vector<std::string> PlantRunner::setup_errors() const {
   return out;
 }
 
-RoundSummary PlantRunner::run_round(const std::string& round_id, const std::vector<std::string>& done,
-                                    const std::function<void(const DeviceOutcome&)>& on_device) {
-  const std::set<std::string> skip(done.begin(), done.end());
+RoundSummary PlantRunner::run_round(const std::string& round_id,
+                                    const std::vector<std::pair<std::string, std::string>>& done,
+                                    const std::function<void(const DeviceOutcome&)>& on_device,
+                                    size_t max_devices) {
+  const std::set<std::pair<std::string, std::string>> skip(done.begin(), done.end());
   std::vector<size_t> todo;
-  for (size_t d = 0; d < plant_.devices.size(); ++d)
-    if (!skip.count(plant_.devices[d].id)) todo.push_back(d);
+  std::vector<std::vector<size_t>> todo_points;
+  for (size_t d = 0; d < plant_.devices.size(); ++d) {
+    std::vector<size_t> pts;
+    for (size_t i = device_points_[d].first; i < device_points_[d].second; ++i)
+      if (!skip.count({inspectors_[i]->device_id(), inspectors_[i]->point_id()})) pts.push_back(i);
+    if (pts.empty()) continue;
+    if (max_devices > 0 && todo.size() >= max_devices) break;
+    todo.push_back(d);
+    todo_points.push_back(std::move(pts));
+  }
   RoundSummary s;
   s.round_id = round_id;
-  s.skipped = plant_.devices.size() - todo.size();
+  for (const DeviceConfig& d : plant_.devices) {
+    bool all = true;
+    for (const PointConfig& p : d.points) all = all && skip.count({d.id, p.id}) > 0;
+    s.skipped += all ? 1 : 0;
+  }
   std::vector<DeviceOutcome> outcomes(todo.size());
   std::vector<char> finished(todo.size(), 0);
   InspectOptions opt;
@@ -90,19 +106,21 @@ RoundSummary PlantRunner::run_round(const std::string& round_id, const std::vect
     DeviceOutcome& o = outcomes[k];
     o.device_id = plant_.devices[d].id;
     const auto start = std::chrono::steady_clock::now();
-    for (size_t i = device_points_[d].first; i < device_points_[d].second; ++i) {
+    for (size_t i : todo_points[k]) {
       const PointInspector& p = *inspectors_[i];
       o.records.push_back(p.inspect(p.gather(), opt));
       o.alarm = o.alarm || o.records.back().alarm;
     }
-    o.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    o.latency_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (on_device) {
       std::lock_guard<std::mutex> lock(sink_mutex);
       on_device(o);
     }
     finished[k] = 1;
   });
-  s.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  s.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::vector<double> lat;
   for (size_t k = 0; k < outcomes.size(); ++k) {
     MMFUSE_ASSERT(finished[k]);
@@ -111,7 +129,8 @@ RoundSummary PlantRunner::run_round(const std::string& round_id, const std::vect
     s.points += o.records.size();
     for (const InspectionRecord& r : o.records) {
       s.alarms += r.alarm ? 1 : 0;
-      for (const ModalityResult& m : r.modalities) s.modality_errors += m.status == ModalityStatus::error;
+      for (const ModalityResult& m : r.modalities)
+        s.modality_errors += m.status == ModalityStatus::error;
     }
   }
   s.devices = outcomes.size();

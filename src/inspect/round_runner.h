@@ -46,18 +46,23 @@ class PlantRunner {
   const PointInspector* find(const std::string& device, const std::string& point) const;
   std::vector<std::string> setup_errors() const;
 
-  // Inspects every device not in `done` (resume after a restart). `on_device`
-  // is called once per finished device, from the worker that ran it, serialised
-  // by a mutex (so a store need not be thread-safe); an exception it throws
-  // aborts the round after the running devices finish.
-  RoundSummary run_round(const std::string& round_id, const std::vector<std::string>& done = {},
-                         const std::function<void(const DeviceOutcome&)>& on_device = nullptr);
+  // Inspects every point not in `done` ((device, point) pairs already recorded
+  // in this round before a restart); a device with all points done is skipped.
+  // max_devices > 0 stops after that many devices (the round stays open).
+  // `on_device` is called once per finished device, from the worker that ran
+  // it, serialised by a mutex (so a store need not be thread-safe); an
+  // exception it throws aborts the round after the running devices finish.
+  RoundSummary run_round(const std::string& round_id,
+                         const std::vector<std::pair<std::string, std::string>>& done = {},
+                         const std::function<void(const DeviceOutcome&)>& on_device = nullptr,
+                         size_t max_devices = 0);
 
  private:
   PlantConfig plant_;
   ThreadPool& pool_;
   std::vector<std::unique_ptr<PointInspector>> inspectors_;
-  std::vector<std::pair<size_t, size_t>> device_points_;  // [begin, end) into inspectors_ per device
+  std::vector<std::pair<size_t, size_t>>
+      device_points_;  // [begin, end) into inspectors_ per device
 };
 
 // A sortable round id from the wall clock: "r20261129T074500123Z".
