@@ -8,7 +8,8 @@
 #
 # Environment knobs (all optional):
 #   MMFUSE=./build/mmfuse   MODEL=bench/out/vit-b-32 (generated if absent)
-#   THREADS=2 (inference cores)   DURATION=10 (seconds per wrk run)
+#   THREADS=2 (inference cores)   DURATION=10 (seconds per text run)
+#   DURATION_IMAGE=30 (seconds per image run: 64 connections need time to reach a steady state)
 #   CONNS="1 8 64"   KINDS="text image"   MODES="on off"
 #   MAX_BATCH=32  MAX_WAIT_MS=5
 set -euo pipefail
@@ -20,6 +21,7 @@ MMFUSE="${MMFUSE:-./build/mmfuse}"
 MODEL="${MODEL:-bench/out/vit-b-32}"
 THREADS="${THREADS:-2}"
 DURATION="${DURATION:-10}"
+DURATION_IMAGE="${DURATION_IMAGE:-30}"
 CONNS="${CONNS:-1 8 64}"
 KINDS="${KINDS:-text image}"
 MODES="${MODES:-on off}"
@@ -86,8 +88,10 @@ for mode in $MODES; do
     for _ in 1 2 3; do curl -s -o /dev/null -d @"$OUT/$kind.json" "http://127.0.0.1:$PORT/v1/embeddings"; done
     for c in $CONNS; do
       t=$((c < 2 ? 1 : 2))
-      log "batching $mode, $kind, $c connections, ${DURATION}s"
-      line=$(wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 60s -s "$OUT/post.lua" \
+      d=$DURATION
+      [[ $kind == image ]] && d=$DURATION_IMAGE
+      log "batching $mode, $kind, $c connections, ${d}s"
+      line=$(wrk -t"$t" -c"$c" -d"${d}s" --timeout 60s -s "$OUT/post.lua" \
         "http://127.0.0.1:$PORT/v1/embeddings" -- "$OUT/$kind.json" | sed -n 's/^WRKJSON //p')
       rss=$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)
       echo "{\"batching\":\"$mode\",\"kind\":\"$kind\",\"connections\":$c,\"peak_rss_kb\":$rss,\"wrk\":$line}" >>"$OUT/results.jsonl"
@@ -122,6 +126,8 @@ for mode in ("on", "off"):
     batches[mode] = s / n if n else 0
 report = "\n".join(lines)
 report += f"\n\nEngine peer (`mmfuse bench --batch 16`): text {peer['text']:.1f} items/s, image {peer['image']:.1f} items/s.\n"
+load = open("/proc/loadavg").read().split()[0]
+report += f"Load average at the end: {load} (on {__import__('os').cpu_count()} cores).\n"
 report += "Mean inputs per model call: " + ", ".join(f"batching {k}: {v:.2f}" for k, v in batches.items()) + "\n"
 open(out + "/results.md", "w").write(report)
 print(report)
