@@ -9,7 +9,8 @@
 #     `mmfuse inspect` holding every point's golden image and fitted sound and
 #     sensor models through one round.
 #
-#   bench/inspect_bench.sh     (MMFUSE=./build/mmfuse THREADS=2 DEVICES=10 MEM_DEVICES=500)
+#   bench/inspect_bench.sh     (MMFUSE=./build/mmfuse THREADS=2 DEVICES=10 MEM_DEVICES=500;
+#                               MEM_DEVICES=0 skips part 2)
 #
 # No peer: there is no OpenCV for Python here to run the same camera pipeline;
 # the sound and sensor detectors have their own peer benchmarks (sound_bench.sh,
@@ -22,7 +23,7 @@ MMFUSE="${MMFUSE:-./build/mmfuse}"
 THREADS="${THREADS:-2}"
 DEVICES="${DEVICES:-10}"
 MEM_DEVICES="${MEM_DEVICES:-500}"
-OUT=bench/out/inspect
+OUT="${OUT:-bench/out/inspect}"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 log() { printf '[inspect_bench] %s\n' "$*" >&2; }
@@ -40,11 +41,13 @@ log "round on 1 core (one device at a time)"
 log "round on $THREADS cores"
 "$MMFUSE" inspect --plant "$OUT/plant4k/plant.yaml" --threads "$THREADS" --no-deliver --json --records >"$OUT/round_t$THREADS.json"
 
-log "memory: $MEM_DEVICES-device plant (demo sizes)"
-"$MMFUSE" demo --devices "$MEM_DEVICES" --seed 12 --threads "$THREADS" --data "$OUT/plant_mem" --json >"$OUT/demo_mem.json"
-/usr/bin/time -v "$MMFUSE" inspect --plant "$OUT/plant_mem/plant.yaml" --threads "$THREADS" --no-deliver --json \
-  >"$OUT/round_mem.json" 2>"$OUT/time_mem.txt"
-rm -rf "$OUT/plant_mem/devices"  # gigabytes of generated sound
+if [ "$MEM_DEVICES" -gt 0 ]; then
+  log "memory: $MEM_DEVICES-device plant (demo sizes)"
+  "$MMFUSE" demo --devices "$MEM_DEVICES" --seed 12 --threads "$THREADS" --data "$OUT/plant_mem" --json >"$OUT/demo_mem.json"
+  /usr/bin/time -v "$MMFUSE" inspect --plant "$OUT/plant_mem/plant.yaml" --threads "$THREADS" --no-deliver --json \
+    >"$OUT/round_mem.json" 2>"$OUT/time_mem.txt"
+  rm -rf "$OUT/plant_mem/devices"  # gigabytes of generated sound
+fi
 
 "$PYTHON" - "$OUT" "$THREADS" "$DEVICES" "$MEM_DEVICES" <<'PYEOF'
 import json, re, statistics, sys
@@ -52,9 +55,12 @@ out, threads, devices, mem_devices = sys.argv[1], sys.argv[2], int(sys.argv[3]),
 demo = json.load(open(f"{out}/demo4k.json"))
 t1 = json.load(open(f"{out}/round_t1.json"))
 tn = json.load(open(f"{out}/round_t{threads}.json"))
-mem = json.load(open(f"{out}/round_mem.json"))
-demo_mem = json.load(open(f"{out}/demo_mem.json"))
-rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{out}/time_mem.txt").read()).group(1))
+import os
+has_mem = mem_devices > 0 and os.path.exists(f"{out}/round_mem.json")
+if has_mem:
+    mem = json.load(open(f"{out}/round_mem.json"))
+    demo_mem = json.load(open(f"{out}/demo_mem.json"))
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{out}/time_mem.txt").read()).group(1))
 def stage_ms(rnd):
     res = {}
     for m in ("camera", "infrared", "sound", "sensors"):
@@ -65,7 +71,7 @@ s1 = stage_ms(t1)
 lines = [
     "# mmfuse inspect benchmark",
     "",
-    f"Per device: 3840x2160 PNG photo, 640x512 16-bit IR PNG, 5 s of 48 kHz audio, 600 sensor rows (60 s at 10 Hz); {devices} devices, models loaded.",
+    f"Per device: 3840x2160 JPEG photo (quality 90), 640x512 16-bit IR PNG, 5 s of 48 kHz audio, 600 sensor rows (60 s at 10 Hz); {devices} devices, models loaded.",
     "",
     "| run | p50 ms | p95 ms | max ms | round ms | devices/s |",
     "|---|---|---|---|---|---|",
@@ -74,8 +80,9 @@ for name, r in (("1 core, one device at a time", t1), (f"{threads} cores, round"
     l = r["latency_ms"]
     lines.append(f"| {name} | {l['p50']:.1f} | {l['p95']:.1f} | {l['max']:.1f} | {r['round_ms']:.0f} | {r['devices'] / r['round_ms'] * 1000:.2f} |")
 lines += ["", "Median per modality (1 core): " + ", ".join(f"{k} {v:.1f} ms" for k, v in s1.items()),
-          "", f"Fused precision/recall on this plant: {demo['precision']}/{demo['recall']}",
-          "", f"## {mem_devices}-device plant (640x480 photos, 640x512 IR, 2 s clips, 6 x 5 s sound baseline, 600 s sensor baseline)",
+          "", f"Fused precision/recall on this plant: {demo['precision']}/{demo['recall']}"]
+if has_mem:
+    lines += ["", f"## {mem_devices}-device plant (640x480 photos, 640x512 IR, 2 s clips, 6 x 5 s sound baseline, 600 s sensor baseline)",
           "", f"Peak RSS of `mmfuse inspect` (plant model, golden images, fitted models, one round): {rss_kb / 1024:.0f} MiB "
           f"({rss_kb / 1024 / mem_devices:.2f} MiB per device)",
           f"Round: {mem['round_ms'] / 1000:.1f} s on {threads} cores, per-device p50 {mem['latency_ms']['p50']:.1f} ms, p95 {mem['latency_ms']['p95']:.1f} ms; "

@@ -30,7 +30,9 @@ double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+double round3(double v) {
+  return std::round(v * 1000.0) / 1000.0;
+}
 
 }  // namespace
 
@@ -44,20 +46,26 @@ void register_demo(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand(
       "demo", "Generate a synthetic plant with known faults, inspect it, score against the truth");
-  cmd->add_option("--devices", opt->demo.devices, "Devices in the plant")->check(CLI::Range(1, 100000));
+  cmd->add_option("--devices", opt->demo.devices, "Devices in the plant")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--seed", opt->demo.seed, "Random seed (same seed, same plant)");
   cmd->add_option("--data", opt->data,
                   "Folder to write the plant into (must be empty or absent; kept). Default: a "
                   "temporary folder, removed afterwards");
   cmd->add_flag("--keep", opt->keep, "Keep the temporary folder (its path is printed)");
   cmd->add_flag("--json", opt->json, "Print one JSON object");
-  cmd->add_option("--image-width", opt->demo.image_width, "Camera frame width")->check(CLI::Range(64, 8192));
-  cmd->add_option("--image-height", opt->demo.image_height, "Camera frame height")->check(CLI::Range(64, 8192));
-  cmd->add_option("--ir-width", opt->demo.ir_width, "Infrared frame width")->check(CLI::Range(64, 4096));
-  cmd->add_option("--ir-height", opt->demo.ir_height, "Infrared frame height")->check(CLI::Range(64, 4096));
+  cmd->add_option("--image-width", opt->demo.image_width, "Camera frame width")
+      ->check(CLI::Range(64, 8192));
+  cmd->add_option("--image-height", opt->demo.image_height, "Camera frame height")
+      ->check(CLI::Range(64, 8192));
+  cmd->add_option("--ir-width", opt->demo.ir_width, "Infrared frame width")
+      ->check(CLI::Range(64, 4096));
+  cmd->add_option("--ir-height", opt->demo.ir_height, "Infrared frame height")
+      ->check(CLI::Range(64, 4096));
   cmd->add_option("--audio-seconds", opt->demo.audio_seconds, "Length of each sound clip")
       ->check(CLI::Range(0.5, 60.0));
-  cmd->add_option("--sensor-seconds", opt->demo.sensor_seconds, "Sensor window per inspection (10 Hz)")
+  cmd->add_option("--sensor-seconds", opt->demo.sensor_seconds,
+                  "Sensor window per inspection (10 Hz)")
       ->check(CLI::Range(10.0, 3600.0));
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
@@ -65,8 +73,8 @@ void register_demo(CLI::App& app) {
     ThreadPool& pool = default_pool();
     DemoOptions d = opt->demo;
     const bool temporary = opt->data.empty();
-    d.dir = temporary ? fs::temp_directory_path() /
-                            ("mmfuse_demo_" + std::to_string(::getpid()) + "_" + std::to_string(d.seed))
+    d.dir = temporary ? fs::temp_directory_path() / ("mmfuse_demo_" + std::to_string(::getpid()) +
+                                                     "_" + std::to_string(d.seed))
                       : fs::path(opt->data);
     struct Cleanup {
       fs::path dir;
@@ -97,12 +105,21 @@ void register_demo(CLI::App& app) {
       Json per = Json::object();
       for (Modality m : kAllModalities) {
         const Counts& c = score.modality[static_cast<size_t>(m)];
-        per[modality_name(m)] = {{"precision", round3(c.precision())}, {"recall", round3(c.recall())},
-                                 {"tp", c.tp}, {"fp", c.fp}, {"fn", c.fn}, {"tn", c.tn}};
+        per[modality_name(m)] = {{"precision", round3(c.precision())},
+                                 {"recall", round3(c.recall())},
+                                 {"tp", c.tp},
+                                 {"fp", c.fp},
+                                 {"fn", c.fn},
+                                 {"tn", c.tn}};
       }
       j["per_modality"] = per;
-      j["fused"] = {{"tp", score.fused.tp}, {"fp", score.fused.fp}, {"fn", score.fused.fn}, {"tn", score.fused.tn}};
-      j["latency_ms"] = {{"p50", round3(round.p50_ms)}, {"p95", round3(round.p95_ms)}, {"max", round3(round.max_ms)}};
+      j["fused"] = {{"tp", score.fused.tp},
+                    {"fp", score.fused.fp},
+                    {"fn", score.fused.fn},
+                    {"tn", score.fused.tn}};
+      j["latency_ms"] = {{"p50", round3(round.p50_ms)},
+                         {"p95", round3(round.p95_ms)},
+                         {"max", round3(round.max_ms)}};
       j["alarms"] = round.alarms;
       j["round_ms"] = round3(round.wall_ms);
       j["setup_ms"] = round3(setup_ms);
@@ -118,18 +135,20 @@ void register_demo(CLI::App& app) {
                 static_cast<unsigned long long>(d.seed), pool.size());
     std::printf("  scenarios:");
     for (const auto& [name, count] : scenarios) std::printf(" %s=%d", name.c_str(), count);
-    std::printf("\n  %-9s %9s %7s  %4s %4s %4s %4s\n", "", "precision", "recall", "tp", "fp", "fn", "tn");
+    std::printf("\n  %-9s %9s %7s  %4s %4s %4s %4s\n", "", "precision", "recall", "tp", "fp", "fn",
+                "tn");
     for (Modality m : kAllModalities) {
       const Counts& c = score.modality[static_cast<size_t>(m)];
-      std::printf("  %-9s %9.3f %7.3f  %4zu %4zu %4zu %4zu\n", modality_name(m), c.precision(), c.recall(), c.tp,
-                  c.fp, c.fn, c.tn);
+      std::printf("  %-9s %9.3f %7.3f  %4zu %4zu %4zu %4zu\n", modality_name(m), c.precision(),
+                  c.recall(), c.tp, c.fp, c.fn, c.tn);
     }
     const Counts& f = score.fused;
-    std::printf("  %-9s %9.3f %7.3f  %4zu %4zu %4zu %4zu\n", "fused", f.precision(), f.recall(), f.tp, f.fp, f.fn,
-                f.tn);
-    std::printf("  alarms %zu; latency per device p50 %.1f ms, p95 %.1f ms; round %.0f ms; "
-                "generate %.0f ms, fit %.0f ms\n",
-                round.alarms, round.p50_ms, round.p95_ms, round.wall_ms, generate_ms, setup_ms);
+    std::printf("  %-9s %9.3f %7.3f  %4zu %4zu %4zu %4zu\n", "fused", f.precision(), f.recall(),
+                f.tp, f.fp, f.fn, f.tn);
+    std::printf(
+        "  alarms %zu; latency per device p50 %.1f ms, p95 %.1f ms; round %.0f ms; "
+        "generate %.0f ms, fit %.0f ms\n",
+        round.alarms, round.p50_ms, round.p95_ms, round.wall_ms, generate_ms, setup_ms);
     for (const std::string& m : score.mistakes) std::printf("  - %s\n", m.c_str());
     if (!cleanup.active) std::printf("  plant: %s\n", plant.plant_file.string().c_str());
   });

@@ -31,9 +31,13 @@ using namespace mmfuse::inspect;
 namespace {
 
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
+void on_signal(int) {
+  g_stop = true;
+}
 
-double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+double round3(double v) {
+  return std::round(v * 1000.0) / 1000.0;
+}
 
 Json summary_json(const RoundSummary& s, bool resumed, bool finished, bool with_records) {
   Json j;
@@ -45,30 +49,36 @@ Json summary_json(const RoundSummary& s, bool resumed, bool finished, bool with_
   j["skipped"] = s.skipped;
   j["alarms"] = s.alarms;
   j["modality_errors"] = s.modality_errors;
-  j["latency_ms"] = {{"p50", round3(s.p50_ms)}, {"p95", round3(s.p95_ms)}, {"max", round3(s.max_ms)}};
+  j["latency_ms"] = {
+      {"p50", round3(s.p50_ms)}, {"p95", round3(s.p95_ms)}, {"max", round3(s.max_ms)}};
   j["round_ms"] = round3(s.wall_ms);
   Json alarms = Json::array();
   for (const DeviceOutcome& o : s.outcomes)
     for (const InspectionRecord& r : o.records)
       if (r.alarm)
-        alarms.push_back({{"device", r.device_id}, {"point", r.point_id}, {"type", r.alarm_type},
+        alarms.push_back({{"device", r.device_id},
+                          {"point", r.point_id},
+                          {"type", r.alarm_type},
                           {"fused_score", round3(r.fused_score)}});
   j["alarm_list"] = alarms;
   if (with_records) {
     Json recs = Json::array();
     for (const DeviceOutcome& o : s.outcomes)
-      for (const InspectionRecord& r : o.records) recs.push_back(Json::parse(record_to_json(r).dump()));
+      for (const InspectionRecord& r : o.records)
+        recs.push_back(Json::parse(record_to_json(r).dump()));
     j["records"] = recs;
   }
   return j;
 }
 
 void print_plain(const RoundSummary& s, bool resumed, bool finished) {
-  std::printf("round %s%s: %zu devices (%zu points) inspected, %zu skipped, %zu alarms, %zu modality errors%s\n",
-              s.round_id.c_str(), resumed ? " (resumed)" : "", s.devices, s.points, s.skipped, s.alarms,
-              s.modality_errors, finished ? "" : " (round left open)");
-  std::printf("  latency per device: p50 %.1f ms, p95 %.1f ms, max %.1f ms; round %.0f ms\n", s.p50_ms, s.p95_ms,
-              s.max_ms, s.wall_ms);
+  std::printf(
+      "round %s%s: %zu devices (%zu points) inspected, %zu skipped, %zu alarms, %zu modality "
+      "errors%s\n",
+      s.round_id.c_str(), resumed ? " (resumed)" : "", s.devices, s.points, s.skipped, s.alarms,
+      s.modality_errors, finished ? "" : " (round left open)");
+  std::printf("  latency per device: p50 %.1f ms, p95 %.1f ms, max %.1f ms; round %.0f ms\n",
+              s.p50_ms, s.p95_ms, s.max_ms, s.wall_ms);
   for (const DeviceOutcome& o : s.outcomes)
     for (const InspectionRecord& r : o.records)
       if (r.alarm)
@@ -116,8 +126,10 @@ void register_inspect(CLI::App& app) {
     size_t max_devices = 0;
   };
   auto opt = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("inspect", "Run inspection rounds over the devices of a plant file");
-  cmd->add_option("--plant", opt->plant, "Plant description (YAML, see docs/inspection.md)")->required();
+  auto* cmd =
+      app.add_subcommand("inspect", "Run inspection rounds over the devices of a plant file");
+  cmd->add_option("--plant", opt->plant, "Plant description (YAML, see docs/inspection.md)")
+      ->required();
   auto* once = cmd->add_flag("--once", opt->once, "Run one round and exit (the default)");
   cmd->add_option("--interval", opt->interval, "Run a round every S seconds until interrupted")
       ->check(CLI::Range(0.0, 7.0 * 86400.0))
@@ -127,8 +139,9 @@ void register_inspect(CLI::App& app) {
   cmd->add_option("--max-devices", opt->max_devices,
                   "Inspect at most N devices, leaving the round open (the next run resumes it)")
       ->check(CLI::Range(0, 100000000));
-  cmd->add_flag("--no-deliver", opt->no_deliver,
-                "Queue alarms in the outbox without delivering them (`mmfuse alarms deliver` does)");
+  cmd->add_flag(
+      "--no-deliver", opt->no_deliver,
+      "Queue alarms in the outbox without delivering them (`mmfuse alarms deliver` does)");
   cmd->add_flag("--json", opt->json, "Print one JSON object per round");
   cmd->add_flag("--records", opt->records, "With --json: include every inspection record");
   add_threads_option(cmd, &opt->threads);
@@ -163,8 +176,9 @@ void register_inspect(CLI::App& app) {
       dispatcher->start();
     }
 
-    PlantRunner runner(std::move(plant), default_pool(),
-                       [](const std::string& line) { std::fprintf(stderr, "mmfuse inspect: %s\n", line.c_str()); });
+    PlantRunner runner(std::move(plant), default_pool(), [](const std::string& line) {
+      std::fprintf(stderr, "mmfuse inspect: %s\n", line.c_str());
+    });
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     const bool repeat = opt->interval > 0.0;
@@ -194,8 +208,10 @@ void register_inspect(CLI::App& app) {
       const store::RoundInfo progress = db->round_progress(round.id);
       const bool finished = progress.position >= progress.total;
       if (finished) db->finish_round(round.id);
-      if (opt->json) print_json(summary_json(s, resumed, finished, opt->records));
-      else print_plain(s, resumed, finished);
+      if (opt->json)
+        print_json(summary_json(s, resumed, finished, opt->records));
+      else
+        print_plain(s, resumed, finished);
       if (!repeat || (opt->rounds > 0 && n + 1 >= opt->rounds) || !finished) break;
       const auto next = start + std::chrono::duration<double>(opt->interval);
       while (!g_stop && std::chrono::steady_clock::now() < next)

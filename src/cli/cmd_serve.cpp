@@ -44,7 +44,7 @@ void register_serve(CLI::App& app) {
     std::vector<std::string> api_keys, cors;
     int port = -1, threads = -1, http_threads = -1, max_wait_ms = -1, timeout_s = -1;
     int64_t max_batch = -1, queue_size = -1, max_body = -1, max_pixels = -1;
-    bool no_batching = false;
+    bool no_batching = false, check = false;
   };
   auto opt = std::make_shared<Options>();
   auto* cmd =
@@ -80,6 +80,7 @@ void register_serve(CLI::App& app) {
                   "Requests waiting per model before 503 (default 256)")
       ->check(CLI::Range(1, 1000000));
   cmd->add_flag("--no-batching", opt->no_batching, "Run each request alone (no merging)");
+  cmd->add_flag("--check", opt->check, "Validate the configuration, print it as JSON and exit");
   cmd->add_option("--max-body-bytes", opt->max_body, "Request body limit (default 32 MiB)")
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 34));
   cmd->add_option("--max-image-pixels", opt->max_pixels, "Image pixel limit (default 40 M)")
@@ -124,6 +125,31 @@ void register_serve(CLI::App& app) {
     if (opt->timeout_s > 0) c.limits.request_timeout_s = opt->timeout_s;
     if (c.static_root.empty()) c.static_root = default_static_root();
     server::validate_server_config(c);
+    if (opt->check) {
+      Json models = Json::object();
+      for (const auto& m : c.models) models[m.name] = m.dir;
+      print_json({{"ok", true},
+                  {"host", c.host},
+                  {"port", c.port},
+                  {"models", models},
+                  {"index", c.index_dir},
+                  {"plant", c.plant_file},
+                  {"data_dir", c.data_dir},
+                  {"static_root", c.static_root},
+                  {"evidence_root", c.evidence_root},
+                  {"batching",
+                   {{"enabled", c.batching.enabled},
+                    {"max_batch", c.batching.max_batch},
+                    {"max_wait_ms", c.batching.max_wait_ms},
+                    {"queue_size", c.batching.queue_size}}},
+                  {"limits",
+                   {{"max_body_bytes", c.limits.max_body_bytes},
+                    {"max_image_pixels", c.limits.max_image_pixels},
+                    {"request_timeout_s", c.limits.request_timeout_s}}},
+                  {"auth", !c.api_keys.empty()},
+                  {"cors_origins", c.cors_origins}});
+      return;
+    }
     apply_threads(c.threads);
 
     // Signals are taken by sigwait below; every thread started from here inherits the mask.

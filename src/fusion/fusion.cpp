@@ -26,9 +26,9 @@ FusionResult weighted_sum(const FusionConfig& config, const std::vector<Modality
   double best = 0.0;
   for (const ModalityResult& r : results) {
     const size_t m = static_cast<size_t>(r.modality);
-    MMFUSE_CHECK(!seen[m], bad_input,
-                 std::string("fusion: modality '") + inspect::modality_name(r.modality) +
-                     "' given twice");
+    MMFUSE_CHECK(
+        !seen[m], bad_input,
+        std::string("fusion: modality '") + inspect::modality_name(r.modality) + "' given twice");
     seen[m] = true;
     if (!present(r)) {
       out.missing.push_back(r.modality);

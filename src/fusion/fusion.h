@@ -30,10 +30,10 @@ struct FusionConfig {
 };
 
 struct FusionResult {
-  double score = 0.0;           // fused score in [0, 1]
-  bool alarm = false;           // score >= threshold (and at least one modality present)
-  std::string alarm_type;       // anomalous modality with the largest weighted contribution
-  double present_weight = 0.0;  // sum of the configured weights of modalities that voted
+  double score = 0.0;             // fused score in [0, 1]
+  bool alarm = false;             // score >= threshold (and at least one modality present)
+  std::string alarm_type;         // anomalous modality with the largest weighted contribution
+  double present_weight = 0.0;    // sum of the configured weights of modalities that voted
   std::vector<Modality> missing;  // modalities with status missing or error
 };
 

@@ -1,20 +1,20 @@
 // GoldenDiffDetector: photo vs the registered golden image of the point.
 //   1. pre-process both (grey, resize to the chapter's 640x480, Gaussian denoise);
-//   2. align: phase correlation gives the translation (sub-pixel), the photo is shifted onto the golden;
+//   2. align: phase correlation gives the translation (sub-pixel), the photo is shifted onto the
+//   golden;
 //   3. illumination: a robust least-squares fit photo ~ alpha*golden + beta + gx*x + gy*y
 //      (gain, offset and a linear light gradient), undone on the photo;
 //   4. difference tolerant to residual misalignment: how far the photo leaves the
 //      [erode(golden), dilate(golden)] band of a (2t+1)^2 neighbourhood;
 //   5. threshold (given, or noise_k x the robust noise of the residual), opening
 //      then closing, connected components -> boxes with confidence.
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "fusion/fusion.h"
 #include "inspect/camera_detector.h"
@@ -142,8 +142,8 @@ class GoldenDiffDetector : public DefectDetector {
       light = fit_light(aligned, g, inliers);
     }
     apply_light_inverse(aligned, light);
-    out.detail["light"] = {{"gain", light[0]}, {"offset", light[1]},
-                           {"gradient", {light[2], light[3]}}};
+    out.detail["light"] = {
+        {"gain", light[0]}, {"offset", light[1]}, {"gradient", {light[2], light[3]}}};
 
     // 4. Tolerant difference and the noise level of the plain residual.
     cv::Mat above, below, diff;
@@ -160,7 +160,8 @@ class GoldenDiffDetector : public DefectDetector {
         if (v[x]) sample.push_back(a[x] - gg[x]);
     }
     const double noise = robust_sigma(std::move(sample));
-    const double thr = c.diff_threshold > 0 ? c.diff_threshold : std::max(c.min_diff, c.noise_k * noise);
+    const double thr =
+        c.diff_threshold > 0 ? c.diff_threshold : std::max(c.min_diff, c.noise_k * noise);
     out.detail["noise_sigma"] = noise;
     out.detail["threshold"] = thr;
 
@@ -194,7 +195,9 @@ class GoldenDiffDetector : public DefectDetector {
       ++blobs;
       if (area < c.min_area) continue;
       Defect d;
-      const double mean = count[static_cast<size_t>(i)] > 0 ? sum[static_cast<size_t>(i)] / count[static_cast<size_t>(i)] : 0.0;
+      const double mean = count[static_cast<size_t>(i)] > 0
+                              ? sum[static_cast<size_t>(i)] / count[static_cast<size_t>(i)]
+                              : 0.0;
       // Box in golden coordinates -> photo coordinates (+shift) -> input pixels.
       const double x0 = stats.at<int>(i, cv::CC_STAT_LEFT) + shift.x;
       const double y0 = stats.at<int>(i, cv::CC_STAT_TOP) + shift.y;
@@ -275,8 +278,8 @@ std::unique_ptr<DefectDetector> make_defect_detector(const CameraConfig& config)
   }();
   (void)sequential;
   if (config.detector == "golden_diff") return std::make_unique<GoldenDiffDetector>(config);
-  throw_error(ErrorKind::bad_input,
-              "camera.detector: unknown detector '" + config.detector + "' (available: golden_diff)");
+  throw_error(ErrorKind::bad_input, "camera.detector: unknown detector '" + config.detector +
+                                        "' (available: golden_diff)");
 }
 
 }  // namespace mmfuse::inspect

@@ -29,7 +29,7 @@ struct DemoOptions {
   int audio_rate = 48000;
   int baseline_clips = 6;
   double baseline_clip_seconds = 5.0;  // normal recordings the sound detector is fitted on
-  double sensor_seconds = 60.0;  // the inspected window, 10 Hz
+  double sensor_seconds = 60.0;        // the inspected window, 10 Hz
   double baseline_seconds = 600.0;
   double fault_share = 0.45;  // devices with a fault scenario
 };
@@ -93,7 +93,7 @@ struct Counts {
 
 struct DemoScore {
   Counts fused;
-  std::array<Counts, 4> modality;  // indexed by Modality
+  std::array<Counts, 4> modality;     // indexed by Modality
   std::vector<std::string> mistakes;  // "device (scenario): what went wrong"
 };
 

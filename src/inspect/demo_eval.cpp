@@ -1,20 +1,28 @@
 // Scores a demo round against its ground truth: per modality (decision vs the
 // modalities the scenario touches) and fused (alarm vs machine fault).
-#include "inspect/demo.h"
-
 #include <map>
+
+#include "inspect/demo.h"
 
 namespace mmfuse::inspect {
 
-double Counts::precision() const { return tp + fp == 0 ? 1.0 : static_cast<double>(tp) / (tp + fp); }
-double Counts::recall() const { return tp + fn == 0 ? 1.0 : static_cast<double>(tp) / (tp + fn); }
+double Counts::precision() const {
+  return tp + fp == 0 ? 1.0 : static_cast<double>(tp) / (tp + fp);
+}
+double Counts::recall() const {
+  return tp + fn == 0 ? 1.0 : static_cast<double>(tp) / (tp + fn);
+}
 
 namespace {
 void count(Counts& c, bool truth, bool said) {
-  if (truth && said) ++c.tp;
-  else if (!truth && said) ++c.fp;
-  else if (truth) ++c.fn;
-  else ++c.tn;
+  if (truth && said)
+    ++c.tp;
+  else if (!truth && said)
+    ++c.fp;
+  else if (truth)
+    ++c.fn;
+  else
+    ++c.tn;
 }
 }  // namespace
 
@@ -29,7 +37,8 @@ DemoScore score_demo(const std::vector<DemoTruth>& truth, const RoundSummary& ro
     const bool fault = scenario_is_machine_fault(t.scenario);
     count(s.fused, fault, o.alarm);
     const std::string who = t.device + " (" + scenario_name(t.scenario) + ")";
-    if (fault != o.alarm) s.mistakes.push_back(who + ": fused " + (o.alarm ? "false alarm" : "missed"));
+    if (fault != o.alarm)
+      s.mistakes.push_back(who + ": fused " + (o.alarm ? "false alarm" : "missed"));
     const auto mods = scenario_modalities(t.scenario);
     for (const InspectionRecord& rec : o.records)
       for (const ModalityResult& m : rec.modalities) {
@@ -42,8 +51,9 @@ DemoScore score_demo(const std::vector<DemoTruth>& truth, const RoundSummary& ro
         }
         count(s.modality[i], mods[i], m.decision);
         if (mods[i] != m.decision)
-          s.mistakes.push_back(who + ": " + modality_name(m.modality) + (m.decision ? " false positive" : " missed") +
-                               " (" + m.message + ")");
+          s.mistakes.push_back(who + ": " + modality_name(m.modality) +
+                               (m.decision ? " false positive" : " missed") + " (" + m.message +
+                               ")");
       }
   }
   return s;

@@ -49,7 +49,9 @@ std::array<bool, 4> scenario_modalities(Scenario s) {
   return {};
 }
 
-bool scenario_is_machine_fault(Scenario s) { return s != Scenario::normal && s != Scenario::stuck_sensor; }
+bool scenario_is_machine_fault(Scenario s) {
+  return s != Scenario::normal && s != Scenario::stuck_sensor;
+}
 
 namespace {
 
@@ -59,8 +61,8 @@ std::string csv_text(const sensor::Matrix& m) {
   out += "\n";
   char buf[160];
   for (size_t r = 0; r < m.rows; ++r) {
-    std::snprintf(buf, sizeof buf, "%.1f,%.2f,%.2f,%.2f,%.3f\n", static_cast<double>(r) / 10.0, m(r, 0),
-                  m(r, 1), m(r, 2), m(r, 3));
+    std::snprintf(buf, sizeof buf, "%.1f,%.2f,%.2f,%.2f,%.3f\n", static_cast<double>(r) / 10.0,
+                  m(r, 0), m(r, 1), m(r, 2), m(r, 3));
     out += buf;
   }
   return out;
@@ -71,12 +73,14 @@ struct IrCalibration {
   int bits;
 };
 
-void write_ir(const fs::path& path, const std::vector<float>& celsius, int w, int h, const IrCalibration& cal) {
+void write_ir(const fs::path& path, const std::vector<float>& celsius, int w, int h,
+              const IrCalibration& cal) {
   const double maxv = cal.bits == 16 ? 65535.0 : 255.0;
   if (cal.bits == 16) {
     std::vector<uint16_t> px(celsius.size());
     for (size_t i = 0; i < px.size(); ++i)
-      px[i] = static_cast<uint16_t>(std::clamp(std::round((celsius[i] - cal.b) / cal.a), 0.0, maxv));
+      px[i] =
+          static_cast<uint16_t>(std::clamp(std::round((celsius[i] - cal.b) / cal.a), 0.0, maxv));
     write_png(path, px.data(), w, h, 1, 16);
   } else {
     std::vector<uint8_t> px(celsius.size());
@@ -89,7 +93,8 @@ void write_ir(const fs::path& path, const std::vector<float>& celsius, int w, in
 }  // namespace
 
 DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
-  MMFUSE_CHECK(o.devices >= 1 && o.devices <= 100000, bad_input, "demo: --devices must be in [1, 100000]");
+  MMFUSE_CHECK(o.devices >= 1 && o.devices <= 100000, bad_input,
+               "demo: --devices must be in [1, 100000]");
   std::error_code ec;
   if (fs::exists(o.dir)) {
     MMFUSE_CHECK(fs::is_directory(o.dir) && fs::is_empty(o.dir, ec), bad_input,
@@ -98,9 +103,9 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
   fs::create_directories(o.dir);
   // Scenario per device: round(fault_share * N) faults cycling through every
   // kind, placed at random devices.
-  const std::vector<Scenario> kinds = {Scenario::scratch,     Scenario::hot_bearing, Scenario::oil_leak,
-                                       Scenario::knock,       Scenario::missing_part, Scenario::overheating,
-                                       Scenario::squeal,      Scenario::stuck_sensor};
+  const std::vector<Scenario> kinds = {
+      Scenario::scratch,      Scenario::hot_bearing, Scenario::oil_leak, Scenario::knock,
+      Scenario::missing_part, Scenario::overheating, Scenario::squeal,   Scenario::stuck_sensor};
   const auto n = static_cast<size_t>(o.devices);
   const auto faults = std::min(n, static_cast<size_t>(std::lround(o.fault_share * o.devices)));
   std::vector<Scenario> scen(n, Scenario::normal);
@@ -112,7 +117,8 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
   DemoPlant plant;
   plant.plant_file = o.dir / "plant.yaml";
   std::vector<IrCalibration> cals(n);
-  const size_t base_rows = static_cast<size_t>(o.baseline_seconds * 10), live_rows = static_cast<size_t>(o.sensor_seconds * 10);
+  const size_t base_rows = static_cast<size_t>(o.baseline_seconds * 10),
+               live_rows = static_cast<size_t>(o.sensor_seconds * 10);
   pool.parallel_tasks(n, [&](size_t i, int) {
     char id[32];
     std::snprintf(id, sizeof id, "dev-%03zu", i + 1);
@@ -121,24 +127,28 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
     std::mt19937_64 r(dseed ^ 0xA5A5A5A5ULL);
     for (const char* sub : {"camera", "ir", "sound/baseline", "sound/live", "sensors/live"})
       fs::create_directories(d / sub);
-    const Image golden = render_camera(dseed, Scenario::normal, true, r, o.image_width, o.image_height);
+    const Image golden =
+        render_camera(dseed, Scenario::normal, true, r, o.image_width, o.image_height);
     write_png(d / "golden.png", golden.rgb.data(), golden.width, golden.height, 3, 8);
     const Image photo = render_camera(dseed, scen[i], false, r, o.image_width, o.image_height);
     // Cameras deliver JPEG; quality 90 adds the usual compression artefacts.
     sensor::write_file_atomic(d / "camera" / "shot_0001.jpg", encode_jpeg(photo, 90));
-    IrCalibration cal = i % 5 == 4 ? IrCalibration{0.5, -10.0, 8}
-                                   : IrCalibration{0.01 + 0.03 * static_cast<double>(r() % 1000) / 1000.0,
-                                                   -40.0 + static_cast<double>(r() % 200) / 10.0, 16};
+    IrCalibration cal = i % 5 == 4
+                            ? IrCalibration{0.5, -10.0, 8}
+                            : IrCalibration{0.01 + 0.03 * static_cast<double>(r() % 1000) / 1000.0,
+                                            -40.0 + static_cast<double>(r() % 200) / 10.0, 16};
     cals[i] = cal;
-    write_ir(d / "ir" / "ir_0001.png", render_infrared_c(dseed, scen[i], r, o.ir_width, o.ir_height),
-             o.ir_width, o.ir_height, cal);
+    write_ir(d / "ir" / "ir_0001.png",
+             render_infrared_c(dseed, scen[i], r, o.ir_width, o.ir_height), o.ir_width, o.ir_height,
+             cal);
     for (int k = 0; k < o.baseline_clips; ++k)
-      write_audio_file(d / "sound" / "baseline" / ("normal_" + std::to_string(k) + ".wav"),
-                       render_sound(dseed, Scenario::normal, r, o.baseline_clip_seconds, o.audio_rate), 1,
-                       o.audio_rate, SampleEncoding::pcm16);
+      write_audio_file(
+          d / "sound" / "baseline" / ("normal_" + std::to_string(k) + ".wav"),
+          render_sound(dseed, Scenario::normal, r, o.baseline_clip_seconds, o.audio_rate), 1,
+          o.audio_rate, SampleEncoding::pcm16);
     write_audio_file(d / "sound" / "live" / "clip_0001.wav",
-                     render_sound(dseed, scen[i], r, o.audio_seconds, o.audio_rate), 1, o.audio_rate,
-                     SampleEncoding::pcm16);
+                     render_sound(dseed, scen[i], r, o.audio_seconds, o.audio_rate), 1,
+                     o.audio_rate, SampleEncoding::pcm16);
     sensor::write_file_atomic(d / "sensors" / "baseline.csv",
                               csv_text(render_sensors(dseed, Scenario::normal, r, base_rows)));
     sensor::write_file_atomic(d / "sensors" / "live" / "window_0001.csv",
@@ -151,7 +161,8 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
       "data_dir: data\n"
       "retention_days: 7\n"
       "evidence: anomaly\n"
-      "fusion:\n  rule: weighted_vote\n  weights: {camera: 0.4, infrared: 0.3, sound: 0.2, sensors: 0.1}\n"
+      "fusion:\n  rule: weighted_vote\n  weights: {camera: 0.4, infrared: 0.3, sound: 0.2, "
+      "sensors: 0.1}\n"
       "  threshold: 0.3\n"
       "devices:\n";
   nlohmann::json truth = nlohmann::json::array();
@@ -162,15 +173,15 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
     const std::string dp = std::string("devices/") + id + "/";
     char cal[160];
     std::snprintf(cal, sizeof cal, "{a: %.6g, b: %.6g}", cals[i].a, cals[i].b);
-    y += std::string("  - id: ") + id + "\n    name: Pump set " + std::to_string(i + 1) + "\n    area: " +
-         areas[i % 4] + "\n    location: line " + std::to_string(i / 10 + 1) + ", bay " +
-         std::to_string(i % 10 + 1) + "\n    points:\n      - id: drive\n" +
-         "        camera:\n          image: " + dp + "camera\n          golden: " + dp + "golden.png\n" +
-         "        infrared:\n          image: " + dp + "ir\n          calibration: " + cal +
-         "\n          hot_threshold_c: 80\n" +
-         "        sound:\n          audio: " + dp + "sound/live\n          baseline: " + dp + "sound/baseline\n" +
-         "        sensors:\n          csv: " + dp + "sensors/live\n          baseline: " + dp +
-         "sensors/baseline.csv\n";
+    y += std::string("  - id: ") + id + "\n    name: Pump set " + std::to_string(i + 1) +
+         "\n    area: " + areas[i % 4] + "\n    location: line " + std::to_string(i / 10 + 1) +
+         ", bay " + std::to_string(i % 10 + 1) + "\n    points:\n      - id: drive\n" +
+         "        camera:\n          image: " + dp + "camera\n          golden: " + dp +
+         "golden.png\n" + "        infrared:\n          image: " + dp +
+         "ir\n          calibration: " + cal + "\n          hot_threshold_c: 80\n" +
+         "        sound:\n          audio: " + dp + "sound/live\n          baseline: " + dp +
+         "sound/baseline\n" + "        sensors:\n          csv: " + dp +
+         "sensors/live\n          baseline: " + dp + "sensors/baseline.csv\n";
     plant.truth.push_back({id, scen[i]});
     const auto mods = scenario_modalities(scen[i]);
     truth.push_back({{"device", id},

@@ -3,11 +3,10 @@
 // a per-device layout. Photos vary pose (shift, small rotation), light (gain,
 // offset, gradient) and sensor noise; defects are painted onto the scene
 // before the camera "takes" it, so they move and relight with it.
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "inspect/demo.h"
 #include "mmfuse/error.h"
@@ -51,7 +50,8 @@ Layout make_layout(uint64_t device_seed) {
   l.px = l.bx + l.bw + l.pr * 0.9 + 0.03;
   l.py = l.by + l.bh * 0.55;
   l.plate_y = l.by + l.bh + 0.02;
-  const cv::Scalar bodies[] = {{40, 80, 150}, {60, 120, 70}, {120, 120, 125}, {150, 60, 50}, {50, 110, 130}};
+  const cv::Scalar bodies[] = {
+      {40, 80, 150}, {60, 120, 70}, {120, 120, 125}, {150, 60, 50}, {50, 110, 130}};
   l.body = bodies[r() % 5];
   l.pump = cv::Scalar(uni(r, 90, 160), uni(r, 90, 160), uni(r, 90, 160));
   const double w = uni(r, 120, 175);
@@ -66,7 +66,8 @@ Layout make_layout(uint64_t device_seed) {
   return l;
 }
 
-// Which part a missing_part scenario leaves out: 0..bolts-1 a bolt, bolts = gauge, bolts+1 = nameplate.
+// Which part a missing_part scenario leaves out: 0..bolts-1 a bolt, bolts = gauge, bolts+1 =
+// nameplate.
 void render_scene(cv::Mat& img, const Layout& l, int skip, uint64_t device_seed) {
   const int W = img.cols, H = img.rows;
   auto X = [&](double v) { return static_cast<int>(std::lround(v * W)); };
@@ -80,7 +81,8 @@ void render_scene(cv::Mat& img, const Layout& l, int skip, uint64_t device_seed)
   {
     cv::Mat tex(std::max(2, H / 16), std::max(2, W / 16), CV_32F);
     std::mt19937_64 r(device_seed + 99);
-    for (int i = 0; i < static_cast<int>(tex.total()); ++i) tex.at<float>(i) = static_cast<float>(gauss(r) * 6.0);
+    for (int i = 0; i < static_cast<int>(tex.total()); ++i)
+      tex.at<float>(i) = static_cast<float>(gauss(r) * 6.0);
     cv::Mat up;
     cv::resize(tex, up, img.size(), 0, 0, cv::INTER_CUBIC);
     cv::Mat up3;
@@ -96,28 +98,36 @@ void render_scene(cv::Mat& img, const Layout& l, int skip, uint64_t device_seed)
   cv::rectangle(img, cv::Rect(plate_x0, Y(l.plate_y), plate_x1 - plate_x0, Y(0.07)),
                 cv::Scalar(55, 58, 60), cv::FILLED);
   // Motor feet, body with fins, end cap, shaft.
-  cv::rectangle(img, cv::Rect(X(l.bx + 0.03), Y(l.by + l.bh), X(0.05), Y(l.plate_y - l.by - l.bh) + 1),
+  cv::rectangle(img,
+                cv::Rect(X(l.bx + 0.03), Y(l.by + l.bh), X(0.05), Y(l.plate_y - l.by - l.bh) + 1),
                 l.body * 0.6, cv::FILLED);
-  cv::rectangle(img, cv::Rect(X(l.bx + l.bw - 0.08), Y(l.by + l.bh), X(0.05), Y(l.plate_y - l.by - l.bh) + 1),
-                l.body * 0.6, cv::FILLED);
+  cv::rectangle(
+      img, cv::Rect(X(l.bx + l.bw - 0.08), Y(l.by + l.bh), X(0.05), Y(l.plate_y - l.by - l.bh) + 1),
+      l.body * 0.6, cv::FILLED);
   cv::rectangle(img, cv::Rect(X(l.bx), Y(l.by), X(l.bw), Y(l.bh)), l.body, cv::FILLED);
   for (double y = l.by + l.fin_step; y < l.by + l.bh - 0.005; y += l.fin_step)
-    cv::line(img, cv::Point(X(l.bx + 0.01), Y(y)), cv::Point(X(l.bx + l.bw - 0.06), Y(y)), l.body * 0.7, t);
-  cv::ellipse(img, cv::Point(X(l.bx), Y(l.by + l.bh / 2)), cv::Size(X(0.025), Y(l.bh / 2)), 0, 90, 270,
-              l.body * 0.8, cv::FILLED);
-  cv::rectangle(img, cv::Rect(X(l.bx + l.bw), Y(l.py - 0.015), X(l.px - l.bx - l.bw - l.pr * 0.8), Y(0.03)),
-                cv::Scalar(170, 170, 175), cv::FILLED);
+    cv::line(img, cv::Point(X(l.bx + 0.01), Y(y)), cv::Point(X(l.bx + l.bw - 0.06), Y(y)),
+             l.body * 0.7, t);
+  cv::ellipse(img, cv::Point(X(l.bx), Y(l.by + l.bh / 2)), cv::Size(X(0.025), Y(l.bh / 2)), 0, 90,
+              270, l.body * 0.8, cv::FILLED);
+  cv::rectangle(
+      img, cv::Rect(X(l.bx + l.bw), Y(l.py - 0.015), X(l.px - l.bx - l.bw - l.pr * 0.8), Y(0.03)),
+      cv::Scalar(170, 170, 175), cv::FILLED);
   // Pump, pipes.
   cv::circle(img, cv::Point(X(l.px), Y(l.py)), X(l.pr), l.pump, cv::FILLED);
   cv::circle(img, cv::Point(X(l.px), Y(l.py)), X(l.pr * 0.45), l.pump * 0.75, cv::FILLED);
   cv::line(img, cv::Point(X(l.px), Y(l.py) - X(l.pr)), cv::Point(X(l.px), Y(l.gauge_y)),
            cv::Scalar(150, 150, 150), X(0.03));
-  cv::line(img, cv::Point(X(l.px), Y(l.gauge_y)), cv::Point(W, Y(l.gauge_y)), cv::Scalar(150, 150, 150), X(0.03));
-  cv::line(img, cv::Point(X(l.px) + X(l.pr), Y(l.py)), cv::Point(W, Y(l.py)), cv::Scalar(140, 140, 145), X(0.025));
+  cv::line(img, cv::Point(X(l.px), Y(l.gauge_y)), cv::Point(W, Y(l.gauge_y)),
+           cv::Scalar(150, 150, 150), X(0.03));
+  cv::line(img, cv::Point(X(l.px) + X(l.pr), Y(l.py)), cv::Point(W, Y(l.py)),
+           cv::Scalar(140, 140, 145), X(0.025));
   // Gauge.
   if (skip != l.bolts) {
-    cv::circle(img, cv::Point(X(l.gauge_x), Y(l.gauge_y) - X(0.04)), X(l.gauge_r), cv::Scalar(235, 235, 230), cv::FILLED);
-    cv::circle(img, cv::Point(X(l.gauge_x), Y(l.gauge_y) - X(0.04)), X(l.gauge_r), cv::Scalar(30, 30, 30), t);
+    cv::circle(img, cv::Point(X(l.gauge_x), Y(l.gauge_y) - X(0.04)), X(l.gauge_r),
+               cv::Scalar(235, 235, 230), cv::FILLED);
+    cv::circle(img, cv::Point(X(l.gauge_x), Y(l.gauge_y) - X(0.04)), X(l.gauge_r),
+               cv::Scalar(30, 30, 30), t);
     cv::line(img, cv::Point(X(l.gauge_x), Y(l.gauge_y) - X(0.04)),
              cv::Point(X(l.gauge_x + l.gauge_r * 0.7), Y(l.gauge_y) - X(0.04 + l.gauge_r * 0.5)),
              cv::Scalar(200, 20, 20), t);
@@ -126,21 +136,25 @@ void render_scene(cv::Mat& img, const Layout& l, int skip, uint64_t device_seed)
   if (skip != l.bolts + 1) {
     const cv::Rect plate(X(l.bx + l.bw * 0.3), Y(l.by + l.bh * 0.3), X(0.1), Y(0.07));
     cv::rectangle(img, plate, cv::Scalar(225, 225, 215), cv::FILLED);
-    cv::putText(img, "M-" + std::to_string(l.id), cv::Point(plate.x + t * 3, plate.y + plate.height * 2 / 3),
+    cv::putText(img, "M-" + std::to_string(l.id),
+                cv::Point(plate.x + t * 3, plate.y + plate.height * 2 / 3),
                 cv::FONT_HERSHEY_SIMPLEX, W / 1600.0, cv::Scalar(20, 20, 20), t);
   }
   // Bolts on the plate.
   for (int b = 0; b < l.bolts; ++b) {
     if (b == skip) continue;
     const double x = l.bx - 0.02 + (l.px + l.pr + 0.02 - (l.bx - 0.02)) * b / (l.bolts - 1);
-    cv::circle(img, cv::Point(X(x), Y(l.plate_y + 0.035)), X(l.bolt_r), cv::Scalar(200, 200, 205), cv::FILLED);
-    cv::circle(img, cv::Point(X(x), Y(l.plate_y + 0.035)), X(l.bolt_r * 0.45), cv::Scalar(120, 120, 125), cv::FILLED);
+    cv::circle(img, cv::Point(X(x), Y(l.plate_y + 0.035)), X(l.bolt_r), cv::Scalar(200, 200, 205),
+               cv::FILLED);
+    cv::circle(img, cv::Point(X(x), Y(l.plate_y + 0.035)), X(l.bolt_r * 0.45),
+               cv::Scalar(120, 120, 125), cv::FILLED);
   }
 }
 
 void paint_scratch(cv::Mat& img, const Layout& l, std::mt19937_64& r) {
   const int W = img.cols, H = img.rows;
-  double x = uni(r, l.bx + 0.05, l.bx + l.bw - 0.15) * W, y = uni(r, l.by + 0.03, l.by + l.bh - 0.03) * H;
+  double x = uni(r, l.bx + 0.05, l.bx + l.bw - 0.15) * W,
+         y = uni(r, l.by + 0.03, l.by + l.bh - 0.03) * H;
   const double length = uni(r, 0.07, 0.16) * W;
   const int segments = 2 + static_cast<int>(r() % 2);
   double angle = uni(r, -0.6, 0.6);
@@ -150,8 +164,8 @@ void paint_scratch(cv::Mat& img, const Layout& l, std::mt19937_64& r) {
     const double len = length / segments;
     const double nx = x + len * std::cos(angle), ny = y + len * std::sin(angle);
     cv::line(img, cv::Point(static_cast<int>(x), static_cast<int>(y)),
-             cv::Point(static_cast<int>(nx), static_cast<int>(ny)), l.body + cv::Scalar(lift, lift, lift), thick,
-             cv::LINE_AA);
+             cv::Point(static_cast<int>(nx), static_cast<int>(ny)),
+             l.body + cv::Scalar(lift, lift, lift), thick, cv::LINE_AA);
     x = nx;
     y = std::clamp(ny, (l.by + 0.02) * H, (l.by + l.bh - 0.02) * H);
     angle += uni(r, -0.35, 0.35);
@@ -164,12 +178,16 @@ void paint_oil_leak(cv::Mat& img, const Layout& l, std::mt19937_64& r) {
   const double cx = uni(r, l.bx + 0.1, l.px) * W, cy = (l.plate_y + uni(r, 0.0, 0.05)) * H;
   const double size = uni(r, 0.035, 0.07) * W;
   for (int k = 0; k < 5; ++k)
-    cv::ellipse(mask, cv::Point(static_cast<int>(cx + uni(r, -0.5, 0.5) * size), static_cast<int>(cy + uni(r, -0.25, 0.25) * size)),
-                cv::Size(static_cast<int>(size * uni(r, 0.35, 0.7)), static_cast<int>(size * uni(r, 0.15, 0.35))),
+    cv::ellipse(mask,
+                cv::Point(static_cast<int>(cx + uni(r, -0.5, 0.5) * size),
+                          static_cast<int>(cy + uni(r, -0.25, 0.25) * size)),
+                cv::Size(static_cast<int>(size * uni(r, 0.35, 0.7)),
+                         static_cast<int>(size * uni(r, 0.15, 0.35))),
                 uni(r, 0, 180), 0, 360, cv::Scalar(1.0), cv::FILLED);
   // Drip trail from the body above.
   cv::line(mask, cv::Point(static_cast<int>(cx), static_cast<int>((l.by + l.bh * 0.7) * H)),
-           cv::Point(static_cast<int>(cx), static_cast<int>(cy)), cv::Scalar(1.0), std::max(2, W / 200));
+           cv::Point(static_cast<int>(cx), static_cast<int>(cy)), cv::Scalar(1.0),
+           std::max(2, W / 200));
   cv::GaussianBlur(mask, mask, cv::Size(0, 0), std::max(1.0, W / 400.0));
   const double dark = uni(r, 0.4, 0.6);
   for (int y = 0; y < img.rows; ++y) {
@@ -179,7 +197,8 @@ void paint_oil_leak(cv::Mat& img, const Layout& l, std::mt19937_64& r) {
       if (m[x] <= 0.0f) continue;
       const double f = 1.0 - dark * m[x];
       // Oil: darker, slightly brown.
-      p[x] = cv::Vec3b(cv::saturate_cast<uint8_t>(p[x][0] * f + 8 * m[x]), cv::saturate_cast<uint8_t>(p[x][1] * f),
+      p[x] = cv::Vec3b(cv::saturate_cast<uint8_t>(p[x][0] * f + 8 * m[x]),
+                       cv::saturate_cast<uint8_t>(p[x][1] * f),
                        cv::saturate_cast<uint8_t>(p[x][2] * f));
     }
   }
@@ -191,7 +210,8 @@ Image render_camera(uint64_t device_seed, Scenario scenario, bool golden, std::m
                     int width, int height) {
   const Layout l = make_layout(device_seed);
   int skip = -1;
-  if (scenario == Scenario::missing_part) skip = static_cast<int>(rng() % static_cast<uint64_t>(l.bolts + 2));
+  if (scenario == Scenario::missing_part)
+    skip = static_cast<int>(rng() % static_cast<uint64_t>(l.bolts + 2));
   cv::Mat scene(height, width, CV_8UC3);
   render_scene(scene, l, skip, device_seed);
   if (scenario == Scenario::scratch) paint_scratch(scene, l, rng);
@@ -253,15 +273,18 @@ std::vector<float> render_infrared_c(uint64_t device_seed, Scenario scenario, st
   cv::Mat body_mask = cv::Mat::zeros(t.size(), CV_32F);
   auto X = [&](double v) { return static_cast<int>(std::lround(v * width)); };
   auto Y = [&](double v) { return static_cast<int>(std::lround(v * height)); };
-  cv::rectangle(body_mask, cv::Rect(X(l.bx), Y(l.by), X(l.bw), Y(l.bh)), cv::Scalar(1.0), cv::FILLED);
+  cv::rectangle(body_mask, cv::Rect(X(l.bx), Y(l.by), X(l.bw), Y(l.bh)), cv::Scalar(1.0),
+                cv::FILLED);
   cv::circle(body_mask, cv::Point(X(l.px), Y(l.py)), X(l.pr), cv::Scalar(0.5), cv::FILLED);
   cv::GaussianBlur(body_mask, body_mask, cv::Size(0, 0), width / 120.0);
   t += body_mask * (body - ambient + uni(rng, -1.5, 1.5));
   auto hot_spot = [&](double cx, double cy, double radius, double peak) {
     const int reach = static_cast<int>(4 * radius) + 1;
-    for (int y = std::max(0, static_cast<int>(cy) - reach); y < std::min(height, static_cast<int>(cy) + reach); ++y) {
+    for (int y = std::max(0, static_cast<int>(cy) - reach);
+         y < std::min(height, static_cast<int>(cy) + reach); ++y) {
       float* p = t.ptr<float>(y);
-      for (int x = std::max(0, static_cast<int>(cx) - reach); x < std::min(width, static_cast<int>(cx) + reach); ++x) {
+      for (int x = std::max(0, static_cast<int>(cx) - reach);
+           x < std::min(width, static_cast<int>(cx) + reach); ++x) {
         const double d2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
         const double v = (peak - p[x]) * std::exp(-d2 / (2 * radius * radius));
         if (v > 0) p[x] += static_cast<float>(v);
@@ -282,7 +305,8 @@ std::vector<float> render_infrared_c(uint64_t device_seed, Scenario scenario, st
   std::vector<float> out(static_cast<size_t>(width) * height);
   for (int y = 0; y < height; ++y)
     for (int x = 0; x < width; ++x)
-      out[static_cast<size_t>(y) * width + x] = t.at<float>(y, x) + static_cast<float>(0.3 * gauss(rng));
+      out[static_cast<size_t>(y) * width + x] =
+          t.at<float>(y, x) + static_cast<float>(0.3 * gauss(rng));
   return out;
 }
 

@@ -26,12 +26,14 @@ double gauss(std::mt19937_64& r) {
   return (s - 2.0) * 1.7320508075688772;
 }
 
-double quantise(double v, double step) { return std::round(v / step) * step; }
+double quantise(double v, double step) {
+  return std::round(v / step) * step;
+}
 
 }  // namespace
 
-const std::vector<std::string> kDemoSensorChannels = {"temperature_c", "vibration_mm_s", "current_a",
-                                                      "pressure_bar"};
+const std::vector<std::string> kDemoSensorChannels = {"temperature_c", "vibration_mm_s",
+                                                      "current_a", "pressure_bar"};
 
 std::vector<float> render_sound(uint64_t device_seed, Scenario scenario, std::mt19937_64& rng,
                                 double seconds, int rate) {
@@ -98,8 +100,8 @@ sensor::Matrix render_sensors(uint64_t device_seed, Scenario scenario, std::mt19
   sensor::Matrix m(rows, 4);
   double load = gauss(rng) * 0.5, temp_lag = 0.0;
   for (size_t r = 0; r < rows; ++r) {
-    load = 0.98 * load + 0.2 * gauss(rng);  // process load (5 s time constant), unit variance
-    temp_lag = 0.99 * temp_lag + 0.01 * load;      // temperature follows load with a lag
+    load = 0.98 * load + 0.2 * gauss(rng);     // process load (5 s time constant), unit variance
+    temp_lag = 0.99 * temp_lag + 0.01 * load;  // temperature follows load with a lag
     m(r, 0) = t0 + 4.0 * temp_lag + 0.08 * gauss(rng);
     m(r, 1) = std::fabs(v0 + 0.25 * load + 0.12 * gauss(rng));
     m(r, 2) = i0 + 1.5 * load + 0.15 * gauss(rng);
@@ -109,25 +111,29 @@ sensor::Matrix render_sensors(uint64_t device_seed, Scenario scenario, std::mt19
   switch (scenario) {
     case Scenario::knock:  // vibration spikes: impacts
       for (int k = 0; k < 10; ++k) {
-        const size_t at = begin + static_cast<size_t>(uni(rng, 0, static_cast<double>(rows - begin - 5)));
+        const size_t at =
+            begin + static_cast<size_t>(uni(rng, 0, static_cast<double>(rows - begin - 5)));
         for (size_t j = 0; j < 4; ++j) m(at + j, 1) += uni(rng, 1.5, 3.0);
       }
       break;
     case Scenario::squeal:  // current bursts: belt slipping
       for (int k = 0; k < 8; ++k) {
-        const size_t at = begin + static_cast<size_t>(uni(rng, 0, static_cast<double>(rows - begin - 8)));
+        const size_t at =
+            begin + static_cast<size_t>(uni(rng, 0, static_cast<double>(rows - begin - 8)));
         for (size_t j = 0; j < 8; ++j) m(at + j, 2) += uni(rng, 3.0, 5.0);
       }
       break;
     case Scenario::hot_bearing:
     case Scenario::overheating: {  // temperature drifts up, unexplained by load
       const double rise = uni(rng, 8.0, 14.0);
-      for (size_t r = begin; r < rows; ++r) m(r, 0) += rise * static_cast<double>(r - begin) / (rows - begin);
+      for (size_t r = begin; r < rows; ++r)
+        m(r, 0) += rise * static_cast<double>(r - begin) / (rows - begin);
       break;
     }
     case Scenario::oil_leak: {  // pressure falls
       const double fall = uni(rng, 0.15, 0.3);
-      for (size_t r = begin; r < rows; ++r) m(r, 3) -= fall * static_cast<double>(r - begin) / (rows - begin);
+      for (size_t r = begin; r < rows; ++r)
+        m(r, 3) -= fall * static_cast<double>(r - begin) / (rows - begin);
       break;
     }
     case Scenario::stuck_sensor: {  // a transmitter freezes at its last value

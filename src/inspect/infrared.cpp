@@ -3,12 +3,11 @@
 // single noisy pixel does not raise an alarm and each region can be reported.
 #include "inspect/infrared.h"
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "mmfuse/error.h"
 
@@ -80,9 +79,11 @@ InfraredFinding analyze_infrared(const GrayFrame& frame, const InfraredConfig& c
   // Score: exp of the margin over the threshold in units of 10 C, clamped so
   // that it agrees with the region decision (>= 1 iff a region qualifies).
   if (!out.regions.empty()) {
-    out.raw_score = std::max(1.0, std::exp(std::min(50.0, (region_max - config.hot_threshold_c) / 10.0)));
+    out.raw_score =
+        std::max(1.0, std::exp(std::min(50.0, (region_max - config.hot_threshold_c) / 10.0)));
   } else {
-    out.raw_score = std::min(0.999, std::exp(std::min(50.0, (tmax - config.hot_threshold_c) / 10.0)));
+    out.raw_score =
+        std::min(0.999, std::exp(std::min(50.0, (tmax - config.hot_threshold_c) / 10.0)));
   }
 
   if (want_overlay) {

@@ -19,7 +19,7 @@ struct HotRegion {
 };
 
 struct InfraredFinding {
-  std::vector<HotRegion> regions;  // area >= min_area, hottest first
+  std::vector<HotRegion> regions;                 // area >= min_area, hottest first
   double max_c = 0.0, mean_c = 0.0, min_c = 0.0;  // whole frame
   double raw_score = 0.0;  // r = exp((T_max - T_hot) / 10 C), >= 1 exactly when regions exist
   Image overlay;           // false colour with the regions boxed (only when asked for)

@@ -40,8 +40,8 @@ void on_message(j_common_ptr cinfo, int level) {
 void quiet(j_common_ptr, int) {}
 
 // Reads the header and picks the scale; 0 on success.
-int read_header(jpeg_decompress_struct* cinfo, ErrorMgr* err, const uint8_t* data, size_t size, int min_w,
-                int min_h) {
+int read_header(jpeg_decompress_struct* cinfo, ErrorMgr* err, const uint8_t* data, size_t size,
+                int min_w, int min_h) {
   if (setjmp(err->jump)) return 1;
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(cinfo, TRUE);
@@ -68,8 +68,8 @@ int read_pixels(jpeg_decompress_struct* cinfo, ErrorMgr* err, uint8_t* out, size
   return 0;
 }
 
-int write_all(jpeg_compress_struct* cinfo, ErrorMgr* err, const Image& im, int quality, unsigned char** buf,
-              unsigned long* len) {
+int write_all(jpeg_compress_struct* cinfo, ErrorMgr* err, const Image& im, int quality,
+              unsigned char** buf, unsigned long* len) {
   if (setjmp(err->jump)) return 1;
   jpeg_mem_dest(cinfo, buf, len);
   cinfo->image_width = static_cast<JDIMENSION>(im.width);
@@ -80,7 +80,8 @@ int write_all(jpeg_compress_struct* cinfo, ErrorMgr* err, const Image& im, int q
   jpeg_set_quality(cinfo, quality, TRUE);
   jpeg_start_compress(cinfo, TRUE);
   while (cinfo->next_scanline < cinfo->image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(im.rgb.data()) + static_cast<size_t>(cinfo->next_scanline) * im.width * 3;
+    JSAMPROW row = const_cast<uint8_t*>(im.rgb.data()) +
+                   static_cast<size_t>(cinfo->next_scanline) * im.width * 3;
     jpeg_write_scanlines(cinfo, &row, 1);
   }
   jpeg_finish_compress(cinfo);
@@ -93,8 +94,8 @@ bool is_jpeg(const uint8_t* data, size_t size) {
   return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
 }
 
-ScaledJpeg decode_jpeg_scaled(const uint8_t* data, size_t size, const std::string& name, int min_width,
-                              int min_height, const DecodeLimits& limits) {
+ScaledJpeg decode_jpeg_scaled(const uint8_t* data, size_t size, const std::string& name,
+                              int min_width, int min_height, const DecodeLimits& limits) {
   MMFUSE_CHECK(is_jpeg(data, size), bad_input, "image '" + name + "': not a JPEG file");
   jpeg_decompress_struct cinfo;
   ErrorMgr err;
@@ -119,8 +120,9 @@ ScaledJpeg decode_jpeg_scaled(const uint8_t* data, size_t size, const std::strin
   const int64_t pixels = static_cast<int64_t>(cinfo.image_width) * cinfo.image_height;
   if (pixels <= 0 || pixels > limits.max_pixels) {
     jpeg_destroy_decompress(&cinfo);
-    throw_error(ErrorKind::bad_input, "image '" + name + "': " + std::to_string(cinfo.image_width) + "x" +
-                                          std::to_string(cinfo.image_height) + " is empty or too large");
+    throw_error(ErrorKind::bad_input, "image '" + name + "': " + std::to_string(cinfo.image_width) +
+                                          "x" + std::to_string(cinfo.image_height) +
+                                          " is empty or too large");
   }
   out.image.width = static_cast<int>(cinfo.output_width);
   out.image.height = static_cast<int>(cinfo.output_height);
@@ -130,7 +132,8 @@ ScaledJpeg decode_jpeg_scaled(const uint8_t* data, size_t size, const std::strin
     jpeg_destroy_decompress(&cinfo);
     throw;
   }
-  const int rc = read_pixels(&cinfo, &err, out.image.rgb.data(), static_cast<size_t>(cinfo.output_width) * 3);
+  const int rc =
+      read_pixels(&cinfo, &err, out.image.rgb.data(), static_cast<size_t>(cinfo.output_width) * 3);
   const long warnings = err.pub.num_warnings;
   jpeg_destroy_decompress(&cinfo);
   MMFUSE_CHECK(rc == 0, bad_input, "image '" + name + "': " + err.message);

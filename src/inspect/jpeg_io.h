@@ -13,15 +13,15 @@ namespace mmfuse::inspect {
 bool is_jpeg(const uint8_t* data, size_t size);
 
 struct ScaledJpeg {
-  Image image;                     // decoded RGB, at 1/1, 1/2, 1/4 or 1/8 of the original
+  Image image;                          // decoded RGB, at 1/1, 1/2, 1/4 or 1/8 of the original
   int full_width = 0, full_height = 0;  // the original size
 };
 
 // Decodes at the smallest scale 1/n (n in 1, 2, 4, 8) whose output is still at
 // least min_width x min_height. Grey and CMYK JPEGs come out as RGB. Corrupt
 // data: ErrorKind::bad_input naming `name`; more than limits.max_pixels: bad_input.
-ScaledJpeg decode_jpeg_scaled(const uint8_t* data, size_t size, const std::string& name, int min_width,
-                              int min_height, const DecodeLimits& limits = {});
+ScaledJpeg decode_jpeg_scaled(const uint8_t* data, size_t size, const std::string& name,
+                              int min_width, int min_height, const DecodeLimits& limits = {});
 
 // RGB -> baseline JPEG bytes (4:2:0, given quality).
 std::string encode_jpeg(const Image& image, int quality);

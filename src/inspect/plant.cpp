@@ -187,11 +187,10 @@ sensor::RegisterSpec parse_register(const Cursor& c) {
 }
 
 SensorsConfig parse_sensors(const Cursor& c, const fs::path& base) {
-  c.expect_map({"csv", "modbus", "baseline", "method", "smooth", "min_anomalous_rows",
-                "flatline_rows"});
+  c.expect_map(
+      {"csv", "modbus", "baseline", "method", "smooth", "min_anomalous_rows", "flatline_rows"});
   SensorsConfig k;
-  if (c["csv"].defined() == c["modbus"].defined())
-    c.fail("give exactly one source: csv or modbus");
+  if (c["csv"].defined() == c["modbus"].defined()) c.fail("give exactly one source: csv or modbus");
   if (c["csv"].defined()) k.csv = c["csv"].path_value(base);
   if (c["modbus"].defined()) {
     const Cursor m = c["modbus"];
@@ -205,7 +204,8 @@ SensorsConfig parse_sensors(const Cursor& c, const fs::path& base) {
     const Cursor regs = m["registers"];
     if (!regs.defined() || !regs.is_sequence() || regs.size() == 0)
       regs.fail("required: a list of NAME:ADDRESS[:kind][:format][:swap][:scale[:offset]]");
-    for (size_t i = 0; i < regs.size(); ++i) mb.options.registers.push_back(parse_register(regs.at(i)));
+    for (size_t i = 0; i < regs.size(); ++i)
+      mb.options.registers.push_back(parse_register(regs.at(i)));
     k.modbus = mb;
   }
   k.baseline = c["baseline"].path_value(base);
@@ -213,7 +213,8 @@ SensorsConfig parse_sensors(const Cursor& c, const fs::path& base) {
   const auto& methods = sensor::detector_names();
   if (std::find(methods.begin(), methods.end(), k.method) == methods.end())
     c["method"].fail("unknown method '" + k.method + "' (iforest, t2, pca, mset, ensemble)");
-  k.smooth = static_cast<size_t>(c["smooth"].integer_in(static_cast<long long>(k.smooth), 1, 10000));
+  k.smooth =
+      static_cast<size_t>(c["smooth"].integer_in(static_cast<long long>(k.smooth), 1, 10000));
   k.min_anomalous_rows = static_cast<size_t>(
       c["min_anomalous_rows"].integer_in(static_cast<long long>(k.min_anomalous_rows), 1, 1000000));
   k.flatline_rows = static_cast<size_t>(
@@ -289,14 +290,14 @@ PlantConfig parse_plant_impl(const std::string& yaml_text, const fs::path& file)
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::ParserException& e) {
-    throw_error(ErrorKind::bad_input, name + ":" + std::to_string(e.mark.line + 1) +
-                                          ": YAML syntax error: " + e.msg);
+    throw_error(ErrorKind::bad_input,
+                name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   }
   const Cursor top(root, "", name, 1);
   if (!top.defined()) top.fail("the plant file is empty");
   if (!root.IsMap()) top.fail("expected a mapping at the top level");
-  top.expect_map({"plant", "data_dir", "retention_days", "evidence", "fusion", "alarms",
-                  "devices"});
+  top.expect_map(
+      {"plant", "data_dir", "retention_days", "evidence", "fusion", "alarms", "devices"});
   const fs::path base = fs::absolute(file).parent_path();
   PlantConfig p;
   p.file = fs::absolute(file);
@@ -304,10 +305,14 @@ PlantConfig parse_plant_impl(const std::string& yaml_text, const fs::path& file)
   p.data_dir = top["data_dir"].defined() ? top["data_dir"].path_value(base) : base / "mmfuse-data";
   p.retention_days = static_cast<int>(top["retention_days"].integer_in(7, 1, 3650));
   const std::string ev = top["evidence"].str_or("anomaly");
-  if (ev == "always") p.evidence = EvidencePolicy::always;
-  else if (ev == "anomaly") p.evidence = EvidencePolicy::anomaly;
-  else if (ev == "never") p.evidence = EvidencePolicy::never;
-  else top["evidence"].fail("expected always, anomaly or never, got '" + ev + "'");
+  if (ev == "always")
+    p.evidence = EvidencePolicy::always;
+  else if (ev == "anomaly")
+    p.evidence = EvidencePolicy::anomaly;
+  else if (ev == "never")
+    p.evidence = EvidencePolicy::never;
+  else
+    top["evidence"].fail("expected always, anomaly or never, got '" + ev + "'");
   p.fusion = parse_fusion(top["fusion"]);
   p.alarms = parse_alarms(top["alarms"]);
 
@@ -356,8 +361,8 @@ PlantConfig parse_plant(const std::string& yaml_text, const fs::path& file) {
     return parse_plant_impl(yaml_text, file);
   } catch (const YAML::Exception& e) {
     // Whatever yaml-cpp objects to (a mapping used as a key, nesting too deep...).
-    throw_error(ErrorKind::bad_input, file.filename().string() + ":" + std::to_string(e.mark.line + 1) +
-                                          ": " + e.msg);
+    throw_error(ErrorKind::bad_input,
+                file.filename().string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
 }
 

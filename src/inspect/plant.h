@@ -26,22 +26,22 @@ struct CameraConfig {
   double diff_threshold = 0.0;    // grey levels; 0 = automatic (k x the image's noise)
   double noise_k = 6.0;           // automatic threshold = max(min_diff, noise_k x noise sigma)
   double min_diff = 18.0;
-  int min_area = 40;              // pixels at width x height
-  int tolerance_px = 2;           // residual misalignment ignored by the difference
-  int max_shift_px = 40;          // larger estimated shifts are refused (wrong scene)
+  int min_area = 40;      // pixels at width x height
+  int tolerance_px = 2;   // residual misalignment ignored by the difference
+  int max_shift_px = 40;  // larger estimated shifts are refused (wrong scene)
 };
 
 struct InfraredConfig {
-  fs::path source;  // a PNG (8- or 16-bit grey), or a folder: the newest PNG
+  fs::path source;          // a PNG (8- or 16-bit grey), or a folder: the newest PNG
   double a = 1.0, b = 0.0;  // T[degC] = a * pixel + b
   double hot_threshold_c = 80.0;
   int min_area = 9;  // hot regions smaller than this (pixels) are ignored as noise
 };
 
 struct SoundConfig {
-  fs::path source;                   // an audio file, or a folder: the newest one
-  std::vector<fs::path> baseline;    // normal recordings (files or folders)
-  double threshold_sigma = 3.0;      // threshold = mean + sigma * std of held-out normal scores
+  fs::path source;                 // an audio file, or a folder: the newest one
+  std::vector<fs::path> baseline;  // normal recordings (files or folders)
+  double threshold_sigma = 3.0;    // threshold = mean + sigma * std of held-out normal scores
 };
 
 struct ModbusSourceConfig {
@@ -50,11 +50,11 @@ struct ModbusSourceConfig {
 };
 
 struct SensorsConfig {
-  fs::path csv;                            // a CSV window, or a folder: the newest CSV
+  fs::path csv;                              // a CSV window, or a folder: the newest CSV
   std::optional<ModbusSourceConfig> modbus;  // instead of csv
-  fs::path baseline;                       // CSV of normal rows (same channel names)
+  fs::path baseline;                         // CSV of normal rows (same channel names)
   std::string method = "ensemble";
-  size_t smooth = 10;            // trailing-mean window over row scores
+  size_t smooth = 10;             // trailing-mean window over row scores
   size_t min_anomalous_rows = 5;  // rows above threshold for an anomaly decision
   size_t flatline_rows = 30;      // a channel unchanged this many rows = stuck sensor (0 = off)
 };
@@ -75,7 +75,8 @@ struct DeviceConfig {
 struct MqttSinkConfig {
   std::string host = "127.0.0.1";
   int port = 1883;
-  std::string topic_prefix = "mmfuse";  // alarms go to <prefix>/alarms/<area>/<device>/<type>, QoS 1
+  std::string topic_prefix =
+      "mmfuse";  // alarms go to <prefix>/alarms/<area>/<device>/<type>, QoS 1
 };
 
 struct WebhookSinkConfig {

@@ -164,11 +164,12 @@ std::string encode_png(const void* pixels, int width, int height, int channels, 
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, error_cb, warning_cb);
   MMFUSE_CHECK(png != nullptr, internal, "libpng: cannot create write struct");
   png_infop info = png_create_info_struct(png);
-  const int rc = info == nullptr ? 1
-                                 : write_all(png, info, &out, static_cast<png_uint_32>(width),
-                                             static_cast<png_uint_32>(height), bit_depth,
-                                             channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
-                                             rows.data());
+  const int rc =
+      info == nullptr
+          ? 1
+          : write_all(png, info, &out, static_cast<png_uint_32>(width),
+                      static_cast<png_uint_32>(height), bit_depth,
+                      channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, rows.data());
   png_destroy_write_struct(&png, &info);
   MMFUSE_CHECK(rc == 0, internal, std::string("PNG encode failed: ") + err.message);
   return out;

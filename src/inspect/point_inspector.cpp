@@ -21,7 +21,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-size_t idx(Modality m) { return static_cast<size_t>(m); }
+size_t idx(Modality m) {
+  return static_cast<size_t>(m);
+}
 
 ModalityResult make_result(Modality m) {
   ModalityResult r;
@@ -89,7 +91,8 @@ PointInspector::PointInspector(const PlantConfig& plant, const DeviceConfig& dev
   if (point.camera) guard(Modality::camera, [&] { camera_ = make_defect_detector(*point.camera); });
   if (point.sound)
     guard(Modality::sound, [&] {
-      sound_ = std::make_unique<SoundCheck>(*point.sound, cache.empty() ? cache : cache / "sound", pool);
+      sound_ =
+          std::make_unique<SoundCheck>(*point.sound, cache.empty() ? cache : cache / "sound", pool);
     });
   if (point.sensors)
     guard(Modality::sensors, [&] { sensors_ = std::make_unique<SensorCheck>(*point.sensors); });
@@ -106,12 +109,14 @@ std::vector<std::string> PointInspector::setup_errors() const {
 PointInputs PointInspector::gather() const {
   PointInputs in;
   if (point_.camera)
-    in.camera = read_source(point_.camera->source, SourceKind::image, in.read_errors[idx(Modality::camera)]);
+    in.camera = read_source(point_.camera->source, SourceKind::image,
+                            in.read_errors[idx(Modality::camera)]);
   if (point_.infrared)
     in.infrared = read_source(point_.infrared->source, SourceKind::infrared,
                               in.read_errors[idx(Modality::infrared)]);
   if (point_.sound)
-    in.sound = read_source(point_.sound->source, SourceKind::audio, in.read_errors[idx(Modality::sound)]);
+    in.sound =
+        read_source(point_.sound->source, SourceKind::audio, in.read_errors[idx(Modality::sound)]);
   if (point_.sensors) {
     if (point_.sensors->modbus) {
       try {
@@ -120,8 +125,8 @@ PointInputs PointInspector::gather() const {
         in.read_errors[idx(Modality::sensors)] = e.what();
       }
     } else {
-      in.sensors = read_source(point_.sensors->csv, SourceKind::csv,
-                               in.read_errors[idx(Modality::sensors)]);
+      in.sensors =
+          read_source(point_.sensors->csv, SourceKind::csv, in.read_errors[idx(Modality::sensors)]);
     }
   }
   return in;
@@ -139,7 +144,8 @@ ModalityResult PointInspector::run_camera(const PointInputs& in, const fs::path&
   Image photo;
   int full_w = 0, full_h = 0;
   if (is_jpeg(bytes, in.camera->bytes.size())) {
-    ScaledJpeg j = decode_jpeg_scaled(bytes, in.camera->bytes.size(), in.camera->name, cc.width, cc.height);
+    ScaledJpeg j =
+        decode_jpeg_scaled(bytes, in.camera->bytes.size(), in.camera->name, cc.width, cc.height);
     photo = std::move(j.image);
     full_w = j.full_width;
     full_h = j.full_height;
@@ -150,7 +156,8 @@ ModalityResult PointInspector::run_camera(const PointInputs& in, const fs::path&
   }
   CameraFinding f = camera_->detect(photo);
   if (full_w != photo.width || full_h != photo.height) {
-    const double sx = static_cast<double>(full_w) / photo.width, sy = static_cast<double>(full_h) / photo.height;
+    const double sx = static_cast<double>(full_w) / photo.width,
+                 sy = static_cast<double>(full_h) / photo.height;
     for (Defect& d : f.defects) {
       d.x = static_cast<int>(d.x * sx);
       d.y = static_cast<int>(d.y * sy);
@@ -187,8 +194,9 @@ ModalityResult PointInspector::run_infrared(const PointInputs& in, const fs::pat
   ModalityResult r = make_result(Modality::infrared);
   if (!in.infrared) return r;
   const InfraredConfig& c = *point_.infrared;
-  const GrayFrame frame = decode_gray_png(reinterpret_cast<const uint8_t*>(in.infrared->bytes.data()),
-                                          in.infrared->bytes.size(), in.infrared->name);
+  const GrayFrame frame =
+      decode_gray_png(reinterpret_cast<const uint8_t*>(in.infrared->bytes.data()),
+                      in.infrared->bytes.size(), in.infrared->name);
   const bool save = !ev.empty();
   InfraredFinding f = analyze_infrared(frame, c, save);
   decide(r, f.max_c, f.raw_score);
@@ -199,9 +207,12 @@ ModalityResult PointInspector::run_infrared(const PointInputs& in, const fs::pat
                        {"max_c", h.max_c},
                        {"mean_c", h.mean_c},
                        {"centroid", {h.cx, h.cy}}});
-  r.detail = {{"max_c", f.max_c},          {"mean_c", f.mean_c},
-              {"min_c", f.min_c},          {"hot_threshold_c", c.hot_threshold_c},
-              {"bit_depth", frame.bit_depth}, {"regions", std::move(regions)}};
+  r.detail = {{"max_c", f.max_c},
+              {"mean_c", f.mean_c},
+              {"min_c", f.min_c},
+              {"hot_threshold_c", c.hot_threshold_c},
+              {"bit_depth", frame.bit_depth},
+              {"regions", std::move(regions)}};
   char msg[96];
   std::snprintf(msg, sizeof msg, "%zu hot region(s), max %.1f C (threshold %.1f C)",
                 f.regions.size(), f.max_c, c.hot_threshold_c);
@@ -221,7 +232,9 @@ ModalityResult PointInspector::run_sound(const PointInputs& in, const fs::path& 
   if (!in.sound) return r;
   const SoundFinding f = sound_->judge(in.sound->bytes, in.sound->name);
   decide(r, f.score, f.threshold > 0 ? f.score / f.threshold : 0.0);
-  r.detail = {{"score", f.score}, {"threshold", f.threshold}, {"seconds", f.seconds},
+  r.detail = {{"score", f.score},
+              {"threshold", f.threshold},
+              {"seconds", f.seconds},
               {"detector", "sound_gaussian"}};
   char msg[96];
   std::snprintf(msg, sizeof msg, "sound score %.3g (threshold %.3g)", f.score, f.threshold);
@@ -249,8 +262,10 @@ ModalityResult PointInspector::run_sensors(const PointInputs& in, const fs::path
   }
   const SensorFinding f = sensors_->judge(*w);
   decide(r, f.max_score, f.raw_score);
-  r.detail = {{"rows", f.rows},           {"anomalous_rows", f.anomalous_rows},
-              {"max_score", f.max_score}, {"threshold", f.threshold},
+  r.detail = {{"rows", f.rows},
+              {"anomalous_rows", f.anomalous_rows},
+              {"max_score", f.max_score},
+              {"threshold", f.threshold},
               {"method", point_.sensors->method}};
   // Window means per channel: what the store keeps as the readings of this inspection.
   nlohmann::json means = nlohmann::json::object();
@@ -292,7 +307,8 @@ InspectionRecord PointInspector::inspect(const PointInputs& inputs,
   const bool always = options.evidence == EvidencePolicy::always;
   if (!ev.empty()) fs::create_directories(ev);
 
-  using Runner = ModalityResult (PointInspector::*)(const PointInputs&, const fs::path&, bool) const;
+  using Runner =
+      ModalityResult (PointInspector::*)(const PointInputs&, const fs::path&, bool) const;
   const std::array<Runner, 4> runners = {&PointInspector::run_camera, &PointInspector::run_infrared,
                                          &PointInspector::run_sound, &PointInspector::run_sensors};
   const std::array<bool, 4> configured = {point_.camera.has_value(), point_.infrared.has_value(),
@@ -319,8 +335,11 @@ InspectionRecord PointInspector::inspect(const PointInputs& inputs,
       const auto t0 = std::chrono::steady_clock::now();
       ModalityResult r = (this->*runners[i])(inputs, ev, always);
       if (r.status != ModalityStatus::missing)
-        r.detail["ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (r.status == ModalityStatus::missing && r.message.empty()) r.message = "no data this round";
+        r.detail["ms"] =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
+      if (r.status == ModalityStatus::missing && r.message.empty())
+        r.message = "no data this round";
       rec.modalities.push_back(std::move(r));
     } catch (const std::exception& e) {
       rec.modalities.push_back(error_result(m, e.what()));

@@ -28,10 +28,10 @@ struct ModalityInput {
 };
 
 struct PointInputs {
-  std::optional<ModalityInput> camera;    // JPEG/PNG/WebP/BMP
-  std::optional<ModalityInput> infrared;  // 8- or 16-bit grey PNG of raw counts
-  std::optional<ModalityInput> sound;     // WAV/FLAC/OGG...
-  std::optional<ModalityInput> sensors;   // CSV text of the recent window
+  std::optional<ModalityInput> camera;        // JPEG/PNG/WebP/BMP
+  std::optional<ModalityInput> infrared;      // 8- or 16-bit grey PNG of raw counts
+  std::optional<ModalityInput> sound;         // WAV/FLAC/OGG...
+  std::optional<ModalityInput> sensors;       // CSV text of the recent window
   std::optional<SensorWindow> sensor_window;  // rows already read (Modbus); wins over `sensors`
   // A source that exists but could not be read: its error (the modality becomes "error").
   std::array<std::string, 4> read_errors;
@@ -64,10 +64,14 @@ class PointInspector {
   InspectionRecord inspect(const PointInputs& inputs, const InspectOptions& options) const;
 
  private:
-  ModalityResult run_camera(const PointInputs& in, const std::filesystem::path& ev, bool always) const;
-  ModalityResult run_infrared(const PointInputs& in, const std::filesystem::path& ev, bool always) const;
-  ModalityResult run_sound(const PointInputs& in, const std::filesystem::path& ev, bool always) const;
-  ModalityResult run_sensors(const PointInputs& in, const std::filesystem::path& ev, bool always) const;
+  ModalityResult run_camera(const PointInputs& in, const std::filesystem::path& ev,
+                            bool always) const;
+  ModalityResult run_infrared(const PointInputs& in, const std::filesystem::path& ev,
+                              bool always) const;
+  ModalityResult run_sound(const PointInputs& in, const std::filesystem::path& ev,
+                           bool always) const;
+  ModalityResult run_sensors(const PointInputs& in, const std::filesystem::path& ev,
+                             bool always) const;
 
   std::string device_id_;
   PointConfig point_;

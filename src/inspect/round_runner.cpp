@@ -26,8 +26,9 @@ std::string new_round_id() {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
-  std::snprintf(buf, sizeof buf, "r%04d%02d%02dT%02d%02d%02d%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "r%04d%02d%02dT%02d%02d%02d%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
   return buf;
 }
 
@@ -48,7 +49,8 @@ PlantRunner::PlantRunner(PlantConfig plant, ThreadPool& pool,
   pool_.parallel_tasks(jobs.size(), [&](size_t i, int) {
     ThreadPool single(1);
     const DeviceConfig& dev = plant_.devices[jobs[i].device];
-    inspectors_[i] = std::make_unique<PointInspector>(plant_, dev, dev.points[jobs[i].point], models, single);
+    inspectors_[i] =
+        std::make_unique<PointInspector>(plant_, dev, dev.points[jobs[i].point], models, single);
   });
   if (progress)
     for (const std::string& e : setup_errors()) progress("setup error: " + e);
@@ -109,14 +111,16 @@ RoundSummary PlantRunner::run_round(const std::string& round_id,
       o.records.push_back(p.inspect(p.gather(), opt));
       o.alarm = o.alarm || o.records.back().alarm;
     }
-    o.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    o.latency_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (on_device) {
       std::lock_guard<std::mutex> lock(sink_mutex);
       on_device(o);
     }
     finished[k] = 1;
   });
-  s.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  s.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::vector<double> lat;
   for (size_t k = 0; k < outcomes.size(); ++k) {
     MMFUSE_ASSERT(finished[k]);
@@ -125,7 +129,8 @@ RoundSummary PlantRunner::run_round(const std::string& round_id,
     s.points += o.records.size();
     for (const InspectionRecord& r : o.records) {
       s.alarms += r.alarm ? 1 : 0;
-      for (const ModalityResult& m : r.modalities) s.modality_errors += m.status == ModalityStatus::error;
+      for (const ModalityResult& m : r.modalities)
+        s.modality_errors += m.status == ModalityStatus::error;
     }
   }
   s.devices = outcomes.size();

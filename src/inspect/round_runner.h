@@ -61,7 +61,8 @@ class PlantRunner {
   PlantConfig plant_;
   ThreadPool& pool_;
   std::vector<std::unique_ptr<PointInspector>> inspectors_;
-  std::vector<std::pair<size_t, size_t>> device_points_;  // [begin, end) into inspectors_ per device
+  std::vector<std::pair<size_t, size_t>>
+      device_points_;  // [begin, end) into inspectors_ per device
 };
 
 // A sortable round id from the wall clock: "r20261129T074500123Z".

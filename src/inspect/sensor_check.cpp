@@ -53,9 +53,9 @@ SensorFinding SensorCheck::judge(const SensorWindow& window) const {
   for (size_t c = 0; c < channels_.size(); ++c) {
     size_t k = 0;
     while (k < window.channels.size() && !same_name(window.channels[k], channels_[c])) ++k;
-    MMFUSE_CHECK(k < window.channels.size(), bad_input,
-                 "sensors '" + window.source + "': no channel '" + channels_[c] +
-                     "' (the baseline has it)");
+    MMFUSE_CHECK(
+        k < window.channels.size(), bad_input,
+        "sensors '" + window.source + "': no channel '" + channels_[c] + "' (the baseline has it)");
     column[c] = k;
   }
   MMFUSE_CHECK(window.values.rows > 0, bad_input, "sensors '" + window.source + "': no rows");
@@ -98,10 +98,11 @@ SensorWindow poll_sensor_window(const ModbusSourceConfig& config) {
   w.source = "modbus://" + config.options.host + ":" + std::to_string(config.options.port);
   for (const auto& r : config.options.registers) w.channels.push_back(r.name);
   w.values = sensor::Matrix(0, w.channels.size());
-  const auto rows = static_cast<size_t>(std::max(1.0, std::round(config.seconds * config.options.rate_hz)));
+  const auto rows =
+      static_cast<size_t>(std::max(1.0, std::round(config.seconds * config.options.rate_hz)));
   // A device that stays down must not hold the round: give up after twice the window.
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration<double>(2.0 * config.seconds + 1.0);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(2.0 * config.seconds + 1.0);
   std::string last_event;
   poller.run(
       [&](const sensor::ModbusSample& s) {

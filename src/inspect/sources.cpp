@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 
 bool has_source_extension(const fs::path& path, SourceKind kind) {
   std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   switch (kind) {
     case SourceKind::image:
       return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp" || ext == ".bmp";

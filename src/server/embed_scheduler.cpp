@@ -51,6 +51,7 @@ std::shared_ptr<EmbedJob> EmbedScheduler::submit(std::vector<EmbedInput> inputs)
       metrics_.count_rejected(name_);
       throw QueueFull();
     }
+    job->queued_at_ = std::chrono::steady_clock::now();
     queue_.push_back(job);
     queued_inputs_ += job->size();
     metrics_.set_queue_depth(name_, queue_.size());
@@ -88,10 +89,11 @@ std::vector<EmbedScheduler::Slice> EmbedScheduler::take_batch(std::unique_lock<s
   };
   drop_cancelled();
   if (config_.enabled && config_.max_wait_ms > 0 && queued_inputs_ < config_.max_batch &&
-      !stopping_) {
-    // A partial batch waits (from now, the moment the worker is free) for more requests.
+      !stopping_ && !queue_.empty()) {
+    // A partial batch waits for more requests, at most max_wait_ms after its oldest request
+    // arrived.
     const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.max_wait_ms);
+        queue_.front()->queued_at_ + std::chrono::milliseconds(config_.max_wait_ms);
     wake_.wait_until(lock, deadline,
                      [&] { return stopping_ || queued_inputs_ >= config_.max_batch; });
     drop_cancelled();

@@ -1,6 +1,7 @@
 // Dynamic batching for one model: concurrent embedding requests queue here and a
 // worker thread merges their inputs into model calls of at most max_batch inputs,
-// waiting up to max_wait_ms for a partial batch to fill. A request larger than
+// waiting up to max_wait_ms (from the oldest queued request's arrival) for a
+// partial batch to fill. A request larger than
 // max_batch is split over several calls; a full queue refuses new requests
 // (the HTTP layer answers 503 with Retry-After).
 // Thread-safety: submit() from any thread; one worker runs the model, holding
@@ -48,7 +49,8 @@ class EmbedJob {
   friend class EmbedScheduler;
   std::vector<EmbedInput> inputs_;
   std::vector<float> features_;
-  size_t next_ = 0;       // first input not yet taken by a batch (scheduler lock)
+  size_t next_ = 0;  // first input not yet taken by a batch (scheduler lock)
+  std::chrono::steady_clock::time_point queued_at_;
   size_t remaining_ = 0;  // inputs not yet finished (job lock)
   std::exception_ptr error_;
   std::atomic<bool> cancelled_{false};

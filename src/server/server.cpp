@@ -2,6 +2,8 @@
 // errors, metrics logger), background model loading, graceful shutdown.
 #include "server/server.h"
 
+#include <sys/socket.h>
+
 #include <condition_variable>
 #include <cstdio>
 #include <thread>
@@ -57,6 +59,12 @@ void Server::Impl::configure() {
   const ServerConfig& c = ctx.config;
   const size_t http_threads = static_cast<size_t>(c.http_threads);
   http.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
+  // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second server
+  // bind the same port and silently take half of the connections.
+  http.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http.set_payload_max_length(c.limits.max_body_bytes);
   http.set_read_timeout(c.limits.request_timeout_s, 0);
   http.set_write_timeout(c.limits.request_timeout_s, 0);
@@ -65,6 +73,7 @@ void Server::Impl::configure() {
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     t_request_start = std::chrono::steady_clock::now();
+    set_current_route(ctx, req);  // labels requests answered here (401, 403, preflight)
     if (const std::string* origin = allowed_origin(req)) {
       res.set_header("Access-Control-Allow-Origin", *origin);
       res.set_header("Vary", "Origin");

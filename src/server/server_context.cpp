@@ -32,6 +32,15 @@ std::string pattern_to_regex(const std::string& pattern) {
 ServerContext::ServerContext(ServerConfig c) : config(std::move(c)), keys(config.api_keys) {}
 ServerContext::~ServerContext() = default;
 
+void set_current_route(const ServerContext& ctx, const httplib::Request& req) {
+  t_route.clear();
+  for (const auto& r : ctx.routes)
+    if (r.documented && r.method == req.method && std::regex_match(req.path, r.regex)) {
+      t_route = r.pattern;
+      return;
+    }
+}
+
 const std::string& current_route() {
   return t_route;
 }

@@ -83,6 +83,9 @@ bool reject_method(const ServerContext& ctx, const httplib::Request& req, httpli
 
 // The route name the current thread's request matched ("" before routing).
 const std::string& current_route();
+// Sets it from the route table (pattern of the documented route matching method
+// and path, or "").
+void set_current_route(const ServerContext& ctx, const httplib::Request& req);
 
 // The OpenAPI document (docs/api/openapi.json, embedded at build time).
 const std::string& openapi_document();

@@ -11,8 +11,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const auto plant = mmfuse::inspect::parse_plant(std::string(reinterpret_cast<const char*>(data), size),
-                                                    "/fuzz/plant.yaml");
+    const auto plant = mmfuse::inspect::parse_plant(
+        std::string(reinterpret_cast<const char*>(data), size), "/fuzz/plant.yaml");
     (void)plant;
   } catch (const mmfuse::Error&) {
   }

@@ -36,16 +36,24 @@ struct VoteCase {
 };
 
 TEST(Fusion, WeightedVoteMatchesTheChapterRule) {
-  // Chapter: score = 0.4 image + 0.3 temperature + 0.2 audio + 0.1 sensor (each 0/1); alarm at >= 0.3.
+  // Chapter: score = 0.4 image + 0.3 temperature + 0.2 audio + 0.1 sensor (each 0/1); alarm at >=
+  // 0.3.
   const VoteCase cases[] = {
-      {"oooo", 0.0, false, ""},          {"Aooo", 0.4, true, "camera"},
-      {"oAoo", 0.3, true, "infrared"},   {"ooAo", 0.2, false, ""},
-      {"oooA", 0.1, false, ""},          {"ooAA", 0.3, true, "sound"},
-      {"AAoo", 0.7, true, "camera"},     {"oAAA", 0.6, true, "infrared"},
-      {"AAAA", 1.0, true, "camera"},     {"AooA", 0.5, true, "camera"},
+      {"oooo", 0.0, false, ""},
+      {"Aooo", 0.4, true, "camera"},
+      {"oAoo", 0.3, true, "infrared"},
+      {"ooAo", 0.2, false, ""},
+      {"oooA", 0.1, false, ""},
+      {"ooAA", 0.3, true, "sound"},
+      {"AAoo", 0.7, true, "camera"},
+      {"oAAA", 0.6, true, "infrared"},
+      {"AAAA", 1.0, true, "camera"},
+      {"AooA", 0.5, true, "camera"},
       // Missing or unreadable modalities do not vote; the others keep their weights.
-      {"-AAo", 0.5, true, "infrared"},   {"--Ao", 0.2, false, ""},
-      {"E-AA", 0.3, true, "sound"},      {"----", 0.0, false, ""},
+      {"-AAo", 0.5, true, "infrared"},
+      {"--Ao", 0.2, false, ""},
+      {"E-AA", 0.3, true, "sound"},
+      {"----", 0.0, false, ""},
       {"EEEA", 0.1, false, ""},
   };
   const auto head = make_fusion_head(FusionConfig{});

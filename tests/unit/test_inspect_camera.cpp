@@ -3,10 +3,10 @@
 // changes alone give nothing; the demo's rendered faults are found and its
 // normal photos (varied pose, light, noise) are clean.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <random>
-#include <unistd.h>
 
 #include "inspect/camera_detector.h"
 #include "inspect/demo.h"
@@ -20,8 +20,9 @@ namespace fs = std::filesystem;
 
 class TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("mmfuse_cam_" + std::to_string(::getpid()) + "_" +
-                                                 std::to_string(counter_++))) {
+  TempDir()
+      : path_(fs::temp_directory_path() /
+              ("mmfuse_cam_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++))) {
     fs::create_directories(path_);
   }
   ~TempDir() {
@@ -45,15 +46,17 @@ Image scene(int w, int h) {
     for (int x = 0; x < w; ++x) {
       double v = 110 + 30 * std::sin(x * 0.02) * std::cos(y * 0.015);
       if (x > 100 && x < 260 && y > 120 && y < 300) v = 60 + ((y / 12) % 2) * 25;  // finned body
-      if (x > 380 && x < 520 && y > 80 && y < 200) v = 190;                      // plate
-      if ((x - 450) * (x - 450) + (y - 350) * (y - 350) < 900) v = 150;          // round part
-      for (int c = 0; c < 3; ++c) im.rgb[(static_cast<size_t>(y) * w + x) * 3 + c] = static_cast<uint8_t>(v);
+      if (x > 380 && x < 520 && y > 80 && y < 200) v = 190;                        // plate
+      if ((x - 450) * (x - 450) + (y - 350) * (y - 350) < 900) v = 150;            // round part
+      for (int c = 0; c < 3; ++c)
+        im.rgb[(static_cast<size_t>(y) * w + x) * 3 + c] = static_cast<uint8_t>(v);
     }
   return im;
 }
 
 // Shifts by (dx, dy) whole pixels and applies gain/offset/gradient plus noise.
-Image photograph(const Image& s, int dx, int dy, double gain, double offset, double grad, uint32_t seed) {
+Image photograph(const Image& s, int dx, int dy, double gain, double offset, double grad,
+                 uint32_t seed) {
   Image out = s;
   std::mt19937 rng(seed);
   std::normal_distribution<double> noise(0.0, 2.0);
@@ -63,7 +66,8 @@ Image photograph(const Image& s, int dx, int dy, double gain, double offset, dou
       for (int c = 0; c < 3; ++c) {
         const double v = s.rgb[(static_cast<size_t>(sy) * s.width + sx) * 3 + c] * gain + offset +
                          grad * (2.0 * x / s.width - 1.0) + noise(rng);
-        out.rgb[(static_cast<size_t>(y) * s.width + x) * 3 + c] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0));
+        out.rgb[(static_cast<size_t>(y) * s.width + x) * 3 + c] =
+            static_cast<uint8_t>(std::clamp(v, 0.0, 255.0));
       }
     }
   return out;
@@ -113,13 +117,17 @@ TEST(InspectCamera, LightingAndPoseChangesAloneAreNotDefects) {
     int dx, dy;
     double gain, offset, grad;
   };
-  const Light lights[] = {{0, 0, 1.0, 0.0, 0.0},  {5, 3, 0.7, 10.0, -20.0}, {-8, 6, 1.25, -15.0, 20.0},
-                          {3, -7, 0.8, 20.0, 0.0}, {0, 0, 1.1, -20.0, 10.0}};
+  const Light lights[] = {{0, 0, 1.0, 0.0, 0.0},
+                          {5, 3, 0.7, 10.0, -20.0},
+                          {-8, 6, 1.25, -15.0, 20.0},
+                          {3, -7, 0.8, 20.0, 0.0},
+                          {0, 0, 1.1, -20.0, 10.0}};
   uint32_t seed = 10;
   for (const Light& l : lights) {
-    const CameraFinding f = det->detect(photograph(golden, l.dx, l.dy, l.gain, l.offset, l.grad, seed++));
-    EXPECT_TRUE(f.defects.empty()) << "gain " << l.gain << " shift " << l.dx << "," << l.dy << ": "
-                                   << f.detail.dump();
+    const CameraFinding f =
+        det->detect(photograph(golden, l.dx, l.dy, l.gain, l.offset, l.grad, seed++));
+    EXPECT_TRUE(f.defects.empty())
+        << "gain " << l.gain << " shift " << l.dx << "," << l.dy << ": " << f.detail.dump();
     EXPECT_LT(f.raw_score, 1.0);
   }
 }
@@ -138,7 +146,10 @@ TEST(InspectCamera, RenderedFaultsAreFoundAndNormalsAreClean) {
     for (Scenario s : {Scenario::scratch, Scenario::oil_leak, Scenario::missing_part})
       found += det->detect(render_camera(dseed, s, false, rng, 640, 480)).defects.empty() ? 0 : 1;
     for (int k = 0; k < 2; ++k)
-      clean += det->detect(render_camera(dseed, Scenario::normal, false, rng, 640, 480)).defects.empty() ? 1 : 0;
+      clean +=
+          det->detect(render_camera(dseed, Scenario::normal, false, rng, 640, 480)).defects.empty()
+              ? 1
+              : 0;
   }
   EXPECT_EQ(found, 3 * devices);
   EXPECT_EQ(clean, 2 * devices);

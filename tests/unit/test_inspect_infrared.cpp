@@ -97,13 +97,15 @@ TEST(InspectInfrared, GreyPngRoundTrip) {
   GrayFrame f = frame(7, 5, 0);
   for (size_t i = 0; i < f.pixels.size(); ++i) f.pixels[i] = static_cast<uint16_t>(i * 1800 + 3);
   const std::string png16 = encode_png(f.pixels.data(), 7, 5, 1, 16);
-  const GrayFrame g = decode_gray_png(reinterpret_cast<const uint8_t*>(png16.data()), png16.size(), "t16");
+  const GrayFrame g =
+      decode_gray_png(reinterpret_cast<const uint8_t*>(png16.data()), png16.size(), "t16");
   EXPECT_EQ(g.bit_depth, 16);
   EXPECT_EQ(g.pixels, f.pixels);
   std::vector<uint8_t> p8(35);
   for (size_t i = 0; i < p8.size(); ++i) p8[i] = static_cast<uint8_t>(i * 7);
   const std::string png8 = encode_png(p8.data(), 7, 5, 1, 8);
-  const GrayFrame g8 = decode_gray_png(reinterpret_cast<const uint8_t*>(png8.data()), png8.size(), "t8");
+  const GrayFrame g8 =
+      decode_gray_png(reinterpret_cast<const uint8_t*>(png8.data()), png8.size(), "t8");
   EXPECT_EQ(g8.bit_depth, 8);
   for (size_t i = 0; i < p8.size(); ++i) EXPECT_EQ(g8.pixels[i], p8[i]);
 }
@@ -119,7 +121,8 @@ TEST(InspectInfrared, BadPngsAreRefused) {
     EXPECT_NE(std::string(e.what()).find("colour.png"), std::string::npos);
   }
   const std::string junk = "not a png at all";
-  EXPECT_THROW(decode_gray_png(reinterpret_cast<const uint8_t*>(junk.data()), junk.size(), "j"), Error);
+  EXPECT_THROW(decode_gray_png(reinterpret_cast<const uint8_t*>(junk.data()), junk.size(), "j"),
+               Error);
   std::vector<uint16_t> px(64, 500);
   std::string cut = encode_png(px.data(), 8, 8, 1, 16);
   cut.resize(cut.size() / 2);

@@ -116,23 +116,31 @@ TEST(InspectPlant, ErrorsNameTheFieldAndLine) {
     std::string from, to, want;
   };
   const Case cases[] = {
-      {"a: 0.04", "a: hot", "plant.yaml:22: devices[0].points[0].infrared.calibration.a: expected a number"},
-      {"a: 0.04", "a: 0", "plant.yaml:22: devices[0].points[0].infrared.calibration.a: must not be 0"},
+      {"a: 0.04", "a: hot",
+       "plant.yaml:22: devices[0].points[0].infrared.calibration.a: expected a number"},
+      {"a: 0.04", "a: 0",
+       "plant.yaml:22: devices[0].points[0].infrared.calibration.a: must not be 0"},
       {"hot_threshold_c: 85", "hot_treshold_c: 85",
        "plant.yaml:23: devices[0].points[0].infrared.hot_treshold_c: unknown key"},
-      {"method: iforest", "method: magic", "plant.yaml:25: devices[0].points[0].sensors.method: unknown method"},
+      {"method: iforest", "method: magic",
+       "plant.yaml:25: devices[0].points[0].sensors.method: unknown method"},
       {"rule: weighted_score", "rule: vote", "plant.yaml:5: fusion.rule: unknown rule 'vote'"},
       {"camera: 0.5,", "camera: 1.5,", "plant.yaml:6: fusion.weights.camera: must be in [0, 1]"},
       {"threshold: 0.35", "threshold: 0", "plant.yaml:7: fusion.threshold: must be in"},
       {"port: 1884", "port: 99999", "plant.yaml:10: alarms.mqtt.port: must be in [1, 65535]"},
-      {"topic_prefix: plant/a", "topic_prefix: plant/#", "alarms.mqtt.topic_prefix: must not contain"},
-      {"http://127.0.0.1:9000/hook", "ftp://x", "plant.yaml:11: alarms.webhook.url: must start with http"},
-      {"retention_days: 5", "retention_days: 2.5", "plant.yaml:3: retention_days: expected an integer"},
+      {"topic_prefix: plant/a", "topic_prefix: plant/#",
+       "alarms.mqtt.topic_prefix: must not contain"},
+      {"http://127.0.0.1:9000/hook", "ftp://x",
+       "plant.yaml:11: alarms.webhook.url: must start with http"},
+      {"retention_days: 5", "retention_days: 2.5",
+       "plant.yaml:3: retention_days: expected an integer"},
       {"  - id: pump-1", "  - id: pump 1", "plant.yaml:13: devices[0].id: 'pump 1' may only hold"},
-      {"      - id: valve", "      - id: motor", "plant.yaml:26: devices[0].points[1].id: duplicate point id"},
+      {"      - id: valve", "      - id: motor",
+       "plant.yaml:26: devices[0].points[1].id: duplicate point id"},
       {"sound: {audio: mic/, baseline: [normal1.wav, normal/]}", "sound: {audio: mic/}",
        "plant.yaml:24: devices[0].points[0].sound.baseline: required"},
-      {"\"temp:0:i16:0.1\"", "\"temp:zero\"", "plant.yaml:28: devices[0].points[1].sensors.modbus.registers[0]:"},
+      {"\"temp:0:i16:0.1\"", "\"temp:zero\"",
+       "plant.yaml:28: devices[0].points[1].sensors.modbus.registers[0]:"},
       {"modbus: {host", "csv: v.csv\n          modbus: {host",
        "devices[0].points[1].sensors: give exactly one source"},
       {"camera: {image: cam/, golden: golden.png, min_area: 30}", "camera: {image: cam/}",
@@ -146,16 +154,20 @@ TEST(InspectPlant, ErrorsNameTheFieldAndLine) {
 
 TEST(InspectPlant, StructuralErrors) {
   EXPECT_NE(error_of("").find("plant.yaml:1: : the plant file is empty"), std::string::npos);
-  EXPECT_NE(error_of("devices: [\n").find("plant.yaml:"), std::string::npos);  // syntax error with a line
+  EXPECT_NE(error_of("devices: [\n").find("plant.yaml:"),
+            std::string::npos);  // syntax error with a line
   EXPECT_NE(error_of("plant: x\n").find("devices: required"), std::string::npos);
-  EXPECT_NE(error_of("devices:\n  - id: a\n    points:\n      - id: p\n").find(
-                "plant.yaml:4: devices[0].points[0]: a point needs at least one of"),
+  EXPECT_NE(error_of("devices:\n  - id: a\n    points:\n      - id: p\n")
+                .find("plant.yaml:4: devices[0].points[0]: a point needs at least one of"),
             std::string::npos);
-  EXPECT_NE(error_of("devices:\n  - id: a\n    points: [{id: p, sensors: {csv: a.csv, baseline: b.csv}}]\n"
-                     "  - id: a\n    points: [{id: p, sensors: {csv: a.csv, baseline: b.csv}}]\n")
-                .find("plant.yaml:4: devices[1].id: duplicate device id 'a'"),
-            std::string::npos);
-  EXPECT_NE(error_of("evidence: sometimes\ndevices: []\n").find("plant.yaml:1: evidence: expected always"),
+  EXPECT_NE(
+      error_of(
+          "devices:\n  - id: a\n    points: [{id: p, sensors: {csv: a.csv, baseline: b.csv}}]\n"
+          "  - id: a\n    points: [{id: p, sensors: {csv: a.csv, baseline: b.csv}}]\n")
+          .find("plant.yaml:4: devices[1].id: duplicate device id 'a'"),
+      std::string::npos);
+  EXPECT_NE(error_of("evidence: sometimes\ndevices: []\n")
+                .find("plant.yaml:1: evidence: expected always"),
             std::string::npos);
   try {
     load_plant("/nonexistent/plant.yaml");
@@ -173,8 +185,9 @@ namespace {
 
 TEST(InspectPlant, YamlOddities) {
   // A mapping as a key, a key repeated, tabs: all bad_input with a line, never another exception.
-  for (const char* text : {"{a: 1}: 2\n", "devices:\n  - id: a\n    id: b\n", "devices:\n\t- id: a\n",
-                           "devices: [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]\n", "devices: !!binary x\n"}) {
+  for (const char* text :
+       {"{a: 1}: 2\n", "devices:\n  - id: a\n    id: b\n", "devices:\n\t- id: a\n",
+        "devices: [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]\n", "devices: !!binary x\n"}) {
     try {
       parse_plant(text, "/p/plant.yaml");
       ADD_FAILURE() << text;

@@ -45,8 +45,10 @@ class InspectPoint : public ::testing::Test {
     write_png(dir_ / "cam" / "shot.png", photo.rgb.data(), 320, 240, 3, 8);
     std::vector<uint16_t> ir(64 * 48, 280);  // 20 C with a = 0.25, b = -50
     write_png(dir_ / "ir.png", ir.data(), 64, 48, 1, 16);
-    sensor::write_file_atomic(dir_ / "normal.csv", csv(render_sensors(42, Scenario::normal, rng, 1500)));
-    sensor::write_file_atomic(dir_ / "window.csv", csv(render_sensors(42, Scenario::stuck_sensor, rng, 300)));
+    sensor::write_file_atomic(dir_ / "normal.csv",
+                              csv(render_sensors(42, Scenario::normal, rng, 1500)));
+    sensor::write_file_atomic(dir_ / "window.csv",
+                              csv(render_sensors(42, Scenario::stuck_sensor, rng, 300)));
     const std::string yaml =
         "data_dir: data\n"
         "evidence: anomaly\n"
@@ -75,7 +77,8 @@ const ModalityResult& find(const InspectionRecord& r, Modality m) {
 
 TEST_F(InspectPoint, FilesAndMemoryGiveTheSameRecord) {
   ThreadPool pool(1);
-  const PointInspector p(plant_, plant_.devices[0], plant_.devices[0].points[0], plant_.data_dir / "models", pool);
+  const PointInspector p(plant_, plant_.devices[0], plant_.devices[0].points[0],
+                         plant_.data_dir / "models", pool);
   EXPECT_TRUE(p.setup_errors().empty());
   InspectOptions opt{"round-1", plant_.data_dir / "evidence", EvidencePolicy::anomaly};
   const InspectionRecord a = p.inspect(p.gather(), opt);
@@ -88,7 +91,7 @@ TEST_F(InspectPoint, FilesAndMemoryGiveTheSameRecord) {
   EXPECT_EQ(find(a, Modality::sound).status, ModalityStatus::missing);
   EXPECT_EQ(find(a, Modality::sound).message, "not configured");
   EXPECT_EQ(find(a, Modality::sensors).status, ModalityStatus::anomaly);  // stuck channel
-  EXPECT_NEAR(a.fused_score, 0.5, 1e-12);                                   // 0.4 + 0.1
+  EXPECT_NEAR(a.fused_score, 0.5, 1e-12);                                 // 0.4 + 0.1
   EXPECT_TRUE(a.alarm);
   EXPECT_EQ(a.alarm_type, "camera");
   EXPECT_GE(a.finished_ms, a.started_ms);
@@ -102,7 +105,8 @@ TEST_F(InspectPoint, FilesAndMemoryGiveTheSameRecord) {
   mem.camera = ModalityInput{"upload.png", read_file_bytes(dir_ / "cam" / "shot.png")};
   mem.infrared = ModalityInput{"ir-upload.png", read_file_bytes(dir_ / "ir.png")};
   mem.sensors = ModalityInput{"window-upload.csv", read_file_bytes(dir_ / "window.csv")};
-  const InspectionRecord b = p.inspect(mem, InspectOptions{"round-2", dir_ / "ev2", EvidencePolicy::anomaly});
+  const InspectionRecord b =
+      p.inspect(mem, InspectOptions{"round-2", dir_ / "ev2", EvidencePolicy::anomaly});
   for (Modality m : kAllModalities) {
     EXPECT_EQ(find(b, m).status, find(a, m).status) << modality_name(m);
     EXPECT_DOUBLE_EQ(find(b, m).score, find(a, m).score) << modality_name(m);
@@ -119,7 +123,8 @@ TEST_F(InspectPoint, UnreadableInputsAreErrorsAndTheRestDecides) {
   const PointInspector p(plant_, plant_.devices[0], plant_.devices[0].points[0], fs::path(), pool);
   PointInputs in = p.gather();
   in.infrared->bytes = "garbage";
-  in.sensors->bytes = "temperature_c,vibration_mm_s\n1,2\n";  // the baseline's channels are not all there
+  in.sensors->bytes =
+      "temperature_c,vibration_mm_s\n1,2\n";  // the baseline's channels are not all there
   const InspectionRecord r = p.inspect(in, InspectOptions{"r", fs::path(), EvidencePolicy::never});
   EXPECT_EQ(find(r, Modality::infrared).status, ModalityStatus::error);
   EXPECT_NE(find(r, Modality::infrared).message.find("not a PNG"), std::string::npos);
@@ -185,13 +190,16 @@ TEST_F(InspectPoint, LargeJpegDecodesScaledAndBoxesMapBack) {
   const Image photo = render_camera(77, Scenario::oil_leak, false, rng, 1280, 960);
   const std::string jpeg = encode_jpeg(photo, 90);
   ASSERT_TRUE(is_jpeg(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size()));
-  const ScaledJpeg s = decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "p", 640, 480);
+  const ScaledJpeg s =
+      decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "p", 640, 480);
   EXPECT_EQ(s.image.width, 640);
   EXPECT_EQ(s.image.height, 480);
   EXPECT_EQ(s.full_width, 1280);
-  const ScaledJpeg s8 = decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "p", 100, 100);
+  const ScaledJpeg s8 =
+      decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "p", 100, 100);
   EXPECT_EQ(s8.image.width, 160);  // 1/8
-  EXPECT_THROW(decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size() / 3, "cut.jpg", 1, 1),
+  EXPECT_THROW(decode_jpeg_scaled(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size() / 3,
+                                  "cut.jpg", 1, 1),
                Error);
 
   ThreadPool pool(1);
