@@ -79,13 +79,13 @@ class GoldenDiffDetector : public DefectDetector {
  public:
   explicit GoldenDiffDetector(const CameraConfig& config) : config_(config) {
     const Image golden = decode_image_file(config.golden);
-    golden_ = preprocess_gray(golden, config);
-    const cv::Mat g = as_mat(golden_, config_);
-    const int k = 2 * config_.tolerance_px + 1;
-    const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_RECT, cv::Size(k, k));
-    cv::dilate(g, golden_hi_, kernel);
-    cv::erode(g, golden_lo_, kernel);
-    cv::createHanningWindow(window_, g.size(), CV_32F);
+    std::vector<float> g = preprocess_gray(golden, config);
+    // Kept as 16-bit fixed point (1/64 grey level): a 500-point plant holds
+    // 500 of these, so 0.6 MB each rather than 1.2 MB of floats plus the
+    // derived band images (those are recomputed per photo, ~1 ms).
+    golden_.resize(g.size());
+    for (size_t i = 0; i < g.size(); ++i)
+      golden_[i] = static_cast<uint16_t>(std::lround(std::clamp(g[i], 0.0f, 1023.0f) * kFixed));
   }
 
   std::string name() const override { return "golden_diff"; }
@@ -94,14 +94,24 @@ class GoldenDiffDetector : public DefectDetector {
     const CameraConfig& c = config_;
     std::vector<float> buf = preprocess_gray(photo, c);
     cv::Mat p = as_mat(buf, c);
-    const cv::Mat g(c.height, c.width, CV_32F, const_cast<float*>(golden_.data()));  // read only
+    cv::Mat g;
+    cv::Mat(c.height, c.width, CV_16U, const_cast<uint16_t*>(golden_.data()))
+        .convertTo(g, CV_32F, 1.0 / kFixed);
+    cv::Mat golden_hi, golden_lo, window;
+    {
+      const int k = 2 * c.tolerance_px + 1;
+      const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_RECT, cv::Size(k, k));
+      cv::dilate(g, golden_hi, kernel);
+      cv::erode(g, golden_lo, kernel);
+      cv::createHanningWindow(window, g.size(), CV_32F);
+    }
     CameraFinding out;
 
     // 2. Alignment (translation). phaseCorrelate(g, p) is the shift of p relative to g.
     double response = 0.0;
     // phaseCorrelate multiplies its inputs by the window in place when their size
     // needs no DFT padding (OpenCV 4.6), so it gets copies.
-    const cv::Point2d shift = cv::phaseCorrelate(g.clone(), p.clone(), window_, &response);
+    const cv::Point2d shift = cv::phaseCorrelate(g.clone(), p.clone(), window, &response);
     const double shift_px = std::hypot(shift.x, shift.y);
     out.detail["shift_px"] = {shift.x, shift.y};
     out.detail["registration_response"] = response;
@@ -147,8 +157,8 @@ class GoldenDiffDetector : public DefectDetector {
 
     // 4. Tolerant difference and the noise level of the plain residual.
     cv::Mat above, below, diff;
-    cv::subtract(aligned, golden_hi_, above);
-    cv::subtract(golden_lo_, aligned, below);
+    cv::subtract(aligned, golden_hi, above);
+    cv::subtract(golden_lo, aligned, below);
     cv::max(above, below, diff);
     cv::max(diff, 0.0, diff);
     std::vector<float> sample;
@@ -238,8 +248,8 @@ class GoldenDiffDetector : public DefectDetector {
 
  private:
   CameraConfig config_;
-  std::vector<float> golden_;
-  cv::Mat golden_hi_, golden_lo_, window_;
+  static constexpr float kFixed = 64.0f;
+  std::vector<uint16_t> golden_;  // grey x kFixed
 };
 
 }  // namespace
