@@ -19,7 +19,9 @@ nlohmann::ordered_json alarm_payload_json(const store::AlarmRow& a) {
 }
 
 std::string alarm_payload(const store::AlarmRow& a) {
-  return alarm_payload_json(a).dump();
+  // Invalid UTF-8 (say, a Latin-1 file name in a message) becomes U+FFFD, not an exception.
+  return alarm_payload_json(a).dump(-1, ' ', false,
+                                    nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string topic_level(const std::string& s) {

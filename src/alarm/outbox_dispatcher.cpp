@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 
 #include "mmfuse/error.h"
 
@@ -28,7 +29,12 @@ OutboxDispatcher::OutboxDispatcher(store::Store& store, std::vector<std::shared_
                bad_input, "outbox: back-off must satisfy 0 < base <= max");
   MMFUSE_CHECK(options.poll_interval_ms > 0 && options.batch > 0, bad_input,
                "outbox: poll_interval_ms and batch must be > 0");
-  for (const auto& s : sinks_) MMFUSE_CHECK(s != nullptr, bad_input, "outbox: a sink is null");
+  std::set<std::string> names;
+  for (const auto& s : sinks_) {
+    MMFUSE_CHECK(s != nullptr, bad_input, "outbox: a sink is null");
+    MMFUSE_CHECK(names.insert(s->name()).second, bad_input,
+                 "outbox: two sinks are named '" + s->name() + "'");
+  }
   rng_.seed(options.seed != 0 ? options.seed : std::random_device{}());
 }
 
@@ -57,10 +63,7 @@ int OutboxDispatcher::deliver_sink(Sink& sink) {
         failures_.fetch_add(1);
         return delivered;
       }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (stopping_ && thread_.joinable()) return delivered;  // stop() waits for us
-      }
+      if (stop_requested_.load()) return delivered;  // stop() is waiting for the thread
     }
   }
 }
@@ -105,12 +108,14 @@ void OutboxDispatcher::stop(bool flush) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    if (thread_.joinable()) stop_requested_ = true;
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = false;
+    stop_requested_ = false;
   }
   if (!flush) return;
   // Graceful shutdown: deliver what can go now, until nothing moves or time is up.

@@ -54,7 +54,7 @@ class OutboxDispatcher {
   // Stops the thread; flush = then keep delivering due rows until none is left that
   // can go now, or flush_timeout_ms passes (graceful shutdown).
   void stop(bool flush = true);
-  bool running() const { return thread_.joinable(); }
+  bool running() const { return thread_.joinable(); }  // call from the owning thread
 
   struct Stats {
     int64_t delivered = 0;
@@ -75,6 +75,7 @@ class OutboxDispatcher {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool notified_ = false;
+  std::atomic<bool> stop_requested_{false};  // the thread should end its pass early
   std::atomic<int64_t> delivered_{0};
   std::atomic<int64_t> failures_{0};
 };

@@ -6,6 +6,9 @@
 //   alarms deliver  push the outbox through MQTT and/or a webhook once, then exit
 //   store info      schema version, integrity, row counts, outbox backlog
 //   store prune     retention: delete rows and evidence older than N days
+//   store bench     record and query figures on a scratch data directory
+#include <unistd.h>
+
 #include <filesystem>
 #include <memory>
 
@@ -16,6 +19,7 @@
 #include "cli/common.h"
 #include "mmfuse/error.h"
 #include "store/store.h"
+#include "store/store_bench.h"
 
 namespace fs = std::filesystem;
 
@@ -145,6 +149,8 @@ void register_alarm_commands(CLI::App& app) {
   });
 }
 
+void register_store_bench(CLI::App* st);
+
 void register_store_commands(CLI::App& app) {
   auto* st = app.add_subcommand("store", "The inspection store (data directory)");
   st->require_subcommand(1);
@@ -154,15 +160,14 @@ void register_store_commands(CLI::App& app) {
   add_data_option(info, info_dir.get());
   info->callback([info_dir] {
     auto s = open_existing(*info_dir);
-    const auto status = s->device_status();
-    int64_t open_alarms = 0;
-    for (const auto& d : status) open_alarms += d.open_alarms;
+    const auto c = s->counts();
     print_json({{"data_dir", s->data_dir().string()},
                 {"schema_version", s->schema_version()},
                 {"integrity", s->integrity_check()},
-                {"devices", status.size()},
-                {"open_alarms", open_alarms},
-                {"rounds", s->list_rounds(1000000).size()},
+                {"devices", c.devices},
+                {"open_alarms", c.open_alarms},
+                {"rounds", c.rounds},
+                {"counts", store::to_json(c)},
                 {"outbox", store::to_json(s->outbox_backlog())}});
   });
 
@@ -178,6 +183,48 @@ void register_store_commands(CLI::App& app) {
   prune->callback([pf] {
     auto s = open_existing(pf->data_dir);
     print_json({{"pruned", store::to_json(s->prune(pf->days))}});
+  });
+  register_store_bench(st);
+}
+
+void register_store_bench(CLI::App* st) {
+  struct BenchFlags {
+    store::StoreBenchOptions options;
+    std::string dir;
+    bool normal = false;
+  };
+  auto bf = std::make_shared<BenchFlags>();
+  auto* bench = st->add_subcommand("bench", "Record/query figures on a scratch data directory");
+  bench
+      ->add_option("--inspections", bf->options.inspections, "Inspections to record (default 2000)")
+      ->check(CLI::Range(1, 10000000));
+  bench
+      ->add_option("--readings", bf->options.readings,
+                   "Sensor readings per inspection (default 600 = 60 s at 10 Hz)")
+      ->check(CLI::Range(0, 1000000));
+  bench->add_option("--devices", bf->options.devices, "Devices (default 500)")
+      ->check(CLI::Range(1, 10000000));
+  bench->add_flag("--normal", bf->normal, "PRAGMA synchronous=NORMAL instead of FULL");
+  bench->add_option("--dir", bf->dir, "Scratch folder (default: a new one under /tmp, removed)");
+  bench->callback([bf] {
+    fs::path dir = bf->dir;
+    const bool scratch = dir.empty();
+    if (scratch)
+      dir = fs::temp_directory_path() / ("mmfuse-store-bench-" + std::to_string(::getpid()));
+    std::error_code ec;
+    MMFUSE_CHECK(!fs::exists(dir / "mmfuse.db", ec), bad_input,
+                 dir.string() + ": already holds a store; give an empty folder");
+    bf->options.dir = dir;
+    bf->options.synchronous_full = !bf->normal;
+    Json out;
+    try {
+      out = store::bench_store(bf->options);
+    } catch (...) {
+      if (scratch) fs::remove_all(dir, ec);
+      throw;
+    }
+    if (scratch) fs::remove_all(dir, ec);
+    print_json(out);
   });
 }
 

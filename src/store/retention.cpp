@@ -36,56 +36,119 @@ int64_t count(sqlite3* db, const char* sql) {
 PruneReport Store::prune(int days) {
   if (days <= 0) days = options_.retention_days;
   PruneReport rep;
-  std::lock_guard<std::mutex> lock(write_mutex_);  // no new evidence rows while files go
   const int64_t now = clock_->now_ms();
   rep.cutoff_ms = now - static_cast<int64_t>(days) * kMsPerDay;
   const int64_t unacked_cutoff =
       now - static_cast<int64_t>(std::max(days, options_.unacked_alarm_retention_days)) * kMsPerDay;
   const fs::path evidence_root = evidence_dir();
 
-  std::vector<std::string> unreferenced;
-  {
-    Transaction tx(writer_, true);
+  // Work goes in bounded chunks, each its own transaction under the write mutex, so a
+  // week of rows never blocks record_inspection for long. Every chunk deletes rows,
+  // commits, then deletes the files that no remaining row names, before releasing the
+  // mutex (no new row can name a file between the check and the delete).
+  constexpr int kChunk = 256;
+  auto delete_unreferenced = [&]() {
+    std::vector<std::string> unreferenced;
+    Stmt left(writer_,
+              "SELECT path FROM temp.prune_paths p WHERE NOT EXISTS "
+              "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
+    while (left.step()) unreferenced.push_back(left.text(0));
+    rep.files_kept += count(writer_,
+                            "SELECT count(*) FROM temp.prune_paths p WHERE EXISTS "
+                            "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
+    return unreferenced;
+  };
+  // Files after the commit: a crash in between leaves files no row names (swept
+  // below, now or on the next prune), never a row naming a missing file. Only files
+  // under evidence/ are ever deleted (a record may name a golden image elsewhere).
+  auto remove_files = [&](const std::vector<std::string>& paths) {
+    for (const auto& p : paths) {
+      std::error_code ec;
+      if (inside(fs::path(p), evidence_root) && fs::remove(fs::path(p), ec)) ++rep.files;
+    }
+  };
+  auto begin_chunk = [&]() {
     sql_exec(writer_,
-             "CREATE TEMP TABLE IF NOT EXISTS prune_inspections(id INTEGER PRIMARY KEY);"
-             "CREATE TEMP TABLE IF NOT EXISTS prune_alarms(id INTEGER PRIMARY KEY);"
+             "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id INTEGER PRIMARY KEY);"
              "CREATE TEMP TABLE IF NOT EXISTS prune_paths(path TEXT PRIMARY KEY);"
-             "DELETE FROM temp.prune_inspections; DELETE FROM temp.prune_alarms;"
-             "DELETE FROM temp.prune_paths;");
+             "DELETE FROM temp.prune_ids; DELETE FROM temp.prune_paths;");
+  };
+
+  // 1. Inspections, oldest first (cascades: modality rows, readings, evidence refs).
+  for (;;) {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    Transaction tx(writer_, true);
+    begin_chunk();
     Stmt(writer_,
-         "INSERT INTO temp.prune_inspections SELECT id FROM inspections WHERE created_ms < ?")
+         "INSERT INTO temp.prune_ids SELECT id FROM inspections WHERE created_ms < ? "
+         "ORDER BY id LIMIT ?")
         .bind(1, rep.cutoff_ms)
+        .bind(2, kChunk)
         .run();
-    // Acknowledged alarms age out with the rest; unacknowledged ones later. An alarm
-    // with an undelivered outbox row stays whatever its age (the outbox promise).
-    Stmt(
-        writer_,
-        "INSERT INTO temp.prune_alarms SELECT id FROM alarms a WHERE "
-        "((a.acknowledged_at_ms IS NOT NULL AND a.last_seen_ms < ?1) OR a.last_seen_ms < ?2) AND "
-        "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alarm_id = a.id AND o.delivered_at_ms IS NULL)")
-        .bind(1, rep.cutoff_ms)
-        .bind(2, unacked_cutoff)
-        .run();
+    if (sqlite3_changes(writer_) == 0) break;  // the guard rolls back the empty chunk
     sql_exec(writer_,
              "INSERT OR IGNORE INTO temp.prune_paths SELECT path FROM evidence_refs WHERE "
-             "inspection_id IN (SELECT id FROM temp.prune_inspections) OR "
-             "alarm_id IN (SELECT id FROM temp.prune_alarms)");
-    rep.readings = count(writer_,
-                         "SELECT count(*) FROM sensor_readings WHERE inspection_id IN "
-                         "(SELECT id FROM temp.prune_inspections)");
-    rep.outbox =
-        count(writer_,
-              "SELECT count(*) FROM outbox WHERE alarm_id IN (SELECT id FROM temp.prune_alarms)");
-    // Cascades remove modality rows, readings, evidence refs and (delivered) outbox rows.
-    sql_exec(writer_, "DELETE FROM alarms WHERE id IN (SELECT id FROM temp.prune_alarms)");
-    rep.alarms = sqlite3_changes(writer_);
-    sql_exec(writer_,
-             "DELETE FROM inspections WHERE id IN (SELECT id FROM temp.prune_inspections)");
-    rep.inspections = sqlite3_changes(writer_);
-    Stmt(writer_, "DELETE FROM sensor_readings WHERE inspection_id IS NULL AND t_ms < ?")
+             "inspection_id IN (SELECT id FROM temp.prune_ids)");
+    rep.readings += count(writer_,
+                          "SELECT count(*) FROM sensor_readings WHERE inspection_id IN "
+                          "(SELECT id FROM temp.prune_ids)");
+    sql_exec(writer_, "DELETE FROM inspections WHERE id IN (SELECT id FROM temp.prune_ids)");
+    rep.inspections += sqlite3_changes(writer_);
+    auto files = delete_unreferenced();
+    tx.commit();
+    remove_files(files);
+  }
+
+  // 2. Alarms: acknowledged ones age out with the rest, unacknowledged ones later, and
+  // one with an undelivered outbox row stays whatever its age (the outbox promise).
+  for (;;) {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    Transaction tx(writer_, true);
+    begin_chunk();
+    Stmt(
+        writer_,
+        "INSERT INTO temp.prune_ids SELECT id FROM alarms a WHERE "
+        "((a.acknowledged_at_ms IS NOT NULL AND a.last_seen_ms < ?1) OR a.last_seen_ms < ?2) AND "
+        "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alarm_id = a.id AND o.delivered_at_ms IS NULL) "
+        "ORDER BY id LIMIT ?3")
         .bind(1, rep.cutoff_ms)
+        .bind(2, unacked_cutoff)
+        .bind(3, kChunk)
         .run();
-    rep.readings += sqlite3_changes(writer_);
+    if (sqlite3_changes(writer_) == 0) break;
+    sql_exec(writer_,
+             "INSERT OR IGNORE INTO temp.prune_paths SELECT path FROM evidence_refs WHERE "
+             "alarm_id IN (SELECT id FROM temp.prune_ids)");
+    rep.outbox += count(
+        writer_, "SELECT count(*) FROM outbox WHERE alarm_id IN (SELECT id FROM temp.prune_ids)");
+    sql_exec(writer_, "DELETE FROM alarms WHERE id IN (SELECT id FROM temp.prune_ids)");
+    rep.alarms += sqlite3_changes(writer_);
+    auto files = delete_unreferenced();
+    tx.commit();
+    remove_files(files);
+  }
+
+  // 3. Free readings (chunked), then the small tables in one transaction.
+  for (;;) {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    Transaction tx(writer_, true);
+    Stmt(writer_,
+         "DELETE FROM sensor_readings WHERE id IN (SELECT id FROM sensor_readings WHERE "
+         "inspection_id IS NULL AND t_ms < ? LIMIT ?)")
+        .bind(1, rep.cutoff_ms)
+        .bind(2, kChunk * 64)
+        .run();
+    const int n = sqlite3_changes(writer_);
+    rep.readings += n;
+    tx.commit();
+    if (n == 0) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    Transaction tx(writer_, true);
+    sql_exec(writer_,
+             "DELETE FROM sensor_series WHERE NOT EXISTS "
+             "(SELECT 1 FROM sensor_readings r WHERE r.series_id = sensor_series.id)");
     Stmt(writer_, "DELETE FROM outbox WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?")
         .bind(1, rep.cutoff_ms)
         .run();
@@ -96,48 +159,39 @@ PruneReport Store::prune(int days) {
         .bind(1, rep.cutoff_ms)
         .run();
     rep.rounds = sqlite3_changes(writer_);
-    Stmt left(writer_,
-              "SELECT path FROM temp.prune_paths p WHERE NOT EXISTS "
-              "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
-    while (left.step()) unreferenced.push_back(left.text(0));
-    Stmt kept(writer_,
-              "SELECT count(*) FROM temp.prune_paths p WHERE EXISTS "
-              "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
-    rep.files_kept = kept.step() ? kept.i64(0) : 0;
     tx.commit();
   }
 
-  // Files after the commit: a crash here leaves files no row names (swept below on
-  // the next prune), never a row naming a missing file. Only files under evidence/
-  // are ever deleted (a record may name a golden image elsewhere).
-  for (const auto& p : unreferenced) {
-    const fs::path path(p);
-    std::error_code ec;
-    if (inside(path, evidence_root) && fs::remove(path, ec)) ++rep.files;
-  }
-
-  // Sweep: old files under evidence/ that no row names (left by a crash between the
-  // commit and the deletes above, or written by a pipeline that died before recording).
-  std::error_code ec;
-  std::vector<fs::path> dirs;
-  {
+  // 4. Sweep: old files under evidence/ that no row names (left by a crash between a
+  // commit and its file deletes, or written by a pipeline that died before recording).
+  // The walk runs without the mutex; each batch is checked and deleted under it.
+  std::vector<fs::path> dirs, batch;
+  auto sweep_batch = [&]() {
+    std::lock_guard<std::mutex> lock(write_mutex_);
     Stmt ref(writer_, "SELECT 1 FROM evidence_refs WHERE path = ? LIMIT 1");
-    for (auto it = fs::recursive_directory_iterator(
-             evidence_root, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      const fs::path path = it->path().lexically_normal();
-      std::error_code e2;
-      if (it->is_directory(e2)) {
-        dirs.push_back(path);
-        continue;
-      }
-      if (mtime_ms(path) >= rep.cutoff_ms) continue;
+    for (const auto& path : batch) {
       ref.reset();
       ref.bind(1, path.string());
-      if (ref.step()) continue;
-      if (fs::remove(path, e2)) ++rep.files;
+      std::error_code e2;
+      if (!ref.step() && fs::remove(path, e2)) ++rep.files;
     }
+    batch.clear();
+  };
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(
+           evidence_root, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path path = it->path().lexically_normal();
+    std::error_code e2;
+    if (it->is_directory(e2)) {
+      dirs.push_back(path);
+      continue;
+    }
+    if (mtime_ms(path) >= rep.cutoff_ms) continue;
+    batch.push_back(path);
+    if (batch.size() >= static_cast<size_t>(kChunk)) sweep_batch();
   }
+  if (!batch.empty()) sweep_batch();
   // Empty folders that are old too (a new one may be about to receive a file).
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     std::error_code e2;

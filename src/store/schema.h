@@ -56,15 +56,22 @@ CREATE TABLE inspection_modalities(
   evidence TEXT NOT NULL DEFAULT '[]',
   PRIMARY KEY(inspection_id, modality)) WITHOUT ROWID;
 
-CREATE TABLE sensor_readings(
+-- One row per (device, point, channel): readings refer to it by a small integer, which
+-- keeps a reading at ~50 bytes with its indexes (60 s at 10 Hz per inspection adds up).
+CREATE TABLE sensor_series(
   id INTEGER PRIMARY KEY,
-  inspection_id INTEGER REFERENCES inspections(id) ON DELETE CASCADE,
   device_id TEXT NOT NULL,
   point_id TEXT NOT NULL DEFAULT '',
   channel TEXT NOT NULL,
+  UNIQUE(device_id, channel, point_id));
+
+CREATE TABLE sensor_readings(
+  id INTEGER PRIMARY KEY,
+  series_id INTEGER NOT NULL REFERENCES sensor_series(id),
+  inspection_id INTEGER REFERENCES inspections(id) ON DELETE CASCADE,
   t_ms INTEGER NOT NULL,
   value REAL NOT NULL);
-CREATE INDEX readings_by_channel ON sensor_readings(device_id, channel, t_ms);
+CREATE INDEX readings_by_series ON sensor_readings(series_id, t_ms);
 CREATE INDEX readings_by_inspection ON sensor_readings(inspection_id);
 CREATE INDEX readings_by_time ON sensor_readings(t_ms) WHERE inspection_id IS NULL;
 

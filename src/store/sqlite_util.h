@@ -6,9 +6,16 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace mmfuse::store {
+
+// Compact JSON text; invalid UTF-8 in strings becomes U+FFFD instead of throwing (a
+// detector message with a Latin-1 file name must not cost the whole inspection).
+inline std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 [[noreturn]] void sqlite_fail(sqlite3* db, const std::string& what);
 

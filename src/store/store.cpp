@@ -3,7 +3,9 @@
 #include "store/store.h"
 
 #include <cmath>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "alarm/alarm_payload.h"
 #include "mmfuse/error.h"
@@ -30,6 +32,10 @@ RoundStatus parse_round_status(const std::string& s) {
   if (s == "aborted") return RoundStatus::aborted;
   throw_error(ErrorKind::internal, "unknown round status '" + s + "' in the store");
 }
+
+namespace {
+void check_sinks(const std::vector<std::string>& sinks);
+}  // namespace
 
 // ---- connections ----
 
@@ -100,6 +106,7 @@ std::unique_ptr<Store> Store::open(const fs::path& data_dir, const StoreOptions&
                "store: unacked_alarm_retention_days must be > 0");
   MMFUSE_CHECK(options.dedupe_cooldown_ms >= 0, bad_input,
                "store: dedupe_cooldown_ms must be >= 0");
+  check_sinks(options.sinks);
   std::unique_ptr<Store> s(new Store());
   std::error_code ec;
   s->data_dir_ = fs::absolute(data_dir, ec).lexically_normal();
@@ -150,6 +157,24 @@ int Store::schema_version() const {
   return static_cast<int>(v.i64(0));
 }
 
+StoreCounts Store::counts() const {
+  auto r = reader();
+  Transaction tx(r.db(), false);
+  Stmt s(r.db(),
+         "SELECT (SELECT count(*) FROM devices), (SELECT count(*) FROM rounds), "
+         "(SELECT count(*) FROM inspections), (SELECT count(*) FROM sensor_readings), "
+         "(SELECT count(*) FROM alarms), "
+         "(SELECT count(*) FROM alarms WHERE acknowledged_at_ms IS NULL), "
+         "(SELECT count(*) FROM outbox WHERE delivered_at_ms IS NULL)");
+  s.step();
+  return {s.i64(0), s.i64(1), s.i64(2), s.i64(3), s.i64(4), s.i64(5), s.i64(6)};
+}
+
+void Store::checkpoint() {
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  sql_exec(writer_, "PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
 std::string Store::integrity_check() const {
   auto r = reader();
   Stmt s(r.db(), "PRAGMA integrity_check");
@@ -157,6 +182,7 @@ std::string Store::integrity_check() const {
 }
 
 void Store::set_sinks(const std::vector<std::string>& sinks) {
+  check_sinks(sinks);
   std::lock_guard<std::mutex> lock(write_mutex_);
   sinks_ = sinks;
 }
@@ -176,7 +202,7 @@ void Store::upsert_devices(const std::vector<DeviceInfo>& devices) {
   for (const auto& d : devices) {
     s.reset();
     s.bind(1, d.id).bind(2, d.name).bind(3, d.area).bind(4, d.location);
-    s.bind(5, d.points.is_null() ? std::string("[]") : d.points.dump()).bind(6, now).run();
+    s.bind(5, d.points.is_null() ? std::string("[]") : json_text(d.points)).bind(6, now).run();
   }
   tx.commit();
 }
@@ -273,6 +299,13 @@ std::vector<RoundInfo> Store::list_rounds(int limit) const {
 
 namespace {
 
+void check_sinks(const std::vector<std::string>& sinks) {
+  std::set<std::string> seen;
+  for (const auto& s : sinks)
+    MMFUSE_CHECK(!s.empty() && seen.insert(s).second, bad_input,
+                 "store: sink names must be non-empty and distinct ('" + s + "')");
+}
+
 void check_record(const inspect::InspectionRecord& rec) {
   MMFUSE_CHECK(!rec.device_id.empty(), bad_input, "store: inspection without a device id");
   MMFUSE_CHECK(std::isfinite(rec.fused_score), bad_input,
@@ -298,17 +331,32 @@ void check_readings(const std::vector<SensorReading>& readings) {
 
 void insert_readings(sqlite3* db, const std::vector<SensorReading>& readings,
                      int64_t inspection_id) {
-  Stmt s(db,
-         "INSERT INTO sensor_readings(inspection_id, device_id, point_id, channel, t_ms, value) "
-         "VALUES(?,?,?,?,?,?)");
+  // Series ids of this batch, looked up (or created) once per (device, point, channel).
+  std::map<std::tuple<std::string, std::string, std::string>, int64_t> series;
+  Stmt add(db,
+           "INSERT INTO sensor_series(device_id, point_id, channel) VALUES(?,?,?) "
+           "ON CONFLICT DO NOTHING");
+  Stmt find(db,
+            "SELECT id FROM sensor_series WHERE device_id = ? AND channel = ? AND point_id = ?");
+  Stmt s(db, "INSERT INTO sensor_readings(series_id, inspection_id, t_ms, value) VALUES(?,?,?,?)");
   for (const auto& r : readings) {
+    auto key = std::make_tuple(r.device_id, r.point_id, r.channel);
+    auto it = series.find(key);
+    if (it == series.end()) {
+      add.reset();
+      add.bind(1, r.device_id).bind(2, r.point_id).bind(3, r.channel).run();
+      find.reset();
+      find.bind(1, r.device_id).bind(2, r.channel).bind(3, r.point_id);
+      MMFUSE_ASSERT(find.step());
+      it = series.emplace(key, find.i64(0)).first;
+    }
     s.reset();
+    s.bind(1, it->second);
     if (inspection_id > 0)
-      s.bind(1, inspection_id);
+      s.bind(2, inspection_id);
     else
-      s.bind_null(1);
-    s.bind(2, r.device_id).bind(3, r.point_id).bind(4, r.channel).bind(5, r.t_ms).bind(6, r.value);
-    s.run();
+      s.bind_null(2);
+    s.bind(3, r.t_ms).bind(4, r.value).run();
   }
 }
 
@@ -397,7 +445,7 @@ int64_t Store::insert_alarm(const inspect::InspectionRecord& rec, int64_t inspec
            "VALUES(?,?,?,?,?,?,?,?,?,?,?,0,?)");
   ins.bind(1, a.type).bind(2, a.device_id).bind(3, a.point_id).bind(4, a.area);
   ins.bind(5, a.round_id).bind(6, inspection_id).bind(7, a.fused_score);
-  ins.bind(8, a.modalities.dump()).bind(9, nlohmann::json(a.evidence).dump());
+  ins.bind(8, json_text(a.modalities)).bind(9, json_text(nlohmann::json(a.evidence)));
   ins.bind(10, now).bind(11, now).bind(12, key).run();
   a.id = sqlite3_last_insert_rowid(writer_);
   insert_evidence_refs(writer_, data_dir_, a.evidence, 0, a.id);
@@ -440,8 +488,8 @@ RecordOutcome Store::record_inspection(const inspect::InspectionRecord& rec,
     mod.bind(1, out.inspection_id).bind(2, std::string(inspect::modality_name(m.modality)));
     mod.bind(3, std::string(inspect::modality_status_name(m.status)));
     mod.bind(4, m.score).bind(5, m.raw_score).bind(6, m.decision ? 1 : 0).bind(7, m.message);
-    mod.bind(8, m.detail.is_null() ? std::string("{}") : m.detail.dump());
-    mod.bind(9, nlohmann::json(m.evidence).dump()).run();
+    mod.bind(8, m.detail.is_null() ? std::string("{}") : json_text(m.detail));
+    mod.bind(9, json_text(nlohmann::json(m.evidence))).run();
     insert_evidence_refs(writer_, data_dir_, m.evidence, out.inspection_id, 0);
   }
   insert_readings(writer_, readings, out.inspection_id);
@@ -537,22 +585,23 @@ std::vector<TrendPoint> Store::sensor_trend(const std::string& device_id,
   std::vector<TrendPoint> out;
   if (max_points <= 0) {
     Stmt s(r.db(),
-           "SELECT t_ms, value FROM sensor_readings WHERE device_id = ? AND channel = ? AND "
-           "t_ms >= ? ORDER BY t_ms");
+           "SELECT t_ms, value FROM sensor_readings WHERE series_id IN (SELECT id FROM "
+           "sensor_series WHERE device_id = ? AND channel = ?) AND t_ms >= ? ORDER BY t_ms");
     s.bind(1, device_id).bind(2, channel).bind(3, since_ms);
     while (s.step()) out.push_back({s.i64(0), s.f64(1), s.f64(1), s.f64(1), 1});
     return out;
   }
   Stmt range(r.db(),
-             "SELECT min(t_ms), max(t_ms) FROM sensor_readings WHERE device_id = ? AND "
-             "channel = ? AND t_ms >= ?");
+             "SELECT min(t_ms), max(t_ms) FROM sensor_readings WHERE series_id IN (SELECT id FROM "
+             "sensor_series WHERE device_id = ? AND channel = ?) AND t_ms >= ?");
   range.bind(1, device_id).bind(2, channel).bind(3, since_ms);
   if (!range.step() || range.is_null(0)) return out;
   const int64_t lo = range.i64(0), hi = range.i64(1);
   const int64_t width = std::max<int64_t>(1, (hi - lo) / max_points + 1);
   Stmt s(r.db(),
          "SELECT (t_ms - ?1) / ?2 AS b, min(t_ms), avg(value), min(value), max(value), count(*) "
-         "FROM sensor_readings WHERE device_id = ?3 AND channel = ?4 AND t_ms >= ?5 "
+         "FROM sensor_readings WHERE series_id IN (SELECT id FROM sensor_series WHERE "
+         "device_id = ?3 AND channel = ?4) AND t_ms >= ?5 "
          "GROUP BY b ORDER BY b");
   s.bind(1, lo).bind(2, width).bind(3, device_id).bind(4, channel).bind(5, since_ms);
   while (s.step()) out.push_back({s.i64(1), s.f64(2), s.f64(3), s.f64(4), s.i64(5)});
@@ -562,7 +611,8 @@ std::vector<TrendPoint> Store::sensor_trend(const std::string& device_id,
 std::vector<std::string> Store::sensor_channels(const std::string& device_id) const {
   auto r = reader();
   Stmt s(r.db(),
-         "SELECT DISTINCT channel FROM sensor_readings WHERE device_id = ? ORDER BY channel");
+         "SELECT DISTINCT channel FROM sensor_series s WHERE device_id = ? AND EXISTS (SELECT 1 "
+         "FROM sensor_readings r WHERE r.series_id = s.id) ORDER BY channel");
   s.bind(1, device_id);
   std::vector<std::string> out;
   while (s.step()) out.push_back(s.text(0));

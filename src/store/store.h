@@ -176,6 +176,17 @@ struct OutboxBacklog {
   int64_t oldest_created_ms = 0;           // of the oldest undelivered row; 0 = none
 };
 
+// Row counts for metrics and `mmfuse store info`.
+struct StoreCounts {
+  int64_t devices = 0;
+  int64_t rounds = 0;
+  int64_t inspections = 0;
+  int64_t readings = 0;
+  int64_t alarms = 0;
+  int64_t open_alarms = 0;  // unacknowledged
+  int64_t outbox_pending = 0;
+};
+
 struct PruneReport {
   int64_t cutoff_ms = 0;
   int64_t inspections = 0;
@@ -280,6 +291,12 @@ class Store {
   // files, which the next prune sweeps; never a row naming a deleted file).
   PruneReport prune(int days = 0);
 
+  StoreCounts counts() const;  // one read snapshot
+
+  // Copies the WAL into the database file and truncates it (SQLite also does this by
+  // itself every ~4 MB of WAL; call it before measuring or copying the file).
+  void checkpoint();
+
   // "ok" when PRAGMA integrity_check passes, else its first message.
   std::string integrity_check() const;
   int schema_version() const;
@@ -311,5 +328,6 @@ nlohmann::ordered_json to_json(const AlarmRow& a);
 nlohmann::ordered_json to_json(const DeviceStatus& s);
 nlohmann::ordered_json to_json(const OutboxBacklog& b);
 nlohmann::ordered_json to_json(const PruneReport& p);
+nlohmann::ordered_json to_json(const StoreCounts& c);
 
 }  // namespace mmfuse::store

@@ -110,4 +110,14 @@ OJson to_json(const PruneReport& p) {
           {"files_kept", p.files_kept}};
 }
 
+OJson to_json(const StoreCounts& c) {
+  return {{"devices", c.devices},
+          {"rounds", c.rounds},
+          {"inspections", c.inspections},
+          {"readings", c.readings},
+          {"alarms", c.alarms},
+          {"open_alarms", c.open_alarms},
+          {"outbox_pending", c.outbox_pending}};
+}
+
 }  // namespace mmfuse::store

@@ -120,6 +120,13 @@ TEST(Store, RecordsInspectionWithModalitiesReadingsAlarmAndOutbox) {
   EXPECT_EQ(s->list_inspections().size(), 2u);
   EXPECT_EQ(s->list_inspections({"pump-1", "", 0, 0, 1}).size(), 1u);
   EXPECT_EQ(s->list_inspections({"other", "", 0, 0, 100}).size(), 0u);
+  auto c = s->counts();
+  EXPECT_EQ(c.devices, 1);
+  EXPECT_EQ(c.inspections, 2);
+  EXPECT_EQ(c.readings, 5);
+  EXPECT_EQ(c.alarms, 1);
+  EXPECT_EQ(c.open_alarms, 1);
+  EXPECT_EQ(c.outbox_pending, 2);
 }
 
 TEST(Store, DeduplicatesAlarmsPerDeviceAndTypeWithinCooldown) {
@@ -284,6 +291,25 @@ TEST(Store, RejectsBadInputWithoutWritingAnything) {
   EXPECT_EQ(s->list_inspections().size(), 0u);
   EXPECT_EQ(count_rows(s->db_path(), "SELECT count(*) FROM inspection_modalities"), 0);
   EXPECT_EQ(s->list_alarms().size(), 0u);
+}
+
+TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
+  StoreTempDir dir;
+  store::StoreOptions opt;
+  opt.sinks = {"mqtt"};
+  auto s = store::Store::open(dir.path(), opt);
+  auto rec = make_record("m1", true, "", {"evidence/caf\xe9.png"});
+  rec.modalities[0].message = "defect near caf\xe9";  // Latin-1 bytes
+  rec.modalities[0].detail = {{"file", "caf\xe9"}};
+  auto out = s->record_inspection(rec);
+  ASSERT_GT(out.alarm_id, 0);
+  auto payload = nlohmann::json::parse(s->list_outbox(out.alarm_id).at(0).payload);
+  EXPECT_EQ(payload["modalities"]["camera"]["message"], "defect near caf\uFFFD");
+  EXPECT_EQ(s->find_inspection(out.inspection_id)->record.modalities[0].detail["file"],
+            "caf\uFFFD");
+  store::StoreOptions twice;
+  twice.sinks = {"mqtt", "mqtt"};  // would queue every alarm twice
+  EXPECT_THROW(store::Store::open(dir.path() / "x", twice), Error);
 }
 
 TEST(Store, RefusesGarbageFilesAndNewerSchemas) {

@@ -75,7 +75,9 @@ TEST(StoreCli, ListAckStatsInfoPruneAndDeliver) {
   auto info = json_of(run("store info --data " + data));
   EXPECT_EQ(info["integrity"], "ok");
   EXPECT_EQ(info["schema_version"], store::Store::kSchemaVersion);
-  EXPECT_EQ(info["devices"], 2);
+  EXPECT_EQ(info["devices"], 0);  // none registered through upsert_devices
+  EXPECT_EQ(info["counts"]["inspections"], 3);
+  EXPECT_EQ(info["counts"]["alarms"], 2);
   EXPECT_EQ(info["open_alarms"], 1);
   EXPECT_EQ(info["outbox"]["total"], 2);
 

@@ -160,3 +160,36 @@ TEST(StoreRetention, ConfigurableDaysAndSharedEvidenceIsKept) {
   EXPECT_EQ(s->prune(1).inspections, 1);
   EXPECT_FALSE(fs::exists(ev / "shared.png"));
 }
+
+std::string evidence_name(int i) {
+  std::string name = "evidence/e";
+  name += std::to_string(i);
+  name += ".png";
+  return name;
+}
+
+TEST(StoreRetention, PrunesManyInspectionsInChunks) {
+  StoreTempDir dir;
+  store::FakeClock clock;
+  store::StoreOptions opt;
+  opt.clock = &clock;
+  opt.synchronous_full = false;  // speed: this test is about chunking, not durability
+  auto s = store::Store::open(dir.path(), opt);
+  constexpr int kOld = 700, kNew = 5;  // more than two prune chunks (256)
+  for (int i = 0; i < kOld + kNew; ++i) {
+    if (i == kOld) clock.advance_ms(8 * store::kMsPerDay);
+    const std::string rel = evidence_name(i);
+    touch_file(dir.path() / rel);
+    s->record_inspection(make_record(i % 2 ? "d1" : "d2", false, "", {rel}),
+                         mmfuse::test::make_readings("d0", 3, clock.now_ms()));
+  }
+  auto rep = s->prune();
+  EXPECT_EQ(rep.inspections, kOld);
+  EXPECT_EQ(rep.readings, 3 * kOld);
+  EXPECT_EQ(rep.files, kOld);
+  EXPECT_EQ(s->list_inspections({"", "", 0, 0, 10000}).size(), static_cast<size_t>(kNew));
+  EXPECT_TRUE(fs::exists(dir.path() / evidence_name(kOld)));
+  EXPECT_FALSE(fs::exists(dir.path() / "evidence/e0.png"));
+  EXPECT_EQ(s->sensor_trend("d0", "temperature", 0, 0).size(), 3u * kNew);
+  EXPECT_EQ(foreign_key_problems(s->db_path()), "");
+}
