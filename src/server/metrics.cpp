@@ -2,7 +2,7 @@
 #include "server/metrics.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 
 namespace mmfuse::server {
 
@@ -19,10 +19,11 @@ Histogram make_histogram(const std::vector<double>& bounds) {
   return h;
 }
 
+// The shortest text that reads back as `v` ("0.0025", not "0.0025000000000000001").
 std::string number(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 void header(std::string& out, const std::string& name, const std::string& type,

@@ -102,10 +102,16 @@ void PlantService::start(Metrics& metrics) {
                       [this] {
                         return std::vector<std::pair<std::string, double>>{{"", double(alarms_)}};
                       });
+  metrics.add_sampled("mmfuse_store_rows", "gauge", "Rows in the inspection store by kind.", [db] {
+    const store::StoreCounts n = db->counts();
+    return std::vector<std::pair<std::string, double>>{
+        {"kind=\"devices\"", double(n.devices)},
+        {"kind=\"inspections\"", double(n.inspections)},
+        {"kind=\"readings\"", double(n.readings)},
+        {"kind=\"alarms\"", double(n.alarms)}};
+  });
   metrics.add_sampled("mmfuse_alarms_open", "gauge", "Unacknowledged alarms in the store.", [db] {
-    double open = 0;
-    for (const auto& s : db->device_status()) open += static_cast<double>(s.open_alarms);
-    return std::vector<std::pair<std::string, double>>{{"", open}};
+    return std::vector<std::pair<std::string, double>>{{"", double(db->counts().open_alarms)}};
   });
   metrics.add_sampled("mmfuse_devices", "gauge",
                       "Devices by the status of their latest inspection.", [db] {

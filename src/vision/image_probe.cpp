@@ -33,7 +33,10 @@ std::optional<ImageHeader> probe_png(const uint8_t* d, size_t n) {
 std::optional<ImageHeader> probe_jpeg(const uint8_t* d, size_t n) {
   size_t pos = 2;
   while (pos + 4 <= n) {
-    if (d[pos] != 0xFF) return std::nullopt;
+    if (d[pos] != 0xFF) {  // extraneous bytes before a marker: skipped, as libjpeg does
+      ++pos;
+      continue;
+    }
     const uint8_t marker = d[pos + 1];
     if (marker == 0xFF) {  // fill byte
       ++pos;

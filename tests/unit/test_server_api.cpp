@@ -2,6 +2,7 @@
 // equals `mmfuse classify`, base64 encoding, service routes, OpenAPI coverage.
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "server/metrics.h"
 #include "server_test_util.h"
@@ -150,7 +151,15 @@ TEST(ServerApi, ServiceRoutes) {
   EXPECT_EQ(models["data"][0]["id"], "tiny");
   EXPECT_EQ(models["data"][0]["dim"], 16);
   c.Post("/v1/embeddings", R"({"input":"x"})", "application/json");
+  // A request is counted once its response is written (the logger runs after
+  // it), so a scrape on another connection may briefly miss it.
   auto m = c.Get("/metrics");
+  for (int i = 0; i < 200 && m &&
+                  m->body.find("route=\"/v1/embeddings\",status=\"200\"} 1") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    m = c.Get("/metrics");
+  }
   ASSERT_TRUE(m);
   EXPECT_EQ(m->status, 200);
   EXPECT_NE(m->get_header_value("Content-Type").find("text/plain"), std::string::npos);

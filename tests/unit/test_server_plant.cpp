@@ -177,6 +177,9 @@ TEST(ServerPlant, InspectRecordAcknowledge) {
   const std::string m = c.Get("/metrics")->body;
   EXPECT_NE(m.find("mmfuse_inspections_recorded_total 3"), std::string::npos) << m;
   EXPECT_NE(m.find("mmfuse_outbox_backlog{sink=\"all\"}"), std::string::npos);
+  EXPECT_NE(m.find("mmfuse_alarms_open " + std::to_string(alarms - 1) + "\n"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("mmfuse_store_rows{kind=\"inspections\"} 3\n"), std::string::npos) << m;
 
   s.srv->stop();  // flushes the outbox
   {
