@@ -18,6 +18,7 @@ void register_search(CLI::App& app);
 void register_transcribe(CLI::App& app);
 void register_align(CLI::App& app);
 void register_speech_score(CLI::App& app);
+void register_serve(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_alarms(CLI::App& app);  // `alarms` and `store`

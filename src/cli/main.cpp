@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_transcribe(app);
   mmfuse::cli::register_align(app);
   mmfuse::cli::register_speech_score(app);
+  mmfuse::cli::register_serve(app);
   mmfuse::cli::register_demo(app);
   mmfuse::cli::register_inspect(app);
   mmfuse::cli::register_alarms(app);

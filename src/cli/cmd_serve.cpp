@@ -1,0 +1,188 @@
+// `mmfuse serve`: the HTTP API (see docs/api.md). Flags override the config
+// file; SIGTERM/SIGINT shut down gracefully (stop accepting, finish in-flight
+// requests, drain batch queues, flush the alarm outbox).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "mmfuse/error.h"
+#include "server/server.h"
+#include "server/server_config.h"
+
+namespace fs = std::filesystem;
+
+namespace mmfuse::cli {
+
+namespace {
+
+// The dashboard next to the binary (build tree or install prefix), else ./web/dist.
+std::string default_static_root() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> candidates;
+  if (!ec) {
+    candidates.push_back(exe.parent_path() / "../web/dist");
+    candidates.push_back(exe.parent_path() / "../share/mmfuse/web");
+  }
+  candidates.push_back("web/dist");
+  for (const auto& c : candidates)
+    if (fs::exists(c / "index.html", ec)) return fs::weakly_canonical(c).string();
+  return "";
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app) {
+  struct Options {
+    std::string config, model, model_name, host, index, plant, data, static_root, evidence_root,
+        keys_file;
+    std::vector<std::string> api_keys, cors;
+    int port = -1, threads = -1, http_threads = -1, max_wait_ms = -1, timeout_s = -1;
+    int64_t max_batch = -1, queue_size = -1, max_body = -1, max_pixels = -1;
+    bool no_batching = false, check = false;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd =
+      app.add_subcommand("serve", "Serve the HTTP API (embeddings, search, plant dashboard)");
+  cmd->add_option("--config", opt->config, "YAML config file (see docs/api.md)");
+  cmd->add_option("--model", opt->model, "Model folder to serve (without a config file)");
+  cmd->add_option("--model-name", opt->model_name,
+                  "Name clients use for --model (default: folder name)");
+  cmd->add_option("--host", opt->host, "Address to listen on (default 127.0.0.1)");
+  cmd->add_option("--port", opt->port, "Port (default 8080; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--threads", opt->threads, "Inference cores (default: all)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--http-threads", opt->http_threads, "Connections served at once (default 64)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--index", opt->index,
+                  "Retrieval index folder for /v1/search and /v1/index/items");
+  cmd->add_option("--plant", opt->plant, "Plant file for the inspection routes");
+  cmd->add_option("--data", opt->data, "Plant data folder (store and evidence)");
+  cmd->add_option("--static-root", opt->static_root,
+                  "Dashboard files served at / (default: web/dist)");
+  cmd->add_option("--evidence-root", opt->evidence_root,
+                  "Evidence files served at /evidence/ (default DATA/evidence)");
+  cmd->add_option("--api-key", opt->api_keys, "API key clients must send as Bearer (repeatable)");
+  cmd->add_option("--api-keys-file", opt->keys_file, "File of API keys, one per line");
+  cmd->add_option("--cors-origin", opt->cors,
+                  "Allowed CORS origin (repeatable; default: CORS off)");
+  cmd->add_option("--max-batch", opt->max_batch, "Inputs per model call (default 32)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-wait-ms", opt->max_wait_ms, "Wait for a batch to fill (default 5)")
+      ->check(CLI::Range(0, 10000));
+  cmd->add_option("--queue-size", opt->queue_size,
+                  "Requests waiting per model before 503 (default 256)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_flag("--no-batching", opt->no_batching, "Run each request alone (no merging)");
+  cmd->add_flag("--check", opt->check, "Validate the configuration, print it as JSON and exit");
+  cmd->add_option("--max-body-bytes", opt->max_body, "Request body limit (default 32 MiB)")
+      ->check(CLI::Range(int64_t{1024}, int64_t{1} << 34));
+  cmd->add_option("--max-image-pixels", opt->max_pixels, "Image pixel limit (default 40 M)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  cmd->add_option("--request-timeout", opt->timeout_s, "Seconds per request (default 30)")
+      ->check(CLI::Range(1, 3600));
+  cmd->callback([opt] {
+    MMFUSE_CHECK(
+        !opt->config.empty() || !opt->model.empty() || !opt->plant.empty() || !opt->data.empty(),
+        bad_input, "serve: give --config FILE or --model DIR");
+    server::ServerConfig c;
+    if (!opt->config.empty()) c = server::load_server_config(opt->config);
+    if (!opt->model.empty()) {
+      std::string name = opt->model_name;
+      if (name.empty()) name = fs::path(opt->model).lexically_normal().filename().string();
+      if (name.empty())
+        name = fs::path(opt->model).lexically_normal().parent_path().filename().string();
+      c.models.insert(c.models.begin(), {name, opt->model});
+    }
+    if (!opt->host.empty()) c.host = opt->host;
+    if (opt->port >= 0) c.port = opt->port;
+    if (opt->threads >= 0) c.threads = opt->threads;
+    if (opt->http_threads > 0) c.http_threads = opt->http_threads;
+    if (!opt->index.empty()) c.index_dir = opt->index;
+    if (!opt->plant.empty()) c.plant_file = opt->plant;
+    if (!opt->data.empty()) c.data_dir = opt->data;
+    if (!opt->static_root.empty()) c.static_root = opt->static_root;
+    if (!opt->evidence_root.empty()) c.evidence_root = opt->evidence_root;
+    for (const auto& k : opt->api_keys) {
+      MMFUSE_CHECK(k.size() >= 8, bad_input, "--api-key: a key must have at least 8 characters");
+      c.api_keys.push_back(k);
+    }
+    if (!opt->keys_file.empty())
+      for (auto& k : server::read_api_key_file(opt->keys_file)) c.api_keys.push_back(std::move(k));
+    for (const auto& o : opt->cors) c.cors_origins.push_back(o);
+    if (opt->max_batch > 0) c.batching.max_batch = static_cast<size_t>(opt->max_batch);
+    if (opt->max_wait_ms >= 0) c.batching.max_wait_ms = opt->max_wait_ms;
+    if (opt->queue_size > 0) c.batching.queue_size = static_cast<size_t>(opt->queue_size);
+    if (opt->no_batching) c.batching.enabled = false;
+    if (opt->max_body > 0) c.limits.max_body_bytes = static_cast<size_t>(opt->max_body);
+    if (opt->max_pixels > 0) c.limits.max_image_pixels = opt->max_pixels;
+    if (opt->timeout_s > 0) c.limits.request_timeout_s = opt->timeout_s;
+    if (c.static_root.empty()) c.static_root = default_static_root();
+    server::validate_server_config(c);
+    if (opt->check) {
+      Json models = Json::object();
+      for (const auto& m : c.models) models[m.name] = m.dir;
+      print_json({{"ok", true},
+                  {"host", c.host},
+                  {"port", c.port},
+                  {"models", models},
+                  {"index", c.index_dir},
+                  {"plant", c.plant_file},
+                  {"data_dir", c.data_dir},
+                  {"static_root", c.static_root},
+                  {"evidence_root", c.evidence_root},
+                  {"batching",
+                   {{"enabled", c.batching.enabled},
+                    {"max_batch", c.batching.max_batch},
+                    {"max_wait_ms", c.batching.max_wait_ms},
+                    {"queue_size", c.batching.queue_size}}},
+                  {"limits",
+                   {{"max_body_bytes", c.limits.max_body_bytes},
+                    {"max_image_pixels", c.limits.max_image_pixels},
+                    {"request_timeout_s", c.limits.request_timeout_s}}},
+                  {"auth", !c.api_keys.empty()},
+                  {"cors_origins", c.cors_origins}});
+      return;
+    }
+    apply_threads(c.threads);
+
+    // Signals are taken by sigwait below; every thread started from here inherits the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    server::Server srv(c);
+    const int port = srv.bind();
+    srv.start();
+    std::fprintf(stderr, "mmfuse serve: listening on http://%s:%d (loading models)\n",
+                 c.host.c_str(), port);
+    print_json({{"listening", "http://" + c.host + ":" + std::to_string(port)}, {"port", port}});
+    bool load_failed = false;
+    std::thread watcher([&] {
+      if (srv.wait_ready(std::chrono::hours(24 * 365))) {
+        std::fprintf(stderr, "mmfuse serve: ready\n");
+      } else {
+        load_failed = !srv.load_error().empty();
+        if (load_failed) kill(getpid(), SIGTERM);
+      }
+    });
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "mmfuse serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    srv.stop();
+    watcher.join();
+    if (load_failed) throw_error(ErrorKind::bad_input, "serve: " + srv.load_error());
+    std::fprintf(stderr, "mmfuse serve: stopped\n");
+  });
+}
+
+}  // namespace mmfuse::cli

@@ -1,0 +1,78 @@
+// Service routes: liveness, readiness, limits and features, model list,
+// Prometheus metrics and the OpenAPI document.
+#include "server/http_util.h"
+#include "server/server_context.h"
+
+namespace mmfuse::server {
+
+void add_core_routes(httplib::Server& http, ServerContext& ctx) {
+  add_route(http, ctx, "GET", "/healthz", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, {{"status", "ok"}});
+  });
+
+  add_route(http, ctx, "GET", "/readyz", [&ctx](const httplib::Request&, httplib::Response& res) {
+    if (ctx.ready) return send_json(res, {{"status", "ready"}});
+    res.set_header("Retry-After", "1");
+    if (ctx.load_failed) {
+      std::lock_guard<std::mutex> lock(ctx.load_mutex);
+      return send_json(
+          res,
+          {{"status", "failed"}, {"error", {{"type", "unavailable"}, {"message", ctx.load_error}}}},
+          503);
+    }
+    send_json(res,
+              {{"status", "loading"},
+               {"error", {{"type", "unavailable"}, {"message", "models are loading"}}}},
+              503);
+  });
+
+  add_route(http, ctx, "GET", "/info", [&ctx](const httplib::Request&, httplib::Response& res) {
+    const ServerConfig& c = ctx.config;
+    Json models = Json::array();
+    if (ctx.ready)
+      for (const auto& m : ctx.models) models.push_back(m->name);
+    else
+      for (const auto& m : c.models) models.push_back(m.name);
+    send_json(res, {{"version", "0.1.0"},
+                    {"ready", ctx.ready.load()},
+                    {"models", models},
+                    {"limits",
+                     {{"max_batch", c.batching.max_batch},
+                      {"max_wait_ms", c.batching.max_wait_ms},
+                      {"queue_size", c.batching.queue_size},
+                      {"max_body_bytes", c.limits.max_body_bytes},
+                      {"max_image_pixels", c.limits.max_image_pixels},
+                      {"max_inputs", c.limits.max_inputs},
+                      {"request_timeout_s", c.limits.request_timeout_s}}},
+                    {"features",
+                     {{"plant", !c.plant_file.empty() || !c.data_dir.empty()},
+                      {"index", !c.index_dir.empty()},
+                      {"auth", ctx.keys.enabled()},
+                      {"batching", c.batching.enabled}}}});
+  });
+
+  add_route(http, ctx, "GET", "/v1/models",
+            [&ctx](const httplib::Request&, httplib::Response& res) {
+              ctx.require_ready();
+              Json data = Json::array();
+              for (const auto& m : ctx.models)
+                data.push_back({{"id", m->name},
+                                {"object", "model"},
+                                {"created", 0},
+                                {"owned_by", "mmfuse"},
+                                {"dim", m->model->dim()},
+                                {"modalities", {"text", "image"}},
+                                {"architecture", "clip"}});
+              send_json(res, {{"object", "list"}, {"data", data}});
+            });
+
+  add_route(http, ctx, "GET", "/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
+    res.set_content(ctx.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  add_route(http, ctx, "GET", "/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(openapi_document(), "application/json");
+  });
+}
+
+}  // namespace mmfuse::server

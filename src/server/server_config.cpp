@@ -1,0 +1,232 @@
+// load_server_config: the YAML file of `mmfuse serve`, checked key by key so an
+// unknown key, a wrong type or a bad value is reported with its line.
+#include "server/server_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+
+#include "mmfuse/error.h"
+
+namespace fs = std::filesystem;
+
+namespace mmfuse::server {
+
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(fs::path file) : file_(std::move(file)), base_(file_.parent_path()) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& field,
+                         const std::string& what) const {
+    std::string where = file_.string();
+    if (node.IsDefined() && node.Mark().line >= 0)
+      where += ":" + std::to_string(node.Mark().line + 1);
+    throw_error(ErrorKind::bad_input, where + ": " + field + ": " + what);
+  }
+
+  void check_keys(const YAML::Node& map, const std::string& field,
+                  const std::set<std::string>& known) const {
+    if (!map.IsMap()) fail(map, field.empty() ? "(top level)" : field, "expected a mapping");
+    for (const auto& kv : map) {
+      const std::string key = kv.first.as<std::string>();
+      if (!known.count(key)) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        fail(kv.first, field.empty() ? key : field + "." + key,
+             "unknown key (known: " + list + ")");
+      }
+    }
+  }
+
+  std::string str(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsScalar()) fail(n, field, "expected a string");
+    return n.as<std::string>();
+  }
+
+  std::string path(const YAML::Node& n, const std::string& field) const {
+    const std::string s = str(n, field);
+    if (s.empty()) fail(n, field, "empty path");
+    const fs::path p(s);
+    return p.is_absolute() ? s : (base_ / p).lexically_normal().string();
+  }
+
+  int64_t integer(const YAML::Node& n, const std::string& field, int64_t lo, int64_t hi) const {
+    int64_t v = 0;
+    if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v))
+      fail(n, field, "expected an integer");
+    if (v < lo || v > hi)
+      fail(n, field,
+           "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+               std::to_string(v));
+    return v;
+  }
+
+  bool boolean(const YAML::Node& n, const std::string& field) const {
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v))
+      fail(n, field, "expected true or false");
+    return v;
+  }
+
+  std::vector<std::string> strings(const YAML::Node& n, const std::string& field) const {
+    std::vector<std::string> out;
+    if (n.IsScalar()) return {n.as<std::string>()};
+    if (!n.IsSequence()) fail(n, field, "expected a list of strings");
+    for (size_t i = 0; i < n.size(); ++i)
+      out.push_back(str(n[i], field + "[" + std::to_string(i) + "]"));
+    return out;
+  }
+
+  const fs::path& file() const { return file_; }
+
+ private:
+  fs::path file_, base_;
+};
+
+}  // namespace
+
+std::vector<std::string> read_api_key_file(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw_error(ErrorKind::not_found, file.string() + ": cannot read the API key file");
+  std::vector<std::string> keys;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const auto e = line.find_last_not_of(" \t\r");
+    keys.push_back(line.substr(b, e - b + 1));
+  }
+  MMFUSE_CHECK(!keys.empty(), bad_input, file.string() + ": no API keys in the file");
+  return keys;
+}
+
+ServerConfig load_server_config(const fs::path& file) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    throw_error(ErrorKind::not_found, file.string() + ": cannot read the config file");
+  } catch (const YAML::Exception& e) {
+    throw_error(ErrorKind::bad_input, file.string() + ":" + std::to_string(e.mark.line + 1) +
+                                          ": not valid YAML: " + e.msg);
+  }
+  Reader r(file);
+  ServerConfig c;
+  if (root.IsNull())
+    throw_error(ErrorKind::bad_input, file.string() + ": the config file is empty");
+  r.check_keys(
+      root, "",
+      {"host", "port", "threads", "http_threads", "models", "index", "plant", "data_dir",
+       "batching", "limits", "api_keys", "api_keys_file", "cors", "static_root", "evidence_root"});
+  try {
+    if (auto n = root["host"]) c.host = r.str(n, "host");
+    if (auto n = root["port"]) c.port = static_cast<int>(r.integer(n, "port", 0, 65535));
+    if (auto n = root["threads"]) c.threads = static_cast<int>(r.integer(n, "threads", 0, 1024));
+    if (auto n = root["http_threads"])
+      c.http_threads = static_cast<int>(r.integer(n, "http_threads", 1, 4096));
+    if (auto n = root["models"]) {
+      if (!n.IsMap() || n.size() == 0)
+        r.fail(n, "models", "expected a mapping of model name to model folder");
+      for (const auto& kv : n) {
+        const std::string name = kv.first.as<std::string>();
+        if (name.empty()) r.fail(kv.first, "models", "empty model name");
+        c.models.push_back({name, r.path(kv.second, "models." + name)});
+      }
+    }
+    if (auto n = root["index"]) {
+      if (n.IsScalar()) {
+        c.index_dir = r.path(n, "index");
+      } else {
+        r.check_keys(n, "index", {"dir", "import_roots"});
+        if (!n["dir"]) r.fail(n, "index.dir", "missing");
+        c.index_dir = r.path(n["dir"], "index.dir");
+        if (auto roots = n["import_roots"])
+          for (size_t i = 0; i < roots.size(); ++i)
+            c.index_import_roots.push_back(
+                r.path(roots[i], "index.import_roots[" + std::to_string(i) + "]"));
+      }
+    }
+    if (auto n = root["plant"]) c.plant_file = r.path(n, "plant");
+    if (auto n = root["data_dir"]) c.data_dir = r.path(n, "data_dir");
+    if (auto n = root["batching"]) {
+      r.check_keys(n, "batching", {"enabled", "max_batch", "max_wait_ms", "queue_size"});
+      if (auto v = n["enabled"]) c.batching.enabled = r.boolean(v, "batching.enabled");
+      if (auto v = n["max_batch"])
+        c.batching.max_batch = static_cast<size_t>(r.integer(v, "batching.max_batch", 1, 4096));
+      if (auto v = n["max_wait_ms"])
+        c.batching.max_wait_ms = static_cast<int>(r.integer(v, "batching.max_wait_ms", 0, 10000));
+      if (auto v = n["queue_size"])
+        c.batching.queue_size =
+            static_cast<size_t>(r.integer(v, "batching.queue_size", 1, 1000000));
+    }
+    if (auto n = root["limits"]) {
+      r.check_keys(n, "limits",
+                   {"max_body_bytes", "max_image_pixels", "request_timeout_s", "max_inputs"});
+      if (auto v = n["max_body_bytes"])
+        c.limits.max_body_bytes =
+            static_cast<size_t>(r.integer(v, "limits.max_body_bytes", 1024, int64_t{1} << 34));
+      if (auto v = n["max_image_pixels"])
+        c.limits.max_image_pixels = r.integer(v, "limits.max_image_pixels", 1, int64_t{1} << 32);
+      if (auto v = n["request_timeout_s"])
+        c.limits.request_timeout_s =
+            static_cast<int>(r.integer(v, "limits.request_timeout_s", 1, 3600));
+      if (auto v = n["max_inputs"])
+        c.limits.max_inputs = static_cast<size_t>(r.integer(v, "limits.max_inputs", 1, 1000000));
+    }
+    if (auto n = root["api_keys"]) {
+      c.api_keys = r.strings(n, "api_keys");
+      for (size_t i = 0; i < c.api_keys.size(); ++i)
+        if (c.api_keys[i].size() < 8)
+          r.fail(n.IsSequence() ? n[i] : n, "api_keys", "a key must have at least 8 characters");
+    }
+    if (auto n = root["api_keys_file"]) {
+      for (auto& k : read_api_key_file(r.path(n, "api_keys_file")))
+        c.api_keys.push_back(std::move(k));
+    }
+    if (auto n = root["cors"]) {
+      r.check_keys(n, "cors", {"origins"});
+      if (auto v = n["origins"]) c.cors_origins = r.strings(v, "cors.origins");
+    }
+    if (auto n = root["static_root"]) c.static_root = r.path(n, "static_root");
+    if (auto n = root["evidence_root"]) c.evidence_root = r.path(n, "evidence_root");
+  } catch (const YAML::Exception& e) {
+    throw_error(ErrorKind::bad_input,
+                file.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  validate_server_config(c);
+  return c;
+}
+
+void validate_server_config(const ServerConfig& c) {
+  MMFUSE_CHECK(!c.host.empty(), bad_input, "host: empty");
+  MMFUSE_CHECK(c.port >= 0 && c.port <= 65535, bad_input, "port: must be 0..65535");
+  MMFUSE_CHECK(!c.models.empty() || !c.plant_file.empty() || !c.data_dir.empty(), bad_input,
+               "models: give at least one model (or a plant) to serve");
+  std::set<std::string> names;
+  for (const auto& m : c.models) {
+    MMFUSE_CHECK(names.insert(m.name).second, bad_input, "models." + m.name + ": listed twice");
+    if (!fs::is_directory(m.dir))
+      throw_error(ErrorKind::not_found, "models." + m.name + ": " + m.dir + " is not a folder");
+    if (!fs::exists(fs::path(m.dir) / "config.json"))
+      throw_error(ErrorKind::bad_input, "models." + m.name + ": " + m.dir + " has no config.json");
+  }
+  MMFUSE_CHECK(c.batching.max_batch >= 1, bad_input, "batching.max_batch: must be at least 1");
+  MMFUSE_CHECK(c.batching.queue_size >= 1, bad_input, "batching.queue_size: must be at least 1");
+  if (!c.plant_file.empty() && !fs::exists(c.plant_file))
+    throw_error(ErrorKind::not_found, "plant: " + c.plant_file + " does not exist");
+  if (!c.static_root.empty() && !fs::is_directory(c.static_root))
+    throw_error(ErrorKind::not_found, "static_root: " + c.static_root + " is not a folder");
+  if (!c.evidence_root.empty() && !fs::is_directory(c.evidence_root))
+    throw_error(ErrorKind::not_found, "evidence_root: " + c.evidence_root + " is not a folder");
+  for (const auto& root : c.index_import_roots)
+    if (!fs::is_directory(root))
+      throw_error(ErrorKind::not_found, "index.import_roots: " + root + " is not a folder");
+  for (const auto& o : c.cors_origins)
+    MMFUSE_CHECK(o == "*" || o.rfind("http://", 0) == 0 || o.rfind("https://", 0) == 0, bad_input,
+                 "cors.origins: \"" + o + "\" is not an origin (http(s)://host[:port] or *)");
+}
+
+}  // namespace mmfuse::server

@@ -1,0 +1,60 @@
+// Configuration of `mmfuse serve`: the YAML file (or the equivalent flags) with
+// its defaults, validated at start so a typo fails fast with the field and line.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace mmfuse::server {
+
+struct ModelSpec {
+  std::string name;  // the name clients pass as "model"
+  std::string dir;   // Hugging Face model folder
+};
+
+struct BatchingConfig {
+  bool enabled = true;      // false: each request runs alone (still split by max_batch)
+  size_t max_batch = 32;    // inputs per model call
+  int max_wait_ms = 5;      // how long a partial batch waits for more requests
+  size_t queue_size = 256;  // requests waiting per model; beyond it: 503 + Retry-After
+};
+
+struct LimitsConfig {
+  size_t max_body_bytes = 32u << 20;      // 413 above
+  int64_t max_image_pixels = 40'000'000;  // checked from the image header before decoding
+  int request_timeout_s = 30;             // socket reads/writes and the wait for inference
+  size_t max_inputs = 2048;               // inputs per embeddings request
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;        // inference cores (0 = all)
+  int http_threads = 64;  // connections served at once
+  std::vector<ModelSpec> models;
+  std::string index_dir;                        // retrieval index folder (optional)
+  std::vector<std::string> index_import_roots;  // server-side folders POST /v1/index/items may read
+  std::string plant_file;                       // plant description (inspection routes)
+  std::string data_dir;                         // store + evidence of the plant
+  BatchingConfig batching;
+  LimitsConfig limits;
+  std::vector<std::string> api_keys;      // empty: no authentication
+  std::vector<std::string> cors_origins;  // empty: no CORS headers ("*" = any origin)
+  std::string static_root;                // dashboard files served at /
+  std::string evidence_root;              // evidence files served at /evidence/
+};
+
+// Reads and validates a config file. Relative paths are taken from the file's
+// folder. Throws Error(bad_input) naming the file, the field and its line.
+ServerConfig load_server_config(const std::filesystem::path& file);
+
+// Checks ranges and that the named files and folders exist (bad_input / not_found).
+void validate_server_config(const ServerConfig& config);
+
+// The API keys in a file: one per line, blank lines and #-comments ignored.
+std::vector<std::string> read_api_key_file(const std::filesystem::path& file);
+
+}  // namespace mmfuse::server
