@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ class ChineseClipModel final : public DualEncoder {
   // Texts are cut to Chinese-CLIP's context length, 52 tokens with [CLS]/[SEP]
   // (cn_clip's default, and what the reference outputs use).
   size_t context_length() const;
+  size_t count_text_tokens(const std::string& text) const override {
+    return std::min(tokenizer().encode(text).size(), context_length());
+  }
 
   // Projected features before L2 normalisation ([batch, dim]), as HF's
   // get_text_features (text_projection(last_hidden_state[:, 0])) /

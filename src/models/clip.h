@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -88,6 +89,9 @@ class ClipModel final : public DualEncoder {
 
   // Texts are tokenised to this length (max_position_embeddings).
   size_t context_length() const { return static_cast<size_t>(config_.text.max_position_embeddings); }
+  size_t count_text_tokens(const std::string& text) const override {
+    return std::min(tokenizer().encode(text).size(), context_length());
+  }
 
  private:
   ClipModel() = default;

@@ -22,6 +22,9 @@ class DualEncoder {
   // Projected features before L2 normalisation, [count, dim()].
   virtual std::vector<float> text_features(const std::vector<std::string>& texts) const = 0;
   virtual std::vector<float> image_features(const std::vector<Image>& images) const = 0;
+  // Tokens the text tower sees for `text`: special tokens included, cut at the
+  // context length (what OpenAI-style `usage` counts).
+  virtual size_t count_text_tokens(const std::string& text) const = 0;
   // The prompt template zero-shot classification uses when none is given.
   virtual std::string default_prompt_template() const { return "a photo of a {}."; }
 };

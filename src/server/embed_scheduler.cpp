@@ -25,7 +25,7 @@ const std::vector<float>& EmbedJob::result() const {
   return features_;
 }
 
-EmbedScheduler::EmbedScheduler(std::string model_name, const ClipModel& model,
+EmbedScheduler::EmbedScheduler(std::string model_name, const DualEncoder& model,
                                BatchingConfig config, Metrics& metrics, std::mutex& inference_lock)
     : name_(std::move(model_name)),
       model_(model),

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "models/clip.h"
+#include "models/dual_encoder.h"
 #include "server/metrics.h"
 #include "server/server_config.h"
 #include "vision/image.h"
@@ -65,7 +65,7 @@ class QueueFull : public std::exception {
 
 class EmbedScheduler {
  public:
-  EmbedScheduler(std::string model_name, const ClipModel& model, BatchingConfig config,
+  EmbedScheduler(std::string model_name, const DualEncoder& model, BatchingConfig config,
                  Metrics& metrics, std::mutex& inference_lock);
   ~EmbedScheduler();
   EmbedScheduler(const EmbedScheduler&) = delete;
@@ -77,7 +77,7 @@ class EmbedScheduler {
   // Finishes every queued request, then stops the worker. Idempotent.
   void stop();
   size_t queued() const;
-  const ClipModel& model() const { return model_; }
+  const DualEncoder& model() const { return model_; }
 
  private:
   struct Slice {
@@ -89,7 +89,7 @@ class EmbedScheduler {
   void execute(std::vector<Slice>& batch);
 
   std::string name_;
-  const ClipModel& model_;
+  const DualEncoder& model_;
   BatchingConfig config_;
   Metrics& metrics_;
   std::mutex& inference_lock_;

@@ -1,5 +1,6 @@
 // POST /v1/embeddings (OpenAI-compatible, texts and images, batched through the
 // model's scheduler) and POST /v1/classify (zero-shot image classification).
+#include "models/clip.h"
 #include "models/zero_shot.h"
 #include "server/http_util.h"
 #include "server/server_context.h"
@@ -115,8 +116,7 @@ void add_embedding_routes(httplib::Server& http, ServerContext& ctx) {
         size_t tokens = 0;
         for (const auto& in : inputs)
           if (in.kind == EmbedInput::Kind::text)
-            tokens +=
-                std::min(m.model->tokenizer().encode(in.text).size(), m.model->context_length());
+            tokens += m.model->count_text_tokens(in.text);
         const size_t n = inputs.size();
         auto job = submit(m, std::move(inputs));
         std::vector<float> features = wait_job(*job, ctx);

@@ -156,7 +156,7 @@ void Server::Impl::load() {
       m->name = spec.name;
       m->dir = spec.dir;
       m->fingerprint = model_fingerprint(spec.dir);
-      m->model = ClipModel::load(spec.dir);
+      m->model = load_dual_encoder(spec.dir);
       m->scheduler = std::make_unique<EmbedScheduler>(spec.name, *m->model, ctx.config.batching,
                                                       ctx.metrics, ctx.inference_lock);
       ctx.models.push_back(std::move(m));

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "models/clip.h"
+#include "models/dual_encoder.h"
 #include "server/auth.h"
 #include "server/embed_scheduler.h"
 #include "server/metrics.h"
@@ -25,7 +25,7 @@ class PlantService;
 
 struct LoadedModel {
   std::string name, dir, fingerprint;
-  std::unique_ptr<ClipModel> model;
+  std::unique_ptr<DualEncoder> model;
   std::unique_ptr<EmbedScheduler> scheduler;
 };
 
