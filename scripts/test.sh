@@ -29,7 +29,7 @@ for target in build-asan/tests/fuzz/fuzz_*; do
   echo "-- $name"
   seeds=()
   [ -d "$corpus" ] && seeds+=("$corpus")
-  "$target" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 -timeout=10 \
+  "$target" -max_total_time="${FUZZ_SECONDS:-15}" -rss_limit_mb=2048 -timeout=10 \
     "build-asan/corpus-$name" "${seeds[@]}" 2>&1 | tail -n 3
 done
 echo "== all tests passed"
