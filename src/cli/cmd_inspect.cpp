@@ -21,6 +21,7 @@
 #include "core/thread_pool.h"
 #include "inspect/plant.h"
 #include "inspect/round_runner.h"
+#include "inspect/store_rows.h"
 #include "mmfuse/error.h"
 #include "store/store.h"
 
@@ -85,34 +86,6 @@ void print_plain(const RoundSummary& s, bool resumed, bool finished) {
         std::printf("  ALARM %s/%s: %s (fused %.2f)\n", r.device_id.c_str(), r.point_id.c_str(),
                     r.alarm_type.c_str(), r.fused_score);
   std::fflush(stdout);
-}
-
-// The sensor readings kept with an inspection: the window mean of each channel.
-std::vector<store::SensorReading> readings_of(const InspectionRecord& r) {
-  std::vector<store::SensorReading> out;
-  for (const ModalityResult& m : r.modalities) {
-    if (m.modality != Modality::sensors || !m.detail.contains("channel_means")) continue;
-    for (const auto& [name, value] : m.detail["channel_means"].items())
-      out.push_back({r.device_id, r.point_id, name, r.finished_ms, value.get<double>()});
-  }
-  return out;
-}
-
-std::vector<store::DeviceInfo> device_infos(const PlantConfig& plant) {
-  std::vector<store::DeviceInfo> out;
-  for (const DeviceConfig& d : plant.devices) {
-    store::DeviceInfo info{d.id, d.name, d.area, d.location, nlohmann::json::array()};
-    for (const PointConfig& p : d.points) {
-      nlohmann::json mods = nlohmann::json::array();
-      if (p.camera) mods.push_back("camera");
-      if (p.infrared) mods.push_back("infrared");
-      if (p.sound) mods.push_back("sound");
-      if (p.sensors) mods.push_back("sensors");
-      info.points.push_back({{"id", p.id}, {"modalities", mods}});
-    }
-    out.push_back(std::move(info));
-  }
-  return out;
 }
 
 }  // namespace

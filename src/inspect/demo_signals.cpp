@@ -9,22 +9,11 @@
 
 #include "audio/fault_synth.h"
 #include "inspect/demo.h"
+#include "inspect/demo_random.h"
 
 namespace mmfuse::inspect {
 
 namespace {
-
-double uni(std::mt19937_64& r, double lo, double hi) {
-  return lo + (hi - lo) * (static_cast<double>(r() >> 11) * (1.0 / 9007199254740992.0));
-}
-
-// Unit-variance noise from four uniforms (Irwin-Hall): cheap, and plenty for
-// synthetic sensor and machine noise.
-double gauss(std::mt19937_64& r) {
-  double s = 0.0;
-  for (int i = 0; i < 4; ++i) s += static_cast<double>(r() >> 11) * (1.0 / 9007199254740992.0);
-  return (s - 2.0) * 1.7320508075688772;
-}
 
 double quantise(double v, double step) {
   return std::round(v / step) * step;

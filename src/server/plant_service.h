@@ -54,7 +54,4 @@ class PlantService {
   std::atomic<int64_t> inspections_{0}, alarms_{0};
 };
 
-// Sensor readings carried by a record (the sensors modality's per-channel means).
-std::vector<store::SensorReading> readings_of(const inspect::InspectionRecord& record);
-
 }  // namespace mmfuse::server
