@@ -1,7 +1,8 @@
-// Element-wise kernels. This file alone is compiled with -ffast-math so that GCC
-// vectorises expf/erff/tanhf through glibc's libmvec (AVX2/AVX-512 variants):
-// about 10x faster than scalar libm, and accurate to a few ulp. Inputs must be
-// finite (masked attention scores are skipped, never set to -inf).
+// Element-wise kernels and reductions. This file alone is compiled with
+// -ffast-math so that GCC vectorises expf/erff/tanhf through glibc's libmvec
+// (AVX2/AVX-512 variants), about 10x faster than scalar libm and accurate to a
+// few ulp, and may reorder sums into vector lanes. Inputs must be finite
+// (masked attention scores are skipped, never set to -inf).
 #include <cmath>
 
 #include "core/ops.h"
@@ -54,6 +55,32 @@ void softmax_row(float* x, size_t n) {
   }
   const float inv = 1.0f / sum;
   for (size_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float dot(const float* a, const float* b, size_t n) {
+  // 32 independent partial sums: GCC keeps them in four 8-wide registers, so
+  // consecutive FMAs do not wait on each other's latency.
+  constexpr size_t lanes = 32;
+  float partial[lanes] = {};
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes)
+    for (size_t j = 0; j < lanes; ++j) partial[j] += a[i + j] * b[i + j];
+  float sum = 0.0f;
+  for (; i < n; ++i) sum += a[i] * b[i];
+  for (size_t j = 0; j < lanes; ++j) sum += partial[j];
+  return sum;
+}
+
+float dot_u8(const float* a, const uint8_t* b, size_t n) {
+  constexpr size_t lanes = 32;
+  float partial[lanes] = {};
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes)
+    for (size_t j = 0; j < lanes; ++j) partial[j] += a[i + j] * static_cast<float>(b[i + j]);
+  float sum = 0.0f;
+  for (; i < n; ++i) sum += a[i] * static_cast<float>(b[i]);
+  for (size_t j = 0; j < lanes; ++j) sum += partial[j];
+  return sum;
 }
 
 }  // namespace mmfuse::kernels

@@ -87,6 +87,11 @@ void activate_span(float* x, size_t n, Activation act);
 void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps, float* y);
 // Softmax over x[0, n) in place; entries are finite.
 void softmax_row(float* x, size_t n);
+// Inner product of a[0, n) and b[0, n), summed in vector lanes (so not in
+// index order: results differ from a sequential sum by rounding only).
+float dot(const float* a, const float* b, size_t n);
+// The same with bytes (0..255) as the second operand.
+float dot_u8(const float* a, const uint8_t* b, size_t n);
 }  // namespace kernels
 
 }  // namespace mmfuse

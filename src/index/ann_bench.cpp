@@ -45,22 +45,65 @@ double round3(double x) {
 
 }  // namespace
 
+namespace {
+
+void normalise(float* row, size_t dim) {
+  double norm = 0;
+  for (size_t j = 0; j < dim; ++j) norm += static_cast<double>(row[j]) * row[j];
+  const float inv = static_cast<float>(1.0 / std::sqrt(std::max(norm, 1e-30)));
+  for (size_t j = 0; j < dim; ++j) row[j] *= inv;
+}
+
+// Row i's generator: rows are filled in parallel, and the result must not
+// depend on the thread count.
+std::mt19937_64 row_rng(uint64_t seed, size_t row) {
+  return std::mt19937_64(seed * 0x9E3779B97F4A7C15ull + row);
+}
+
+}  // namespace
+
 std::vector<float> random_unit_vectors(size_t n, size_t dim, uint64_t seed) {
   std::vector<float> v(n * dim);
-  // Rows are generated in parallel from per-row seeds, so the result does not depend on the thread
-  // count.
   default_pool().parallel_for(n, [&](size_t b, size_t e, int) {
     for (size_t i = b; i < e; ++i) {
-      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + i);
+      std::mt19937_64 rng = row_rng(seed, i);
       std::normal_distribution<float> normal(0.0f, 1.0f);
       float* row = v.data() + i * dim;
-      double norm = 0;
+      for (size_t j = 0; j < dim; ++j) row[j] = normal(rng);
+      normalise(row, dim);
+    }
+  });
+  return v;
+}
+
+std::vector<float> clustered_unit_vectors(size_t n, size_t dim, const ClusteredDataShape& shape,
+                                          uint64_t shape_seed, uint64_t point_seed) {
+  MMFUSE_CHECK(shape.clusters > 0 && shape.latent_dim > 0, bad_input,
+               "clustered data: needs at least one cluster and one latent dimension");
+  const size_t latent = shape.latent_dim;
+  // The subspace: a dim x latent Gaussian basis (columns nearly orthogonal in high dimension).
+  std::vector<float> basis(dim * latent), centres(shape.clusters * latent);
+  {
+    std::mt19937_64 rng(shape_seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float& x : basis) x = normal(rng) / std::sqrt(static_cast<float>(latent));
+    for (float& x : centres) x = normal(rng);
+  }
+  std::vector<float> v(n * dim);
+  default_pool().parallel_for(n, [&](size_t b, size_t e, int) {
+    std::vector<float> z(latent);
+    for (size_t i = b; i < e; ++i) {
+      std::mt19937_64 rng = row_rng(point_seed, i);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      const float* centre = centres.data() + (rng() % shape.clusters) * latent;
+      for (size_t l = 0; l < latent; ++l) z[l] = centre[l] + shape.cluster_spread * normal(rng);
+      float* row = v.data() + i * dim;
       for (size_t j = 0; j < dim; ++j) {
-        row[j] = normal(rng);
-        norm += static_cast<double>(row[j]) * row[j];
+        float x = shape.noise * normal(rng);
+        for (size_t l = 0; l < latent; ++l) x += basis[j * latent + l] * z[l];
+        row[j] = x;
       }
-      const float inv = static_cast<float>(1.0 / std::sqrt(norm));
-      for (size_t j = 0; j < dim; ++j) row[j] *= inv;
+      normalise(row, dim);
     }
   });
   return v;
@@ -85,8 +128,15 @@ double recall_at_k(const std::vector<std::vector<SearchHit>>& approx,
 nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
   const auto t_gen = Clock::now();
   const double rss0 = rss_mb();
-  std::vector<float> data = random_unit_vectors(o.vectors, o.dim, o.seed);
-  std::vector<float> queries = random_unit_vectors(o.queries, o.dim, o.seed + 1);
+  MMFUSE_CHECK(o.data == "random" || o.data == "clustered", bad_input,
+               "--data: unknown data set \"" + o.data + "\" (random, clustered)");
+  const bool clustered = o.data == "clustered";
+  std::vector<float> data =
+      clustered ? clustered_unit_vectors(o.vectors, o.dim, o.clustered, o.seed, o.seed + 1)
+                : random_unit_vectors(o.vectors, o.dim, o.seed);
+  std::vector<float> queries =
+      clustered ? clustered_unit_vectors(o.queries, o.dim, o.clustered, o.seed, o.seed + 2)
+                : random_unit_vectors(o.queries, o.dim, o.seed + 1);
   std::vector<int64_t> ids(o.vectors);
   for (size_t i = 0; i < o.vectors; ++i) ids[i] = static_cast<int64_t>(i);
   const double gen_s = seconds_since(t_gen);
@@ -143,7 +193,8 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
       std::fprintf(stderr, "index bench: %s\n", r.dump().c_str());
     }
   }
-  return {{"vectors", o.vectors},
+  return {{"data", o.data},
+          {"vectors", o.vectors},
           {"dim", o.dim},
           {"queries", o.queries},
           {"top_k", o.top_k},

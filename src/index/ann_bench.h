@@ -1,5 +1,10 @@
-// Benchmark of the index kinds on random unit vectors: build time, memory,
+// Benchmark of the index kinds on synthetic unit vectors: build time, memory,
 // single-query latency (p50/p99) and recall@k against exact search.
+//
+// Two data sets: "random" (uniform on the sphere: no structure at all, the
+// worst case for graph and cell indexes) and "clustered" (embedding-like:
+// points around cluster centres in a low-dimensional subspace plus isotropic
+// noise, the shape real CLIP/BERT embedding collections have).
 #pragma once
 
 #include <cstddef>
@@ -12,8 +17,17 @@
 
 namespace mmfuse {
 
+struct ClusteredDataShape {
+  size_t clusters = 1000;       // cluster centres
+  size_t latent_dim = 64;       // dimension of the subspace the centres and spreads live in
+  float cluster_spread = 0.5f;  // spread around a centre, per latent axis (centres: 1.0)
+  float noise = 0.1f;           // isotropic noise per axis of the full space (signal: ~1.1)
+};
+
 struct AnnBenchOptions {
   size_t vectors = 100000, dim = 512, queries = 1000, top_k = 10;
+  std::string data = "random";  // or "clustered"
+  ClusteredDataShape clustered;
   std::vector<std::string> kinds = {"flat", "hnsw"};
   IndexParams params;
   std::vector<int> ef_search = {128, 256, 512};
@@ -24,6 +38,12 @@ struct AnnBenchOptions {
 
 // n random unit vectors (n * dim floats), deterministic for a seed.
 std::vector<float> random_unit_vectors(size_t n, size_t dim, uint64_t seed);
+
+// n embedding-like unit vectors: the centres and the subspace depend on
+// `shape_seed` alone, the points on `point_seed`, so a data set and its
+// queries share one shape.
+std::vector<float> clustered_unit_vectors(size_t n, size_t dim, const ClusteredDataShape& shape,
+                                          uint64_t shape_seed, uint64_t point_seed);
 
 // Mean over queries of |approx top-k ∩ exact top-k| / k.
 double recall_at_k(const std::vector<std::vector<SearchHit>>& approx,

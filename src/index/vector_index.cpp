@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "index/faiss_kernels.h"
 #include "mmfuse/error.h"
 
 extern "C" void omp_set_num_threads(int);
@@ -101,11 +102,8 @@ VectorIndex VectorIndex::build(int dim, const IndexParams& params, const int64_t
       int nlist =
           p.ivf_nlist > 0 ? p.ivf_nlist : static_cast<int>(4 * std::sqrt(static_cast<double>(n)));
       nlist = std::clamp(nlist, 1, static_cast<int>(n / 39));  // FAISS wants >= 39 points per cell
-      auto* quantizer = new faiss::IndexFlatIP(dim);
-      auto ivf = std::make_unique<faiss::IndexIVFScalarQuantizer>(
-          quantizer, dim, static_cast<size_t>(nlist), faiss::ScalarQuantizer::QT_8bit,
-          faiss::METRIC_INNER_PRODUCT);
-      ivf->own_fields = true;
+      auto ivf = std::make_unique<IvfSq8IPIndex>(new FlatIPStorage(dim), dim,
+                                                 static_cast<size_t>(nlist));
       ivf->train(static_cast<faiss::Index::idx_t>(n), vectors);
       p.ivf_nlist = nlist;
       index = std::move(ivf);
@@ -113,10 +111,12 @@ VectorIndex VectorIndex::build(int dim, const IndexParams& params, const int64_t
       faiss::Index* inner = nullptr;
       if (p.kind == IndexKind::hnsw) {
         auto* h = new faiss::IndexHNSWFlat(dim, p.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+        delete h->storage;
+        h->storage = new FlatIPStorage(dim);
         h->hnsw.efConstruction = p.ef_construction;
         inner = h;
       } else {
-        inner = new faiss::IndexFlatIP(dim);
+        inner = new FlatIPStorage(dim);
       }
       auto map = std::make_unique<faiss::IndexIDMap2>(inner);
       map->own_fields = true;
@@ -128,8 +128,8 @@ VectorIndex VectorIndex::build(int dim, const IndexParams& params, const int64_t
 }
 
 VectorIndex VectorIndex::load(const std::filesystem::path& path, const IndexParams& params) {
-  std::unique_ptr<faiss::Index> index(
-      faiss_call("reading " + path.string(), [&] { return faiss::read_index(path.c_str()); }));
+  std::unique_ptr<faiss::Index> index = with_fast_kernels(std::unique_ptr<faiss::Index>(
+      faiss_call("reading " + path.string(), [&] { return faiss::read_index(path.c_str()); })));
   IndexParams p = params;
   if (hnsw_of(index.get()))
     p.kind = IndexKind::hnsw;
