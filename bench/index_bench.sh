@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# Retrieval benchmark (issue 4): FAISS index kinds on random 512-d unit vectors
-# (build time, memory, single-query p50/p99 latency at top-10, recall@10 against
-# exact search), then end-to-end `mmfuse index add` throughput on generated
-# images with the random-weight ViT-B/32 model.
+# Retrieval benchmark (issue 4): FAISS index kinds on synthetic 512-d unit
+# vectors (build time, memory, single-query p50/p99 latency at top-10, recall@10
+# against exact search), then end-to-end `mmfuse index add` throughput on
+# generated images with the random-weight ViT-B/32 model.
 #
-#   bench/index_bench.sh                       # 1M vectors, 2 threads
-#   VECTORS=100000 THREADS=2 bench/index_bench.sh
+# DATA=clustered (default) is embedding-like: 1000 clusters in a 64-d subspace
+# plus noise. DATA=random is uniform on the sphere, the worst case for HNSW and
+# IVF (it needs far wider beams: see docs/retrieval.md for the sweep).
+#
+#   bench/index_bench.sh                       # 1M clustered vectors, 2 threads
+#   DATA=random VECTORS=100000 EF=1024,2048,4096 NPROBE=256,1024 bench/index_bench.sh
 #   MMFUSE=build/mmfuse IMAGES=1000 bench/index_bench.sh
 #
-# Writes bench/out/index_ann_<N>.json and bench/out/index_e2e.json.
+# Writes bench/out/index_ann_<DATA>_<N>.json and bench/out/index_e2e*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MMFUSE=${MMFUSE:-build/mmfuse}
 VECTORS=${VECTORS:-1000000}
 THREADS=${THREADS:-2}
-QUERIES=${QUERIES:-1000}
+QUERIES=${QUERIES:-300}
+DATA=${DATA:-clustered}
 KINDS=${KINDS:-flat,hnsw,ivf}
-EF=${EF:-64,128,256}
-NPROBE=${NPROBE:-32,128}
+EF=${EF:-16,32,64,128,256}
+NPROBE=${NPROBE:-8,32,128}
 IMAGES=${IMAGES:-1000}
 PY=/usr/bin/python3
 OUT=bench/out
@@ -25,14 +30,18 @@ mkdir -p "$OUT"
 load=$(cut -d' ' -f1 /proc/loadavg)
 echo "load average $load (figures swing when other work shares the cores)" >&2
 
-echo "== ANN: $VECTORS x 512, kinds $KINDS, $THREADS threads" >&2
-/usr/bin/time -v "$MMFUSE" index bench --vectors "$VECTORS" --dim 512 --queries "$QUERIES" --kinds "$KINDS" \
-  --ef-search "$EF" --nprobe "$NPROBE" --threads "$THREADS" >"$OUT/index_ann_$VECTORS.json" 2>"$OUT/index_ann_$VECTORS.err"
-grep -E "Maximum resident|Elapsed" "$OUT/index_ann_$VECTORS.err" >&2 || true
-$PY - "$OUT/index_ann_$VECTORS.json" <<'PYEOF'
+ANN=$OUT/index_ann_${DATA}_$VECTORS
+echo "== ANN: $VECTORS x 512 $DATA, kinds $KINDS, $THREADS threads" >&2
+EFC_ARG=()
+[ -n "${EFC:-}" ] && EFC_ARG=(--ef-construction "$EFC")
+/usr/bin/time -v "$MMFUSE" index bench --data "$DATA" --vectors "$VECTORS" --dim 512 --queries "$QUERIES" \
+  --kinds "$KINDS" --ef-search "$EF" --nprobe "$NPROBE" --threads "$THREADS" "${EFC_ARG[@]}" \
+  >"$ANN.json" 2>"$ANN.err"
+grep -E "Maximum resident|Elapsed" "$ANN.err" >&2 || true
+$PY - "$ANN.json" <<'PYEOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
-print(f"{d['vectors']} x {d['dim']}, {d['threads']} threads, {d['queries']} queries, top-{d['top_k']}")
+print(f"{d['vectors']} x {d['dim']} {d['data']}, {d['threads']} threads, {d['queries']} queries, top-{d['top_k']}")
 print("| kind | setting | build s | index MB | p50 ms | p99 ms | recall@10 |")
 print("|---|---|---|---|---|---|---|")
 for r in d["results"]:

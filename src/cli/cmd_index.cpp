@@ -17,7 +17,7 @@ struct Common {
   std::string index, model, kind = "auto";
   int threads = 0;
   size_t batch = 32, commit_every = 1024;
-  int hnsw_m = 32, ef_construction = 200, ef_search = 256, nlist = 0, nprobe = 0;
+  IndexParams params;  // kind aside, recorded when the index is created
   bool quiet = false;
 };
 
@@ -38,12 +38,18 @@ void add_build_options(CLI::App* cmd, Common& c) {
   cmd->add_option("--commit-every", c.commit_every,
                   "Items per commit (a killed run keeps what was committed)")
       ->check(CLI::Range(1, 100000000));
-  cmd->add_option("--hnsw-m", c.hnsw_m, "HNSW graph degree")->check(CLI::Range(4, 256));
-  cmd->add_option("--ef-construction", c.ef_construction, "HNSW build beam")
-      ->check(CLI::Range(8, 4096));
-  cmd->add_option("--ef-search", c.ef_search, "HNSW search beam")->check(CLI::Range(1, 32768));
-  cmd->add_option("--nlist", c.nlist, "IVF cells (0 = 4*sqrt(n))")->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--nprobe", c.nprobe, "IVF cells searched (0 = nlist/8)")
+  cmd->add_option("--hnsw-m", c.params.hnsw_m, "HNSW graph degree")
+      ->check(CLI::Range(4, 256))
+      ->capture_default_str();
+  cmd->add_option("--ef-construction", c.params.ef_construction, "HNSW build beam")
+      ->check(CLI::Range(8, 4096))
+      ->capture_default_str();
+  cmd->add_option("--ef-search", c.params.ef_search, "HNSW search beam")
+      ->check(CLI::Range(1, 32768))
+      ->capture_default_str();
+  cmd->add_option("--nlist", c.params.ivf_nlist, "IVF cells (0 = 4*sqrt(n))")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--nprobe", c.params.ivf_nprobe, "IVF cells searched (0 = nlist/8)")
       ->check(CLI::Range(0, 1 << 20));
 }
 
@@ -51,11 +57,7 @@ IndexOptions options_of(const Common& c) {
   IndexOptions o;
   o.model_dir = c.model;
   o.kind = c.kind;
-  o.params.hnsw_m = c.hnsw_m;
-  o.params.ef_construction = c.ef_construction;
-  o.params.ef_search = c.ef_search;
-  o.params.ivf_nlist = c.nlist;
-  o.params.ivf_nprobe = c.nprobe;
+  o.params = c.params;
   o.batch = c.batch;
   o.commit_every = c.commit_every;
   o.progress = !c.quiet;
@@ -182,6 +184,9 @@ void register_index(CLI::App& app) {
   bench->add_option("--latent-dim", b->clustered.latent_dim,
                     "Dimension of the clustered data's subspace")
       ->check(CLI::Range(1, 4096));
+  bench->add_option("--cluster-spread", b->clustered.cluster_spread,
+                    "Spread of the clustered data around its centres (centres: 1)")
+      ->check(CLI::Range(0.0, 100.0));
   bench->add_option("--kinds", b->kinds, "Kinds to measure (flat, hnsw, ivf)")->delimiter(',');
   bench->add_option("--hnsw-m", b->params.hnsw_m, "HNSW graph degree")->check(CLI::Range(4, 256));
   bench->add_option("--ef-construction", b->params.ef_construction, "HNSW build beam")

@@ -193,7 +193,14 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
       std::fprintf(stderr, "index bench: %s\n", r.dump().c_str());
     }
   }
+  nlohmann::ordered_json shape = nullptr;
+  if (clustered)
+    shape = {{"clusters", o.clustered.clusters},
+             {"latent_dim", o.clustered.latent_dim},
+             {"cluster_spread", o.clustered.cluster_spread},
+             {"noise", o.clustered.noise}};
   return {{"data", o.data},
+          {"clustered_shape", shape},
           {"vectors", o.vectors},
           {"dim", o.dim},
           {"queries", o.queries},

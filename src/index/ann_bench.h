@@ -20,7 +20,7 @@ namespace mmfuse {
 struct ClusteredDataShape {
   size_t clusters = 1000;       // cluster centres
   size_t latent_dim = 64;       // dimension of the subspace the centres and spreads live in
-  float cluster_spread = 0.5f;  // spread around a centre, per latent axis (centres: 1.0)
+  float cluster_spread = 1.0f;  // spread around a centre, per latent axis (centres: 1.0)
   float noise = 0.1f;           // isotropic noise per axis of the full space (signal: ~1.1)
 };
 
