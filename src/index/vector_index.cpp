@@ -104,6 +104,10 @@ VectorIndex VectorIndex::build(int dim, const IndexParams& params, const int64_t
       nlist = std::clamp(nlist, 1, static_cast<int>(n / 39));  // FAISS wants >= 39 points per cell
       auto ivf = std::make_unique<IvfSq8IPIndex>(new FlatIPStorage(dim), dim,
                                                  static_cast<size_t>(nlist));
+      // k-means on at most 64 points per cell (FAISS: 256): at 1M vectors and
+      // 4000 cells that is most of the build time, and 64 already places the
+      // cells well (FAISS's guidance is 30 to 256).
+      ivf->cp.max_points_per_centroid = 64;
       ivf->train(static_cast<faiss::Index::idx_t>(n), vectors);
       p.ivf_nlist = nlist;
       index = std::move(ivf);
