@@ -21,6 +21,12 @@ void register_search(CLI::App& app) {
   cmd->add_option("--min-score", opt->request.min_score, "Drop results scoring below this cosine");
   cmd->add_option("--type", opt->request.type, "Items to search: image (default), text or all")
       ->check(CLI::IsMember({"image", "text", "all"}));
+  cmd->add_option("--ef-search", opt->request.tuning.ef_search,
+                  "HNSW search beam for this query (default: the index's; wider = better recall)")
+      ->check(CLI::Range(1, 32768));
+  cmd->add_option("--nprobe", opt->request.tuning.nprobe,
+                  "IVF cells visited for this query (default: the index's)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--model", opt->request.model_dir,
                   "Model folder (default: the one the index was built with)");
   add_threads_option(cmd, &opt->threads);

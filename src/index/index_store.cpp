@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "index/loaded_index_cache.h"
 #include "mmfuse/error.h"
 
 namespace fs = std::filesystem;
@@ -174,7 +175,8 @@ void IndexStore::load_vectors(const std::string& type) {
   const int slot = type_slot(type);
   if (loaded_[slot]) return;
   auto file = catalog_->meta(std::string("file.") + type);
-  vectors_[slot].reset();
+  owned_[slot].reset();
+  view_[slot].reset();
   if (file) {
     const fs::path path = dir_ / *file;
     if (!fs::exists(path))
@@ -183,9 +185,14 @@ void IndexStore::load_vectors(const std::string& type) {
     IndexParams p = settings_.params;
     if (auto stored = catalog_->meta(std::string("params.") + type))
       p = parse_params(*stored, "meta params." + type);
-    vectors_[slot] = VectorIndex::load(path, p);
-    MMFUSE_CHECK(vectors_[slot]->dim() == settings_.dim, bad_input,
-                 path.string() + ": dimension " + std::to_string(vectors_[slot]->dim()) +
+    if (writer_) {
+      owned_[slot] = std::make_shared<VectorIndex>(VectorIndex::load(path, p));
+      view_[slot] = owned_[slot];
+    } else {
+      view_[slot] = load_shared_index(path, p);
+    }
+    MMFUSE_CHECK(view_[slot]->dim() == settings_.dim, bad_input,
+                 path.string() + ": dimension " + std::to_string(view_[slot]->dim()) +
                      ", catalogue says " + std::to_string(settings_.dim));
   }
   loaded_[slot] = true;
@@ -193,8 +200,7 @@ void IndexStore::load_vectors(const std::string& type) {
 
 const VectorIndex* IndexStore::vectors(const std::string& type) {
   load_vectors(type);
-  auto& v = vectors_[type_slot(type)];
-  return v ? &*v : nullptr;
+  return view_[type_slot(type)].get();
 }
 
 std::string IndexStore::built_kind(const std::string& type) {
@@ -234,7 +240,7 @@ void IndexStore::commit(const ChangeSet& changes, int threads) {
       if (new_ids[slot].empty() && gone_ids[slot].empty()) continue;
       const size_t n = catalog_->count(type);
       const IndexKind want = effective_kind(settings_.kind, n);
-      auto& vi = vectors_[slot];
+      auto& vi = owned_[slot];
       loaded_[slot] = false;  // until committed, the in-memory index may not match any state
       bool rebuild = !vi || vi->params().kind != want || !vi->remove(gone_ids[slot]);
       if (!rebuild)
@@ -246,8 +252,10 @@ void IndexStore::commit(const ChangeSet& changes, int threads) {
         MMFUSE_ASSERT(ids.size() == n);
         IndexParams p = settings_.params;
         p.kind = want;
-        vi = VectorIndex::build(settings_.dim, p, ids.data(), vecs.data(), ids.size(), threads);
+        vi = std::make_shared<VectorIndex>(
+            VectorIndex::build(settings_.dim, p, ids.data(), vecs.data(), ids.size(), threads));
       }
+      view_[slot] = vi;
       MMFUSE_ASSERT(vi->size() == n);
       const std::string name = std::string(type) + "." + std::to_string(next_gen) + ".faiss";
       const fs::path tmp = dir_ / (name + ".tmp");
@@ -268,7 +276,8 @@ void IndexStore::commit(const ChangeSet& changes, int threads) {
     // The transaction rolled back: drop what this attempt wrote and reload from disk.
     for (const auto& name : written) fs::remove(dir_ / name);
     for (int s = 0; s < 2; ++s) {
-      vectors_[s].reset();
+      owned_[s].reset();
+      view_[s].reset();
       loaded_[s] = false;
     }
     throw;

@@ -88,7 +88,10 @@ class IndexStore {
   bool initialised_ = false;
   IndexSettings settings_;
   int64_t generation_ = 0;
-  std::optional<VectorIndex> vectors_[2];
+  // The writer's own, mutable indexes; readers share loaded files
+  // (load_shared_index). `view_` is what vectors() returns in both cases.
+  std::shared_ptr<VectorIndex> owned_[2];
+  std::shared_ptr<const VectorIndex> view_[2];
   bool loaded_[2] = {false, false};
 };
 

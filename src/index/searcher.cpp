@@ -66,7 +66,7 @@ std::vector<SearchResult> search_index(const std::string& index_dir, const Searc
     if (r.type != "all" && r.type != type) continue;
     const VectorIndex* vi = store->vectors(type);
     if (!vi) continue;
-    const auto hits = vi->search(q.data(), 1, r.top_k, default_pool().size());
+    const auto hits = vi->search(q.data(), 1, r.top_k, default_pool().size(), r.tuning);
     for (const auto& hit : hits[0]) {
       if (hit.score < r.min_score) continue;
       auto item = store->catalog().item_by_id(hit.id);

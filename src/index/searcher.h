@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "index/catalog.h"
+#include "index/vector_index.h"
 
 namespace mmfuse {
 
@@ -19,6 +20,7 @@ struct SearchRequest {
   size_t top_k = 10;
   float min_score = -std::numeric_limits<float>::infinity();
   std::string model_dir;  // empty: the folder recorded in the index
+  SearchTuning tuning;    // HNSW ef / IVF nprobe for this query (0: the index's)
 };
 
 struct SearchResult {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cmath>
 
 #include "index/faiss_kernels.h"
@@ -72,7 +73,10 @@ OmpThreads::~OmpThreads() {
 }
 
 VectorIndex::VectorIndex(int dim, const IndexParams& params, std::unique_ptr<faiss::Index> index)
-    : dim_(dim), params_(params), index_(std::move(index)) {
+    : dim_(dim),
+      params_(params),
+      index_(std::move(index)),
+      search_lock_(std::make_unique<std::shared_mutex>()) {
   apply_search_params();
 }
 VectorIndex::VectorIndex(VectorIndex&&) noexcept = default;
@@ -171,18 +175,41 @@ bool VectorIndex::remove(const std::vector<int64_t>& ids) {
 }
 
 std::vector<std::vector<SearchHit>> VectorIndex::search(const float* queries, size_t nq, size_t k,
-                                                        int threads) const {
+                                                        int threads,
+                                                        const SearchTuning& tuning) const {
   std::vector<std::vector<SearchHit>> out(nq);
   const size_t kk = std::min(k, size());
   if (kk == 0 || nq == 0) return out;
   std::vector<float> scores(nq * kk);
   std::vector<faiss::Index::idx_t> labels(nq * kk);
+  const auto fnq = static_cast<faiss::Index::idx_t>(nq);
+  const auto fk = static_cast<faiss::Index::idx_t>(kk);
   // One query runs on one core: forking an OpenMP team per query only adds
   // barrier waits (tens of ms when other processes share the cores).
   OmpThreads omp(nq == 1 ? 1 : threads);
   faiss_call("searching the index", [&] {
-    index_->search(static_cast<faiss::Index::idx_t>(nq), queries,
-                   static_cast<faiss::Index::idx_t>(kk), scores.data(), labels.data());
+    auto* hnsw = hnsw_of(index_.get());
+    if (tuning.ef_search > 0 && hnsw != nullptr && tuning.ef_search != params_.ef_search) {
+      // FAISS 1.7.3 sizes the HNSW beam from the index's own efSearch and
+      // ignores SearchParametersHNSW's, so a tuned search sets it for its
+      // duration, alone; plain searches share the lock.
+      std::unique_lock alone(*search_lock_);
+      hnsw->hnsw.efSearch = tuning.ef_search;
+      try {
+        index_->search(fnq, queries, fk, scores.data(), labels.data());
+      } catch (...) {
+        hnsw->hnsw.efSearch = params_.ef_search;
+        throw;
+      }
+      hnsw->hnsw.efSearch = params_.ef_search;
+    } else if (tuning.nprobe > 0 && dynamic_cast<faiss::IndexIVF*>(index_.get()) != nullptr) {
+      faiss::SearchParametersIVF per_call;
+      per_call.nprobe = static_cast<size_t>(tuning.nprobe);
+      index_->search(fnq, queries, fk, scores.data(), labels.data(), &per_call);
+    } else {
+      std::shared_lock shared(*search_lock_);
+      index_->search(fnq, queries, fk, scores.data(), labels.data());
+    }
   });
   for (size_t q = 0; q < nq; ++q)
     for (size_t j = 0; j < kk; ++j)

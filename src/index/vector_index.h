@@ -4,6 +4,7 @@
 // quantisation (IndexIVFScalarQuantizer).
 //
 // Thread-safety: const methods (search) may run concurrently; add/remove may not.
+// A search with its own HNSW beam (SearchTuning) runs alone on the index.
 // FAISS parallelises with OpenMP: every call here sets OpenMP to `threads`
 // cores for its duration and back to 1 after, so FAISS and mmfuse's pool never
 // spin at the same time.
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,12 @@ struct IndexParams {
   int ef_search = 256;        // query beam width (recall vs latency)
   int ivf_nlist = 0;          // IVF cells; 0 = 4*sqrt(n) at build time
   int ivf_nprobe = 0;         // cells visited per query; 0 = nlist/8
+};
+
+// Per-query overrides of the search-time settings; 0 keeps the index's own.
+struct SearchTuning {
+  int ef_search = 0;  // HNSW beam
+  int nprobe = 0;     // IVF cells visited
 };
 
 struct SearchHit {
@@ -79,8 +87,10 @@ class VectorIndex {
   bool remove(const std::vector<int64_t>& ids);
 
   // Top-k hits per query (nq * dim floats), best first; fewer when the index is smaller.
+  // `tuning` applies to this call only (safe alongside concurrent searches);
+  // settings that do not apply to the kind are ignored.
   std::vector<std::vector<SearchHit>> search(const float* queries, size_t nq, size_t k,
-                                             int threads) const;
+                                             int threads, const SearchTuning& tuning = {}) const;
 
   // Writes the index to `path` and fsyncs it (the caller renames it into place).
   void save(const std::filesystem::path& path) const;
@@ -92,6 +102,8 @@ class VectorIndex {
   int dim_ = 0;
   IndexParams params_;
   std::unique_ptr<faiss::Index> index_;
+  // Held shared by searches, alone by a search with its own HNSW beam.
+  std::unique_ptr<std::shared_mutex> search_lock_;
 };
 
 // The kind `auto` picks for n vectors: exact search while it is fast enough

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <tuple>
 
 #include "index/content_hash.h"
 #include "index/index_store.h"
@@ -80,6 +81,16 @@ void search(ServerContext& ctx, const httplib::Request& req, httplib::Response& 
     MMFUSE_CHECK(body["min_score"].is_number(), bad_input, "min_score: expected a number");
     min_score = body["min_score"].get<float>();
   }
+  SearchTuning tuning;
+  for (auto [field, value, most] : {std::tuple{"ef_search", &tuning.ef_search, 32768},
+                                    std::tuple{"nprobe", &tuning.nprobe, 1 << 20}}) {
+    if (!body.contains(field)) continue;
+    const Json& v = body[field];
+    MMFUSE_CHECK(v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= most,
+                 bad_input,
+                 std::string(field) + ": expected an integer from 1 to " + std::to_string(most));
+    *value = v.get<int>();
+  }
   EmbedInput query;
   if (has_text) {
     MMFUSE_CHECK(body["text"].is_string() && !body["text"].get<std::string>().empty(), bad_input,
@@ -118,7 +129,7 @@ void search(ServerContext& ctx, const httplib::Request& req, httplib::Response& 
     const VectorIndex* vi = store->vectors(t);
     if (!vi) continue;
     // Search on one core: the cores belong to the model calls.
-    const auto found = vi->search(q.data(), 1, top_k, 1);
+    const auto found = vi->search(q.data(), 1, top_k, 1, tuning);
     for (const auto& hit : found[0]) {
       if (hit.score < min_score) continue;
       if (auto item = store->catalog().item_by_id(hit.id))

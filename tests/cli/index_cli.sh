@@ -107,5 +107,9 @@ expect_error "stats corrupt catalogue" "catalog.sqlite" "$MMFUSE" index stats --
 "$MMFUSE" index add --index "$TMP/hnsw" --model "$MODEL" --kind hnsw --quiet "$TMP/photos" >/dev/null
 "$MMFUSE" index stats --index "$TMP/hnsw" | $PY -c "import json,sys; d=json.load(sys.stdin); assert d['kind']=='hnsw' and d['kind_requested']=='hnsw' and d['params']['hnsw_m']==32, d"
 check "hnsw kind recorded" $?
+"$MMFUSE" search --index "$TMP/hnsw" --image "$TMP/photos/more/gen3.png" --top-k 1 --ef-search 8 >"$TMP/s_ef.json"
+$PY -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; assert r[0]['path'].endswith('more/gen3.png'), r" "$TMP/s_ef.json"
+check "search with --ef-search" $?
+expect_error "search ef 0" "--ef-search" "$MMFUSE" search --index "$TMP/hnsw" --text cat --ef-search 0
 
 finish index_cli

@@ -85,6 +85,38 @@ TEST(IndexVectors, IvfRecallAt10) {
   EXPECT_GE(recall, 0.95);
 }
 
+// Per-call search settings: a wider HNSW beam or more IVF cells than the
+// index's own find more of the true neighbours, and ids stay catalogue ids.
+TEST(IndexVectors, PerQueryTuningTradesSpeedForRecall) {
+  const size_t n = 5000, d = 128, nq = 100, k = 10;
+  auto data = random_unit_vectors(n, d, 21);
+  auto queries = random_unit_vectors(nq, d, 22);
+  auto ids = iota_ids(n, 7000);
+  IndexParams p;
+  auto exact =
+      VectorIndex::build(128, p, ids.data(), data.data(), n, 2).search(queries.data(), nq, k, 2);
+  auto recall = [&](const VectorIndex& index, const SearchTuning& tuning) {
+    std::vector<std::vector<SearchHit>> found(nq);
+    for (size_t q = 0; q < nq; ++q)
+      found[q] = index.search(queries.data() + q * d, 1, k, 1, tuning)[0];
+    return recall_at_k(found, exact, k);
+  };
+  p.kind = IndexKind::hnsw;
+  p.ef_search = 10;
+  const VectorIndex hnsw = VectorIndex::build(128, p, ids.data(), data.data(), n, 2);
+  const double narrow = recall(hnsw, {}), wide = recall(hnsw, {.ef_search = 512, .nprobe = 0});
+  EXPECT_GT(wide, narrow + 0.1);
+  EXPECT_GE(wide, 0.95);
+  EXPECT_EQ(hnsw.params().ef_search, 10);  // the call did not change the index
+  p.kind = IndexKind::ivf;
+  p.ivf_nprobe = 1;
+  const VectorIndex ivf = VectorIndex::build(128, p, ids.data(), data.data(), n, 2);
+  const double one_cell = recall(ivf, {});
+  const double all_cells = recall(ivf, {.ef_search = 0, .nprobe = ivf.params().ivf_nlist});
+  EXPECT_GT(all_cells, one_cell + 0.3);
+  EXPECT_GE(all_cells, 0.95);
+}
+
 TEST(IndexVectors, RemoveAndSaveLoad) {
   const size_t n = 200, d = 16;
   auto data = random_unit_vectors(n, d, 7);
