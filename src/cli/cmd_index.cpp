@@ -169,23 +169,27 @@ void register_index(CLI::App& app) {
 
   auto b = std::make_shared<AnnBenchOptions>();
   auto bench_threads = std::make_shared<int>(0);
-  auto* bench = index->add_subcommand("bench", "Benchmark the index kinds on synthetic unit vectors");
+  auto* bench =
+      index->add_subcommand("bench", "Benchmark the index kinds on synthetic unit vectors");
   bench->add_option("--vectors", b->vectors, "Vectors in the index")
       ->check(CLI::Range(1000, 100000000));
   bench->add_option("--dim", b->dim, "Dimension")->check(CLI::Range(2, 4096));
   bench->add_option("--queries", b->queries, "Queries timed (one at a time)")
       ->check(CLI::Range(10, 1000000));
   bench->add_option("--top-k", b->top_k, "Results per query")->check(CLI::Range(1, 1000));
-  bench->add_option("--data", b->data,
-                    "Data set: random (uniform on the sphere) or clustered (embedding-like)")
+  bench
+      ->add_option("--data", b->data,
+                   "Data set: random (uniform on the sphere) or clustered (embedding-like)")
       ->check(CLI::IsMember({"random", "clustered"}));
   bench->add_option("--clusters", b->clustered.clusters, "Clusters in the clustered data")
       ->check(CLI::Range(1, 1000000));
-  bench->add_option("--latent-dim", b->clustered.latent_dim,
-                    "Dimension of the clustered data's subspace")
+  bench
+      ->add_option("--latent-dim", b->clustered.latent_dim,
+                   "Dimension of the clustered data's subspace")
       ->check(CLI::Range(1, 4096));
-  bench->add_option("--cluster-spread", b->clustered.cluster_spread,
-                    "Spread of the clustered data around its centres (centres: 1)")
+  bench
+      ->add_option("--cluster-spread", b->clustered.cluster_spread,
+                   "Spread of the clustered data around its centres (centres: 1)")
       ->check(CLI::Range(0.0, 100.0));
   bench->add_option("--kinds", b->kinds, "Kinds to measure (flat, hnsw, ivf)")->delimiter(',');
   bench->add_option("--hnsw-m", b->params.hnsw_m, "HNSW graph degree")->check(CLI::Range(4, 256));

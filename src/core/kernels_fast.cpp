@@ -15,7 +15,8 @@ void activate_span(float* x, size_t n, Activation act) {
       for (size_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-1.702f * x[i]));
       return;
     case Activation::gelu:
-      for (size_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+      for (size_t i = 0; i < n; ++i)
+        x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
       return;
     case Activation::gelu_tanh:
       for (size_t i = 0; i < n; ++i) {
@@ -32,7 +33,8 @@ void activate_span(float* x, size_t n, Activation act) {
   }
 }
 
-void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps, float* y) {
+void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps,
+                    float* y) {
   float sum = 0.0f;
   for (size_t i = 0; i < dim; ++i) sum += x[i];
   const float mean = sum / static_cast<float>(dim);

@@ -45,7 +45,8 @@ void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, fl
             bool accumulate = false);
 
 // y[rows, dim] = layer_norm(x) (population variance, as torch). y may alias x.
-void layer_norm(ThreadPool& pool, const float* x, size_t rows, const LayerNormWeights& ln, float* y);
+void layer_norm(ThreadPool& pool, const float* x, size_t rows, const LayerNormWeights& ln,
+                float* y);
 
 // x = act(x), n floats.
 void activate(ThreadPool& pool, float* x, size_t n, Activation act);
@@ -64,7 +65,7 @@ struct PackedSequences {
 struct AttentionOptions {
   int heads = 1;
   int head_dim = 0;
-  bool causal = false;              // query i sees keys j <= i only
+  bool causal = false;                // query i sees keys j <= i only
   const int64_t* key_mask = nullptr;  // per packed row: nonzero = may be attended to; null = all
 };
 
@@ -77,14 +78,15 @@ void attention(ThreadPool& pool, const float* q, const float* k, const float* v,
 // sequence s whose output is wanted; q and out hold one row per sequence
 // ([count, heads*head_dim]); k and v hold all rows. Used when only a pooled
 // token's output matters (the last layer of a pooled encoder).
-void attention_for_rows(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
-                        const PackedSequences& seqs, const std::vector<size_t>& query_rows,
-                        const AttentionOptions& opt);
+void attention_for_rows(ThreadPool& pool, const float* q, const float* k, const float* v,
+                        float* out, const PackedSequences& seqs,
+                        const std::vector<size_t>& query_rows, const AttentionOptions& opt);
 
 // Single-row kernels, vectorised (see kernels_fast.cpp).
 namespace kernels {
 void activate_span(float* x, size_t n, Activation act);
-void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps, float* y);
+void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps,
+                    float* y);
 // Softmax over x[0, n) in place; entries are finite.
 void softmax_row(float* x, size_t n);
 // Inner product of a[0, n) and b[0, n), summed in vector lanes (so not in

@@ -38,8 +38,8 @@ struct IvfSq8IPIndex : faiss::IndexIVFScalarQuantizer {
   // inner-product IndexIVFScalarQuantizer), leaving it empty.
   explicit IvfSq8IPIndex(faiss::IndexIVFScalarQuantizer&& loaded);
 
-  faiss::InvertedListScanner* get_InvertedListScanner(
-      bool keep_positions, const faiss::IDSelector* sel) const override;
+  faiss::InvertedListScanner* get_InvertedListScanner(bool keep_positions,
+                                                      const faiss::IDSelector* sel) const override;
 };
 
 // `index` as read by faiss::read_index, with the parts above in place of the

@@ -20,8 +20,8 @@ IndexSettings settings_for_model(const DualEncoder& model, const std::string& mo
 }
 
 std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
-                                            const std::string& index_dir,
-                                            const std::string& model_dir) {
+                                              const std::string& index_dir,
+                                              const std::string& model_dir) {
   const std::string dir = model_dir.empty() ? settings.model_path : model_dir;
   if (model_dir.empty() && !fs::is_directory(dir))
     throw_error(ErrorKind::not_found, index_dir + ": the model folder it was built with (" + dir +

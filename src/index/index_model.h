@@ -18,7 +18,7 @@ IndexSettings settings_for_model(const DualEncoder& model, const std::string& mo
 // naming both models when they differ, Error(not_found) when the recorded
 // folder is gone and none was given.
 std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
-                                            const std::string& index_dir,
-                                            const std::string& model_dir);
+                                              const std::string& index_dir,
+                                              const std::string& model_dir);
 
 }  // namespace mmfuse

@@ -8,9 +8,9 @@
 #include "core/thread_pool.h"
 #include "index/content_hash.h"
 #include "index/index_model.h"
-#include "models/clip.h"
 #include "index/index_store.h"
 #include "mmfuse/error.h"
+#include "models/clip.h"
 #include "vision/image.h"
 
 namespace mmfuse {

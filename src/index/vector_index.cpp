@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <mutex>
 #include <cmath>
+#include <mutex>
 
 #include "index/faiss_kernels.h"
 #include "mmfuse/error.h"
@@ -106,8 +106,8 @@ VectorIndex VectorIndex::build(int dim, const IndexParams& params, const int64_t
       int nlist =
           p.ivf_nlist > 0 ? p.ivf_nlist : static_cast<int>(4 * std::sqrt(static_cast<double>(n)));
       nlist = std::clamp(nlist, 1, static_cast<int>(n / 39));  // FAISS wants >= 39 points per cell
-      auto ivf = std::make_unique<IvfSq8IPIndex>(new FlatIPStorage(dim), dim,
-                                                 static_cast<size_t>(nlist));
+      auto ivf =
+          std::make_unique<IvfSq8IPIndex>(new FlatIPStorage(dim), dim, static_cast<size_t>(nlist));
       // k-means on at most 64 points per cell (FAISS: 256): at 1M vectors and
       // 4000 cells that is most of the build time, and 64 already places the
       // cells well (FAISS's guidance is 30 to 256).

@@ -33,11 +33,11 @@ struct IndexParams {
   IndexKind kind = IndexKind::flat;
   // HNSW defaults: FAISS's build beam; a search beam that reaches recall@10
   // ~0.98 on 1M embedding-like vectors in ~1 ms (docs/retrieval.md, Performance).
-  int hnsw_m = 32;            // graph degree (2*M links on layer 0)
-  int ef_construction = 40;   // build beam width
-  int ef_search = 256;        // query beam width (recall vs latency)
-  int ivf_nlist = 0;          // IVF cells; 0 = 4*sqrt(n) at build time
-  int ivf_nprobe = 0;         // cells visited per query; 0 = nlist/8
+  int hnsw_m = 32;           // graph degree (2*M links on layer 0)
+  int ef_construction = 40;  // build beam width
+  int ef_search = 256;       // query beam width (recall vs latency)
+  int ivf_nlist = 0;         // IVF cells; 0 = 4*sqrt(n) at build time
+  int ivf_nprobe = 0;        // cells visited per query; 0 = nlist/8
 };
 
 // Per-query overrides of the search-time settings; 0 keeps the index's own.
@@ -89,8 +89,8 @@ class VectorIndex {
   // Top-k hits per query (nq * dim floats), best first; fewer when the index is smaller.
   // `tuning` applies to this call only (safe alongside concurrent searches);
   // settings that do not apply to the kind are ignored.
-  std::vector<std::vector<SearchHit>> search(const float* queries, size_t nq, size_t k,
-                                             int threads, const SearchTuning& tuning = {}) const;
+  std::vector<std::vector<SearchHit>> search(const float* queries, size_t nq, size_t k, int threads,
+                                             const SearchTuning& tuning = {}) const;
 
   // Writes the index to `path` and fsyncs it (the caller renames it into place).
   void save(const std::filesystem::path& path) const;

@@ -14,35 +14,11 @@
 
 #include "mmfuse/error.h"
 #include "sensor/atomic_file.h"
+#include "vision/png_memory.h"
 
 namespace mmfuse::inspect {
 
 namespace {
-
-struct Source {
-  const uint8_t* data;
-  size_t size;
-  size_t pos;
-};
-
-struct ErrorInfo {
-  char message[256];
-};
-
-void read_cb(png_structp png, png_bytep out, size_t n) {
-  auto* src = static_cast<Source*>(png_get_io_ptr(png));
-  if (n > src->size - src->pos) png_error(png, "image file is truncated");
-  std::memcpy(out, src->data + src->pos, n);
-  src->pos += n;
-}
-
-void error_cb(png_structp png, png_const_charp msg) {
-  auto* info = static_cast<ErrorInfo*>(png_get_error_ptr(png));
-  if (info != nullptr) std::snprintf(info->message, sizeof info->message, "%s", msg);
-  png_longjmp(png, 1);
-}
-
-void warning_cb(png_structp, png_const_charp) {}
 
 void write_cb(png_structp png, png_bytep data, size_t n) {
   static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<const char*>(data), n);
@@ -51,10 +27,10 @@ void write_cb(png_structp png, png_bytep data, size_t n) {
 void flush_cb(png_structp) {}
 
 // Header step: returns 0 on success, 1 on libpng error, 2 on a colour image.
-int read_header(png_structp png, png_infop info, Source* src, png_uint_32* w, png_uint_32* h,
-                int* depth, int* color) {
+int read_header(png_structp png, png_infop info, PngMemorySource* src, png_uint_32* w,
+                png_uint_32* h, int* depth, int* color) {
   if (setjmp(png_jmpbuf(png))) return 1;
-  png_set_read_fn(png, src, read_cb);
+  png_set_read_fn(png, src, png_read_from_memory);
   png_read_info(png, info);
   int interlace = 0;
   png_get_IHDR(png, info, w, h, depth, color, &interlace, nullptr, nullptr);
@@ -93,8 +69,9 @@ int write_all(png_structp png, png_infop info, std::string* out, png_uint_32 w, 
 GrayFrame decode_gray_png(const uint8_t* data, size_t size, const std::string& name) {
   MMFUSE_CHECK(size >= 8 && png_sig_cmp(data, 0, 8) == 0, bad_input,
                "infrared image '" + name + "': not a PNG file");
-  ErrorInfo err{};
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, error_cb, warning_cb);
+  PngErrorMessage err{};
+  png_structp png =
+      png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_record_error, png_ignore_warning);
   MMFUSE_CHECK(png != nullptr, internal, "libpng: cannot create read struct");
   png_infop info = png_create_info_struct(png);
   if (info == nullptr) {
@@ -102,7 +79,7 @@ GrayFrame decode_gray_png(const uint8_t* data, size_t size, const std::string& n
     throw_error(ErrorKind::internal, "libpng: cannot create info struct");
   }
   png_set_user_limits(png, 20000, 20000);
-  Source src{data, size, 0};
+  PngMemorySource src{data, size, 0};
   png_uint_32 w = 0, h = 0;
   int depth = 0, color = 0;
   const int rc = read_header(png, info, &src, &w, &h, &depth, &color);
@@ -111,7 +88,7 @@ GrayFrame decode_gray_png(const uint8_t* data, size_t size, const std::string& n
     if (rc == 2)
       throw_error(ErrorKind::unsupported,
                   "infrared image '" + name + "': colour PNG; expected 8- or 16-bit grey counts");
-    throw_error(ErrorKind::bad_input, "infrared image '" + name + "': " + err.message);
+    throw_error(ErrorKind::bad_input, "infrared image '" + name + "': " + err.text);
   }
   GrayFrame f;
   f.width = static_cast<int>(w);
@@ -130,7 +107,7 @@ GrayFrame decode_gray_png(const uint8_t* data, size_t size, const std::string& n
   for (png_uint_32 y = 0; y < h; ++y) rows[y] = buf.data() + static_cast<size_t>(y) * w * bps;
   if (read_rows(png, info, rows.data()) != 0) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw_error(ErrorKind::bad_input, "infrared image '" + name + "': " + err.message);
+    throw_error(ErrorKind::bad_input, "infrared image '" + name + "': " + err.text);
   }
   png_destroy_read_struct(&png, &info, nullptr);
   f.pixels.resize(static_cast<size_t>(w) * h);
@@ -160,8 +137,9 @@ std::string encode_png(const void* pixels, int width, int height, int channels, 
   std::vector<png_bytep> rows(static_cast<size_t>(height));
   auto* base = const_cast<png_bytep>(static_cast<const uint8_t*>(pixels));
   for (int y = 0; y < height; ++y) rows[static_cast<size_t>(y)] = base + stride * y;
-  ErrorInfo err{};
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, error_cb, warning_cb);
+  PngErrorMessage err{};
+  png_structp png =
+      png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_record_error, png_ignore_warning);
   MMFUSE_CHECK(png != nullptr, internal, "libpng: cannot create write struct");
   png_infop info = png_create_info_struct(png);
   const int rc =
@@ -171,7 +149,7 @@ std::string encode_png(const void* pixels, int width, int height, int channels, 
                       static_cast<png_uint_32>(height), bit_depth,
                       channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, rows.data());
   png_destroy_write_struct(&png, &info);
-  MMFUSE_CHECK(rc == 0, internal, std::string("PNG encode failed: ") + err.message);
+  MMFUSE_CHECK(rc == 0, internal, std::string("PNG encode failed: ") + err.text);
   return out;
 }
 

@@ -26,35 +26,11 @@
 #include <vector>
 
 #include "vision/decoders.h"
+#include "vision/png_memory.h"
 
 namespace mmfuse::detail {
 
 namespace {
-
-struct PngSource {
-  const uint8_t* data;
-  size_t size;
-  size_t pos;
-};
-
-struct PngErrorInfo {
-  char message[256];
-};
-
-void png_read_callback(png_structp png, png_bytep out, size_t n) {
-  auto* src = static_cast<PngSource*>(png_get_io_ptr(png));
-  if (n > src->size - src->pos) png_error(png, "image file is truncated");
-  std::memcpy(out, src->data + src->pos, n);
-  src->pos += n;
-}
-
-void png_error_callback(png_structp png, png_const_charp msg) {
-  auto* info = static_cast<PngErrorInfo*>(png_get_error_ptr(png));
-  if (info != nullptr) std::snprintf(info->message, sizeof info->message, "%s", msg);
-  png_longjmp(png, 1);
-}
-
-void png_warning_callback(png_structp, png_const_charp) {}
 
 // Converts one row of libpng output (after png_set_packing: one sample per
 // byte below 8 bits, big-endian 16-bit samples) to RGB.
@@ -161,9 +137,9 @@ bool all_rows_done(png_structp png, png_uint_32 height, bool interlaced) {
 }
 
 // Step 1: read the chunks up to the first IDAT. Returns false on error.
-bool read_info(png_structp png, png_infop info, PngSource* src) {
+bool read_info(png_structp png, png_infop info, PngMemorySource* src) {
   if (setjmp(png_jmpbuf(png))) return false;
-  png_set_read_fn(png, src, png_read_callback);
+  png_set_read_fn(png, src, png_read_from_memory);
   png_set_user_limits(png, 0x7fffffff, 0x7fffffff);  // the pixel limit is checked by the caller
   png_set_benign_errors(png, 1);
   // Header CRCs were checked by check_header_chunks; PIL ignores IDAT CRCs.
@@ -209,17 +185,16 @@ bool read_image(png_structp png, png_bytepp rows) {
 
 Image decode_png(const uint8_t* data, size_t size, const std::string& name,
                  const DecodeLimits& limits) {
-  PngErrorInfo err{};
-  PngSource src{data, size, 0};
+  PngErrorMessage err{};
+  PngMemorySource src{data, size, 0};
   PngHandles h;
-  h.png =
-      png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_callback, png_warning_callback);
+  h.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_record_error, png_ignore_warning);
   if (h.png == nullptr) image_error(ErrorKind::internal, name, "cannot create PNG reader");
   h.info = png_create_info_struct(h.png);
   if (h.info == nullptr) image_error(ErrorKind::internal, name, "cannot create PNG reader");
 
   const auto fail = [&]() {
-    image_error(ErrorKind::bad_input, name, std::string("corrupt PNG: ") + err.message);
+    image_error(ErrorKind::bad_input, name, std::string("corrupt PNG: ") + err.text);
   };
   size_t cut_chunk = 0, cut_avail = 0;
   const std::string header_problem = scan_chunks(data, size, &cut_chunk, &cut_avail);
@@ -235,7 +210,7 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name,
     for (int i = 0; i < 4; ++i)
       patched[cut_chunk + i] = static_cast<uint8_t>(cut_avail >> (24 - 8 * i));
     patched.insert(patched.end(), kTail, kTail + sizeof kTail);  // CRC (ignored) + IEND
-    src = PngSource{patched.data(), patched.size(), 0};
+    src = PngMemorySource{patched.data(), patched.size(), 0};
   }
   if (!read_info(h.png, h.info, &src)) fail();
 

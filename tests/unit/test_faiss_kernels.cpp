@@ -63,7 +63,8 @@ TEST(FlatIPStorage, SingleQueriesRankLikeBruteForce) {
     std::vector<std::pair<double, int64_t>> all;
     for (size_t i = 0; i < n; ++i) {
       double dot = 0;
-      for (size_t j = 0; j < d; ++j) dot += static_cast<double>(queries[q * d + j]) * data[i * d + j];
+      for (size_t j = 0; j < d; ++j)
+        dot += static_cast<double>(queries[q * d + j]) * data[i * d + j];
       all.push_back({dot, static_cast<int64_t>(i)});
     }
     std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.first > b.first; });

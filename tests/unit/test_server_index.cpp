@@ -65,10 +65,12 @@ TEST(ServerIndex, AddSearchDelete) {
   EXPECT_EQ(t["results"][0]["text"], "a red bicycle");
 
   // Per-query HNSW beam / IVF cells: accepted (ignored by a flat index), checked.
-  auto tuned = c.Post("/v1/search", R"({"text":"a red bicycle","type":"text","ef_search":512,"nprobe":4})",
-                      "application/json");
+  auto tuned =
+      c.Post("/v1/search", R"({"text":"a red bicycle","type":"text","ef_search":512,"nprobe":4})",
+             "application/json");
   EXPECT_EQ(tuned->status, 200) << tuned->body;
-  auto bad_ef = c.Post("/v1/search", R"({"text":"a red bicycle","ef_search":0})", "application/json");
+  auto bad_ef =
+      c.Post("/v1/search", R"({"text":"a red bicycle","ef_search":0})", "application/json");
   EXPECT_EQ(bad_ef->status, 400);
   EXPECT_NE(bad_ef->body.find("ef_search"), std::string::npos);
 
