@@ -169,8 +169,8 @@ void register_index(CLI::App& app) {
 
   auto b = std::make_shared<AnnBenchOptions>();
   auto bench_threads = std::make_shared<int>(0);
-  auto* bench =
-      index->add_subcommand("bench", "Benchmark the index kinds on synthetic unit vectors");
+  auto* bench = index->add_subcommand(
+      "bench", "Benchmark the index kinds on synthetic vectors or an index folder's own");
   bench->add_option("--vectors", b->vectors, "Vectors in the index")
       ->check(CLI::Range(1000, 100000000));
   bench->add_option("--dim", b->dim, "Dimension")->check(CLI::Range(2, 4096));
@@ -179,8 +179,14 @@ void register_index(CLI::App& app) {
   bench->add_option("--top-k", b->top_k, "Results per query")->check(CLI::Range(1, 1000));
   bench
       ->add_option("--data", b->data,
-                   "Data set: random (uniform on the sphere) or clustered (embedding-like)")
-      ->check(CLI::IsMember({"random", "clustered"}));
+                   "Data set: random (uniform on the sphere), clustered (embedding-like) or "
+                   "index (an index folder's own embeddings, see --index)")
+      ->check(CLI::IsMember({"random", "clustered", "index"}));
+  bench->add_option("--index", b->index_dir,
+                    "Index folder whose cached embeddings to measure on (implies --data index; "
+                    "--queries of them are held out as queries)");
+  bench->add_option("--type", b->index_type, "With --index: image or text items")
+      ->check(CLI::IsMember({"image", "text"}));
   bench->add_option("--clusters", b->clustered.clusters, "Clusters in the clustered data")
       ->check(CLI::Range(1, 1000000));
   bench
@@ -201,6 +207,7 @@ void register_index(CLI::App& app) {
   add_threads_option(bench, bench_threads.get());
   bench->callback([b, bench_threads] {
     apply_threads(*bench_threads);
+    if (!b->index_dir.empty()) b->data = "index";
     b->threads = default_pool().size();
     print_json(run_ann_bench(*b));
   });

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/thread_pool.h"
+#include "index/index_store.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -109,6 +110,33 @@ std::vector<float> clustered_unit_vectors(size_t n, size_t dim, const ClusteredD
   return v;
 }
 
+VectorSet index_folder_vectors(const std::string& dir, const std::string& type, size_t queries,
+                               uint64_t seed) {
+  auto store = IndexStore::open_read(dir);
+  const size_t dim = static_cast<size_t>(store->settings().dim);
+  std::vector<int64_t> ids;
+  std::vector<float> all;
+  store->catalog().item_vectors(type, store->settings().model_id, dim, &ids, &all);
+  const size_t n = ids.size();
+  MMFUSE_CHECK(n > queries + 10, bad_input,
+               dir + ": " + std::to_string(n) + " " + type + " items; the bench holds out " +
+                   std::to_string(queries) + " as queries and needs more than 10 besides");
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  VectorSet set;
+  set.dim = dim;
+  set.queries.reserve(queries * dim);
+  set.data.reserve((n - queries) * dim);
+  for (size_t i = 0; i < n; ++i) {
+    const float* row = all.data() + order[i] * dim;
+    auto& into = i < queries ? set.queries : set.data;
+    into.insert(into.end(), row, row + dim);
+  }
+  return set;
+}
+
 double recall_at_k(const std::vector<std::vector<SearchHit>>& approx,
                    const std::vector<std::vector<SearchHit>>& exact, size_t k) {
   MMFUSE_ASSERT(approx.size() == exact.size() && k > 0);
@@ -128,28 +156,35 @@ double recall_at_k(const std::vector<std::vector<SearchHit>>& approx,
 nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
   const auto t_gen = Clock::now();
   const double rss0 = rss_mb();
-  MMFUSE_CHECK(o.data == "random" || o.data == "clustered", bad_input,
-               "--data: unknown data set \"" + o.data + "\" (random, clustered)");
-  const bool clustered = o.data == "clustered";
-  std::vector<float> data =
-      clustered ? clustered_unit_vectors(o.vectors, o.dim, o.clustered, o.seed, o.seed + 1)
-                : random_unit_vectors(o.vectors, o.dim, o.seed);
-  std::vector<float> queries =
-      clustered ? clustered_unit_vectors(o.queries, o.dim, o.clustered, o.seed, o.seed + 2)
-                : random_unit_vectors(o.queries, o.dim, o.seed + 1);
-  std::vector<int64_t> ids(o.vectors);
-  for (size_t i = 0; i < o.vectors; ++i) ids[i] = static_cast<int64_t>(i);
+  MMFUSE_CHECK(o.data == "random" || o.data == "clustered" || o.data == "index", bad_input,
+               "--data: unknown data set \"" + o.data + "\" (random, clustered, index)");
+  VectorSet set;
+  if (o.data == "index") {
+    MMFUSE_CHECK(!o.index_dir.empty(), bad_input, "--data index: give the folder with --index");
+    set = index_folder_vectors(o.index_dir, o.index_type, o.queries, o.seed);
+  } else if (o.data == "clustered") {
+    set = {o.dim, clustered_unit_vectors(o.vectors, o.dim, o.clustered, o.seed, o.seed + 1),
+           clustered_unit_vectors(o.queries, o.dim, o.clustered, o.seed, o.seed + 2)};
+  } else {
+    set = {o.dim, random_unit_vectors(o.vectors, o.dim, o.seed),
+           random_unit_vectors(o.queries, o.dim, o.seed + 1)};
+  }
+  const size_t dim = set.dim, count = set.data.size() / dim;
+  const std::vector<float>& data = set.data;
+  const std::vector<float>& queries = set.queries;
+  std::vector<int64_t> ids(count);
+  for (size_t i = 0; i < count; ++i) ids[i] = static_cast<int64_t>(i);
   const double gen_s = seconds_since(t_gen);
   const double rss_data = rss_mb();
 
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   std::vector<std::vector<SearchHit>> exact;
-  const int d = static_cast<int>(o.dim);
+  const int d = static_cast<int>(dim);
   // Ground truth first, by exact search (batched: it is the reference, not a timing).
   {
     IndexParams p = o.params;
     p.kind = IndexKind::flat;
-    VectorIndex flat = VectorIndex::build(d, p, ids.data(), data.data(), o.vectors, o.threads);
+    VectorIndex flat = VectorIndex::build(d, p, ids.data(), data.data(), count, o.threads);
     exact = flat.search(queries.data(), o.queries, o.top_k, o.threads);
   }
   for (const auto& kind_name : o.kinds) {
@@ -157,7 +192,7 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
     p.kind = parse_index_kind(kind_name, "--kinds");
     const double rss_before = rss_mb();
     const auto t0 = Clock::now();
-    VectorIndex index = VectorIndex::build(d, p, ids.data(), data.data(), o.vectors, o.threads);
+    VectorIndex index = VectorIndex::build(d, p, ids.data(), data.data(), count, o.threads);
     const double build_s = seconds_since(t0);
     const double index_mb = rss_mb() - rss_before;
     std::vector<int> settings = {0};
@@ -172,7 +207,7 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
       std::vector<double> ms(o.queries);
       for (size_t q = 0; q < o.queries; ++q) {
         const auto tq = Clock::now();
-        approx[q] = index.search(queries.data() + q * o.dim, 1, o.top_k, o.threads)[0];
+        approx[q] = index.search(queries.data() + q * dim, 1, o.top_k, o.threads)[0];
         ms[q] = seconds_since(tq) * 1000.0;
       }
       nlohmann::ordered_json r = {
@@ -194,15 +229,16 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
     }
   }
   nlohmann::ordered_json shape = nullptr;
-  if (clustered)
+  if (o.data == "clustered")
     shape = {{"clusters", o.clustered.clusters},
              {"latent_dim", o.clustered.latent_dim},
              {"cluster_spread", o.clustered.cluster_spread},
              {"noise", o.clustered.noise}};
   return {{"data", o.data},
+          {"index", o.data == "index" ? nlohmann::ordered_json(o.index_dir) : nullptr},
           {"clustered_shape", shape},
-          {"vectors", o.vectors},
-          {"dim", o.dim},
+          {"vectors", count},
+          {"dim", dim},
           {"queries", o.queries},
           {"top_k", o.top_k},
           {"threads", o.threads},

@@ -26,7 +26,9 @@ struct ClusteredDataShape {
 
 struct AnnBenchOptions {
   size_t vectors = 100000, dim = 512, queries = 1000, top_k = 10;
-  std::string data = "random";  // or "clustered"
+  std::string data = "random";       // or "clustered", or "index" (see index_dir)
+  std::string index_dir;             // data = "index": the cached embeddings of this folder's
+  std::string index_type = "image";  // items of this type; `queries` of them held out
   ClusteredDataShape clustered;
   std::vector<std::string> kinds = {"flat", "hnsw"};
   IndexParams params;
@@ -44,6 +46,17 @@ std::vector<float> random_unit_vectors(size_t n, size_t dim, uint64_t seed);
 // queries share one shape.
 std::vector<float> clustered_unit_vectors(size_t n, size_t dim, const ClusteredDataShape& shape,
                                           uint64_t shape_seed, uint64_t point_seed);
+
+// The cached embeddings of an index folder's `type` items, split at random
+// (seeded) into `queries` held-out queries and the rest as the data set: how the
+// kinds would do on a user's own collection. Throws Error(bad_input) when the
+// folder holds too few items.
+struct VectorSet {
+  size_t dim = 0;
+  std::vector<float> data, queries;  // row-major, unit length
+};
+VectorSet index_folder_vectors(const std::string& dir, const std::string& type, size_t queries,
+                               uint64_t seed);
 
 // Mean over queries of |approx top-k ∩ exact top-k| / k.
 double recall_at_k(const std::vector<std::vector<SearchHit>>& approx,

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/thread_pool.h"
+#include "index/ann_bench.h"
 #include "index/indexer.h"
 #include "index/searcher.h"
 #include "mmfuse/error.h"
@@ -231,6 +232,29 @@ TEST_F(IndexStoreTest, HnswStoreRebuildsOnRemove) {
   SearchRequest req;
   req.image_path = (root_ / "photos" / "img1.bmp").string();
   for (const auto& h : search_index(index_dir(), req)) EXPECT_NE(h.item.path, req.image_path);
+}
+
+// `mmfuse index bench --index DIR`: the folder's own cached embeddings, with
+// `queries` of them held out, measured like the synthetic sets.
+TEST_F(IndexStoreTest, BenchRunsOnTheFolderOwnEmbeddings) {
+  for (int i = 12; i < 30; ++i)
+    write_bmp(root_ / "photos" / ("more" + std::to_string(i) + ".bmp"), 48, 40,
+              2000u + static_cast<uint32_t>(i));
+  Indexer(index_dir(), options()).add_files({(root_ / "photos").string()});
+  AnnBenchOptions b;
+  b.data = "index";
+  b.index_dir = index_dir();
+  b.queries = 10;
+  b.kinds = {"flat", "hnsw"};
+  b.ef_search = {64};
+  b.threads = 1;
+  const auto r = run_ann_bench(b);
+  EXPECT_EQ(r["vectors"], 20);
+  EXPECT_EQ(r["dim"], IndexStore::open_read(index_dir())->settings().dim);
+  ASSERT_EQ(r["results"].size(), 2u);
+  EXPECT_EQ(r["results"][0]["recall_at_k"], 1.0);  // exact against exact
+  b.queries = 25;                                  // 30 items cannot hold out 25 and keep 10
+  EXPECT_THROW(run_ann_bench(b), Error);
 }
 
 // Opens the index as a reader and checks the catalogue and FAISS agree: same
