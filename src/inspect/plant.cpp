@@ -132,6 +132,20 @@ void check_id(const Cursor& c, const std::string& id) {
       c.fail("'" + id + "' may only hold letters, digits, '-', '_' and '.'");
 }
 
+// The `id` of a device or point: well-formed and not seen before among its siblings.
+std::string unique_id(const Cursor& item, std::set<std::string>& seen, const char* kind) {
+  std::string id = item["id"].str();
+  check_id(item["id"], id);
+  if (!seen.insert(id).second)
+    item["id"].fail("duplicate " + std::string(kind) + " id '" + id + "'");
+  return id;
+}
+
+void require_list(const Cursor& c, const char* what) {
+  if (!c.defined() || !c.is_sequence() || c.size() == 0)
+    c.fail(std::string("required: a list of ") + what);
+}
+
 CameraConfig parse_camera(const Cursor& c, const fs::path& base) {
   c.expect_map({"image", "golden", "detector", "width", "height", "blur_sigma", "diff_threshold",
                 "noise_k", "min_diff", "min_area", "tolerance_px", "max_shift_px"});
@@ -317,30 +331,24 @@ PlantConfig parse_plant_impl(const std::string& yaml_text, const fs::path& file)
   p.alarms = parse_alarms(top["alarms"]);
 
   const Cursor devices = top["devices"];
-  if (!devices.defined() || !devices.is_sequence() || devices.size() == 0)
-    devices.fail("required: a list of devices");
+  require_list(devices, "devices");
   std::set<std::string> device_ids;
   for (size_t i = 0; i < devices.size(); ++i) {
     const Cursor d = devices.at(i);
     d.expect_map({"id", "name", "area", "location", "points"});
     DeviceConfig dev;
-    dev.id = d["id"].str();
-    check_id(d["id"], dev.id);
-    if (!device_ids.insert(dev.id).second) d["id"].fail("duplicate device id '" + dev.id + "'");
+    dev.id = unique_id(d, device_ids, "device");
     dev.name = d["name"].str_or(dev.id);
     dev.area = d["area"].str_or("");
     dev.location = d["location"].str_or("");
     const Cursor points = d["points"];
-    if (!points.defined() || !points.is_sequence() || points.size() == 0)
-      points.fail("required: a list of inspection points");
+    require_list(points, "inspection points");
     std::set<std::string> point_ids;
     for (size_t j = 0; j < points.size(); ++j) {
       const Cursor pc = points.at(j);
       pc.expect_map({"id", "camera", "infrared", "sound", "sensors"});
       PointConfig pt;
-      pt.id = pc["id"].str();
-      check_id(pc["id"], pt.id);
-      if (!point_ids.insert(pt.id).second) pc["id"].fail("duplicate point id '" + pt.id + "'");
+      pt.id = unique_id(pc, point_ids, "point");
       if (pc["camera"].defined()) pt.camera = parse_camera(pc["camera"], base);
       if (pc["infrared"].defined()) pt.infrared = parse_infrared(pc["infrared"], base);
       if (pc["sound"].defined()) pt.sound = parse_sound(pc["sound"], base);

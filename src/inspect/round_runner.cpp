@@ -75,16 +75,16 @@ RoundSummary PlantRunner::run_round(const std::string& round_id,
                                     const std::function<void(const DeviceOutcome&)>& on_device,
                                     size_t max_devices) {
   const std::set<std::pair<std::string, std::string>> skip(done.begin(), done.end());
-  std::vector<size_t> todo;
-  std::vector<std::vector<size_t>> todo_points;
+  std::vector<size_t> due_devices;
+  std::vector<std::vector<size_t>> due_points;
   for (size_t d = 0; d < plant_.devices.size(); ++d) {
     std::vector<size_t> pts;
     for (size_t i = device_points_[d].first; i < device_points_[d].second; ++i)
       if (!skip.count({inspectors_[i]->device_id(), inspectors_[i]->point_id()})) pts.push_back(i);
     if (pts.empty()) continue;
-    if (max_devices > 0 && todo.size() >= max_devices) break;
-    todo.push_back(d);
-    todo_points.push_back(std::move(pts));
+    if (max_devices > 0 && due_devices.size() >= max_devices) break;
+    due_devices.push_back(d);
+    due_points.push_back(std::move(pts));
   }
   RoundSummary s;
   s.round_id = round_id;
@@ -93,20 +93,20 @@ RoundSummary PlantRunner::run_round(const std::string& round_id,
     for (const PointConfig& p : d.points) all = all && skip.count({d.id, p.id}) > 0;
     s.skipped += all ? 1 : 0;
   }
-  std::vector<DeviceOutcome> outcomes(todo.size());
-  std::vector<char> finished(todo.size(), 0);
+  std::vector<DeviceOutcome> outcomes(due_devices.size());
+  std::vector<char> finished(due_devices.size(), 0);
   InspectOptions opt;
   opt.round_id = round_id;
   opt.evidence_dir = plant_.data_dir / "evidence";
   opt.evidence = plant_.evidence;
   std::mutex sink_mutex;
   const auto t0 = std::chrono::steady_clock::now();
-  pool_.parallel_tasks(todo.size(), [&](size_t k, int) {
-    const size_t d = todo[k];
+  pool_.parallel_tasks(due_devices.size(), [&](size_t k, int) {
+    const size_t d = due_devices[k];
     DeviceOutcome& o = outcomes[k];
     o.device_id = plant_.devices[d].id;
     const auto start = std::chrono::steady_clock::now();
-    for (size_t i : todo_points[k]) {
+    for (size_t i : due_points[k]) {
       const PointInspector& p = *inspectors_[i];
       o.records.push_back(p.inspect(p.gather(), opt));
       o.alarm = o.alarm || o.records.back().alarm;

@@ -118,7 +118,7 @@ TEST(ServerApi, ClassifyEqualsCli) {
   auto r2 = c.Post("/v1/classify", body.dump(), "application/json");
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->status, 200) << r2->body;
-  body["template"] = "no placeholder";
+  body["template"] = "a photo without the label slot";  // no "{}"
   auto r3 = c.Post("/v1/classify", body.dump(), "application/json");
   ASSERT_TRUE(r3);
   EXPECT_EQ(r3->status, 400);
