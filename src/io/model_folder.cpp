@@ -3,8 +3,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -36,9 +38,18 @@ bool JsonFields::has(const std::string& key) const {
 int64_t JsonFields::integer(const std::string& key, int64_t fallback) const {
   if (!has(key)) return fallback;
   const auto& v = object_[key];
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
-    return static_cast<int64_t>(v.get<double>());
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      return static_cast<int64_t>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    return v.get<int64_t>();
+  } else if (v.is_number_float()) {
+    // 3.0 counts as 3; the range check comes first because casting an out-of-range
+    // double to int64 is undefined behaviour.
+    const double d = v.get<double>();
+    if (std::isfinite(d) && std::floor(d) == d && d >= -9.2e18 && d <= 9.2e18)
+      return static_cast<int64_t>(d);
+  }
   throw_error(ErrorKind::bad_input, where_ + ": field \"" + key + "\" must be an integer");
 }
 

@@ -147,3 +147,25 @@ TEST(WeightStoreF16, UpcastsTheReferenceF16Folder) {
 
 }  // namespace
 }  // namespace mmfuse
+
+// config.json integers: 3 and 3.0 are accepted; values that do not fit int64 (which
+// a fuzzer found: casting 1e300 to int64 is undefined) are a clear error.
+TEST(JsonFieldsInteger, AcceptsWholeNumbersAndRejectsOutOfRange) {
+  const auto config = nlohmann::json::parse(
+      R"({"a": 3, "b": 3.0, "c": -7, "d": 1e300, "e": 18446744073709551615,
+          "f": 2.5, "g": "3", "h": -1e19})");
+  mmfuse::JsonFields fields(config, "config.json");
+  EXPECT_EQ(fields.integer("a", 0), 3);
+  EXPECT_EQ(fields.integer("b", 0), 3);
+  EXPECT_EQ(fields.integer("c", 0), -7);
+  EXPECT_EQ(fields.integer("missing", 42), 42);
+  for (const char* bad : {"d", "e", "f", "g", "h"}) {
+    try {
+      fields.integer(bad, 0);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const mmfuse::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos)
+          << e.what();
+    }
+  }
+}
