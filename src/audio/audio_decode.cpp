@@ -21,6 +21,10 @@ using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
 // Interleaved samples read per sf_readf_float call (1 MiB of floats).
 constexpr size_t kChunkSamples = 262144;
 constexpr int kMaxChannels = 1024;
+// Rates outside this range are not audio any mmfuse model can use (the
+// pre-processing target rate has the same floor) and a 1 Hz header would make
+// resampling blow a few hundred bytes up to minutes of samples.
+constexpr int kMinSampleRate = 1000;
 constexpr int kMaxSampleRate = 1'536'000;
 
 std::string format_name(int format) {
@@ -41,7 +45,7 @@ std::string format_name(int format) {
 AudioClip read_all(SNDFILE* file, const SF_INFO& info, const std::string& name) {
   MMFUSE_CHECK(info.channels >= 1 && info.channels <= kMaxChannels, bad_input,
                name + ": unsupported channel count " + std::to_string(info.channels));
-  MMFUSE_CHECK(info.samplerate >= 1 && info.samplerate <= kMaxSampleRate, bad_input,
+  MMFUSE_CHECK(info.samplerate >= kMinSampleRate && info.samplerate <= kMaxSampleRate, bad_input,
                name + ": unsupported sample rate " + std::to_string(info.samplerate) + " Hz");
   AudioClip clip;
   clip.sample_rate = info.samplerate;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "audio/audio_decode.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -17,6 +18,9 @@ std::vector<float> resample_audio(const std::vector<float>& samples, int from_ra
   const double ratio = static_cast<double>(to_rate) / from_rate;
   const size_t want =
       static_cast<size_t>(std::llround(static_cast<double>(samples.size()) * ratio));
+  MMFUSE_CHECK(want <= kMaxAudioSamples, bad_input,
+               name + ": longer than " + std::to_string(kMaxAudioSamples) +
+                   " samples after resampling to " + std::to_string(to_rate) + " Hz");
   std::vector<float> out(want + 16);
   const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
   const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);

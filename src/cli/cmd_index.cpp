@@ -142,7 +142,11 @@ void register_index(CLI::App& app) {
     auto store = IndexStore::open_read(c->index);
     const IndexSettings& s = store->settings();
     Json kinds = Json::object();
-    for (const char* t : IndexStore::kTypes) kinds[t] = store->built_kind(t);
+    size_t tombstones = 0;
+    for (const char* t : IndexStore::kTypes) {
+      kinds[t] = store->built_kind(t);
+      if (const VectorIndex* v = store->vectors(t)) tombstones += v->tombstones();
+    }
     const VectorIndex* images = store->vectors("image");
     const IndexParams p = images ? images->params() : s.params;
     print_json({{"index", store->dir().string()},
@@ -163,6 +167,7 @@ void register_index(CLI::App& app) {
                 {"model_path", s.model_path},
                 {"model_id", s.model_id},
                 {"generation", store->generation()},
+                {"tombstones", tombstones},
                 {"cached_embeddings", store->catalog().cache_size()},
                 {"size_bytes", store->disk_bytes()}});
   });

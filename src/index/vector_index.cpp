@@ -1,5 +1,7 @@
 // FAISS indexes behind VectorIndex: flat and HNSW are wrapped in IndexIDMap2 (so
-// results carry catalogue ids), IVF stores ids natively.
+// results carry catalogue ids), IVF stores ids natively. A removed HNSW node
+// keeps its place in the graph with id -1 in the IDMap (a tombstone): FAISS
+// then reports it as label -1, which search() drops.
 #include "index/vector_index.h"
 
 #include <faiss/IndexFlat.h>
@@ -78,6 +80,10 @@ VectorIndex::VectorIndex(int dim, const IndexParams& params, std::unique_ptr<fai
       index_(std::move(index)),
       search_lock_(std::make_unique<std::shared_mutex>()) {
   apply_search_params();
+  if (hnsw_of(index_.get())) {
+    const auto& id_map = static_cast<faiss::IndexIDMap2*>(index_.get())->id_map;
+    tombstones_ = static_cast<size_t>(std::count(id_map.begin(), id_map.end(), -1));
+  }
 }
 VectorIndex::VectorIndex(VectorIndex&&) noexcept = default;
 VectorIndex& VectorIndex::operator=(VectorIndex&&) noexcept = default;
@@ -156,7 +162,7 @@ void VectorIndex::set_search_params(const IndexParams& params) {
 }
 
 size_t VectorIndex::size() const {
-  return static_cast<size_t>(index_->ntotal);
+  return static_cast<size_t>(index_->ntotal) - tombstones_;
 }
 
 void VectorIndex::add(const int64_t* ids, const float* vectors, size_t n, int threads) {
@@ -168,25 +174,35 @@ void VectorIndex::add(const int64_t* ids, const float* vectors, size_t n, int th
 
 bool VectorIndex::remove(const std::vector<int64_t>& ids) {
   if (ids.empty()) return true;
-  if (params_.kind == IndexKind::hnsw) return false;
-  faiss::IDSelectorBatch sel(ids.size(), ids.data());
-  faiss_call("removing from the index", [&] { index_->remove_ids(sel); });
+  if (hnsw_of(index_.get()) == nullptr) {
+    faiss::IDSelectorBatch sel(ids.size(), ids.data());
+    faiss_call("removing from the index", [&] { index_->remove_ids(sel); });
+    return true;
+  }
+  auto* map = static_cast<faiss::IndexIDMap2*>(index_.get());
+  std::vector<size_t> nodes;
+  for (int64_t id : ids) {
+    const auto it = map->rev_map.find(id);
+    if (it != map->rev_map.end()) nodes.push_back(static_cast<size_t>(it->second));
+  }
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  const double dead = static_cast<double>(tombstones_ + nodes.size());
+  if (dead > kMaxTombstoneFraction * static_cast<double>(index_->ntotal)) return false;
+  for (size_t node : nodes) {
+    map->rev_map.erase(map->id_map[node]);
+    map->id_map[node] = -1;
+  }
+  tombstones_ += nodes.size();
   return true;
 }
 
-std::vector<std::vector<SearchHit>> VectorIndex::search(const float* queries, size_t nq, size_t k,
-                                                        int threads,
-                                                        const SearchTuning& tuning) const {
-  std::vector<std::vector<SearchHit>> out(nq);
-  const size_t kk = std::min(k, size());
-  if (kk == 0 || nq == 0) return out;
-  std::vector<float> scores(nq * kk);
-  std::vector<faiss::Index::idx_t> labels(nq * kk);
+void VectorIndex::search_raw(const float* queries, size_t nq, size_t k, const SearchTuning& tuning,
+                             float* scores, int64_t* labels) const {
   const auto fnq = static_cast<faiss::Index::idx_t>(nq);
-  const auto fk = static_cast<faiss::Index::idx_t>(kk);
-  // One query runs on one core: forking an OpenMP team per query only adds
-  // barrier waits (tens of ms when other processes share the cores).
-  OmpThreads omp(nq == 1 ? 1 : threads);
+  const auto fk = static_cast<faiss::Index::idx_t>(k);
+  static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t));
+  auto* flabels = reinterpret_cast<faiss::Index::idx_t*>(labels);
   faiss_call("searching the index", [&] {
     auto* hnsw = hnsw_of(index_.get());
     if (tuning.ef_search > 0 && hnsw != nullptr && tuning.ef_search != params_.ef_search) {
@@ -196,7 +212,7 @@ std::vector<std::vector<SearchHit>> VectorIndex::search(const float* queries, si
       std::unique_lock alone(*search_lock_);
       hnsw->hnsw.efSearch = tuning.ef_search;
       try {
-        index_->search(fnq, queries, fk, scores.data(), labels.data());
+        index_->search(fnq, queries, fk, scores, flabels);
       } catch (...) {
         hnsw->hnsw.efSearch = params_.ef_search;
         throw;
@@ -205,15 +221,48 @@ std::vector<std::vector<SearchHit>> VectorIndex::search(const float* queries, si
     } else if (tuning.nprobe > 0 && dynamic_cast<faiss::IndexIVF*>(index_.get()) != nullptr) {
       faiss::SearchParametersIVF per_call;
       per_call.nprobe = static_cast<size_t>(tuning.nprobe);
-      index_->search(fnq, queries, fk, scores.data(), labels.data(), &per_call);
+      index_->search(fnq, queries, fk, scores, flabels, &per_call);
     } else {
       std::shared_lock shared(*search_lock_);
-      index_->search(fnq, queries, fk, scores.data(), labels.data());
+      index_->search(fnq, queries, fk, scores, flabels);
     }
   });
-  for (size_t q = 0; q < nq; ++q)
-    for (size_t j = 0; j < kk; ++j)
-      if (labels[q * kk + j] >= 0) out[q].push_back({labels[q * kk + j], scores[q * kk + j]});
+}
+
+std::vector<std::vector<SearchHit>> VectorIndex::search(const float* queries, size_t nq, size_t k,
+                                                        int threads,
+                                                        const SearchTuning& tuning) const {
+  std::vector<std::vector<SearchHit>> out(nq);
+  const size_t want = std::min(k, size());
+  if (want == 0 || nq == 0) return out;
+  // One query runs on one core: forking an OpenMP team per query only adds
+  // barrier waits (tens of ms when other processes share the cores).
+  OmpThreads omp(nq == 1 ? 1 : threads);
+  const size_t total = static_cast<size_t>(index_->ntotal);
+  // Tombstones take result slots: ask for enough extra to cover twice their
+  // share, and ask again for more on the rare query that still comes up short.
+  const double dead_share = static_cast<double>(tombstones_) / static_cast<double>(total);
+  size_t fetch = std::min(
+      total, want + static_cast<size_t>(2.0 * dead_share * want) + (tombstones_ > 0 ? 16 : 0));
+  std::vector<float> scores;
+  std::vector<int64_t> labels;
+  for (int round = 0;; ++round) {
+    scores.assign(nq * fetch, 0.0f);
+    labels.assign(nq * fetch, -1);
+    search_raw(queries, nq, fetch, tuning, scores.data(), labels.data());
+    bool short_of_hits = false;
+    for (size_t q = 0; q < nq; ++q) {
+      out[q].clear();
+      for (size_t j = 0; j < fetch && out[q].size() < want; ++j)
+        if (labels[q * fetch + j] >= 0)
+          out[q].push_back({labels[q * fetch + j], scores[q * fetch + j]});
+      short_of_hits = short_of_hits || out[q].size() < want;
+    }
+    // Three rounds reach 16x the request: a query still short then is short
+    // for the graph's own reasons, as it could be without tombstones.
+    if (!short_of_hits || tombstones_ == 0 || fetch == total || round == 2) break;
+    fetch = std::min(total, fetch * 4);
+  }
   return out;
 }
 

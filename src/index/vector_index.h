@@ -82,9 +82,17 @@ class VectorIndex {
   void set_search_params(const IndexParams& params);
 
   void add(const int64_t* ids, const float* vectors, size_t n, int threads);
-  // Removes the ids; returns false (and changes nothing) when the kind cannot
-  // remove in place (HNSW): the caller rebuilds instead.
+  // Removes the ids (unknown ids are ignored). Flat and IVF delete in place.
+  // HNSW cannot unlink a node from its graph, so its removed vectors stay as
+  // tombstones: they still route searches but are never returned. Returns false
+  // (and changes nothing) when the tombstones would pass kMaxTombstoneFraction
+  // of the graph: the caller rebuilds instead.
   bool remove(const std::vector<int64_t>& ids);
+  // Removed vectors an HNSW graph still holds (0 for the other kinds).
+  size_t tombstones() const { return tombstones_; }
+  // Past this share of dead nodes, searches over-fetch too much and the
+  // graph's memory is too stale: rebuild.
+  static constexpr double kMaxTombstoneFraction = 0.1;
 
   // Top-k hits per query (nq * dim floats), best first; fewer when the index is smaller.
   // `tuning` applies to this call only (safe alongside concurrent searches);
@@ -98,10 +106,14 @@ class VectorIndex {
  private:
   VectorIndex(int dim, const IndexParams& params, std::unique_ptr<faiss::Index> index);
   void apply_search_params();
+  // One FAISS search of k results per query into scores/labels (nq * k).
+  void search_raw(const float* queries, size_t nq, size_t k, const SearchTuning& tuning,
+                  float* scores, int64_t* labels) const;
 
   int dim_ = 0;
   IndexParams params_;
   std::unique_ptr<faiss::Index> index_;
+  size_t tombstones_ = 0;  // HNSW nodes whose id is -1 (removed)
   // Held shared by searches, alone by a search with its own HNSW beam.
   std::unique_ptr<std::shared_mutex> search_lock_;
 };

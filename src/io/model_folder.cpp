@@ -83,15 +83,16 @@ std::shared_ptr<WeightStore> WeightStore::open_folder(const fs::path& dir) {
     shards.push_back(single);
   } else if (fs::exists(index)) {
     nlohmann::json j = read_json_file(index);
-    MMFUSE_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), bad_input,
-                 index.string() + ": missing \"weight_map\" object");
+    MMFUSE_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
+                 bad_input, index.string() + ": missing \"weight_map\" object");
     std::set<std::string> names;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       MMFUSE_CHECK(it.value().is_string(), bad_input,
                    index.string() + ": weight_map[\"" + it.key() + "\"] must be a file name");
       std::string file = it.value().get<std::string>();
       MMFUSE_CHECK(file.find('/') == std::string::npos && file.find("..") == std::string::npos,
-                   bad_input, index.string() + ": shard name \"" + file + "\" must be a plain file name");
+                   bad_input,
+                   index.string() + ": shard name \"" + file + "\" must be a plain file name");
       names.insert(file);
     }
     for (const auto& n : names) shards.push_back(dir / n);
@@ -113,13 +114,16 @@ std::shared_ptr<WeightStore> WeightStore::open_folder(const fs::path& dir) {
   return store;
 }
 
-bool WeightStore::has(const std::string& name) const { return owner_.count(name) != 0; }
+bool WeightStore::has(const std::string& name) const {
+  return owner_.count(name) != 0;
+}
 
 std::string WeightStore::describe_source(const std::string& name) const {
   auto it = owner_.find(name);
   if (it != owner_.end()) return files_[it->second].name();
   if (files_.size() == 1) return files_[0].name();
-  return files_.empty() ? std::string("weights") : fs::path(files_[0].name()).parent_path().string();
+  return files_.empty() ? std::string("weights")
+                        : fs::path(files_[0].name()).parent_path().string();
 }
 
 const TensorInfo& WeightStore::info(const std::string& name) const {
@@ -147,14 +151,15 @@ const float* WeightStore::f32(const std::string& name, std::initializer_list<int
       for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
       return r + "]";
     };
-    throw_error(ErrorKind::bad_input, describe_source(name) + ": tensor \"" + name + "\" has shape " +
-                                          fmt(t.shape) + ", expected " + fmt(want) +
-                                          " from config.json");
+    throw_error(ErrorKind::bad_input, describe_source(name) + ": tensor \"" + name +
+                                          "\" has shape " + fmt(t.shape) + ", expected " +
+                                          fmt(want) + " from config.json");
   }
   if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16 &&
       t.dtype != DType::F64) {
-    throw_error(ErrorKind::unsupported, describe_source(name) + ": tensor \"" + name + "\" has dtype " +
-                                            dtype_name(t.dtype) + "; weights must be F32, F16 or BF16");
+    throw_error(ErrorKind::unsupported, describe_source(name) + ": tensor \"" + name +
+                                            "\" has dtype " + dtype_name(t.dtype) +
+                                            "; weights must be F32, F16 or BF16");
   }
   if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0)
     return reinterpret_cast<const float*>(t.data);

@@ -21,8 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const mmfuse::MelExtractor mel{mmfuse::FeatureConfig{}};
   try {
     mmfuse::AudioClip clip = mmfuse::decode_audio_memory(data, size, "fuzz");
-    // Keep runs short: a few seconds of (possibly decompressed) audio at most.
-    if (clip.samples.size() > 200000) clip.samples.resize(200000);
+    // Keep runs short: a few seconds of (possibly decompressed) audio at most,
+    // counted at the clip's own rate (resampling to 16 kHz can multiply it).
+    const size_t five_seconds = static_cast<size_t>(clip.sample_rate) * 5;
+    if (clip.samples.size() > five_seconds) clip.samples.resize(five_seconds);
     mmfuse::AudioPreprocessConfig pre;
     const std::vector<float> x = mmfuse::preprocess_audio(clip, pre, "fuzz");
     const std::vector<float> m = mel.mfcc(x);

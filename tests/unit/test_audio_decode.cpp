@@ -161,6 +161,49 @@ TEST(AudioDecode, BadFilesGiveErrorsNamingTheFile) {
   EXPECT_NE(msg.find("hdr.wav"), std::string::npos) << msg;
 }
 
+// A PCM16 WAV header claiming `rate` Hz over 400 samples of silence.
+std::vector<uint8_t> wav_with_rate(uint32_t rate) {
+  std::vector<uint8_t> w;
+  auto u32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) w.push_back((v >> (8 * i)) & 0xff);
+  };
+  auto u16 = [&](uint16_t v) {
+    w.push_back(v & 0xff);
+    w.push_back(v >> 8);
+  };
+  auto tag = [&](const char* t) { w.insert(w.end(), t, t + 4); };
+  const uint32_t data_bytes = 800;
+  tag("RIFF");
+  u32(36 + data_bytes);
+  tag("WAVE");
+  tag("fmt ");
+  u32(16);
+  u16(1);
+  u16(1);
+  u32(rate);
+  u32(rate * 2);
+  u16(2);
+  u16(16);
+  tag("data");
+  u32(data_bytes);
+  w.resize(w.size() + data_bytes, 0);
+  return w;
+}
+
+// A fuzzer's find: a 1 Hz header turned 800 bytes into 13 minutes of 16 kHz
+// samples. Rates below 1 kHz are refused, naming the file and the rate.
+TEST(AudioDecode, RefusesSampleRatesBelowOneKilohertz) {
+  ErrorKind kind{};
+  const auto one_hz = wav_with_rate(1);
+  std::string msg =
+      error_text([&] { decode_audio_memory(one_hz.data(), one_hz.size(), "slow.wav"); }, &kind);
+  EXPECT_EQ(kind, ErrorKind::bad_input);
+  EXPECT_NE(msg.find("slow.wav"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("sample rate 1 Hz"), std::string::npos) << msg;
+  const auto eight_khz = wav_with_rate(8000);
+  EXPECT_EQ(decode_audio_memory(eight_khz.data(), eight_khz.size(), "ok.wav").sample_rate, 8000);
+}
+
 TEST(AudioResample, KeepsToneAndLength) {
   const std::vector<float> x = sine(1000, 44100, 44100);
   const std::vector<float> y = resample_audio(x, 44100, 16000, "t");

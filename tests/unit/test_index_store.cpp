@@ -221,17 +221,42 @@ TEST_F(IndexStoreTest, SyncRemoveAndTexts) {
   EXPECT_EQ(search_index(index_dir(), req).size(), 10u);
 }
 
-TEST_F(IndexStoreTest, HnswStoreRebuildsOnRemove) {
+// HNSW removal: a few removals become tombstones (no rebuild); past 10% of the
+// graph the commit rebuilds from the cached vectors. Either way a removed file
+// never comes back from a search, and it can be added again.
+TEST_F(IndexStoreTest, HnswStoreTombstonesThenRebuildsOnRemove) {
   IndexOptions o = options();
   o.kind = "hnsw";
   Indexer ix(index_dir(), o);
   ix.add_files({(root_ / "photos").string()});
   EXPECT_EQ(ix.store().built_kind("image"), "hnsw");
-  ix.remove({(root_ / "photos" / "img1.bmp").string()});
-  EXPECT_EQ(ix.store().vectors("image")->size(), 11u);
+  const std::string img1 = (root_ / "photos" / "img1.bmp").string();
   SearchRequest req;
-  req.image_path = (root_ / "photos" / "img1.bmp").string();
-  for (const auto& h : search_index(index_dir(), req)) EXPECT_NE(h.item.path, req.image_path);
+  req.image_path = img1;
+  req.top_k = 20;
+  auto returned = [&](const std::string& path) {
+    for (const auto& h : search_index(index_dir(), req))
+      if (h.item.path == path) return true;
+    return false;
+  };
+  EXPECT_TRUE(returned(img1));
+
+  ix.remove({img1});  // 1 of 12: a tombstone
+  EXPECT_EQ(ix.store().vectors("image")->size(), 11u);
+  EXPECT_EQ(ix.store().vectors("image")->tombstones(), 1u);
+  EXPECT_EQ(IndexStore::open_read(index_dir())->vectors("image")->tombstones(), 1u);
+  const auto hits = search_index(index_dir(), req);
+  EXPECT_EQ(hits.size(), 11u);
+  EXPECT_FALSE(returned(img1));
+
+  // Two more (3 of 12): past the line, so the graph is rebuilt without them.
+  ix.remove({(root_ / "photos" / "img2.bmp").string(), (root_ / "photos" / "img4.bmp").string()});
+  EXPECT_EQ(ix.store().vectors("image")->size(), 9u);
+  EXPECT_EQ(ix.store().vectors("image")->tombstones(), 0u);
+  EXPECT_EQ(search_index(index_dir(), req).size(), 9u);
+
+  ix.add_files({img1});
+  EXPECT_TRUE(returned(img1));
 }
 
 // `mmfuse index bench --index DIR`: the folder's own cached embeddings, with

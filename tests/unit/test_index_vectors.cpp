@@ -1,5 +1,5 @@
 // VectorIndex: exact search equals a brute-force cosine ranking; HNSW and IVF
-// recall@10 against exact; removal and save/load round trips.
+// recall@10 against exact; removal (HNSW tombstones) and save/load round trips.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -134,12 +134,77 @@ TEST(IndexVectors, RemoveAndSaveLoad) {
   std::filesystem::remove(path);
   EXPECT_EQ(back.size(), n - 2);
   EXPECT_EQ(back.search(data.data() + 7 * d, 1, 1, 1)[0][0].id, 7);
+}
 
+// HNSW removal leaves tombstones: removed ids are never returned, every query
+// still gets k live hits, the tombstones survive save/load, re-adding an id
+// works, and past kMaxTombstoneFraction remove() refuses so the store rebuilds.
+TEST(IndexVectors, HnswRemovesWithTombstones) {
+  const size_t n = 3000, d = 64, k = 10;
+  auto data = random_unit_vectors(n, d, 11);
+  auto ids = iota_ids(n, 1000);
+  IndexParams p;
   p.kind = IndexKind::hnsw;
-  VectorIndex hnsw = VectorIndex::build(16, p, ids.data(), data.data(), n, 1);
-  EXPECT_FALSE(hnsw.remove({1}));  // HNSW cannot delete: the store rebuilds
-  EXPECT_TRUE(hnsw.remove({}));
-  EXPECT_EQ(hnsw.size(), n);
+  VectorIndex hnsw = VectorIndex::build(64, p, ids.data(), data.data(), n, 2);
+  // Remove every 20th id (5%), plus an unknown id and a duplicate.
+  std::vector<int64_t> gone;
+  for (size_t i = 0; i < n; i += 20) gone.push_back(ids[i]);
+  std::vector<int64_t> request = gone;
+  request.push_back(999999);
+  request.push_back(gone[0]);
+  ASSERT_TRUE(hnsw.remove(request));
+  EXPECT_EQ(hnsw.tombstones(), gone.size());
+  EXPECT_EQ(hnsw.size(), n - gone.size());
+
+  // The exact answer over the live vectors only.
+  std::vector<int64_t> live_ids;
+  std::vector<float> live;
+  for (size_t i = 0; i < n; ++i) {
+    if (i % 20 == 0) continue;
+    live_ids.push_back(ids[i]);
+    live.insert(live.end(), data.begin() + i * d, data.begin() + (i + 1) * d);
+  }
+  auto exact =
+      VectorIndex::build(64, IndexParams{}, live_ids.data(), live.data(), live_ids.size(), 2);
+  // Query with the removed vectors themselves: each is its own nearest
+  // neighbour, so a leaked tombstone would show up first.
+  std::vector<float> queries;
+  for (size_t i = 0; i < n; i += 20)
+    queries.insert(queries.end(), data.begin() + i * d, data.begin() + (i + 1) * d);
+  const size_t nq = gone.size();
+  auto check = [&](const VectorIndex& index, const char* what) {
+    const auto got = index.search(queries.data(), nq, k, 2);
+    for (const auto& hits : got) {
+      ASSERT_EQ(hits.size(), k) << what;
+      for (const auto& h : hits)
+        EXPECT_EQ(std::count(gone.begin(), gone.end(), h.id), 0) << what << ": returned " << h.id;
+    }
+    const double recall = recall_at_k(got, exact.search(queries.data(), nq, k, 2), k);
+    EXPECT_GE(recall, 0.9) << what;
+  };
+  check(hnsw, "after remove");
+
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("mmfuse_hnsw_" + std::to_string(::getpid()) + ".faiss");
+  hnsw.save(path);
+  VectorIndex back = VectorIndex::load(path, p);
+  std::filesystem::remove(path);
+  EXPECT_EQ(back.tombstones(), gone.size());
+  EXPECT_EQ(back.size(), n - gone.size());
+  check(back, "after load");
+
+  // A removed id can come back (SQLite may reuse a row id).
+  back.add(&gone[0], data.data(), 1, 1);
+  EXPECT_EQ(back.size(), n - gone.size() + 1);
+  EXPECT_EQ(back.search(data.data(), 1, 1, 1)[0][0].id, gone[0]);
+
+  // 5% dead now; another 6% would pass the 10% line: refused, nothing changed.
+  std::vector<int64_t> more;
+  for (size_t i = 1; i < n && more.size() < n * 6 / 100; i += 3) more.push_back(ids[i]);
+  EXPECT_FALSE(back.remove(more));
+  EXPECT_EQ(back.size(), n - gone.size() + 1);
+  EXPECT_EQ(back.search(data.data() + 1 * d, 1, 1, 1)[0][0].id, ids[1]);
+  EXPECT_TRUE(back.remove({}));
 }
 
 TEST(IndexVectors, KindNames) {

@@ -17,8 +17,9 @@ namespace fs = std::filesystem;
 class SafetensorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mmfuse_st_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("mmfuse_st_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -64,7 +65,8 @@ TEST_F(SafetensorsTest, RoundTripsF32) {
 }
 
 TEST(DTypeConversion, HalfAndBFloat16HandChecked) {
-  // F16: 1.0 = 0x3C00, -2.0 = 0xC000, 65504 = 0x7BFF, smallest subnormal 0x0001 = 2^-24, inf 0x7C00.
+  // F16: 1.0 = 0x3C00, -2.0 = 0xC000, 65504 = 0x7BFF, smallest subnormal 0x0001 = 2^-24, inf
+  // 0x7C00.
   uint16_t half[] = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x7C00, 0x0000, 0x3555};
   float out[7];
   convert_to_f32(DType::F16, reinterpret_cast<const uint8_t*>(half), 7, out);
@@ -89,18 +91,23 @@ TEST_F(SafetensorsTest, RejectsDamagedFiles) {
   EXPECT_NE(error_of(dir_ / "huge_header").find("header length"), std::string::npos);
   write_raw(dir_ / "not_json", with_header("{not json", 0));
   EXPECT_NE(error_of(dir_ / "not_json").find("not valid JSON"), std::string::npos);
-  write_raw(dir_ / "dtype", with_header(R"({"t":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}})", 1));
+  write_raw(dir_ / "dtype",
+            with_header(R"({"t":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}})", 1));
   EXPECT_NE(error_of(dir_ / "dtype").find("unknown dtype"), std::string::npos);
-  write_raw(dir_ / "trunc", with_header(R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8));
+  write_raw(dir_ / "trunc",
+            with_header(R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8));
   std::string e = error_of(dir_ / "trunc");
   EXPECT_NE(e.find("outside the data area"), std::string::npos) << e;
   EXPECT_NE(e.find("\"t\""), std::string::npos) << e;
-  write_raw(dir_ / "size", with_header(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", 16));
+  write_raw(dir_ / "size",
+            with_header(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", 16));
   EXPECT_NE(error_of(dir_ / "size").find("do not match"), std::string::npos);
   write_raw(dir_ / "overlap", with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
-      "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12));
+      "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                          12));
   EXPECT_NE(error_of(dir_ / "overlap").find("overlap"), std::string::npos);
-  write_raw(dir_ / "negative", with_header(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4));
+  write_raw(dir_ / "negative",
+            with_header(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4));
   EXPECT_NE(error_of(dir_ / "negative").find("non-negative"), std::string::npos);
   EXPECT_NE(error_of(dir_ / "absent").find("absent"), std::string::npos);
 }
@@ -116,7 +123,8 @@ TEST_F(SafetensorsTest, WeightStoreChecksNamesShapesAndShards) {
     store->f32("b", {2});
     FAIL() << "shape mismatch accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("has shape [1, 2], expected [2]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("has shape [1, 2], expected [2]"), std::string::npos)
+        << e.what();
   }
   try {
     store->f32("missing.weight", {1});
