@@ -21,6 +21,8 @@ ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$JOBS" -LE slow
 
+# A fixed seed keeps the gate reproducible; long exploratory runs use
+# FUZZ_SEED=0 (random) and a larger FUZZ_SECONDS.
 echo "== fuzz targets (libFuzzer, short runs)"
 for target in build-asan/tests/fuzz/fuzz_*; do
   [ -x "$target" ] || continue
@@ -30,7 +32,7 @@ for target in build-asan/tests/fuzz/fuzz_*; do
   echo "-- $name"
   seeds=()
   [ -d "$corpus" ] && seeds+=("$corpus")
-  "$target" -max_total_time="${FUZZ_SECONDS:-10}" -rss_limit_mb=2048 -timeout=10 \
+  "$target" -max_total_time="${FUZZ_SECONDS:-10}" -seed="${FUZZ_SEED:-1}" -rss_limit_mb=2048 -timeout=10 \
     "build-asan/corpus-$name" "${seeds[@]}" 2>&1 | tail -n 3
 done
 echo "== all tests passed"
