@@ -209,6 +209,11 @@ void register_index(CLI::App& app) {
   bench->add_option("--ef-search", b->ef_search, "HNSW search beams to measure")->delimiter(',');
   bench->add_option("--nprobe", b->nprobe, "IVF nprobe values to measure")->delimiter(',');
   bench->add_option("--seed", b->seed, "Random seed");
+  bench
+      ->add_option("--remove", b->remove_fraction,
+                   "Share of the vectors to remove after each build (e.g. 0.05), then measure "
+                   "search over the rest")
+      ->check(CLI::Range(0.0, 0.99));
   add_threads_option(bench, bench_threads.get());
   bench->callback([b, bench_threads] {
     apply_threads(*bench_threads);

@@ -44,6 +44,34 @@ double round3(double x) {
   return std::round(x * 1000.0) / 1000.0;
 }
 
+// round(fraction * count) distinct ids of 0..count-1, chosen at random.
+std::vector<int64_t> pick_removed(size_t count, double fraction, uint64_t seed) {
+  std::vector<int64_t> order(count);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  order.resize(static_cast<size_t>(std::llround(fraction * static_cast<double>(count))));
+  return order;
+}
+
+// A new index of the same kind and parameters over the vectors not removed.
+VectorIndex rebuild_without(const VectorIndex& index, const std::vector<int64_t>& removed,
+                            const std::vector<int64_t>& ids, const std::vector<float>& data,
+                            int threads) {
+  const size_t dim = static_cast<size_t>(index.dim());
+  const std::set<int64_t> gone(removed.begin(), removed.end());
+  std::vector<int64_t> kept_ids;
+  std::vector<float> kept;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (gone.count(ids[i])) continue;
+    kept_ids.push_back(ids[i]);
+    kept.insert(kept.end(), data.begin() + static_cast<long>(i * dim),
+                data.begin() + static_cast<long>((i + 1) * dim));
+  }
+  return VectorIndex::build(index.dim(), index.params(), kept_ids.data(), kept.data(),
+                            kept_ids.size(), threads);
+}
+
 }  // namespace
 
 namespace {
@@ -177,6 +205,10 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
   const double gen_s = seconds_since(t_gen);
   const double rss_data = rss_mb();
 
+  MMFUSE_CHECK(o.remove_fraction >= 0.0 && o.remove_fraction < 1.0, bad_input,
+               "--remove: the share removed must be in [0, 1)");
+  const std::vector<int64_t> removed = pick_removed(count, o.remove_fraction, o.seed + 3);
+
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   std::vector<std::vector<SearchHit>> exact;
   const int d = static_cast<int>(dim);
@@ -185,6 +217,7 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
     IndexParams p = o.params;
     p.kind = IndexKind::flat;
     VectorIndex flat = VectorIndex::build(d, p, ids.data(), data.data(), count, o.threads);
+    flat.remove(removed);
     exact = flat.search(queries.data(), o.queries, o.top_k, o.threads);
   }
   for (const auto& kind_name : o.kinds) {
@@ -195,6 +228,17 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
     VectorIndex index = VectorIndex::build(d, p, ids.data(), data.data(), count, o.threads);
     const double build_s = seconds_since(t0);
     const double index_mb = rss_mb() - rss_before;
+    nlohmann::ordered_json removal = nullptr;
+    if (!removed.empty()) {
+      // What a commit does: remove in place, or rebuild from the remaining vectors.
+      const auto tr = Clock::now();
+      const bool in_place = index.remove(removed);
+      if (!in_place) index = rebuild_without(index, removed, ids, data, o.threads);
+      removal = {{"removed", removed.size()},
+                 {"removal", in_place ? "in place" : "rebuild"},
+                 {"remove_s", round3(seconds_since(tr))},
+                 {"tombstones", index.tombstones()}};
+    }
     std::vector<int> settings = {0};
     if (p.kind == IndexKind::hnsw) settings = o.ef_search;
     if (p.kind == IndexKind::ivf) settings = o.nprobe;
@@ -224,6 +268,7 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
         r["ef_construction"] = sp.ef_construction;
       if (p.kind == IndexKind::ivf)
         r["nprobe"] = index.params().ivf_nprobe, r["nlist"] = index.params().ivf_nlist;
+      if (!removal.is_null()) r.update(removal);
       results.push_back(r);
       std::fprintf(stderr, "index bench: %s\n", r.dump().c_str());
     }
@@ -242,6 +287,7 @@ nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& o) {
           {"queries", o.queries},
           {"top_k", o.top_k},
           {"threads", o.threads},
+          {"remove_fraction", o.remove_fraction},
           {"data_gen_s", round3(gen_s)},
           {"data_memory_mb", round3(rss_data - rss0)},
           {"peak_rss_mb", round3(rss_mb())},

@@ -36,6 +36,10 @@ struct AnnBenchOptions {
   std::vector<int> nprobe = {16, 64};
   uint64_t seed = 42;
   int threads = 1;
+  // Share of the vectors removed after each build (chosen at random, seeded),
+  // to measure removal (HNSW: tombstones, or a rebuild past 10%) and search
+  // over what is left; recall is then against exact search of the rest.
+  double remove_fraction = 0.0;
 };
 
 // n random unit vectors (n * dim floats), deterministic for a seed.
@@ -63,7 +67,8 @@ double recall_at_k(const std::vector<std::vector<SearchHit>>& approx,
                    const std::vector<std::vector<SearchHit>>& exact, size_t k);
 
 // {"vectors", "dim", "threads", "results": [{"kind", "build_s", "memory_mb", "p50_ms", "p99_ms",
-// "recall_at_k", ...}]}
+// "recall_at_k", ...}]}; with remove_fraction, each result also has "removed",
+// "remove_s" and "removal" ("in place" or "rebuild").
 nlohmann::ordered_json run_ann_bench(const AnnBenchOptions& options);
 
 }  // namespace mmfuse

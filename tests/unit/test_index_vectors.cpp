@@ -214,5 +214,34 @@ TEST(IndexVectors, KindNames) {
   EXPECT_EQ(auto_index_kind(1000000), IndexKind::hnsw);
 }
 
+// `index bench --remove`: 5% removed stays in place as tombstones, 20% rebuilds;
+// recall is measured against exact search of what is left.
+TEST(IndexBench, RemoveMeasuresTombstonesAndRebuilds) {
+  AnnBenchOptions o;
+  o.vectors = 3000;
+  o.dim = 32;
+  o.queries = 50;
+  o.kinds = {"flat", "hnsw"};
+  o.ef_search = {64};
+  o.remove_fraction = 0.05;
+  auto r = run_ann_bench(o);
+  ASSERT_EQ(r["results"].size(), 2u);
+  for (const auto& row : r["results"]) {
+    EXPECT_EQ(row["removed"], 150);
+    EXPECT_EQ(row["removal"], "in place");
+    EXPECT_GE(row["recall_at_k"].get<double>(), 0.9) << row.dump();
+  }
+  EXPECT_EQ(r["results"][0]["recall_at_k"], 1.0);  // flat: exact
+  EXPECT_EQ(r["results"][1]["tombstones"], 150);
+  o.kinds = {"hnsw"};
+  o.remove_fraction = 0.2;
+  r = run_ann_bench(o);
+  EXPECT_EQ(r["results"][0]["removal"], "rebuild");
+  EXPECT_EQ(r["results"][0]["tombstones"], 0);
+  EXPECT_GE(r["results"][0]["recall_at_k"].get<double>(), 0.9);
+  o.remove_fraction = 1.5;
+  EXPECT_THROW(run_ann_bench(o), Error);
+}
+
 }  // namespace
 }  // namespace mmfuse
