@@ -32,7 +32,8 @@ void add_common(CLI::App* cmd, Common& c, bool with_model) {
 void add_build_options(CLI::App* cmd, Common& c) {
   cmd->add_option(
          "--kind", c.kind,
-         "Index kind for a new index: auto (flat under 50k items, then hnsw), flat, hnsw, ivf")
+         "Index kind for a new index: auto (flat under 50k items, hnsw under 2M, then ivf), "
+         "flat, hnsw, ivf")
       ->check(CLI::IsMember({"auto", "flat", "hnsw", "ivf"}));
   cmd->add_option("--batch", c.batch, "Images per model call")->check(CLI::Range(1, 4096));
   cmd->add_option("--commit-every", c.commit_every,

@@ -37,9 +37,11 @@ void fsync_dir(const fs::path& dir) {
   ::close(fd);
 }
 
-// The kind to build for n items of a folder that asked for `requested`.
-IndexKind effective_kind(const std::string& requested, size_t n) {
-  if (requested == "auto") return auto_index_kind(n);
+// The kind to build for n items of a folder that asked for `requested`, whose
+// index is now of kind `current` (none when empty).
+IndexKind effective_kind(const std::string& requested, size_t n,
+                         std::optional<IndexKind> current = std::nullopt) {
+  if (requested == "auto") return auto_index_kind(n, current);
   const IndexKind k = parse_index_kind(requested, "index kind");
   if (k == IndexKind::ivf && n < 1000) return IndexKind::flat;  // too few points to train cells
   return k;
@@ -239,8 +241,9 @@ void IndexStore::commit(const ChangeSet& changes, int threads) {
       const int slot = type_slot(type);
       if (new_ids[slot].empty() && gone_ids[slot].empty()) continue;
       const size_t n = catalog_->count(type);
-      const IndexKind want = effective_kind(settings_.kind, n);
       auto& vi = owned_[slot];
+      const IndexKind want = effective_kind(
+          settings_.kind, n, vi ? std::optional<IndexKind>(vi->params().kind) : std::nullopt);
       loaded_[slot] = false;  // until committed, the in-memory index may not match any state
       bool rebuild = !vi || vi->params().kind != want || !vi->remove(gone_ids[slot]);
       if (!rebuild)

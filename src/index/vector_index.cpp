@@ -63,8 +63,16 @@ IndexKind parse_index_kind(const std::string& name, const std::string& field) {
               field + ": unknown index kind \"" + name + "\" (flat, hnsw, ivf)");
 }
 
-IndexKind auto_index_kind(size_t n) {
-  return n < 50000 ? IndexKind::flat : IndexKind::hnsw;
+IndexKind auto_index_kind(size_t n, std::optional<IndexKind> current) {
+  auto rank = [](IndexKind k) { return k == IndexKind::flat ? 0 : k == IndexKind::hnsw ? 1 : 2; };
+  const IndexKind by_size = n >= kAutoIvfFrom    ? IndexKind::ivf
+                            : n >= kAutoHnswFrom ? IndexKind::hnsw
+                                                 : IndexKind::flat;
+  if (!current || rank(*current) <= rank(by_size)) return by_size;
+  // Shrinking: step down only once n is 20% under the current kind's line.
+  const size_t line = *current == IndexKind::ivf ? kAutoIvfFrom : kAutoHnswFrom;
+  if (static_cast<double>(n) >= 0.8 * static_cast<double>(line)) return *current;
+  return auto_index_kind(n, *current == IndexKind::ivf ? IndexKind::hnsw : IndexKind::flat);
 }
 
 OmpThreads::OmpThreads(int threads) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -120,7 +121,12 @@ class VectorIndex {
 
 // The kind `auto` picks for n vectors: exact search while it is fast enough
 // (under 50 000 vectors: ~8 ms per query on one core, growing with n), HNSW
-// above (~1 ms at 1M embedding-like vectors).
-IndexKind auto_index_kind(size_t n);
+// above (~1 ms at 1M embedding-like vectors), and IVF-SQ8 from 2 000 000, where
+// HNSW's float vectors and graph pass 4 GB and IVF's 8-bit codes take a third
+// of that. An index already at the larger kind keeps it until n falls 20% below
+// the line, so a folder hovering at a threshold is not rebuilt back and forth.
+constexpr size_t kAutoHnswFrom = 50'000;
+constexpr size_t kAutoIvfFrom = 2'000'000;
+IndexKind auto_index_kind(size_t n, std::optional<IndexKind> current = std::nullopt);
 
 }  // namespace mmfuse

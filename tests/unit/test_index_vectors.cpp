@@ -211,7 +211,18 @@ TEST(IndexVectors, KindNames) {
   EXPECT_EQ(parse_index_kind("hnsw", "x"), IndexKind::hnsw);
   EXPECT_THROW(parse_index_kind("lsh", "x"), Error);
   EXPECT_EQ(auto_index_kind(10), IndexKind::flat);
+  EXPECT_EQ(auto_index_kind(49999), IndexKind::flat);
+  EXPECT_EQ(auto_index_kind(50000), IndexKind::hnsw);
   EXPECT_EQ(auto_index_kind(1000000), IndexKind::hnsw);
+  EXPECT_EQ(auto_index_kind(2000000), IndexKind::ivf);
+  // Growing switches at the line; shrinking only 20% below it.
+  EXPECT_EQ(auto_index_kind(60000, IndexKind::flat), IndexKind::hnsw);
+  EXPECT_EQ(auto_index_kind(45000, IndexKind::hnsw), IndexKind::hnsw);
+  EXPECT_EQ(auto_index_kind(39999, IndexKind::hnsw), IndexKind::flat);
+  EXPECT_EQ(auto_index_kind(1700000, IndexKind::ivf), IndexKind::ivf);
+  EXPECT_EQ(auto_index_kind(1500000, IndexKind::ivf), IndexKind::hnsw);
+  EXPECT_EQ(auto_index_kind(30000, IndexKind::ivf), IndexKind::flat);
+  EXPECT_EQ(auto_index_kind(100, IndexKind::hnsw), IndexKind::flat);
 }
 
 // `index bench --remove`: 5% removed stays in place as tombstones, 20% rebuilds;
