@@ -50,7 +50,7 @@ void add_build_options(CLI::App* cmd, Common& c) {
       ->capture_default_str();
   cmd->add_option("--nlist", c.params.ivf_nlist, "IVF cells (0 = 4*sqrt(n))")
       ->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--nprobe", c.params.ivf_nprobe, "IVF cells searched (0 = nlist/8)")
+  cmd->add_option("--nprobe", c.params.ivf_nprobe, "IVF cells searched (0 = nlist/8, at most 128)")
       ->check(CLI::Range(0, 1 << 20));
 }
 

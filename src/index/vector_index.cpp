@@ -46,6 +46,10 @@ auto faiss_call(const std::string& what, F&& f) {
 
 }  // namespace
 
+size_t default_nprobe(size_t nlist) {
+  return std::clamp<size_t>(nlist / 8, 1, kMaxDefaultNprobe);
+}
+
 const char* to_string(IndexKind kind) {
   switch (kind) {
     case IndexKind::flat: return "flat";
@@ -102,7 +106,7 @@ void VectorIndex::apply_search_params() {
   if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index_.get())) {
     params_.ivf_nlist = static_cast<int>(ivf->nlist);
     ivf->nprobe = params_.ivf_nprobe > 0 ? static_cast<size_t>(params_.ivf_nprobe)
-                                         : std::max<size_t>(1, ivf->nlist / 8);
+                                         : default_nprobe(ivf->nlist);
     params_.ivf_nprobe = static_cast<int>(ivf->nprobe);
   }
 }

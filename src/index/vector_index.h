@@ -38,8 +38,15 @@ struct IndexParams {
   int ef_construction = 40;  // build beam width
   int ef_search = 256;       // query beam width (recall vs latency)
   int ivf_nlist = 0;         // IVF cells; 0 = 4*sqrt(n) at build time
-  int ivf_nprobe = 0;        // cells visited per query; 0 = nlist/8
+  int ivf_nprobe = 0;        // cells visited per query; 0 = default_nprobe(nlist)
 };
+
+// IVF cells a query visits unless told otherwise: an eighth of them, which
+// holds recall on small indexes, but at most 128, which bounds the latency of
+// large ones (2M clustered vectors, 5656 cells: 128 → 2.3 ms at recall@10 0.990;
+// 707 → 11.4 ms at 0.991).
+constexpr size_t kMaxDefaultNprobe = 128;
+size_t default_nprobe(size_t nlist);
 
 // Per-query overrides of the search-time settings; 0 keeps the index's own.
 struct SearchTuning {

@@ -105,7 +105,7 @@ expect_error "stats corrupt catalogue" "catalog.sqlite" "$MMFUSE" index stats --
 
 # HNSW index selectable, recorded, searchable.
 "$MMFUSE" index add --index "$TMP/hnsw" --model "$MODEL" --kind hnsw --quiet "$TMP/photos" >/dev/null
-"$MMFUSE" index stats --index "$TMP/hnsw" | $PY -c "import json,sys; d=json.load(sys.stdin); assert d['kind']=='hnsw' and d['kind_requested']=='hnsw' and d['params']['hnsw_m']==32, d"
+"$MMFUSE" index stats --index "$TMP/hnsw" | $PY -c "import json,sys; d=json.load(sys.stdin); assert d['kind']=='hnsw' and d['kind_requested']=='hnsw' and d['params']['hnsw_m']==32 and d['tombstones']==0, d"
 check "hnsw kind recorded" $?
 "$MMFUSE" search --index "$TMP/hnsw" --image "$TMP/photos/more/gen3.png" --top-k 1 --ef-search 8 >"$TMP/s_ef.json"
 $PY -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; assert r[0]['path'].endswith('more/gen3.png'), r" "$TMP/s_ef.json"

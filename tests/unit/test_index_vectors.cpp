@@ -62,7 +62,7 @@ TEST(IndexVectors, HnswRecallAt10) {
   EXPECT_GE(recall, 0.95);
 }
 
-// IVF with its default nprobe (nlist/8) on embedding-like (clustered) vectors.
+// IVF with its default nprobe (default_nprobe: nlist/8 here) on embedding-like (clustered) vectors.
 // On random vectors IVF must visit nearly every cell (tests/slow and the bench
 // have the sweep), which says nothing about its cells.
 TEST(IndexVectors, IvfRecallAt10) {
@@ -78,6 +78,9 @@ TEST(IndexVectors, IvfRecallAt10) {
   p.kind = IndexKind::ivf;
   VectorIndex ivf = VectorIndex::build(512, p, ids.data(), data.data(), n, 2);
   EXPECT_EQ(ivf.params().ivf_nprobe, ivf.params().ivf_nlist / 8);
+  EXPECT_EQ(default_nprobe(4), 1u);
+  EXPECT_EQ(default_nprobe(800), 100u);
+  EXPECT_EQ(default_nprobe(5656), 128u);
   std::vector<std::vector<SearchHit>> found(nq);
   for (size_t q = 0; q < nq; ++q) found[q] = ivf.search(queries.data() + q * d, 1, k, 1)[0];
   const double recall = recall_at_k(found, exact, k);
