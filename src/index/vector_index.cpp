@@ -68,11 +68,10 @@ IndexKind parse_index_kind(const std::string& name, const std::string& field) {
 }
 
 IndexKind auto_index_kind(size_t n, std::optional<IndexKind> current) {
-  auto rank = [](IndexKind k) { return k == IndexKind::flat ? 0 : k == IndexKind::hnsw ? 1 : 2; };
   const IndexKind by_size = n >= kAutoIvfFrom    ? IndexKind::ivf
                             : n >= kAutoHnswFrom ? IndexKind::hnsw
                                                  : IndexKind::flat;
-  if (!current || rank(*current) <= rank(by_size)) return by_size;
+  if (!current || *current <= by_size) return by_size;  // kinds are declared smallest-first
   // Shrinking: step down only once n is 20% under the current kind's line.
   const size_t line = *current == IndexKind::ivf ? kAutoIvfFrom : kAutoHnswFrom;
   if (static_cast<double>(n) >= 0.8 * static_cast<double>(line)) return *current;

@@ -24,6 +24,7 @@ struct Index;
 
 namespace mmfuse {
 
+// In the order `auto` moves through them as a collection grows.
 enum class IndexKind { flat, hnsw, ivf };
 
 const char* to_string(IndexKind kind);

@@ -44,10 +44,11 @@ int64_t JsonFields::integer(const std::string& key, int64_t fallback) const {
   } else if (v.is_number_integer()) {
     return v.get<int64_t>();
   } else if (v.is_number_float()) {
-    // 3.0 counts as 3; the range check comes first because casting an out-of-range
-    // double to int64 is undefined behaviour.
+    // 3.0 counts as 3; the range check ([-2^63, 2^63), which also excludes
+    // infinities) comes first because casting an out-of-range double to int64
+    // is undefined behaviour.
     const double d = v.get<double>();
-    if (std::isfinite(d) && std::floor(d) == d && d >= -9.2e18 && d <= 9.2e18)
+    if (std::floor(d) == d && d >= -0x1p63 && d < 0x1p63)
       return static_cast<int64_t>(d);
   }
   throw_error(ErrorKind::bad_input, where_ + ": field \"" + key + "\" must be an integer");
