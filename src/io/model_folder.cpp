@@ -48,8 +48,7 @@ int64_t JsonFields::integer(const std::string& key, int64_t fallback) const {
     // infinities) comes first because casting an out-of-range double to int64
     // is undefined behaviour.
     const double d = v.get<double>();
-    if (std::floor(d) == d && d >= -0x1p63 && d < 0x1p63)
-      return static_cast<int64_t>(d);
+    if (std::floor(d) == d && d >= -0x1p63 && d < 0x1p63) return static_cast<int64_t>(d);
   }
   throw_error(ErrorKind::bad_input, where_ + ": field \"" + key + "\" must be an integer");
 }
