@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: unit + parity + CLI contract tests
-# (Release), the unit tests again under ASan+UBSan, and a short run of every
-# fuzz target. Exits non-zero on any failure.
+# (Release), the unit tests again under ASan+UBSan, the concurrency tests under
+# ThreadSanitizer, and a short run of every fuzz target. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -20,6 +20,15 @@ ninja -C build-asan
 # The "slow" tests (100k-vector index recall) run in the Release pass only.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$JOBS" -LE slow
+
+echo "== concurrency tests under ThreadSanitizer (clang)"
+# Only what those tests need: the library, the CLI (the server test generates a
+# demo plant with it) and the concurrency test binary.
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMFUSE_TSAN=ON \
+  -DMMFUSE_NATIVE=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+ninja -C build-tsan mmfuse mmfuse_concurrency_tests
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
+  ctest --test-dir build-tsan --output-on-failure -L concurrency
 
 # A fixed seed keeps the gate reproducible; long exploratory runs use
 # FUZZ_SEED=0 (random) and a larger FUZZ_SECONDS.

@@ -5,8 +5,11 @@
 //   auto model = mmfuse::Embedder::open("models/openai--clip-vit-base-patch32");
 //   auto vectors = model->embed_texts({"a photo of a cat"});   // unit-length rows
 //
-// Thread-safety: an Embedder may be shared between threads, but calls are
-// serialised internally (each call already uses all the cores it was given).
+// Thread-safety: any number of Embedders may be called from any number of
+// threads at once, and results never depend on who else is computing: the
+// weights are read-only after open(), and each Embedder computes on its own
+// ThreadPool (or one it was handed), which runs one caller's loop at a time.
+// Nothing here changes process-wide state.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "mmfuse/error.h"
+#include "mmfuse/thread_pool.h"
 
 namespace mmfuse {
 
@@ -32,19 +36,25 @@ struct LabelScore {
   float score = 0.0f;  // probability over the given labels
 };
 
-class Embedder {
+class MMFUSE_API Embedder {
  public:
   virtual ~Embedder() = default;
 
   // Opens a model folder (config.json + safetensors + tokenizer files). The
   // architecture is chosen from config.json's model_type: "clip",
-  // "chinese_clip" (text and images) or "bert" (text only). `threads` = cores to
-  // use for every call (0 = all). Throws mmfuse::Error naming the bad file/tensor.
+  // "chinese_clip" (text and images) or "bert" (text only). The Embedder owns
+  // a pool of `threads` cores (0 = all cores) that every call computes with.
+  // Throws mmfuse::Error naming the bad file/tensor/field.
   static std::unique_ptr<Embedder> open(const std::string& model_dir, int threads = 0);
+  // The same, computing on `pool`, which several models may share (their
+  // calls then take turns on those cores instead of competing for them).
+  static std::unique_ptr<Embedder> open(const std::string& model_dir,
+                                        std::shared_ptr<ThreadPool> pool);
 
   virtual const std::string& name() const = 0;
   virtual int dim() const = 0;
-  virtual bool embeds_images() const = 0;  // false: a text-only encoder (image calls throw bad_input)
+  virtual bool embeds_images()
+      const = 0;  // false: a text-only encoder (image calls throw bad_input)
 
   // One row of dim() floats per input, in input order.
   virtual std::vector<std::vector<float>> embed_texts(const std::vector<std::string>& texts,
@@ -56,13 +66,13 @@ class Embedder {
       const std::vector<std::vector<uint8_t>>& encoded, const EmbedOptions& options = {}) = 0;
 
   // Zero-shot classification: softmax over exp(logit_scale) * cosine between the
-  // image and each label put through `prompt_template` ("{}" = the label).
-  // Sorted by score, highest first.
+  // image and each label put through `prompt_template` ("{}" = the label; empty
+  // = default_prompt_template()). Sorted by score, highest first.
   virtual std::vector<LabelScore> classify(const std::string& image_path,
                                            const std::vector<std::string>& labels,
-                                           const std::string& prompt_template = "a photo of a {}.") = 0;
-  // The template `mmfuse classify` uses when none is given ("a photo of a {}.";
-  // Chinese-CLIP: "一张{}的照片。").
+                                           const std::string& prompt_template = "") = 0;
+  // The model's own zero-shot template, used when none is given
+  // ("a photo of a {}."; Chinese-CLIP: "一张{}的照片。").
   virtual std::string default_prompt_template() const { return "a photo of a {}."; }
 };
 

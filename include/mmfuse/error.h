@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "mmfuse/export.h"
+
 namespace mmfuse {
 
 enum class ErrorKind {
@@ -14,7 +16,7 @@ enum class ErrorKind {
   internal,     // a bug or an environment failure: exit 1 / HTTP 500
 };
 
-class Error : public std::runtime_error {
+class MMFUSE_API Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   ErrorKind kind() const noexcept { return kind_; }
@@ -23,24 +25,24 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
-const char* to_string(ErrorKind kind) noexcept;
+MMFUSE_API const char* to_string(ErrorKind kind) noexcept;
 
-[[noreturn]] void throw_error(ErrorKind kind, const std::string& message);
+[[noreturn]] MMFUSE_API void throw_error(ErrorKind kind, const std::string& message);
 
 }  // namespace mmfuse
 
 // Checks an invariant that holds unless the input is bad; the message names the
 // file, tensor or field at fault.
-#define MMFUSE_CHECK(cond, kind, msg)                                  \
-  do {                                                                 \
+#define MMFUSE_CHECK(cond, kind, msg)                                   \
+  do {                                                                  \
     if (!(cond)) ::mmfuse::throw_error(::mmfuse::ErrorKind::kind, msg); \
   } while (0)
 
 // Checks an internal invariant: failure is a bug in mmfuse, not in the input.
-#define MMFUSE_ASSERT(cond)                                                                    \
-  do {                                                                                         \
-    if (!(cond))                                                                               \
-      ::mmfuse::throw_error(::mmfuse::ErrorKind::internal,                                     \
-                            std::string("internal check failed: " #cond " at ") + __FILE__ + \
-                                ":" + std::to_string(__LINE__));                               \
+#define MMFUSE_ASSERT(cond)                                                                        \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      ::mmfuse::throw_error(::mmfuse::ErrorKind::internal,                                         \
+                            std::string("internal check failed: " #cond " at ") + __FILE__ + ":" + \
+                                std::to_string(__LINE__));                                         \
   } while (0)

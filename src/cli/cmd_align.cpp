@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/speech_common.h"
+#include "models/registry.h"
 #include "speech/transcribe.h"
 
 namespace mmfuse::cli {
@@ -27,13 +28,14 @@ void register_align(CLI::App& app) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    auto model = Wav2Vec2ForCtc::load(opt->model);
+    auto model = open_ctc_model(opt->model);
     std::vector<float> samples =
         load_speech_audio(opt->audio, model->feature_config().sampling_rate);
     std::vector<float> logits =
-        model->transcribe_logits(default_pool(), samples, opt->chunk, opt->audio);
+        model->transcribe_logits(*command_pool(), samples, opt->chunk, opt->audio);
     const size_t frames = logits.size() / model->vocabulary().size();
-    TextAlignment a = align_text(logits, frames, model->vocabulary(), opt->text);
+    TextAlignment a = with_flag(
+        "--text", [&] { return align_text(logits, frames, model->vocabulary(), opt->text); });
     const double fs = model->frame_seconds();
     if (opt->format != "json") {
       std::vector<SubtitleCue> cues = group_cues(timed_words(a.word_spans, fs));

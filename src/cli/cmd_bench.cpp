@@ -2,11 +2,10 @@
 // repeat the figures in the README (bench/run_bench.sh compares them with PyTorch).
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
-
-#include <algorithm>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -14,8 +13,8 @@
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
 #include "models/bert.h"
-#include "models/chinese_clip.h"
-#include "models/clip.h"
+#include "models/dual_encoder.h"
+#include "models/registry.h"
 
 namespace mmfuse::cli {
 
@@ -75,9 +74,9 @@ double median_ms(int warmup, int iterations, Run&& run, double* cpu = nullptr) {
 // the pooler when the checkpoint has one) on random token ids of --seq-len,
 // what bench/torch_bert.py times for PyTorch.
 template <typename Options>
-void bench_bert(const Options& opt) {
+void bench_bert(const Options& opt, const Architecture& arch) {
   const double t0 = now_ms();
-  auto model = BertModel::load(opt.model);
+  auto model = arch.open_text_encoder(opt.model, command_pool());
   const double load_ms = now_ms() - t0;
   const BertEncoder& enc = model->encoder();
   const size_t batch = static_cast<size_t>(opt.batch), len = static_cast<size_t>(opt.seq_len);
@@ -95,23 +94,26 @@ void bench_bert(const Options& opt) {
     tokens.attention_mask.emplace_back(len, 1);
     tokens.token_type_ids.emplace_back(len, 0);
   }
-  ThreadPool& pool = default_pool();
+  ThreadPool& pool = *command_pool();
   const size_t hidden = static_cast<size_t>(enc.config().hidden_size);
   double cpu = 0.0;
-  const double ms = median_ms(opt.warmup, opt.iterations, [&] {
-    std::vector<float> x = enc.forward(pool, tokens);
-    if (enc.has_pooler()) {
-      std::vector<float> cls(batch * hidden);
-      for (size_t b = 0; b < batch; ++b)
-        std::copy_n(x.data() + b * len * hidden, hidden, cls.data() + b * hidden);
-      (void)enc.apply_pooler(pool, cls.data(), batch);
-    }
-  }, &cpu);
+  const double ms = median_ms(
+      opt.warmup, opt.iterations,
+      [&] {
+        std::vector<float> x = enc.forward(pool, tokens);
+        if (enc.has_pooler()) {
+          std::vector<float> cls(batch * hidden);
+          for (size_t b = 0; b < batch; ++b)
+            std::copy_n(x.data() + b * len * hidden, hidden, cls.data() + b * hidden);
+          (void)enc.apply_pooler(pool, cls.data(), batch);
+        }
+      },
+      &cpu);
   const double cls_ms = median_ms(opt.warmup, opt.iterations,
                                   [&] { (void)enc.pooled(pool, tokens, TextPooling::cls); });
   Json result = {{"model", model->name()},
                  {"batch", opt.batch},
-                 {"threads", default_pool().size()},
+                 {"threads", command_pool()->size()},
                  {"seq_len", opt.seq_len},
                  {"iterations", opt.iterations},
                  {"text_ms_per_item", ms / static_cast<double>(batch)},
@@ -127,28 +129,28 @@ void bench_bert(const Options& opt) {
     std::printf(
         "model %s (BERT), batch %d, seq_len %d, threads %d\n  forward     %8.2f ms/sequence "
         "(%.1f sequences/s)\n  cls embed   %8.2f ms/sequence\n  load        %8.1f ms\n",
-        model->name().c_str(), opt.batch, opt.seq_len, default_pool().size(),
+        model->name().c_str(), opt.batch, opt.seq_len, command_pool()->size(),
         ms / static_cast<double>(batch), 1000.0 * static_cast<double>(batch) / ms,
         cls_ms / static_cast<double>(batch), load_ms);
   }
 }
 
 // CLIP / Chinese-CLIP: both towers at --batch, texts padded to the context length.
-template <typename Options, typename Load>
-void bench_two_tower(const Options& opt, Load&& load) {
+template <typename Options>
+void bench_two_tower(const Options& opt, const Architecture& arch) {
   const double t0 = now_ms();
-  auto model = load();
+  auto model = arch.open_dual_encoder(opt.model, command_pool());
   const double load_ms = now_ms() - t0;
 
   const size_t batch = static_cast<size_t>(opt.batch);
-  const size_t side = static_cast<size_t>(model->config().vision.image_size);
+  const size_t side = static_cast<size_t>(model->image_size());
   std::vector<float> pixels(batch * 3 * side * side);
   std::mt19937 rng(1234);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : pixels) v = normal(rng);
   std::vector<std::string> texts;
   for (size_t i = 0; i < batch; ++i) texts.push_back(kCaptions[i % std::size(kCaptions)]);
-  const TokenBatch tokens = model->tokenizer().encode_batch(texts, model->context_length());
+  const TokenBatch tokens = model->tokenize(texts, /*pad=*/true);
 
   // Median over iterations, per item (the PyTorch peer reports the same).
   Json profile = Json::object();
@@ -166,34 +168,38 @@ void bench_two_tower(const Options& opt, Load&& load) {
     if (opt.profile) {
       Json ops = Json::object();
       for (const auto& [name, total, calls] : profiler::report())
-        ops[name] = {{"ms_per_iteration", total / opt.iterations}, {"calls_per_iteration", calls / opt.iterations}};
+        ops[name] = {{"ms_per_iteration", total / opt.iterations},
+                     {"calls_per_iteration", calls / opt.iterations}};
       profile[what] = ops;
     }
     std::sort(ms.begin(), ms.end());
-    const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+    const double median =
+        ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
     return median / static_cast<double>(batch);
   };
-  const double image_ms = time_per_item("image", [&] { model->image_features(pixels.data(), batch); });
+  const double image_ms =
+      time_per_item("image", [&] { model->image_features(pixels.data(), batch); });
   const double text_ms = time_per_item("text", [&] { model->text_features(tokens); });
   Json result = {{"model", model->name()},
-                           {"batch", opt.batch},
-                           {"threads", default_pool().size()},
-                           {"iterations", opt.iterations},
-                           {"image_ms_per_item", image_ms},
-                           {"text_ms_per_item", text_ms},
-                           {"load_ms", load_ms},
-                           {"peak_rss_mb", peak_rss_mb()},
-                           {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
+                 {"batch", opt.batch},
+                 {"threads", command_pool()->size()},
+                 {"iterations", opt.iterations},
+                 {"image_ms_per_item", image_ms},
+                 {"text_ms_per_item", text_ms},
+                 {"load_ms", load_ms},
+                 {"peak_rss_mb", peak_rss_mb()},
+                 {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
   if (opt.profile) result["profile"] = profile;
   if (opt.json) {
     print_json(result);
   } else {
     std::printf("model %s, batch %d, threads %d\n", model->name().c_str(), opt.batch,
-                default_pool().size());
-    std::printf("  load        %8.1f ms\n  image       %8.2f ms/item\n  text        %8.2f ms/item\n"
-                "  peak RSS    %8.1f MB (weights %.1f MB)\n",
-                load_ms, image_ms, text_ms, peak_rss_mb(),
-                static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0));
+                command_pool()->size());
+    std::printf(
+        "  load        %8.1f ms\n  image       %8.2f ms/item\n  text        %8.2f ms/item\n"
+        "  peak RSS    %8.1f MB (weights %.1f MB)\n",
+        load_ms, image_ms, text_ms, peak_rss_mb(),
+        static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0));
     if (opt.profile) std::printf("%s\n", profile.dump(2).c_str());
   }
 }
@@ -210,8 +216,10 @@ void register_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Time model load and image/text embedding");
   cmd->add_option("--model", opt->model, "Model folder")->required();
   cmd->add_option("--batch", opt->batch, "Items per forward pass")->check(CLI::Range(1, 4096));
-  cmd->add_option("--iterations", opt->iterations, "Timed forward passes")->check(CLI::Range(1, 100000));
-  cmd->add_option("--warmup", opt->warmup, "Untimed forward passes first")->check(CLI::Range(0, 1000));
+  cmd->add_option("--iterations", opt->iterations, "Timed forward passes")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--warmup", opt->warmup, "Untimed forward passes first")
+      ->check(CLI::Range(0, 1000));
   cmd->add_flag("--json", opt->json, "Print one JSON object");
   cmd->add_flag("--profile", opt->profile, "Also report time per operator kind");
   cmd->add_option("--seq-len", opt->seq_len, "Text-only encoders (BERT): tokens per sequence")
@@ -219,18 +227,13 @@ void register_bench(CLI::App& app) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    default_pool();  // start the workers before timing the load
-    const std::filesystem::path config_path = std::filesystem::path(opt->model) / "config.json";
-    const nlohmann::json config = read_json_file(config_path);
-    if (JsonFields(config, config_path.string()).string("model_type", "") == "bert") {
-      bench_bert(*opt);
-      return;
-    }
-    if (JsonFields(config, config_path.string()).string("model_type", "") == "chinese_clip") {
-      bench_two_tower(*opt, [&] { return ChineseClipModel::load(opt->model); });
-      return;
-    }
-    bench_two_tower(*opt, [&] { return ClipModel::load(opt->model); });
+    command_pool();  // start the workers before timing the load
+    const Architecture& arch =
+        architecture_with(opt->model, Capability::embed_text, "be benchmarked by mmfuse bench");
+    if (arch.open_dual_encoder)
+      bench_two_tower(*opt, arch);
+    else
+      bench_bert(*opt, arch);
   });
 }
 

@@ -28,7 +28,7 @@ void register_classify(CLI::App& app) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    auto model = Embedder::open(opt->model);
+    auto model = Embedder::open(opt->model, command_pool());
     MMFUSE_CHECK(model->embeds_images(), bad_input,
                  "classify: " + model->name() +
                      " is a text-only encoder; classify needs a text-image model");

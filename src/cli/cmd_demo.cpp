@@ -70,7 +70,7 @@ void register_demo(CLI::App& app) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    ThreadPool& pool = default_pool();
+    ThreadPool& pool = *command_pool();
     DemoOptions d = opt->demo;
     const bool temporary = opt->data.empty();
     d.dir = temporary ? fs::temp_directory_path() / ("mmfuse_demo_" + std::to_string(::getpid()) +

@@ -28,7 +28,7 @@ void register_embed(CLI::App& app) {
     MMFUSE_CHECK(!opt->texts.empty() || !opt->images.empty(), bad_input,
                  "embed: give at least one --text or --image");
     apply_threads(opt->threads);
-    auto model = Embedder::open(opt->model);
+    auto model = Embedder::open(opt->model, command_pool());
     MMFUSE_CHECK(opt->images.empty() || model->embeds_images(), bad_input,
                  "embed: " + model->name() +
                      " is a text-only encoder; --image needs a text-image model "

@@ -55,6 +55,9 @@ void add_build_options(CLI::App* cmd, Common& c) {
 }
 
 IndexOptions options_of(const Common& c) {
+  MMFUSE_CHECK(!c.model.empty() ||
+                   std::filesystem::exists(std::filesystem::path(c.index) / "catalog.sqlite"),
+               bad_input, c.index + ": no index here yet; give --model to create one");
   IndexOptions o;
   o.model_dir = c.model;
   o.kind = c.kind;
@@ -62,6 +65,7 @@ IndexOptions options_of(const Common& c) {
   o.batch = c.batch;
   o.commit_every = c.commit_every;
   o.progress = !c.quiet;
+  o.pool = command_pool();
   return o;
 }
 
@@ -219,7 +223,7 @@ void register_index(CLI::App& app) {
   bench->callback([b, bench_threads] {
     apply_threads(*bench_threads);
     if (!b->index_dir.empty()) b->data = "index";
-    b->threads = default_pool().size();
+    b->threads = command_pool()->size();
     print_json(run_ann_bench(*b));
   });
 }

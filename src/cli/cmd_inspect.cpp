@@ -149,7 +149,7 @@ void register_inspect(CLI::App& app) {
       dispatcher->start();
     }
 
-    PlantRunner runner(std::move(plant), default_pool(), [](const std::string& line) {
+    PlantRunner runner(std::move(plant), *command_pool(), [](const std::string& line) {
       std::fprintf(stderr, "mmfuse inspect: %s\n", line.c_str());
     });
     std::signal(SIGINT, on_signal);

@@ -32,6 +32,7 @@ void register_search(CLI::App& app) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
+    opt->request.pool = command_pool();
     Json results = Json::array();
     for (const auto& r : search_index(opt->index, opt->request)) {
       Json j = {{"path", r.item.path},

@@ -150,7 +150,6 @@ void register_serve(CLI::App& app) {
                   {"cors_origins", c.cors_origins}});
       return;
     }
-    apply_threads(c.threads);
 
     // Signals are taken by sigwait below; every thread started from here inherits the mask.
     sigset_t signals;

@@ -114,9 +114,9 @@ void register_fit(CLI::App* sound) {
     apply_threads(opt->threads);
     const auto files = collect_audio_files(opt->normal, "--normal");
     GaussianDetector det(opt->g.config());
-    const auto feats = det.features_of_files(default_pool(), files);
+    const auto feats = det.features_of_files(*command_pool(), files);
     det.fit(feats);
-    const Calibration cal = det.calibrate_threshold(default_pool(), feats);
+    const Calibration cal = det.calibrate_threshold(*command_pool(), feats);
     det.save(opt->out, {{"normal_clips", files.size()}});
     print_json({{"model", opt->out},
                 {"model_type", "sound_gaussian"},
@@ -156,7 +156,7 @@ void register_detect(CLI::App* sound) {
     auto det = SoundDetector::load(opt->model);
     if (!std::isnan(opt->threshold)) det->set_threshold(opt->threshold);
     const auto files = collect_audio_files(opt->audio, "audio");
-    const auto verdicts = judge_files(*det, files, default_pool());
+    const auto verdicts = judge_files(*det, files, *command_pool());
     Json results = Json::array();
     for (const auto& v : verdicts) results.push_back(verdict_json(v, det->threshold()));
     Json out = {{"model", opt->model}, {"model_type", det->model_type()}};
@@ -243,7 +243,7 @@ void register_eval(CLI::App* sound) {
     EvalOptions eval;
     eval.synthetic = opt->synthetic;
     const GaussianDetectorConfig config = opt->g.config();
-    const auto results = evaluate_sound_detector(clips, config, eval, default_pool());
+    const auto results = evaluate_sound_detector(clips, config, eval, *command_pool());
 
     // Pooled over machine types: each machine has its own model and threshold,
     // so F1 pools the decisions; AUC is the mean of the per-machine AUCs.
@@ -358,7 +358,7 @@ void register_bench(CLI::App* sound) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    ThreadPool& pool = default_pool();
+    ThreadPool& pool = *command_pool();
     const fs::path dir =
         fs::temp_directory_path() / ("mmfuse_sound_bench_" + std::to_string(::getpid()));
     fs::create_directories(dir);

@@ -6,6 +6,7 @@
 #include "cli/speech_common.h"
 #include "mmfuse/error.h"
 #include "speech/speech_score.h"
+#include "models/registry.h"
 #include "speech/transcribe.h"
 
 namespace mmfuse::cli {
@@ -30,10 +31,10 @@ void register_speech_score(CLI::App& app) {
   cmd->callback([opt] {
     apply_threads(opt->threads);
     MMFUSE_CHECK(!normalize_words(opt->reference).empty(), bad_input, "--reference has no words");
-    auto model = Wav2Vec2ForCtc::load(opt->model);
+    auto model = open_ctc_model(opt->model);
     std::vector<float> samples =
         load_speech_audio(opt->audio, model->feature_config().sampling_rate);
-    Transcription t = transcribe(default_pool(), *model, samples, opt->transcribe, opt->audio);
+    Transcription t = transcribe(*command_pool(), *model, samples, opt->transcribe, opt->audio);
     const double fs = t.frame_seconds;
 
     // Hypothesis words keep their frame spans; words that normalise to nothing are dropped.

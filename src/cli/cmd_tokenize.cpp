@@ -1,11 +1,13 @@
 // `mmfuse tokenize`: the input_ids and attention_mask a model is fed for texts
 // (CLIP byte-level BPE for vocab.json folders, WordPiece for vocab.txt folders).
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 #include "text/clip_tokenizer.h"
 #include "text/wordpiece_tokenizer.h"
 
@@ -13,29 +15,29 @@ namespace mmfuse::cli {
 
 namespace {
 
-// The context length the model's own embedding path uses.
-size_t default_max_length(const std::filesystem::path& dir, bool wordpiece,
-                          size_t model_max_length) {
+// Which tokenizer a folder uses and the length texts are padded/cut to: the
+// registry's entry for its config.json; a folder of tokenizer files alone
+// (no config.json) is read by the vocabulary file it has.
+struct TokenizerChoice {
+  bool wordpiece = false;
+  size_t context_length = 0;  // 0: the tokenizer's own model_max_length
+};
+
+TokenizerChoice tokenizer_choice(const std::filesystem::path& dir) {
   const auto config_path = dir / "config.json";
-  nlohmann::json config =
-      std::filesystem::exists(config_path) ? read_json_file(config_path) : nlohmann::json::object();
-  if (!config.is_object()) config = nlohmann::json::object();
-  const std::string type = JsonFields(config, config_path.string()).string("model_type", "");
-  if (!wordpiece) {
-    if (config.contains("text_config") && config["text_config"].is_object())
-      return static_cast<size_t>(
-          JsonFields(config["text_config"], config_path.string() + " text_config")
-              .integer("max_position_embeddings", 77));
-    return 77;
+  if (!std::filesystem::exists(config_path)) {
+    const bool wordpiece = has_wordpiece_vocab(dir);
+    return {wordpiece, wordpiece ? size_t{512} : size_t{77}};
   }
-  const nlohmann::json& text = config.contains("text_config") && config["text_config"].is_object()
-                                   ? config["text_config"]
-                                   : config;
-  const size_t positions = static_cast<size_t>(std::max<int64_t>(
-      1, JsonFields(text, config_path.string()).integer("max_position_embeddings", 512)));
-  if (type == "chinese_clip")
-    return std::min<size_t>(52, positions);  // Chinese-CLIP's context length
-  return std::min(model_max_length, positions);
+  const nlohmann::json config = read_json_file(config_path);
+  const Architecture& a = architecture_for(config, config_path.string());
+  MMFUSE_CHECK(
+      a.tokenizer == TokenizerKind::wordpiece || a.tokenizer == TokenizerKind::byte_level_bpe,
+      unsupported,
+      config_path.string() + ": model_type \"" + a.model_type +
+          "\" has no text tokenizer to run (tokenize takes text models)");
+  return {a.tokenizer == TokenizerKind::wordpiece,
+          a.text_context_length(config, config_path.string())};
 }
 
 }  // namespace
@@ -59,12 +61,13 @@ void register_tokenize(CLI::App& app) {
                   "Pad/truncate to this many tokens (default: the model's context length)");
   cmd->callback([opt] {
     const std::filesystem::path dir = opt->model;
-    if (has_wordpiece_vocab(dir)) {
+    const TokenizerChoice choice = tokenizer_choice(dir);
+    if (choice.wordpiece) {
       WordPieceTokenizer tokenizer = WordPieceTokenizer::from_folder(dir);
       const size_t max_length =
           opt->max_length != 0
               ? opt->max_length
-              : default_max_length(dir, true, tokenizer.options().model_max_length);
+              : std::min(tokenizer.options().model_max_length, choice.context_length);
       TokenBatch batch = opt->pairs.empty()
                              ? tokenizer.encode_batch(opt->texts, max_length)
                              : tokenizer.encode_pairs(opt->texts, opt->pairs, max_length);
@@ -75,8 +78,7 @@ void register_tokenize(CLI::App& app) {
     }
     MMFUSE_CHECK(opt->pairs.empty(), bad_input,
                  "tokenize: --text-pair needs a WordPiece (vocab.txt) model");
-    const size_t max_length =
-        opt->max_length != 0 ? opt->max_length : default_max_length(dir, false, 77);
+    const size_t max_length = opt->max_length != 0 ? opt->max_length : choice.context_length;
     ClipTokenizer tokenizer = ClipTokenizer::from_folder(dir);
     TokenBatch batch = tokenizer.encode_batch(opt->texts, max_length);
     print_json({{"input_ids", batch.input_ids}, {"attention_mask", batch.attention_mask}});

@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "cli/speech_common.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 #include "speech/transcribe.h"
 
 namespace mmfuse::cli {
@@ -51,7 +52,7 @@ void register_transcribe(CLI::App& app) {
       return std::chrono::duration<double, std::milli>(b - a).count();
     };
     const auto t0 = Clock::now();
-    auto model = Wav2Vec2ForCtc::load(opt->model);
+    auto model = open_ctc_model(opt->model);
     const auto t1 = Clock::now();
     std::vector<float> samples =
         load_speech_audio(opt->audio, model->feature_config().sampling_rate);
@@ -67,7 +68,7 @@ void register_transcribe(CLI::App& app) {
     for (int r = 0; r < opt->repeat; ++r) {
       const auto start = Clock::now();
       const double cpu_start = cpu_ms();
-      t = transcribe(default_pool(), *model, samples, opt->transcribe, opt->audio);
+      t = transcribe(*command_pool(), *model, samples, opt->transcribe, opt->audio);
       runs.push_back(ms(start, Clock::now()));
       cpu_runs.push_back(cpu_ms() - cpu_start);
     }

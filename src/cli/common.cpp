@@ -12,7 +12,21 @@ void add_threads_option(CLI::App* cmd, int* threads) {
   cmd->add_option("--threads", *threads, "Cores to use (default: all)")->check(CLI::Range(0, 1024));
 }
 
-void apply_threads(int threads) { set_default_threads(threads > 0 ? threads : hardware_threads()); }
+namespace {
+int g_command_threads = 0;
+std::shared_ptr<ThreadPool> g_command_pool;
+}  // namespace
+
+void apply_threads(int threads) {
+  if (g_command_pool && g_command_threads == threads) return;
+  g_command_threads = threads;
+  g_command_pool = std::make_shared<ThreadPool>(threads);
+}
+
+std::shared_ptr<ThreadPool> command_pool() {
+  if (!g_command_pool) g_command_pool = std::make_shared<ThreadPool>(g_command_threads);
+  return g_command_pool;
+}
 
 void print_json(const Json& j) {
   std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace);

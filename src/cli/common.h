@@ -2,9 +2,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "core/thread_pool.h"
+#include "mmfuse/error.h"
 
 namespace mmfuse::cli {
 
@@ -13,8 +17,23 @@ using Json = nlohmann::ordered_json;
 
 // Adds `--threads N` (default: all cores) to a subcommand.
 void add_threads_option(CLI::App* cmd, int* threads);
-// Applies the option: sizes the process-wide pool (0 = all cores).
+// Applies the option: sizes the pool this command computes with (0 = all cores).
 void apply_threads(int threads);
+// The command's pool (one command runs per process): models opened by the
+// command are handed it, so `--threads N` means N busy cores in all.
+std::shared_ptr<ThreadPool> command_pool();
+
+// Runs `fn`; a bad_input error it throws is re-thrown naming `flag`, the
+// option whose value was at fault (library messages name fields, not flags).
+template <typename Fn>
+decltype(auto) with_flag(const std::string& flag, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::bad_input) throw;
+    throw Error(e.kind(), flag + ": " + e.what());
+  }
+}
 
 // Writes one JSON document and a newline to stdout, flushing it.
 void print_json(const Json& j);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "mmfuse/error.h"
+
 namespace mmfuse::cli {
 
 double frame_time(size_t frame, double frame_seconds) {
@@ -33,6 +35,11 @@ void add_chunk_options(CLI::App* cmd, ChunkOptions* chunk) {
   cmd->add_option("--stride-length", chunk->stride_s,
                   "Seconds of overlap on each side of a chunk (HF stride_length_s)")
       ->capture_default_str();
+  // The library checks the same in frames; here the message names the flags.
+  cmd->parse_complete_callback([chunk] {
+    MMFUSE_CHECK(chunk->chunk_s == 0 || chunk->chunk_s > 2 * chunk->stride_s, bad_input,
+                 "--chunk-length must exceed twice --stride-length");
+  });
 }
 
 void print_text(const std::string& text) {

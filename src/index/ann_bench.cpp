@@ -93,7 +93,8 @@ std::mt19937_64 row_rng(uint64_t seed, size_t row) {
 
 std::vector<float> random_unit_vectors(size_t n, size_t dim, uint64_t seed) {
   std::vector<float> v(n * dim);
-  default_pool().parallel_for(n, [&](size_t b, size_t e, int) {
+  ThreadPool pool(0);  // rows are independent: any thread count gives the same data
+  pool.parallel_for(n, [&](size_t b, size_t e, int) {
     for (size_t i = b; i < e; ++i) {
       std::mt19937_64 rng = row_rng(seed, i);
       std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -119,7 +120,8 @@ std::vector<float> clustered_unit_vectors(size_t n, size_t dim, const ClusteredD
     for (float& x : centres) x = normal(rng);
   }
   std::vector<float> v(n * dim);
-  default_pool().parallel_for(n, [&](size_t b, size_t e, int) {
+  ThreadPool pool(0);
+  pool.parallel_for(n, [&](size_t b, size_t e, int) {
     std::vector<float> z(latent);
     for (size_t i = b; i < e; ++i) {
       std::mt19937_64 rng = row_rng(point_seed, i);

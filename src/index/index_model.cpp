@@ -5,6 +5,7 @@
 
 #include "index/content_hash.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 
 namespace fs = std::filesystem;
 
@@ -21,11 +22,12 @@ IndexSettings settings_for_model(const DualEncoder& model, const std::string& mo
 
 std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
                                               const std::string& index_dir,
-                                              const std::string& model_dir) {
+                                              const std::string& model_dir,
+                                              std::shared_ptr<ThreadPool> pool) {
   const std::string dir = model_dir.empty() ? settings.model_path : model_dir;
   if (model_dir.empty() && !fs::is_directory(dir))
     throw_error(ErrorKind::not_found, index_dir + ": the model folder it was built with (" + dir +
-                                          ") is gone; pass --model with a copy of it");
+                                          ") is gone; give a copy of it as the model folder");
   const std::string id = model_fingerprint(dir);
   if (id != settings.model_id) {
     std::string msg = "model " + dir + " differs from the model the index " + index_dir +
@@ -34,7 +36,7 @@ std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
     if (model_dir.empty()) msg += "; its files changed since";
     throw_error(ErrorKind::bad_input, msg);
   }
-  auto model = load_dual_encoder(dir);
+  auto model = open_dual_encoder(dir, std::move(pool));
   MMFUSE_CHECK(model->dim() == settings.dim, bad_input,
                dir + ": embedding dimension " + std::to_string(model->dim()) +
                    ", the index holds " + std::to_string(settings.dim));

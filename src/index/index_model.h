@@ -19,6 +19,7 @@ IndexSettings settings_for_model(const DualEncoder& model, const std::string& mo
 // folder is gone and none was given.
 std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
                                               const std::string& index_dir,
-                                              const std::string& model_dir);
+                                              const std::string& model_dir,
+                                              std::shared_ptr<ThreadPool> pool = nullptr);
 
 }  // namespace mmfuse

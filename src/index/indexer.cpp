@@ -14,6 +14,7 @@
 #include "index/index_model.h"
 #include "index/progress.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 #include "vision/image.h"
 
 namespace fs = std::filesystem;
@@ -80,35 +81,37 @@ std::vector<std::string> list_image_files(const std::vector<std::string>& paths)
   return {out.begin(), out.end()};
 }
 
-Indexer::Indexer(const fs::path& index_dir, IndexOptions options) : options_(std::move(options)) {
+Indexer::Indexer(const fs::path& index_dir, IndexOptions options)
+    : options_(std::move(options)), pool_(pool_or_own(options_.pool)) {
   if (options_.model_dir.empty() && !fs::exists(index_dir / "catalog.sqlite"))
     throw_error(ErrorKind::bad_input,
-                index_dir.string() + ": no index here yet; give --model to create one");
+                index_dir.string() + ": no index here yet; a model folder is needed to create one");
   MMFUSE_CHECK(options_.batch > 0 && options_.commit_every > 0, bad_input,
-               "--batch and --commit-every must be positive");
+               "index options: batch and commit_every must be positive");
   store_ = IndexStore::open_write(index_dir, !options_.model_dir.empty());
   if (!store_->initialised()) {
-    MMFUSE_CHECK(!options_.model_dir.empty(), bad_input,
-                 index_dir.string() + ": no index here yet; give --model to create one");
-    model_ = load_dual_encoder(options_.model_dir);
+    MMFUSE_CHECK(
+        !options_.model_dir.empty(), bad_input,
+        index_dir.string() + ": no index here yet; a model folder is needed to create one");
+    model_ = open_dual_encoder(options_.model_dir, pool_);
     IndexSettings s = settings_for_model(*model_, options_.model_dir);
     s.kind = options_.kind;
     s.params = options_.params;
     store_->initialise(s);
   } else if (!options_.model_dir.empty()) {
-    model_ = load_index_model(store_->settings(), index_dir.string(), options_.model_dir);
+    model_ = load_index_model(store_->settings(), index_dir.string(), options_.model_dir, pool_);
   }
 }
 
 Indexer::~Indexer() = default;
 
 DualEncoder& Indexer::model() {
-  if (!model_) model_ = load_index_model(store_->settings(), store_->dir().string(), "");
+  if (!model_) model_ = load_index_model(store_->settings(), store_->dir().string(), "", pool_);
   return *model_;
 }
 
 void Indexer::commit(ChangeSet& pending) {
-  store_->commit(pending, default_pool().size());
+  store_->commit(pending, pool_->size());
   pending = ChangeSet{};
 }
 
@@ -135,7 +138,7 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
   Catalog& cat = store_->catalog();
   const IndexSettings& settings = store_->settings();
   const size_t dim = static_cast<size_t>(settings.dim);
-  ThreadPool& pool = default_pool();
+  ThreadPool& pool = *pool_;
   IndexReport report;
   Progress progress("index add", files.size(), options_.progress);
   ChangeSet pending;

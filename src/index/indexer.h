@@ -1,5 +1,5 @@
 // Adding to and removing from an index folder: walks folders for images, hashes
-// and embeds them in batches on the default thread pool, skips content already
+// and embeds them in batches on the given thread pool, skips content already
 // indexed, reports corrupt or unreadable files by path and carries on, and
 // commits every `commit_every` items (so a killed run keeps what it committed).
 #pragma once
@@ -22,6 +22,8 @@ struct IndexOptions {
   size_t batch = 32;          // images embedded per model call
   size_t commit_every = 1024;
   bool progress = true;  // progress on stderr
+  // The cores embedding and index builds use (null: a pool of all cores).
+  std::shared_ptr<ThreadPool> pool;
 };
 
 struct IndexFailure {
@@ -63,6 +65,7 @@ class Indexer {
   void remember_roots(const std::vector<std::string>& paths);
 
   IndexOptions options_;
+  std::shared_ptr<ThreadPool> pool_;
   std::unique_ptr<IndexStore> store_;
   std::unique_ptr<DualEncoder> model_;
 };

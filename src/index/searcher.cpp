@@ -34,7 +34,7 @@ std::vector<float> query_vector(IndexStore& store, const std::string& index_dir,
   std::vector<float> v(dim);
   Catalog cache(store.dir() / "catalog.sqlite", false);
   if (cache.get_embedding(s.model_id, hash, v.data(), dim) && r.model_dir.empty()) return v;
-  auto model = load_index_model(s, index_dir, r.model_dir);
+  auto model = load_index_model(s, index_dir, r.model_dir, r.pool);
   if (!r.image_path.empty()) {
     std::vector<Image> images;
     images.push_back(decode_image_memory(bytes.data(), bytes.size(), r.image_path));
@@ -55,10 +55,10 @@ std::vector<float> query_vector(IndexStore& store, const std::string& index_dir,
 
 std::vector<SearchResult> search_index(const std::string& index_dir, const SearchRequest& r) {
   MMFUSE_CHECK(r.text.empty() != r.image_path.empty(), bad_input,
-               "search: give exactly one of --text or --image");
+               "search: give exactly one query, a text or an image");
   MMFUSE_CHECK(r.type == "image" || r.type == "text" || r.type == "all", bad_input,
-               "search: --type must be image, text or all, got \"" + r.type + "\"");
-  MMFUSE_CHECK(r.top_k > 0, bad_input, "search: --top-k must be at least 1");
+               "search: type must be image, text or all, got \"" + r.type + "\"");
+  MMFUSE_CHECK(r.top_k > 0, bad_input, "search: top_k must be at least 1");
   auto store = IndexStore::open_read(index_dir);
   const std::vector<float> q = query_vector(*store, index_dir, r);
   std::vector<SearchResult> out;
@@ -66,7 +66,8 @@ std::vector<SearchResult> search_index(const std::string& index_dir, const Searc
     if (r.type != "all" && r.type != type) continue;
     const VectorIndex* vi = store->vectors(type);
     if (!vi) continue;
-    const auto hits = vi->search(q.data(), 1, r.top_k, default_pool().size(), r.tuning);
+    const auto hits =
+        vi->search(q.data(), 1, r.top_k, r.pool ? r.pool->size() : hardware_threads(), r.tuning);
     for (const auto& hit : hits[0]) {
       if (hit.score < r.min_score) continue;
       auto item = store->catalog().item_by_id(hit.id);

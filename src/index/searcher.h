@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "index/catalog.h"
 #include "index/vector_index.h"
 
@@ -21,6 +23,8 @@ struct SearchRequest {
   float min_score = -std::numeric_limits<float>::infinity();
   std::string model_dir;  // empty: the folder recorded in the index
   SearchTuning tuning;    // HNSW ef / IVF nprobe for this query (0: the index's)
+  // The cores the query model and the search use (null: a pool of all cores).
+  std::shared_ptr<ThreadPool> pool;
 };
 
 struct SearchResult {

@@ -262,9 +262,10 @@ std::string model_folder_name(const fs::path& dir) {
   return name;
 }
 
-std::unique_ptr<BertModel> BertModel::load(const fs::path& dir) {
+std::unique_ptr<BertModel> BertModel::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<BertModel> m(new BertModel());
+  m->pool_ = pool_or_own(std::move(pool));
   m->name_ = model_folder_name(dir);
   const fs::path config_path = dir / "config.json";
   const nlohmann::json config = read_json_file(config_path);
@@ -299,7 +300,7 @@ std::vector<float> BertModel::embed_texts(const std::vector<std::string>& texts,
                                           TextPooling pooling) const {
   // Unpadded rows: padding cannot change the unpadded positions' outputs.
   const TokenBatch tokens = tokenizer_->encode_batch(texts, context_length(), /*pad=*/false);
-  return encoder_->pooled(default_pool(), tokens, pooling);
+  return encoder_->pooled(*pool_, tokens, pooling);
 }
 
 }  // namespace mmfuse

@@ -86,10 +86,13 @@ class BertEncoder {
 // A text-only BERT folder (model_type "bert"): config.json, weights, vocab.txt.
 class BertModel {
  public:
-  static std::unique_ptr<BertModel> load(const std::filesystem::path& dir);
+  // Computes on `pool` (shared with others) or, when null, on a pool of its own.
+  static std::unique_ptr<BertModel> load(const std::filesystem::path& dir,
+                                         std::shared_ptr<ThreadPool> pool = nullptr);
 
   const std::string& name() const { return name_; }
   int dim() const { return config_.hidden_size; }
+  ThreadPool& pool() const { return *pool_; }
   const BertEncoder& encoder() const { return *encoder_; }
   const WordPieceTokenizer& tokenizer() const { return *tokenizer_; }
   size_t weight_bytes() const { return store_->total_bytes(); }
@@ -101,6 +104,7 @@ class BertModel {
 
  private:
   BertModel() = default;
+  std::shared_ptr<ThreadPool> pool_;
   std::string name_;
   BertConfig config_;
   std::shared_ptr<WeightStore> store_;

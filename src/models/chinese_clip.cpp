@@ -11,7 +11,6 @@ namespace mmfuse {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr size_t kChineseClipContext = 52;
 
 const nlohmann::json& sub_object(const nlohmann::json& config, const char* key) {
   static const nlohmann::json empty = nlohmann::json::object();
@@ -37,9 +36,11 @@ ChineseClipConfig ChineseClipConfig::from_json(const nlohmann::json& config,
   return c;
 }
 
-std::unique_ptr<ChineseClipModel> ChineseClipModel::load(const fs::path& dir) {
+std::unique_ptr<ChineseClipModel> ChineseClipModel::load(const fs::path& dir,
+                                                         std::shared_ptr<ThreadPool> pool) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<ChineseClipModel> m(new ChineseClipModel());
+  m->pool_ = pool_or_own(std::move(pool));
   m->dir_ = dir;
   m->name_ = model_folder_name(dir);
   const fs::path config_path = dir / "config.json";
@@ -84,12 +85,12 @@ const ImageProcessorConfig& ChineseClipModel::image_processor() const {
 }
 
 size_t ChineseClipModel::context_length() const {
-  return std::min(kChineseClipContext, static_cast<size_t>(config_.text.max_position_embeddings));
+  return std::min(kContextLength, static_cast<size_t>(config_.text.max_position_embeddings));
 }
 
 std::vector<float> ChineseClipModel::text_features(const TokenBatch& tokens,
                                                    TowerTrace* trace) const {
-  ThreadPool& pool = default_pool();
+  ThreadPool& pool = *pool_;
   const size_t batch = tokens.input_ids.size();
   const size_t hidden = static_cast<size_t>(config_.text.hidden_size);
   std::vector<float> cls;
@@ -108,7 +109,7 @@ std::vector<float> ChineseClipModel::text_features(const TokenBatch& tokens,
 
 std::vector<float> ChineseClipModel::image_features(const float* pixel_values, size_t batch,
                                                     TowerTrace* trace) const {
-  ThreadPool& pool = default_pool();
+  ThreadPool& pool = *pool_;
   std::vector<float> pooled = vision_->forward(pool, pixel_values, batch, trace);
   std::vector<float> out(batch * static_cast<size_t>(dim()));
   if (batch > 0) linear(pool, pooled.data(), batch, visual_projection_, out.data());
@@ -117,7 +118,7 @@ std::vector<float> ChineseClipModel::image_features(const float* pixel_values, s
 
 std::vector<float> ChineseClipModel::text_features(const std::vector<std::string>& texts) const {
   // Unpadded rows: [CLS] attends to the real tokens only either way.
-  return text_features(tokenizer_->encode_batch(texts, context_length(), /*pad=*/false));
+  return text_features(tokenize(texts, /*pad=*/false));
 }
 
 std::vector<float> ChineseClipModel::image_features(const std::vector<Image>& images) const {
@@ -125,7 +126,7 @@ std::vector<float> ChineseClipModel::image_features(const std::vector<Image>& im
   const size_t per_image =
       3 * static_cast<size_t>(cfg.out_height()) * static_cast<size_t>(cfg.out_width());
   std::vector<float> pixels(images.size() * per_image);
-  default_pool().parallel_for(images.size(), [&](size_t b0, size_t b1, int) {
+  pool_->parallel_for(images.size(), [&](size_t b0, size_t b1, int) {
     for (size_t b = b0; b < b1; ++b)
       preprocess_image(images[b], cfg, pixels.data() + b * per_image);
   });

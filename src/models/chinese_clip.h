@@ -4,8 +4,8 @@
 // logit_scale. Both towers are the shared blocks (BertEncoder, ClipVisionTower).
 #pragma once
 
-#include <filesystem>
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,17 +29,21 @@ class ChineseClipModel final : public DualEncoder {
  public:
   // Loads config.json, the weights, vocab.txt (+ tokenizer files) and
   // preprocessor_config.json (when present) from a Hugging Face folder.
-  static std::unique_ptr<ChineseClipModel> load(const std::filesystem::path& dir);
+  // Computes on `pool` (shared with others) or, when null, on a pool of its own.
+  static std::unique_ptr<ChineseClipModel> load(const std::filesystem::path& dir,
+                                                std::shared_ptr<ThreadPool> pool = nullptr);
 
   const std::string& name() const override { return name_; }
   int dim() const override { return config_.projection_dim; }
   const ChineseClipConfig& config() const { return config_; }
   float logit_scale() const override { return logit_scale_; }  // exp of the stored parameter
+  ThreadPool& pool() const override { return *pool_; }
   const WordPieceTokenizer& tokenizer() const { return *tokenizer_; }
   const ImageProcessorConfig& image_processor() const;
-  size_t weight_bytes() const { return store_->total_bytes(); }
+  size_t weight_bytes() const override { return store_->total_bytes(); }
   // Texts are cut to Chinese-CLIP's context length, 52 tokens with [CLS]/[SEP]
   // (cn_clip's default, and what the reference outputs use).
+  static constexpr size_t kContextLength = 52;
   size_t context_length() const;
   size_t count_text_tokens(const std::string& text) const override {
     return std::min(tokenizer().encode(text).size(), context_length());
@@ -48,9 +52,14 @@ class ChineseClipModel final : public DualEncoder {
   // Projected features before L2 normalisation ([batch, dim]), as HF's
   // get_text_features (text_projection(last_hidden_state[:, 0])) /
   // get_image_features (visual_projection(post_layernorm(CLS))).
-  std::vector<float> text_features(const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
+  std::vector<float> text_features(const TokenBatch& tokens,
+                                   TowerTrace* trace = nullptr) const override;
   std::vector<float> image_features(const float* pixel_values, size_t batch,
-                                    TowerTrace* trace = nullptr) const;
+                                    TowerTrace* trace = nullptr) const override;
+  TokenBatch tokenize(const std::vector<std::string>& texts, bool pad) const override {
+    return tokenizer_->encode_batch(texts, context_length(), pad);
+  }
+  int image_size() const override { return config_.vision.image_size; }
   std::vector<float> text_features(const std::vector<std::string>& texts) const override;
   std::vector<float> image_features(const std::vector<Image>& images) const override;
   // Chinese-CLIP's own zero-shot prompt ("a photo of {}" in Chinese).
@@ -58,6 +67,7 @@ class ChineseClipModel final : public DualEncoder {
 
  private:
   ChineseClipModel() = default;
+  std::shared_ptr<ThreadPool> pool_;
   std::string name_;
   ChineseClipConfig config_;
   std::shared_ptr<WeightStore> store_;

@@ -21,45 +21,50 @@ void l2_normalize_rows(float* x, size_t rows, size_t dim) {
   }
 }
 
-std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir) {
+std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<ClipModel> m(new ClipModel());
+  m->pool_ = pool_or_own(std::move(pool));
   m->dir_ = dir;
   m->name_ = fs::absolute(dir).lexically_normal().filename().string();
-  if (m->name_.empty()) m->name_ = fs::absolute(dir).lexically_normal().parent_path().filename().string();
+  if (m->name_.empty())
+    m->name_ = fs::absolute(dir).lexically_normal().parent_path().filename().string();
   const fs::path config_path = dir / "config.json";
   m->config_ = ClipConfig::from_json(read_json_file(config_path), config_path.string());
   m->store_ = WeightStore::open_folder(dir);
   WeightStore& store = *m->store_;
   m->text_ = std::make_unique<ClipTextTower>(store, m->config_.text, "text_model");
   m->vision_ = std::make_unique<ClipVisionTower>(store, m->config_.vision, "vision_model");
-  m->text_projection_ =
-      load_linear(store, "text_projection", m->config_.text.hidden_size, m->config_.projection_dim, false);
+  m->text_projection_ = load_linear(store, "text_projection", m->config_.text.hidden_size,
+                                    m->config_.projection_dim, false);
   m->visual_projection_ = load_linear(store, "visual_projection", m->config_.vision.hidden_size,
                                       m->config_.projection_dim, false);
   m->logit_scale_ = std::exp(*store.f32("logit_scale", {}));
   m->tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_folder(dir));
   const fs::path pre = dir / "preprocessor_config.json";
   if (fs::exists(pre)) {
-    m->image_processor_ = std::make_unique<ImageProcessorConfig>(ImageProcessorConfig::from_file(pre));
+    m->image_processor_ =
+        std::make_unique<ImageProcessorConfig>(ImageProcessorConfig::from_file(pre));
     const int size = m->config_.vision.image_size;
-    MMFUSE_CHECK(m->image_processor_->out_height() == size && m->image_processor_->out_width() == size,
-                 bad_input,
-                 pre.string() + ": images come out " + std::to_string(m->image_processor_->out_height()) +
-                     "x" + std::to_string(m->image_processor_->out_width()) +
-                     " but vision_config.image_size is " + std::to_string(size));
+    MMFUSE_CHECK(
+        m->image_processor_->out_height() == size && m->image_processor_->out_width() == size,
+        bad_input,
+        pre.string() + ": images come out " + std::to_string(m->image_processor_->out_height()) +
+            "x" + std::to_string(m->image_processor_->out_width()) +
+            " but vision_config.image_size is " + std::to_string(size));
   }
   return m;
 }
 
 const ImageProcessorConfig& ClipModel::image_processor() const {
-  MMFUSE_CHECK(image_processor_ != nullptr, not_found,
-               (dir_ / "preprocessor_config.json").string() + ": missing; it is needed to embed images");
+  MMFUSE_CHECK(
+      image_processor_ != nullptr, not_found,
+      (dir_ / "preprocessor_config.json").string() + ": missing; it is needed to embed images");
   return *image_processor_;
 }
 
 std::vector<float> ClipModel::text_features(const TokenBatch& tokens, TowerTrace* trace) const {
-  ThreadPool& pool = default_pool();
+  ThreadPool& pool = *pool_;
   std::vector<float> pooled = text_->forward(pool, tokens, trace);
   std::vector<float> out(tokens.input_ids.size() * static_cast<size_t>(dim()));
   linear(pool, pooled.data(), tokens.input_ids.size(), text_projection_, out.data());
@@ -68,7 +73,7 @@ std::vector<float> ClipModel::text_features(const TokenBatch& tokens, TowerTrace
 
 std::vector<float> ClipModel::image_features(const float* pixel_values, size_t batch,
                                              TowerTrace* trace) const {
-  ThreadPool& pool = default_pool();
+  ThreadPool& pool = *pool_;
   std::vector<float> pooled = vision_->forward(pool, pixel_values, batch, trace);
   std::vector<float> out(batch * static_cast<size_t>(dim()));
   linear(pool, pooled.data(), batch, visual_projection_, out.data());
@@ -81,10 +86,12 @@ std::vector<float> ClipModel::text_features(const std::vector<std::string>& text
 
 std::vector<float> ClipModel::image_features(const std::vector<Image>& images) const {
   const ImageProcessorConfig& cfg = image_processor();
-  const size_t per_image = 3 * static_cast<size_t>(cfg.out_height()) * static_cast<size_t>(cfg.out_width());
+  const size_t per_image =
+      3 * static_cast<size_t>(cfg.out_height()) * static_cast<size_t>(cfg.out_width());
   std::vector<float> pixels(images.size() * per_image);
-  default_pool().parallel_for(images.size(), [&](size_t b0, size_t b1, int) {
-    for (size_t b = b0; b < b1; ++b) preprocess_image(images[b], cfg, pixels.data() + b * per_image);
+  pool_->parallel_for(images.size(), [&](size_t b0, size_t b1, int) {
+    for (size_t b = b0; b < b1; ++b)
+      preprocess_image(images[b], cfg, pixels.data() + b * per_image);
   });
   return image_features(pixels.data(), images.size());
 }

@@ -3,8 +3,8 @@
 // token, and linear projections into one shared embedding space.
 #pragma once
 
-#include <filesystem>
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,7 +27,8 @@ class ClipTextTower {
   // Only positions up to the pooling position are computed (the attention is
   // causal, so later ones cannot change the result) unless the trace asks for
   // the last hidden state, which is then computed over all positions.
-  std::vector<float> forward(ThreadPool& pool, const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
+  std::vector<float> forward(ThreadPool& pool, const TokenBatch& tokens,
+                             TowerTrace* trace = nullptr) const;
   // The position whose output is pooled, as the reference picks it.
   size_t pooling_position(const std::vector<int64_t>& ids) const;
   const ClipTextConfig& config() const { return config_; }
@@ -68,33 +69,45 @@ class ClipModel final : public DualEncoder {
  public:
   // Loads config.json, the weights, the tokenizer and (if present)
   // preprocessor_config.json from a Hugging Face CLIP folder.
-  static std::unique_ptr<ClipModel> load(const std::filesystem::path& dir);
+  // Computes on `pool` (shared with others) or, when null, on a pool of its own.
+  static std::unique_ptr<ClipModel> load(const std::filesystem::path& dir,
+                                         std::shared_ptr<ThreadPool> pool = nullptr);
 
   const std::string& name() const override { return name_; }
   int dim() const override { return config_.projection_dim; }
   const ClipConfig& config() const { return config_; }
   // exp(logit_scale): the temperature of zero-shot classification logits.
   float logit_scale() const override { return logit_scale_; }
-  size_t weight_bytes() const { return store_->total_bytes(); }
+  ThreadPool& pool() const override { return *pool_; }
+  size_t weight_bytes() const override { return store_->total_bytes(); }
   const ClipTokenizer& tokenizer() const { return *tokenizer_; }
   const ImageProcessorConfig& image_processor() const;
 
   // Projected features before L2 normalisation ([batch, dim]), as HF's
   // get_text_features / get_image_features.
-  std::vector<float> text_features(const TokenBatch& tokens, TowerTrace* trace = nullptr) const;
+  std::vector<float> text_features(const TokenBatch& tokens,
+                                   TowerTrace* trace = nullptr) const override;
   std::vector<float> image_features(const float* pixel_values, size_t batch,
-                                    TowerTrace* trace = nullptr) const;
+                                    TowerTrace* trace = nullptr) const override;
+  // CLIP rows are always padded (the pooling position is found either way).
+  TokenBatch tokenize(const std::vector<std::string>& texts, bool) const override {
+    return tokenizer_->encode_batch(texts, context_length());
+  }
+  int image_size() const override { return config_.vision.image_size; }
   std::vector<float> text_features(const std::vector<std::string>& texts) const override;
   std::vector<float> image_features(const std::vector<Image>& images) const override;
 
   // Texts are tokenised to this length (max_position_embeddings).
-  size_t context_length() const { return static_cast<size_t>(config_.text.max_position_embeddings); }
+  size_t context_length() const {
+    return static_cast<size_t>(config_.text.max_position_embeddings);
+  }
   size_t count_text_tokens(const std::string& text) const override {
     return std::min(tokenizer().encode(text).size(), context_length());
   }
 
  private:
   ClipModel() = default;
+  std::shared_ptr<ThreadPool> pool_;
   std::string name_;
   ClipConfig config_;
   std::shared_ptr<WeightStore> store_;

@@ -1,16 +1,17 @@
-// mmfuse::Embedder (the public API) on top of the model classes: picks the
-// architecture from config.json's model_type, as a loader registry would.
+// mmfuse::Embedder (the public API) on top of the model classes: the registry
+// picks the architecture from config.json. No locks here: the models are
+// read-only and their pool runs one caller's loop at a time.
 #include "mmfuse/embedder.h"
 
 #include <algorithm>
 #include <filesystem>
-#include <mutex>
 
 #include "core/thread_pool.h"
 #include "io/model_folder.h"
 #include "models/bert.h"
 #include "models/clip.h"
 #include "models/dual_encoder.h"
+#include "models/registry.h"
 #include "models/zero_shot.h"
 #include "vision/image.h"
 
@@ -46,7 +47,6 @@ class DualEncoderEmbedder final : public Embedder {
     MMFUSE_CHECK(options.pooling.empty(), bad_input,
                  "pooling \"" + options.pooling + "\" applies to text-only encoders; " + name() +
                      " has its own text projection");
-    std::lock_guard<std::mutex> lock(mutex_);
     if (texts.empty()) return {};
     std::vector<float> f = model_->text_features(texts);
     return to_rows(f, texts.size(), static_cast<size_t>(dim()), options.normalize);
@@ -70,9 +70,10 @@ class DualEncoderEmbedder final : public Embedder {
                                    const std::vector<std::string>& labels,
                                    const std::string& prompt_template) override {
     Image image = decode_image_file(image_path);
-    std::lock_guard<std::mutex> lock(mutex_);
     std::vector<LabelScore> out;
-    for (const auto& s : zero_shot_classify(*model_, image, labels, prompt_template))
+    for (const auto& s : zero_shot_classify(
+             *model_, image, labels,
+             prompt_template.empty() ? model_->default_prompt_template() : prompt_template))
       out.push_back({s.label, s.score});
     return out;
   }
@@ -83,13 +84,12 @@ class DualEncoderEmbedder final : public Embedder {
                                                Decode&& decode) {
     MMFUSE_CHECK(options.pooling.empty(), bad_input,
                  "pooling applies to texts of text-only encoders");
-    std::lock_guard<std::mutex> lock(mutex_);
     std::vector<std::vector<float>> out;
     const size_t dim = static_cast<size_t>(model_->dim());
     for (size_t first = 0; first < count; first += kImageBatch) {
       const size_t n = std::min(kImageBatch, count - first);
       std::vector<Image> images(n);
-      default_pool().parallel_for(n, [&](size_t b, size_t e, int) {
+      model_->pool().parallel_for(n, [&](size_t b, size_t e, int) {
         for (size_t i = b; i < e; ++i) images[i] = decode(first + i);
       });
       std::vector<float> f = model_->image_features(images);
@@ -99,13 +99,13 @@ class DualEncoderEmbedder final : public Embedder {
   }
 
   std::unique_ptr<DualEncoder> model_;
-  std::mutex mutex_;  // the default pool runs one parallel loop at a time
 };
 
 // BERT: texts only.
-class BertEmbedder final : public Embedder {
+class TextEncoderEmbedder final : public Embedder {
  public:
-  explicit BertEmbedder(std::unique_ptr<BertModel> model) : model_(std::move(model)) {}
+  TextEncoderEmbedder(std::string model_type, std::unique_ptr<BertModel> model)
+      : model_type_(std::move(model_type)), model_(std::move(model)) {}
 
   const std::string& name() const override { return model_->name(); }
   int dim() const override { return model_->dim(); }
@@ -115,7 +115,6 @@ class BertEmbedder final : public Embedder {
                                               const EmbedOptions& options) override {
     const TextPooling pooling =
         options.pooling.empty() ? TextPooling::cls : parse_text_pooling(options.pooling);
-    std::lock_guard<std::mutex> lock(mutex_);
     if (texts.empty()) return {};
     std::vector<float> f = model_->embed_texts(texts, pooling);
     return to_rows(f, texts.size(), static_cast<size_t>(dim()), options.normalize);
@@ -136,30 +135,29 @@ class BertEmbedder final : public Embedder {
 
  private:
   [[noreturn]] void no_images() const {
-    throw_error(
-        ErrorKind::bad_input,
-        name() +
-            " is a text-only encoder (model_type \"bert\"): it cannot embed or classify images");
+    throw_error(ErrorKind::bad_input, name() + " is a text-only encoder (model_type \"" +
+                                          model_type_ + "\"): it cannot embed or classify images");
   }
 
+  std::string model_type_;
   std::unique_ptr<BertModel> model_;
-  std::mutex mutex_;
 };
 
 }  // namespace
 
 std::unique_ptr<Embedder> Embedder::open(const std::string& model_dir, int threads) {
-  if (threads > 0) set_default_threads(threads);
-  const std::filesystem::path config_path = std::filesystem::path(model_dir) / "config.json";
-  MMFUSE_CHECK(std::filesystem::is_directory(model_dir), not_found,
-               model_dir + ": model folder not found");
-  nlohmann::json config = read_json_file(config_path);
-  const std::string type = JsonFields(config, config_path.string()).string("model_type", "");
-  if (type == "clip" || type == "chinese_clip")
-    return std::make_unique<DualEncoderEmbedder>(load_dual_encoder(model_dir));
-  if (type == "bert") return std::make_unique<BertEmbedder>(BertModel::load(model_dir));
-  throw_error(ErrorKind::unsupported, config_path.string() + ": unsupported model_type \"" + type +
-                                          "\" (supported: clip, chinese_clip, bert)");
+  return open(model_dir, std::make_shared<ThreadPool>(threads));
+}
+
+std::unique_ptr<Embedder> Embedder::open(const std::string& model_dir,
+                                         std::shared_ptr<ThreadPool> pool) {
+  MMFUSE_CHECK(pool != nullptr, bad_input, model_dir + ": no thread pool given");
+  const Architecture& a = architecture_with(model_dir, Capability::embed_text, "embed texts");
+  if (a.open_dual_encoder)
+    return std::make_unique<DualEncoderEmbedder>(a.open_dual_encoder(model_dir, std::move(pool)));
+  MMFUSE_ASSERT(a.open_text_encoder != nullptr);
+  return std::make_unique<TextEncoderEmbedder>(a.model_type,
+                                               a.open_text_encoder(model_dir, std::move(pool)));
 }
 
 }  // namespace mmfuse

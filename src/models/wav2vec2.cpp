@@ -422,10 +422,10 @@ std::vector<ChunkPlan> plan_chunks(size_t samples, int rate, const Wav2Vec2Confi
       static_cast<size_t>(std::llround(opt.stride_s * rate / static_cast<double>(ratio))) * ratio;
   if (opt.chunk_s == 0 || samples <= chunk) return {ChunkPlan{0, samples, 0, 0, total}};
   MMFUSE_CHECK(stride >= ratio, bad_input,
-               "--stride-length must be at least one frame (" +
+               "chunk stride must be at least one frame (" +
                    std::to_string(static_cast<double>(ratio) / rate) + " s) when chunking");
   MMFUSE_CHECK(chunk > 2 * stride && chunk >= config.receptive_field(), bad_input,
-               "--chunk-length must exceed twice --stride-length");
+               "chunk length must exceed twice the chunk stride");
   std::vector<ChunkPlan> plan;
   size_t next_frame = 0;  // first global frame not yet owned
   for (size_t start = 0; start < samples; start += chunk - 2 * stride) {

@@ -10,7 +10,7 @@ namespace mmfuse {
 
 std::string apply_template(const std::string& templ, const std::string& label) {
   MMFUSE_CHECK(templ.find("{}") != std::string::npos, bad_input,
-               "--template \"" + templ + "\" has no {} for the label");
+               "prompt template \"" + templ + "\" has no {} for the label");
   std::string out;
   for (size_t i = 0; i < templ.size();) {
     if (templ.compare(i, 2, "{}") == 0) {
@@ -47,7 +47,7 @@ std::vector<float> zero_shot_probabilities(const float* image_features, const fl
 std::vector<ZeroShotScore> zero_shot_classify(const DualEncoder& model, const Image& image,
                                               const std::vector<std::string>& labels,
                                               const std::string& templ) {
-  MMFUSE_CHECK(!labels.empty(), bad_input, "classify: give at least one --label");
+  MMFUSE_CHECK(!labels.empty(), bad_input, "classify: give at least one label");
   std::vector<std::string> prompts;
   for (const auto& l : labels) prompts.push_back(apply_template(templ, l));
   const size_t dim = static_cast<size_t>(model.dim());

@@ -113,7 +113,7 @@ std::vector<RowResult> detect_rows(const std::vector<std::string>& channels, con
                                    size_t train_rows, const PipelineOptions& options,
                                    double* threshold) {
   MMFUSE_CHECK(train_rows <= values.rows, bad_input,
-               "--train-rows " + std::to_string(train_rows) + " exceeds the " +
+               "train_rows " + std::to_string(train_rows) + " exceeds the " +
                    std::to_string(values.rows) + " valid rows of the input");
   const SensorModel model(channels, values.slice_rows(0, train_rows), options);
   if (threshold != nullptr) *threshold = model.threshold();

@@ -13,7 +13,8 @@ namespace mmfuse::server {
 using inspect::device_infos;
 using inspect::readings_of;
 
-PlantService::PlantService(const ServerConfig& config) {
+PlantService::PlantService(const ServerConfig& config, std::shared_ptr<ThreadPool> pool)
+    : pool_(std::move(pool)) {
   if (!config.plant_file.empty()) {
     plant_ = inspect::load_plant(config.plant_file);
     data_dir_ = plant_->data_dir;
@@ -52,10 +53,9 @@ void PlantService::start(Metrics& metrics) {
   store_ = store::Store::open(data_dir_, options);
   if (plant_) {
     store_->upsert_devices(device_infos(*plant_));
-    runner_ = std::make_unique<inspect::PlantRunner>(
-        *plant_, default_pool(), [](const std::string& line) {
-          std::fprintf(stderr, "mmfuse serve: plant: %s\n", line.c_str());
-        });
+    runner_ = std::make_unique<inspect::PlantRunner>(*plant_, *pool_, [](const std::string& line) {
+      std::fprintf(stderr, "mmfuse serve: plant: %s\n", line.c_str());
+    });
   }
   if (!sinks.empty()) {
     dispatcher_ = std::make_unique<alarm::OutboxDispatcher>(*store_, sinks);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "alarm/outbox_dispatcher.h"
+#include "core/thread_pool.h"
 #include "inspect/plant.h"
 #include "inspect/point_inspector.h"
 #include "inspect/round_runner.h"
@@ -26,7 +27,8 @@ namespace mmfuse::server {
 class PlantService {
  public:
   // Reads the plant file (when configured) so its errors stop the start.
-  explicit PlantService(const ServerConfig& config);
+  // Inspections compute on `pool` (the server's cores).
+  PlantService(const ServerConfig& config, std::shared_ptr<ThreadPool> pool);
   ~PlantService();
 
   // Opens the store, mirrors the plant's devices, prepares the inspectors and
@@ -45,6 +47,7 @@ class PlantService {
   store::RecordOutcome record(const inspect::InspectionRecord& record);
 
  private:
+  std::shared_ptr<ThreadPool> pool_;
   std::filesystem::path data_dir_;
   std::optional<inspect::PlantConfig> plant_;
   std::unique_ptr<store::Store> store_;

@@ -55,14 +55,19 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
             [&ctx](const httplib::Request&, httplib::Response& res) {
               ctx.require_ready();
               Json data = Json::array();
-              for (const auto& m : ctx.models)
+              for (const auto& m : ctx.models) {
+                Json modalities = Json::array();
+                if (m->architecture->can(Capability::embed_text)) modalities.push_back("text");
+                if (m->architecture->can(Capability::embed_image)) modalities.push_back("image");
                 data.push_back({{"id", m->name},
                                 {"object", "model"},
                                 {"created", 0},
                                 {"owned_by", "mmfuse"},
                                 {"dim", m->model->dim()},
-                                {"modalities", {"text", "image"}},
-                                {"architecture", "clip"}});
+                                {"modalities", modalities},
+                                {"architecture", m->architecture->model_type},
+                                {"capabilities", m->architecture->capability_names()}});
+              }
               send_json(res, {{"object", "list"}, {"data", data}});
             });
 

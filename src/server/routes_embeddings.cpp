@@ -91,55 +91,55 @@ std::shared_ptr<EmbedJob> submit(LoadedModel& m, std::vector<EmbedInput> inputs)
 }  // namespace
 
 void add_embedding_routes(httplib::Server& http, ServerContext& ctx) {
-  add_route(
-      http, ctx, "POST", "/v1/embeddings",
-      [&ctx](const httplib::Request& req, httplib::Response& res) {
-        const Json body = parse_json_object(req);
-        LoadedModel& m = ctx.model(optional_string(body, "model", ""));
-        const std::string format = optional_string(body, "encoding_format", "float");
-        MMFUSE_CHECK(format == "float" || format == "base64", bad_input,
-                     "encoding_format: \"" + format + "\" is not float or base64");
-        bool normalize = true;
-        if (body.contains("normalize")) {
-          MMFUSE_CHECK(body["normalize"].is_boolean(), bad_input,
-                       "normalize: expected true or false");
-          normalize = body["normalize"].get<bool>();
-        }
-        const size_t dim = static_cast<size_t>(m.model->dim());
-        if (body.contains("dimensions") && !body["dimensions"].is_null())
-          MMFUSE_CHECK(body["dimensions"].is_number_integer() &&
-                           body["dimensions"].get<int64_t>() == int64_t(dim),
-                       unsupported, "dimensions: this model only gives " + std::to_string(dim));
-        std::vector<EmbedInput> inputs = parse_inputs(body, ctx);
-        // usage counts text tokens as the model sees them (with start/end, truncated to the
-        // context).
-        size_t tokens = 0;
-        for (const auto& in : inputs)
-          if (in.kind == EmbedInput::Kind::text)
-            tokens += m.model->count_text_tokens(in.text);
-        const size_t n = inputs.size();
-        auto job = submit(m, std::move(inputs));
-        std::vector<float> features = wait_job(*job, ctx);
-        if (normalize) l2_normalize_rows(features.data(), n, dim);
-        Json data = Json::array();
-        for (size_t i = 0; i < n; ++i) {
-          const float* row = features.data() + i * dim;
-          Json item = {{"object", "embedding"}, {"index", i}};
-          if (format == "base64") {
-            item["embedding"] =
-                base64_encode(row, dim * sizeof(float));  // little-endian float32, as OpenAI
-          } else {
-            Json arr = Json::array();
-            for (size_t k = 0; k < dim; ++k) arr.push_back(shortest(row[k]));
-            item["embedding"] = std::move(arr);
-          }
-          data.push_back(std::move(item));
-        }
-        send_json(res, {{"object", "list"},
-                        {"data", std::move(data)},
-                        {"model", m.name},
-                        {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
-      });
+  add_route(http, ctx, "POST", "/v1/embeddings",
+            [&ctx](const httplib::Request& req, httplib::Response& res) {
+              const Json body = parse_json_object(req);
+              LoadedModel& m = ctx.model(optional_string(body, "model", ""));
+              const std::string format = optional_string(body, "encoding_format", "float");
+              MMFUSE_CHECK(format == "float" || format == "base64", bad_input,
+                           "encoding_format: \"" + format + "\" is not float or base64");
+              bool normalize = true;
+              if (body.contains("normalize")) {
+                MMFUSE_CHECK(body["normalize"].is_boolean(), bad_input,
+                             "normalize: expected true or false");
+                normalize = body["normalize"].get<bool>();
+              }
+              const size_t dim = static_cast<size_t>(m.model->dim());
+              if (body.contains("dimensions") && !body["dimensions"].is_null())
+                MMFUSE_CHECK(body["dimensions"].is_number_integer() &&
+                                 body["dimensions"].get<int64_t>() == int64_t(dim),
+                             unsupported,
+                             "dimensions: this model only gives " + std::to_string(dim));
+              std::vector<EmbedInput> inputs = parse_inputs(body, ctx);
+              // usage counts text tokens as the model sees them (with start/end, truncated to the
+              // context).
+              size_t tokens = 0;
+              for (const auto& in : inputs)
+                if (in.kind == EmbedInput::Kind::text)
+                  tokens += m.model->count_text_tokens(in.text);
+              const size_t n = inputs.size();
+              auto job = submit(m, std::move(inputs));
+              std::vector<float> features = wait_job(*job, ctx);
+              if (normalize) l2_normalize_rows(features.data(), n, dim);
+              Json data = Json::array();
+              for (size_t i = 0; i < n; ++i) {
+                const float* row = features.data() + i * dim;
+                Json item = {{"object", "embedding"}, {"index", i}};
+                if (format == "base64") {
+                  item["embedding"] =
+                      base64_encode(row, dim * sizeof(float));  // little-endian float32, as OpenAI
+                } else {
+                  Json arr = Json::array();
+                  for (size_t k = 0; k < dim; ++k) arr.push_back(shortest(row[k]));
+                  item["embedding"] = std::move(arr);
+                }
+                data.push_back(std::move(item));
+              }
+              send_json(res, {{"object", "list"},
+                              {"data", std::move(data)},
+                              {"model", m.name},
+                              {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+            });
 
   add_route(http, ctx, "POST", "/v1/classify",
             [&ctx](const httplib::Request& req, httplib::Response& res) {
@@ -159,7 +159,9 @@ void add_embedding_routes(httplib::Server& http, ServerContext& ctx) {
               }
               MMFUSE_CHECK(labels.size() <= ctx.config.limits.max_inputs, bad_input,
                            "labels: too many labels");
-              const std::string templ = optional_string(body, "template", "a photo of a {}.");
+              // No template: the model's own, as `mmfuse classify` uses.
+              std::string templ = optional_string(body, "template", "");
+              if (templ.empty()) templ = m.model->default_prompt_template();
               apply_template(templ, "x");  // validates the template before any work
               Image image =
                   decode_limited_image(decode_data_url(body["image"].get<std::string>(), "image"),

@@ -11,6 +11,7 @@
 #include "index/content_hash.h"
 #include "index/index_model.h"
 #include "index/index_store.h"
+#include "models/registry.h"
 #include "mmfuse/error.h"
 #include "server/http_util.h"
 #include "server/plant_service.h"
@@ -156,7 +157,8 @@ void Server::Impl::load() {
       m->name = spec.name;
       m->dir = spec.dir;
       m->fingerprint = model_fingerprint(spec.dir);
-      m->model = load_dual_encoder(spec.dir);
+      m->architecture = &architecture_of(spec.dir);
+      m->model = open_dual_encoder(spec.dir, ctx.pool);
       m->scheduler = std::make_unique<EmbedScheduler>(spec.name, *m->model, ctx.config.batching,
                                                       ctx.metrics, ctx.inference_lock);
       ctx.models.push_back(std::move(m));
@@ -174,7 +176,8 @@ void Server::Impl::load() {
           if (other->name == m->name) m->name = "index-model";
         m->dir = s.model_path;
         m->fingerprint = s.model_id;
-        m->model = load_index_model(s, ctx.config.index_dir, "");
+        m->model = load_index_model(s, ctx.config.index_dir, "", ctx.pool);
+        m->architecture = &architecture_of(m->dir);
         m->scheduler = std::make_unique<EmbedScheduler>(m->name, *m->model, ctx.config.batching,
                                                         ctx.metrics, ctx.inference_lock);
         ctx.models.push_back(std::move(m));
@@ -197,7 +200,7 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(con
   validate_server_config(impl_->ctx.config);
   ServerConfig& c = impl_->ctx.config;
   if (!c.plant_file.empty() || !c.data_dir.empty()) {
-    impl_->ctx.plant = std::make_unique<PlantService>(c);
+    impl_->ctx.plant = std::make_unique<PlantService>(c, impl_->ctx.pool);
     if (c.data_dir.empty())
       c.data_dir = impl_->ctx.plant->data_dir().string();  // evidence at DATA/evidence
   }

@@ -29,7 +29,10 @@ std::string pattern_to_regex(const std::string& pattern) {
 }
 }  // namespace
 
-ServerContext::ServerContext(ServerConfig c) : config(std::move(c)), keys(config.api_keys) {}
+ServerContext::ServerContext(ServerConfig c)
+    : config(std::move(c)),
+      keys(config.api_keys),
+      pool(std::make_shared<ThreadPool>(config.threads)) {}
 ServerContext::~ServerContext() = default;
 
 void set_current_route(const ServerContext& ctx, const httplib::Request& req) {

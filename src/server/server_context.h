@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "models/dual_encoder.h"
+#include "models/registry.h"
 #include "server/auth.h"
 #include "server/embed_scheduler.h"
 #include "server/metrics.h"
@@ -25,6 +26,7 @@ class PlantService;
 
 struct LoadedModel {
   std::string name, dir, fingerprint;
+  const Architecture* architecture = nullptr;  // the registry's entry for its config.json
   std::unique_ptr<DualEncoder> model;
   std::unique_ptr<EmbedScheduler> scheduler;
 };
@@ -43,6 +45,8 @@ struct ServerContext {
   ServerConfig config;
   ApiKeys keys;
   Metrics metrics;
+  // The cores every served model computes with (config.threads; 0 = all).
+  std::shared_ptr<ThreadPool> pool;
   std::mutex inference_lock;  // one model call on the cores at a time
   std::atomic<bool> ready{false};
   std::atomic<bool> load_failed{false};

@@ -51,7 +51,7 @@ TextAlignment align_text(const std::vector<float>& logits, size_t frames,
                          const CtcVocabulary& vocab, const std::string& text) {
   CtcVocabulary::Encoded enc = vocab.encode_words(text);
   MMFUSE_CHECK(!enc.ids.empty(), bad_input,
-               "--text has no characters the model's vocabulary knows (nothing to align)");
+               "the text to align has no characters the model's vocabulary knows");
   const size_t v = vocab.size();
   std::vector<float> lp(logits.begin(), logits.begin() + static_cast<long>(frames * v));
   log_softmax_rows(lp.data(), frames, v);

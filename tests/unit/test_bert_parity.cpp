@@ -71,7 +71,7 @@ Reference* BertParity::ref_ = nullptr;
 TEST_F(BertParity, HiddenStatesAndLastHiddenStateMatch) {
   TowerTrace trace;
   trace.keep_hidden_states = true;
-  std::vector<float> x = model_->encoder().forward(default_pool(), tokens(""), &trace);
+  std::vector<float> x = model_->encoder().forward(test::pool(), tokens(""), &trace);
   ASSERT_EQ(trace.hidden_states.size(), 3u);
   double worst_layer = 0;
   for (size_t k = 0; k < trace.hidden_states.size(); ++k) {
@@ -90,10 +90,10 @@ TEST_F(BertParity, HiddenStatesAndLastHiddenStateMatch) {
 TEST_F(BertParity, PoolerOutputMatches) {
   const TokenBatch t = tokens("");
   const double pooled = max_abs_diff(
-      model_->encoder().pooled(default_pool(), t, TextPooling::pooler), ref_->f32("pooler_output"));
+      model_->encoder().pooled(test::pool(), t, TextPooling::pooler), ref_->f32("pooler_output"));
   EXPECT_LE(pooled, 1e-4);
   const std::vector<float> last = ref_->f32("last_hidden_state");
-  const double cls = max_abs_diff(model_->encoder().pooled(default_pool(), t, TextPooling::cls),
+  const double cls = max_abs_diff(model_->encoder().pooled(test::pool(), t, TextPooling::cls),
                                   cls_rows(last, 8, 32));
   EXPECT_LE(cls, 1e-4);
   std::printf("[parity] bert-tiny-chinese pooler_output %.2e, cls %.2e\n", pooled, cls);
@@ -102,16 +102,16 @@ TEST_F(BertParity, PoolerOutputMatches) {
 TEST_F(BertParity, SentencePairsMatch) {
   const TokenBatch t = tokens("pair_");
   ASSERT_EQ(t.input_ids.size(), 2u);
-  EXPECT_LE(max_abs_diff(model_->encoder().forward(default_pool(), t),
+  EXPECT_LE(max_abs_diff(model_->encoder().forward(test::pool(), t),
                          ref_->f32("pair_last_hidden_state")),
             1e-4);
-  EXPECT_LE(max_abs_diff(model_->encoder().pooled(default_pool(), t, TextPooling::pooler),
+  EXPECT_LE(max_abs_diff(model_->encoder().pooled(test::pool(), t, TextPooling::pooler),
                          ref_->f32("pair_pooler_output")),
             1e-4);
   // Token types matter: the same ids with all types 0 give other states.
   TokenBatch zero = t;
   for (auto& row : zero.token_type_ids) std::fill(row.begin(), row.end(), 0);
-  EXPECT_GT(max_abs_diff(model_->encoder().forward(default_pool(), zero),
+  EXPECT_GT(max_abs_diff(model_->encoder().forward(test::pool(), zero),
                          ref_->f32("pair_last_hidden_state")),
             1e-3);
 }
@@ -124,7 +124,7 @@ TEST_F(BertParity, TextsEndToEndWithoutPadding) {
   const TokenBatch unpadded = model_->tokenizer().encode_batch(texts, kLen, /*pad=*/false);
   const std::vector<float> last = ref_->f32("last_hidden_state");
   auto pooled = [&](TextPooling p) {
-    return model_->encoder().pooled(default_pool(), unpadded, p);
+    return model_->encoder().pooled(test::pool(), unpadded, p);
   };
   const double cls = max_abs_diff(pooled(TextPooling::cls), cls_rows(last, 8, 32));
   EXPECT_LE(cls, 1e-4);
@@ -207,9 +207,9 @@ TEST(BertModel, LoadsTaskCheckpointNamesAndTfEraLayerNorms) {
     const std::vector<float> last =
         Reference(fixture("bert/outputs/bert-tiny-chinese/outputs.safetensors"))
             .f32("last_hidden_state");
-    const std::vector<float> cls = m->encoder().pooled(default_pool(), t, TextPooling::cls);
+    const std::vector<float> cls = m->encoder().pooled(test::pool(), t, TextPooling::cls);
     EXPECT_LE(max_abs_diff(cls.data(), last.data(), 32), 1e-4);
-    EXPECT_THROW(m->encoder().pooled(default_pool(), t, TextPooling::pooler), Error);
+    EXPECT_THROW(m->encoder().pooled(test::pool(), t, TextPooling::pooler), Error);
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -220,16 +220,16 @@ TEST(BertModel, BadInputsAreClearErrors) {
   TokenBatch t;
   t.input_ids = {{101, 999999, 102}};
   t.attention_mask = {{1, 1, 1}};
-  EXPECT_THROW(m->encoder().forward(default_pool(), t), Error);
+  EXPECT_THROW(m->encoder().forward(test::pool(), t), Error);
   t.input_ids = {{101, 102}};
-  EXPECT_THROW(m->encoder().forward(default_pool(), t), Error);  // mask row length differs
+  EXPECT_THROW(m->encoder().forward(test::pool(), t), Error);  // mask row length differs
   t.attention_mask = {{1, 1}};
   t.token_type_ids = {{0, 5}};
-  EXPECT_THROW(m->encoder().forward(default_pool(), t), Error);
+  EXPECT_THROW(m->encoder().forward(test::pool(), t), Error);
   t.token_type_ids.clear();
   t.input_ids = {std::vector<int64_t>(513, 101)};
   t.attention_mask = {std::vector<int64_t>(513, 1)};
-  EXPECT_THROW(m->encoder().forward(default_pool(), t), Error);
+  EXPECT_THROW(m->encoder().forward(test::pool(), t), Error);
   // A long text is cut to the context length instead.
   std::string long_text;
   for (int i = 0; i < 700; ++i) long_text += "猫";

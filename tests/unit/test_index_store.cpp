@@ -76,7 +76,6 @@ class IndexStoreTest : public ::testing::Test {
     for (int i = 0; i < 12; ++i)
       write_bmp(root_ / "photos" / (i % 3 ? "" : "sub") / ("img" + std::to_string(i) + ".bmp"), 48,
                 40, 1000u + static_cast<uint32_t>(i));
-    set_default_threads(2);
   }
   void TearDown() override {
     ::chmod((root_ / "photos" / "locked.png").c_str(), 0644);
@@ -87,6 +86,7 @@ class IndexStoreTest : public ::testing::Test {
     o.model_dir = model;
     o.progress = false;
     o.batch = 5;
+    o.pool = std::make_shared<ThreadPool>(2);
     return o;
   }
   std::string index_dir() const { return (root_ / "idx").string(); }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "io/safetensors.h"
+#include "mmfuse/thread_pool.h"
 
 namespace mmfuse::test {
 
@@ -67,6 +68,12 @@ inline double cosine(const float* a, const float* b, size_t n) {
     bb += static_cast<double>(b[i]) * b[i];
   }
   return ab / std::sqrt(aa * bb);
+}
+
+// A pool of all cores shared by the tests that compute on an explicit pool.
+inline ThreadPool& pool() {
+  static ThreadPool shared(0);
+  return shared;
 }
 
 }  // namespace mmfuse::test

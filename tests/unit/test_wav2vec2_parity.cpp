@@ -69,7 +69,7 @@ class Wav2Vec2Parity : public ::testing::TestWithParam<const char*> {
   std::vector<float> logits(size_t i, Wav2Vec2Trace* trace = nullptr) const {
     std::vector<float> x = wav(i);
     x = model_->input_values(x.data(), x.size());
-    return model_->logits(default_pool(), x.data(), x.size(), trace);
+    return model_->logits(test::pool(), x.data(), x.size(), trace);
   }
   std::string name_;
   std::unique_ptr<Wav2Vec2ForCtc> model_;
@@ -134,10 +134,10 @@ TEST_P(Wav2Vec2Parity, UnchunkedPathOfTranscribeIsTheModel) {
     std::vector<float> raw = wav(i);
     std::vector<float> whole = logits(i);
     std::vector<float> via =
-        model_->transcribe_logits(default_pool(), raw, ChunkOptions{30.0, 5.0}, "clip");
+        model_->transcribe_logits(test::pool(), raw, ChunkOptions{30.0, 5.0}, "clip");
     EXPECT_EQ(via, whole);
     std::vector<float> off =
-        model_->transcribe_logits(default_pool(), raw, ChunkOptions{0.0, 0.0}, "clip");
+        model_->transcribe_logits(test::pool(), raw, ChunkOptions{0.0, 0.0}, "clip");
     EXPECT_EQ(off, whole);
   }
 }
@@ -165,7 +165,7 @@ TEST_P(Wav2Vec2Parity, WeightNormParametrizationsLayoutLoads) {
   auto renamed = Wav2Vec2ForCtc::load(dir);
   std::vector<float> x = wav(0);
   x = renamed->input_values(x.data(), x.size());
-  EXPECT_EQ(renamed->logits(default_pool(), x.data(), x.size()), logits(0));
+  EXPECT_EQ(renamed->logits(test::pool(), x.data(), x.size()), logits(0));
   fs::remove_all(dir);
 }
 
@@ -188,7 +188,7 @@ TEST(Wav2Vec2Batched, Lv60PaddedBatchValidFramesEqualSingleRuns) {
   for (size_t i = 0; i < kClips; ++i) {
     std::vector<float> x = wav(i);
     x = model->input_values(x.data(), x.size());
-    std::vector<float> lg = model->logits(default_pool(), x.data(), x.size());
+    std::vector<float> lg = model->logits(test::pool(), x.data(), x.size());
     EXPECT_LE(max_abs_diff(lg.data(), batched.data() + i * max_frames * 32, lg.size()), 1e-4)
         << kAudio[i];
   }
@@ -209,7 +209,7 @@ TEST(Wav2Vec2Load, TooShortAudioIsBadInput) {
   auto model = Wav2Vec2ForCtc::load(fixture("wav2vec2/models/w2v2-tiny-base-style"));
   std::vector<float> samples(399, 0.1f);
   try {
-    model->transcribe_logits(default_pool(), samples, ChunkOptions{}, "short.wav");
+    model->transcribe_logits(test::pool(), samples, ChunkOptions{}, "short.wav");
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::bad_input);
@@ -230,7 +230,7 @@ TEST(Wav2Vec2Chunked, LongClipStitchesEachFrameOnceFromItsChunk) {
                      clip;
   for (int i = 0; i < 3; ++i) clip.insert(clip.end(), one.begin(), one.end());
   const ChunkOptions opt{4.0, 1.0};
-  std::vector<float> stitched = model->transcribe_logits(default_pool(), clip, opt, "long");
+  std::vector<float> stitched = model->transcribe_logits(test::pool(), clip, opt, "long");
   const size_t V = 32, total = model->config().frames_for(clip.size());
   ASSERT_EQ(stitched.size(), total * V);
   std::vector<ChunkPlan> plan = plan_chunks(clip.size(), 16000, model->config(), opt);
@@ -238,7 +238,7 @@ TEST(Wav2Vec2Chunked, LongClipStitchesEachFrameOnceFromItsChunk) {
   for (const ChunkPlan& c : plan) {
     std::vector<float> x =
         model->input_values(clip.data() + c.sample_begin, c.sample_end - c.sample_begin);
-    std::vector<float> alone = model->logits(default_pool(), x.data(), x.size());
+    std::vector<float> alone = model->logits(test::pool(), x.data(), x.size());
     for (size_t f = c.own_begin; f < c.own_end; ++f)
       ASSERT_EQ(0, std::memcmp(stitched.data() + f * V, alone.data() + (f - c.first_frame) * V,
                                V * sizeof(float)))
@@ -266,7 +266,7 @@ TEST(Wav2Vec2Timestamps, MonotonicAndInsideTheAudio) {
     for (size_t i = 0; i < kClips; ++i) {
       std::vector<float> raw = wav(i);
       std::vector<float> lg =
-          model->transcribe_logits(default_pool(), raw, ChunkOptions{}, kAudio[i]);
+          model->transcribe_logits(test::pool(), raw, ChunkOptions{}, kAudio[i]);
       CtcTranscript t =
           ctc_greedy_decode(ctc_argmax(lg.data(), lg.size() / 32, 32), model->vocabulary());
       const double duration = static_cast<double>(raw.size()) / 16000.0;
