@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "alarm/alarm_payload.h"
 #include "mmfuse/error.h"
 #include "test_store_util.h"
 
@@ -62,6 +63,7 @@ TEST(Store, RecordsInspectionWithModalitiesReadingsAlarmAndOutbox) {
   StoreTempDir dir;
   store::StoreOptions opt;
   opt.sinks = {"mqtt", "webhook"};
+  opt.alarm_payload = alarm::alarm_payload;
   store::FakeClock clock;
   opt.clock = &clock;
   auto s = store::Store::open(dir.path(), opt);
@@ -135,6 +137,7 @@ TEST(Store, DeduplicatesAlarmsPerDeviceAndTypeWithinCooldown) {
   store::StoreOptions opt;
   opt.clock = &clock;
   opt.sinks = {"mqtt"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 60'000;
   auto s = store::Store::open(dir.path(), opt);
   auto first = s->record_inspection(make_record("m1", true));
@@ -297,6 +300,7 @@ TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
   StoreTempDir dir;
   store::StoreOptions opt;
   opt.sinks = {"mqtt"};
+  opt.alarm_payload = alarm::alarm_payload;
   auto s = store::Store::open(dir.path(), opt);
   auto rec = make_record("m1", true, "", {"evidence/caf\xe9.png"});
   rec.modalities[0].message = "defect near caf\xe9";  // Latin-1 bytes
@@ -309,6 +313,7 @@ TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
             "caf\uFFFD");
   store::StoreOptions twice;
   twice.sinks = {"mqtt", "mqtt"};  // would queue every alarm twice
+  twice.alarm_payload = alarm::alarm_payload;
   EXPECT_THROW(store::Store::open(dir.path() / "x", twice), Error);
 }
 
@@ -340,6 +345,7 @@ TEST(Store, ReadersRunWhileWriterThreadsRecord) {
   StoreTempDir dir;
   store::StoreOptions opt;
   opt.sinks = {"mqtt"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
   auto s = store::Store::open(dir.path(), opt);
   constexpr int kWriters = 2, kEach = 60;
