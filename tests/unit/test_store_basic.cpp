@@ -317,6 +317,37 @@ TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
   EXPECT_THROW(store::Store::open(dir.path() / "x", twice), Error);
 }
 
+// The store persists the payload its caller builds and never builds one itself:
+// sinks without a payload builder are refused, and the outbox row holds exactly
+// the builder's text.
+TEST(Store, OutboxPayloadComesFromTheCaller) {
+  StoreTempDir dir;
+  store::StoreOptions none;
+  none.sinks = {"mqtt"};
+  try {
+    store::Store::open(dir.path() / "a", none);
+    FAIL() << "expected bad_input";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
+    EXPECT_NE(std::string(e.what()).find("alarm_payload"), std::string::npos) << e.what();
+  }
+  auto plain = store::Store::open(dir.path() / "b");
+  EXPECT_THROW(plain->set_sinks({"mqtt"}), Error);
+  plain->set_sinks({});
+
+  store::StoreOptions opt;
+  opt.sinks = {"webhook"};
+  opt.alarm_payload = [](const store::AlarmRow& a) {
+    return "alarm " + std::to_string(a.id) + " " + a.device_id;
+  };
+  auto s = store::Store::open(dir.path() / "c", opt);
+  auto out = s->record_inspection(make_record("m1", true));
+  ASSERT_GT(out.alarm_id, 0);
+  auto rows = s->list_outbox(out.alarm_id);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].payload, "alarm " + std::to_string(out.alarm_id) + " m1");
+}
+
 TEST(Store, RefusesGarbageFilesAndNewerSchemas) {
   StoreTempDir dir;
   fs::create_directories(dir.path() / "junk");
