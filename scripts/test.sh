@@ -6,7 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
 
+# Folder layering (docs/architecture.md): a forbidden #include fails here, before
+# any build. python3 comes with scripts/setup.sh on a bare machine.
+echo "== include layers"
+if command -v python3 >/dev/null; then
+  python3 scripts/check_layers.py
+  layers_checked=1
+fi
+
 scripts/setup.sh
+[ -n "${layers_checked:-}" ] || python3 scripts/check_layers.py
 
 echo "== tests (Release)"
 ctest --test-dir build --output-on-failure -j "$JOBS"

@@ -19,7 +19,7 @@
 #include "cli/common.h"
 #include "mmfuse/error.h"
 #include "store/store.h"
-#include "store/store_bench.h"
+#include "tools/store_bench.h"
 
 namespace fs = std::filesystem;
 

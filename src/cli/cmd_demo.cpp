@@ -14,10 +14,10 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/thread_pool.h"
-#include "inspect/demo.h"
 #include "inspect/plant.h"
 #include "inspect/round_runner.h"
 #include "mmfuse/error.h"
+#include "tools/demo.h"
 
 namespace mmfuse::cli {
 

@@ -5,9 +5,9 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/thread_pool.h"
-#include "index/ann_bench.h"
 #include "index/indexer.h"
 #include "mmfuse/error.h"
+#include "tools/ann_bench.h"
 
 namespace mmfuse::cli {
 

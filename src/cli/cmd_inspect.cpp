@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "alarm/alarm_payload.h"
 #include "alarm/mqtt_sink.h"
 #include "alarm/outbox_dispatcher.h"
 #include "alarm/webhook_sink.h"
@@ -126,6 +127,7 @@ void register_inspect(CLI::App& app) {
     so.retention_days = plant.retention_days;
     if (plant.alarms.mqtt) so.sinks.push_back("mqtt");
     if (plant.alarms.webhook) so.sinks.push_back("webhook");
+    so.alarm_payload = alarm::alarm_payload;
     auto db = store::Store::open(plant.data_dir, so);
     db->upsert_devices(device_infos(plant));
 

@@ -13,14 +13,14 @@
 
 #include "audio/audio_encode.h"
 #include "audio/audio_files.h"
-#include "audio/gaussian_detector.h"
-#include "audio/sound_detector.h"
-#include "audio/sound_eval.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/thread_pool.h"
+#include "detect/gaussian_detector.h"
+#include "detect/sound_detector.h"
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
+#include "tools/sound_eval.h"
 
 namespace mmfuse::cli {
 

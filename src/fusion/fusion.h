@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "inspect/inspection_record.h"
+#include "record/inspection_record.h"
 
 namespace mmfuse::fusion {
 

@@ -11,8 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include "detect/detector.h"
 #include "mmfuse/error.h"
-#include "sensor/detector.h"
 
 namespace mmfuse::inspect {
 

@@ -13,10 +13,10 @@
 #include "core/thread_pool.h"
 #include "fusion/fusion.h"
 #include "inspect/camera_detector.h"
-#include "inspect/inspection_record.h"
 #include "inspect/plant.h"
 #include "inspect/sensor_check.h"
 #include "inspect/sound_check.h"
+#include "record/inspection_record.h"
 
 namespace mmfuse::inspect {
 

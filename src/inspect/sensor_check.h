@@ -1,5 +1,5 @@
 // The sensors modality of an inspection point: the sensor pipeline
-// (src/sensor/pipeline.h, Isolation Forest / T2 / PCA / MSET / ensemble) fitted
+// (src/detect/pipeline.h, Isolation Forest / T2 / PCA / MSET / ensemble) fitted
 // on the point's normal rows, plus a stuck-sensor check (a channel that repeats
 // one value far longer than it ever did in the baseline). A window of recent
 // rows (CSV from the robot, or polled over Modbus) is judged as one reading.
@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "detect/pipeline.h"
 #include "inspect/plant.h"
 #include "sensor/csv_source.h"
-#include "sensor/pipeline.h"
 
 namespace mmfuse::inspect {
 

@@ -1,5 +1,5 @@
 // The sound modality of an inspection point: an unsupervised Gaussian detector
-// (src/audio/gaussian_detector.h, MFCC-40) fitted on the point's normal
+// (src/detect/gaussian_detector.h, MFCC-40) fitted on the point's normal
 // recordings, cached as a model folder so later runs do not refit.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "audio/gaussian_detector.h"
+#include "detect/gaussian_detector.h"
 #include "inspect/plant.h"
 
 namespace mmfuse::inspect {

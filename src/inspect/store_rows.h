@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "inspect/inspection_record.h"
 #include "inspect/plant.h"
+#include "record/inspection_record.h"
 #include "store/store.h"
 
 namespace mmfuse::inspect {

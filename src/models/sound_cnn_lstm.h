@@ -15,9 +15,9 @@
 #include "audio/audio_preprocess.h"
 #include "audio/feature_config.h"
 #include "audio/mel_features.h"
-#include "audio/sequence_layers.h"
 #include "core/thread_pool.h"
 #include "io/model_folder.h"
+#include "models/sequence_layers.h"
 
 namespace mmfuse {
 

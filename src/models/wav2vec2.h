@@ -14,7 +14,7 @@
 #include "io/model_folder.h"
 #include "models/transformer.h"
 #include "models/wav2vec2_config.h"
-#include "speech/ctc_vocabulary.h"
+#include "text/ctc_vocabulary.h"
 
 namespace mmfuse {
 

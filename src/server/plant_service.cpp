@@ -1,6 +1,7 @@
 // PlantService: store, inspectors and outbox for the plant routes.
 #include "server/plant_service.h"
 
+#include "alarm/alarm_payload.h"
 #include "alarm/mqtt_sink.h"
 #include "alarm/webhook_sink.h"
 #include "core/thread_pool.h"
@@ -49,6 +50,7 @@ void PlantService::start(Metrics& metrics) {
       sinks.push_back(std::make_shared<alarm::WebhookSink>(o));
     }
     for (const auto& s : sinks) options.sinks.push_back(s->name());
+    options.alarm_payload = alarm::alarm_payload;
   }
   store_ = store::Store::open(data_dir_, options);
   if (plant_) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "speech/ctc_vocabulary.h"
+#include "text/ctc_vocabulary.h"
 
 namespace mmfuse {
 

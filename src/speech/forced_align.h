@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "speech/ctc_decode.h"
-#include "speech/ctc_vocabulary.h"
+#include "text/ctc_vocabulary.h"
 
 namespace mmfuse {
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "speech/ctc_vocabulary.h"
+#include "text/ctc_vocabulary.h"
 
 namespace mmfuse {
 

@@ -7,7 +7,6 @@
 #include <set>
 #include <tuple>
 
-#include "alarm/alarm_payload.h"
 #include "mmfuse/error.h"
 #include "store/schema.h"
 #include "store/sqlite_util.h"
@@ -107,6 +106,8 @@ std::unique_ptr<Store> Store::open(const fs::path& data_dir, const StoreOptions&
   MMFUSE_CHECK(options.dedupe_cooldown_ms >= 0, bad_input,
                "store: dedupe_cooldown_ms must be >= 0");
   check_sinks(options.sinks);
+  MMFUSE_CHECK(options.sinks.empty() || options.alarm_payload, bad_input,
+               "store: sinks are set but StoreOptions::alarm_payload is not");
   std::unique_ptr<Store> s(new Store());
   std::error_code ec;
   s->data_dir_ = fs::absolute(data_dir, ec).lexically_normal();
@@ -183,6 +184,8 @@ std::string Store::integrity_check() const {
 
 void Store::set_sinks(const std::vector<std::string>& sinks) {
   check_sinks(sinks);
+  MMFUSE_CHECK(sinks.empty() || options_.alarm_payload, bad_input,
+               "store: sinks are set but StoreOptions::alarm_payload is not");
   std::lock_guard<std::mutex> lock(write_mutex_);
   sinks_ = sinks;
 }
@@ -449,8 +452,9 @@ int64_t Store::insert_alarm(const inspect::InspectionRecord& rec, int64_t inspec
   ins.bind(10, now).bind(11, now).bind(12, key).run();
   a.id = sqlite3_last_insert_rowid(writer_);
   insert_evidence_refs(writer_, data_dir_, a.evidence, 0, a.id);
+  if (sinks_.empty()) return a.id;
   // The payload is frozen now: what each sink gets is what was committed with the alarm.
-  const std::string payload = alarm::alarm_payload(a);
+  const std::string payload = options_.alarm_payload(a);
   Stmt out(writer_,
            "INSERT INTO outbox(alarm_id, sink, payload, attempts, next_attempt_at_ms, created_ms) "
            "VALUES(?,?,?,0,?,?)");

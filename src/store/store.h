@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "inspect/inspection_record.h"
+#include "record/inspection_record.h"
 #include "store/clock.h"
 
 struct sqlite3;
@@ -47,6 +48,13 @@ struct SensorReading {
   double value = 0.0;
 };
 
+struct AlarmRow;
+
+// Builds the text an outbox row carries for a new alarm (the alarm payload of
+// docs/alarms.md: alarm::alarm_payload). The store persists it as given, frozen
+// with the alarm in the same transaction; it never builds payloads itself.
+using AlarmPayloadFn = std::function<std::string(const AlarmRow&)>;
+
 struct StoreOptions {
   // A new alarm of the same (device, type) within this many ms of the last alarm
   // of that key is not raised again: the existing alarm's repeats/last_seen grow.
@@ -54,6 +62,9 @@ struct StoreOptions {
   // Every new alarm gets one outbox row per sink name listed here (e.g. "mqtt",
   // "webhook"); the OutboxDispatcher delivers them through the sink of that name.
   std::vector<std::string> sinks;
+  // The payload of those outbox rows; needed (bad_input otherwise) whenever sinks
+  // are set, here or through set_sinks().
+  AlarmPayloadFn alarm_payload;
   // Retention (prune()): inspections, readings, delivered outbox rows and
   // acknowledged alarms older than this are deleted.
   int retention_days = 7;
@@ -218,6 +229,7 @@ class Store {
   const StoreOptions& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
   // Sinks that new alarms are queued for (replaces StoreOptions::sinks; thread-safe).
+  // Non-empty sinks need StoreOptions::alarm_payload (bad_input otherwise).
   void set_sinks(const std::vector<std::string>& sinks);
 
   // ---- devices ----

@@ -6,9 +6,9 @@
 
 #include "mmfuse/error.h"
 #include "models/wav2vec2_config.h"
-#include "speech/ctc_vocabulary.h"
 #include "speech/speech_score.h"
 #include "speech/subtitles.h"
+#include "text/ctc_vocabulary.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);

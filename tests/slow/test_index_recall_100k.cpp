@@ -7,8 +7,8 @@
 
 #include <numeric>
 
-#include "index/ann_bench.h"
 #include "index/vector_index.h"
+#include "tools/ann_bench.h"
 
 namespace mmfuse {
 namespace {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "alarm/alarm_payload.h"
 #include "alarm/mqtt_sink.h"
 #include "alarm/outbox_dispatcher.h"
 #include "test_store_util.h"
@@ -92,6 +93,7 @@ TEST(AlarmMqtt, EveryAlarmArrivesOnceInOrderAcrossABrokerRestart) {
 
   store::StoreOptions opt;
   opt.sinks = {"mqtt"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
   auto s = store::Store::open(dir.path() / "data", opt);
   s->upsert_devices({{"dev-0", "Pump 0", "hall-a", "", nlohmann::json::array()}});
@@ -170,6 +172,7 @@ TEST(AlarmMqtt, UnconfirmedPublishIsRetriedAndReceiverDedupesById) {
   ASSERT_TRUE(wait_until([&] { return sub.subscriptions() == 1; }, 5000));
   store::StoreOptions opt;
   opt.sinks = {"mqtt"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
   auto s = store::Store::open(dir.path() / "data", opt);
   alarm::MqttOptions mo;

@@ -137,6 +137,7 @@ TEST(AlarmWebhook, RetriesWithBackoffAndDeliversEachAlarmOnceInOrder) {
   store::StoreOptions opt;
   opt.clock = &clock;
   opt.sinks = {"webhook"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
   auto s = store::Store::open(dir.path(), opt);
   std::vector<int64_t> ids;
@@ -194,6 +195,7 @@ TEST(AlarmWebhook, DownSinkWaitsWithoutHoldingBackAnotherSink) {
   Receiver receiver(0);
   store::StoreOptions opt;
   opt.sinks = {"mqtt", "webhook"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
   auto s = store::Store::open(dir.path(), opt);
   for (int i = 0; i < 3; ++i) s->record_inspection(make_record("m" + std::to_string(i), true));

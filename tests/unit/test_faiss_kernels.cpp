@@ -15,8 +15,8 @@
 #include <random>
 
 #include "core/ops.h"
-#include "index/ann_bench.h"
 #include "index/faiss_kernels.h"
+#include "tools/ann_bench.h"
 
 namespace mmfuse {
 namespace {

@@ -18,11 +18,11 @@
 #include <thread>
 
 #include "core/thread_pool.h"
-#include "index/ann_bench.h"
 #include "index/indexer.h"
 #include "index/searcher.h"
 #include "mmfuse/error.h"
 #include "models/clip.h"
+#include "tools/ann_bench.h"
 #include "vision/image.h"
 
 namespace fs = std::filesystem;

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <numeric>
 
-#include "index/ann_bench.h"
 #include "index/vector_index.h"
 #include "mmfuse/error.h"
+#include "tools/ann_bench.h"
 
 namespace mmfuse {
 namespace {

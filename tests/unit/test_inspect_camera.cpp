@@ -9,9 +9,9 @@
 #include <random>
 
 #include "inspect/camera_detector.h"
-#include "inspect/demo.h"
 #include "inspect/png_io.h"
 #include "mmfuse/error.h"
+#include "tools/demo.h"
 
 namespace mmfuse::inspect {
 namespace {

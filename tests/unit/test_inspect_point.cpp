@@ -9,13 +9,13 @@
 #include <fstream>
 #include <random>
 
-#include "inspect/demo.h"
 #include "inspect/jpeg_io.h"
 #include "inspect/png_io.h"
 #include "inspect/point_inspector.h"
 #include "inspect/sources.h"
 #include "mmfuse/error.h"
 #include "sensor/atomic_file.h"
+#include "tools/demo.h"
 
 namespace mmfuse::inspect {
 namespace {

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <numeric>
 
-#include "index/ann_bench.h"
 #include "index/loaded_index_cache.h"
 #include "mmfuse/error.h"
+#include "tools/ann_bench.h"
 
 namespace mmfuse {
 namespace {

@@ -3,7 +3,7 @@
 
 #include "mmfuse/error.h"
 #include "sensor/cleaning.h"
-#include "sensor/synthetic.h"
+#include "tools/synthetic.h"
 
 namespace mmfuse::sensor {
 namespace {

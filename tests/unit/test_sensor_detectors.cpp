@@ -5,15 +5,15 @@
 #include <cmath>
 #include <random>
 
+#include "detect/calibration.h"
+#include "detect/detector.h"
+#include "detect/ensemble.h"
+#include "detect/hotelling_t2.h"
+#include "detect/mset.h"
+#include "detect/pca_t2q.h"
 #include "mmfuse/error.h"
-#include "sensor/calibration.h"
-#include "sensor/detector.h"
-#include "sensor/ensemble.h"
-#include "sensor/hotelling_t2.h"
 #include "sensor/linalg.h"
-#include "sensor/mset.h"
-#include "sensor/pca_t2q.h"
-#include "sensor/synthetic.h"
+#include "tools/synthetic.h"
 
 namespace mmfuse::sensor {
 namespace {

@@ -6,11 +6,11 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "detect/isolation_forest.h"
 #include "mmfuse/error.h"
 #include "sensor/csv_source.h"
-#include "sensor/isolation_forest.h"
-#include "sensor/synthetic.h"
 #include "test_sensor_util.h"
+#include "tools/synthetic.h"
 
 namespace mmfuse::sensor {
 namespace {

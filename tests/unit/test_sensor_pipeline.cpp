@@ -4,12 +4,12 @@
 
 #include <cmath>
 
+#include "detect/pipeline.h"
 #include "mmfuse/error.h"
 #include "sensor/csv_source.h"
-#include "sensor/pipeline.h"
 #include "sensor/slow_channels.h"
-#include "sensor/synthetic.h"
 #include "test_sensor_util.h"
+#include "tools/synthetic.h"
 
 namespace mmfuse::sensor {
 namespace {

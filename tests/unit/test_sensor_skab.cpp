@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "mmfuse/error.h"
-#include "sensor/skab_eval.h"
 #include "test_sensor_util.h"
+#include "tools/skab_eval.h"
 
 namespace mmfuse::sensor {
 namespace {

@@ -3,8 +3,8 @@
 // on the logits, for random inputs and for a clip run end to end.
 #include <gtest/gtest.h>
 
-#include "audio/sequence_layers.h"
 #include "mmfuse/error.h"
+#include "models/sequence_layers.h"
 #include "models/sound_cnn_lstm.h"
 #include "test_util.h"
 

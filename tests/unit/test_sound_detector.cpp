@@ -9,12 +9,12 @@
 #include <random>
 
 #include "audio/audio_encode.h"
-#include "audio/fault_synth.h"
-#include "audio/gaussian_detector.h"
-#include "audio/sound_detector.h"
-#include "audio/sound_eval.h"
+#include "detect/gaussian_detector.h"
+#include "detect/sound_detector.h"
 #include "mmfuse/error.h"
 #include "test_util.h"
+#include "tools/fault_synth.h"
+#include "tools/sound_eval.h"
 
 namespace mmfuse {
 namespace {

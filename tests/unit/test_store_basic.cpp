@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "alarm/alarm_payload.h"
 #include "mmfuse/error.h"
 #include "test_store_util.h"
 
@@ -62,6 +63,7 @@ TEST(Store, RecordsInspectionWithModalitiesReadingsAlarmAndOutbox) {
   StoreTempDir dir;
   store::StoreOptions opt;
   opt.sinks = {"mqtt", "webhook"};
+  opt.alarm_payload = alarm::alarm_payload;
   store::FakeClock clock;
   opt.clock = &clock;
   auto s = store::Store::open(dir.path(), opt);
@@ -135,6 +137,7 @@ TEST(Store, DeduplicatesAlarmsPerDeviceAndTypeWithinCooldown) {
   store::StoreOptions opt;
   opt.clock = &clock;
   opt.sinks = {"mqtt"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 60'000;
   auto s = store::Store::open(dir.path(), opt);
   auto first = s->record_inspection(make_record("m1", true));
@@ -297,6 +300,7 @@ TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
   StoreTempDir dir;
   store::StoreOptions opt;
   opt.sinks = {"mqtt"};
+  opt.alarm_payload = alarm::alarm_payload;
   auto s = store::Store::open(dir.path(), opt);
   auto rec = make_record("m1", true, "", {"evidence/caf\xe9.png"});
   rec.modalities[0].message = "defect near caf\xe9";  // Latin-1 bytes
@@ -309,7 +313,39 @@ TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
             "caf\uFFFD");
   store::StoreOptions twice;
   twice.sinks = {"mqtt", "mqtt"};  // would queue every alarm twice
+  twice.alarm_payload = alarm::alarm_payload;
   EXPECT_THROW(store::Store::open(dir.path() / "x", twice), Error);
+}
+
+// The store persists the payload its caller builds and never builds one itself:
+// sinks without a payload builder are refused, and the outbox row holds exactly
+// the builder's text.
+TEST(Store, OutboxPayloadComesFromTheCaller) {
+  StoreTempDir dir;
+  store::StoreOptions none;
+  none.sinks = {"mqtt"};
+  try {
+    store::Store::open(dir.path() / "a", none);
+    FAIL() << "expected bad_input";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
+    EXPECT_NE(std::string(e.what()).find("alarm_payload"), std::string::npos) << e.what();
+  }
+  auto plain = store::Store::open(dir.path() / "b");
+  EXPECT_THROW(plain->set_sinks({"mqtt"}), Error);
+  plain->set_sinks({});
+
+  store::StoreOptions opt;
+  opt.sinks = {"webhook"};
+  opt.alarm_payload = [](const store::AlarmRow& a) {
+    return "alarm " + std::to_string(a.id) + " " + a.device_id;
+  };
+  auto s = store::Store::open(dir.path() / "c", opt);
+  auto out = s->record_inspection(make_record("m1", true));
+  ASSERT_GT(out.alarm_id, 0);
+  auto rows = s->list_outbox(out.alarm_id);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].payload, "alarm " + std::to_string(out.alarm_id) + " m1");
 }
 
 TEST(Store, RefusesGarbageFilesAndNewerSchemas) {
@@ -340,6 +376,7 @@ TEST(Store, ReadersRunWhileWriterThreadsRecord) {
   StoreTempDir dir;
   store::StoreOptions opt;
   opt.sinks = {"mqtt"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
   auto s = store::Store::open(dir.path(), opt);
   constexpr int kWriters = 2, kEach = 60;

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "alarm/alarm_payload.h"
 #include "test_store_util.h"
 
 using namespace mmfuse;
@@ -45,6 +46,7 @@ TEST(StoreCli, ListAckStatsInfoPruneAndDeliver) {
   {
     store::StoreOptions opt;
     opt.sinks = {"webhook"};
+    opt.alarm_payload = alarm::alarm_payload;
     opt.dedupe_cooldown_ms = 0;
     auto s = store::Store::open(data, opt);
     first = s->record_inspection(make_record("m1", true)).alarm_id;

@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "alarm/alarm_payload.h"
 #include "test_store_util.h"
 
 namespace fs = std::filesystem;
@@ -26,6 +27,7 @@ constexpr int kReadings = 20;
   try {
     store::StoreOptions opt;
     opt.sinks = {"mqtt", "webhook"};
+    opt.alarm_payload = alarm::alarm_payload;
     opt.dedupe_cooldown_ms = 0;
     auto s = store::Store::open(dir, opt);
     auto round = s->begin_round(1'000'000);

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "alarm/alarm_payload.h"
 #include "test_store_util.h"
 
 namespace fs = std::filesystem;
@@ -43,6 +44,7 @@ TEST(StoreRetention, PrunesOldRowsAndEvidenceKeepsRecentAndReferenced) {
   store::StoreOptions opt;
   opt.clock = &clock;
   opt.sinks = {"webhook"};
+  opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
   auto s = store::Store::open(dir.path(), opt);
   const fs::path ev = s->evidence_dir();

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "inspect/inspection_record.h"
+#include "record/inspection_record.h"
 #include "store/store.h"
 
 namespace mmfuse::test {
