@@ -16,8 +16,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "io/atomic_file.h"
 #include "mmfuse/error.h"
-#include "sensor/atomic_file.h"
 #include "sensor/csv_source.h"
 #include "sensor/modbus_source.h"
 #include "sensor/pipeline.h"
@@ -203,7 +203,7 @@ void register_detect(CLI::App* sensor) {
       text += std::to_string(table.row_numbers[r]) + "," + format_score(res.score) + "," +
               (res.anomaly ? "1" : "0") + "\n";
     }
-    sensor::write_file_atomic(opt->out, text);
+    write_file_atomic(opt->out, text);
     Json j;
     j["input"] = opt->input;
     j["out"] = opt->out;
@@ -277,11 +277,11 @@ void register_eval(CLI::App* sensor) {
   cmd->add_flag("--json", opt->json, "Print JSON instead of the table");
   add_threads_option(cmd, &opt->threads);
   add_pipeline_options(cmd, &opt->flags, /*with_method=*/false);
-  cmd->get_option("--ignore-channels")
-      ->description("Channels left out (default: none)");
+  cmd->get_option("--ignore-channels")->description("Channels left out (default: none)");
   cmd->get_option("--slow-channels")
-      ->description("Leave out channels whose training lag-1 autocorrelation is at least this "
-                    "(default here 0.8; 0 = off)");
+      ->description(
+          "Leave out channels whose training lag-1 autocorrelation is at least this "
+          "(default here 0.8; 0 = off)");
   cmd->add_flag("--all-channels", opt->all_channels,
                 "Use every channel (no --ignore-channels, no slow-channel rule)");
   cmd->callback([opt] {

@@ -12,8 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/atomic_file.h"
 #include "mmfuse/error.h"
-#include "sensor/atomic_file.h"
 #include "vision/png_memory.h"
 
 namespace mmfuse::inspect {
@@ -155,7 +155,7 @@ std::string encode_png(const void* pixels, int width, int height, int channels, 
 
 void write_png(const std::filesystem::path& path, const void* pixels, int width, int height,
                int channels, int bit_depth) {
-  sensor::write_file_atomic(path, encode_png(pixels, width, height, channels, bit_depth));
+  write_file_atomic(path, encode_png(pixels, width, height, channels, bit_depth));
 }
 
 }  // namespace mmfuse::inspect
