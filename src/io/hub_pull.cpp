@@ -1,7 +1,6 @@
 #include "io/hub_pull.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <thread>
 #include <utility>
 
+#include "io/digest.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse::hub {
@@ -105,39 +105,7 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Hashing (OpenSSL EVP).
-
-class Digest {
- public:
-  explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {
-    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, md, nullptr) != 1)
-      throw_error(ErrorKind::internal, "OpenSSL: cannot initialise a digest");
-  }
-  ~Digest() { EVP_MD_CTX_free(ctx_); }
-  Digest(const Digest&) = delete;
-  Digest& operator=(const Digest&) = delete;
-
-  void update(const void* data, std::size_t n) {
-    if (n != 0 && EVP_DigestUpdate(ctx_, data, n) != 1)
-      throw_error(ErrorKind::internal, "OpenSSL: digest update failed");
-  }
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_, md, &len) != 1)
-      throw_error(ErrorKind::internal, "OpenSSL: digest final failed");
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-      out += digits[md[i] >> 4];
-      out += digits[md[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
+// Hashing (io/digest).
 
 // Feeds the first `limit` bytes of `path` (all of it when nullopt) into `digest`.
 void digest_file(Digest& digest, const fs::path& path, std::optional<std::uint64_t> limit) {
@@ -161,7 +129,7 @@ void digest_file(Digest& digest, const fs::path& path, std::optional<std::uint64
 // The git blob id of a file: sha1("blob <size>\0" + contents), what the hub reports for
 // files not stored in LFS.
 std::string git_blob_id(const fs::path& path) {
-  Digest d(EVP_sha1());
+  Digest d = Digest::sha1();
   std::string header = "blob " + std::to_string(fs::file_size(path));
   d.update(header.data(), header.size() + 1);  // with the terminating NUL
   digest_file(d, path, std::nullopt);
@@ -850,7 +818,7 @@ std::optional<PulledFile> Puller::fetch(Entry e) {
       }
     }
     if (!digest || hashed != offset) {
-      digest = std::make_unique<Digest>(EVP_sha256());
+      digest = std::make_unique<Digest>(Digest::sha256());
       hashed = 0;
       if (offset > 0) {
         digest_file(*digest, part, offset);
@@ -879,7 +847,7 @@ std::optional<PulledFile> Puller::fetch(Entry e) {
           warn(e.name + ": the server ignored the Range request; downloading from the start");
         out = std::fopen(part.c_str(), "wb");
         offset = done = 0;
-        digest = std::make_unique<Digest>(EVP_sha256());
+        digest = std::make_unique<Digest>(Digest::sha256());
         hashed = 0;
         if (!total && r.content_length) total = r.content_length;
       } else {
@@ -1221,7 +1189,7 @@ bool glob_match(std::string_view pattern, std::string_view path) {
 }
 
 std::string sha256_file(const fs::path& path) {
-  Digest d(EVP_sha256());
+  Digest d = Digest::sha256();
   digest_file(d, path, std::nullopt);
   return d.hex();
 }
