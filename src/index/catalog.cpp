@@ -2,8 +2,8 @@
 #include "index/catalog.h"
 
 #include <cstring>
-#include <ctime>
 
+#include "core/utc_time.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -160,7 +160,7 @@ int64_t Catalog::insert_item(const ItemRecord& item) {
   s.bind(1, item.type).bind(2, item.path).bind(3, item.text).bind(4, item.hash);
   s.bind(5, item.size)
       .bind(6, item.mtime)
-      .bind(7, item.added_at.empty() ? utc_now_iso8601() : item.added_at);
+      .bind(7, item.added_at.empty() ? iso8601_utc_seconds(unix_time_ms()) : item.added_at);
   s.run();
   return sqlite3_last_insert_rowid(db_);
 }
@@ -231,15 +231,6 @@ void Catalog::item_vectors(const std::string& type, const std::string& model, si
     ids->push_back(s.i64(0));
     vectors->insert(vectors->end(), p, p + dim);
   }
-}
-
-std::string utc_now_iso8601() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace mmfuse

@@ -81,6 +81,4 @@ class WriteTransaction : public SqlTransaction {
   explicit WriteTransaction(Catalog& c) : SqlTransaction(c.db(), true) {}
 };
 
-std::string utc_now_iso8601();
-
 }  // namespace mmfuse

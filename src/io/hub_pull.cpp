@@ -20,6 +20,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/strings.h"
 #include "io/digest.h"
 #include "mmfuse/error.h"
 
@@ -66,11 +67,6 @@ bool ends_with(std::string_view s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::string trim(std::string_view s) {
   std::size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
@@ -90,7 +86,7 @@ std::string etag_value(std::string tag) {
   if (starts_with(tag, "W/")) tag = tag.substr(2);
   if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
     tag = tag.substr(1, tag.size() - 2);
-  return lower(tag);
+  return ascii_lower(tag);
 }
 
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
@@ -259,7 +255,7 @@ std::size_t handle_header(TransferState* st, char* data, std::size_t n) {
   }
   std::size_t colon = line.find(':');
   if (colon == std::string::npos) return n;
-  std::string name = lower(trim(std::string_view(line).substr(0, colon)));
+  std::string name = ascii_lower(trim(std::string_view(line).substr(0, colon)));
   std::string value = trim(std::string_view(line).substr(colon + 1));
   if (name == "content-length") {
     r.content_length = parse_u64(value);
@@ -305,7 +301,7 @@ std::size_t handle_body(TransferState* st, char* data, std::size_t n) {
 std::pair<std::optional<std::uint64_t>, std::optional<std::uint64_t>> parse_content_range(
     const std::string& value) {
   std::string v = trim(value);
-  if (!starts_with(lower(v), "bytes")) return {};
+  if (!starts_with(ascii_lower(v), "bytes")) return {};
   v = trim(std::string_view(v).substr(5));
   std::size_t slash = v.find('/');
   if (slash == std::string::npos) return {};
@@ -483,7 +479,7 @@ Puller::Puller(const PullOptions& opts)
   }
   endpoint_ = trim(endpoint_);
   while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
-  std::string scheme = lower(endpoint_.substr(0, 8));
+  std::string scheme = ascii_lower(endpoint_.substr(0, 8));
   MMFUSE_CHECK(starts_with(scheme, "http://") || starts_with(scheme, "https://"), bad_input,
                "HF_ENDPOINT must be an http:// or https:// URL, got '" + endpoint_ + "'");
 
@@ -504,7 +500,7 @@ Puller::Puller(const PullOptions& opts)
 }
 
 void Puller::note_commit(const std::string& commit) {
-  std::string c = lower(trim(commit));
+  std::string c = ascii_lower(trim(commit));
   if (commit_.empty() && is_hex(c, 40)) {
     commit_ = c;
     ref_ = c;  // every later file comes from the same commit
@@ -621,14 +617,14 @@ std::vector<Entry> Puller::plan_from_listing(const nlohmann::json& info, bool& e
     if (s.contains("size") && s["size"].is_number_unsigned())
       e.size = s["size"].get<std::uint64_t>();
     if (s.contains("blobId") && s["blobId"].is_string()) {
-      std::string oid = lower(s["blobId"].get<std::string>());
+      std::string oid = ascii_lower(s["blobId"].get<std::string>());
       if (is_hex(oid, 40)) e.git_oid = oid;
     }
     if (s.contains("lfs") && s["lfs"].is_object()) {
       const auto& lfs = s["lfs"];
       for (const char* key : {"sha256", "oid"}) {
         if (lfs.contains(key) && lfs[key].is_string()) {
-          std::string sha = lower(lfs[key].get<std::string>());
+          std::string sha = ascii_lower(lfs[key].get<std::string>());
           if (starts_with(sha, "sha256:")) sha = sha.substr(7);
           if (is_hex(sha, 64)) {
             e.sha256 = sha;
