@@ -1,6 +1,8 @@
 // Alarm payload JSON and MQTT topic scheme (see alarm_payload.h, docs/alarms.md).
 #include "alarm/alarm_payload.h"
 
+#include "core/utc_time.h"
+
 namespace mmfuse::alarm {
 
 nlohmann::ordered_json alarm_payload_json(const store::AlarmRow& a) {
@@ -12,7 +14,7 @@ nlohmann::ordered_json alarm_payload_json(const store::AlarmRow& a) {
           {"fused_score", a.fused_score},
           {"modalities", a.modalities},
           {"evidence", a.evidence},
-          {"created", store::iso8601_utc(a.created_ms)},
+          {"created", iso8601_utc(a.created_ms)},
           {"created_ms", a.created_ms},
           {"round_id", a.round_id},
           {"inspection_id", a.inspection_id}};

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/strings.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -10,9 +11,7 @@ namespace mmfuse {
 namespace fs = std::filesystem;
 
 bool has_audio_extension(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = ascii_lower(path.extension().string());
   static const char* const kExtensions[] = {".wav",  ".wave", ".flac", ".ogg", ".oga",
                                             ".opus", ".aif",  ".aiff", ".au",  ".snd",
                                             ".w64",  ".caf",  ".mp3"};

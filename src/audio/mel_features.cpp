@@ -1,10 +1,13 @@
 #include "audio/mel_features.h"
 
-#include <cblas.h>
+#include <fftw3.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <numbers>
 
 #include "mmfuse/error.h"
@@ -27,6 +30,31 @@ double mel_to_hz(double m, MelScale scale) {
   return m >= min_log_mel ? min_log_hz * std::exp(logstep * (m - min_log_mel)) : f_sp * m;
 }
 
+// FFTW's planner is not thread-safe, so plans are made under one lock, once per
+// size, and kept for the life of the process; executing a plan on new arrays
+// (fftw_execute_dft_r2c) is thread-safe. FFTW_ESTIMATE: the same plan, hence the
+// same rounding, on every run.
+fftw_plan r2c_plan(int n_fft) {
+  static std::mutex mutex;
+  static std::map<int, fftw_plan> plans;
+  std::lock_guard<std::mutex> lock(mutex);
+  fftw_plan& plan = plans[n_fft];
+  if (plan == nullptr) {
+    double* in = fftw_alloc_real(static_cast<size_t>(n_fft));
+    fftw_complex* out = fftw_alloc_complex(static_cast<size_t>(n_fft / 2 + 1));
+    plan = in && out ? fftw_plan_dft_r2c_1d(n_fft, in, out, FFTW_ESTIMATE) : nullptr;
+    fftw_free(in);
+    fftw_free(out);
+    MMFUSE_CHECK(plan != nullptr, internal,
+                 "FFTW: cannot plan a " + std::to_string(n_fft) + "-point FFT");
+  }
+  return plan;
+}
+
+struct FftwFree {
+  void operator()(void* p) const { fftw_free(p); }
+};
+
 }  // namespace
 
 MelExtractor::MelExtractor(const FeatureConfig& config) : config_(config) {
@@ -37,20 +65,7 @@ MelExtractor::MelExtractor(const FeatureConfig& config) : config_(config) {
   for (int n = 0; n < win; ++n)
     window_[static_cast<size_t>(n)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * n / win);
 
-  // Real DFT restricted to the window's support (samples offset .. offset + win
-  // of each n_fft frame): column 2k is cos, 2k + 1 is -sin of bin k.
-  const int offset = (n_fft - win) / 2;
-  dft_matrix_.resize(static_cast<size_t>(win) * 2 * static_cast<size_t>(bins));
-  for (int i = 0; i < win; ++i) {
-    double* row = dft_matrix_.data() + static_cast<size_t>(i) * 2 * static_cast<size_t>(bins);
-    const long n = offset + i;
-    for (int k = 0; k < bins; ++k) {
-      // Reduce k*n mod n_fft exactly before the trig call, for full precision.
-      const double angle = 2.0 * std::numbers::pi * static_cast<double>((k * n) % n_fft) / n_fft;
-      row[2 * k] = std::cos(angle);
-      row[2 * k + 1] = -std::sin(angle);
-    }
-  }
+  plan_ = r2c_plan(n_fft);
 
   // Triangular filters between consecutive mel-spaced edges (librosa.filters.mel).
   const int n_mels = config_.n_mels;
@@ -131,26 +146,20 @@ std::vector<double> MelExtractor::power_f64(const std::vector<float>& samples) c
     }
   }  // shorter clips keep zero padding, as the NumPy definition does
 
-  // Windowed frames (only the window's support) times the DFT matrix, in
-  // blocks of frames to bound memory.
-  constexpr size_t kBlock = 256;
-  std::vector<double> framed(kBlock * win), spec(kBlock * 2 * bins);
-  for (size_t t0 = 0; t0 < count; t0 += kBlock) {
-    const size_t rows = std::min(kBlock, count - t0);
-    for (size_t r = 0; r < rows; ++r) {
-      const double* src = x.data() + (t0 + r) * hop + offset;
-      double* dst = framed.data() + r * win;
-      for (size_t i = 0; i < win; ++i) dst[i] = src[i] * window_[i];
-    }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
-                static_cast<int>(2 * bins), static_cast<int>(win), 1.0, framed.data(),
-                static_cast<int>(win), dft_matrix_.data(), static_cast<int>(2 * bins), 0.0,
-                spec.data(), static_cast<int>(2 * bins));
-    for (size_t r = 0; r < rows; ++r) {
-      const double* s = spec.data() + r * 2 * bins;
-      double* p = power.data() + (t0 + r) * bins;
-      for (size_t k = 0; k < bins; ++k) p[k] = s[2 * k] * s[2 * k] + s[2 * k + 1] * s[2 * k + 1];
-    }
+  // Each frame: the window over its support, zeros around it, one real FFT. The
+  // buffers come from fftw_alloc, aligned as the plan expects.
+  std::unique_ptr<double, FftwFree> frame(fftw_alloc_real(n_fft));
+  std::unique_ptr<fftw_complex, FftwFree> spectrum(fftw_alloc_complex(bins));
+  MMFUSE_CHECK(frame && spectrum, internal, "FFTW: out of memory");
+  double* in = frame.get();
+  std::fill(in, in + n_fft, 0.0);
+  for (size_t t = 0; t < count; ++t) {
+    const double* src = x.data() + t * hop + offset;
+    for (size_t i = 0; i < win; ++i) in[offset + i] = src[i] * window_[i];
+    fftw_execute_dft_r2c(plan_, in, spectrum.get());
+    const fftw_complex* s = spectrum.get();
+    double* p = power.data() + t * bins;
+    for (size_t k = 0; k < bins; ++k) p[k] = s[k][0] * s[k][0] + s[k][1] * s[k][1];
   }
   return power;
 }

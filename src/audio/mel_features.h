@@ -3,11 +3,10 @@
 // Mfcc.MatchesNumpyReference holds the two together to 1e-4). Arrays are
 // time-major: [frames, n_mels] / [frames, n_mfcc].
 //
-// The spectrum is a double-precision DFT done as one GEMM per block of frames
-// (OpenBLAS dgemm, single-threaded inside the caller's thread). A float FFT
-// (FFTW's fftwf) was tried first: its rounding error is relative to the whole
-// frame's energy, so bands 50-60 dB below the loudest one came out 3e-4 dB
-// off, over the 1e-4 bar; the GEMM costs ~10 ms per 10 s clip at 16 kHz.
+// The spectrum is a double-precision real FFT (FFTW's fftw3, in the caller's
+// thread). A float FFT (fftwf) was tried first: its rounding error is relative
+// to the whole frame's energy, so bands 50-60 dB below the loudest one came out
+// 3e-4 dB off, over the 1e-4 bar; double precision holds it.
 #pragma once
 
 #include <cstddef>
@@ -15,11 +14,14 @@
 
 #include "audio/feature_config.h"
 
+struct fftw_plan_s;  // FFTW's plan (fftw_plan), kept out of this header
+
 namespace mmfuse {
 
 class MelExtractor {
  public:
-  // Precomputes the window, the DFT matrix, the mel filters and the DCT matrix.
+  // Precomputes the window, the mel filters and the DCT matrix, and takes the FFT
+  // plan for config.n_fft (made once per size per process, under a lock).
   explicit MelExtractor(const FeatureConfig& config);
   MelExtractor(const MelExtractor&) = delete;
   MelExtractor& operator=(const MelExtractor&) = delete;
@@ -49,8 +51,8 @@ class MelExtractor {
   std::vector<double> power_f64(const std::vector<float>& samples) const;
 
   FeatureConfig config_;
-  std::vector<double> window_;      // frame_length values, periodic Hann
-  std::vector<double> dft_matrix_;  // [frame_length, 2 * n_bins]: cos, -sin per bin
+  std::vector<double> window_;   // frame_length values, periodic Hann
+  fftw_plan_s* plan_ = nullptr;  // real-to-complex, n_fft points; shared, never freed
   std::vector<Filter> filters_;
   std::vector<double> dct_;  // [n_mfcc, n_mels], lifter folded in
 };

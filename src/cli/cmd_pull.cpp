@@ -14,12 +14,23 @@
 
 #include "cli/commands.h"
 #include "io/hub_pull.h"
+#include "mmfuse/error.h"
 
 namespace mmfuse::cli {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// hub::pull's messages name the option fields (revision, include patterns, destination
+// folder); tell the user which flag sets the one a message is about.
+std::string with_flag(const std::string& message) {
+  for (const auto& [field, flag] :
+       {std::pair{"include pattern", "--include"}, std::pair{"destination folder", "--to"},
+        std::pair{"invalid revision", "--revision"}})
+    if (message.find(field) != std::string::npos) return message + " (" + flag + ")";
+  return message;
+}
 
 std::string human_bytes(std::uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -93,7 +104,7 @@ class ProgressPrinter : public hub::PullObserver {
 
   void warning(const std::string& message) override {
     if (tty_) std::fputs("\r\x1b[K", stderr);
-    std::fprintf(stderr, "mmfuse pull: warning: %s\n", message.c_str());
+    std::fprintf(stderr, "mmfuse pull: warning: %s\n", with_flag(message).c_str());
     if (tty_ && active_ && !quiet_) draw();
     std::fflush(stderr);
   }
@@ -188,6 +199,9 @@ void register_pull(CLI::App& app) {
     hub::PullResult result;
     try {
       result = hub::pull(opts);
+    } catch (const Error& e) {
+      printer.finish();
+      throw Error(e.kind(), with_flag(e.what()));
     } catch (...) {
       printer.finish();
       throw;

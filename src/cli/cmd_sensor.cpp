@@ -16,9 +16,10 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/utc_time.h"
 #include "detect/pipeline.h"
+#include "io/atomic_file.h"
 #include "mmfuse/error.h"
-#include "sensor/atomic_file.h"
 #include "sensor/csv_source.h"
 #include "sensor/modbus_source.h"
 #include "tools/sensor_bench.h"
@@ -203,7 +204,7 @@ void register_detect(CLI::App* sensor) {
       text += std::to_string(table.row_numbers[r]) + "," + format_score(res.score) + "," +
               (res.anomaly ? "1" : "0") + "\n";
     }
-    sensor::write_file_atomic(opt->out, text);
+    write_file_atomic(opt->out, text);
     Json j;
     j["input"] = opt->input;
     j["out"] = opt->out;
@@ -428,14 +429,9 @@ extern "C" void on_signal(int) {
 }
 
 std::string iso_time(double t) {
-  const std::time_t secs = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // room for any int fields, which silences -Wformat-truncation
+  const auto secs = static_cast<int64_t>(t);
   const int ms = std::clamp(static_cast<int>((t - static_cast<double>(secs)) * 1000.0), 0, 999);
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  return buf;
+  return iso8601_utc(secs * 1000 + ms);
 }
 
 void register_poll(CLI::App* sensor) {

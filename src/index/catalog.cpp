@@ -2,8 +2,8 @@
 #include "index/catalog.h"
 
 #include <cstring>
-#include <ctime>
 
+#include "core/utc_time.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -28,15 +28,15 @@ CREATE TABLE IF NOT EXISTS embeddings(
   PRIMARY KEY(model, hash)) WITHOUT ROWID;
 )sql";
 
-ItemRecord read_item(const Statement& s) {
+ItemRecord read_item(const SqlStatement& s) {
   ItemRecord r;
-  r.id = s.int64(0);
+  r.id = s.i64(0);
   r.type = s.text(1);
   r.path = s.text(2);
   r.text = s.text(3);
   r.hash = s.text(4);
-  r.size = s.int64(5);
-  r.mtime = s.int64(6);
+  r.size = s.i64(5);
+  r.mtime = s.i64(6);
   r.added_at = s.text(7);
   return r;
 }
@@ -45,50 +45,6 @@ constexpr const char* kItemColumns =
     "SELECT id, type, path, text, hash, size, mtime, added_at FROM items ";
 
 }  // namespace
-
-Statement::Statement(sqlite3* db, const char* sql) : db_(db) {
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-    throw_error(ErrorKind::internal, std::string("sqlite: ") + sqlite3_errmsg(db) + " in: " + sql);
-}
-Statement::~Statement() {
-  sqlite3_finalize(stmt_);
-}
-Statement& Statement::bind(int i, int64_t v) {
-  sqlite3_bind_int64(stmt_, i, v);
-  return *this;
-}
-Statement& Statement::bind(int i, const std::string& v) {
-  sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  return *this;
-}
-Statement& Statement::bind_blob(int i, const void* data, size_t bytes) {
-  sqlite3_bind_blob(stmt_, i, data, static_cast<int>(bytes), SQLITE_TRANSIENT);
-  return *this;
-}
-bool Statement::step() {
-  const int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  throw_error(ErrorKind::internal, std::string("sqlite: ") + sqlite3_errmsg(db_));
-}
-void Statement::run() {
-  while (step()) {
-  }
-}
-int64_t Statement::int64(int col) const {
-  return sqlite3_column_int64(stmt_, col);
-}
-std::string Statement::text(int col) const {
-  const auto* p = sqlite3_column_text(stmt_, col);
-  return p ? std::string(reinterpret_cast<const char*>(p),
-                         static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
-           : std::string();
-}
-const void* Statement::blob(int col, size_t* bytes) const {
-  const void* p = sqlite3_column_blob(stmt_, col);
-  *bytes = static_cast<size_t>(sqlite3_column_bytes(stmt_, col));
-  return p;
-}
 
 Catalog::Catalog(const std::filesystem::path& file, bool create) : file_(file) {
   if (!create && !std::filesystem::exists(file))
@@ -118,17 +74,8 @@ Catalog::~Catalog() {
   sqlite3_close(db_);
 }
 
-void Catalog::fail(const std::string& what) {
-  throw_error(ErrorKind::internal, file_.string() + ": " + what + ": " + sqlite3_errmsg(db_));
-}
-
 void Catalog::exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw_error(ErrorKind::internal, file_.string() + ": " + msg);
-  }
+  sql_exec(db_, sql);
 }
 
 void Catalog::create_schema() {
@@ -136,16 +83,13 @@ void Catalog::create_schema() {
 }
 
 bool Catalog::has_schema() {
-  Statement s(db_,
-              "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-              "('meta','items','embeddings')");
+  SqlStatement s(db_,
+                 "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+                 "('meta','items','embeddings')");
   s.step();
-  return s.int64(0) == 3;
+  return s.i64(0) == 3;
 }
 
-void Catalog::begin_write() {
-  exec("BEGIN IMMEDIATE");
-}
 void Catalog::begin_read() {
   exec("BEGIN DEFERRED");
 }
@@ -157,37 +101,37 @@ void Catalog::rollback() {
 }
 
 std::optional<std::string> Catalog::meta(const std::string& key) {
-  Statement s(db_, "SELECT value FROM meta WHERE key = ?");
+  SqlStatement s(db_, "SELECT value FROM meta WHERE key = ?");
   s.bind(1, key);
   if (!s.step()) return std::nullopt;
   return s.text(0);
 }
 
 void Catalog::set_meta(const std::string& key, const std::string& value) {
-  Statement(db_,
-            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = "
-            "excluded.value")
+  SqlStatement(db_,
+               "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+               "excluded.value")
       .bind(1, key)
       .bind(2, value)
       .run();
 }
 
 std::optional<ItemRecord> Catalog::item_by_path(const std::string& type, const std::string& path) {
-  Statement s(db_, (std::string(kItemColumns) + "WHERE type = ? AND path = ?").c_str());
+  SqlStatement s(db_, (std::string(kItemColumns) + "WHERE type = ? AND path = ?").c_str());
   s.bind(1, type).bind(2, path);
   if (!s.step()) return std::nullopt;
   return read_item(s);
 }
 
 std::optional<ItemRecord> Catalog::item_by_hash(const std::string& type, const std::string& hash) {
-  Statement s(db_, (std::string(kItemColumns) + "WHERE type = ? AND hash = ? LIMIT 1").c_str());
+  SqlStatement s(db_, (std::string(kItemColumns) + "WHERE type = ? AND hash = ? LIMIT 1").c_str());
   s.bind(1, type).bind(2, hash);
   if (!s.step()) return std::nullopt;
   return read_item(s);
 }
 
 std::optional<ItemRecord> Catalog::item_by_id(int64_t id) {
-  Statement s(db_, (std::string(kItemColumns) + "WHERE id = ?").c_str());
+  SqlStatement s(db_, (std::string(kItemColumns) + "WHERE id = ?").c_str());
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
   return read_item(s);
@@ -197,10 +141,11 @@ std::vector<ItemRecord> Catalog::items(const std::string& type, const std::strin
   // Prefix match on whole path components: "/a/b" covers "/a/b" and "/a/b/...", not "/a/bc".
   std::string dir = prefix;
   if (!dir.empty() && dir.back() != '/') dir.push_back('/');
-  Statement s(db_, (std::string(kItemColumns) + "WHERE (?1 = '' OR type = ?1) AND (?2 = '' OR path "
-                                                "= ?2 OR substr(path, 1, length(?3)) = ?3) "
-                                                "ORDER BY id")
-                       .c_str());
+  SqlStatement s(db_,
+                 (std::string(kItemColumns) + "WHERE (?1 = '' OR type = ?1) AND (?2 = '' OR path "
+                                              "= ?2 OR substr(path, 1, length(?3)) = ?3) "
+                                              "ORDER BY id")
+                     .c_str());
   s.bind(1, type).bind(2, prefix).bind(3, dir);
   std::vector<ItemRecord> out;
   while (s.step()) out.push_back(read_item(s));
@@ -208,23 +153,24 @@ std::vector<ItemRecord> Catalog::items(const std::string& type, const std::strin
 }
 
 int64_t Catalog::insert_item(const ItemRecord& item) {
-  Statement s(db_,
-              "INSERT INTO items(type, path, text, hash, size, mtime, added_at) VALUES(?, ?, ?, ?, "
-              "?, ?, ?)");
+  SqlStatement s(
+      db_,
+      "INSERT INTO items(type, path, text, hash, size, mtime, added_at) VALUES(?, ?, ?, ?, "
+      "?, ?, ?)");
   s.bind(1, item.type).bind(2, item.path).bind(3, item.text).bind(4, item.hash);
   s.bind(5, item.size)
       .bind(6, item.mtime)
-      .bind(7, item.added_at.empty() ? utc_now_iso8601() : item.added_at);
+      .bind(7, item.added_at.empty() ? iso8601_utc_seconds(unix_time_ms()) : item.added_at);
   s.run();
   return sqlite3_last_insert_rowid(db_);
 }
 
 void Catalog::delete_item(int64_t id) {
-  Statement(db_, "DELETE FROM items WHERE id = ?").bind(1, id).run();
+  SqlStatement(db_, "DELETE FROM items WHERE id = ?").bind(1, id).run();
 }
 
 void Catalog::touch_item(int64_t id, int64_t size, int64_t mtime) {
-  Statement(db_, "UPDATE items SET size = ?, mtime = ? WHERE id = ?")
+  SqlStatement(db_, "UPDATE items SET size = ?, mtime = ? WHERE id = ?")
       .bind(1, size)
       .bind(2, mtime)
       .bind(3, id)
@@ -232,15 +178,15 @@ void Catalog::touch_item(int64_t id, int64_t size, int64_t mtime) {
 }
 
 size_t Catalog::count(const std::string& type) {
-  Statement s(db_, "SELECT count(*) FROM items WHERE ?1 = '' OR type = ?1");
+  SqlStatement s(db_, "SELECT count(*) FROM items WHERE ?1 = '' OR type = ?1");
   s.bind(1, type);
   s.step();
-  return static_cast<size_t>(s.int64(0));
+  return static_cast<size_t>(s.i64(0));
 }
 
 bool Catalog::get_embedding(const std::string& model, const std::string& hash, float* out,
                             size_t dim) {
-  Statement s(db_, "SELECT vector FROM embeddings WHERE model = ? AND hash = ?");
+  SqlStatement s(db_, "SELECT vector FROM embeddings WHERE model = ? AND hash = ?");
   s.bind(1, model).bind(2, hash);
   if (!s.step()) return false;
   size_t bytes = 0;
@@ -252,7 +198,7 @@ bool Catalog::get_embedding(const std::string& model, const std::string& hash, f
 
 void Catalog::put_embedding(const std::string& model, const std::string& hash, const float* v,
                             size_t dim) {
-  Statement(db_, "INSERT OR REPLACE INTO embeddings(model, hash, vector) VALUES(?, ?, ?)")
+  SqlStatement(db_, "INSERT OR REPLACE INTO embeddings(model, hash, vector) VALUES(?, ?, ?)")
       .bind(1, model)
       .bind(2, hash)
       .bind_blob(3, v, dim * sizeof(float))
@@ -260,17 +206,17 @@ void Catalog::put_embedding(const std::string& model, const std::string& hash, c
 }
 
 size_t Catalog::cache_size() {
-  Statement s(db_, "SELECT count(*) FROM embeddings");
+  SqlStatement s(db_, "SELECT count(*) FROM embeddings");
   s.step();
-  return static_cast<size_t>(s.int64(0));
+  return static_cast<size_t>(s.i64(0));
 }
 
 void Catalog::item_vectors(const std::string& type, const std::string& model, size_t dim,
                            std::vector<int64_t>* ids, std::vector<float>* vectors) {
-  Statement s(db_,
-              "SELECT items.id, embeddings.vector FROM items JOIN embeddings "
-              "ON embeddings.model = ?2 AND embeddings.hash = items.hash WHERE items.type = ?1 "
-              "ORDER BY items.id");
+  SqlStatement s(db_,
+                 "SELECT items.id, embeddings.vector FROM items JOIN embeddings "
+                 "ON embeddings.model = ?2 AND embeddings.hash = items.hash WHERE items.type = ?1 "
+                 "ORDER BY items.id");
   s.bind(1, type).bind(2, model);
   ids->clear();
   vectors->clear();
@@ -279,21 +225,12 @@ void Catalog::item_vectors(const std::string& type, const std::string& model, si
     const auto* p = static_cast<const float*>(s.blob(1, &bytes));
     if (bytes != dim * sizeof(float))
       throw_error(ErrorKind::internal, file_.string() + ": cached vector of item " +
-                                           std::to_string(s.int64(0)) + " has " +
+                                           std::to_string(s.i64(0)) + " has " +
                                            std::to_string(bytes) + " bytes, expected " +
                                            std::to_string(dim * sizeof(float)));
-    ids->push_back(s.int64(0));
+    ids->push_back(s.i64(0));
     vectors->insert(vectors->end(), p, p + dim);
   }
-}
-
-std::string utc_now_iso8601() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace mmfuse

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "io/sqlite_statement.h"
+
 namespace mmfuse {
 
 struct ItemRecord {
@@ -26,27 +28,6 @@ struct ItemRecord {
   int64_t size = 0;      // bytes
   int64_t mtime = 0;     // ns since the epoch (images)
   std::string added_at;  // ISO 8601 UTC
-};
-
-// One prepared statement; binds are 1-based as in SQLite.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql);
-  ~Statement();
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  Statement& bind(int i, int64_t v);
-  Statement& bind(int i, const std::string& v);
-  Statement& bind_blob(int i, const void* data, size_t bytes);
-  bool step();  // true while a row is available
-  void run();   // steps to completion
-  int64_t int64(int col) const;
-  std::string text(int col) const;
-  const void* blob(int col, size_t* bytes) const;
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
 };
 
 class Catalog {
@@ -64,8 +45,7 @@ class Catalog {
   void create_schema();
   bool has_schema();
 
-  void begin_write();  // BEGIN IMMEDIATE: takes SQLite's write lock now
-  void begin_read();   // a snapshot for a sequence of reads
+  void begin_read();  // a snapshot for a sequence of reads
   void commit();
   void rollback();  // never throws
 
@@ -91,28 +71,14 @@ class Catalog {
                     std::vector<int64_t>* ids, std::vector<float>* vectors);
 
  private:
-  [[noreturn]] void fail(const std::string& what);
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;
 };
 
-// Transaction that rolls back unless committed.
-class WriteTransaction {
+// Write transaction (BEGIN IMMEDIATE) on the catalogue that rolls back unless committed.
+class WriteTransaction : public SqlTransaction {
  public:
-  explicit WriteTransaction(Catalog& c) : c_(c) { c_.begin_write(); }
-  ~WriteTransaction() {
-    if (!done_) c_.rollback();
-  }
-  void commit() {
-    c_.commit();
-    done_ = true;
-  }
-
- private:
-  Catalog& c_;
-  bool done_ = false;
+  explicit WriteTransaction(Catalog& c) : SqlTransaction(c.db(), true) {}
 };
-
-std::string utc_now_iso8601();
 
 }  // namespace mmfuse

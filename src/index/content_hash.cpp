@@ -1,12 +1,10 @@
-// SHA-256 through OpenSSL's EVP interface (uses the CPU's SHA extensions).
+// Content hashes and model fingerprints over io/digest (OpenSSL SHA-256).
 #include "index/content_hash.h"
-
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <fstream>
-#include <memory>
 
+#include "io/digest.h"
 #include "mmfuse/error.h"
 
 namespace fs = std::filesystem;
@@ -15,43 +13,16 @@ namespace mmfuse {
 
 namespace {
 
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
-    MMFUSE_ASSERT(ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1);
-  }
-  void update(const void* data, size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
-  void update(const std::string& s) {
-    update(s.data(), s.size() + 1);
-  }  // with the NUL: unambiguous joins
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_.get(), md, &len);
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-      out.push_back(digits[md[i] >> 4]);
-      out.push_back(digits[md[i] & 15]);
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
-};
+// Strings go in with their NUL, so joined fields stay unambiguous.
+void update_with_nul(Digest& d, const std::string& s) {
+  d.update(s.data(), s.size() + 1);
+}
 
 }  // namespace
 
-std::string sha256_hex(const void* data, size_t size) {
-  Sha256 h;
-  h.update(data, size);
-  return h.hex();
-}
-
 std::string text_hash(const std::string& text) {
-  Sha256 h;
-  h.update(std::string("text"));
+  Digest h = Digest::sha256();
+  update_with_nul(h, "text");
   h.update(text.data(), text.size());
   return h.hex();
 }
@@ -83,12 +54,12 @@ std::string model_fingerprint(const fs::path& dir) {
     if (e.is_regular_file()) files.push_back(e.path());
   std::sort(files.begin(), files.end());
   constexpr size_t kSmall = 4 << 20, kSample = 64 << 10;
-  Sha256 h;
+  Digest h = Digest::sha256();
   std::vector<char> buf(kSample);
   for (const auto& f : files) {
     const size_t size = static_cast<size_t>(fs::file_size(f, ec));
-    h.update(f.filename().string());
-    h.update(std::to_string(size));
+    update_with_nul(h, f.filename().string());
+    update_with_nul(h, std::to_string(size));
     std::ifstream in(f, std::ios::binary);
     if (!in) throw_error(ErrorKind::bad_input, f.string() + ": cannot be read");
     if (size <= kSmall) {

@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "io/digest.h"
+
 namespace mmfuse {
 
-std::string sha256_hex(const void* data, size_t size);
+// sha256_hex(data, size) is in io/digest.h.
 inline std::string sha256_hex(const std::vector<uint8_t>& bytes) {
   return sha256_hex(bytes.data(), bytes.size());
 }

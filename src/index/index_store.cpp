@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "core/utc_time.h"
 #include "index/loaded_index_cache.h"
 #include "mmfuse/error.h"
 
@@ -168,7 +169,7 @@ void IndexStore::initialise(const IndexSettings& settings) {
   catalog_->set_meta("kind", settings.kind);
   catalog_->set_meta("params", params_json(settings.params).dump());
   catalog_->set_meta("generation", "0");
-  catalog_->set_meta("created_at", utc_now_iso8601());
+  catalog_->set_meta("created_at", iso8601_utc_seconds(unix_time_ms()));
   tx.commit();
   load_settings();
 }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/strings.h"
 #include "core/thread_pool.h"
 #include "index/content_hash.h"
 #include "index/index_model.h"
@@ -24,9 +25,7 @@ namespace mmfuse {
 namespace {
 
 bool has_image_extension(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string ext = ascii_lower(p.extension().string());
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
 }
 

@@ -1,12 +1,13 @@
 // JPEG for camera photos: decoding straight to a reduced size with libjpeg's
 // DCT scaling (a 4K photo judged at 640x480 needs only every 4th DCT
-// frequency, so it decodes ~4x faster), and encoding (demo photos).
+// frequency, so it decodes ~4x faster). Encoding is vision/image_encode.h.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "vision/image.h"
+#include "vision/image_encode.h"
 
 namespace mmfuse::inspect {
 
@@ -22,8 +23,5 @@ struct ScaledJpeg {
 // data: ErrorKind::bad_input naming `name`; more than limits.max_pixels: bad_input.
 ScaledJpeg decode_jpeg_scaled(const uint8_t* data, size_t size, const std::string& name,
                               int min_width, int min_height, const DecodeLimits& limits = {});
-
-// RGB -> baseline JPEG bytes (4:2:0, given quality).
-std::string encode_jpeg(const Image& image, int quality);
 
 }  // namespace mmfuse::inspect

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "vision/image_encode.h"
+
 namespace mmfuse::inspect {
 
 struct GrayFrame {
@@ -22,10 +24,7 @@ struct GrayFrame {
 GrayFrame decode_gray_png(const uint8_t* data, size_t size, const std::string& name);
 GrayFrame read_gray_png(const std::filesystem::path& path);
 
-// Encodes 8-bit RGB (channels 3) or grey (channels 1, bit_depth 8 or 16; 16-bit
-// samples given as uint16_t host order) into PNG bytes.
-std::string encode_png(const void* pixels, int width, int height, int channels, int bit_depth);
-// encode_png + an atomic write (temporary file + rename).
+// encode_png (vision/image_encode.h) + an atomic write (temporary file + rename).
 void write_png(const std::filesystem::path& path, const void* pixels, int width, int height,
                int channels, int bit_depth);
 

@@ -12,8 +12,8 @@
 #include "inspect/jpeg_io.h"
 #include "inspect/png_io.h"
 #include "inspect/sources.h"
+#include "io/atomic_file.h"
 #include "mmfuse/error.h"
-#include "sensor/atomic_file.h"
 
 namespace mmfuse::inspect {
 
@@ -62,7 +62,7 @@ std::optional<ModalityInput> read_source(const fs::path& source, SourceKind kind
 std::string keep_bytes(const fs::path& ev, const std::string& stem, const ModalityInput& in) {
   const std::string ext = fs::path(in.name).extension().string();
   const fs::path out = ev / (stem + (ext.empty() ? ".bin" : ext));
-  sensor::write_file_atomic(out, in.bytes);
+  write_file_atomic(out, in.bytes);
   return out.string();
 }
 

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 
+#include "core/utc_time.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse::inspect {
@@ -21,14 +22,10 @@ double percentile(std::vector<double> v, double q) {
 }
 
 std::string new_round_id() {
-  const int64_t ms = now_ms();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "r%04d%02d%02dT%02d%02d%02d%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
+  const UtcTime u = utc_time(now_ms());
+  char buf[96];  // room for any int fields, which silences -Wformat-truncation
+  std::snprintf(buf, sizeof buf, "r%04d%02d%02dT%02d%02d%02d%03dZ", u.year, u.month, u.day, u.hour,
+                u.minute, u.second, u.millisecond);
   return buf;
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "core/strings.h"
 #include "mmfuse/error.h"
 #include "sensor/modbus_source.h"
 
@@ -23,10 +24,7 @@ size_t longest_run(const sensor::Matrix& m, size_t c) {
 }
 
 bool same_name(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
+  return ascii_lower(a) == ascii_lower(b);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "audio/audio_files.h"
+#include "core/strings.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse::inspect {
@@ -13,9 +14,7 @@ namespace mmfuse::inspect {
 namespace fs = std::filesystem;
 
 bool has_source_extension(const fs::path& path, SourceKind kind) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = ascii_lower(path.extension().string());
   switch (kind) {
     case SourceKind::image:
       return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp" || ext == ".bmp";

@@ -1,7 +1,7 @@
 #include "io/hub_pull.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +21,8 @@
 #include <thread>
 #include <utility>
 
+#include "core/strings.h"
+#include "io/digest.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse::hub {
@@ -66,11 +68,6 @@ bool ends_with(std::string_view s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::string trim(std::string_view s) {
   std::size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
@@ -90,7 +87,7 @@ std::string etag_value(std::string tag) {
   if (starts_with(tag, "W/")) tag = tag.substr(2);
   if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
     tag = tag.substr(1, tag.size() - 2);
-  return lower(tag);
+  return ascii_lower(tag);
 }
 
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
@@ -105,39 +102,7 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Hashing (OpenSSL EVP).
-
-class Digest {
- public:
-  explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {
-    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, md, nullptr) != 1)
-      throw_error(ErrorKind::internal, "OpenSSL: cannot initialise a digest");
-  }
-  ~Digest() { EVP_MD_CTX_free(ctx_); }
-  Digest(const Digest&) = delete;
-  Digest& operator=(const Digest&) = delete;
-
-  void update(const void* data, std::size_t n) {
-    if (n != 0 && EVP_DigestUpdate(ctx_, data, n) != 1)
-      throw_error(ErrorKind::internal, "OpenSSL: digest update failed");
-  }
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_, md, &len) != 1)
-      throw_error(ErrorKind::internal, "OpenSSL: digest final failed");
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-      out += digits[md[i] >> 4];
-      out += digits[md[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
+// Hashing (io/digest).
 
 // Feeds the first `limit` bytes of `path` (all of it when nullopt) into `digest`.
 void digest_file(Digest& digest, const fs::path& path, std::optional<std::uint64_t> limit) {
@@ -161,7 +126,7 @@ void digest_file(Digest& digest, const fs::path& path, std::optional<std::uint64
 // The git blob id of a file: sha1("blob <size>\0" + contents), what the hub reports for
 // files not stored in LFS.
 std::string git_blob_id(const fs::path& path) {
-  Digest d(EVP_sha1());
+  Digest d = Digest::sha1();
   std::string header = "blob " + std::to_string(fs::file_size(path));
   d.update(header.data(), header.size() + 1);  // with the terminating NUL
   digest_file(d, path, std::nullopt);
@@ -220,7 +185,7 @@ struct Response {
   CURLcode code = CURLE_OK;
   std::string curl_error;
   long status = 0;
-  // Headers of the last response in the redirect chain.
+  // Headers of the last response in the redirect chain (curl_easy_header).
   std::optional<std::uint64_t> content_length;
   std::string content_range;
   std::string retry_after;
@@ -244,6 +209,7 @@ struct BodyHooks {
 };
 
 struct TransferState {
+  CURL* curl = nullptr;
   Response* response = nullptr;
   BodyHooks* hooks = nullptr;
   bool started = false;
@@ -251,19 +217,41 @@ struct TransferState {
   std::exception_ptr error;  // thrown by a hook; rethrown once libcurl has returned
 };
 
-// libcurl callbacks must not throw: these wrappers park the exception in the state.
-std::size_t handle_header(TransferState* st, char* data, std::size_t n);
-std::size_t handle_body(TransferState* st, char* data, std::size_t n);
+// The value of header `name` in response `request` of the redirect chain (-1: the
+// latest), trimmed; empty when absent.
+std::string header_value(CURL* curl, const char* name, int request) {
+  curl_header* h = nullptr;
+  if (curl_easy_header(curl, name, 0, CURLH_HEADER, request, &h) != CURLHE_OK || h == nullptr)
+    return "";
+  return trim(h->value);
+}
 
-std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
-  auto* st = static_cast<TransferState*>(user);
-  try {
-    return handle_header(st, data, size * count);
-  } catch (...) {
-    st->error = std::current_exception();
-    return 0;
+// Status and headers of the latest response in the chain (libcurl keeps them).
+void read_latest_headers(CURL* curl, Response& r) {
+  long status = 0;
+  if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status != 0)
+    r.status = status;
+  r.content_length = parse_u64(header_value(curl, "Content-Length", -1));
+  r.content_range = header_value(curl, "Content-Range", -1);
+  r.retry_after = header_value(curl, "Retry-After", -1);
+  r.error_code = header_value(curl, "X-Error-Code", -1);
+  r.error_message = header_value(curl, "X-Error-Message", -1);
+}
+
+// Headers that count from anywhere along the redirect chain, the first one seen winning.
+void read_chain_headers(CURL* curl, Response& r) {
+  long redirects = 0;
+  curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirects);
+  for (int request = 0; request <= static_cast<int>(redirects); ++request) {
+    for (auto [name, value] :
+         {std::pair{"X-Linked-Etag", &r.linked_etag}, std::pair{"X-Linked-Size", &r.linked_size},
+          std::pair{"ETag", &r.etag}, std::pair{"X-Repo-Commit", &r.repo_commit}})
+      if (value->empty()) *value = header_value(curl, name, request);
   }
 }
+
+// libcurl callbacks must not throw: this wrapper parks the exception in the state.
+std::size_t handle_body(TransferState* st, char* data, std::size_t n);
 
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
   auto* st = static_cast<TransferState*>(user);
@@ -275,49 +263,10 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   }
 }
 
-std::size_t handle_header(TransferState* st, char* data, std::size_t n) {
-  Response& r = *st->response;
-  std::string line = trim(std::string_view(data, n));
-  if (starts_with(line, "HTTP/")) {
-    // A new response in the chain (a redirect, or the final one).
-    std::size_t sp = line.find(' ');
-    r.status = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
-    r.content_length.reset();
-    r.content_range.clear();
-    r.retry_after.clear();
-    r.error_code.clear();
-    r.error_message.clear();
-    return n;
-  }
-  std::size_t colon = line.find(':');
-  if (colon == std::string::npos) return n;
-  std::string name = lower(trim(std::string_view(line).substr(0, colon)));
-  std::string value = trim(std::string_view(line).substr(colon + 1));
-  if (name == "content-length") {
-    r.content_length = parse_u64(value);
-  } else if (name == "content-range") {
-    r.content_range = value;
-  } else if (name == "retry-after") {
-    r.retry_after = value;
-  } else if (name == "x-error-code") {
-    r.error_code = value;
-  } else if (name == "x-error-message") {
-    r.error_message = value;
-  } else if (name == "x-linked-etag") {
-    if (r.linked_etag.empty()) r.linked_etag = value;
-  } else if (name == "x-linked-size") {
-    if (r.linked_size.empty()) r.linked_size = value;
-  } else if (name == "etag") {
-    if (r.etag.empty()) r.etag = value;
-  } else if (name == "x-repo-commit") {
-    if (r.repo_commit.empty()) r.repo_commit = value;
-  }
-  return n;
-}
-
 std::size_t handle_body(TransferState* st, char* data, std::size_t n) {
   if (!st->started) {
     st->started = true;
+    read_latest_headers(st->curl, *st->response);  // every header of this response is in
     st->target = (st->hooks != nullptr && st->hooks->start) ? st->hooks->start(*st->response)
                                                             : BodyTarget::buffer;
   }
@@ -337,7 +286,7 @@ std::size_t handle_body(TransferState* st, char* data, std::size_t n) {
 std::pair<std::optional<std::uint64_t>, std::optional<std::uint64_t>> parse_content_range(
     const std::string& value) {
   std::string v = trim(value);
-  if (!starts_with(lower(v), "bytes")) return {};
+  if (!starts_with(ascii_lower(v), "bytes")) return {};
   v = trim(std::string_view(v).substr(5));
   std::size_t slash = v.find('/');
   if (slash == std::string::npos) return {};
@@ -390,6 +339,7 @@ class Http {
                    BodyHooks* hooks, bool json = false) {
     Response r;
     TransferState st;
+    st.curl = curl_;
     st.response = &r;
     st.hooks = hooks;
     char errbuf[CURL_ERROR_SIZE] = {0};
@@ -418,8 +368,6 @@ class Http {
     curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &st);
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &st);
     if (head) curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
@@ -429,9 +377,8 @@ class Http {
       curl_easy_setopt(curl_, CURLOPT_RANGE, range.c_str());
     }
     r.code = curl_easy_perform(curl_);
-    long status = 0;
-    if (curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status != 0)
-      r.status = status;
+    read_latest_headers(curl_, r);
+    read_chain_headers(curl_, r);
     if (r.code != CURLE_OK) r.curl_error = errbuf[0] != 0 ? errbuf : curl_easy_strerror(r.code);
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, nullptr);
     curl_slist_free_all(headers);
@@ -453,6 +400,26 @@ struct Entry {
   std::string sha256;           // lower-case hex, empty when unknown
   std::string git_oid;          // git blob id of a non-LFS file, empty when unknown
   bool may_be_missing = false;  // a guess from the fixed list: a 404 just skips it
+};
+
+// One file's download across attempts.
+struct Download {
+  fs::path part;  // DIR/FILE.incomplete
+  std::string url;
+  bool used_range = false;         // some bytes came from an earlier attempt or run
+  bool restarted_clean = false;    // a resumed file failed verification and was refetched
+  std::unique_ptr<Digest> digest;  // sha256 of bytes [0, hashed) of `part`
+  std::uint64_t hashed = 0;
+};
+
+// What one transfer of a download did.
+struct Attempt {
+  Response response;
+  std::uint64_t offset = 0;  // first byte asked for (0 once a server ignored the Range)
+  std::uint64_t done = 0;    // bytes of the file in `part`
+  std::optional<std::uint64_t> total;
+  bool wrong_range = false;  // a 206 that starts elsewhere
+  bool too_long = false;     // more bytes than the listed size
 };
 
 class Puller {
@@ -481,8 +448,22 @@ class Puller {
   [[noreturn]] void http_failure(const Response& r, const std::string& url,
                                  const std::string& file);
 
+  // One file into DIR, verified; nullopt when a file guessed from the fixed list is not
+  // in the repository. Steps: check an existing copy, else download it.
   std::optional<PulledFile> fetch(Entry e);
+  enum class LocalCopy { matches, differs, not_upstream };
+  // An existing DIR/FILE against the repository's size and checksum (a HEAD request
+  // supplies them when no listing did).
+  LocalCopy check_local_copy(Entry& e, const fs::path& path);
   bool local_copy_matches(const fs::path& path, const Entry& e);
+  // Downloads into FILE.incomplete (resuming it), with retries, verifies it and renames
+  // it into place.
+  std::optional<PulledFile> download(Entry& e, const fs::path& final_path);
+  // One HTTP transfer of the download from byte `offset`; throws on disk errors.
+  Attempt transfer(const Entry& e, Download& d, std::uint64_t offset);
+  // Size, checksum and commit from a response's headers, where the listing had none.
+  void fill_from_headers(Entry& e, const Response& r);
+  PulledFile finished(PulledFile pf);  // tells the observer
   void note_commit(const std::string& commit);
 
   const PullOptions& opts_;
@@ -515,7 +496,7 @@ Puller::Puller(const PullOptions& opts)
   }
   endpoint_ = trim(endpoint_);
   while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
-  std::string scheme = lower(endpoint_.substr(0, 8));
+  std::string scheme = ascii_lower(endpoint_.substr(0, 8));
   MMFUSE_CHECK(starts_with(scheme, "http://") || starts_with(scheme, "https://"), bad_input,
                "HF_ENDPOINT must be an http:// or https:// URL, got '" + endpoint_ + "'");
 
@@ -536,7 +517,7 @@ Puller::Puller(const PullOptions& opts)
 }
 
 void Puller::note_commit(const std::string& commit) {
-  std::string c = lower(trim(commit));
+  std::string c = ascii_lower(trim(commit));
   if (commit_.empty() && is_hex(c, 40)) {
     commit_ = c;
     ref_ = c;  // every later file comes from the same commit
@@ -653,14 +634,14 @@ std::vector<Entry> Puller::plan_from_listing(const nlohmann::json& info, bool& e
     if (s.contains("size") && s["size"].is_number_unsigned())
       e.size = s["size"].get<std::uint64_t>();
     if (s.contains("blobId") && s["blobId"].is_string()) {
-      std::string oid = lower(s["blobId"].get<std::string>());
+      std::string oid = ascii_lower(s["blobId"].get<std::string>());
       if (is_hex(oid, 40)) e.git_oid = oid;
     }
     if (s.contains("lfs") && s["lfs"].is_object()) {
       const auto& lfs = s["lfs"];
       for (const char* key : {"sha256", "oid"}) {
         if (lfs.contains(key) && lfs[key].is_string()) {
-          std::string sha = lower(lfs[key].get<std::string>());
+          std::string sha = ascii_lower(lfs[key].get<std::string>());
           if (starts_with(sha, "sha256:")) sha = sha.substr(7);
           if (is_hex(sha, 64)) {
             e.sha256 = sha;
@@ -713,8 +694,8 @@ std::vector<Entry> Puller::plan_from_listing(const nlohmann::json& info, bool& e
   expand_index = !has_single && has_index;
   if (weights.empty() && !expand_index)
     warn(where() +
-         " has no .safetensors weights (mmfuse reads only safetensors); use --include "
-         "to fetch other files");
+         " has no .safetensors weights (mmfuse reads only safetensors); add include "
+         "patterns to fetch other files");
   plan.insert(plan.end(), weights.begin(), weights.end());
   return plan;
 }
@@ -728,10 +709,10 @@ std::vector<Entry> Puller::plan_fixed_list(bool& expand_index) {
     for (const std::string& g : opts_.include) wanted = wanted || glob_match(g, n);
     if (wanted) plan.push_back(Entry{n, std::nullopt, "", "", true});
   }
-  // Literal names in --include are tried too, since nothing can be listed.
+  // Literal names among the include patterns are tried too, since nothing can be listed.
   for (const std::string& g : opts_.include) {
     if (g.find_first_of("*?[") != std::string::npos || ends_with(g, "/")) continue;
-    MMFUSE_CHECK(safe_repo_path(g), bad_input, "invalid file name in --include: '" + g + "'");
+    MMFUSE_CHECK(safe_repo_path(g), bad_input, "invalid file name in include pattern '" + g + "'");
     bool known = std::any_of(plan.begin(), plan.end(), [&](const Entry& e) { return e.name == g; });
     if (!known) plan.push_back(Entry{g, std::nullopt, "", "", true});
   }
@@ -788,10 +769,44 @@ bool Puller::local_copy_matches(const fs::path& path, const Entry& e) {
   return true;
 }
 
+// A 404 for a file guessed from the fixed list (not a missing repository or revision).
+bool missing_upstream(const Entry& e, const Response& r) {
+  return r.status == 404 && e.may_be_missing && r.error_code != "RepoNotFound" &&
+         r.error_code != "RevisionNotFound";
+}
+
+void Puller::fill_from_headers(Entry& e, const Response& r) {
+  if (!e.size) e.size = parse_u64(r.linked_size);
+  if (e.sha256.empty()) {
+    // For LFS files the hub's (X-Linked-)ETag is the sha256 of the contents; for other
+    // files it is the git blob id.
+    std::string tag = etag_value(!r.linked_etag.empty() ? r.linked_etag : r.etag);
+    if (is_hex(tag, 64)) e.sha256 = tag;
+  }
+  note_commit(r.repo_commit);
+}
+
+PulledFile Puller::finished(PulledFile pf) {
+  if (observer_ != nullptr) observer_->file_finished(pf);
+  return pf;
+}
+
+Puller::LocalCopy Puller::check_local_copy(Entry& e, const fs::path& path) {
+  MMFUSE_CHECK(fs::is_regular_file(path), bad_input,
+               path.string() + " exists and is not a regular file");
+  if (!e.size) {  // no listing: ask the server what the file should be
+    const std::string url = resolve_url(e.name);
+    Response h = request(url, true, false);
+    if (missing_upstream(e, h)) return LocalCopy::not_upstream;
+    if (h.status != 200) http_failure(h, url, e.name);
+    fill_from_headers(e, h);
+    if (!e.size) e.size = h.content_length;
+  }
+  return local_copy_matches(path, e) ? LocalCopy::matches : LocalCopy::differs;
+}
+
 std::optional<PulledFile> Puller::fetch(Entry e) {
   const fs::path final_path = dir_ / fs::path(e.name);
-  fs::path part = final_path;
-  part += ".incomplete";
   {
     std::error_code ec;
     fs::create_directories(final_path.parent_path(), ec);
@@ -799,230 +814,225 @@ std::optional<PulledFile> Puller::fetch(Entry e) {
         !ec, internal,
         "cannot create directory " + final_path.parent_path().string() + ": " + ec.message());
   }
-
-  auto fill_from_headers = [&](const Response& r) {
-    if (!e.size) e.size = parse_u64(r.linked_size);
-    if (e.sha256.empty()) {
-      // For LFS files the hub's (X-Linked-)ETag is the sha256 of the contents; for other
-      // files it is the git blob id.
-      std::string tag = etag_value(!r.linked_etag.empty() ? r.linked_etag : r.etag);
-      if (is_hex(tag, 64)) e.sha256 = tag;
-    }
-    note_commit(r.repo_commit);
-  };
-
   if (fs::exists(final_path)) {
-    MMFUSE_CHECK(fs::is_regular_file(final_path), bad_input,
-                 final_path.string() + " exists and is not a regular file");
-    if (!e.size) {  // no listing: ask the server what the file should be
-      std::string url = resolve_url(e.name);
-      Response h = request(url, true, false);
-      if (h.status == 404 && e.may_be_missing && h.error_code != "RepoNotFound" &&
-          h.error_code != "RevisionNotFound")
-        return std::nullopt;
-      if (h.status != 200) http_failure(h, url, e.name);
-      fill_from_headers(h);
-      if (!e.size) e.size = h.content_length;
+    switch (check_local_copy(e, final_path)) {
+      case LocalCopy::not_upstream: return std::nullopt;
+      case LocalCopy::matches:
+        return finished({e.name, fs::file_size(final_path), FileStatus::present});
+      case LocalCopy::differs:
+        warn(e.name + ": the local copy differs from " + where() + "; downloading it again");
+        break;
     }
-    if (local_copy_matches(final_path, e)) {
-      PulledFile pf{e.name, fs::file_size(final_path), FileStatus::present};
-      if (observer_ != nullptr) observer_->file_finished(pf);
-      return pf;
-    }
-    warn(e.name + ": the local copy differs from " + where() + "; downloading it again");
   }
+  return download(e, final_path);
+}
 
-  const std::string url = resolve_url(e.name);
-  bool used_range = false;         // some bytes came from an earlier attempt or run
-  bool restarted_clean = false;    // a resumed file failed verification and was refetched
-  std::unique_ptr<Digest> digest;  // sha256 of bytes [0, hashed) of `part`
-  std::uint64_t hashed = 0;
-  int attempt = 1;
-
-  for (;;) {
-    std::uint64_t offset = 0;
-    std::error_code ec;
-    if (fs::exists(part, ec)) {
-      offset = fs::file_size(part, ec);
-      if (ec || (e.size && offset > *e.size)) {
-        fs::remove(part, ec);
-        offset = 0;
-      }
+// The size of the partial file to resume from (0: start afresh, a partial file longer than
+// the file is dropped); rehashes that prefix unless the digest already covers it.
+std::uint64_t resume_offset(const Entry& e, Download& d) {
+  std::uint64_t offset = 0;
+  std::error_code ec;
+  if (fs::exists(d.part, ec)) {
+    offset = fs::file_size(d.part, ec);
+    if (ec || (e.size && offset > *e.size)) {
+      fs::remove(d.part, ec);
+      offset = 0;
     }
-    if (!digest || hashed != offset) {
-      digest = std::make_unique<Digest>(EVP_sha256());
-      hashed = 0;
-      if (offset > 0) {
-        digest_file(*digest, part, offset);
-        hashed = offset;
-      }
+  }
+  if (!d.digest || d.hashed != offset) {
+    d.digest = std::make_unique<Digest>(Digest::sha256());
+    d.hashed = 0;
+    if (offset > 0) {
+      digest_file(*d.digest, d.part, offset);
+      d.hashed = offset;
     }
+  }
+  return offset;
+}
 
-    std::FILE* out = nullptr;
-    bool open_failed = false, write_failed = false, wrong_range = false, too_long = false;
-    int saved_errno = 0;
-    std::uint64_t done = offset;
-    std::optional<std::uint64_t> total = e.size;
-    BodyHooks hooks;
-    hooks.start = [&](const Response& r) {
-      if (r.status == 206) {
-        auto [start, whole] = parse_content_range(r.content_range);
-        if (!start || *start != offset) {
-          wrong_range = true;
-          return BodyTarget::abort;
-        }
-        if (!total && whole) total = whole;
-        out = std::fopen(part.c_str(), offset > 0 ? "ab" : "wb");
-        if (offset > 0) used_range = true;
-      } else if (r.status == 200) {
-        if (offset > 0)
-          warn(e.name + ": the server ignored the Range request; downloading from the start");
-        out = std::fopen(part.c_str(), "wb");
-        offset = done = 0;
-        digest = std::make_unique<Digest>(EVP_sha256());
-        hashed = 0;
-        if (!total && r.content_length) total = r.content_length;
-      } else {
-        return BodyTarget::buffer;
-      }
-      if (out == nullptr) {
-        open_failed = true;
-        saved_errno = errno;
+Attempt Puller::transfer(const Entry& e, Download& d, std::uint64_t offset) {
+  Attempt a;
+  a.offset = a.done = offset;
+  a.total = e.size;
+  std::FILE* out = nullptr;
+  bool open_failed = false, write_failed = false;
+  int saved_errno = 0;
+  BodyHooks hooks;
+  hooks.start = [&](const Response& r) {
+    if (r.status == 206) {
+      auto [start, whole] = parse_content_range(r.content_range);
+      if (!start || *start != a.offset) {
+        a.wrong_range = true;
         return BodyTarget::abort;
       }
-      if (observer_ != nullptr) observer_->file_started(e.name, offset, total);
-      return BodyTarget::file;
-    };
-    hooks.data = [&](const char* data, std::size_t n) {
-      if (std::fwrite(data, 1, n, out) != n) {
-        write_failed = true;
-        saved_errno = errno;
-        return false;
-      }
-      digest->update(data, n);
-      hashed += n;
-      done += n;
-      if (e.size && done > *e.size) {
-        too_long = true;
-        return false;
-      }
-      if (observer_ != nullptr) observer_->file_progress(e.name, done, total);
-      return true;
-    };
+      if (!a.total && whole) a.total = whole;
+      out = std::fopen(d.part.c_str(), a.offset > 0 ? "ab" : "wb");
+      if (a.offset > 0) d.used_range = true;
+    } else if (r.status == 200) {
+      if (a.offset > 0)
+        warn(e.name + ": the server ignored the Range request; downloading from the start");
+      out = std::fopen(d.part.c_str(), "wb");
+      a.offset = a.done = 0;
+      d.digest = std::make_unique<Digest>(Digest::sha256());
+      d.hashed = 0;
+      if (!a.total && r.content_length) a.total = r.content_length;
+    } else {
+      return BodyTarget::buffer;
+    }
+    if (out == nullptr) {
+      open_failed = true;
+      saved_errno = errno;
+      return BodyTarget::abort;
+    }
+    if (observer_ != nullptr) observer_->file_started(e.name, a.offset, a.total);
+    return BodyTarget::file;
+  };
+  hooks.data = [&](const char* data, std::size_t n) {
+    if (std::fwrite(data, 1, n, out) != n) {
+      write_failed = true;
+      saved_errno = errno;
+      return false;
+    }
+    d.digest->update(data, n);
+    d.hashed += n;
+    a.done += n;
+    if (e.size && a.done > *e.size) {
+      a.too_long = true;
+      return false;
+    }
+    if (observer_ != nullptr) observer_->file_progress(e.name, a.done, a.total);
+    return true;
+  };
 
-    Response r;
-    try {
-      r = http_->perform(url, false, offset > 0 ? std::optional(offset) : std::nullopt, &hooks);
-    } catch (...) {
-      if (out != nullptr) std::fclose(out);  // the partial file stays for a later resume
-      throw;
+  try {
+    a.response =
+        http_->perform(d.url, false, offset > 0 ? std::optional(offset) : std::nullopt, &hooks);
+  } catch (...) {
+    if (out != nullptr) std::fclose(out);  // the partial file stays for a later resume
+    throw;
+  }
+  if (out != nullptr) {
+    bool ok = std::fflush(out) == 0;
+    if (ok && a.response.code == CURLE_OK) ok = ::fsync(fileno(out)) == 0;
+    if (!ok && !write_failed) {
+      write_failed = true;
+      saved_errno = errno;
     }
-    if (out != nullptr) {
-      bool ok = std::fflush(out) == 0;
-      if (ok && r.code == CURLE_OK) ok = ::fsync(fileno(out)) == 0;
-      if (!ok && !write_failed) {
-        write_failed = true;
-        saved_errno = errno;
-      }
-      if (std::fclose(out) != 0 && !write_failed) {
-        write_failed = true;
-        saved_errno = errno;
-      }
+    if (std::fclose(out) != 0 && !write_failed) {
+      write_failed = true;
+      saved_errno = errno;
     }
-    if (open_failed || write_failed)
-      throw_error(ErrorKind::internal,
-                  "cannot write " + part.string() + ": " + std::strerror(saved_errno));
+  }
+  if (open_failed || write_failed)
+    throw_error(ErrorKind::internal,
+                "cannot write " + d.part.string() + ": " + std::strerror(saved_errno));
+  return a;
+}
+
+// Why the downloaded `actual` bytes are not the file the repository lists ("" when they
+// are): size, then sha256 (from the running digest when it covers the file), or git blob id.
+std::string verification_problem(const Entry& e, Download& d, std::uint64_t actual) {
+  if (e.size && actual != *e.size)
+    return "size mismatch: got " + std::to_string(actual) + " bytes, expected " +
+           std::to_string(*e.size);
+  if (!e.sha256.empty()) {
+    std::string got = (d.digest && d.hashed == actual) ? d.digest->hex() : sha256_file(d.part);
+    d.digest.reset();
+    return got == e.sha256 ? "" : "sha256 mismatch: got " + got + ", expected " + e.sha256;
+  }
+  if (!e.git_oid.empty()) {
+    std::string got = git_blob_id(d.part);
+    if (got != e.git_oid) return "git blob id mismatch: got " + got + ", expected " + e.git_oid;
+  }
+  return "";
+}
+
+std::optional<PulledFile> Puller::download(Entry& e, const fs::path& final_path) {
+  Download d;
+  d.part = final_path;
+  d.part += ".incomplete";
+  d.url = resolve_url(e.name);
+  int attempt = 1;
+  for (;;) {
+    Attempt a = transfer(e, d, resume_offset(e, d));
+    const Response& r = a.response;
     const bool last = attempt >= max_attempts_;
-    if (wrong_range || too_long) {
-      fs::remove(part, ec);
+    std::error_code ec;
+    if (a.wrong_range || a.too_long) {
+      fs::remove(d.part, ec);
       if (last)
         throw_error(ErrorKind::internal,
                     e.name + ": the server " +
-                        (too_long ? std::string("sent more bytes than the file has")
-                                  : std::string("answered the Range request with other bytes")) +
-                        " (" + url + ")");
+                        (a.too_long ? std::string("sent more bytes than the file has")
+                                    : std::string("answered the Range request with other bytes")) +
+                        " (" + d.url + ")");
       ++attempt;
       continue;
     }
     if (r.code != CURLE_OK) {
       if (transient_curl_error(r.code) && !last) {
-        sleep_before_retry(attempt, r, e.name + ": network error: " + r.curl_error, url);
+        sleep_before_retry(attempt, r, e.name + ": network error: " + r.curl_error, d.url);
         ++attempt;
         continue;
       }
       throw_error(
           ErrorKind::internal,
-          "network error downloading " + url + ": " + r.curl_error +
-              (fs::exists(part, ec) ? " (the partial file is kept; run again to resume)" : ""));
+          "network error downloading " + d.url + ": " + r.curl_error +
+              (fs::exists(d.part, ec) ? " (the partial file is kept; run again to resume)" : ""));
     }
 
-    if (r.status == 416 && offset > 0) {
+    if (r.status == 416 && a.offset > 0) {
       // The partial file may already hold every byte.
       std::optional<std::uint64_t> whole = parse_content_range(r.content_range).second;
-      if (whole && *whole != offset) {
-        fs::remove(part, ec);
-        if (last) http_failure(r, url, e.name);
+      if (whole && *whole != a.offset) {
+        fs::remove(d.part, ec);
+        if (last) http_failure(r, d.url, e.name);
         ++attempt;
         continue;
       }
-      used_range = true;
-      if (!total) total = whole ? whole : std::optional(offset);
+      d.used_range = true;
+      if (!a.total) a.total = whole ? whole : std::optional(a.offset);
     } else if (r.status == 200 || r.status == 206) {
-      if (r.status == 200 && done == 0 && !fs::exists(part, ec)) {
+      if (r.status == 200 && a.done == 0 && !fs::exists(d.part, ec)) {
         // An empty file: the body callback never ran.
-        std::FILE* f = std::fopen(part.c_str(), "wb");
-        MMFUSE_CHECK(f != nullptr, internal, "cannot write " + part.string());
+        std::FILE* f = std::fopen(d.part.c_str(), "wb");
+        MMFUSE_CHECK(f != nullptr, internal, "cannot write " + d.part.string());
         std::fclose(f);
       }
-    } else if (r.status == 404 && e.may_be_missing && r.error_code != "RepoNotFound" &&
-               r.error_code != "RevisionNotFound") {
+    } else if (missing_upstream(e, r)) {
       return std::nullopt;
     } else if (transient_status(r.status) && !last) {
-      sleep_before_retry(attempt, r, e.name + ": HTTP " + std::to_string(r.status), url);
+      sleep_before_retry(attempt, r, e.name + ": HTTP " + std::to_string(r.status), d.url);
       ++attempt;
       continue;
     } else {
-      http_failure(r, url, e.name);
+      http_failure(r, d.url, e.name);
     }
 
-    fill_from_headers(r);
-    if (!e.size) e.size = total;
+    fill_from_headers(e, r);
+    if (!e.size) e.size = a.total;
 
     // Verify before the file gets its final name.
-    std::uint64_t actual = fs::file_size(part);
-    std::string problem;
-    if (e.size && actual != *e.size) {
-      problem = "size mismatch: got " + std::to_string(actual) + " bytes, expected " +
-                std::to_string(*e.size);
-    } else if (!e.sha256.empty()) {
-      std::string got = (digest && hashed == actual) ? digest->hex() : sha256_file(part);
-      digest.reset();
-      if (got != e.sha256) problem = "sha256 mismatch: got " + got + ", expected " + e.sha256;
-    } else if (!e.git_oid.empty()) {
-      std::string got = git_blob_id(part);
-      if (got != e.git_oid)
-        problem = "git blob id mismatch: got " + got + ", expected " + e.git_oid;
-    }
+    const std::uint64_t actual = fs::file_size(d.part);
+    const std::string problem = verification_problem(e, d, actual);
     if (!problem.empty()) {
-      fs::remove(part, ec);
-      digest.reset();
-      if (used_range && !restarted_clean) {
+      fs::remove(d.part, ec);
+      d.digest.reset();
+      if (d.used_range && !d.restarted_clean) {
         // The old partial file may have been corrupt: one more try from the start.
         warn(e.name + ": " + problem + " after resuming; downloading it again from the start");
-        restarted_clean = true;
-        used_range = false;
+        d.restarted_clean = true;
+        d.used_range = false;
         continue;
       }
       throw_error(ErrorKind::bad_input, e.name + " from " + where() + " failed verification: " +
-                                            problem + " (" + url + "); the download was deleted");
+                                            problem + " (" + d.url + "); the download was deleted");
     }
-    fs::rename(part, final_path, ec);
+    fs::rename(d.part, final_path, ec);
     MMFUSE_CHECK(
         !ec, internal,
-        "cannot rename " + part.string() + " to " + final_path.string() + ": " + ec.message());
-    PulledFile pf{e.name, actual, used_range ? FileStatus::resumed : FileStatus::downloaded};
-    if (observer_ != nullptr) observer_->file_finished(pf);
-    return pf;
+        "cannot rename " + d.part.string() + " to " + final_path.string() + ": " + ec.message());
+    return finished({e.name, actual, d.used_range ? FileStatus::resumed : FileStatus::downloaded});
   }
 }
 
@@ -1030,7 +1040,7 @@ PullResult Puller::run() {
   {
     std::error_code ec;
     MMFUSE_CHECK(!fs::exists(dir_, ec) || fs::is_directory(dir_, ec), bad_input,
-                 dir_.string() + " exists and is not a directory");
+                 "destination folder " + dir_.string() + " exists and is not a directory");
   }
   bool expand_index = false;
   std::optional<nlohmann::json> info = fetch_listing();
@@ -1040,17 +1050,19 @@ PullResult Puller::run() {
     if (!opts_.include.empty()) {
       std::string globs;
       for (const auto& g : opts_.include) globs += (globs.empty() ? "" : " ") + g;
-      throw_error(ErrorKind::not_found, "no file in " + where() + " matches --include " + globs);
+      throw_error(ErrorKind::not_found,
+                  "no file in " + where() + " matches the include patterns " + globs);
     }
     throw_error(ErrorKind::not_found,
                 where() +
                     " has none of the files a model folder needs (config.json, "
-                    "*.safetensors, tokenizer files); use --include to pick files");
+                    "*.safetensors, tokenizer files); pick files with include patterns");
   }
   {
     std::error_code ec;
     fs::create_directories(dir_, ec);
-    MMFUSE_CHECK(!ec, internal, "cannot create directory " + dir_.string() + ": " + ec.message());
+    MMFUSE_CHECK(!ec, internal,
+                 "cannot create destination folder " + dir_.string() + ": " + ec.message());
   }
 
   PullResult result;
@@ -1159,69 +1171,12 @@ void validate_repo_id(const std::string& repo) {
 bool glob_match(std::string_view pattern, std::string_view path) {
   std::string pat(pattern);
   if (!pat.empty() && pat.back() == '/') pat += '*';
-  // Iterative matcher with single-star backtracking ('*' matches any run, '/' included).
-  std::size_t p = 0, s = 0, star_p = std::string::npos, star_s = 0;
-  auto match_class = [&](std::size_t& pi, char c) -> std::optional<bool> {
-    // pat[pi] == '['; on success pi is moved past ']'.
-    std::size_t i = pi + 1;
-    bool negate = i < pat.size() && (pat[i] == '!' || pat[i] == '^');
-    if (negate) ++i;
-    bool matched = false;
-    bool first = true;
-    for (; i < pat.size() && (first || pat[i] != ']'); ++i, first = false) {
-      if (i + 2 < pat.size() && pat[i + 1] == '-' && pat[i + 2] != ']') {
-        if (pat[i] <= c && c <= pat[i + 2]) matched = true;
-        i += 2;
-      } else if (pat[i] == c) {
-        matched = true;
-      }
-    }
-    if (i >= pat.size()) return std::nullopt;  // no closing ']': a literal '['
-    pi = i + 1;
-    return matched != negate;
-  };
-  while (s < path.size()) {
-    if (p < pat.size() && pat[p] == '*') {
-      star_p = p++;
-      star_s = s;
-      continue;
-    }
-    if (p < pat.size()) {
-      if (pat[p] == '?') {
-        ++p;
-        ++s;
-        continue;
-      }
-      if (pat[p] == '[') {
-        std::size_t pi = p;
-        std::optional<bool> m = match_class(pi, path[s]);
-        if (m.has_value()) {
-          if (*m) {
-            p = pi;
-            ++s;
-            continue;
-          }
-        } else if (path[s] == '[') {
-          ++p;
-          ++s;
-          continue;
-        }
-      } else if (pat[p] == path[s]) {
-        ++p;
-        ++s;
-        continue;
-      }
-    }
-    if (star_p == std::string::npos) return false;
-    p = star_p + 1;
-    s = ++star_s;
-  }
-  while (p < pat.size() && pat[p] == '*') ++p;
-  return p == pat.size();
+  // No FNM_PATHNAME: '*' and '?' match '/' too. FNM_NOESCAPE: '\\' is an ordinary character.
+  return ::fnmatch(pat.c_str(), std::string(path).c_str(), FNM_NOESCAPE) == 0;
 }
 
 std::string sha256_file(const fs::path& path) {
-  Digest d(EVP_sha256());
+  Digest d = Digest::sha256();
   digest_file(d, path, std::nullopt);
   return d.hex();
 }

@@ -72,7 +72,9 @@ struct PullResult {
   std::vector<PulledFile> files;
 };
 
-// Downloads the selected files of opts.repo into the target directory. Throws
+// Downloads the selected files of opts.repo into the target directory. Messages name
+// the option fields ("revision", "include pattern", "destination folder"), never CLI
+// flags. Throws
 // mmfuse::Error: not_found (repository, revision or file missing), bad_input (bad repo id,
 // authentication needed or refused, checksum mismatch, unusable target directory),
 // internal (network failure after the retries, disk errors).
@@ -87,8 +89,9 @@ std::filesystem::path default_dir(const std::string& repo);
 // Throws bad_input unless `repo` is a hub repository id ("name" or "org/name").
 void validate_repo_id(const std::string& repo);
 
-// fnmatch-style match of a repository path: '*' and '?' match any characters including
-// '/', "[...]" is a character class; a pattern ending in '/' matches everything below it.
+// fnmatch(3) match of a repository path without FNM_PATHNAME: '*' and '?' match any
+// characters including '/', "[...]" is a character class, '\' is an ordinary character;
+// a pattern ending in '/' matches everything below it.
 bool glob_match(std::string_view pattern, std::string_view path);
 
 // Lower-case hex SHA-256 of a file's contents.

@@ -11,12 +11,6 @@
 
 namespace mmfuse::sensor {
 
-std::string ascii_lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -167,7 +161,8 @@ SensorTable parse_csv(std::string_view text, const std::string& source, const Cs
   if (options.time_column == "-") {
   } else if (!options.time_column.empty()) {
     for (size_t i = 0; i < header.size(); ++i)
-      if (ascii_lower(header[i]) == ascii_lower(options.time_column)) time_col = static_cast<int>(i);
+      if (ascii_lower(header[i]) == ascii_lower(options.time_column))
+        time_col = static_cast<int>(i);
     MMFUSE_CHECK(time_col >= 0, bad_input,
                  where_header + ": no time column named '" + options.time_column + "'");
   } else {

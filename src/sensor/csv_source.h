@@ -17,12 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/strings.h"
 #include "sensor/matrix.h"
 
 namespace mmfuse::sensor {
-
-// ASCII lower-casing: channel and column names are compared case-insensitively.
-std::string ascii_lower(std::string s);
 
 struct CsvOptions {
   char delimiter = 0;  // 0: detect from the header (most frequent of ',', ';', tab)

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/strings.h"
 #include "server/http_util.h"
 #include "server/server_context.h"
 
@@ -16,8 +17,7 @@ namespace mmfuse::server {
 namespace {
 
 const char* content_type(const fs::path& p) {
-  std::string ext = p.extension().string();
-  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string ext = ascii_lower(p.extension().string());
   if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
   if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
   if (ext == ".css") return "text/css; charset=utf-8";

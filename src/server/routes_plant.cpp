@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "core/utc_time.h"
 #include "inspect/point_inspector.h"
 #include "server/http_util.h"
 #include "server/plant_service.h"
@@ -26,7 +27,7 @@ PlantService& plant(ServerContext& ctx) {
 }
 
 Json iso_or_null(int64_t ms) {
-  return ms > 0 ? Json(store::iso8601_utc(ms)) : Json(nullptr);
+  return ms > 0 ? Json(iso8601_utc(ms)) : Json(nullptr);
 }
 
 // "2026-11-29T08:00:00.123Z" (fraction and Z optional; +hh:mm offsets too) or epoch ms.
@@ -269,44 +270,43 @@ void add_plant_routes(httplib::Server& http, ServerContext& ctx) {
         send_json(res, {{"devices", devices}});
       });
 
-  add_route(
-      http, ctx, "GET", "/v1/devices/{id}/trend",
-      [&ctx](const httplib::Request& req, httplib::Response& res) {
-        PlantService& p = plant(ctx);
-        const std::string device = req.matches[1];
-        if (!p.store().find_device(device))
-          throw_error(ErrorKind::not_found, "no device \"" + device + "\"");
-        const int64_t since =
-            req.has_param("since") ? parse_time(req.get_param_value("since"), "since") : 0;
-        const std::vector<std::string> channels = p.store().sensor_channels(device);
-        std::vector<std::string> wanted = channels;
-        if (req.has_param("channel")) {
-          const std::string c = req.get_param_value("channel");
-          if (std::find(channels.begin(), channels.end(), c) == channels.end())
-            throw_error(ErrorKind::not_found,
-                        "device " + device + " has no sensor channel \"" + c + "\"");
-          wanted = {c};
-        }
-        Json sensors = Json::object();
-        for (const auto& c : wanted) {
-          Json series = Json::array();
-          for (const auto& t : p.store().sensor_trend(device, c, since, 500))
-            series.push_back({store::iso8601_utc(t.t_ms), t.value});
-          sensors[c] = std::move(series);
-        }
-        store::InspectionFilter f;
-        f.device_id = device;
-        f.since_ms = since;
-        f.limit = 500;
-        auto rows = p.store().list_inspections(f);
-        Json fused = Json::array();
-        for (auto it = rows.rbegin(); it != rows.rend(); ++it)  // oldest first
-          fused.push_back({store::iso8601_utc(it->record.finished_ms), it->record.fused_score});
-        send_json(res, {{"device_id", device},
-                        {"channels", channels},
-                        {"sensors", sensors},
-                        {"fused", fused}});
-      });
+  add_route(http, ctx, "GET", "/v1/devices/{id}/trend",
+            [&ctx](const httplib::Request& req, httplib::Response& res) {
+              PlantService& p = plant(ctx);
+              const std::string device = req.matches[1];
+              if (!p.store().find_device(device))
+                throw_error(ErrorKind::not_found, "no device \"" + device + "\"");
+              const int64_t since =
+                  req.has_param("since") ? parse_time(req.get_param_value("since"), "since") : 0;
+              const std::vector<std::string> channels = p.store().sensor_channels(device);
+              std::vector<std::string> wanted = channels;
+              if (req.has_param("channel")) {
+                const std::string c = req.get_param_value("channel");
+                if (std::find(channels.begin(), channels.end(), c) == channels.end())
+                  throw_error(ErrorKind::not_found,
+                              "device " + device + " has no sensor channel \"" + c + "\"");
+                wanted = {c};
+              }
+              Json sensors = Json::object();
+              for (const auto& c : wanted) {
+                Json series = Json::array();
+                for (const auto& t : p.store().sensor_trend(device, c, since, 500))
+                  series.push_back({iso8601_utc(t.t_ms), t.value});
+                sensors[c] = std::move(series);
+              }
+              store::InspectionFilter f;
+              f.device_id = device;
+              f.since_ms = since;
+              f.limit = 500;
+              auto rows = p.store().list_inspections(f);
+              Json fused = Json::array();
+              for (auto it = rows.rbegin(); it != rows.rend(); ++it)  // oldest first
+                fused.push_back({iso8601_utc(it->record.finished_ms), it->record.fused_score});
+              send_json(res, {{"device_id", device},
+                              {"channels", channels},
+                              {"sensors", sensors},
+                              {"fused", fused}});
+            });
 
   add_route(http, ctx, "GET", "/v1/inspections",
             [&ctx](const httplib::Request& req, httplib::Response& res) {
@@ -393,7 +393,7 @@ void add_plant_routes(httplib::Server& http, ServerContext& ctx) {
               const int64_t first_day =
                   (now / kDay - (days - 1)) * kDay;  // midnight UTC, `days` days including today
               std::map<std::string, int64_t> by_type, by_day;
-              for (int d = 0; d < days; ++d) by_day[store::utc_day(first_day + d * kDay)] = 0;
+              for (int d = 0; d < days; ++d) by_day[utc_day(first_day + d * kDay)] = 0;
               for (const auto& s : p.store().alarm_stats(first_day)) {
                 by_type[s.type] += s.count;
                 by_day[s.day] += s.count;

@@ -8,6 +8,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "core/strings.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -48,8 +49,7 @@ std::string char_text(int id, const CtcVocabulary& vocab) {
 
 std::string finish_text(const std::string& joined, const CtcVocabulary& vocab) {
   std::string text = strip(joined);
-  if (vocab.do_lower_case())
-    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (vocab.do_lower_case()) text = ascii_lower(std::move(text));
   if (vocab.clean_up_tokenization_spaces()) text = clean_up_tokenization(text);
   return text;
 }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/utc_time.h"  // iso8601_utc, utc_day for stored times
+
 namespace mmfuse::store {
 
 class Clock {
@@ -32,11 +34,6 @@ class FakeClock : public Clock {
  private:
   std::atomic<int64_t> now_;
 };
-
-// "2026-11-29T07:50:00.123Z" for a Unix epoch millisecond time (UTC).
-std::string iso8601_utc(int64_t ms);
-// "2026-11-29" (UTC day) for a Unix epoch millisecond time.
-std::string utc_day(int64_t ms);
 
 inline constexpr int64_t kMsPerDay = 24LL * 3600 * 1000;
 

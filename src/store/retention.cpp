@@ -47,102 +47,89 @@ PruneReport Store::prune(int days) {
   // commits, then deletes the files that no remaining row names, before releasing the
   // mutex (no new row can name a file between the check and the delete).
   constexpr int kChunk = 256;
-  auto delete_unreferenced = [&]() {
-    std::vector<std::string> unreferenced;
-    Stmt left(writer_,
-              "SELECT path FROM temp.prune_paths p WHERE NOT EXISTS "
-              "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
-    while (left.step()) unreferenced.push_back(left.text(0));
-    rep.files_kept += count(writer_,
-                            "SELECT count(*) FROM temp.prune_paths p WHERE EXISTS "
-                            "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
-    return unreferenced;
+  // One kind of row, oldest first, chunk by chunk until none is left: pick the ids
+  // (?1 cutoff, ?2 unacknowledged-alarm cutoff, ?3 chunk size), note the evidence paths
+  // they name (when `ref_column` is set) and count the rows deleted with them (when
+  // `cascaded_sql` is set), delete, commit, then delete the files no row names.
+  struct Step {
+    const char* pick_sql;      // INSERT INTO temp.prune_ids SELECT id ...
+    const char* ref_column;    // evidence_refs column that names the owner, or nullptr
+    const char* cascaded_sql;  // count(*) of rows the delete cascades to, or nullptr
+    const char* delete_sql;    // DELETE ... WHERE id IN (SELECT id FROM temp.prune_ids)
+    int chunk;
+    int64_t* deleted;
+    int64_t* cascaded;
   };
-  // Files after the commit: a crash in between leaves files no row names (swept
-  // below, now or on the next prune), never a row naming a missing file. Only files
-  // under evidence/ are ever deleted (a record may name a golden image elsewhere).
-  auto remove_files = [&](const std::vector<std::string>& paths) {
-    for (const auto& p : paths) {
-      std::error_code ec;
-      if (inside(fs::path(p), evidence_root) && fs::remove(fs::path(p), ec)) ++rep.files;
+  auto prune_rows = [&](const Step& step) {
+    for (;;) {
+      std::lock_guard<std::mutex> lock(write_mutex_);
+      Transaction tx(writer_, true);
+      sql_exec(writer_,
+               "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id INTEGER PRIMARY KEY);"
+               "CREATE TEMP TABLE IF NOT EXISTS prune_paths(path TEXT PRIMARY KEY);"
+               "DELETE FROM temp.prune_ids; DELETE FROM temp.prune_paths;");
+      Stmt(writer_, step.pick_sql)
+          .bind(1, rep.cutoff_ms)
+          .bind(2, unacked_cutoff)
+          .bind(3, step.chunk)
+          .run();
+      if (sqlite3_changes(writer_) == 0) break;  // the guard rolls back the empty chunk
+      if (step.ref_column)
+        sql_exec(writer_, (std::string("INSERT OR IGNORE INTO temp.prune_paths SELECT path FROM "
+                                       "evidence_refs WHERE ") +
+                           step.ref_column + " IN (SELECT id FROM temp.prune_ids)")
+                              .c_str());
+      if (step.cascaded_sql) *step.cascaded += count(writer_, step.cascaded_sql);
+      sql_exec(writer_, step.delete_sql);
+      *step.deleted += sqlite3_changes(writer_);
+      std::vector<std::string> unreferenced;
+      if (step.ref_column) {
+        Stmt left(writer_,
+                  "SELECT path FROM temp.prune_paths p WHERE NOT EXISTS "
+                  "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
+        while (left.step()) unreferenced.push_back(left.text(0));
+        rep.files_kept += count(writer_,
+                                "SELECT count(*) FROM temp.prune_paths p WHERE EXISTS "
+                                "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
+      }
+      tx.commit();
+      // Files after the commit: a crash in between leaves files no row names (swept
+      // below, now or on the next prune), never a row naming a missing file. Only files
+      // under evidence/ are ever deleted (a record may name a golden image elsewhere).
+      for (const auto& path : unreferenced) {
+        std::error_code ec;
+        if (inside(fs::path(path), evidence_root) && fs::remove(fs::path(path), ec)) ++rep.files;
+      }
     }
-  };
-  auto begin_chunk = [&]() {
-    sql_exec(writer_,
-             "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id INTEGER PRIMARY KEY);"
-             "CREATE TEMP TABLE IF NOT EXISTS prune_paths(path TEXT PRIMARY KEY);"
-             "DELETE FROM temp.prune_ids; DELETE FROM temp.prune_paths;");
   };
 
   // 1. Inspections, oldest first (cascades: modality rows, readings, evidence refs).
-  for (;;) {
-    std::lock_guard<std::mutex> lock(write_mutex_);
-    Transaction tx(writer_, true);
-    begin_chunk();
-    Stmt(writer_,
-         "INSERT INTO temp.prune_ids SELECT id FROM inspections WHERE created_ms < ? "
-         "ORDER BY id LIMIT ?")
-        .bind(1, rep.cutoff_ms)
-        .bind(2, kChunk)
-        .run();
-    if (sqlite3_changes(writer_) == 0) break;  // the guard rolls back the empty chunk
-    sql_exec(writer_,
-             "INSERT OR IGNORE INTO temp.prune_paths SELECT path FROM evidence_refs WHERE "
-             "inspection_id IN (SELECT id FROM temp.prune_ids)");
-    rep.readings += count(writer_,
-                          "SELECT count(*) FROM sensor_readings WHERE inspection_id IN "
-                          "(SELECT id FROM temp.prune_ids)");
-    sql_exec(writer_, "DELETE FROM inspections WHERE id IN (SELECT id FROM temp.prune_ids)");
-    rep.inspections += sqlite3_changes(writer_);
-    auto files = delete_unreferenced();
-    tx.commit();
-    remove_files(files);
-  }
+  prune_rows(
+      {"INSERT INTO temp.prune_ids SELECT id FROM inspections WHERE created_ms < ?1 "
+       "ORDER BY id LIMIT ?3",
+       "inspection_id",
+       "SELECT count(*) FROM sensor_readings WHERE inspection_id IN "
+       "(SELECT id FROM temp.prune_ids)",
+       "DELETE FROM inspections WHERE id IN (SELECT id FROM temp.prune_ids)", kChunk,
+       &rep.inspections, &rep.readings});
 
   // 2. Alarms: acknowledged ones age out with the rest, unacknowledged ones later, and
   // one with an undelivered outbox row stays whatever its age (the outbox promise).
-  for (;;) {
-    std::lock_guard<std::mutex> lock(write_mutex_);
-    Transaction tx(writer_, true);
-    begin_chunk();
-    Stmt(
-        writer_,
-        "INSERT INTO temp.prune_ids SELECT id FROM alarms a WHERE "
-        "((a.acknowledged_at_ms IS NOT NULL AND a.last_seen_ms < ?1) OR a.last_seen_ms < ?2) AND "
-        "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alarm_id = a.id AND o.delivered_at_ms IS NULL) "
-        "ORDER BY id LIMIT ?3")
-        .bind(1, rep.cutoff_ms)
-        .bind(2, unacked_cutoff)
-        .bind(3, kChunk)
-        .run();
-    if (sqlite3_changes(writer_) == 0) break;
-    sql_exec(writer_,
-             "INSERT OR IGNORE INTO temp.prune_paths SELECT path FROM evidence_refs WHERE "
-             "alarm_id IN (SELECT id FROM temp.prune_ids)");
-    rep.outbox += count(
-        writer_, "SELECT count(*) FROM outbox WHERE alarm_id IN (SELECT id FROM temp.prune_ids)");
-    sql_exec(writer_, "DELETE FROM alarms WHERE id IN (SELECT id FROM temp.prune_ids)");
-    rep.alarms += sqlite3_changes(writer_);
-    auto files = delete_unreferenced();
-    tx.commit();
-    remove_files(files);
-  }
+  prune_rows(
+      {"INSERT INTO temp.prune_ids SELECT id FROM alarms a WHERE "
+       "((a.acknowledged_at_ms IS NOT NULL AND a.last_seen_ms < ?1) OR a.last_seen_ms < ?2) AND "
+       "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alarm_id = a.id AND o.delivered_at_ms IS NULL) "
+       "ORDER BY id LIMIT ?3",
+       "alarm_id", "SELECT count(*) FROM outbox WHERE alarm_id IN (SELECT id FROM temp.prune_ids)",
+       "DELETE FROM alarms WHERE id IN (SELECT id FROM temp.prune_ids)", kChunk, &rep.alarms,
+       &rep.outbox});
 
   // 3. Free readings (chunked), then the small tables in one transaction.
-  for (;;) {
-    std::lock_guard<std::mutex> lock(write_mutex_);
-    Transaction tx(writer_, true);
-    Stmt(writer_,
-         "DELETE FROM sensor_readings WHERE id IN (SELECT id FROM sensor_readings WHERE "
-         "inspection_id IS NULL AND t_ms < ? LIMIT ?)")
-        .bind(1, rep.cutoff_ms)
-        .bind(2, kChunk * 64)
-        .run();
-    const int n = sqlite3_changes(writer_);
-    rep.readings += n;
-    tx.commit();
-    if (n == 0) break;
-  }
+  prune_rows(
+      {"INSERT INTO temp.prune_ids SELECT id FROM sensor_readings WHERE "
+       "inspection_id IS NULL AND t_ms < ?1 LIMIT ?3",
+       nullptr, nullptr, "DELETE FROM sensor_readings WHERE id IN (SELECT id FROM temp.prune_ids)",
+       kChunk * 64, &rep.readings, nullptr});
   {
     std::lock_guard<std::mutex> lock(write_mutex_);
     Transaction tx(writer_, true);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/strings.h"
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
 
@@ -20,15 +21,6 @@ std::string token_content(const nlohmann::json& j, const std::string& fallback) 
   if (j.is_object() && j.contains("content") && j["content"].is_string())
     return j["content"].get<std::string>();
   return fallback;
-}
-
-std::string ascii_upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string ascii_lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 }  // namespace

@@ -10,8 +10,8 @@
 #include "audio/audio_encode.h"
 #include "inspect/jpeg_io.h"
 #include "inspect/png_io.h"
+#include "io/atomic_file.h"
 #include "mmfuse/error.h"
-#include "sensor/atomic_file.h"
 #include "tools/demo.h"
 
 namespace mmfuse::inspect {
@@ -132,7 +132,7 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
     write_png(d / "golden.png", golden.rgb.data(), golden.width, golden.height, 3, 8);
     const Image photo = render_camera(dseed, scen[i], false, r, o.image_width, o.image_height);
     // Cameras deliver JPEG; quality 90 adds the usual compression artefacts.
-    sensor::write_file_atomic(d / "camera" / "shot_0001.jpg", encode_jpeg(photo, 90));
+    write_file_atomic(d / "camera" / "shot_0001.jpg", encode_jpeg(photo, 90));
     IrCalibration cal = i % 5 == 4
                             ? IrCalibration{0.5, -10.0, 8}
                             : IrCalibration{0.01 + 0.03 * static_cast<double>(r() % 1000) / 1000.0,
@@ -149,10 +149,10 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
     write_audio_file(d / "sound" / "live" / "clip_0001.wav",
                      render_sound(dseed, scen[i], r, o.audio_seconds, o.audio_rate), 1,
                      o.audio_rate, SampleEncoding::pcm16);
-    sensor::write_file_atomic(d / "sensors" / "baseline.csv",
-                              csv_text(render_sensors(dseed, Scenario::normal, r, base_rows)));
-    sensor::write_file_atomic(d / "sensors" / "live" / "window_0001.csv",
-                              csv_text(render_sensors(dseed, scen[i], r, live_rows)));
+    write_file_atomic(d / "sensors" / "baseline.csv",
+                      csv_text(render_sensors(dseed, Scenario::normal, r, base_rows)));
+    write_file_atomic(d / "sensors" / "live" / "window_0001.csv",
+                      csv_text(render_sensors(dseed, scen[i], r, live_rows)));
   });
 
   std::string y =
@@ -192,8 +192,8 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
                      {"sound", mods[2]},
                      {"sensors", mods[3]}});
   }
-  sensor::write_file_atomic(plant.plant_file, y);
-  sensor::write_file_atomic(o.dir / "truth.json", truth.dump(1) + "\n");
+  write_file_atomic(plant.plant_file, y);
+  write_file_atomic(o.dir / "truth.json", truth.dump(1) + "\n");
   return plant;
 }
 

@@ -4,59 +4,29 @@
 // 4-component files as CMYK read with Adobe (inverted) polarity; convert('RGB')
 // then replicates L and maps CMYK with PIL's cmyk2rgb.
 //
-// Errors: libjpeg reports fatal errors through error_exit, which longjmps back
-// into the small step functions below. They hold no C++ objects with
+// Errors: libjpeg reports fatal errors through error_exit (vision/jpeg_error.h),
+// which longjmps back into the small step functions below. They hold no C++ objects with
 // destructors, so no destructor is skipped; the caller turns a failed step
 // into mmfuse::Error. A premature end of data is fatal (PIL: "image file is
 // truncated") until the last scanline has been read (libjpeg reads ahead, so
 // a file that only lacks its EOI marker fails too); during
 // jpeg_finish_decompress it is not, as in PIL. Other libjpeg warnings are
 // ignored, as PIL ignores them.
-#include <csetjmp>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
-// clang-format off
-#include <jpeglib.h>
-#include <jerror.h>
-// clang-format on
-
 #include "vision/decoders.h"
+#include "vision/jpeg_error.h"
 
 namespace mmfuse::detail {
 
 namespace {
 
-struct JpegErrorMgr {
-  jpeg_error_mgr pub;
-  std::jmp_buf jump;
-  bool eof_is_fatal;
-  char message[JMSG_LENGTH_MAX];
-};
-
 struct JpegState {
   jpeg_decompress_struct cinfo;
-  JpegErrorMgr err;
+  JpegErrorManager err;
 };
-
-void on_error_exit(j_common_ptr cinfo) {
-  auto* err = reinterpret_cast<JpegErrorMgr*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
-  std::longjmp(err->jump, 1);
-}
-
-void on_emit_message(j_common_ptr cinfo, int msg_level) {
-  auto* err = reinterpret_cast<JpegErrorMgr*>(cinfo->err);
-  if (msg_level >= 0) return;  // trace messages
-  if (cinfo->err->msg_code == JWRN_JPEG_EOF && err->eof_is_fatal) {
-    std::snprintf(err->message, sizeof err->message, "image file is truncated");
-    std::longjmp(err->jump, 1);
-  }
-  cinfo->err->num_warnings++;
-}
-
-void on_output_message(j_common_ptr) {}
 
 // Step 1: create the decompressor and read the header. Returns false on error.
 bool read_header(JpegState* s, const uint8_t* data, size_t size) {
@@ -132,11 +102,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
                   const DecodeLimits& limits) {
   JpegState state;
   std::memset(&state, 0, sizeof state);
-  state.cinfo.err = jpeg_std_error(&state.err.pub);
-  state.err.pub.error_exit = on_error_exit;
-  state.err.pub.emit_message = on_emit_message;
-  state.err.pub.output_message = on_output_message;
-  state.err.eof_is_fatal = true;
+  state.cinfo.err = init_jpeg_error_manager(&state.err, true);
   JpegGuard guard{&state};  // jpeg_destroy is a no-op until jpeg_create has run
 
   if (!read_header(&state, data, size)) {

@@ -164,6 +164,7 @@ expect_statuses "--include folder/" "onnx/model.onnx=downloaded"
 
 pull -- test-org/tiny-clip --include '*.nothing' --to "$WORK/none"
 expect_rc "--include matching nothing" 2
+expect_stderr "--include matching nothing" "matches the include patterns \*.nothing (--include)"
 
 # --- 4. resume a truncated .incomplete with a Range request ---------------------------------
 mkdir -p "$WORK/b"

@@ -13,8 +13,8 @@
 #include "inspect/png_io.h"
 #include "inspect/point_inspector.h"
 #include "inspect/sources.h"
+#include "io/atomic_file.h"
 #include "mmfuse/error.h"
-#include "sensor/atomic_file.h"
 #include "tools/demo.h"
 
 namespace mmfuse::inspect {
@@ -45,10 +45,9 @@ class InspectPoint : public ::testing::Test {
     write_png(dir_ / "cam" / "shot.png", photo.rgb.data(), 320, 240, 3, 8);
     std::vector<uint16_t> ir(64 * 48, 280);  // 20 C with a = 0.25, b = -50
     write_png(dir_ / "ir.png", ir.data(), 64, 48, 1, 16);
-    sensor::write_file_atomic(dir_ / "normal.csv",
-                              csv(render_sensors(42, Scenario::normal, rng, 1500)));
-    sensor::write_file_atomic(dir_ / "window.csv",
-                              csv(render_sensors(42, Scenario::stuck_sensor, rng, 300)));
+    write_file_atomic(dir_ / "normal.csv", csv(render_sensors(42, Scenario::normal, rng, 1500)));
+    write_file_atomic(dir_ / "window.csv",
+                      csv(render_sensors(42, Scenario::stuck_sensor, rng, 300)));
     const std::string yaml =
         "data_dir: data\n"
         "evidence: anomaly\n"

@@ -110,7 +110,7 @@ TEST(Store, RecordsInspectionWithModalitiesReadingsAlarmAndOutbox) {
   EXPECT_EQ(payload["device"], "pump-1");
   EXPECT_EQ(payload["area"], "hall-a");
   EXPECT_EQ(payload["type"], "camera");
-  EXPECT_EQ(payload["created"], store::iso8601_utc(clock.now_ms()));
+  EXPECT_EQ(payload["created"], iso8601_utc(clock.now_ms()));
   auto backlog = s->outbox_backlog();
   EXPECT_EQ(backlog.total, 2);
   EXPECT_EQ(backlog.by_sink["mqtt"], 1);

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <string_view>
 
-namespace mmfuse::sensor {
+namespace mmfuse {
 
 // Throws ErrorKind::bad_input when the folder is missing or not writable; on
 // any failure the temporary file is removed and the target left untouched.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
 
-}  // namespace mmfuse::sensor
+}  // namespace mmfuse

@@ -1,4 +1,4 @@
-#include "sensor/atomic_file.h"
+#include "io/atomic_file.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 
 #include "mmfuse/error.h"
 
-namespace mmfuse::sensor {
+namespace mmfuse {
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content) {
   namespace fs = std::filesystem;
@@ -38,4 +38,4 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   }
 }
 
-}  // namespace mmfuse::sensor
+}  // namespace mmfuse
