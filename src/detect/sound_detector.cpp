@@ -3,6 +3,7 @@
 #include "detect/gaussian_detector.h"
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 #include "models/sound_cnn_lstm.h"
 
 namespace mmfuse {
@@ -62,20 +63,11 @@ class ClassifierSoundDetector : public SoundDetector {
 }  // namespace
 
 std::unique_ptr<SoundDetector> SoundDetector::load(const fs::path& dir) {
-  const fs::path config_path = dir / "config.json";
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw_error(fs::exists(dir, ec) ? ErrorKind::bad_input : ErrorKind::not_found,
-                dir.string() + ": not a model folder (expected config.json + model.safetensors)");
-  const nlohmann::json j = read_json_file(config_path);
-  const std::string type = JsonFields(j, config_path.string()).string("model_type", "");
-  if (type == "sound_gaussian")
-    return std::make_unique<GaussianSoundDetector>(GaussianDetector::load(dir));
-  if (type == "sound_cnn_lstm")
-    return std::make_unique<ClassifierSoundDetector>(SoundCnnLstm::load(dir));
-  throw_error(ErrorKind::unsupported,
-              config_path.string() + ": model_type \"" + type +
-                  "\" is not a sound model (sound_gaussian or sound_cnn_lstm)");
+  const Architecture& a = architecture_with(dir, Capability::detect_sound, "judge sounds");
+  if (a.open_sound_classifier)
+    return std::make_unique<ClassifierSoundDetector>(a.open_sound_classifier(dir));
+  // The registry's detectors without a model file: fitted Gaussians.
+  return std::make_unique<GaussianSoundDetector>(GaussianDetector::load(dir));
 }
 
 SoundVerdict SoundDetector::judge_file(ThreadPool& pool, const fs::path& path) const {

@@ -131,6 +131,40 @@ TEST(ServerApi, ClassifyEqualsCli) {
   EXPECT_NE(json_of(r4)["error"]["message"].get<std::string>().find("labels"), std::string::npos);
 }
 
+// Without a template, /v1/classify and `mmfuse classify` both use the model's
+// own: Chinese-CLIP's 一张{}的照片。, not CLIP's English one.
+TEST(ServerApi, ClassifyDefaultTemplateIsTheModelsOwnAsInTheCli) {
+  auto cfg = tiny_config();
+  const std::string model = fixture("chinese_clip/models/chinese-clip-tiny-p16").string();
+  cfg.models = {{"zh", model}};
+  RunningServer s(cfg);
+  auto c = s.client();
+  nlohmann::json body = {{"image", data_url(fixture(kImage), "image/jpeg")},
+                         {"labels", {"猫", "狗", "汽车"}}};
+  auto plain = json_of(c.Post("/v1/classify", body.dump(), "application/json"));
+  body["template"] = "一张{}的照片。";
+  auto own = json_of(c.Post("/v1/classify", body.dump(), "application/json"));
+  body["template"] = "a photo of a {}.";
+  auto english = json_of(c.Post("/v1/classify", body.dump(), "application/json"));
+  auto cli = run_cli("classify --model " + model + " --threads 1 --image " +
+                     fixture(kImage).string() + " --label 猫 --label 狗 --label 汽车");
+  ASSERT_EQ(plain["labels"].size(), 3u) << plain.dump();
+  ASSERT_EQ(cli["labels"].size(), 3u);
+  double english_gap = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(plain["labels"][i], own["labels"][i]);
+    EXPECT_EQ(plain["labels"][i]["label"], cli["labels"][i]["label"]);
+    EXPECT_NEAR(plain["labels"][i]["score"].get<double>(), cli["labels"][i]["score"].get<double>(),
+                1e-6);
+    for (size_t k = 0; k < 3; ++k)
+      if (english["labels"][k]["label"] == plain["labels"][i]["label"])
+        english_gap = std::max(english_gap, std::abs(english["labels"][k]["score"].get<double>() -
+                                                     plain["labels"][i]["score"].get<double>()));
+  }
+  EXPECT_GT(english_gap, 1e-6)
+      << "the English template scored the same: the test cannot tell them apart";
+}
+
 TEST(ServerApi, ServiceRoutes) {
   RunningServer s(tiny_config());
   auto c = s.client();
