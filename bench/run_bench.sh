@@ -150,7 +150,10 @@ export CPU_MODEL CPU_ISA
 export CPU_COUNT="$(nproc)"
 export OS_NAME="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")"
 export COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-export RUN_MODE=$( ((QUICK)) && echo "--quick (batch 1, 3 iterations)" || echo full)
+RUN_MODE=$( ((QUICK)) && echo "--quick (batch 1, 3 iterations)" || echo full)
+[[ "${REUSE_SGEMM:-0}" == 1 ]] && RUN_MODE+=", sgemm ceiling reused from an earlier run"
+[[ "${SKIP_TORCH:-0}" == 1 ]] && RUN_MODE+=", PyTorch peer skipped"
+export RUN_MODE
 mkdir -p "$(dirname "$REPORT")"
 "$PYTHON" - "$MODEL" "$OUT" "$BATCHES" "$THREADS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PYEOF' | tee "$OUT/results.md" "$REPORT"
 import datetime, json, os, sys
@@ -248,6 +251,9 @@ print()
 print("speed-up = torch ms / mmfuse ms (>1: mmfuse faster). % of ceiling = image-forward FLOPs / time / "
       "(OpenBLAS sgemm GFLOP/s over the ViT GEMM shapes at the same batch and thread count, best of "
       "openblas-threaded and split modes, cold weights). ms/item = median iteration / batch.")
+if all(load("torch", b, t) is None for b in batches for t in threads):
+    print("PyTorch peer: no results (see bench/out/torch_*.err; it needs torch in "
+          f"{sys.executable}, e.g. Debian's python3-torch).")
 text_ceils = [f"b{b}xt{t}: {fmt(ceiling.get((f'text77_b{b}', int(t))))}" for b in batches for t in threads]
 print(f"Text sgemm ceiling at 77 tokens (GFLOP/s): {', '.join(text_ceils)}.")
 print(f"Load average (1 min) before / after: {sys.argv[5]} / {sys.argv[6]}.")
