@@ -35,7 +35,7 @@ while (($#)); do
       ;;
     --quick) QUICK=1 ;;
     -h | --help)
-      sed -n '2,29p' "$0"
+      sed -n '2,22p' "$0"
       exit 0
       ;;
     *)

@@ -29,7 +29,7 @@ while (($#)); do
       shift
       ;;
     -h | --help)
-      sed -n '2,16p' "$0"
+      sed -n '2,15p' "$0"
       exit 0
       ;;
     *)
