@@ -8,7 +8,9 @@
 #     .ci/run
 # Usage (as root): scripts/fresh_machine_check.sh [--demo-only] [--dir DIR] [--clean]
 #   --demo-only  run only scripts/demo.sh (setup + build + demo; much quicker than .ci/run)
-#   --dir DIR    where to build the root (default: a new /var/tmp/mmfuse-fresh.XXXXXX)
+#   --dir DIR    where to build the root (default: a new /var/tmp/mmfuse-fresh.XXXXXX); an
+#                existing root there is reused (packages and ccache kept: a quick rerun of the
+#                tests, no longer a fresh machine; the repository copy is always replaced)
 #   --clean      delete the root afterwards (only when nothing is still mounted in it)
 # Needs debootstrap (installed with apt-get when missing) and network access to the mirror.
 # Takes long: a debootstrap, about 1.5 GB of packages and a cold build (plus, without
@@ -29,7 +31,7 @@ while (($#)); do
       shift
       ;;
     -h | --help)
-      sed -n '2,15p' "$0"
+      sed -n '2,17p' "$0"
       exit 0
       ;;
     *)
