@@ -13,8 +13,8 @@
 #                tests, no longer a fresh machine; the repository copy is always replaced)
 #   --clean      delete the root afterwards (only when nothing is still mounted in it)
 # Needs debootstrap (installed with apt-get when missing) and network access to the mirror.
-# Takes long: a debootstrap, about 1.5 GB of packages and a cold build (plus, without
-# --demo-only, the ASan build and every test). Not part of .ci/run.
+# Takes long: a debootstrap, about 650 MB of packages (the root grows to about 4 GB) and a
+# cold build (plus, without --demo-only, the ASan build and every test). Not part of .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
