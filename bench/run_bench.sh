@@ -2,6 +2,13 @@
 # End-to-end CLIP ViT-B/32 benchmark: mmfuse vs. a PyTorch peer vs. the OpenBLAS
 # sgemm ceiling.  See bench/README.md.
 #
+# Usage: bench/run_bench.sh [--quick] [--out FILE]
+#   --out FILE   also write the Markdown report there (default bench/results.md); it always
+#                goes to stdout, headed by the machine: CPU model, cores, ISA extensions
+#                (avx2, fma, avx512f, avx512_vnni, avx512_bf16, amx_tile, ...), OS, commit
+#   --quick      batch 1 only, 3 iterations per configuration (a few minutes on a busy
+#                2-core machine); the same table, with fewer rows and more noise
+#
 # Environment knobs (all optional):
 #   MMFUSE=./build/mmfuse      mmfuse binary ("n/a" columns when it has no working `bench`)
 #   MODEL=bench/out/vit-b-32   model folder (generated with scripts/synth_clip_model.py if absent)
@@ -17,6 +24,31 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+REPORT="bench/results.md"
+QUICK=0
+while (($#)); do
+  case "$1" in
+    --out)
+      REPORT=${2:?--out needs a file}
+      shift
+      ;;
+    --quick) QUICK=1 ;;
+    -h | --help)
+      sed -n '2,22p' "$0"
+      exit 0
+      ;;
+    *)
+      echo "run_bench: unknown argument $1 (see --help)" >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+if ((QUICK)); then
+  BATCHES="${BATCHES:-1}"
+  ITERATIONS="${ITERATIONS:-3}"
+fi
 
 PYTHON="${PYTHON:-/usr/bin/python3}"
 OUT="bench/out"
@@ -106,8 +138,25 @@ done
 
 # ---- 4. table ------------------------------------------------------------------
 LOAD_AFTER=$(load1)
-"$PYTHON" - "$MODEL" "$OUT" "$BATCHES" "$THREADS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PYEOF' | tee "$OUT/results.md"
-import json, sys
+# The machine, for the report's header: CPU model and the ISA extensions that matter to the
+# GEMM kernels (oneDNN picks AVX2 / AVX-512 / VNNI / AMX code paths from these).
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+CPU_FLAGS=$(sed -n 's/^flags[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+CPU_ISA=""
+for f in sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16 avx512_fp16 amx_tile amx_int8 amx_bf16; do
+  [[ " $CPU_FLAGS " == *" $f "* ]] && CPU_ISA+="${CPU_ISA:+, }$f"
+done
+export CPU_MODEL CPU_ISA
+export CPU_COUNT="$(nproc)"
+export OS_NAME="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")"
+export COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+RUN_MODE=$( ((QUICK)) && echo "--quick (batch 1, 3 iterations)" || echo full)
+[[ "${REUSE_SGEMM:-0}" == 1 ]] && RUN_MODE+=", sgemm ceiling reused from an earlier run"
+[[ "${SKIP_TORCH:-0}" == 1 ]] && RUN_MODE+=", PyTorch peer skipped"
+export RUN_MODE
+mkdir -p "$(dirname "$REPORT")"
+"$PYTHON" - "$MODEL" "$OUT" "$BATCHES" "$THREADS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PYEOF' | tee "$OUT/results.md" "$REPORT"
+import datetime, json, os, sys
 from pathlib import Path
 
 model, out, batches, threads = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
@@ -174,6 +223,11 @@ def frac(flops, ms, ceil):
 
 
 fi, ft = image_flops(), text_flops()
+env = os.environ.get
+print(f"Machine: {env('CPU_MODEL') or 'unknown CPU'}, {env('CPU_COUNT')} logical CPUs; "
+      f"ISA: {env('CPU_ISA') or 'none of the listed'}; {env('OS_NAME') or 'unknown OS'}.  ")
+print(f"mmfuse {env('COMMIT')}, `bench/run_bench.sh` {env('RUN_MODE')}, "
+      f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.\n")
 print(f"### CLIP benchmark: {model.name}  (image forward {fi / 1e9:.2f} GFLOP, text forward at 77 tokens "
       f"{ft / 1e9:.2f} GFLOP, weights {weights_mb:.0f} MiB)\n")
 print("| batch x threads | image ms/item mmfuse | image ms/item torch | image speed-up | "
@@ -197,6 +251,9 @@ print()
 print("speed-up = torch ms / mmfuse ms (>1: mmfuse faster). % of ceiling = image-forward FLOPs / time / "
       "(OpenBLAS sgemm GFLOP/s over the ViT GEMM shapes at the same batch and thread count, best of "
       "openblas-threaded and split modes, cold weights). ms/item = median iteration / batch.")
+if all(load("torch", b, t) is None for b in batches for t in threads):
+    print("PyTorch peer: no results (see bench/out/torch_*.err; it needs torch in "
+          f"{sys.executable}, e.g. Debian's python3-torch).")
 text_ceils = [f"b{b}xt{t}: {fmt(ceiling.get((f'text77_b{b}', int(t))))}" for b in batches for t in threads]
 print(f"Text sgemm ceiling at 77 tokens (GFLOP/s): {', '.join(text_ceils)}.")
 print(f"Load average (1 min) before / after: {sys.argv[5]} / {sys.argv[6]}.")

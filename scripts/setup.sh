@@ -4,14 +4,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every tool the build, the tests (tests/unit, tests/cli, tests/browser, tests/tools) and the
+# scripts call is listed here, so `scripts/demo.sh` and `.ci/run` work on a minimal Debian 12
+# (debootstrap --variant=minbase; scripts/fresh_machine_check.sh checks exactly that):
+#   curl             tests/cli/serve_cli.sh (HTTP requests against `mmfuse serve`)
+#   python3-yaml     tests/cli/deploy_files.sh (parses deploy/*.yml and deploy/k8s/*.yaml)
+#   python3          /usr/bin/python3 in tests/cli/*.sh and tests/unit (JSON checks; sqlite3 module)
+#   python3-numpy    tests/cli/speech_cli.sh, tests/tools/iforest_sklearn.py
+#   python3-pil      tests/cli/index_cli.sh (writes test images)
+#   python3-sklearn  test_sensor_iforest.cpp (scikit-learn reference scores)
+#   python3-scipy    scikit-learn's dependency; tests/tools/make_sound_fixtures.py
+#   mosquitto        /usr/sbin/mosquitto, the broker test_alarm_mqtt.cpp starts
+#   sqlite3          the sqlite3 shell, for looking into stores by hand (docs/store.md)
+#   ca-certificates  HTTPS for `npm ci` (scripts/build_web.sh) and `mmfuse pull`
+#   nodejs npm chromium  dashboard build and browser tests (tests/browser)
+#   clang libclang-rt-14-dev  the ASan+UBSan and libFuzzer build of scripts/test.sh
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
   libopenblas-dev libdnnl-dev libfaiss-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libssl-dev
   libjpeg-dev libpng-dev libwebp-dev libutf8proc-dev
   libmodbus-dev libsndfile1-dev libsoxr-dev libfftw3-dev
   libyaml-cpp-dev libmosquitto-dev mosquitto libcpp-httplib-dev libopencv-dev ccache
   libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format
-  python3 python3-numpy python3-pil python3-sklearn python3-scipy
+  python3 python3-numpy python3-pil python3-sklearn python3-scipy python3-yaml
   nodejs npm chromium
 )
 

@@ -13,21 +13,29 @@ PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib/assert.sh"
 
-# Starts the server in the background with --port 0; sets PID and PORT.
+# port_in FILE: sets PORT from the `"port":N` line `serve --port 0` prints; fails until then.
+port_in() {
+  PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$1" 2>/dev/null)
+  [ -n "$PORT" ]
+}
+# port_or_exit: the port is printed, or the server already exited (start() says which).
+port_or_exit() { port_in "$TMP/serve.out" || ! kill -0 "$PID" 2>/dev/null; }
+# (--max-time: a request stuck in a starved server must not outlast the caller's deadline)
+ready() { [ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz")" = 200 ]; }
+# metric_has REGEX: the server's /metrics has a line matching REGEX.
+metric_has() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | grep -qE -- "$1"; }
+
+# Starts the server in the background with --port 0; sets PID and PORT. Fails (with the
+# reason on stdout) when no port is printed or /readyz is not 200 within the deadline. The
+# deadlines only bound a failure (a ready server returns at once); they are generous because
+# a heavily loaded CI machine can take tens of seconds to start a process and load a model.
 start() {
   "$MMFUSE" serve "$@" --port 0 >"$TMP/serve.out" 2>"$TMP/serve.err" &
   PID=$!
   PORT=
-  for _ in $(seq 1 100); do
-    PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$TMP/serve.out" 2>/dev/null)
-    [ -n "$PORT" ] && break
-    sleep 0.05
-  done
-  for _ in $(seq 1 200); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz")" = 200 ] && return 0
-    sleep 0.05
-  done
-  return 1
+  wait_for 60 port_or_exit || { echo "no port printed in 60 s: $(head -c 300 "$TMP/serve.err")"; return 1; }
+  [ -n "$PORT" ] || { echo "serve exited: $(head -c 300 "$TMP/serve.err")"; return 1; }
+  wait_for 120 ready || { echo "/readyz not 200 within 120 s: $(head -c 300 "$TMP/serve.err")"; return 1; }
 }
 stop() {  # stop: SIGTERM, wait, echo exit code
   kill -TERM "$PID"
@@ -69,25 +77,25 @@ PYEOF
 check "embeddings with key" $?
 curl -s "$URL/info" | grep -q '"max_batch":8'
 check "info shows the config" $?
-# (a request is counted just after its response is written: allow a moment on a busy machine)
-counted=1
-for _ in $(seq 1 50); do
-  curl -s "$URL/metrics" | grep -q 'mmfuse_http_requests_total{method="POST",route="/v1/embeddings",status="401"} 1' && { counted=0; break; }
-  sleep 0.1
-done
-check "metrics count the 401" $counted
+# (a request is counted just after its response is written: poll for it)
+wait_for 30 metric_has '^mmfuse_http_requests_total\{method="POST",route="/v1/embeddings",status="401"\} 1$'
+check "metrics count the 401" $?
 stop
 check "SIGTERM exits 0" $?
 grep -q "shutting down" "$TMP/serve.err"
 check "shutdown logged" $?
 
 # Graceful shutdown: a request waiting for its batch is answered after SIGTERM.
-start --model "$MODEL" --threads 1 --max-batch 64 --max-wait-ms 1500
+start --model "$MODEL" --threads 1 --max-batch 64 --max-wait-ms 6000
 check "serve --model ready" $?
 URL=http://127.0.0.1:$PORT
 curl -s -o "$TMP/late.json" -w '%{http_code}' -d '{"input":"in flight"}' "$URL/v1/embeddings" >"$TMP/late.code" &
 CURL=$!
-sleep 0.4
+# SIGTERM only once the request waits in the batch queue: it waits there up to 6 s for more
+# requests (long enough to see it even on a loaded machine), and the server answers it before
+# it exits.
+wait_for 6 metric_has '^mmfuse_queue_depth\{model="[^"]*"\} 1$'
+check "request waiting in the queue" $?
 stop
 check "SIGTERM with a request in flight exits 0" $?
 wait "$CURL"
@@ -100,7 +108,8 @@ check "no longer listening" $?
 # The port is taken: exit 2 naming the address.
 "$MMFUSE" serve --model "$MODEL" --port 0 >"$TMP/a.out" 2>/dev/null &
 PID=$!
-for _ in $(seq 1 100); do PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$TMP/a.out"); [ -n "$PORT" ] && break; sleep 0.05; done
+wait_for 60 port_in "$TMP/a.out"
+check "first server listening" $?
 expect_error "port in use" "cannot listen on 127.0.0.1:$PORT" "$MMFUSE" serve --model "$MODEL" --port "$PORT"
 stop
 

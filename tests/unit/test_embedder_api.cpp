@@ -1,5 +1,10 @@
 // The public API (include/mmfuse/embedder.h) gives the same numbers as the model.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "mmfuse/embedder.h"
 #include "models/clip.h"
@@ -7,6 +12,8 @@
 
 namespace mmfuse {
 namespace {
+
+namespace fs = std::filesystem;
 
 TEST(EmbedderApi, MatchesReferenceEmbeddingsAndClassifies) {
   const std::string dir = test::fixture("clip/models/clip-tiny-gelu-p16").string();
@@ -31,8 +38,39 @@ TEST(EmbedderApi, MatchesReferenceEmbeddingsAndClassifies) {
   EXPECT_NEAR(scores[0].score + scores[1].score + scores[2].score, 1.0, 1e-5);
 }
 
+// A real Hugging Face model_type that mmfuse does not load: the folder is well formed, so the
+// error is `unsupported` (exit 2 / HTTP 422) and names the config file and the model_type.
 TEST(EmbedderApi, RejectsUnsupportedModelTypes) {
-  EXPECT_THROW(Embedder::open(test::fixture("bert_does_not_exist").string()), Error);
+  const fs::path root =
+      fs::temp_directory_path() / ("mmfuse_unsupported_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  for (const std::string type : {"gpt2", "t5"}) {
+    const fs::path dir = root / type;
+    fs::create_directories(dir);
+    std::ofstream(dir / "config.json")
+        << R"({"architectures": ["X"], "model_type": ")" << type << R"(", "vocab_size": 100})";
+    try {
+      Embedder::open(dir.string());
+      ADD_FAILURE() << type << ": expected an error";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(e.kind(), ErrorKind::unsupported) << to_string(e.kind()) << ": " << msg;
+      EXPECT_NE(msg.find((dir / "config.json").string()), std::string::npos) << msg;
+      EXPECT_NE(msg.find("\"" + type + "\""), std::string::npos) << msg;
+    }
+  }
+  fs::remove_all(root);
+}
+
+TEST(EmbedderApi, MissingFolderIsNotFound) {
+  const std::string dir = test::fixture("bert_does_not_exist").string();
+  try {
+    Embedder::open(dir);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::not_found) << e.what();
+    EXPECT_NE(std::string(e.what()).find(dir), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

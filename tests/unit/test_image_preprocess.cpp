@@ -159,13 +159,14 @@ TEST(ImageDecode, JpegMatchesPillowDecode) {
 }
 
 // Chinese-CLIP: size {height, width} with do_center_crop false is a direct,
-// aspect-distorting resize. The reference lives in chinese_clip/ fixtures,
-// when present.
+// aspect-distorting resize. The reference lives in the chinese_clip/ fixtures,
+// which are part of the repository: a missing file is a broken checkout.
 TEST(ImagePreprocess, ChineseClipDirectResizeMatchesReference) {
   const fs::path folder = kFixtures / "chinese_clip";
   const fs::path outputs = folder / "outputs/chinese-clip-tiny-p16/outputs.safetensors";
   const fs::path config = folder / "models/chinese-clip-tiny-p16/preprocessor_config.json";
-  if (!fs::exists(outputs) || !fs::exists(config)) GTEST_SKIP() << "no chinese_clip fixtures";
+  ASSERT_TRUE(fs::exists(outputs)) << outputs << " is missing (a broken checkout?)";
+  ASSERT_TRUE(fs::exists(config)) << config << " is missing (a broken checkout?)";
   const ImageProcessorConfig cfg = ImageProcessorConfig::from_file(config);
   EXPECT_FALSE(cfg.do_center_crop);
   EXPECT_EQ(cfg.resize_h, 224);

@@ -18,11 +18,14 @@
 
 #include "mmfuse/error.h"
 #include "sensor/modbus_source.h"
+#include "test_util.h"  // wait_until, holds_for
 
 namespace mmfuse::sensor {
 namespace {
 
 using namespace std::chrono_literals;
+using mmfuse::test::holds_for;
+using mmfuse::test::wait_until;
 
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -183,9 +186,11 @@ TEST(SensorModbus, ReadsConfiguredRegistersFromARealServer) {
   EXPECT_GT(s.time, 1.6e9);
   EXPECT_EQ(poller.stats().connects, 1u);
   // Holding registers 0..5 form one request, the input register another. (The
-  // server counts a request just after replying, so give it a moment.)
-  for (int i = 0; i < 100 && server.requests() < 2; ++i) std::this_thread::sleep_for(2ms);
-  EXPECT_EQ(server.requests(), 2u);
+  // server counts a request just after replying, so poll for it.)
+  ASSERT_TRUE(wait_until([&] { return server.requests() >= 2; }, 2000))
+      << "the server counted " << server.requests() << " requests";
+  // And no third one: a short, explicit window in which nothing more may arrive.
+  EXPECT_TRUE(holds_for([&] { return server.requests() == 2; }, 50)) << server.requests();
 }
 
 TEST(SensorModbus, PollsAtTheConfiguredRate) {
@@ -229,19 +234,18 @@ TEST(SensorModbus, ReconnectsWithBackoffAfterTheServerRestarts) {
     std::lock_guard lock(m);
     return humidity.size();
   };
-  auto wait_for = [&](size_t n) {
-    for (int i = 0; i < 300 && count() < n; ++i) std::this_thread::sleep_for(10ms);
-  };
-  wait_for(5);
-  ASSERT_GE(count(), 5u);
-  server->stop();                      // the device goes away
-  std::this_thread::sleep_for(400ms);  // several failed attempts with back-off
+  ASSERT_TRUE(wait_until([&] { return count() >= 5; }, 5000)) << count() << " samples";
+  server->stop();  // the device goes away
+  // Several failed attempts with back-off (20, 40, 80 ms ...) before the device returns.
+  const bool retried = wait_until([&] { return poller.stats().failures >= 3; }, 5000);
   const size_t during_outage = count();
   server->set_holding(5, 40);  // humidity 10 after the restart
   server->start();
-  wait_for(during_outage + 5);
+  const bool resumed = wait_until([&] { return count() >= during_outage + 5; }, 5000);
   poller.stop();
   runner.join();
+  ASSERT_TRUE(retried) << poller.stats().failures << " failed attempts during the outage";
+  ASSERT_TRUE(resumed) << count() - during_outage << " samples after the restart";
   const auto stats = poller.stats();
   EXPECT_GE(stats.failures, 2u);
   EXPECT_EQ(stats.connects, 2u);
@@ -251,7 +255,8 @@ TEST(SensorModbus, ReconnectsWithBackoffAfterTheServerRestarts) {
   bool saw_retry = false;
   for (const auto& e : events) saw_retry |= e.find("retrying in") != std::string::npos;
   EXPECT_TRUE(saw_retry);
-  // 400 ms outage with delays 20, 40, 80, 160, 160...: a handful of attempts, not a busy loop.
+  // An outage of about 3 attempts (20 + 40 + 80 ms of back-off, then the restart): a handful
+  // of attempts, not a busy loop.
   EXPECT_LE(stats.failures, 8u);
 }
 
@@ -302,7 +307,9 @@ TEST(SensorModbus, SinkErrorsEndTheRunInsteadOfBeingRetried) {
 
 // End to end: `mmfuse sensor poll` against the server, scoring live after 40 rows.
 TEST(SensorModbus, PollCommandWritesCsvAndScoresLive) {
-  if (!std::filesystem::exists(MMFUSE_BINARY)) GTEST_SKIP() << "mmfuse binary not built";
+  // The binary is built with the tests (add_dependencies): missing means a broken build.
+  ASSERT_TRUE(std::filesystem::exists(MMFUSE_BINARY))
+      << MMFUSE_BINARY << " does not exist: the mmfuse target was not built";
   const int port = free_port();
   TestServer server(port);
   std::atomic<bool> done{false};

@@ -111,11 +111,13 @@ TEST(ServerBatching, FullQueueAnswers503WithRetryAfter) {
   auto first = std::async(std::launch::async, post_text, s.port, "one");
   auto second = std::async(std::launch::async, post_text, s.port, "two");
   // Wait until both wait in the queue.
-  for (int i = 0; i < 800; ++i) {
-    const std::string m = s.client().Get("/metrics")->body;
-    if (m.find("mmfuse_queue_depth{model=\"tiny\"} 2") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto m = s.client().Get("/metrics");
+        return m && m->body.find("mmfuse_queue_depth{model=\"tiny\"} 2") != std::string::npos;
+      },
+      4000))
+      << "the two requests never waited in the queue together";
   auto r = s.client().Post("/v1/embeddings", R"({"input":"three"})", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
@@ -134,10 +136,13 @@ TEST(ServerBatching, StopFinishesInFlightRequests) {
   cfg.batching.max_wait_ms = 800;
   RunningServer s(cfg);
   auto pending = std::async(std::launch::async, post_text, s.port, "in flight");
-  for (int i = 0; i < 1000 && s.srv->metrics().render().find(
-                                 "mmfuse_queue_depth{model=\"tiny\"} 1") == std::string::npos;
-       ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return s.srv->metrics().render().find("mmfuse_queue_depth{model=\"tiny\"} 1") !=
+               std::string::npos;
+      },
+      5000))
+      << "the request never reached the queue";
   s.srv->stop();  // while the request waits for its batch
   EXPECT_EQ(pending.get(), 200);
   // No longer accepting.

@@ -19,6 +19,7 @@
 
 #include "record/inspection_record.h"
 #include "store/store.h"
+#include "test_util.h"  // wait_until, holds_for
 
 namespace mmfuse::test {
 
@@ -150,16 +151,5 @@ class Broker {
   int port_;
   pid_t pid_ = -1;
 };
-
-// Polls `pred` every 10 ms for up to timeout_ms.
-template <class Pred>
-bool wait_until(Pred pred, int timeout_ms) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
-}
 
 }  // namespace mmfuse::test

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "io/safetensors.h"
@@ -74,6 +76,31 @@ inline double cosine(const float* a, const float* b, size_t n) {
 inline ThreadPool& pool() {
   static ThreadPool shared(0);
   return shared;
+}
+
+// Polls `pred` every 10 ms until it holds or timeout_ms pass; returns whether it held. Use it
+// as ASSERT_TRUE(wait_until(...)) << "what did not happen", never as a plain delay.
+template <class Pred>
+bool wait_until(Pred pred, int timeout_ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+// The one legitimate fixed wait: proving that nothing *more* happens (a late duplicate, an
+// extra request). Checks `pred` every 10 ms for the whole window_ms and returns false as soon
+// as it fails. The window bounds how late an unwanted event can be and still be caught.
+template <class Pred>
+bool holds_for(Pred pred, int window_ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(window_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (!pred()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
 }
 
 }  // namespace mmfuse::test

@@ -28,6 +28,19 @@ expect_error() {
   fi
 }
 
+# wait_for SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds; returns 0 when it
+# did within SECONDS, 1 when the deadline passed. For synchronisation; pair it with check:
+#   wait_for 10 server_ready; check "server ready" $?
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  while :; do
+    "$@" && return 0
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 0.05
+  done
+}
+
 # finish NAME: prints the closing line and exits non-zero on any failure.
 finish() {
   echo "$1: $passes passed, $failures failed"
