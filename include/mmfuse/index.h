@@ -36,6 +36,10 @@ struct SearchQuery {
   // The model folder embedding the query; empty = the one the index was
   // built with. Must be the same model (checked).
   std::string model_dir;
+  // Approximate indexes only, for this query: the HNSW search beam (wider =
+  // better recall, slower) and the IVF cells visited; 0 = the index's own.
+  int ef_search = 0;
+  int nprobe = 0;
 };
 
 struct IndexHit {
@@ -49,8 +53,8 @@ struct IndexHit {
 // Searches the index folder `index_dir`; results best first. Throws
 // mmfuse::Error: not_found for a missing index folder or query image,
 // bad_input for a query with neither or both of text / image_path, an
-// unknown type, top_k 0, a corrupt query image or a model other than the
-// index's.
+// unknown type, top_k 0, negative ef_search / nprobe, a corrupt query image or a model other than
+// the index's.
 MMFUSE_API std::vector<IndexHit> search_index(const std::string& index_dir,
                                               const SearchQuery& query, int threads = 0);
 // The same, computing on `pool`.
