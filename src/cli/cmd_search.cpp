@@ -1,14 +1,14 @@
 // `mmfuse search`: text→image, image→image and image→text retrieval in an index folder.
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "index/searcher.h"
+#include "mmfuse/index.h"
 
 namespace mmfuse::cli {
 
 void register_search(CLI::App& app) {
   struct Options {
     std::string index;
-    SearchRequest request;
+    SearchQuery request;
     int threads = 0;
   };
   auto opt = std::make_shared<Options>();
@@ -21,10 +21,10 @@ void register_search(CLI::App& app) {
   cmd->add_option("--min-score", opt->request.min_score, "Drop results scoring below this cosine");
   cmd->add_option("--type", opt->request.type, "Items to search: image (default), text or all")
       ->check(CLI::IsMember({"image", "text", "all"}));
-  cmd->add_option("--ef-search", opt->request.tuning.ef_search,
+  cmd->add_option("--ef-search", opt->request.ef_search,
                   "HNSW search beam for this query (default: the index's; wider = better recall)")
       ->check(CLI::Range(1, 32768));
-  cmd->add_option("--nprobe", opt->request.tuning.nprobe,
+  cmd->add_option("--nprobe", opt->request.nprobe,
                   "IVF cells visited for this query (default: the index's)")
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--model", opt->request.model_dir,
@@ -32,14 +32,11 @@ void register_search(CLI::App& app) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    opt->request.pool = command_pool();
     Json results = Json::array();
-    for (const auto& r : search_index(opt->index, opt->request)) {
-      Json j = {{"path", r.item.path},
-                {"score", shortest_float(r.score)},
-                {"id", r.item.id},
-                {"type", r.item.type}};
-      if (r.item.type == "text") j["text"] = r.item.text;
+    for (const IndexHit& r : search_index(opt->index, opt->request, command_pool())) {
+      Json j = {
+          {"path", r.path}, {"score", shortest_float(r.score)}, {"id", r.id}, {"type", r.type}};
+      if (r.type == "text") j["text"] = r.text;
       results.push_back(std::move(j));
     }
     print_json({{"results", results}});

@@ -20,6 +20,7 @@
 #include "detect/sound_detector.h"
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
+#include "mmfuse/sound.h"
 #include "tools/sound_eval.h"
 
 namespace mmfuse::cli {
@@ -71,8 +72,9 @@ struct GaussianOptions {
   }
 };
 
-Json verdict_json(const SoundVerdict& v, const std::optional<double>& threshold) {
-  Json j = {{"file", v.file}, {"score", v.score}, {"anomaly", v.anomaly ? 1 : 0}};
+Json verdict_json(const std::string& file, const SoundResult& v,
+                  const std::optional<double>& threshold) {
+  Json j = {{"file", file}, {"score", v.score}, {"anomaly", v.anomaly ? 1 : 0}};
   j["threshold"] = threshold ? Json(*threshold) : Json(nullptr);
   j["seconds"] = v.seconds;
   if (!v.label.empty()) {
@@ -153,12 +155,14 @@ void register_detect(CLI::App* sound) {
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    auto det = SoundDetector::load(opt->model);
+    auto det = SoundModel::open(opt->model, command_pool());
     if (!std::isnan(opt->threshold)) det->set_threshold(opt->threshold);
-    const auto files = collect_audio_files(opt->audio, "audio");
-    const auto verdicts = judge_files(*det, files, *command_pool());
+    std::vector<std::string> files;
+    for (const auto& f : collect_audio_files(opt->audio, "audio")) files.push_back(f.string());
+    const std::vector<SoundResult> verdicts = det->judge_files(files);
     Json results = Json::array();
-    for (const auto& v : verdicts) results.push_back(verdict_json(v, det->threshold()));
+    for (size_t i = 0; i < files.size(); ++i)
+      results.push_back(verdict_json(files[i], verdicts[i], det->threshold()));
     Json out = {{"model", opt->model}, {"model_type", det->model_type()}};
     out["threshold"] = det->threshold() ? Json(*det->threshold()) : Json(nullptr);
     out["decision"] = det->threshold() ? "score >= threshold" : "predicted class != normal label";

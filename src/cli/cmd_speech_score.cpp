@@ -5,8 +5,8 @@
 #include "cli/common.h"
 #include "cli/speech_common.h"
 #include "mmfuse/error.h"
-#include "speech/speech_score.h"
 #include "models/registry.h"
+#include "speech/speech_score.h"
 #include "speech/transcribe.h"
 
 namespace mmfuse::cli {
@@ -14,7 +14,7 @@ namespace mmfuse::cli {
 void register_speech_score(CLI::App& app) {
   struct Options {
     std::string model, audio, reference;
-    TranscribeOptions transcribe;
+    CtcTranscribeOptions transcribe;
     int threads = 0;
   };
   auto opt = std::make_shared<Options>();

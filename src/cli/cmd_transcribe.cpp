@@ -18,7 +18,7 @@ void register_transcribe(CLI::App& app) {
   struct Options {
     std::string model, audio, timestamps = "all", format = "json";
     bool logits = false, timing = false;
-    TranscribeOptions transcribe;
+    CtcTranscribeOptions transcribe;
     int threads = 0;
     int repeat = 1;
   };

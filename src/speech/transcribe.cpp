@@ -15,7 +15,7 @@ std::vector<float> load_speech_audio(const std::filesystem::path& path, int rate
 }
 
 Transcription transcribe(ThreadPool& pool, const Wav2Vec2ForCtc& model,
-                         const std::vector<float>& samples, const TranscribeOptions& opt,
+                         const std::vector<float>& samples, const CtcTranscribeOptions& opt,
                          const std::string& name) {
   Transcription out;
   out.logits = model.transcribe_logits(pool, samples, opt.chunk, name);

@@ -16,7 +16,7 @@ namespace mmfuse {
 // Decodes any audio file and converts it to mono at `rate` Hz (libsoxr).
 std::vector<float> load_speech_audio(const std::filesystem::path& path, int rate);
 
-struct TranscribeOptions {
+struct CtcTranscribeOptions {
   ChunkOptions chunk;
   int beam_width = 0;  // 0 or 1: greedy; more: prefix beam search, timed by forced alignment
 };
@@ -33,7 +33,7 @@ struct Transcription {
 };
 
 Transcription transcribe(ThreadPool& pool, const Wav2Vec2ForCtc& model,
-                         const std::vector<float>& samples, const TranscribeOptions& opt,
+                         const std::vector<float>& samples, const CtcTranscribeOptions& opt,
                          const std::string& name);
 
 // Forced alignment of `text` to logits [frames, vocab]: words as written in

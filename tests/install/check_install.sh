@@ -42,5 +42,6 @@ for name in $(nm -DC --defined-only "$LIBDIR/libmmfuse.so" | cut -d' ' -f3- |
 done
 LD_LIBRARY_PATH=$LIBDIR "$BIN" "$FIXTURES/clip/models/clip-tiny-gelu-p16" \
   "$FIXTURES/chinese_clip/models/chinese-clip-tiny-p16" "$FIXTURES/bert/models/bert-tiny-chinese" \
+  "$FIXTURES/wav2vec2/models/w2v2-tiny-base-style" "$FIXTURES/wav2vec2/audio/a4_espeak.wav" \
   "$FIXTURES/images/img0_photo_640x480_rgb.jpg" "$FIXTURES/images/img2_square_224x224_rgb.png"
 echo "install ($MODE): ok"

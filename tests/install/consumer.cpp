@@ -1,8 +1,11 @@
 // An outside program built against the installed libmmfuse (find_package or
 // pkg-config): embeds texts and images from 8 threads at once — models opened
 // while others compute, plus one shared model — and checks every row against
-// a single-threaded run. Usage: consumer CLIP_DIR CHINESE_CLIP_DIR BERT_DIR IMAGE...
+// a single-threaded run — and transcribes a clip with a wav2vec2 folder
+// through the umbrella header. Usage:
+// consumer CLIP_DIR CHINESE_CLIP_DIR BERT_DIR W2V2_DIR WAV IMAGE...
 #include <mmfuse/embedder.h>
+#include <mmfuse/mmfuse.h>
 #include <mmfuse/thread_pool.h>
 
 #include <algorithm>
@@ -31,12 +34,14 @@ double max_abs(const Rows& a, const Rows& b) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 5) {
-    std::fprintf(stderr, "usage: %s CLIP_DIR CHINESE_CLIP_DIR BERT_DIR IMAGE...\n", argv[0]);
+  if (argc < 7) {
+    std::fprintf(stderr, "usage: %s CLIP_DIR CHINESE_CLIP_DIR BERT_DIR W2V2_DIR WAV IMAGE...\n",
+                 argv[0]);
     return 2;
   }
   const std::vector<std::string> dirs = {argv[1], argv[2], argv[3]};
-  const std::vector<std::string> images(argv + 4, argv + argc);
+  const std::string speech_dir = argv[4], wav = argv[5];
+  const std::vector<std::string> images(argv + 6, argv + argc);
   const std::vector<std::string> texts = {"a photo of a cat", "一只黑色的猫坐在沙发上",
                                           "a rusty pump"};
   try {
@@ -89,6 +94,19 @@ int main(int argc, char** argv) {
     } catch (const mmfuse::Error& e) {
       if (e.kind() != mmfuse::ErrorKind::bad_input) return 1;
     }
+    // Speech: the same transcript on one core and on a shared pool of two.
+    const mmfuse::Transcript one = mmfuse::SpeechModel::open(speech_dir, 1)->transcribe(wav);
+    const mmfuse::Transcript two =
+        mmfuse::SpeechModel::open(speech_dir, std::make_shared<mmfuse::ThreadPool>(2))
+            ->transcribe(wav);
+    if (one.chars.empty() || one.text != two.text || one.chars.size() != two.chars.size() ||
+        one.chars.back().end != two.chars.back().end || !(one.audio_seconds > 0)) {
+      std::fprintf(stderr, "transcripts differ or are empty: \"%s\" vs \"%s\"\n", one.text.c_str(),
+                   two.text.c_str());
+      return 1;
+    }
+    std::printf("transcribed %.2f s: %zu words, %zu characters\n", one.audio_seconds,
+                one.words.size(), one.chars.size());
   } catch (const mmfuse::Error& e) {
     std::fprintf(stderr, "%s: %s\n", mmfuse::to_string(e.kind()), e.what());
     return 1;
