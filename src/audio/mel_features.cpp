@@ -31,14 +31,23 @@ double mel_to_hz(double m, MelScale scale) {
 }
 
 // FFTW's planner is not thread-safe, so plans are made under one lock, once per
-// size, and kept for the life of the process; executing a plan on new arrays
+// size, and kept until the process exits (then freed with FFTW's own tables, so
+// leak checkers stay quiet); executing a plan on new arrays
 // (fftw_execute_dft_r2c) is thread-safe. FFTW_ESTIMATE: the same plan, hence the
 // same rounding, on every run.
+struct PlanCache {
+  std::mutex mutex;
+  std::map<int, fftw_plan> plans;
+  ~PlanCache() {
+    for (auto& entry : plans) fftw_destroy_plan(entry.second);
+    fftw_cleanup();
+  }
+};
+
 fftw_plan r2c_plan(int n_fft) {
-  static std::mutex mutex;
-  static std::map<int, fftw_plan> plans;
-  std::lock_guard<std::mutex> lock(mutex);
-  fftw_plan& plan = plans[n_fft];
+  static PlanCache cache;
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  fftw_plan& plan = cache.plans[n_fft];
   if (plan == nullptr) {
     double* in = fftw_alloc_real(static_cast<size_t>(n_fft));
     fftw_complex* out = fftw_alloc_complex(static_cast<size_t>(n_fft / 2 + 1));

@@ -52,7 +52,7 @@ class MelExtractor {
 
   FeatureConfig config_;
   std::vector<double> window_;   // frame_length values, periodic Hann
-  fftw_plan_s* plan_ = nullptr;  // real-to-complex, n_fft points; shared, never freed
+  fftw_plan_s* plan_ = nullptr;  // real-to-complex, n_fft points; shared, freed at exit
   std::vector<Filter> filters_;
   std::vector<double> dct_;  // [n_mfcc, n_mels], lifter folded in
 };
