@@ -62,18 +62,7 @@ std::unique_ptr<ChineseClipModel> ChineseClipModel::load(const fs::path& dir,
                (dir / "vocab.txt").string() + ": " + std::to_string(m->tokenizer_->vocab_size()) +
                    " tokens, more than text_config vocab_size " +
                    std::to_string(m->config_.text.vocab_size));
-  const fs::path pre = dir / "preprocessor_config.json";
-  if (fs::exists(pre)) {
-    m->image_processor_ =
-        std::make_unique<ImageProcessorConfig>(ImageProcessorConfig::from_file(pre));
-    const int size = m->config_.vision.image_size;
-    MMFUSE_CHECK(
-        m->image_processor_->out_height() == size && m->image_processor_->out_width() == size,
-        bad_input,
-        pre.string() + ": images come out " + std::to_string(m->image_processor_->out_height()) +
-            "x" + std::to_string(m->image_processor_->out_width()) +
-            " but vision_config.image_size is " + std::to_string(size));
-  }
+  m->image_processor_ = load_image_processor(dir, m->config_.vision.image_size);
   return m;
 }
 

@@ -21,6 +21,18 @@ void l2_normalize_rows(float* x, size_t rows, size_t dim) {
   }
 }
 
+std::unique_ptr<ImageProcessorConfig> load_image_processor(const fs::path& dir, int image_size) {
+  const fs::path pre = dir / "preprocessor_config.json";
+  if (!fs::exists(pre)) return nullptr;
+  auto processor = std::make_unique<ImageProcessorConfig>(ImageProcessorConfig::from_file(pre));
+  MMFUSE_CHECK(processor->out_height() == image_size && processor->out_width() == image_size,
+               bad_input,
+               pre.string() + ": images come out " + std::to_string(processor->out_height()) + "x" +
+                   std::to_string(processor->out_width()) + " but vision_config.image_size is " +
+                   std::to_string(image_size));
+  return processor;
+}
+
 std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<ClipModel> m(new ClipModel());
@@ -41,18 +53,7 @@ std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<
                                       m->config_.projection_dim, false);
   m->logit_scale_ = std::exp(*store.f32("logit_scale", {}));
   m->tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_folder(dir));
-  const fs::path pre = dir / "preprocessor_config.json";
-  if (fs::exists(pre)) {
-    m->image_processor_ =
-        std::make_unique<ImageProcessorConfig>(ImageProcessorConfig::from_file(pre));
-    const int size = m->config_.vision.image_size;
-    MMFUSE_CHECK(
-        m->image_processor_->out_height() == size && m->image_processor_->out_width() == size,
-        bad_input,
-        pre.string() + ": images come out " + std::to_string(m->image_processor_->out_height()) +
-            "x" + std::to_string(m->image_processor_->out_width()) +
-            " but vision_config.image_size is " + std::to_string(size));
-  }
+  m->image_processor_ = load_image_processor(dir, m->config_.vision.image_size);
   return m;
 }
 

@@ -120,6 +120,11 @@ class ClipModel final : public DualEncoder {
   float logit_scale_ = 1.0f;
 };
 
+// dir/preprocessor_config.json (null when absent), checked to produce the
+// image_size x image_size pixel_values the vision tower takes.
+std::unique_ptr<ImageProcessorConfig> load_image_processor(const std::filesystem::path& dir,
+                                                           int image_size);
+
 // Scales each row of x[rows, dim] to unit L2 norm (rows of zeros stay zero).
 void l2_normalize_rows(float* x, size_t rows, size_t dim);
 
