@@ -19,13 +19,15 @@ cd "$(dirname "$0")/.."
 #   ca-certificates  HTTPS for `npm ci` (scripts/build_web.sh) and `mmfuse pull`
 #   nodejs npm chromium  dashboard build and browser tests (tests/browser)
 #   clang libclang-rt-14-dev  the ASan+UBSan and libFuzzer build of scripts/test.sh
+#   libomp-dev       clang's omp.h, which FAISS's headers include (that same clang build;
+#                    gcc brings its own)
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libopenblas-dev libdnnl-dev libfaiss-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libssl-dev
   libjpeg-dev libpng-dev libwebp-dev libutf8proc-dev
   libmodbus-dev libsndfile1-dev libsoxr-dev libfftw3-dev
   libyaml-cpp-dev libmosquitto-dev mosquitto libcpp-httplib-dev libopencv-dev ccache
-  libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format
+  libgtest-dev libgmock-dev clang libclang-rt-14-dev libomp-dev clang-format
   python3 python3-numpy python3-pil python3-sklearn python3-scipy python3-yaml
   nodejs npm chromium
 )
