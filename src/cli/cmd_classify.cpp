@@ -32,9 +32,8 @@ void register_classify(CLI::App& app) {
     MMFUSE_CHECK(model->embeds_images(), bad_input,
                  "classify: " + model->name() +
                      " is a text-only encoder; classify needs a text-image model");
-    const std::string templ = opt->templ.empty() ? model->default_prompt_template() : opt->templ;
     Json labels = Json::array();
-    for (const auto& s : model->classify(opt->image, opt->labels, templ))
+    for (const auto& s : model->classify(opt->image, opt->labels, opt->templ))
       labels.push_back({{"label", s.label}, {"score", shortest_float(s.score)}});
     print_json({{"image", opt->image}, {"labels", labels}});
   });

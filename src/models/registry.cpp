@@ -3,6 +3,7 @@
 #include "models/registry.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
@@ -104,10 +105,11 @@ std::vector<Architecture> build_table() {
   return table;
 }
 
-std::string supported_types(Capability needed, bool filter) {
+// The registered model_types, comma-separated; with `needed`, only those that can do it.
+std::string supported_types(std::optional<Capability> needed = std::nullopt) {
   std::string out;
   for (const Architecture& a : registered_architectures()) {
-    if (filter && !a.can(needed)) continue;
+    if (needed && !a.can(*needed)) continue;
     out += (out.empty() ? "" : ", ") + a.model_type;
   }
   return out;
@@ -157,7 +159,7 @@ const Architecture& architecture_for(const nlohmann::json& config, const std::st
   throw_error(ErrorKind::unsupported,
               where + ": " +
                   (type.empty() ? "no model_type" : "unsupported model_type \"" + type + "\"") +
-                  " (supported: " + supported_types(Capability::embed_text, false) + ")");
+                  " (supported: " + supported_types() + ")");
 }
 
 const Architecture& architecture_of(const fs::path& dir) {
@@ -178,7 +180,7 @@ const Architecture& architecture_with(const fs::path& dir, Capability needed,
   MMFUSE_CHECK(a.can(needed), unsupported,
                (dir / "config.json").string() + ": model_type \"" + a.model_type + "\" cannot " +
                    purpose + (text_only ? " (a text-only encoder)" : "") +
-                   "; model types that can: " + supported_types(needed, true));
+                   "; model types that can: " + supported_types(needed));
   return a;
 }
 
