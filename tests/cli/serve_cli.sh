@@ -14,8 +14,10 @@ trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib/assert.sh"
 
 # port_in FILE: sets PORT from the `"port":N` line `serve --port 0` prints; fails until then.
+# The number must be followed by `,` or `}`: a line read while it is being written
+# must not yield a truncated port.
 port_in() {
-  PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$1" 2>/dev/null)
+  PORT=$(sed -n 's/.*"port":\([0-9][0-9]*\)[,}].*/\1/p' "$1" 2>/dev/null)
   [ -n "$PORT" ]
 }
 # port_or_exit: the port is printed, or the server already exited (start() says which).
