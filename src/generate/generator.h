@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "generate/generation_config.h"
+#include "io/generation_config.h"
 #include "models/language_model.h"
 #include "text/generative_tokenizer.h"
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "generate/generation_config.h"
+#include "io/generation_config.h"
 #include "models/language_model.h"
 #include "text/generative_tokenizer.h"
 #include "vision/image.h"

@@ -1,4 +1,4 @@
-// transformers' GenerationConfig: the decoding settings of one request. The
+// transformers' GenerationConfig (read from a model folder's generation_config.json):
 // defaults are the class defaults of transformers 4.44; a folder's
 // generation_config.json overrides them, and a request overrides that.
 #pragma once
