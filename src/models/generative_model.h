@@ -7,6 +7,7 @@
 // Thread-safety: all methods are const and may be called from many threads.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,13 @@ class GenerativeModel {
   // chat_template; "" when it has none) and its generation_config.json.
   virtual const std::string& chat_template() const = 0;
   virtual const GenerationConfig& generation_defaults() const = 0;
+
+  // Reads a PEFT LoRA adapter folder (adapter_config.json +
+  // adapter_model.safetensors) for unmerged use with prepare() and
+  // LanguageModel::prefill, checked against this model's weights (a shape
+  // mismatch names the tensor; an adapter for another base is bad_input).
+  virtual std::shared_ptr<const LoraAdapter> load_adapter(
+      const std::filesystem::path& dir) const = 0;
 };
 
 }  // namespace mmfuse
