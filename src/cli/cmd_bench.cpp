@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <random>
 
+#include "cli/bench_generative.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/profiler.h"
@@ -210,6 +211,7 @@ void register_bench(CLI::App& app) {
   struct Options {
     std::string model;
     int batch = 1, threads = 0, iterations = 10, warmup = 2, seq_len = 64;
+    int prompt_tokens = 128, new_tokens = 64;
     bool json = false, profile = false;
   };
   auto opt = std::make_shared<Options>();
@@ -224,10 +226,24 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--profile", opt->profile, "Also report time per operator kind");
   cmd->add_option("--seq-len", opt->seq_len, "Text-only encoders (BERT): tokens per sequence")
       ->check(CLI::Range(2, 100000));
+  cmd->add_option("--prompt-tokens", opt->prompt_tokens, "Generative models: prompt length")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--new-tokens", opt->new_tokens, "Generative models: tokens decoded")
+      ->check(CLI::Range(1, 1000000));
   add_threads_option(cmd, &opt->threads);
-  cmd->callback([opt] {
+  cmd->callback([opt, cmd] {
     apply_threads(opt->threads);
     command_pool();  // start the workers before timing the load
+    if (architecture_of(opt->model).can(Capability::generate)) {
+      GenerativeBenchOptions g;
+      g.model = opt->model;
+      g.prompt_tokens = opt->prompt_tokens;
+      g.new_tokens = opt->new_tokens;
+      if (cmd->count("--iterations") > 0) g.iterations = opt->iterations;
+      g.json = opt->json;
+      bench_generative(g);
+      return;
+    }
     const Architecture& arch =
         architecture_with(opt->model, Capability::embed_text, "be benchmarked by mmfuse bench");
     if (arch.open_dual_encoder)

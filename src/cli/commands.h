@@ -22,5 +22,7 @@ void register_serve(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_alarms(CLI::App& app);  // `alarms` and `store`
+void register_generate(CLI::App& app);
+void register_chat(CLI::App& app);
 
 }  // namespace mmfuse::cli

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_demo(app);
   mmfuse::cli::register_inspect(app);
   mmfuse::cli::register_alarms(app);
+  mmfuse::cli::register_generate(app);
+  mmfuse::cli::register_chat(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

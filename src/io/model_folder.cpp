@@ -142,19 +142,24 @@ void WeightStore::release(const std::string& name) const {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+void WeightStore::check_shape(const TensorInfo& t, const std::string& name,
+                              std::initializer_list<int64_t> shape) const {
+  std::vector<int64_t> want(shape);
+  if (t.shape == want) return;
+  auto fmt = [](const std::vector<int64_t>& s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+  };
+  throw_error(ErrorKind::bad_input, describe_source(name) + ": tensor \"" + name + "\" has shape " +
+                                        fmt(t.shape) + ", expected " + fmt(want) +
+                                        " from config.json");
+}
+
 const float* WeightStore::f32(const std::string& name, std::initializer_list<int64_t> shape) {
   const TensorInfo& t = info(name);
-  std::vector<int64_t> want(shape);
-  if (t.shape != want) {
-    auto fmt = [](const std::vector<int64_t>& s) {
-      std::string r = "[";
-      for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-      return r + "]";
-    };
-    throw_error(ErrorKind::bad_input, describe_source(name) + ": tensor \"" + name +
-                                          "\" has shape " + fmt(t.shape) + ", expected " +
-                                          fmt(want) + " from config.json");
-  }
+  check_shape(t, name, shape);
+  if (auto it = converted_.find(name); it != converted_.end()) return it->second.data();
   if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16 &&
       t.dtype != DType::F64) {
     throw_error(ErrorKind::unsupported, describe_source(name) + ": tensor \"" + name +
@@ -163,9 +168,30 @@ const float* WeightStore::f32(const std::string& name, std::initializer_list<int
   }
   if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0)
     return reinterpret_cast<const float*>(t.data);
-  converted_.emplace_back(static_cast<size_t>(t.numel()));
-  convert_to_f32(t.dtype, t.data, converted_.back().size(), converted_.back().data());
-  return converted_.back().data();
+  std::vector<float>& copy = converted_[name];
+  copy.resize(static_cast<size_t>(t.numel()));
+  convert_to_f32(t.dtype, t.data, copy.size(), copy.data());
+  return copy.data();
+}
+
+WeightStore::Typed WeightStore::typed(const std::string& name,
+                                      std::initializer_list<int64_t> shape) {
+  const TensorInfo& t = info(name);
+  check_shape(t, name, shape);
+  if (auto it = converted_.find(name); it != converted_.end())
+    return {WeightType::f32, it->second.data()};
+  if (t.dtype == DType::F16 && reinterpret_cast<uintptr_t>(t.data) % 2 == 0)
+    return {WeightType::f16, t.data};
+  if (t.dtype == DType::BF16 && reinterpret_cast<uintptr_t>(t.data) % 2 == 0)
+    return {WeightType::bf16, t.data};
+  return {WeightType::f32, f32(name, shape)};
+}
+
+void WeightStore::replace(const std::string& name, std::vector<float> values) {
+  const TensorInfo& t = info(name);
+  MMFUSE_CHECK(values.size() == static_cast<size_t>(t.numel()), internal,
+               "replacement for tensor \"" + name + "\" has the wrong size");
+  converted_[name] = std::move(values);
 }
 
 }  // namespace mmfuse

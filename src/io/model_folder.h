@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/typed_linear.h"
 #include "io/safetensors.h"
 
 namespace mmfuse {
@@ -47,6 +48,16 @@ class WeightStore {
   // Aligned F32 data is returned in place (zero copy, from the memory map);
   // other dtypes are converted once and kept for the life of the store.
   const float* f32(const std::string& name, std::initializer_list<int64_t> shape);
+  // The tensor in its stored type (F32, F16 or BF16, zero copy from the map),
+  // with exactly `shape`; other dtypes are unsupported. Decoders use this.
+  struct Typed {
+    WeightType type = WeightType::f32;
+    const void* data = nullptr;
+  };
+  Typed typed(const std::string& name, std::initializer_list<int64_t> shape);
+  // Replaces a tensor's values (float32, same element count) for every later
+  // f32() / typed() lookup: how merged LoRA weights enter a model at load.
+  void replace(const std::string& name, std::vector<float> values);
   // Drops the named tensor's pages from memory when it is read in place from
   // the map (its data stays readable: the kernel re-reads the file on access).
   // Used once a tensor has been copied into another layout.
@@ -57,7 +68,9 @@ class WeightStore {
  private:
   std::vector<SafetensorsFile> files_;
   std::map<std::string, size_t> owner_;  // tensor name -> index into files_
-  std::deque<std::vector<float>> converted_;
+  void check_shape(const TensorInfo& t, const std::string& name,
+                   std::initializer_list<int64_t> shape) const;
+  std::map<std::string, std::vector<float>> converted_;  // name -> float32 copy or replacement
   size_t total_bytes_ = 0;
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,9 +50,22 @@ class ClipVisionTower {
   // encoder output before post_layernorm.
   std::vector<float> forward(ThreadPool& pool, const float* pixel_values, size_t batch,
                              TowerTrace* trace = nullptr) const;
+  // HF's output_hidden_states[k] for every input, [batch, tokens, hidden]: the
+  // embeddings after pre_layrnorm (k = 0), then after each of k encoder layers
+  // (no post_layernorm). Only the first k layers run (LLaVA's feature layer).
+  std::vector<float> hidden_states_at(ThreadPool& pool, const float* pixel_values, size_t batch,
+                                      int k) const;
+  // A copy sharing these weights except the linear layers named in `weights`
+  // (path under the tower, e.g. "encoder.layers.0.self_attn.q_proj"), which
+  // use the given float32 [out, in] matrices instead: a LoRA-merged tower per
+  // adapter without a second copy of the rest. The caller keeps them alive.
+  ClipVisionTower with_linear_weights(const std::map<std::string, const float*>& weights) const;
   const ClipVisionConfig& config() const { return config_; }
 
  private:
+  // Patch embedding + class token + positions, then pre_layrnorm: [batch, tokens, hidden].
+  std::vector<float> embed(ThreadPool& pool, const float* pixel_values, size_t batch) const;
+
   ClipVisionConfig config_;
   const float* class_embedding_ = nullptr;     // [hidden]
   Linear patch_embedding_;                     // conv weight [hidden, 3*P*P], no bias

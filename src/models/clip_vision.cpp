@@ -28,8 +28,8 @@ ClipVisionTower::ClipVisionTower(WeightStore& store, const ClipVisionConfig& con
   post_layernorm_ = load_layer_norm(store, prefix + ".post_layernorm", h, config.layer_norm_eps);
 }
 
-std::vector<float> ClipVisionTower::forward(ThreadPool& pool, const float* pixel_values, size_t batch,
-                                            TowerTrace* trace) const {
+std::vector<float> ClipVisionTower::embed(ThreadPool& pool, const float* pixel_values,
+                                          size_t batch) const {
   const size_t hidden = static_cast<size_t>(config_.hidden_size);
   const size_t p = static_cast<size_t>(config_.patch_size);
   const size_t side = static_cast<size_t>(config_.patches_per_side());
@@ -56,8 +56,6 @@ std::vector<float> ClipVisionTower::forward(ThreadPool& pool, const float* pixel
   std::vector<float> embedded(batch * patches * hidden);
   linear(pool, columns.data(), batch * patches, patch_embedding_, embedded.data());
 
-  PackedSequences seqs;
-  for (size_t b = 0; b <= batch; ++b) seqs.offsets.push_back(b * tokens);
   std::vector<float> x(batch * tokens * hidden);
   for (size_t b = 0; b < batch; ++b) {
     for (size_t t = 0; t < tokens; ++t) {
@@ -67,7 +65,57 @@ std::vector<float> ClipVisionTower::forward(ThreadPool& pool, const float* pixel
       for (size_t i = 0; i < hidden; ++i) row[i] = src[i] + pos[i];
     }
   }
-  layer_norm(pool, x.data(), seqs.rows(), pre_layernorm_, x.data());
+  layer_norm(pool, x.data(), batch * tokens, pre_layernorm_, x.data());
+  return x;
+}
+
+std::vector<float> ClipVisionTower::hidden_states_at(ThreadPool& pool, const float* pixel_values,
+                                                     size_t batch, int k) const {
+  MMFUSE_CHECK(k >= 0 && static_cast<size_t>(k) <= layers_.size(), bad_input,
+               "vision feature layer " + std::to_string(k) + " is outside the tower's " +
+                   std::to_string(layers_.size()) + " layers");
+  std::vector<float> x = embed(pool, pixel_values, batch);
+  const size_t tokens = static_cast<size_t>(config_.num_positions());
+  PackedSequences seqs;
+  for (size_t b = 0; b <= batch; ++b) seqs.offsets.push_back(b * tokens);
+  AttentionOptions attn;
+  attn.heads = config_.num_attention_heads;
+  attn.head_dim = config_.hidden_size / config_.num_attention_heads;
+  EncoderWorkspace ws;
+  for (int i = 0; i < k; ++i) pre_ln_encoder_layer(pool, x.data(), seqs, layers_[i], attn, ws);
+  return x;
+}
+
+ClipVisionTower ClipVisionTower::with_linear_weights(
+    const std::map<std::string, const float*>& weights) const {
+  ClipVisionTower copy = *this;
+  for (const auto& [path, weight] : weights) {
+    Linear* target = nullptr;
+    for (size_t i = 0; i < copy.layers_.size() && target == nullptr; ++i) {
+      EncoderLayer& l = copy.layers_[i];
+      const std::string p = "encoder.layers." + std::to_string(i) + ".";
+      const std::pair<const char*, Linear*> named[] = {
+          {"self_attn.q_proj", &l.q}, {"self_attn.k_proj", &l.k}, {"self_attn.v_proj", &l.v},
+          {"self_attn.out_proj", &l.o}, {"mlp.fc1", &l.fc1},        {"mlp.fc2", &l.fc2}};
+      for (const auto& [name, lin] : named)
+        if (path == p + name) target = lin;
+    }
+    MMFUSE_CHECK(target != nullptr, bad_input,
+                 "no linear layer \"" + path + "\" in the CLIP vision tower");
+    target->weight = weight;
+    target->packed = nullptr;
+    pack_linear(*target);
+  }
+  return copy;
+}
+
+std::vector<float> ClipVisionTower::forward(ThreadPool& pool, const float* pixel_values, size_t batch,
+                                            TowerTrace* trace) const {
+  const size_t hidden = static_cast<size_t>(config_.hidden_size);
+  const size_t tokens = static_cast<size_t>(config_.num_positions());
+  std::vector<float> x = embed(pool, pixel_values, batch);
+  PackedSequences seqs;
+  for (size_t b = 0; b <= batch; ++b) seqs.offsets.push_back(b * tokens);
 
   AttentionOptions attn;
   attn.heads = config_.num_attention_heads;

@@ -10,6 +10,8 @@
 #include "models/bert.h"
 #include "models/chinese_clip.h"
 #include "models/clip.h"
+#include "models/llama_for_causal_lm.h"
+#include "models/llava.h"
 #include "models/sound_cnn_lstm.h"
 #include "models/wav2vec2.h"
 
@@ -95,6 +97,36 @@ std::vector<Architecture> build_table() {
   };
   table.push_back(std::move(sound_cnn_lstm));
 
+  Architecture llava;
+  llava.model_type = "llava";
+  llava.architectures = {"LlavaForConditionalGeneration"};
+  llava.capabilities = static_cast<uint32_t>(Capability::generate);
+  llava.tokenizer = TokenizerKind::sentencepiece;
+  llava.description = "LLaVA-1.5: CLIP vision tower + MLP projector + Llama (HF LlavaForConditionalGeneration)";
+  llava.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                             const fs::path& adapter) {
+    return std::unique_ptr<GenerativeModel>(LlavaModel::load(dir, std::move(pool), adapter));
+  };
+  llava.text_context_length = [](const nlohmann::json& config, const std::string& where) {
+    return text_positions(config, where, 2048);
+  };
+  table.push_back(std::move(llava));
+
+  Architecture llama;
+  llama.model_type = "llama";
+  llama.architectures = {"LlamaForCausalLM"};
+  llama.capabilities = static_cast<uint32_t>(Capability::generate);
+  llama.tokenizer = TokenizerKind::sentencepiece;
+  llama.description = "Llama decoder: Llama-2/3, TinyLlama, Vicuna (HF LlamaForCausalLM)";
+  llama.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                             const fs::path& adapter) {
+    return std::unique_ptr<GenerativeModel>(LlamaForCausalLm::load(dir, std::move(pool), adapter));
+  };
+  llama.text_context_length = [](const nlohmann::json& config, const std::string& where) {
+    return text_positions(config, where, 2048);
+  };
+  table.push_back(std::move(llama));
+
   // Fitted by `mmfuse sound fit` on normal clips; opened by SoundDetector.
   Architecture sound_gaussian;
   sound_gaussian.model_type = "sound_gaussian";
@@ -124,6 +156,7 @@ const char* to_string(Capability capability) {
     case Capability::transcribe: return "transcribe";
     case Capability::classify_sound: return "classify_sound";
     case Capability::detect_sound: return "detect_sound";
+    case Capability::generate: return "generate";
   }
   return "unknown";
 }
@@ -131,7 +164,7 @@ const char* to_string(Capability capability) {
 std::vector<std::string> Architecture::capability_names() const {
   std::vector<std::string> out;
   for (Capability c : {Capability::embed_text, Capability::embed_image, Capability::transcribe,
-                       Capability::classify_sound, Capability::detect_sound})
+                       Capability::classify_sound, Capability::detect_sound, Capability::generate})
     if (can(c)) out.emplace_back(to_string(c));
   return out;
 }
@@ -193,6 +226,13 @@ std::unique_ptr<DualEncoder> open_dual_encoder(const fs::path& dir,
 std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const fs::path& dir) {
   const Architecture& a = architecture_with(dir, Capability::transcribe, "transcribe speech");
   return a.open_ctc(dir);
+}
+
+std::unique_ptr<GenerativeModel> open_generative_model(const fs::path& dir,
+                                                       std::shared_ptr<ThreadPool> pool,
+                                                       const fs::path& merge_adapter) {
+  const Architecture& a = architecture_with(dir, Capability::generate, "generate text");
+  return a.open_generative(dir, std::move(pool), merge_adapter);
 }
 
 }  // namespace mmfuse

@@ -19,6 +19,7 @@ class DualEncoder;
 class BertModel;
 class Wav2Vec2ForCtc;
 class SoundCnnLstm;
+class GenerativeModel;
 
 // What an architecture offers; an entry holds a bit set of these.
 enum class Capability : uint32_t {
@@ -27,11 +28,12 @@ enum class Capability : uint32_t {
   transcribe = 1u << 2,      // speech -> CTC logits (transcription, forced alignment)
   classify_sound = 1u << 3,  // a sound clip -> normal / fault classes
   detect_sound = 1u << 4,    // a sound clip -> anomaly score against a threshold
+  generate = 1u << 5,        // prompt (text, images) -> text (LLaVA, Llama)
 };
 const char* to_string(Capability capability);
 
 // The tokenizer files an architecture reads.
-enum class TokenizerKind { none, byte_level_bpe, wordpiece, ctc_characters };
+enum class TokenizerKind { none, byte_level_bpe, wordpiece, ctc_characters, sentencepiece };
 
 struct Architecture {
   std::string model_type;                  // config.json "model_type"
@@ -48,6 +50,11 @@ struct Architecture {
                                                   std::shared_ptr<ThreadPool> pool) = nullptr;
   std::unique_ptr<Wav2Vec2ForCtc> (*open_ctc)(const std::filesystem::path& dir) = nullptr;
   std::unique_ptr<SoundCnnLstm> (*open_sound_classifier)(const std::filesystem::path& dir) =
+      nullptr;
+  // `merge_adapter` (may be empty): a PEFT LoRA folder merged into the weights at load.
+  std::unique_ptr<GenerativeModel> (*open_generative)(const std::filesystem::path& dir,
+                                                     std::shared_ptr<ThreadPool> pool,
+                                                     const std::filesystem::path& merge_adapter) =
       nullptr;
   // The token count texts are padded/cut to by default (config.json given).
   size_t (*text_context_length)(const nlohmann::json& config, const std::string& where) = nullptr;
@@ -78,5 +85,8 @@ const Architecture& architecture_with(const std::filesystem::path& dir, Capabili
 std::unique_ptr<DualEncoder> open_dual_encoder(const std::filesystem::path& dir,
                                                std::shared_ptr<ThreadPool> pool = nullptr);
 std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const std::filesystem::path& dir);
+std::unique_ptr<GenerativeModel> open_generative_model(
+    const std::filesystem::path& dir, std::shared_ptr<ThreadPool> pool = nullptr,
+    const std::filesystem::path& merge_adapter = {});
 
 }  // namespace mmfuse

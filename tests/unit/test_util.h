@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -75,6 +76,12 @@ inline double cosine(const float* a, const float* b, size_t n) {
 // A pool of all cores shared by the tests that compute on an explicit pool.
 inline ThreadPool& pool() {
   static ThreadPool shared(0);
+  return shared;
+}
+
+// The same pool for loaders that take a shared_ptr (models keep their pool).
+inline std::shared_ptr<ThreadPool> pool_ptr() {
+  static const std::shared_ptr<ThreadPool> shared = std::make_shared<ThreadPool>(0);
   return shared;
 }
 

@@ -1,0 +1,114 @@
+#include "cli/bench_generative.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "cli/common.h"
+#include "core/typed_linear.h"
+#include "mmfuse/error.h"
+#include "models/generative_model.h"
+#include "models/registry.h"
+
+namespace mmfuse::cli {
+
+namespace {
+
+double now_ms() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double, std::milli>(clock::now().time_since_epoch()).count();
+}
+
+double peak_rss_mb() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+size_t weight_file_bytes(const std::filesystem::path& dir) {
+  size_t total = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".safetensors") total += entry.file_size();
+  return total;
+}
+
+}  // namespace
+
+void bench_generative(const GenerativeBenchOptions& opt) {
+  const double t0 = now_ms();
+  auto model = open_generative_model(opt.model, command_pool());
+  const double load_ms = now_ms() - t0;
+  const LanguageModel& lm = model->language_model();
+  MMFUSE_CHECK(static_cast<size_t>(opt.prompt_tokens + opt.new_tokens) < lm.max_positions(),
+               bad_input,
+               "bench: --prompt-tokens + --new-tokens exceed the model's " +
+                   std::to_string(lm.max_positions()) + " positions");
+
+  // Random ids from the ordinary part of the vocabulary, BOS first (as llama-bench does).
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> token(100, static_cast<int32_t>(
+                                                         std::min<size_t>(model->tokenizer().size(),
+                                                                          static_cast<size_t>(lm.vocab_size())) - 1));
+  PromptInput prompt;
+  std::vector<int32_t> ids(static_cast<size_t>(opt.prompt_tokens));
+  for (auto& id : ids) id = token(rng);
+  if (model->tokenizer().bos_id() >= 0) ids.front() = model->tokenizer().bos_id();
+  prompt.segments.push_back({ids, {}, 0});
+  prompt.context_ids = ids;
+
+  std::vector<float> logits(static_cast<size_t>(lm.vocab_size()));
+  std::vector<double> prefill_ms, decode_ms;
+  size_t cache_bytes = 0;
+  for (int run = 0; run < opt.iterations + 1; ++run) {  // run 0 warms caches and pages
+    const double p0 = now_ms();
+    std::unique_ptr<DecoderState> state = lm.prefill(prompt, logits.data());
+    const double p1 = now_ms();
+    DecoderState* states[] = {state.get()};
+    for (int i = 0; i < opt.new_tokens; ++i) {
+      const int32_t next =
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      lm.decode(states, &next, 1, logits.data());
+    }
+    const double p2 = now_ms();
+    cache_bytes = state->cache_bytes();
+    if (run == 0) continue;
+    prefill_ms.push_back(p1 - p0);
+    decode_ms.push_back(p2 - p1);
+  }
+  const double prefill_tps = 1000.0 * opt.prompt_tokens / median(prefill_ms);
+  const double decode_tps = 1000.0 * opt.new_tokens / median(decode_ms);
+  const double file_mb = static_cast<double>(weight_file_bytes(opt.model)) / (1024.0 * 1024.0);
+  const double kv_mb = static_cast<double>(cache_bytes) / (1024.0 * 1024.0);
+  Json result = {{"model", model->name()},
+                 {"threads", command_pool()->size()},
+                 {"prompt_tokens", opt.prompt_tokens},
+                 {"new_tokens", opt.new_tokens},
+                 {"prefill_tokens_per_s", prefill_tps},
+                 {"decode_tokens_per_s", decode_tps},
+                 {"peak_rss_mb", peak_rss_mb()},
+                 {"load_ms", load_ms},
+                 {"weights_file_mb", file_mb},
+                 {"kv_cache_mb", kv_mb},
+                 {"kernel_isa", kernels::typed_kernel_isa()}};
+  if (opt.json) {
+    print_json(result);
+    return;
+  }
+  std::printf(
+      "model %s, threads %d, %d prompt + %d new tokens\n  prefill   %8.1f tokens/s\n"
+      "  decode    %8.2f tokens/s\n  load      %8.1f ms\n  peak RSS  %8.1f MB (weights file "
+      "%.1f MB + KV cache %.1f MB)\n",
+      model->name().c_str(), command_pool()->size(), opt.prompt_tokens, opt.new_tokens, prefill_tps,
+      decode_tps, load_ms, peak_rss_mb(), file_mb, kv_mb);
+}
+
+}  // namespace mmfuse::cli

@@ -1,0 +1,268 @@
+// Vector kernels for F16/BF16/F32 weights, compiled for several instruction
+// sets with GCC target attributes and chosen once at run time from CPUID, so
+// one binary uses AVX-512 where the CPU has it and still runs on AVX2-only or
+// older x86-64 machines (nothing here depends on -march).
+#include <cstring>
+
+#include "core/typed_linear.h"
+
+#if defined(__x86_64__)
+// GCC 12's AVX-512 headers build vectors from _mm512_undefined_*(), which
+// -Wmaybe-uninitialized reports falsely once inlined into target functions.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#endif
+
+namespace mmfuse::kernels {
+
+namespace {
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu, bits;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exponent = 127 - 15 + 1;
+      while ((mantissa & 0x400u) == 0) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+  } else if (exponent == 31) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+float bf16_to_float(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+float scalar_value(WeightType type, const void* src, size_t i) {
+  switch (type) {
+    case WeightType::f16: return half_to_float(static_cast<const uint16_t*>(src)[i]);
+    case WeightType::bf16: return bf16_to_float(static_cast<const uint16_t*>(src)[i]);
+    case WeightType::f32: break;
+  }
+  return static_cast<const float*>(src)[i];
+}
+
+void widen_scalar(WeightType type, const void* src, size_t n, float* dst) {
+  for (size_t i = 0; i < n; ++i) dst[i] = scalar_value(type, src, i);
+}
+
+void dot_rows_scalar(WeightType type, const void* w, size_t outputs, size_t in, const float* x,
+                     size_t ldx, size_t rows, float* y, size_t ldy) {
+  const size_t esize = weight_type_size(type);
+  for (size_t o = 0; o < outputs; ++o) {
+    const void* wo = static_cast<const uint8_t*>(w) + o * in * esize;
+    for (size_t r = 0; r < rows; ++r) {
+      float sum = 0.0f;
+      for (size_t k = 0; k < in; ++k) sum += x[r * ldx + k] * scalar_value(type, wo, k);
+      y[r * ldy + o] = sum;
+    }
+  }
+}
+
+#if defined(__x86_64__)
+
+// ---- AVX2 + FMA + F16C: 8 lanes ----
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8_avx2(WeightType type, const void* w,
+                                                                 size_t k) {
+  if (type == WeightType::f16)
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + k)));
+  if (type == WeightType::bf16)
+    return _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_cvtepu16_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + k))),
+        16));
+  return _mm256_loadu_ps(static_cast<const float*>(w) + k);
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline float hsum_avx2(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void widen_avx2(WeightType type, const void* src,
+                                                        size_t n, float* dst) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8_avx2(type, src, i));
+  for (; i < n; ++i) dst[i] = scalar_value(type, src, i);
+}
+
+// Up to 4 rows share each weight load; two accumulators per row hide the FMA latency.
+template <int R>
+__attribute__((target("avx2,fma,f16c"))) void dot_block_avx2(WeightType type, const void* wo,
+                                                            size_t in, const float* x, size_t ldx,
+                                                            float* out) {
+  __m256 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  size_t k = 0;
+  for (; k + 16 <= in; k += 16) {
+    const __m256 w0 = load8_avx2(type, wo, k), w1 = load8_avx2(type, wo, k + 8);
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * ldx + k), acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + k + 8), acc1[r]);
+    }
+  }
+  for (; k + 8 <= in; k += 8) {
+    const __m256 w0 = load8_avx2(type, wo, k);
+    for (int r = 0; r < R; ++r)
+      acc0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * ldx + k), acc0[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float sum = hsum_avx2(_mm256_add_ps(acc0[r], acc1[r]));
+    for (size_t j = k; j < in; ++j) sum += x[r * ldx + j] * scalar_value(type, wo, j);
+    out[r] = sum;
+  }
+}
+
+__attribute__((target("avx2,fma,f16c"))) void dot_rows_avx2(WeightType type, const void* w,
+                                                           size_t outputs, size_t in,
+                                                           const float* x, size_t ldx, size_t rows,
+                                                           float* y, size_t ldy) {
+  const size_t esize = weight_type_size(type);
+  for (size_t o = 0; o < outputs; ++o) {
+    const void* wo = static_cast<const uint8_t*>(w) + o * in * esize;
+    size_t r = 0;
+    float out[4];
+    for (; r + 4 <= rows; r += 4) {
+      dot_block_avx2<4>(type, wo, in, x + r * ldx, ldx, out);
+      for (int j = 0; j < 4; ++j) y[(r + j) * ldy + o] = out[j];
+    }
+    for (; r < rows; ++r) {
+      dot_block_avx2<1>(type, wo, in, x + r * ldx, ldx, out);
+      y[r * ldy + o] = out[0];
+    }
+  }
+}
+
+// ---- AVX-512F: 16 lanes ----
+__attribute__((target("avx512f"))) inline __m512 load16_avx512(WeightType type, const void* w,
+                                                              size_t k) {
+  if (type == WeightType::f16)
+    return _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + k)));
+  if (type == WeightType::bf16)
+    return _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + k))),
+        16));
+  return _mm512_loadu_ps(static_cast<const float*>(w) + k);
+}
+
+__attribute__((target("avx512f"))) void widen_avx512(WeightType type, const void* src, size_t n,
+                                                    float* dst) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16_avx512(type, src, i));
+  for (; i < n; ++i) dst[i] = scalar_value(type, src, i);
+}
+
+template <int R>
+__attribute__((target("avx512f"))) void dot_block_avx512(WeightType type, const void* wo,
+                                                        size_t in, const float* x, size_t ldx,
+                                                        float* out) {
+  __m512 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  size_t k = 0;
+  for (; k + 32 <= in; k += 32) {
+    const __m512 w0 = load16_avx512(type, wo, k), w1 = load16_avx512(type, wo, k + 16);
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + r * ldx + k), acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + r * ldx + k + 16), acc1[r]);
+    }
+  }
+  for (; k + 16 <= in; k += 16) {
+    const __m512 w0 = load16_avx512(type, wo, k);
+    for (int r = 0; r < R; ++r)
+      acc0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + r * ldx + k), acc0[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+    for (size_t j = k; j < in; ++j) sum += x[r * ldx + j] * scalar_value(type, wo, j);
+    out[r] = sum;
+  }
+}
+
+__attribute__((target("avx512f"))) void dot_rows_avx512(WeightType type, const void* w,
+                                                       size_t outputs, size_t in, const float* x,
+                                                       size_t ldx, size_t rows, float* y,
+                                                       size_t ldy) {
+  const size_t esize = weight_type_size(type);
+  for (size_t o = 0; o < outputs; ++o) {
+    const void* wo = static_cast<const uint8_t*>(w) + o * in * esize;
+    size_t r = 0;
+    float out[4];
+    for (; r + 4 <= rows; r += 4) {
+      dot_block_avx512<4>(type, wo, in, x + r * ldx, ldx, out);
+      for (int j = 0; j < 4; ++j) y[(r + j) * ldy + o] = out[j];
+    }
+    for (; r < rows; ++r) {
+      dot_block_avx512<1>(type, wo, in, x + r * ldx, ldx, out);
+      y[r * ldy + o] = out[0];
+    }
+  }
+}
+
+#endif  // __x86_64__
+
+enum class Isa { scalar, avx2, avx512 };
+
+Isa detect_isa() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+#endif
+  return Isa::scalar;
+}
+
+Isa isa() {
+  static const Isa chosen = detect_isa();
+  return chosen;
+}
+
+}  // namespace
+
+const char* typed_kernel_isa() {
+  switch (isa()) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    case Isa::scalar: break;
+  }
+  return "scalar";
+}
+
+void widen(WeightType type, const void* src, size_t n, float* dst) {
+#if defined(__x86_64__)
+  if (isa() == Isa::avx512) return widen_avx512(type, src, n, dst);
+  if (isa() == Isa::avx2) return widen_avx2(type, src, n, dst);
+#endif
+  widen_scalar(type, src, n, dst);
+}
+
+void typed_dot_rows(WeightType type, const void* w, size_t outputs, size_t in, const float* x,
+                    size_t ldx, size_t rows, float* y, size_t ldy) {
+#if defined(__x86_64__)
+  if (isa() == Isa::avx512) return dot_rows_avx512(type, w, outputs, in, x, ldx, rows, y, ldy);
+  if (isa() == Isa::avx2) return dot_rows_avx2(type, w, outputs, in, x, ldx, rows, y, ldy);
+#endif
+  dot_rows_scalar(type, w, outputs, in, x, ldx, rows, y, ldy);
+}
+
+}  // namespace mmfuse::kernels

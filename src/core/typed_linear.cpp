@@ -1,0 +1,92 @@
+#include "core/typed_linear.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/gemm.h"
+#include "core/profiler.h"
+#include "mmfuse/error.h"
+
+namespace mmfuse {
+
+namespace {
+// Up to this many rows the weights are streamed once through dot products
+// (decoding: one row per running sequence); beyond it, widening a block of
+// weights to float32 once and running a GEMM over all rows is faster.
+constexpr size_t kMaxDotRows = 8;
+// Outputs per task: small enough for even shares between threads, large
+// enough that a widened block is reused by every row of a prompt.
+constexpr size_t kDotBlock = 16;
+constexpr size_t kGemmBlock = 64;
+}  // namespace
+
+const char* to_string(WeightType type) {
+  switch (type) {
+    case WeightType::f16: return "F16";
+    case WeightType::bf16: return "BF16";
+    case WeightType::f32: break;
+  }
+  return "F32";
+}
+
+size_t weight_type_size(WeightType type) { return type == WeightType::f32 ? 4 : 2; }
+
+void typed_row(WeightType type, const void* table, size_t row, size_t dim, float* out) {
+  kernels::widen(type, static_cast<const uint8_t*>(table) + row * dim * weight_type_size(type),
+                 dim, out);
+}
+
+void typed_linear(ThreadPool& pool, const float* x, size_t rows, const TypedLinear& lin, float* y,
+                  bool accumulate) {
+  MMFUSE_ASSERT(lin.weight != nullptr && lin.in > 0 && lin.out > 0);
+  if (rows == 0) return;
+  profiler::Scope timer(profiler::Op::linear);
+  const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
+  const size_t esize = weight_type_size(lin.type);
+  const auto* w = static_cast<const uint8_t*>(lin.weight);
+
+  auto add_bias = [&](size_t n0, size_t n1) {
+    if (lin.bias == nullptr) return;
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t n = n0; n < n1; ++n) y[r * out + n] += lin.bias[n];
+  };
+
+  if (rows <= kMaxDotRows) {
+    const size_t blocks = (out + kDotBlock - 1) / kDotBlock;
+    pool.parallel_for(blocks, [&](size_t b0, size_t b1, int) {
+      const size_t n0 = b0 * kDotBlock, n1 = std::min(out, b1 * kDotBlock);
+      if (!accumulate) {
+        kernels::typed_dot_rows(lin.type, w + n0 * in * esize, n1 - n0, in, x, in, rows, y + n0,
+                                out);
+      } else {
+        std::vector<float> part(rows * (n1 - n0));
+        kernels::typed_dot_rows(lin.type, w + n0 * in * esize, n1 - n0, in, x, in, rows,
+                                part.data(), n1 - n0);
+        for (size_t r = 0; r < rows; ++r)
+          for (size_t n = n0; n < n1; ++n) y[r * out + n] += part[r * (n1 - n0) + n - n0];
+      }
+      add_bias(n0, n1);
+    });
+    return;
+  }
+
+  const size_t blocks = (out + kGemmBlock - 1) / kGemmBlock;
+  pool.parallel_for(blocks, [&](size_t b0, size_t b1, int) {
+    std::vector<float> widened;
+    for (size_t b = b0; b < b1; ++b) {
+      const size_t n0 = b * kGemmBlock, n1 = std::min(out, n0 + kGemmBlock);
+      const float* block = reinterpret_cast<const float*>(w + n0 * in * esize);
+      if (lin.type != WeightType::f32) {
+        widened.resize((n1 - n0) * in);
+        kernels::widen(lin.type, w + n0 * in * esize, widened.size(), widened.data());
+        block = widened.data();
+      }
+      sgemm(true, static_cast<int>(rows), static_cast<int>(n1 - n0), static_cast<int>(in), 1.0f, x,
+            static_cast<int>(in), block, static_cast<int>(in), accumulate ? 1.0f : 0.0f, y + n0,
+            static_cast<int>(out));
+      add_bias(n0, n1);
+    }
+  });
+}
+
+}  // namespace mmfuse
