@@ -46,8 +46,8 @@ TokenizerChoice tokenizer_choice(const std::filesystem::path& dir) {
 // tokenizer(texts) of a generative model: no padding unless max_length is
 // given; then truncation=True (the text's ids are cut, the special tokens
 // kept) and padding="max_length" on tokenizer_config.json's padding_side.
-void print_generative_batch(const std::filesystem::path& dir,
-                            const std::vector<std::string>& texts, size_t max_length) {
+void print_generative_batch(const std::filesystem::path& dir, const std::vector<std::string>& texts,
+                            size_t max_length) {
   const std::unique_ptr<GenerativeTokenizer> tokenizer = load_generative_tokenizer(dir);
   std::string padding_side = "right";
   if (const auto config = text::read_optional_json_object(dir / "tokenizer_config.json")) {
@@ -66,13 +66,14 @@ void print_generative_batch(const std::filesystem::path& dir,
       if (ids.size() > max_length) {
         // Where the text's ids sit between the special tokens.
         size_t offset = 0;
-        while (offset < specials &&
-               !std::equal(plain.begin(), plain.end(), ids.begin() + static_cast<ptrdiff_t>(offset)))
+        while (offset < specials && !std::equal(plain.begin(), plain.end(),
+                                                ids.begin() + static_cast<ptrdiff_t>(offset)))
           ++offset;
         std::vector<int32_t> cut(ids.begin(), ids.begin() + static_cast<ptrdiff_t>(offset));
         cut.insert(cut.end(), plain.begin(),
                    plain.begin() + static_cast<ptrdiff_t>(max_length - specials));
-        cut.insert(cut.end(), ids.begin() + static_cast<ptrdiff_t>(offset + plain.size()), ids.end());
+        cut.insert(cut.end(), ids.begin() + static_cast<ptrdiff_t>(offset + plain.size()),
+                   ids.end());
         ids = std::move(cut);
       }
     }

@@ -52,7 +52,7 @@ std::string python_strip(const std::string& s) {
 // PreTrainedTokenizerBase.clean_up_tokenization.
 std::string clean_up_tokenization(std::string s) {
   static const std::pair<std::string_view, std::string_view> kRules[] = {
-      {" .", "."},    {" ?", "?"},      {" !", "!"},    {" ,", ","},      {" ' ", "'"},
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
       {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
   for (const auto& [from, to] : kRules) s = replace_all(std::move(s), from, to);
   return s;
@@ -168,7 +168,8 @@ struct SentencePieceTokenizer::Impl {
   }
 
   std::string llama_tokens_to_string(std::vector<std::string> tokens) const {
-    if (add_prefix_space && starts_with(tokens[0], kUnderline)) tokens[0].erase(0, kUnderline.size());
+    if (add_prefix_space && starts_with(tokens[0], kUnderline))
+      tokens[0].erase(0, kUnderline.size());
     std::string out;
     std::vector<std::string> current;
     bool prev_is_special = false;
@@ -190,7 +191,8 @@ struct SentencePieceTokenizer::Impl {
   }
 
   std::string t5_tokens_to_string(std::vector<std::string> tokens) const {
-    if (add_prefix_space && starts_with(tokens[0], kUnderline)) tokens[0].erase(0, kUnderline.size());
+    if (add_prefix_space && starts_with(tokens[0], kUnderline))
+      tokens[0].erase(0, kUnderline.size());
     std::string out;
     std::vector<std::string> current;
     bool prev_is_special = false;
@@ -293,7 +295,8 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const fs::p
   if (!llama && config && config->contains("extra_ids")) {
     const json& v = (*config)["extra_ids"];
     MMFUSE_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= 100000,
-                 bad_input, config_path.string() + ": \"extra_ids\" must be a small non-negative integer");
+                 bad_input,
+                 config_path.string() + ": \"extra_ids\" must be a small non-negative integer");
     extra_ids = v.get<int64_t>();
   } else if (!llama) {
     extra_ids = 100;
@@ -307,7 +310,8 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const fs::p
       llama ? text::load_tokenizer_specials(
                   dir, vocab, {{"unk_token", "<unk>"}, {"bos_token", "<s>"}, {"eos_token", "</s>"}})
             : text::load_tokenizer_specials(
-                  dir, vocab, {{"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"pad_token", "<pad>"}});
+                  dir, vocab,
+                  {{"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"pad_token", "<pad>"}});
   if (!llama) add_t5_sentinels(specials, im->piece_count, extra_ids, dir);
 
   // Tables of the added and special tokens.
@@ -396,7 +400,9 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids,
   return im.clean_up ? clean_up_tokenization(std::move(text)) : text;
 }
 
-std::string SentencePieceTokenizer::id_to_token(int32_t id) const { return impl_->id_to_token(id); }
+std::string SentencePieceTokenizer::id_to_token(int32_t id) const {
+  return impl_->id_to_token(id);
+}
 
 int32_t SentencePieceTokenizer::token_to_id(const std::string& token) const {
   const Impl& im = *impl_;
@@ -406,20 +412,36 @@ int32_t SentencePieceTokenizer::token_to_id(const std::string& token) const {
   return id >= 0 && id < im.piece_count && im.sp.IdToPiece(id) == token ? id : -1;
 }
 
-size_t SentencePieceTokenizer::size() const { return impl_->total_size; }
-bool SentencePieceTokenizer::is_special(int32_t id) const { return impl_->special_ids.count(id) != 0; }
-int32_t SentencePieceTokenizer::bos_id() const { return impl_->bos; }
-int32_t SentencePieceTokenizer::eos_id() const { return impl_->eos; }
-int32_t SentencePieceTokenizer::pad_id() const { return impl_->pad; }
-int32_t SentencePieceTokenizer::unk_id() const { return impl_->unk; }
+size_t SentencePieceTokenizer::size() const {
+  return impl_->total_size;
+}
+bool SentencePieceTokenizer::is_special(int32_t id) const {
+  return impl_->special_ids.count(id) != 0;
+}
+int32_t SentencePieceTokenizer::bos_id() const {
+  return impl_->bos;
+}
+int32_t SentencePieceTokenizer::eos_id() const {
+  return impl_->eos;
+}
+int32_t SentencePieceTokenizer::pad_id() const {
+  return impl_->pad;
+}
+int32_t SentencePieceTokenizer::unk_id() const {
+  return impl_->unk;
+}
 
 std::string SentencePieceTokenizer::special_token(const std::string& attribute) const {
   auto it = impl_->special_attrs.find(attribute);
   return it == impl_->special_attrs.end() ? std::string() : it->second;
 }
 
-SentencePieceFlavour SentencePieceTokenizer::flavour() const { return impl_->flavour; }
-bool SentencePieceTokenizer::legacy() const { return impl_->legacy; }
+SentencePieceFlavour SentencePieceTokenizer::flavour() const {
+  return impl_->flavour;
+}
+bool SentencePieceTokenizer::legacy() const {
+  return impl_->legacy;
+}
 size_t SentencePieceTokenizer::vocab_size() const {
   return static_cast<size_t>(impl_->piece_count);
 }

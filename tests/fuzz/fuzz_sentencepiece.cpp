@@ -53,7 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }();
     static const fs::path dir = [] {
-      auto d = fs::temp_directory_path() / ("mmfuse_fuzz_sentencepiece_" + std::to_string(::getpid()));
+      auto d =
+          fs::temp_directory_path() / ("mmfuse_fuzz_sentencepiece_" + std::to_string(::getpid()));
       fs::create_directories(d);
       return d;
     }();

@@ -33,7 +33,9 @@ json read_json(const fs::path& p) {
   return json::parse(in);
 }
 
-std::vector<int32_t> ids_of(const json& j) { return j.get<std::vector<int32_t>>(); }
+std::vector<int32_t> ids_of(const json& j) {
+  return j.get<std::vector<int32_t>>();
+}
 
 struct TempDir {
   fs::path path;
@@ -129,7 +131,8 @@ TEST(SentencePieceTokenizer, LlavaPromptsAndGeneratedTexts) {
       EXPECT_EQ(text, "USER: <image>\n" + c["user_prompt"].get<std::string>() + " ASSISTANT:");
       EXPECT_EQ(llama().encode(text), ids_of(c["input_ids"]));
       EXPECT_EQ(llama().decode(ids_of(c["new_ids"]), true), c["new_text"].get<std::string>());
-      EXPECT_EQ(llama().decode(ids_of(c["generated_ids"]), true), c["full_text"].get<std::string>());
+      EXPECT_EQ(llama().decode(ids_of(c["generated_ids"]), true),
+                c["full_text"].get<std::string>());
       if (c.contains("beam3")) {
         const json& b = c["beam3"];
         EXPECT_EQ(llama().decode(ids_of(b["new_ids"]), true), b["new_text"].get<std::string>());
