@@ -186,7 +186,10 @@ TokenizerSpecials load_tokenizer_specials(
   std::vector<AddedToken> special_list;
   for (const char* attr : kSpecialAttrs)
     if (specials[attr]) special_list.push_back(*specials[attr]);
-  for (const auto& t : additional) special_list.push_back(t);
+  for (const auto& t : additional) {
+    special_list.push_back(t);
+    out.additional_special_tokens.push_back(t.content);
+  }
   std::unordered_set<std::string> known;
   for (const auto& [content, id] : vocab) known.insert(content);
   for (const auto& [content, id] : out.added_encoder) known.insert(content);

@@ -1,7 +1,7 @@
 // The files every Hugging Face tokenizer folder shares (tokenizer_config.json,
 // special_tokens_map.json, added_tokens.json) resolved into special and added
 // tokens with their ids, the way PreTrainedTokenizer.__init__ does it. Used by
-// the CLIP BPE and the WordPiece tokenizers.
+// the CLIP BPE, WordPiece and SentencePiece tokenizers.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +32,9 @@ struct TokenizerSpecials {
   // all_special_tokens: the attributes in HF order (bos, eos, unk, sep, pad,
   // cls, mask), then additional_special_tokens, without repeats.
   std::vector<std::string> all_special_tokens;
+  // additional_special_tokens as the files list them (SentencePiece decoding
+  // treats those with an id past the vocabulary as separately joined pieces).
+  std::vector<std::string> additional_special_tokens;
   // Every added token with its id (added_tokens_decoder or added_tokens.json,
   // then the special tokens not yet added: their vocab id, else after the vocab).
   std::vector<AddedToken> added;
