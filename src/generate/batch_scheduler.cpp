@@ -81,16 +81,21 @@ struct BatchScheduler::Impl {
     }
   }
 
-  void complete(Active& a) {
-    a.job->promise.set_value(a.run->result());
+  // Stats first: whoever sees the future ready sees the request counted.
+  void count_completed() {
     std::lock_guard<std::mutex> lock(mutex);
     ++stats.requests_completed;
   }
 
+  void complete(Active& a) {
+    GenerationResult result = a.run->result();
+    count_completed();
+    a.job->promise.set_value(std::move(result));
+  }
+
   void fail(Job& job, std::exception_ptr error) {
+    count_completed();
     job.promise.set_exception(error);
-    std::lock_guard<std::mutex> lock(mutex);
-    ++stats.requests_completed;
   }
 
   // Whole-request path (beam search): generate() between two steps.
@@ -104,9 +109,8 @@ struct BatchScheduler::Impl {
         stats.last_ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - job->submitted).count();
       }
       record_tokens(tokens, false);
+      count_completed();
       job->promise.set_value(std::move(result));
-      std::lock_guard<std::mutex> lock(mutex);
-      ++stats.requests_completed;
     } catch (...) {
       fail(*job, std::current_exception());
     }
