@@ -76,7 +76,8 @@ struct BatchScheduler::Impl {
     if (recent_steps.size() >= 2) {
       size_t total = 0;
       for (size_t i = 1; i < recent_steps.size(); ++i) total += recent_steps[i].second;
-      const double seconds = std::chrono::duration<double>(now - recent_steps.front().first).count();
+      const double seconds =
+          std::chrono::duration<double>(now - recent_steps.front().first).count();
       if (seconds > 0) stats.decode_tokens_per_s = static_cast<double>(total) / seconds;
     }
   }
@@ -106,7 +107,8 @@ struct BatchScheduler::Impl {
       for (const auto& s : result.sequences) tokens += s.tokens.size();
       {
         std::lock_guard<std::mutex> lock(mutex);
-        stats.last_ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - job->submitted).count();
+        stats.last_ttft_ms =
+            std::chrono::duration<double, std::milli>(Clock::now() - job->submitted).count();
       }
       record_tokens(tokens, false);
       count_completed();
@@ -131,16 +133,20 @@ struct BatchScheduler::Impl {
       } else {
         active->logits.resize(count * active->vocab);
         active->states.resize(count);
-        active->states[0] = active->model->prefill(job->request.prompt, active->logits.data(), job->request.adapter);
+        active->states[0] = active->model->prefill(job->request.prompt, active->logits.data(),
+                                                   job->request.adapter);
         for (size_t i = 1; i < count; ++i) {
           active->states[i] = active->states[0]->clone();
-          std::copy_n(active->logits.data(), active->vocab, active->logits.data() + i * active->vocab);
+          std::copy_n(active->logits.data(), active->vocab,
+                      active->logits.data() + i * active->vocab);
         }
         for (size_t i = 0; i < count; ++i)
-          if (!run.finished(i)) run.choose(i, active->logits.data() + i * active->vocab, active->vocab);
+          if (!run.finished(i))
+            run.choose(i, active->logits.data() + i * active->vocab, active->vocab);
         {
           std::lock_guard<std::mutex> lock(mutex);
-          stats.last_ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - job->submitted).count();
+          stats.last_ttft_ms =
+              std::chrono::duration<double, std::milli>(Clock::now() - job->submitted).count();
         }
         record_tokens(count, false);
       }
@@ -159,7 +165,8 @@ struct BatchScheduler::Impl {
   // One decode call for every live sequence of every running request.
   void step() {
     for (auto& a : running)
-      if (!a->run->all_finished() && (a->run->cancel_requested() || shutdown.load())) a->run->cancel();
+      if (!a->run->all_finished() && (a->run->cancel_requested() || shutdown.load()))
+        a->run->cancel();
     // Batch rows in running order, each request's sequences in index order.
     struct Row {
       Active* active;
@@ -197,7 +204,8 @@ struct BatchScheduler::Impl {
           model->decode(batch.data(), batch_tokens.data(), batch.size(), logits.data());
           for (size_t k = 0; k < indices.size(); ++k) {
             const Row& row = rows[indices[k]];
-            std::copy_n(logits.data() + k * vocab, vocab, row.active->logits.data() + row.seq * vocab);
+            std::copy_n(logits.data() + k * vocab, vocab,
+                        row.active->logits.data() + row.seq * vocab);
           }
         }
       } catch (...) {
@@ -245,7 +253,10 @@ struct BatchScheduler::Impl {
         if (stopping) break;
         if (!queue.empty()) {
           const GenerationConfig& c = queue.front()->request.config;
-          const size_t want = c.num_beams > 1 ? 0 : (c.do_sample ? static_cast<size_t>(std::max(1, c.num_return_sequences)) : 1);
+          const size_t want =
+              c.num_beams > 1
+                  ? 0
+                  : (c.do_sample ? static_cast<size_t>(std::max(1, c.num_return_sequences)) : 1);
           const size_t in_use = running_sequences();
           // A request joins when its sequences fit; one wider than max_running
           // joins an empty batch.
@@ -257,8 +268,10 @@ struct BatchScheduler::Impl {
         stats.queued = queue.size();
       }
       if (next) {
-        if (next->request.config.num_beams > 1) run_whole(std::move(next));
-        else admit(std::move(next));
+        if (next->request.config.num_beams > 1)
+          run_whole(std::move(next));
+        else
+          admit(std::move(next));
       }
       if (!running.empty()) step();
       std::lock_guard<std::mutex> lock(mutex);
@@ -278,7 +291,9 @@ struct BatchScheduler::Impl {
       stats.running = 0;
     }
     for (auto& job : left)
-      fail(*job, std::make_exception_ptr(Error(ErrorKind::internal, "generation: the scheduler stopped before the request ran")));
+      fail(*job,
+           std::make_exception_ptr(Error(
+               ErrorKind::internal, "generation: the scheduler stopped before the request ran")));
   }
 };
 

@@ -12,11 +12,15 @@
 
 namespace mmfuse {
 
-BeamHypotheses::BeamHypotheses(size_t num_beams, double length_penalty, EarlyStopping early_stopping,
-                               size_t max_length)
-    : num_beams_(num_beams), length_penalty_(length_penalty), early_stopping_(early_stopping), max_length_(max_length) {}
+BeamHypotheses::BeamHypotheses(size_t num_beams, double length_penalty,
+                               EarlyStopping early_stopping, size_t max_length)
+    : num_beams_(num_beams),
+      length_penalty_(length_penalty),
+      early_stopping_(early_stopping),
+      max_length_(max_length) {}
 
-void BeamHypotheses::add(std::vector<int32_t> ids, double sum_logprobs, size_t generated_len, FinishReason reason) {
+void BeamHypotheses::add(std::vector<int32_t> ids, double sum_logprobs, size_t generated_len,
+                         FinishReason reason) {
   const double score = sum_logprobs / std::pow(static_cast<double>(generated_len), length_penalty_);
   if (beams_.size() < num_beams_ || score > worst_score_) {
     beams_.push_back({score, std::move(ids), reason});
@@ -35,7 +39,8 @@ void BeamHypotheses::add(std::vector<int32_t> ids, double sum_logprobs, size_t g
   }
 }
 
-bool BeamHypotheses::is_done(double best_sum_logprobs, size_t cur_len, size_t decoder_prompt_len) const {
+bool BeamHypotheses::is_done(double best_sum_logprobs, size_t cur_len,
+                             size_t decoder_prompt_len) const {
   if (beams_.size() < num_beams_) return false;
   if (early_stopping_ == EarlyStopping::always) return true;
   double length = static_cast<double>(cur_len) - static_cast<double>(decoder_prompt_len);
@@ -61,8 +66,11 @@ std::vector<Candidate> top_candidates(const std::vector<float>& scores, size_t c
   std::vector<size_t> order(scores.size());
   std::iota(order.begin(), order.end(), size_t{0});
   count = std::min(count, scores.size());
-  auto better = [&](size_t a, size_t b) { return scores[a] > scores[b] || (scores[a] == scores[b] && a < b); };
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(), better);
+  auto better = [&](size_t a, size_t b) {
+    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+  };
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(),
+                    better);
   std::vector<Candidate> out;
   for (size_t i = 0; i < count; ++i) out.push_back({scores[order[i]], order[i]});
   return out;
@@ -70,7 +78,8 @@ std::vector<Candidate> top_candidates(const std::vector<float>& scores, size_t c
 
 // Beam sampling: torch.multinomial(softmax(scores), count) without
 // replacement, then sorted by score (descending) — with our own generator.
-std::vector<Candidate> sampled_candidates(const std::vector<float>& scores, size_t count, std::mt19937_64& rng) {
+std::vector<Candidate> sampled_candidates(const std::vector<float>& scores, size_t count,
+                                          std::mt19937_64& rng) {
   std::vector<float> remaining = scores;
   std::vector<Candidate> out;
   count = std::min(count, scores.size());
@@ -79,7 +88,8 @@ std::vector<Candidate> sampled_candidates(const std::vector<float>& scores, size
     out.push_back({scores[index], index});
     remaining[index] = -std::numeric_limits<float>::infinity();
   }
-  std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
   return out;
 }
 
@@ -96,8 +106,12 @@ GenerationResult beam_search(const GenerationRequest& request, const GenerationP
   std::mt19937_64 rng(config.do_sample ? generation_seed(config) : 0);
   BeamHypotheses hypotheses(num_beams, decimal_double(config.length_penalty), config.early_stopping,
                             plan.max_length);
-  auto is_eos = [&](int32_t id) { return std::find(plan.eos.begin(), plan.eos.end(), id) != plan.eos.end(); };
-  auto cancelled = [&] { return request.cancel != nullptr && request.cancel->load(std::memory_order_relaxed); };
+  auto is_eos = [&](int32_t id) {
+    return std::find(plan.eos.begin(), plan.eos.end(), id) != plan.eos.end();
+  };
+  auto cancelled = [&] {
+    return request.cancel != nullptr && request.cancel->load(std::memory_order_relaxed);
+  };
 
   GenerationResult result;
   result.prompt_positions = request.prompt.length();
@@ -107,14 +121,17 @@ GenerationResult beam_search(const GenerationRequest& request, const GenerationP
   std::vector<float> logits(num_beams * vocab);
   std::vector<std::unique_ptr<DecoderState>> states(num_beams);
   states[0] = model.prefill(request.prompt, logits.data(), request.adapter);
-  for (size_t b = 1; b < num_beams; ++b) std::copy_n(logits.data(), vocab, logits.data() + b * vocab);
-  std::vector<size_t> state_slot(num_beams, 0);  // beam -> states[]; all share the prefill state at first
+  for (size_t b = 1; b < num_beams; ++b)
+    std::copy_n(logits.data(), vocab, logits.data() + b * vocab);
+  std::vector<size_t> state_slot(num_beams,
+                                 0);  // beam -> states[]; all share the prefill state at first
   std::vector<std::vector<int32_t>> ids(num_beams, plan.input_ids);
   std::vector<float> beam_scores(num_beams, -1e9f);
   beam_scores[0] = 0.0f;
 
   const size_t keep = std::max<size_t>(2, 1 + plan.eos.size()) * num_beams;
-  MMFUSE_CHECK(keep <= num_beams * vocab, bad_input, "generation: num_beams is too large for the vocabulary");
+  MMFUSE_CHECK(keep <= num_beams * vocab, bad_input,
+               "generation: num_beams is too large for the vocabulary");
   bool done = false;
   FinishReason stopped_by = FinishReason::length;
   std::vector<float> scores(num_beams * vocab);
@@ -138,7 +155,8 @@ GenerationResult beam_search(const GenerationRequest& request, const GenerationP
       const size_t source = candidates[rank].index / vocab;
       if (is_eos(token)) {
         if (rank >= num_beams) continue;  // an eos ranked below the top num_beams is dropped
-        hypotheses.add(ids[source], candidates[rank].score, cur_len - prompt_len, FinishReason::stop);
+        hypotheses.add(ids[source], candidates[rank].score, cur_len - prompt_len,
+                       FinishReason::stop);
       } else {
         next.push_back(candidates[rank]);
       }

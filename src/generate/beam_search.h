@@ -24,13 +24,15 @@ class BeamHypotheses {
     FinishReason reason = FinishReason::stop;  // stop: it ended with eos
   };
 
-  BeamHypotheses(size_t num_beams, double length_penalty, EarlyStopping early_stopping, size_t max_length);
+  BeamHypotheses(size_t num_beams, double length_penalty, EarlyStopping early_stopping,
+                 size_t max_length);
   size_t size() const { return beams_.size(); }
   const std::vector<Hypothesis>& beams() const { return beams_; }
   double worst_score() const { return worst_score_; }
 
   // add(hyp, sum_logprobs, generated_len).
-  void add(std::vector<int32_t> ids, double sum_logprobs, size_t generated_len, FinishReason reason);
+  void add(std::vector<int32_t> ids, double sum_logprobs, size_t generated_len,
+           FinishReason reason);
   // is_done(best_sum_logprobs, cur_len, decoder_prompt_len).
   bool is_done(double best_sum_logprobs, size_t cur_len, size_t decoder_prompt_len) const;
 

@@ -35,8 +35,9 @@ GenerationPlan plan_generation(const GenerationRequest& request) {
                                           segment.rows * static_cast<size_t>(model.hidden_size()),
                  bad_input, "generation: a prompt segment's embeddings are not rows x hidden_size");
     for (int32_t id : segment.ids)
-      MMFUSE_CHECK(id >= 0 && id < model.vocab_size(), bad_input,
-                   "generation: prompt token id " + std::to_string(id) + " is outside the vocabulary");
+      MMFUSE_CHECK(
+          id >= 0 && id < model.vocab_size(), bad_input,
+          "generation: prompt token id " + std::to_string(id) + " is outside the vocabulary");
   }
 
   GenerationPlan plan;
@@ -68,11 +69,13 @@ GenerationPlan plan_generation(const GenerationRequest& request) {
 
   // _prepare_generated_length / _validate_generated_length.
   const size_t input_length = plan.input_ids.size();
-  plan.max_length = config.max_new_tokens ? static_cast<size_t>(*config.max_new_tokens) + input_length
-                                          : static_cast<size_t>(config.max_length);
+  plan.max_length = config.max_new_tokens
+                        ? static_cast<size_t>(*config.max_new_tokens) + input_length
+                        : static_cast<size_t>(config.max_length);
   MMFUSE_CHECK(input_length < plan.max_length, bad_input,
-               "generation: the input has " + std::to_string(input_length) + " ids but max_length is " +
-                   std::to_string(plan.max_length) + " (set max_new_tokens)");
+               "generation: the input has " + std::to_string(input_length) +
+                   " ids but max_length is " + std::to_string(plan.max_length) +
+                   " (set max_new_tokens)");
   plan.max_new_tokens = plan.max_length - input_length;
   return plan;
 }

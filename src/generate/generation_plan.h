@@ -17,9 +17,10 @@ struct GenerationPlan {
   // transformers' input_ids before the first new token: the context ids
   // (decoder-only) or [decoder_start_token] (encoder-decoder).
   std::vector<int32_t> input_ids;
-  size_t prompt_positions = 0;  // decoder positions the prompt fills (1 for encoder-decoder: the start token)
-  size_t max_length = 0;        // input_ids + new tokens, as HF's max_length
-  size_t max_new_tokens = 0;    // max_length - input_ids
+  size_t prompt_positions =
+      0;  // decoder positions the prompt fills (1 for encoder-decoder: the start token)
+  size_t max_length = 0;      // input_ids + new tokens, as HF's max_length
+  size_t max_new_tokens = 0;  // max_length - input_ids
   // New tokens the model's max_positions leaves room for (<= max_new_tokens
   // or not: when it is smaller, generation ends with finish_reason length).
   size_t position_room = 0;

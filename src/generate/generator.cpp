@@ -11,12 +11,9 @@ namespace mmfuse {
 
 const char* to_string(FinishReason reason) {
   switch (reason) {
-    case FinishReason::stop:
-      return "stop";
-    case FinishReason::length:
-      return "length";
-    case FinishReason::cancelled:
-      return "cancelled";
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    case FinishReason::cancelled: return "cancelled";
   }
   return "length";
 }

@@ -43,7 +43,8 @@ double decimal_double(float value) {
   return std::strtod(buffer, nullptr);
 }
 
-void apply_repetition_penalty(std::span<const int32_t> ids, float penalty, float* scores, size_t vocab) {
+void apply_repetition_penalty(std::span<const int32_t> ids, float penalty, float* scores,
+                              size_t vocab) {
   // gather then scatter: a repeated id is penalised once, from its original score.
   std::unordered_set<int32_t> seen;
   for (int32_t id : ids) {
@@ -53,7 +54,8 @@ void apply_repetition_penalty(std::span<const int32_t> ids, float penalty, float
   }
 }
 
-void apply_no_repeat_ngram(std::span<const int32_t> ids, int ngram_size, float* scores, size_t vocab) {
+void apply_no_repeat_ngram(std::span<const int32_t> ids, int ngram_size, float* scores,
+                           size_t vocab) {
   if (ngram_size <= 0) return;
   const size_t n = static_cast<size_t>(ngram_size);
   const size_t cur_len = ids.size();
@@ -68,14 +70,15 @@ void apply_no_repeat_ngram(std::span<const int32_t> ids, int ngram_size, float* 
   }
 }
 
-void apply_min_length(size_t cur_len, size_t min_length, std::span<const int32_t> eos, float* scores,
-                      size_t vocab) {
+void apply_min_length(size_t cur_len, size_t min_length, std::span<const int32_t> eos,
+                      float* scores, size_t vocab) {
   if (cur_len < min_length) mask_eos(eos, scores, vocab);
 }
 
 void apply_min_new_tokens(size_t cur_len, size_t prompt_length, size_t min_new_tokens,
                           std::span<const int32_t> eos, float* scores, size_t vocab) {
-  const auto new_tokens = static_cast<std::ptrdiff_t>(cur_len) - static_cast<std::ptrdiff_t>(prompt_length);
+  const auto new_tokens =
+      static_cast<std::ptrdiff_t>(cur_len) - static_cast<std::ptrdiff_t>(prompt_length);
   if (new_tokens < static_cast<std::ptrdiff_t>(min_new_tokens)) mask_eos(eos, scores, vocab);
 }
 
@@ -87,8 +90,8 @@ void apply_top_k(int top_k, int min_tokens_to_keep, float* scores, size_t vocab)
   if (vocab == 0) return;
   const size_t k = std::min(static_cast<size_t>(std::max(top_k, min_tokens_to_keep)), vocab);
   std::vector<float> sorted(scores, scores + vocab);
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k - 1), sorted.end(),
-                   std::greater<float>());
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k - 1),
+                   sorted.end(), std::greater<float>());
   const float kth = sorted[k - 1];
   for (size_t i = 0; i < vocab; ++i)
     if (scores[i] < kth) scores[i] = kMinusInf;
@@ -99,13 +102,15 @@ void apply_top_p(float top_p, int min_tokens_to_keep, float* scores, size_t voca
   // torch.sort ascending (stable on CPU: equal scores keep index order).
   std::vector<size_t> order(vocab);
   std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return scores[a] < scores[b]; });
   std::vector<float> sorted(vocab);
   for (size_t i = 0; i < vocab; ++i) sorted[i] = scores[order[i]];
   const std::vector<double> probs = softmax(sorted.data(), vocab);
   // `cumsum <= 1 - top_p`: 1 - top_p is a Python double, compared as float32.
   const float threshold = static_cast<float>(1.0 - decimal_double(top_p));
-  const size_t keep_from = vocab - std::min(vocab, static_cast<size_t>(std::max(min_tokens_to_keep, 0)));
+  const size_t keep_from =
+      vocab - std::min(vocab, static_cast<size_t>(std::max(min_tokens_to_keep, 0)));
   double cumulative = 0.0;
   std::vector<char> remove(vocab, 0);
   for (size_t i = 0; i < vocab; ++i) {
@@ -124,7 +129,8 @@ void apply_min_p(float min_p, int min_tokens_to_keep, float* scores, size_t voca
   // argsort descending (stable); the first min_tokens_to_keep are never removed.
   std::vector<size_t> order(vocab);
   std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return scores[a] > scores[b]; });
   const size_t keep = std::min(vocab, static_cast<size_t>(std::max(min_tokens_to_keep, 0)));
   std::vector<char> remove(vocab, 0);
   for (size_t rank = keep; rank < vocab; ++rank) {
@@ -151,8 +157,9 @@ LogitsProcessorList::LogitsProcessorList(const GenerationConfig& config, std::ve
                                          size_t input_ids_length)
     : config_(config), eos_(std::move(eos)), input_ids_length_(input_ids_length) {
   // _prepare_generated_length: min_new_tokens, when set, replaces min_length.
-  min_length_ = config.min_new_tokens > 0 ? static_cast<size_t>(config.min_new_tokens) + input_ids_length
-                                          : static_cast<size_t>(std::max(config.min_length, 0));
+  min_length_ = config.min_new_tokens > 0
+                    ? static_cast<size_t>(config.min_new_tokens) + input_ids_length
+                    : static_cast<size_t>(std::max(config.min_length, 0));
   const bool has_eos = !eos_.empty();
   if (config.repetition_penalty != 1.0f) processors_.push_back(Step::repetition);
   if (config.no_repeat_ngram_size > 0) processors_.push_back(Step::no_repeat_ngram);
@@ -161,7 +168,8 @@ LogitsProcessorList::LogitsProcessorList(const GenerationConfig& config, std::ve
 
   if (!config.do_sample) return;
   // Beam sampling keeps one more token than there are eos ids (a non-eos continuation).
-  min_tokens_to_keep_ = config.num_beams > 1 ? (has_eos ? static_cast<int>(eos_.size()) + 1 : 2) : 1;
+  min_tokens_to_keep_ =
+      config.num_beams > 1 ? (has_eos ? static_cast<int>(eos_.size()) + 1 : 2) : 1;
   if (config.temperature != 1.0f) warpers_.push_back(Step::temperature);
   if (config.top_k != 0) warpers_.push_back(Step::top_k);
   if (config.top_p < 1.0f) warpers_.push_back(Step::top_p);
@@ -177,15 +185,12 @@ void LogitsProcessorList::process(std::span<const int32_t> ids, float* scores, s
       case Step::no_repeat_ngram:
         apply_no_repeat_ngram(ids, config_.no_repeat_ngram_size, scores, vocab);
         break;
-      case Step::min_length:
-        apply_min_length(ids.size(), min_length_, eos_, scores, vocab);
-        break;
+      case Step::min_length: apply_min_length(ids.size(), min_length_, eos_, scores, vocab); break;
       case Step::min_new_tokens:
-        apply_min_new_tokens(ids.size(), input_ids_length_, static_cast<size_t>(config_.min_new_tokens), eos_,
-                             scores, vocab);
+        apply_min_new_tokens(ids.size(), input_ids_length_,
+                             static_cast<size_t>(config_.min_new_tokens), eos_, scores, vocab);
         break;
-      default:
-        break;
+      default: break;
     }
   }
 }
@@ -193,20 +198,11 @@ void LogitsProcessorList::process(std::span<const int32_t> ids, float* scores, s
 void LogitsProcessorList::warp(float* scores, size_t vocab) const {
   for (Step step : warpers_) {
     switch (step) {
-      case Step::temperature:
-        apply_temperature(config_.temperature, scores, vocab);
-        break;
-      case Step::top_k:
-        apply_top_k(config_.top_k, min_tokens_to_keep_, scores, vocab);
-        break;
-      case Step::top_p:
-        apply_top_p(config_.top_p, min_tokens_to_keep_, scores, vocab);
-        break;
-      case Step::min_p:
-        apply_min_p(*config_.min_p, min_tokens_to_keep_, scores, vocab);
-        break;
-      default:
-        break;
+      case Step::temperature: apply_temperature(config_.temperature, scores, vocab); break;
+      case Step::top_k: apply_top_k(config_.top_k, min_tokens_to_keep_, scores, vocab); break;
+      case Step::top_p: apply_top_p(config_.top_p, min_tokens_to_keep_, scores, vocab); break;
+      case Step::min_p: apply_min_p(*config_.min_p, min_tokens_to_keep_, scores, vocab); break;
+      default: break;
     }
   }
 }

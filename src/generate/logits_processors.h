@@ -28,13 +28,15 @@ double decimal_double(float value);
 
 // RepetitionPenaltyLogitsProcessor: every id in `ids` (each once) has its
 // score multiplied by `penalty` when negative, divided by it otherwise.
-void apply_repetition_penalty(std::span<const int32_t> ids, float penalty, float* scores, size_t vocab);
+void apply_repetition_penalty(std::span<const int32_t> ids, float penalty, float* scores,
+                              size_t vocab);
 // NoRepeatNGramLogitsProcessor: bans each token that would complete an
 // n-gram already present in `ids`.
-void apply_no_repeat_ngram(std::span<const int32_t> ids, int ngram_size, float* scores, size_t vocab);
+void apply_no_repeat_ngram(std::span<const int32_t> ids, int ngram_size, float* scores,
+                           size_t vocab);
 // MinLengthLogitsProcessor: eos ids get -inf while ids.size() < min_length.
-void apply_min_length(size_t cur_len, size_t min_length, std::span<const int32_t> eos, float* scores,
-                      size_t vocab);
+void apply_min_length(size_t cur_len, size_t min_length, std::span<const int32_t> eos,
+                      float* scores, size_t vocab);
 // MinNewTokensLengthLogitsProcessor: eos ids get -inf while fewer than
 // min_new_tokens follow the first `prompt_length` ids.
 void apply_min_new_tokens(size_t cur_len, size_t prompt_length, size_t min_new_tokens,
@@ -62,7 +64,8 @@ class LogitsProcessorList {
  public:
   // eos: the config's eos ids; input_ids_length: the length of input_ids when
   // generation starts (context ids, or 1 for the decoder start token).
-  LogitsProcessorList(const GenerationConfig& config, std::vector<int32_t> eos, size_t input_ids_length);
+  LogitsProcessorList(const GenerationConfig& config, std::vector<int32_t> eos,
+                      size_t input_ids_length);
 
   // The processors, to the scores of a sequence whose input_ids are `ids`.
   void process(std::span<const int32_t> ids, float* scores, size_t vocab) const;
@@ -74,7 +77,16 @@ class LogitsProcessorList {
   std::vector<std::string> warper_names() const;
 
  private:
-  enum class Step { repetition, no_repeat_ngram, min_length, min_new_tokens, temperature, top_k, top_p, min_p };
+  enum class Step {
+    repetition,
+    no_repeat_ngram,
+    min_length,
+    min_new_tokens,
+    temperature,
+    top_k,
+    top_p,
+    min_p
+  };
   std::vector<Step> processors_;
   std::vector<Step> warpers_;
   GenerationConfig config_;

@@ -51,12 +51,14 @@ SamplingRun::SamplingRun(const GenerationRequest& request)
       stops_(request.tokenizer, request.config.stop_strings),
       rng_(generation_seed(request.config)) {
   MMFUSE_ASSERT(!plan_.beam_search);
-  const size_t count = request.config.do_sample ? static_cast<size_t>(request.config.num_return_sequences) : 1;
+  const size_t count =
+      request.config.do_sample ? static_cast<size_t>(request.config.num_return_sequences) : 1;
   sequences_.assign(count, Sequence{plan_.input_ids});
 }
 
 bool SamplingRun::all_finished() const {
-  return std::all_of(sequences_.begin(), sequences_.end(), [](const Sequence& s) { return s.finished; });
+  return std::all_of(sequences_.begin(), sequences_.end(),
+                     [](const Sequence& s) { return s.finished; });
 }
 
 bool SamplingRun::cancel_requested() const {
@@ -93,7 +95,8 @@ void SamplingRun::choose(size_t seq, float* logits, size_t vocab) {
   // The stops, in the order transformers' criteria would name a reason: a
   // sequence that both ends with eos and reaches max_length stopped on eos.
   const auto new_span = std::span<const int32_t>(s.ids).subspan(plan_.input_ids.size());
-  if (std::find(plan_.eos.begin(), plan_.eos.end(), id) != plan_.eos.end() || stops_.matches(new_span))
+  if (std::find(plan_.eos.begin(), plan_.eos.end(), id) != plan_.eos.end() ||
+      stops_.matches(new_span))
     finish(s, FinishReason::stop);
   else if (s.new_tokens >= plan_.max_new_tokens || s.new_tokens >= plan_.position_room)
     finish(s, FinishReason::length);
@@ -114,7 +117,8 @@ GenerationResult SamplingRun::result() const {
   out.prompt_positions = request_.prompt.length();
   for (const auto& s : sequences_) {
     GeneratedSequence g;
-    g.tokens.assign(s.ids.begin() + static_cast<std::ptrdiff_t>(plan_.input_ids.size()), s.ids.end());
+    g.tokens.assign(s.ids.begin() + static_cast<std::ptrdiff_t>(plan_.input_ids.size()),
+                    s.ids.end());
     g.finish_reason = s.reason;
     g.score = s.score;
     out.sequences.push_back(std::move(g));

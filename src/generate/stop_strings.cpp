@@ -6,7 +6,8 @@
 
 namespace mmfuse {
 
-StopStringMatcher::StopStringMatcher(const GenerativeTokenizer* tokenizer, std::vector<std::string> stop_strings)
+StopStringMatcher::StopStringMatcher(const GenerativeTokenizer* tokenizer,
+                                     std::vector<std::string> stop_strings)
     : tokenizer_(tokenizer), stop_strings_(std::move(stop_strings)) {
   MMFUSE_CHECK(stop_strings_.empty() || tokenizer_ != nullptr, bad_input,
                "generation: stop_strings need the model's tokenizer");
@@ -25,9 +26,9 @@ bool StopStringMatcher::matches(std::span<const int32_t> new_tokens) const {
     const std::string text = tokenizer_->decode({tail.begin(), tail.end()}, false);
     if (before.size() >= longest_ || window == new_tokens.size()) {
       // Where the last token's text starts: after the part both decodings share.
-      const size_t last_start =
-          static_cast<size_t>(std::mismatch(before.begin(), before.end(), text.begin(), text.end()).first -
-                              before.begin());
+      const size_t last_start = static_cast<size_t>(
+          std::mismatch(before.begin(), before.end(), text.begin(), text.end()).first -
+          before.begin());
       for (const auto& stop : stop_strings_) {
         // A match must end after last_start (it reaches into the last token).
         const size_t from = last_start >= stop.size() ? last_start - stop.size() + 1 : 0;

@@ -68,22 +68,38 @@ EarlyStopping read_early_stopping(const nlohmann::json& v, const std::string& wh
 // A null value means "None" in HF: the processor or limit it controls is off.
 void apply_null(GenerationConfig& c, const std::string& key) {
   const GenerationConfig defaults;
-  if (key == "max_new_tokens") c.max_new_tokens.reset();
-  else if (key == "min_new_tokens") c.min_new_tokens = 0;
-  else if (key == "min_length") c.min_length = 0;
-  else if (key == "temperature") c.temperature = 1.0f;
-  else if (key == "top_k") c.top_k = 0;
-  else if (key == "top_p") c.top_p = 1.0f;
-  else if (key == "min_p") c.min_p.reset();
-  else if (key == "repetition_penalty") c.repetition_penalty = 1.0f;
-  else if (key == "no_repeat_ngram_size") c.no_repeat_ngram_size = 0;
-  else if (key == "num_beams") c.num_beams = 1;
-  else if (key == "seed") c.seed.reset();
-  else if (key == "eos_token_id") c.eos_token_ids.clear();
-  else if (key == "pad_token_id") c.pad_token_id = -1;
-  else if (key == "bos_token_id") c.bos_token_id = -1;
-  else if (key == "decoder_start_token_id") c.decoder_start_token_id = -1;
-  else if (key == "stop_strings") c.stop_strings.clear();
+  if (key == "max_new_tokens")
+    c.max_new_tokens.reset();
+  else if (key == "min_new_tokens")
+    c.min_new_tokens = 0;
+  else if (key == "min_length")
+    c.min_length = 0;
+  else if (key == "temperature")
+    c.temperature = 1.0f;
+  else if (key == "top_k")
+    c.top_k = 0;
+  else if (key == "top_p")
+    c.top_p = 1.0f;
+  else if (key == "min_p")
+    c.min_p.reset();
+  else if (key == "repetition_penalty")
+    c.repetition_penalty = 1.0f;
+  else if (key == "no_repeat_ngram_size")
+    c.no_repeat_ngram_size = 0;
+  else if (key == "num_beams")
+    c.num_beams = 1;
+  else if (key == "seed")
+    c.seed.reset();
+  else if (key == "eos_token_id")
+    c.eos_token_ids.clear();
+  else if (key == "pad_token_id")
+    c.pad_token_id = -1;
+  else if (key == "bos_token_id")
+    c.bos_token_id = -1;
+  else if (key == "decoder_start_token_id")
+    c.decoder_start_token_id = -1;
+  else if (key == "stop_strings")
+    c.stop_strings.clear();
   // Others (max_length, do_sample, ...) keep their value: None is not meaningful for them.
 }
 
@@ -97,29 +113,49 @@ void apply_generation_json(GenerationConfig& c, const nlohmann::json& fields,
       apply_null(c, key);
       continue;
     }
-    if (key == "max_new_tokens") c.max_new_tokens = read_int(v, where, key);
-    else if (key == "max_length") c.max_length = read_int(v, where, key);
-    else if (key == "min_new_tokens") c.min_new_tokens = read_int(v, where, key);
-    else if (key == "min_length") c.min_length = read_int(v, where, key);
-    else if (key == "do_sample") c.do_sample = read_bool(v, where, key);
-    else if (key == "num_beams") c.num_beams = read_int(v, where, key);
-    else if (key == "num_return_sequences") c.num_return_sequences = read_int(v, where, key);
-    else if (key == "length_penalty") c.length_penalty = read_float(v, where, key);
-    else if (key == "early_stopping") c.early_stopping = read_early_stopping(v, where);
-    else if (key == "temperature") c.temperature = read_float(v, where, key);
-    else if (key == "top_k") c.top_k = read_int(v, where, key);
-    else if (key == "top_p") c.top_p = read_float(v, where, key);
-    else if (key == "min_p") c.min_p = read_float(v, where, key);
-    else if (key == "repetition_penalty") c.repetition_penalty = read_float(v, where, key);
-    else if (key == "no_repeat_ngram_size") c.no_repeat_ngram_size = read_int(v, where, key);
+    if (key == "max_new_tokens")
+      c.max_new_tokens = read_int(v, where, key);
+    else if (key == "max_length")
+      c.max_length = read_int(v, where, key);
+    else if (key == "min_new_tokens")
+      c.min_new_tokens = read_int(v, where, key);
+    else if (key == "min_length")
+      c.min_length = read_int(v, where, key);
+    else if (key == "do_sample")
+      c.do_sample = read_bool(v, where, key);
+    else if (key == "num_beams")
+      c.num_beams = read_int(v, where, key);
+    else if (key == "num_return_sequences")
+      c.num_return_sequences = read_int(v, where, key);
+    else if (key == "length_penalty")
+      c.length_penalty = read_float(v, where, key);
+    else if (key == "early_stopping")
+      c.early_stopping = read_early_stopping(v, where);
+    else if (key == "temperature")
+      c.temperature = read_float(v, where, key);
+    else if (key == "top_k")
+      c.top_k = read_int(v, where, key);
+    else if (key == "top_p")
+      c.top_p = read_float(v, where, key);
+    else if (key == "min_p")
+      c.min_p = read_float(v, where, key);
+    else if (key == "repetition_penalty")
+      c.repetition_penalty = read_float(v, where, key);
+    else if (key == "no_repeat_ngram_size")
+      c.no_repeat_ngram_size = read_int(v, where, key);
     else if (key == "seed") {
       if (!v.is_number_unsigned()) wrong_type(where, key, "a non-negative integer");
       c.seed = v.get<uint64_t>();
-    } else if (key == "eos_token_id") c.eos_token_ids = read_id_list(v, where, key);
-    else if (key == "pad_token_id") c.pad_token_id = read_int(v, where, key);
-    else if (key == "bos_token_id") c.bos_token_id = read_int(v, where, key);
-    else if (key == "decoder_start_token_id") c.decoder_start_token_id = read_int(v, where, key);
-    else if (key == "stop_strings") c.stop_strings = read_strings(v, where, key);
+    } else if (key == "eos_token_id")
+      c.eos_token_ids = read_id_list(v, where, key);
+    else if (key == "pad_token_id")
+      c.pad_token_id = read_int(v, where, key);
+    else if (key == "bos_token_id")
+      c.bos_token_id = read_int(v, where, key);
+    else if (key == "decoder_start_token_id")
+      c.decoder_start_token_id = read_int(v, where, key);
+    else if (key == "stop_strings")
+      c.stop_strings = read_strings(v, where, key);
     // Unknown keys are kept by HF as plain attributes and change nothing here.
   }
 }
@@ -133,11 +169,15 @@ GenerationConfig load_generation_config(const std::filesystem::path& dir) {
 }
 
 void validate(const GenerationConfig& c) {
-  auto fail = [](const std::string& msg) { throw_error(ErrorKind::bad_input, "generation config: " + msg); };
+  auto fail = [](const std::string& msg) {
+    throw_error(ErrorKind::bad_input, "generation config: " + msg);
+  };
   if (c.max_new_tokens && *c.max_new_tokens <= 0)
     fail("max_new_tokens must be greater than 0, got " + std::to_string(*c.max_new_tokens));
-  if (c.max_length <= 0) fail("max_length must be greater than 0, got " + std::to_string(c.max_length));
-  if (c.min_length < 0) fail("min_length must be non-negative, got " + std::to_string(c.min_length));
+  if (c.max_length <= 0)
+    fail("max_length must be greater than 0, got " + std::to_string(c.max_length));
+  if (c.min_length < 0)
+    fail("min_length must be non-negative, got " + std::to_string(c.min_length));
   if (c.min_new_tokens < 0)
     fail("min_new_tokens must be non-negative, got " + std::to_string(c.min_new_tokens));
   if (c.num_beams < 1) fail("num_beams must be at least 1, got " + std::to_string(c.num_beams));

@@ -17,7 +17,8 @@ GenerationRequest request_number(const LanguageModel& model, int i) {
   r.prompt = test::ids_prompt({static_cast<int32_t>(1 + i % 9), static_cast<int32_t>(i % 4)});
   r.config.max_new_tokens = 5 + i % 11;
   r.config.eos_token_ids = {3};
-  if (i % 3 == 1) r.config.do_sample = true, r.config.seed = static_cast<uint64_t>(i), r.config.top_k = 5;
+  if (i % 3 == 1)
+    r.config.do_sample = true, r.config.seed = static_cast<uint64_t>(i), r.config.top_k = 5;
   if (i % 3 == 2) r.config.do_sample = true, r.config.seed = 1, r.config.num_return_sequences = 2;
   if (i % 7 == 0) r.config.num_beams = 2;
   return r;

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "models/language_model.h"
 #include "mmfuse/error.h"
+#include "models/language_model.h"
 #include "text/generative_tokenizer.h"
 
 namespace mmfuse::test {
@@ -27,8 +27,9 @@ inline uint64_t splitmix64(uint64_t x) {
 
 // toy.py's toy_logit: a float32 in [-4, 4).
 inline float toy_logit(uint64_t seed, int64_t last, int64_t position, int64_t v) {
-  const uint64_t h = splitmix64(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(last) * 1000003ull +
-                                static_cast<uint64_t>(position) * 10007ull + static_cast<uint64_t>(v));
+  const uint64_t h =
+      splitmix64(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(last) * 1000003ull +
+                 static_cast<uint64_t>(position) * 10007ull + static_cast<uint64_t>(v));
   return static_cast<float>(static_cast<double>(h >> 11) * 0x1.0p-53 * 8.0 - 4.0);
 }
 
@@ -44,8 +45,12 @@ class ToyState : public DecoderState {
 class ToyLanguageModel : public LanguageModel {
  public:
   // decoder_start >= 0 makes it an encoder-decoder model.
-  ToyLanguageModel(int vocab, uint64_t table_seed, size_t max_positions = 512, int32_t decoder_start = -1)
-      : vocab_(vocab), seed_(table_seed), max_positions_(max_positions), decoder_start_(decoder_start) {}
+  ToyLanguageModel(int vocab, uint64_t table_seed, size_t max_positions = 512,
+                   int32_t decoder_start = -1)
+      : vocab_(vocab),
+        seed_(table_seed),
+        max_positions_(max_positions),
+        decoder_start_(decoder_start) {}
 
   const std::string& name() const override { return name_; }
   int vocab_size() const override { return vocab_; }
@@ -64,7 +69,8 @@ class ToyLanguageModel : public LanguageModel {
       } else {
         // An embedded row stands for the token its first value names.
         for (size_t r = 0; r < segment.rows; ++r)
-          ids.push_back(static_cast<int32_t>(std::fabs(segment.embeddings[r * 4]) * 1000.0f) % vocab_);
+          ids.push_back(static_cast<int32_t>(std::fabs(segment.embeddings[r * 4]) * 1000.0f) %
+                        vocab_);
       }
     }
     if (decoder_start_ >= 0) {
@@ -80,7 +86,8 @@ class ToyLanguageModel : public LanguageModel {
     return state;
   }
 
-  void decode(DecoderState* const* states, const int32_t* tokens, size_t n, float* logits) const override {
+  void decode(DecoderState* const* states, const int32_t* tokens, size_t n,
+              float* logits) const override {
     decodes.fetch_add(1);
     size_t widest = widest_batch.load();
     while (n > widest && !widest_batch.compare_exchange_weak(widest, n)) {
@@ -139,7 +146,8 @@ class ToyTokenizer : public GenerativeTokenizer {
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const override {
     std::string text;
     for (int32_t id : ids) {
-      MMFUSE_CHECK(id >= 0 && static_cast<size_t>(id) < pieces_.size(), bad_input, "toy tokenizer: unknown id");
+      MMFUSE_CHECK(id >= 0 && static_cast<size_t>(id) < pieces_.size(), bad_input,
+                   "toy tokenizer: unknown id");
       if (skip_special_tokens && is_special(id)) continue;
       text += pieces_[static_cast<size_t>(id)];
     }

@@ -16,7 +16,8 @@ using test::ids_prompt;
 using test::ToyLanguageModel;
 using test::ToyTokenizer;
 
-std::vector<GenerationRequest> mixed_requests(const ToyLanguageModel& model, const GenerativeTokenizer* tokenizer) {
+std::vector<GenerationRequest> mixed_requests(const ToyLanguageModel& model,
+                                              const GenerativeTokenizer* tokenizer) {
   std::vector<GenerationRequest> out;
   for (int i = 0; i < 8; ++i) {
     GenerationRequest r;
@@ -26,19 +27,17 @@ std::vector<GenerationRequest> mixed_requests(const ToyLanguageModel& model, con
     r.config.max_new_tokens = 6 + 3 * i;
     r.config.eos_token_ids = {3};
     switch (i % 4) {
-      case 0:
-        break;  // greedy
+      case 0: break;  // greedy
       case 1:
-        r.config.do_sample = true, r.config.seed = 100 + static_cast<uint64_t>(i), r.config.top_p = 0.9f;
+        r.config.do_sample = true, r.config.seed = 100 + static_cast<uint64_t>(i),
+        r.config.top_p = 0.9f;
         r.config.temperature = 1.3f;
         break;
       case 2:
         r.config.do_sample = true, r.config.seed = 7, r.config.num_return_sequences = 2;
         r.config.repetition_penalty = 1.2f;
         break;
-      case 3:
-        r.config.num_beams = 3, r.config.num_return_sequences = 2;
-        break;
+      case 3: r.config.num_beams = 3, r.config.num_return_sequences = 2; break;
     }
     if (i == 4) r.config.stop_strings = {"ba"};
     out.push_back(r);

@@ -3,13 +3,13 @@
 // the behaviour transformers has no counterpart for (max_positions, stop
 // strings through our tokenizer, cancellation, our sampling RNG).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
-#include <set>
-#include <sstream>
-#include <unistd.h>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "generate/beam_search.h"
 #include "generate/generator.h"
@@ -35,7 +35,8 @@ const nlohmann::json& hf() {
   return j;
 }
 
-GenerationRequest request_for(const ToyLanguageModel& model, std::vector<int32_t> prompt, GenerationConfig config) {
+GenerationRequest request_for(const ToyLanguageModel& model, std::vector<int32_t> prompt,
+                              GenerationConfig config) {
   GenerationRequest r;
   r.model = &model;
   r.prompt = ids_prompt(std::move(prompt));
@@ -56,13 +57,16 @@ TEST(Generation, MatchesTransformersGenerateOnTheToyModel) {
     GenerationConfig config;
     apply_generation_json(config, c["config"], "case");
     config.pad_token_id = c["pad_token_id"].get<int>();
-    const GenerationResult result = generate(request_for(model, c["prompt"].get<std::vector<int32_t>>(), config));
+    const GenerationResult result =
+        generate(request_for(model, c["prompt"].get<std::vector<int32_t>>(), config));
     const auto& expected = c["sequences"];
     ASSERT_EQ(result.sequences.size(), expected.size());
     for (size_t i = 0; i < expected.size(); ++i) {
-      EXPECT_EQ(result.sequences[i].tokens, expected[i].get<std::vector<int32_t>>()) << "sequence " << i;
+      EXPECT_EQ(result.sequences[i].tokens, expected[i].get<std::vector<int32_t>>())
+          << "sequence " << i;
       if (!c["scores"].is_null()) {
-        EXPECT_NEAR(result.sequences[i].score, c["scores"][i].get<double>(), 2e-6) << "sequence " << i;
+        EXPECT_NEAR(result.sequences[i].score, c["scores"][i].get<double>(), 2e-6)
+            << "sequence " << i;
       }
     }
     EXPECT_EQ(model.prefills.load(), 1u);
@@ -84,16 +88,25 @@ TEST(LogitsProcessors, MatchTransformersOnFixedRows) {
     double a = 0, b = 0;
     words >> kind >> a >> b;
     const std::vector<int32_t> eos37 = {3, 7}, eos5 = {5};
-    if (kind == "repetition") apply_repetition_penalty(ids, static_cast<float>(a), row.data(), row.size());
-    else if (kind == "ngram") apply_no_repeat_ngram(ids, static_cast<int>(a), row.data(), row.size());
-    else if (kind == "minlen") apply_min_length(ids.size(), static_cast<size_t>(a), eos37, row.data(), row.size());
+    if (kind == "repetition")
+      apply_repetition_penalty(ids, static_cast<float>(a), row.data(), row.size());
+    else if (kind == "ngram")
+      apply_no_repeat_ngram(ids, static_cast<int>(a), row.data(), row.size());
+    else if (kind == "minlen")
+      apply_min_length(ids.size(), static_cast<size_t>(a), eos37, row.data(), row.size());
     else if (kind == "minnew")
-      apply_min_new_tokens(ids.size(), static_cast<size_t>(a), static_cast<size_t>(b), eos5, row.data(), row.size());
-    else if (kind == "temperature") apply_temperature(static_cast<float>(a), row.data(), row.size());
-    else if (kind == "top_k") apply_top_k(static_cast<int>(a), static_cast<int>(b), row.data(), row.size());
-    else if (kind == "top_p") apply_top_p(static_cast<float>(a), static_cast<int>(b), row.data(), row.size());
-    else if (kind == "min_p") apply_min_p(static_cast<float>(a), static_cast<int>(b), row.data(), row.size());
-    else FAIL() << "unknown case";
+      apply_min_new_tokens(ids.size(), static_cast<size_t>(a), static_cast<size_t>(b), eos5,
+                           row.data(), row.size());
+    else if (kind == "temperature")
+      apply_temperature(static_cast<float>(a), row.data(), row.size());
+    else if (kind == "top_k")
+      apply_top_k(static_cast<int>(a), static_cast<int>(b), row.data(), row.size());
+    else if (kind == "top_p")
+      apply_top_p(static_cast<float>(a), static_cast<int>(b), row.data(), row.size());
+    else if (kind == "min_p")
+      apply_min_p(static_cast<float>(a), static_cast<int>(b), row.data(), row.size());
+    else
+      FAIL() << "unknown case";
     const auto& out = c["out"];
     ASSERT_EQ(out.size(), row.size());
     for (size_t i = 0; i < row.size(); ++i) {
@@ -109,13 +122,15 @@ TEST(LogitsProcessors, MatchTransformersOnFixedRows) {
 TEST(BeamHypotheses, MatchTransformersAddAndIsDone) {
   for (const auto& c : hf()["hypotheses"]) {
     const auto& es = c["early_stopping"];
-    const EarlyStopping early = es.is_string() ? EarlyStopping::never
+    const EarlyStopping early = es.is_string()   ? EarlyStopping::never
                                 : es.get<bool>() ? EarlyStopping::always
                                                  : EarlyStopping::heuristic;
     BeamHypotheses hyps(3, c["length_penalty"].get<double>(), early, 20);
-    const std::pair<double, size_t> adds[] = {{-3.0, 4}, {-2.5, 3}, {-4.0, 6}, {-1.0, 2}, {-2.5, 3}, {-6.0, 9}, {-2.0, 5}};
+    const std::pair<double, size_t> adds[] = {{-3.0, 4}, {-2.5, 3}, {-4.0, 6}, {-1.0, 2},
+                                              {-2.5, 3}, {-6.0, 9}, {-2.0, 5}};
     for (size_t i = 0; i < 7; ++i) {
-      SCOPED_TRACE("lp " + c["length_penalty"].dump() + " es " + es.dump() + " add " + std::to_string(i));
+      SCOPED_TRACE("lp " + c["length_penalty"].dump() + " es " + es.dump() + " add " +
+                   std::to_string(i));
       hyps.add({static_cast<int32_t>(i)}, adds[i].first, adds[i].second, FinishReason::stop);
       const auto& log = c["log"][i];
       EXPECT_DOUBLE_EQ(hyps.worst_score(), log["worst"].get<double>());
@@ -125,7 +140,8 @@ TEST(BeamHypotheses, MatchTransformersAddAndIsDone) {
       EXPECT_EQ(kept, log["kept"].get<std::vector<int32_t>>());
       const std::pair<double, size_t> probes[] = {{-1.0, 5}, {-3.0, 8}, {-0.2, 3}};
       for (size_t p = 0; p < 3; ++p)
-        EXPECT_EQ(hyps.is_done(probes[p].first, probes[p].second, 2), log["done"][p].get<bool>()) << "probe " << p;
+        EXPECT_EQ(hyps.is_done(probes[p].first, probes[p].second, 2), log["done"][p].get<bool>())
+            << "probe " << p;
     }
   }
 }
@@ -162,7 +178,8 @@ TEST(LogitsProcessors, HandComputedArithmeticAndTies) {
   // Greedy: the first index of the maximum.
   const float tie[] = {1.0f, 5.0f, 5.0f, 2.0f};
   EXPECT_EQ(argmax_index(tie, 4), 1u);
-  // 1 - top_p in HF is a double rounded to float32: 1 - 0.9 keeps a probability of exactly 0.1f... removed.
+  // 1 - top_p in HF is a double rounded to float32: 1 - 0.9 keeps a probability of exactly 0.1f...
+  // removed.
   EXPECT_EQ(decimal_double(0.9f), 0.9);
   EXPECT_EQ(decimal_double(0.6f), 0.6);
 }
@@ -179,18 +196,21 @@ TEST(LogitsProcessors, OrderIsTransformersOrder) {
   c.top_p = 0.9f;
   c.min_p = 0.05f;
   LogitsProcessorList list(c, {2}, 5);
-  EXPECT_EQ(list.processor_names(),
-            (std::vector<std::string>{"RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor",
-                                      "MinLengthLogitsProcessor", "MinNewTokensLengthLogitsProcessor"}));
-  EXPECT_EQ(list.warper_names(), (std::vector<std::string>{"TemperatureLogitsWarper", "TopKLogitsWarper",
-                                                           "TopPLogitsWarper", "MinPLogitsWarper"}));
+  EXPECT_EQ(
+      list.processor_names(),
+      (std::vector<std::string>{"RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor",
+                                "MinLengthLogitsProcessor", "MinNewTokensLengthLogitsProcessor"}));
+  EXPECT_EQ(list.warper_names(),
+            (std::vector<std::string>{"TemperatureLogitsWarper", "TopKLogitsWarper",
+                                      "TopPLogitsWarper", "MinPLogitsWarper"}));
   // No eos: the min-length processors are not built; greedy: no warpers; defaults: top_k 50 only.
   c.do_sample = false;
   EXPECT_EQ(LogitsProcessorList(c, {}, 5).processor_names().size(), 2u);
   EXPECT_TRUE(LogitsProcessorList(c, {2}, 5).warper_names().empty());
   GenerationConfig d;
   d.do_sample = true;
-  EXPECT_EQ(LogitsProcessorList(d, {2}, 5).warper_names(), (std::vector<std::string>{"TopKLogitsWarper"}));
+  EXPECT_EQ(LogitsProcessorList(d, {2}, 5).warper_names(),
+            (std::vector<std::string>{"TopKLogitsWarper"}));
 }
 
 TEST(LogitsProcessors, MinTokensToKeepIsTwoForBeamSampling) {
@@ -209,7 +229,8 @@ TEST(LogitsProcessors, MinTokensToKeepIsTwoForBeamSampling) {
 // ---------- generation_config.json ----------
 
 TEST(GenerationConfig, LoadsOverClassDefaults) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mmfuse_gencfg_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("mmfuse_gencfg_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   EXPECT_EQ(load_generation_config(dir).max_length, 20);  // no file: defaults
   {
@@ -261,7 +282,8 @@ TEST(GenerationConfig, ValidateNamesTheField) {
   rejects([](GenerationConfig& c) { c.num_beams = 0; }, "num_beams");
   rejects([](GenerationConfig& c) { c.max_new_tokens = 0; }, "max_new_tokens");
   rejects([](GenerationConfig& c) { c.num_return_sequences = 2; }, "num_return_sequences");
-  rejects([](GenerationConfig& c) { c.num_beams = 2, c.num_return_sequences = 3; }, "num_return_sequences");
+  rejects([](GenerationConfig& c) { c.num_beams = 2, c.num_return_sequences = 3; },
+          "num_return_sequences");
   rejects([](GenerationConfig& c) { c.do_sample = true, c.temperature = 0.0f; }, "temperature");
   rejects([](GenerationConfig& c) { c.do_sample = true, c.top_p = -0.1f; }, "top_p");
   rejects([](GenerationConfig& c) { c.do_sample = true, c.top_k = -1; }, "top_k");
@@ -356,13 +378,15 @@ TEST(Generation, StopStringsEndTheSequence) {
   const std::string got_text = tokenizer.decode(got.tokens, false);
   EXPECT_NE(got_text.find(stop), std::string::npos);
   // The text before the last token does not hold it yet.
-  EXPECT_EQ(tokenizer.decode({got.tokens.begin(), got.tokens.end() - 1}, false).find(stop), std::string::npos);
+  EXPECT_EQ(tokenizer.decode({got.tokens.begin(), got.tokens.end() - 1}, false).find(stop),
+            std::string::npos);
   // Without a tokenizer stop strings are refused.
   EXPECT_THROW(generate(request_for(model, {4}, c)), Error);
 }
 
 TEST(StopStringMatcher, MatchesAcrossTokensOnlyWhenReachingTheLastOne) {
-  ToyTokenizer tokenizer({"<pad>", "<s>", "</s>", "s", "to", "pped", "las", "topper", "stop", "at"});
+  ToyTokenizer tokenizer(
+      {"<pad>", "<s>", "</s>", "s", "to", "pped", "las", "topper", "stop", "at"});
   StopStringMatcher m(&tokenizer, {"stop"});
   auto ids = [&](std::vector<std::string> pieces) {
     std::vector<int32_t> out;
@@ -431,15 +455,19 @@ TEST(Generation, CancelFlagAndOnTokenStop) {
 
 // Greedy by hand on the toy encoder-decoder model: the processors see the
 // decoder ids [start, new...], not the encoder prompt.
-std::vector<int32_t> reference_encoder_decoder_greedy(uint64_t seed, int vocab, const std::vector<int32_t>& encoder,
-                                                      int32_t start, float penalty, size_t new_tokens) {
+std::vector<int32_t> reference_encoder_decoder_greedy(uint64_t seed, int vocab,
+                                                      const std::vector<int32_t>& encoder,
+                                                      int32_t start, float penalty,
+                                                      size_t new_tokens) {
   uint64_t key = 0;
   for (int32_t id : encoder) key = key * 31 + static_cast<uint64_t>(id) + 1;
   const uint64_t s = seed ^ test::splitmix64(key);
   std::vector<int32_t> ids = {start};
   std::vector<float> row(static_cast<size_t>(vocab));
   while (ids.size() < new_tokens + 1) {
-    for (int v = 0; v < vocab; ++v) row[static_cast<size_t>(v)] = test::toy_logit(s, ids.back(), static_cast<int64_t>(ids.size()), v);
+    for (int v = 0; v < vocab; ++v)
+      row[static_cast<size_t>(v)] =
+          test::toy_logit(s, ids.back(), static_cast<int64_t>(ids.size()), v);
     apply_repetition_penalty(ids, penalty, row.data(), row.size());
     ids.push_back(static_cast<int32_t>(argmax_index(row.data(), row.size())));
   }
@@ -482,6 +510,29 @@ TEST(Generation, EmbeddingSegmentsCountAsPositionsNotAsInputIds) {
   const auto r = generate(request);
   EXPECT_EQ(r.prompt_positions, 4u);
   EXPECT_EQ(r.sequences[0].tokens.size(), 4u);
+}
+
+}  // namespace
+}  // namespace mmfuse
+
+namespace mmfuse {
+namespace {
+
+TEST(Generation, BeamSamplingIsDeterministicPerSeed) {
+  test::ToyLanguageModel model(12, 6);
+  GenerationRequest r;
+  r.model = &model;
+  r.prompt = test::ids_prompt({1, 2});
+  r.config.num_beams = 3;
+  r.config.num_return_sequences = 2;
+  r.config.do_sample = true;
+  r.config.max_new_tokens = 8;
+  r.config.eos_token_ids = {3};
+  r.config.seed = 42;
+  const auto a = generate(r), b = generate(r);
+  ASSERT_EQ(a.sequences.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(a.sequences[i].tokens, b.sequences[i].tokens);
+  EXPECT_GE(a.sequences[0].score, a.sequences[1].score);
 }
 
 }  // namespace
