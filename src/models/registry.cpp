@@ -124,6 +124,7 @@ const char* to_string(Capability capability) {
     case Capability::transcribe: return "transcribe";
     case Capability::classify_sound: return "classify_sound";
     case Capability::detect_sound: return "detect_sound";
+    case Capability::generate: return "generate";
   }
   return "unknown";
 }
@@ -131,7 +132,7 @@ const char* to_string(Capability capability) {
 std::vector<std::string> Architecture::capability_names() const {
   std::vector<std::string> out;
   for (Capability c : {Capability::embed_text, Capability::embed_image, Capability::transcribe,
-                       Capability::classify_sound, Capability::detect_sound})
+                       Capability::classify_sound, Capability::detect_sound, Capability::generate})
     if (can(c)) out.emplace_back(to_string(c));
   return out;
 }

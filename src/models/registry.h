@@ -19,6 +19,7 @@ class DualEncoder;
 class BertModel;
 class Wav2Vec2ForCtc;
 class SoundCnnLstm;
+class GenerativeModel;
 
 // What an architecture offers; an entry holds a bit set of these.
 enum class Capability : uint32_t {
@@ -27,6 +28,7 @@ enum class Capability : uint32_t {
   transcribe = 1u << 2,      // speech -> CTC logits (transcription, forced alignment)
   classify_sound = 1u << 3,  // a sound clip -> normal / fault classes
   detect_sound = 1u << 4,    // a sound clip -> anomaly score against a threshold
+  generate = 1u << 5,        // prompt (+ images) -> text (LLaVA, Llama, ...): GenerativeModel
 };
 const char* to_string(Capability capability);
 
@@ -78,5 +80,9 @@ const Architecture& architecture_with(const std::filesystem::path& dir, Capabili
 std::unique_ptr<DualEncoder> open_dual_encoder(const std::filesystem::path& dir,
                                                std::shared_ptr<ThreadPool> pool = nullptr);
 std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const std::filesystem::path& dir);
+// A folder whose architecture can `generate` (unsupported otherwise), computing on `pool`
+// (null: a pool of its own).
+std::unique_ptr<GenerativeModel> open_generative_model(const std::filesystem::path& dir,
+                                                       std::shared_ptr<ThreadPool> pool = nullptr);
 
 }  // namespace mmfuse
