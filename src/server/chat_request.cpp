@@ -33,8 +33,7 @@ std::optional<float> number_field(const json& body, const char* field, double lo
   const bool above = lo_open ? x > lo : x >= lo;
   MMFUSE_CHECK(std::isfinite(x) && above && x <= hi, bad_input,
                std::string(field) + ": must be " + (lo_open ? "above " : "at least ") +
-                   number_text(lo) + " and at most " + number_text(hi) + ", got " +
-                   number_text(x));
+                   number_text(lo) + " and at most " + number_text(hi) + ", got " + number_text(x));
   return static_cast<float>(x);
 }
 
@@ -48,7 +47,7 @@ std::optional<int64_t> integer_field(const json& body, const char* field, int64_
   } else if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
     x = u > uint64_t(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
-                                                         : int64_t(u);
+                                                          : int64_t(u);
   } else if (v.is_number_float() && std::isfinite(v.get<double>()) &&
              std::floor(v.get<double>()) == v.get<double>() && std::fabs(v.get<double>()) < 9e15) {
     x = static_cast<int64_t>(v.get<double>());
@@ -189,7 +188,8 @@ ChatRequest parse_chat_request(const json& body, const RequestLimits& limits) {
                  field + ".role: expected a string");
     const std::string role = m["role"].get<std::string>();
     if (role == "tool" || role == "function")
-      throw_error(ErrorKind::unsupported, field + ".role: \"" + role + "\" messages (tool calls) are not supported");
+      throw_error(ErrorKind::unsupported,
+                  field + ".role: \"" + role + "\" messages (tool calls) are not supported");
     MMFUSE_CHECK(role == "system" || role == "user" || role == "assistant", bad_input,
                  field + ".role: \"" + role + "\" is not system, user or assistant");
     MMFUSE_CHECK(m.contains("content") && !m["content"].is_null(), bad_input,
@@ -201,8 +201,8 @@ ChatRequest parse_chat_request(const json& body, const RequestLimits& limits) {
     for (size_t k = 0; k < content.size(); ++k) {
       const json& part = content[k];
       const std::string pf = field + ".content[" + std::to_string(k) + "]";
-      MMFUSE_CHECK(part.is_object() && part.contains("type") && part["type"].is_string(),
-                   bad_input, pf + ": expected {\"type\": \"text\"|\"image_url\", ...}");
+      MMFUSE_CHECK(part.is_object() && part.contains("type") && part["type"].is_string(), bad_input,
+                   pf + ": expected {\"type\": \"text\"|\"image_url\", ...}");
       const std::string type = part["type"].get<std::string>();
       if (type == "text") {
         MMFUSE_CHECK(part.contains("text") && part["text"].is_string(), bad_input,
@@ -211,8 +211,7 @@ ChatRequest parse_chat_request(const json& body, const RequestLimits& limits) {
         MMFUSE_CHECK(role == "user", bad_input, pf + ": images are only accepted in user messages");
         check_image_url(part, pf, r.image_urls);
       } else {
-        throw_error(ErrorKind::bad_input,
-                    pf + ".type: \"" + type + "\" is not text or image_url");
+        throw_error(ErrorKind::bad_input, pf + ".type: \"" + type + "\" is not text or image_url");
       }
     }
   }

@@ -72,8 +72,7 @@ struct RequestLimits {
 // Error(unsupported) for an OpenAI feature mmfuse does not have (tools,
 // logprobs, non-zero presence/frequency penalties).
 ChatRequest parse_chat_request(const nlohmann::json& body, const RequestLimits& limits);
-CompletionRequest parse_completion_request(const nlohmann::json& body,
-                                           const RequestLimits& limits);
+CompletionRequest parse_completion_request(const nlohmann::json& body, const RequestLimits& limits);
 SamplingRequest parse_sampling(const nlohmann::json& body, const RequestLimits& limits);
 
 // "llava-1.5+medical" -> {"llava-1.5", "medical"}; no "+": adapter "".

@@ -44,16 +44,13 @@ Json completion_response(CompletionKind kind, const std::string& id, int64_t cre
                       {"logprobs", nullptr},
                       {"finish_reason", c.finish_reason}});
   }
-  return {{"id", id},
-          {"object", object_name(kind, false)},
-          {"created", created},
-          {"model", model},
-          {"choices", std::move(list)},
-          {"usage", usage_json(usage)}};
+  return {{"id", id},       {"object", object_name(kind, false)}, {"created", created},
+          {"model", model}, {"choices", std::move(list)},         {"usage", usage_json(usage)}};
 }
 
 Json completion_chunk(CompletionKind kind, const std::string& id, int64_t created,
-                      const std::string& model, size_t index, const std::optional<std::string>& role,
+                      const std::string& model, size_t index,
+                      const std::optional<std::string>& role,
                       const std::optional<std::string>& content,
                       const std::optional<std::string>& finish_reason) {
   Json choice = {{"index", index}};
@@ -76,12 +73,8 @@ Json completion_chunk(CompletionKind kind, const std::string& id, int64_t create
 
 Json usage_chunk(CompletionKind kind, const std::string& id, int64_t created,
                  const std::string& model, const Usage& usage) {
-  return {{"id", id},
-          {"object", object_name(kind, true)},
-          {"created", created},
-          {"model", model},
-          {"choices", Json::array()},
-          {"usage", usage_json(usage)}};
+  return {{"id", id},       {"object", object_name(kind, true)}, {"created", created},
+          {"model", model}, {"choices", Json::array()},          {"usage", usage_json(usage)}};
 }
 
 std::string sse_event(const Json& data) {

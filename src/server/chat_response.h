@@ -40,7 +40,8 @@ Json completion_response(CompletionKind kind, const std::string& id, int64_t cre
 // `content` go in "delta"; text: `content` is "text". finish_reason null
 // until the choice's last chunk.
 Json completion_chunk(CompletionKind kind, const std::string& id, int64_t created,
-                      const std::string& model, size_t index, const std::optional<std::string>& role,
+                      const std::string& model, size_t index,
+                      const std::optional<std::string>& role,
                       const std::optional<std::string>& content,
                       const std::optional<std::string>& finish_reason);
 

@@ -26,8 +26,9 @@ std::vector<uint8_t> read_file_url(const std::string& url, const std::string& fi
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   MMFUSE_CHECK(!ec, bad_input, field + ": cannot read " + path);
-  MMFUSE_CHECK(size <= max_bytes, bad_input,
-               field + ": " + path + " is over the limit of " + std::to_string(max_bytes) + " bytes");
+  MMFUSE_CHECK(
+      size <= max_bytes, bad_input,
+      field + ": " + path + " is over the limit of " + std::to_string(max_bytes) + " bytes");
   std::ifstream in(path, std::ios::binary);
   std::vector<uint8_t> bytes(size);
   MMFUSE_CHECK(in && in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(size)),
@@ -70,9 +71,9 @@ std::vector<uint8_t> download(const std::string& url, const std::string& field,
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
   const CURLcode rc = curl_easy_perform(curl);
   curl_easy_cleanup(curl);
-  MMFUSE_CHECK(!d.too_large, bad_input,
-               field + ": the image is over the limit of " + std::to_string(policy.max_bytes) +
-                   " bytes");
+  MMFUSE_CHECK(
+      !d.too_large, bad_input,
+      field + ": the image is over the limit of " + std::to_string(policy.max_bytes) + " bytes");
   MMFUSE_CHECK(rc == CURLE_OK, bad_input,
                field + ": cannot download " + url + ": " + curl_easy_strerror(rc));
   return std::move(d.bytes);
@@ -86,8 +87,9 @@ std::vector<uint8_t> image_url_bytes(const std::string& url, const std::string& 
       starts_with(url, "http://") || starts_with(url, "https://") || starts_with(url, "file://");
   if (remote) {
     MMFUSE_CHECK(policy.allow_remote, bad_input,
-                 field + ": only data: URLs are accepted (data:image/png;base64,...); this model "
-                         "is not configured with allow_remote_images");
+                 field +
+                     ": only data: URLs are accepted (data:image/png;base64,...); this model "
+                     "is not configured with allow_remote_images");
     if (starts_with(url, "file://")) return read_file_url(url, field, policy.max_bytes);
     return download(url, field, policy);
   }

@@ -114,7 +114,8 @@ void Metrics::observe_first_token(const std::string& model, double seconds) {
   const std::string m = "model=\"" + escape_label(model) + "\"";
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = first_token_.find(m);
-  if (it == first_token_.end()) it = first_token_.emplace(m, make_histogram(kFirstTokenBounds)).first;
+  if (it == first_token_.end())
+    it = first_token_.emplace(m, make_histogram(kFirstTokenBounds)).first;
   it->second.observe(seconds);
 }
 
@@ -127,7 +128,8 @@ void Metrics::observe_generation(const std::string& model, const std::string& fi
   // The first token comes from the prompt pass; the rate is of the decode steps after it.
   if (tokens >= 2 && decode_seconds > 0) {
     auto it = decode_rate_.find(m);
-    if (it == decode_rate_.end()) it = decode_rate_.emplace(m, make_histogram(kTokenRateBounds)).first;
+    if (it == decode_rate_.end())
+      it = decode_rate_.emplace(m, make_histogram(kTokenRateBounds)).first;
     it->second.observe(double(tokens - 1) / decode_seconds);
   }
 }

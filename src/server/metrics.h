@@ -40,8 +40,8 @@ class Metrics {
   // One finished generated answer (a choice): its tokens, why it ended
   // (stop, length, cancelled, error) and the seconds from its first token to
   // its last (its decoding rate is tokens-1 over that).
-  void observe_generation(const std::string& model, const std::string& finish_reason,
-                          size_t tokens, double decode_seconds);
+  void observe_generation(const std::string& model, const std::string& finish_reason, size_t tokens,
+                          double decode_seconds);
 
   // A gauge or counter computed at scrape time: returns (labels text, value) rows,
   // labels text like `device="p1"` or "" for none.

@@ -59,7 +59,8 @@ struct Generation {
       c.pending.push_back(token);
       if (!first_token_seen) {
         first_token_seen = true;
-        metrics.observe_first_token(model_name, std::chrono::duration<double>(now - arrived).count());
+        metrics.observe_first_token(model_name,
+                                    std::chrono::duration<double>(now - arrived).count());
       }
     }
     changed.notify_all();
@@ -239,8 +240,8 @@ bool stream_answer(ServerContext& ctx, const PreparedRequest& p, Generation& gen
   };
   auto chunk = [&](size_t i, std::optional<std::string> role, std::optional<std::string> content,
                    std::optional<std::string> reason) {
-    return send(sse_event(completion_chunk(p.kind, p.id, p.created, p.target.id, i, role, content,
-                                           reason)));
+    return send(sse_event(
+        completion_chunk(p.kind, p.id, p.created, p.target.id, i, role, content, reason)));
   };
   const GenerativeTokenizer& tokenizer = p.target.model->model->tokenizer();
   std::vector<TextStream> streams;
@@ -266,8 +267,8 @@ bool stream_answer(ServerContext& ctx, const PreparedRequest& p, Generation& gen
       for (size_t i = 0; i < n; ++i) {
         if (finished[i]) continue;
         // Readiness first: every token of a finished choice is already pending.
-        ready[i] = gen.choices[i].result.wait_for(std::chrono::seconds(0)) ==
-                   std::future_status::ready;
+        ready[i] =
+            gen.choices[i].result.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
         fresh[i].assign(gen.choices[i].pending.begin(), gen.choices[i].pending.end());
         gen.choices[i].pending.clear();
       }
@@ -320,8 +321,7 @@ bool stream_answer(ServerContext& ctx, const PreparedRequest& p, Generation& gen
       return true;
     }
     // While queued or between slow steps: a comment line finds a client that left.
-    if (remaining > 0 && now - last_write > std::chrono::seconds(1) &&
-        !send(kSseKeepAlive))
+    if (remaining > 0 && now - last_write > std::chrono::seconds(1) && !send(kSseKeepAlive))
       return false;
   }
   if (p.sampling.include_usage &&
@@ -348,7 +348,9 @@ void handle(ServerContext& ctx, CompletionKind kind, const httplib::Request& req
   res.set_header("X-Accel-Buffering", "no");  // nginx: pass events on as they come
   res.set_chunked_content_provider(
       "text/event-stream",
-      [&ctx, p, gen](size_t, httplib::DataSink& sink) { return stream_answer(ctx, *p, *gen, sink); },
+      [&ctx, p, gen](size_t, httplib::DataSink& sink) {
+        return stream_answer(ctx, *p, *gen, sink);
+      },
       [gen](bool success) {
         if (!success) gen->cancel = true;  // the client went away or the server stops
       });

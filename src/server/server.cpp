@@ -11,8 +11,8 @@
 #include "index/content_hash.h"
 #include "index/index_model.h"
 #include "index/index_store.h"
-#include "models/registry.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 #include "server/http_util.h"
 #include "server/plant_service.h"
 #include "server/server_context.h"
@@ -169,7 +169,8 @@ void Server::Impl::load() {
       auto m = std::make_unique<LoadedGenerativeModel>();
       m->spec = spec;
       m->model = open_generative_model(spec.dir, ctx.pool);
-      for (const auto& [name, dir] : spec.adapters) m->adapters.emplace_back(name, m->model->load_adapter(dir));
+      for (const auto& [name, dir] : spec.adapters)
+        m->adapters.emplace_back(name, m->model->load_adapter(dir));
       BatchScheduler::Options options;
       options.max_running = spec.max_running;
       options.max_queued = spec.max_queued;
@@ -221,16 +222,18 @@ void Server::Impl::register_generation_metrics() {
       for (const auto& m : ctx.generative_models)
         if (m->scheduler)  // null after stop()
           rows.emplace_back("model=\"" + escape_label(m->spec.name) + "\"",
-                          value(m->scheduler->stats()));
+                            value(m->scheduler->stats()));
       return rows;
     };
   };
-  ctx.metrics.add_sampled("mmfuse_generation_running_sequences", "gauge",
-                          "Sequences being decoded together per generative model.",
-                          per_model([](const BatchScheduler::Stats& s) { return double(s.running); }));
-  ctx.metrics.add_sampled("mmfuse_generation_queued_requests", "gauge",
-                          "Generation requests waiting for a place in the batch.",
-                          per_model([](const BatchScheduler::Stats& s) { return double(s.queued); }));
+  ctx.metrics.add_sampled(
+      "mmfuse_generation_running_sequences", "gauge",
+      "Sequences being decoded together per generative model.",
+      per_model([](const BatchScheduler::Stats& s) { return double(s.running); }));
+  ctx.metrics.add_sampled(
+      "mmfuse_generation_queued_requests", "gauge",
+      "Generation requests waiting for a place in the batch.",
+      per_model([](const BatchScheduler::Stats& s) { return double(s.queued); }));
   ctx.metrics.add_sampled(
       "mmfuse_generation_decode_tokens_per_second", "gauge",
       "Tokens generated per second over the scheduler's recent decode steps.",

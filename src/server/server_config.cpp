@@ -117,11 +117,10 @@ ServerConfig load_server_config(const fs::path& file) {
   ServerConfig c;
   if (root.IsNull())
     throw_error(ErrorKind::bad_input, file.string() + ": the config file is empty");
-  r.check_keys(
-      root, "",
-      {"host", "port", "threads", "http_threads", "models", "generative_models", "index", "plant",
-       "data_dir",
-       "batching", "limits", "api_keys", "api_keys_file", "cors", "static_root", "evidence_root"});
+  r.check_keys(root, "",
+               {"host", "port", "threads", "http_threads", "models", "generative_models", "index",
+                "plant", "data_dir", "batching", "limits", "api_keys", "api_keys_file", "cors",
+                "static_root", "evidence_root"});
   try {
     if (auto n = root["host"]) c.host = r.str(n, "host");
     if (auto n = root["port"]) c.port = static_cast<int>(r.integer(n, "port", 0, 65535));
@@ -162,8 +161,7 @@ ServerConfig load_server_config(const fs::path& file) {
             }
           }
           if (auto x = v["max_running"])
-            spec.max_running =
-                static_cast<size_t>(r.integer(x, field + ".max_running", 1, 4096));
+            spec.max_running = static_cast<size_t>(r.integer(x, field + ".max_running", 1, 4096));
           if (auto x = v["max_queued"])
             spec.max_queued = static_cast<size_t>(r.integer(x, field + ".max_queued", 0, 1000000));
           if (auto x = v["allow_remote_images"])

@@ -123,7 +123,8 @@ GenerativeTarget ServerContext::generative_model(const std::string& id) {
     }
     return list;
   };
-  if (id.empty()) return {generative_models.front().get(), nullptr, generative_models.front()->spec.name};
+  if (id.empty())
+    return {generative_models.front().get(), nullptr, generative_models.front()->spec.name};
   const auto plus = id.find('+');
   const std::string base = id.substr(0, plus);
   for (auto& m : generative_models) {
@@ -135,11 +136,11 @@ GenerativeTarget ServerContext::generative_model(const std::string& id) {
     throw_error(ErrorKind::not_found, "model: \"" + base + "\" has no adapter \"" + adapter +
                                           "\" (served: " + known() + ")");
   }
-  const bool embedding = std::any_of(models.begin(), models.end(),
-                                     [&](const auto& m) { return m->name == base; });
+  const bool embedding =
+      std::any_of(models.begin(), models.end(), [&](const auto& m) { return m->name == base; });
   if (embedding)
-    throw_error(ErrorKind::bad_input, "model: \"" + base +
-                                          "\" is an embedding model; it cannot generate text");
+    throw_error(ErrorKind::bad_input,
+                "model: \"" + base + "\" is an embedding model; it cannot generate text");
   throw_error(ErrorKind::not_found,
               "model: \"" + id + "\" is not served (generative models: " + known() + ")");
 }

@@ -83,9 +83,9 @@ std::string TextStream::push(int32_t token) {
   if (stopped_) return "";
   tokens_.push_back(token);
   const std::string text = tokenizer_.decode(tokens_, /*skip_special_tokens=*/true);
-  const std::string_view settled(text.data(),
-                                 without_trailing_replacement(
-                                     std::string_view(text).substr(0, utf8_complete_prefix(text))));
+  const std::string_view settled(
+      text.data(),
+      without_trailing_replacement(std::string_view(text).substr(0, utf8_complete_prefix(text))));
   const StopScan scan = scan_stop_strings(settled, stops_);
   if (scan.stopped) stopped_ = true;
   return take(text, scan.end);

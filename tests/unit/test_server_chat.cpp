@@ -16,8 +16,12 @@ using nlohmann::json;
 
 namespace {
 
-std::string tiny_llava() { return fixture("llava/models/llava-1.5-tiny").string(); }
-std::string tiny_llava_lora() { return fixture("llava/models/llava-1.5-tiny-lora").string(); }
+std::string tiny_llava() {
+  return fixture("llava/models/llava-1.5-tiny").string();
+}
+std::string tiny_llava_lora() {
+  return fixture("llava/models/llava-1.5-tiny-lora").string();
+}
 
 server::ServerConfig llava_config(size_t max_running = 8, size_t max_queued = 64) {
   server::ServerConfig c;
@@ -37,16 +41,18 @@ server::ServerConfig llava_config(size_t max_running = 8, size_t max_queued = 64
   return c;
 }
 
-std::string photo_url() { return data_url(fixture("photos/bus.jpg"), "image/jpeg"); }
+std::string photo_url() {
+  return data_url(fixture("photos/bus.jpg"), "image/jpeg");
+}
 
 json image_question(int max_tokens, bool stream) {
   return {{"model", "llava"},
           {"messages",
-           json::array({{{"role", "user"},
-                         {"content", json::array({{{"type", "image_url"},
-                                                   {"image_url", {{"url", photo_url()}}}},
-                                                  {{"type", "text"},
-                                                   {"text", "What is shown in this image?"}}})}}})},
+           json::array(
+               {{{"role", "user"},
+                 {"content",
+                  json::array({{{"type", "image_url"}, {"image_url", {{"url", photo_url()}}}},
+                               {{"type", "text"}, {"text", "What is shown in this image?"}}})}}})},
           {"max_tokens", max_tokens},
           {"temperature", 0},
           {"stream", stream}};
@@ -56,8 +62,8 @@ json image_question(int max_tokens, bool stream) {
 struct Streamed {
   int status = 0;
   std::string content_type;
-  std::vector<json> chunks;  // every data: event but [DONE]
-  bool done = false;         // data: [DONE] arrived
+  std::vector<json> chunks;                     // every data: event but [DONE]
+  bool done = false;                            // data: [DONE] arrived
   std::map<size_t, std::string> text;           // choice -> concatenated pieces
   std::map<size_t, std::string> finish_reason;  // choice -> its last chunk's reason
   std::string first_role;
@@ -103,7 +109,8 @@ Streamed post_stream(int port, const std::string& path, const json& body,
         const size_t i = c["index"].get<size_t>();
         if (c.contains("delta")) {
           if (c["delta"].contains("role")) out.first_role = c["delta"]["role"];
-          if (c["delta"].contains("content")) out.text[i] += c["delta"]["content"].get<std::string>();
+          if (c["delta"].contains("content"))
+            out.text[i] += c["delta"]["content"].get<std::string>();
         } else if (c.contains("text")) {
           out.text[i] += c["text"].get<std::string>();
         }
@@ -155,8 +162,8 @@ TEST(ServerChat, ModelsListsGenerativeModelsAndAdapters) {
 
 TEST(ServerChat, StreamedAnswerEqualsTheWholeAnswer) {
   RunningServer s(llava_config());
-  auto r = s.client().Post("/v1/chat/completions", image_question(24, false).dump(),
-                           "application/json");
+  auto r =
+      s.client().Post("/v1/chat/completions", image_question(24, false).dump(), "application/json");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   const json whole = json_of(r);
@@ -197,8 +204,10 @@ TEST(ServerChat, StreamedAnswerEqualsTheWholeAnswer) {
 
 TEST(ServerChat, AdapterAndTextCompletions) {
   RunningServer s(llava_config());
-  const json body = {{"model", "llava+lora"}, {"prompt", "USER: Hello ASSISTANT:"},
-                     {"max_tokens", 8}, {"temperature", 0}};
+  const json body = {{"model", "llava+lora"},
+                     {"prompt", "USER: Hello ASSISTANT:"},
+                     {"max_tokens", 8},
+                     {"temperature", 0}};
   auto r = s.client().Post("/v1/completions", body.dump(), "application/json");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -252,8 +261,7 @@ TEST(ServerChat, EightConcurrentClientsAllComplete) {
         auto r = s.client().Post("/v1/chat/completions", image_question(16, false).dump(),
                                  "application/json");
         status[i] = r ? r->status : -1;
-        if (r && r->status == 200)
-          answers[i] = json_of(r)["choices"][0]["message"]["content"];
+        if (r && r->status == 200) answers[i] = json_of(r)["choices"][0]["message"]["content"];
       }
     });
   for (auto& t : clients) t.join();
@@ -281,7 +289,8 @@ TEST(ServerChat, ClientDisconnectCancelsTheGeneration) {
   });
   EXPECT_EQ(st.status, 200);
   EXPECT_FALSE(st.done);
-  const std::string cancelled = "mmfuse_generations_total{model=\"llava\",finish_reason=\"cancelled\"}";
+  const std::string cancelled =
+      "mmfuse_generations_total{model=\"llava\",finish_reason=\"cancelled\"}";
   std::string count;
   for (int i = 0; i < 200 && count.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -302,15 +311,19 @@ TEST(ServerChat, QueueFullIs503WithRetryAfter) {
     return !release.load();  // the client leaves (cancelling) once released
   };
   // One request decodes, a second waits in the queue: the third is refused.
-  std::thread running([&] { post_stream(s.port, "/v1/chat/completions", image_question(3000, true), hold); });
-  for (int i = 0; i < 1000 && !started; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::thread running(
+      [&] { post_stream(s.port, "/v1/chat/completions", image_question(3000, true), hold); });
+  for (int i = 0; i < 1000 && !started; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(started);
-  std::thread queued([&] { post_stream(s.port, "/v1/chat/completions", image_question(3000, true), hold); });
-  for (int i = 0; i < 1000 && metric(s, "mmfuse_generation_queued_requests{model=\"llava\"}") != "1"; ++i)
+  std::thread queued(
+      [&] { post_stream(s.port, "/v1/chat/completions", image_question(3000, true), hold); });
+  for (int i = 0;
+       i < 1000 && metric(s, "mmfuse_generation_queued_requests{model=\"llava\"}") != "1"; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(metric(s, "mmfuse_generation_queued_requests{model=\"llava\"}"), "1");
-  auto r = s.client().Post("/v1/chat/completions", image_question(4, false).dump(),
-                           "application/json");
+  auto r =
+      s.client().Post("/v1/chat/completions", image_question(4, false).dump(), "application/json");
   release = true;
   running.join();
   queued.join();

@@ -67,8 +67,11 @@ class PieceTokenizer : public GenerativeTokenizer {
     std::string out;
     for (size_t i = 0; i < bytes.size();) {
       const auto b = static_cast<unsigned char>(bytes[i]);
-      const size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3
-                                   : (b & 0xF8) == 0xF0 ? 4 : 0;
+      const size_t len = b < 0x80             ? 1
+                         : (b & 0xE0) == 0xC0 ? 2
+                         : (b & 0xF0) == 0xE0 ? 3
+                         : (b & 0xF8) == 0xF0 ? 4
+                                              : 0;
       bool whole = len > 0 && i + len <= bytes.size();
       for (size_t k = 1; whole && k < len; ++k)
         whole = (static_cast<unsigned char>(bytes[i + k]) & 0xC0) == 0x80;
@@ -107,8 +110,23 @@ PieceTokenizer pieces() {
                          " end", "\n"});
 }
 enum : int32_t {
-  kEos = 2, kHello = 3, kWor = 4, kLd = 5, kBang = 6, kSt = 7, kOp = 8, kS = 9,
-  kE4 = 10, kBD = 11, kA0 = 12, kF0 = 13, k9F = 14, k98 = 15, k80 = 16, kEnd = 17, kNl = 18
+  kEos = 2,
+  kHello = 3,
+  kWor = 4,
+  kLd = 5,
+  kBang = 6,
+  kSt = 7,
+  kOp = 8,
+  kS = 9,
+  kE4 = 10,
+  kBD = 11,
+  kA0 = 12,
+  kF0 = 13,
+  k9F = 14,
+  k98 = 15,
+  k80 = 16,
+  kEnd = 17,
+  kNl = 18
 };
 
 std::string pushed(TextStream& s, const std::vector<int32_t>& ids) {
@@ -128,11 +146,11 @@ TEST(ChatRequest, ParsesMessagesPartsAndImagesInOrder) {
        json::array(
            {{{"role", "system"}, {"content", "Be brief."}},
             {{"role", "user"},
-             {"content", json::array({{{"type", "text"}, {"text", "What is this?"}},
-                                      {{"type", "image_url"},
-                                       {"image_url", {{"url", "data:image/png;base64,AAAA"}}}},
-                                      {{"type", "image_url"},
-                                       {"image_url", "data:image/png;base64,BBBB"}}})}},
+             {"content",
+              json::array(
+                  {{{"type", "text"}, {"text", "What is this?"}},
+                   {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,AAAA"}}}},
+                   {{"type", "image_url"}, {"image_url", "data:image/png;base64,BBBB"}}})}},
             {{"role", "assistant"}, {"content", "A pump."}}})},
       {"max_tokens", 32},
       {"temperature", 0.5},
@@ -156,10 +174,12 @@ TEST(ChatRequest, ParsesMessagesPartsAndImagesInOrder) {
 }
 
 TEST(ChatRequest, MaxCompletionTokensWinsAndWholeFloatsAreIntegers) {
-  const ChatRequest r =
-      parse_chat_request(chat_body({{"max_tokens", 10}, {"max_completion_tokens", 20.0},
-                                    {"seed", -1}, {"stop", {"a", "b"}}, {"n", 3}}),
-                         {});
+  const ChatRequest r = parse_chat_request(chat_body({{"max_tokens", 10},
+                                                      {"max_completion_tokens", 20.0},
+                                                      {"seed", -1},
+                                                      {"stop", {"a", "b"}},
+                                                      {"n", 3}}),
+                                           {});
   EXPECT_EQ(r.sampling.max_tokens, 20);
   EXPECT_EQ(r.sampling.seed, std::numeric_limits<uint64_t>::max());
   EXPECT_EQ(r.sampling.stop, (std::vector<std::string>{"a", "b"}));
@@ -227,8 +247,11 @@ TEST(ChatRequest, UnsupportedOpenAiFeaturesAreUnsupported) {
   EXPECT_NO_THROW(parse_chat_request(
       chat_body({{"presence_penalty", 0}, {"logprobs", false}, {"tools", json::array()}}), {}));
   ErrorKind kind = ErrorKind::internal;
-  error_of([&] { parse_chat_request(chat_body({{"messages", {{{"role", "tool"}, {"content", "x"}}}}}), {}); },
-           &kind);
+  error_of(
+      [&] {
+        parse_chat_request(chat_body({{"messages", {{{"role", "tool"}, {"content", "x"}}}}}), {});
+      },
+      &kind);
   EXPECT_EQ(kind, ErrorKind::unsupported);
 }
 
@@ -249,15 +272,20 @@ TEST(CompletionRequest, PromptForms) {
   EXPECT_EQ(parse_completion_request({{"prompt", "USER: hi ASSISTANT:"}}, {}).prompt,
             "USER: hi ASSISTANT:");
   EXPECT_EQ(parse_completion_request({{"prompt", {"one"}}}, {}).prompt, "one");
-  EXPECT_NE(error_of([] { parse_completion_request({{"model", "m"}}, {}); }).find("prompt: missing"),
+  EXPECT_NE(error_of([] {
+              parse_completion_request({{"model", "m"}}, {});
+            }).find("prompt: missing"),
             std::string::npos);
   ErrorKind kind = ErrorKind::internal;
   error_of([] { parse_completion_request({{"prompt", {1, 2, 3}}}, {}); }, &kind);
   EXPECT_EQ(kind, ErrorKind::unsupported);
-  EXPECT_NE(error_of([] { parse_completion_request({{"prompt", {"a", "b"}}}, {}); }).find("prompt:"),
+  EXPECT_NE(error_of([] {
+              parse_completion_request({{"prompt", {"a", "b"}}}, {});
+            }).find("prompt:"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_completion_request({{"prompt", "x"}, {"echo", true}}, {}); })
-                .find("echo"),
+  EXPECT_NE(error_of([] {
+              parse_completion_request({{"prompt", "x"}, {"echo", true}}, {});
+            }).find("echo"),
             std::string::npos);
 }
 
@@ -324,16 +352,18 @@ TEST(ChatGenerationConfig, BeyondTheContextIsBadInputNamingMaxTokens) {
   EXPECT_NE(m.find("4096"), std::string::npos) << m;
   EXPECT_NO_THROW(generation_config_for(r, GenerationConfig{}, 3996, 4096));
   r.max_tokens.reset();
-  EXPECT_NE(error_of([&] { generation_config_for(r, GenerationConfig{}, 4096, 4096); })
-                .find("the model's context is 4096"),
+  EXPECT_NE(error_of([&] {
+              generation_config_for(r, GenerationConfig{}, 4096, 4096);
+            }).find("the model's context is 4096"),
             std::string::npos);
 }
 
 // --- responses and SSE -----------------------------------------------------
 
 TEST(ChatResponse, CompletionObjects) {
-  const Json chat = completion_response(CompletionKind::chat, "chatcmpl-1", 1700000000, "llava",
-                                        {{0, "A pump.", "stop"}, {1, "A valve", "length"}}, {600, 7});
+  const Json chat =
+      completion_response(CompletionKind::chat, "chatcmpl-1", 1700000000, "llava",
+                          {{0, "A pump.", "stop"}, {1, "A valve", "length"}}, {600, 7});
   EXPECT_EQ(chat["object"], "chat.completion");
   EXPECT_EQ(chat["id"], "chatcmpl-1");
   EXPECT_EQ(chat["created"], 1700000000);
@@ -370,8 +400,8 @@ TEST(ChatResponse, ChunksAndEvents) {
   EXPECT_EQ(piece["choices"][0]["index"], 1);
   EXPECT_FALSE(piece["choices"][0]["delta"].contains("role"));
   EXPECT_EQ(piece["choices"][0]["delta"]["content"], "你");
-  const Json last =
-      completion_chunk(CompletionKind::chat, "c", 5, "llava", 0, std::nullopt, std::nullopt, "stop");
+  const Json last = completion_chunk(CompletionKind::chat, "c", 5, "llava", 0, std::nullopt,
+                                     std::nullopt, "stop");
   EXPECT_TRUE(last["choices"][0]["delta"].empty());
   EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
   const Json text =
@@ -401,7 +431,9 @@ TEST(TextStream, Utf8Helpers) {
   EXPECT_EQ(utf8_complete_prefix("\xF0\x9F\x98\x80"), 4u);
   EXPECT_EQ(utf8_complete_prefix("a\xBF"), 2u);  // a stray continuation byte: nothing to wait for
   EXPECT_EQ(without_trailing_replacement("ab\xEF\xBF\xBD\xEF\xBF\xBD"), 2u);
-  EXPECT_EQ(without_trailing_replacement("a\xEF\xBF\xBD" "b"), 5u);
+  EXPECT_EQ(without_trailing_replacement("a\xEF\xBF\xBD"
+                                         "b"),
+            5u);
 }
 
 TEST(TextStream, StopScan) {
@@ -489,11 +521,13 @@ TEST(TextStream, StreamedPiecesConcatenateToTheWholeAnswer) {
 TEST(ChatMetrics, GenerationSeriesInTheExposition) {
   Metrics m;
   m.observe_first_token("llava", 0.2);
-  m.observe_generation("llava", "stop", 11, 0.5);  // 10 tokens after the first in 0.5 s
+  m.observe_generation("llava", "stop", 11, 0.5);       // 10 tokens after the first in 0.5 s
   m.observe_generation("llava", "cancelled", 3, 0.01);  // 200 tokens/s
   const std::string text = m.render();
-  EXPECT_NE(text.find("mmfuse_generation_time_to_first_token_seconds_bucket{model=\"llava\",le=\"0.25\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          "mmfuse_generation_time_to_first_token_seconds_bucket{model=\"llava\",le=\"0.25\"} 1"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("mmfuse_generation_tokens_per_second_bucket{model=\"llava\",le=\"20\"} 1"),
             std::string::npos);
@@ -513,15 +547,22 @@ TEST(ChatConfig, GenerativeModelsInTheYaml) {
     std::ofstream(dir / "serve.yaml") << text;
     return dir / "serve.yaml";
   };
-  ServerConfig c = load_server_config(write("generative_models:\n"
-                                            "  llava:\n"
-                                            "    path: " + llava + "\n"
-                                            "    adapters: {medical: " + lora + "}\n"
-                                            "    max_running: 4\n"
-                                            "    max_queued: 2\n"
-                                            "    allow_remote_images: true\n"
-                                            "  plain: " + llava + "\n"
-                                            "limits: {generation_timeout_s: 60, max_images: 2}\n"));
+  ServerConfig c =
+      load_server_config(write("generative_models:\n"
+                               "  llava:\n"
+                               "    path: " +
+                               llava +
+                               "\n"
+                               "    adapters: {medical: " +
+                               lora +
+                               "}\n"
+                               "    max_running: 4\n"
+                               "    max_queued: 2\n"
+                               "    allow_remote_images: true\n"
+                               "  plain: " +
+                               llava +
+                               "\n"
+                               "limits: {generation_timeout_s: 60, max_images: 2}\n"));
   ASSERT_EQ(c.generative_models.size(), 2u);
   EXPECT_EQ(c.generative_models[0].name, "llava");
   EXPECT_EQ(c.generative_models[0].dir, llava);
@@ -560,8 +601,8 @@ TEST(ChatConfig, GenerativeModelsInTheYaml) {
 TEST(ChatImages, OnlyDataUrlsUnlessRemoteImagesAreAllowed) {
   ImageSourcePolicy policy;
   const std::string field = "messages[0].content[1].image_url.url";
-  for (const std::string url : {"http://example.com/a.png", "https://example.com/a.png",
-                                "file:///etc/passwd"}) {
+  for (const std::string url :
+       {"http://example.com/a.png", "https://example.com/a.png", "file:///etc/passwd"}) {
     ErrorKind kind = ErrorKind::internal;
     const std::string m = error_of([&] { image_url_bytes(url, field, policy); }, &kind);
     EXPECT_EQ(kind, ErrorKind::bad_input) << url;
@@ -570,20 +611,20 @@ TEST(ChatImages, OnlyDataUrlsUnlessRemoteImagesAreAllowed) {
   }
   EXPECT_EQ(image_url_bytes("data:image/png;base64,AAEC", field, policy),
             (std::vector<uint8_t>{0, 1, 2}));
-  EXPECT_NE(error_of([&] { image_url_bytes("data:image/png;base64,A!", field, policy); })
-                .find(field),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { image_url_bytes("data:image/png;base64,A!", field, policy); }).find(field),
+      std::string::npos);
   EXPECT_NE(error_of([&] { image_url_bytes("ftp://x/y.png", field, policy); }).find("data: URL"),
             std::string::npos);
   // Allowed: a local file through a file:// URL.
   policy.allow_remote = true;
   const auto photo = fixture("photos/bus.jpg");
-  EXPECT_EQ(image_url_bytes("file://" + std::filesystem::absolute(photo).string(), field, policy)
-                .size(),
-            std::filesystem::file_size(photo));
-  EXPECT_NE(error_of([&] { image_url_bytes("file://relative.png", field, policy); })
-                .find("absolute"),
-            std::string::npos);
+  EXPECT_EQ(
+      image_url_bytes("file://" + std::filesystem::absolute(photo).string(), field, policy).size(),
+      std::filesystem::file_size(photo));
+  EXPECT_NE(
+      error_of([&] { image_url_bytes("file://relative.png", field, policy); }).find("absolute"),
+      std::string::npos);
   policy.max_bytes = 10;
   EXPECT_NE(error_of([&] {
               image_url_bytes("file://" + std::filesystem::absolute(photo).string(), field, policy);
