@@ -282,8 +282,9 @@ TEST(ServerChat, EightConcurrentClientsAllComplete) {
 
 TEST(ServerChat, ClientDisconnectCancelsTheGeneration) {
   RunningServer s(llava_config());
-  // Far more tokens than it could produce before the client leaves.
+  // Far more tokens than it could produce before the client leaves (min_tokens: no early end).
   json body = image_question(3000, true);
+  body["min_tokens"] = 3000;
   const Streamed st = post_stream(s.port, "/v1/chat/completions", body, [](const Streamed& so_far) {
     return !(so_far.text.count(0) && !so_far.text.at(0).empty());  // leave after the first piece
   });
@@ -311,13 +312,13 @@ TEST(ServerChat, QueueFullIs503WithRetryAfter) {
     return !release.load();  // the client leaves (cancelling) once released
   };
   // One request decodes, a second waits in the queue: the third is refused.
-  std::thread running(
-      [&] { post_stream(s.port, "/v1/chat/completions", image_question(3000, true), hold); });
+  json endless = image_question(3000, true);
+  endless["min_tokens"] = 3000;  // no early end of sequence: they run until released
+  std::thread running([&] { post_stream(s.port, "/v1/chat/completions", endless, hold); });
   for (int i = 0; i < 1000 && !started; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(started);
-  std::thread queued(
-      [&] { post_stream(s.port, "/v1/chat/completions", image_question(3000, true), hold); });
+  std::thread queued([&] { post_stream(s.port, "/v1/chat/completions", endless, hold); });
   for (int i = 0;
        i < 1000 && metric(s, "mmfuse_generation_queued_requests{model=\"llava\"}") != "1"; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
