@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 #include "server/server.h"
 #include "server/server_config.h"
 
@@ -41,7 +42,9 @@ void register_serve(CLI::App& app) {
   struct Options {
     std::string config, model, model_name, host, index, plant, data, static_root, evidence_root,
         keys_file;
-    std::vector<std::string> api_keys, cors;
+    std::vector<std::string> api_keys, cors, adapters;
+    int64_t max_running = -1, max_queued = -1;
+    bool allow_remote_images = false;
     int port = -1, threads = -1, http_threads = -1, max_wait_ms = -1, timeout_s = -1;
     int64_t max_batch = -1, queue_size = -1, max_body = -1, max_pixels = -1;
     bool no_batching = false, check = false;
@@ -53,6 +56,17 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--model", opt->model, "Model folder to serve (without a config file)");
   cmd->add_option("--model-name", opt->model_name,
                   "Name clients use for --model (default: folder name)");
+  cmd->add_option("--adapter", opt->adapters,
+                  "LoRA adapter of a generative --model: NAME=DIR, requested as "
+                  "\"model+NAME\" (repeatable)");
+  cmd->add_option("--max-running", opt->max_running,
+                  "Generative --model: sequences decoded together (default 8)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-queued", opt->max_queued,
+                  "Generative --model: requests waiting before 503 (default 64)")
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_flag("--allow-remote-images", opt->allow_remote_images,
+                "Generative --model: accept http(s):// and file:// image URLs");
   cmd->add_option("--host", opt->host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", opt->port, "Port (default 8080; 0 = any free port)")
       ->check(CLI::Range(0, 65535));
@@ -98,7 +112,32 @@ void register_serve(CLI::App& app) {
       if (name.empty()) name = fs::path(opt->model).lexically_normal().filename().string();
       if (name.empty())
         name = fs::path(opt->model).lexically_normal().parent_path().filename().string();
-      c.models.insert(c.models.begin(), {name, opt->model});
+      // A folder the registry can generate with is served by the chat routes; any
+      // other (or an unreadable one, reported when loading) as an embedding model.
+      bool generative = false;
+      try {
+        generative = architecture_of(opt->model).can(Capability::generate);
+      } catch (const Error&) {
+      }
+      if (generative) {
+        server::GenerativeModelSpec spec;
+        spec.name = name;
+        spec.dir = opt->model;
+        for (const auto& a : opt->adapters) {
+          const auto eq = a.find('=');
+          MMFUSE_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < a.size(), bad_input,
+                       "--adapter: expected NAME=DIR, got \"" + a + "\"");
+          spec.adapters.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+        }
+        if (opt->max_running > 0) spec.max_running = static_cast<size_t>(opt->max_running);
+        if (opt->max_queued >= 0) spec.max_queued = static_cast<size_t>(opt->max_queued);
+        spec.allow_remote_images = opt->allow_remote_images;
+        c.generative_models.insert(c.generative_models.begin(), std::move(spec));
+      } else {
+        MMFUSE_CHECK(opt->adapters.empty(), bad_input,
+                     "--adapter: " + opt->model + " is not a generative model");
+        c.models.insert(c.models.begin(), {name, opt->model});
+      }
     }
     if (!opt->host.empty()) c.host = opt->host;
     if (opt->port >= 0) c.port = opt->port;
@@ -128,10 +167,21 @@ void register_serve(CLI::App& app) {
     if (opt->check) {
       Json models = Json::object();
       for (const auto& m : c.models) models[m.name] = m.dir;
+      Json generative = Json::object();
+      for (const auto& m : c.generative_models) {
+        Json adapters = Json::object();
+        for (const auto& [a, dir] : m.adapters) adapters[a] = dir;
+        generative[m.name] = {{"path", m.dir},
+                              {"adapters", adapters},
+                              {"max_running", m.max_running},
+                              {"max_queued", m.max_queued},
+                              {"allow_remote_images", m.allow_remote_images}};
+      }
       print_json({{"ok", true},
                   {"host", c.host},
                   {"port", c.port},
                   {"models", models},
+                  {"generative_models", generative},
                   {"index", c.index_dir},
                   {"plant", c.plant_file},
                   {"data_dir", c.data_dir},

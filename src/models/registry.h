@@ -85,6 +85,9 @@ const Architecture& architecture_with(const std::filesystem::path& dir, Capabili
 std::unique_ptr<DualEncoder> open_dual_encoder(const std::filesystem::path& dir,
                                                std::shared_ptr<ThreadPool> pool = nullptr);
 std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const std::filesystem::path& dir);
+// A folder whose architecture can `generate` (unsupported otherwise), computing
+// on `pool` (null: a pool of its own), with `merge_adapter` (a PEFT LoRA folder)
+// merged into its weights when given.
 std::unique_ptr<GenerativeModel> open_generative_model(
     const std::filesystem::path& dir, std::shared_ptr<ThreadPool> pool = nullptr,
     const std::filesystem::path& merge_adapter = {});

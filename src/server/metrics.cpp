@@ -11,6 +11,9 @@ namespace {
 const std::vector<double> kLatencyBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                             0.25,  0.5,    1,     2.5,  5,     10,   30};
 const std::vector<double> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+const std::vector<double> kFirstTokenBounds = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                               2.5,  5,     10,   30,  60,   120};
+const std::vector<double> kTokenRateBounds = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
 
 Histogram make_histogram(const std::vector<double>& bounds) {
   Histogram h;
@@ -107,6 +110,30 @@ void Metrics::count_rejected(const std::string& model) {
   ++rejected_["model=\"" + escape_label(model) + "\""];
 }
 
+void Metrics::observe_first_token(const std::string& model, double seconds) {
+  const std::string m = "model=\"" + escape_label(model) + "\"";
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = first_token_.find(m);
+  if (it == first_token_.end())
+    it = first_token_.emplace(m, make_histogram(kFirstTokenBounds)).first;
+  it->second.observe(seconds);
+}
+
+void Metrics::observe_generation(const std::string& model, const std::string& finish_reason,
+                                 size_t tokens, double decode_seconds) {
+  const std::string m = "model=\"" + escape_label(model) + "\"";
+  std::lock_guard<std::mutex> lock(mutex_);
+  generated_[m] += tokens;
+  ++generations_[m + ",finish_reason=\"" + escape_label(finish_reason) + "\""];
+  // The first token comes from the prompt pass; the rate is of the decode steps after it.
+  if (tokens >= 2 && decode_seconds > 0) {
+    auto it = decode_rate_.find(m);
+    if (it == decode_rate_.end())
+      it = decode_rate_.emplace(m, make_histogram(kTokenRateBounds)).first;
+    it->second.observe(double(tokens - 1) / decode_seconds);
+  }
+}
+
 void Metrics::add_sampled(const std::string& name, const std::string& type, const std::string& help,
                           Sampler sampler) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -150,6 +177,21 @@ std::string Metrics::render() const {
            "Requests refused with 503 because the queue was full.");
     for (const auto& [labels, n] : rejected_)
       out += "mmfuse_queue_rejected_total{" + labels + "} " + std::to_string(n) + "\n";
+    header(out, "mmfuse_generation_time_to_first_token_seconds", "histogram",
+           "Seconds from a generation request's arrival to its first new token.");
+    for (const auto& [labels, h] : first_token_)
+      render_histogram(out, "mmfuse_generation_time_to_first_token_seconds", labels, h);
+    header(out, "mmfuse_generation_tokens_per_second", "histogram",
+           "Decoding rate of each generated answer (tokens after the first per second).");
+    for (const auto& [labels, h] : decode_rate_)
+      render_histogram(out, "mmfuse_generation_tokens_per_second", labels, h);
+    header(out, "mmfuse_generated_tokens_total", "counter", "Tokens generated per model.");
+    for (const auto& [labels, n] : generated_)
+      out += "mmfuse_generated_tokens_total{" + labels + "} " + std::to_string(n) + "\n";
+    header(out, "mmfuse_generations_total", "counter",
+           "Generated answers by model and finish reason.");
+    for (const auto& [labels, n] : generations_)
+      out += "mmfuse_generations_total{" + labels + "} " + std::to_string(n) + "\n";
     sampled = sampled_;
   }
   // Samplers may query a database: run them outside the lock.

@@ -35,6 +35,14 @@ class Metrics {
   void set_queue_depth(const std::string& model, size_t requests);
   void count_rejected(const std::string& model);  // queue full (503)
 
+  // Generation: the time from a request's arrival to its first new token.
+  void observe_first_token(const std::string& model, double seconds);
+  // One finished generated answer (a choice): its tokens, why it ended
+  // (stop, length, cancelled, error) and the seconds from its first token to
+  // its last (its decoding rate is tokens-1 over that).
+  void observe_generation(const std::string& model, const std::string& finish_reason, size_t tokens,
+                          double decode_seconds);
+
   // A gauge or counter computed at scrape time: returns (labels text, value) rows,
   // labels text like `device="p1"` or "" for none.
   using Sampler = std::function<std::vector<std::pair<std::string, double>>()>;
@@ -60,6 +68,10 @@ class Metrics {
   std::map<std::string, uint64_t> inferred_inputs_;  // model,kind → inputs
   std::map<std::string, double> queue_depth_;        // model → requests waiting
   std::map<std::string, uint64_t> rejected_;         // model → 503s
+  std::map<std::string, Histogram> first_token_;     // model → seconds to the first token
+  std::map<std::string, Histogram> decode_rate_;     // model → tokens/s of each answer
+  std::map<std::string, uint64_t> generated_;        // model → tokens generated
+  std::map<std::string, uint64_t> generations_;      // model,finish_reason → answers
   std::map<std::pair<std::string, size_t>, uint64_t> exact_batches_;
   std::vector<Sampled> sampled_;
 };

@@ -33,9 +33,15 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
       for (const auto& m : ctx.models) models.push_back(m->name);
     else
       for (const auto& m : c.models) models.push_back(m.name);
+    Json generative = Json::array();
+    for (const auto& m : c.generative_models) {
+      generative.push_back(m.name);
+      for (const auto& a : m.adapters) generative.push_back(m.name + "+" + a.first);
+    }
     send_json(res, {{"version", "0.1.0"},
                     {"ready", ctx.ready.load()},
                     {"models", models},
+                    {"generative_models", generative},
                     {"limits",
                      {{"max_batch", c.batching.max_batch},
                       {"max_wait_ms", c.batching.max_wait_ms},
@@ -43,12 +49,16 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
                       {"max_body_bytes", c.limits.max_body_bytes},
                       {"max_image_pixels", c.limits.max_image_pixels},
                       {"max_inputs", c.limits.max_inputs},
-                      {"request_timeout_s", c.limits.request_timeout_s}}},
+                      {"request_timeout_s", c.limits.request_timeout_s},
+                      {"generation_timeout_s", c.limits.generation_timeout_s},
+                      {"max_images", c.limits.max_images},
+                      {"max_choices", c.limits.max_choices}}},
                     {"features",
                      {{"plant", !c.plant_file.empty() || !c.data_dir.empty()},
                       {"index", !c.index_dir.empty()},
                       {"auth", ctx.keys.enabled()},
-                      {"batching", c.batching.enabled}}}});
+                      {"batching", c.batching.enabled},
+                      {"generation", !c.generative_models.empty()}}}});
   });
 
   add_route(http, ctx, "GET", "/v1/models",
@@ -67,6 +77,30 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
                                 {"modalities", modalities},
                                 {"architecture", m->architecture->model_type},
                                 {"capabilities", m->architecture->capability_names()}});
+              }
+              // Generative models, then each adapter as "name+adapter" (vLLM's LoRA
+              // modules: root = the base model, parent = the model it adapts).
+              for (const auto& m : ctx.generative_models) {
+                const GenerativeModel& gm = *m->model;
+                const Json modalities =
+                    gm.takes_images() ? Json::array({"text", "image"}) : Json::array({"text"});
+                Json entry = {{"id", m->spec.name},
+                              {"object", "model"},
+                              {"created", 0},
+                              {"owned_by", "mmfuse"},
+                              {"root", m->spec.name},
+                              {"parent", nullptr},
+                              {"max_model_len", gm.language_model().max_positions()},
+                              {"modalities", modalities},
+                              {"architecture", gm.model_type()},
+                              {"capabilities", Json::array({"generate"})}};
+                data.push_back(entry);
+                for (const auto& a : m->adapters) {
+                  Json adapted = entry;
+                  adapted["id"] = m->spec.name + "+" + a.first;
+                  adapted["parent"] = m->spec.name;
+                  data.push_back(std::move(adapted));
+                }
               }
               send_json(res, {{"object", "list"}, {"data", data}});
             });

@@ -11,8 +11,8 @@
 #include "index/content_hash.h"
 #include "index/index_model.h"
 #include "index/index_store.h"
-#include "models/registry.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 #include "server/http_util.h"
 #include "server/plant_service.h"
 #include "server/server_context.h"
@@ -44,6 +44,7 @@ struct Server::Impl {
 
   void configure();
   void load();
+  void register_generation_metrics();
   const std::string* allowed_origin(const httplib::Request& req) const;
 };
 
@@ -145,6 +146,7 @@ void Server::Impl::configure() {
 
   add_core_routes(http, ctx);
   add_embedding_routes(http, ctx);
+  add_chat_routes(http, ctx);
   add_index_routes(http, ctx);
   add_plant_routes(http, ctx);
   add_file_routes(http, ctx);
@@ -163,6 +165,19 @@ void Server::Impl::load() {
                                                       ctx.metrics, ctx.inference_lock);
       ctx.models.push_back(std::move(m));
     }
+    for (const auto& spec : ctx.config.generative_models) {
+      auto m = std::make_unique<LoadedGenerativeModel>();
+      m->spec = spec;
+      m->model = open_generative_model(spec.dir, ctx.pool);
+      for (const auto& [name, dir] : spec.adapters)
+        m->adapters.emplace_back(name, m->model->load_adapter(dir));
+      BatchScheduler::Options options;
+      options.max_running = spec.max_running;
+      options.max_queued = spec.max_queued;
+      m->scheduler = std::make_unique<BatchScheduler>(options);
+      ctx.generative_models.push_back(std::move(m));
+    }
+    if (!ctx.generative_models.empty()) register_generation_metrics();
     if (!ctx.config.index_dir.empty() &&
         std::filesystem::exists(ctx.config.index_dir + "/catalog.sqlite")) {
       // Queries must be embedded by the model that built the index.
@@ -194,6 +209,35 @@ void Server::Impl::load() {
     ctx.load_error = e.what();
     ctx.load_failed = true;
   }
+}
+
+// Running / queued sequences and the decode rate of each generative model, read
+// from its scheduler at scrape time (the loader fills the list before `ready`).
+void Server::Impl::register_generation_metrics() {
+  using Rows = std::vector<std::pair<std::string, double>>;
+  auto per_model = [this](double (*value)(const BatchScheduler::Stats&)) {
+    return [this, value] {
+      Rows rows;
+      if (!ctx.ready) return rows;
+      for (const auto& m : ctx.generative_models)
+        if (m->scheduler)  // null after stop()
+          rows.emplace_back("model=\"" + escape_label(m->spec.name) + "\"",
+                            value(m->scheduler->stats()));
+      return rows;
+    };
+  };
+  ctx.metrics.add_sampled(
+      "mmfuse_generation_running_sequences", "gauge",
+      "Sequences being decoded together per generative model.",
+      per_model([](const BatchScheduler::Stats& s) { return double(s.running); }));
+  ctx.metrics.add_sampled(
+      "mmfuse_generation_queued_requests", "gauge",
+      "Generation requests waiting for a place in the batch.",
+      per_model([](const BatchScheduler::Stats& s) { return double(s.queued); }));
+  ctx.metrics.add_sampled(
+      "mmfuse_generation_decode_tokens_per_second", "gauge",
+      "Tokens generated per second over the scheduler's recent decode steps.",
+      per_model([](const BatchScheduler::Stats& s) { return s.decode_tokens_per_s; }));
 }
 
 Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
@@ -262,6 +306,9 @@ void Server::stop() {
     if (impl_->loader.joinable()) impl_->loader.join();
   }
   for (auto& m : impl_->ctx.models) m->scheduler->stop();
+  // In-flight requests have finished (the listener joined its workers); this
+  // cancels nothing that a client still waits for.
+  for (auto& m : impl_->ctx.generative_models) m->scheduler.reset();
   if (impl_->ctx.plant) impl_->ctx.plant->stop();  // flush the alarm outbox
   {
     std::lock_guard<std::mutex> lock(impl_->stop_mutex);

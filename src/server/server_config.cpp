@@ -117,10 +117,10 @@ ServerConfig load_server_config(const fs::path& file) {
   ServerConfig c;
   if (root.IsNull())
     throw_error(ErrorKind::bad_input, file.string() + ": the config file is empty");
-  r.check_keys(
-      root, "",
-      {"host", "port", "threads", "http_threads", "models", "index", "plant", "data_dir",
-       "batching", "limits", "api_keys", "api_keys_file", "cors", "static_root", "evidence_root"});
+  r.check_keys(root, "",
+               {"host", "port", "threads", "http_threads", "models", "generative_models", "index",
+                "plant", "data_dir", "batching", "limits", "api_keys", "api_keys_file", "cors",
+                "static_root", "evidence_root"});
   try {
     if (auto n = root["host"]) c.host = r.str(n, "host");
     if (auto n = root["port"]) c.port = static_cast<int>(r.integer(n, "port", 0, 65535));
@@ -134,6 +134,40 @@ ServerConfig load_server_config(const fs::path& file) {
         const std::string name = kv.first.as<std::string>();
         if (name.empty()) r.fail(kv.first, "models", "empty model name");
         c.models.push_back({name, r.path(kv.second, "models." + name)});
+      }
+    }
+    if (auto n = root["generative_models"]) {
+      if (!n.IsMap() || n.size() == 0)
+        r.fail(n, "generative_models", "expected a mapping of model name to settings");
+      for (const auto& kv : n) {
+        GenerativeModelSpec spec;
+        spec.name = kv.first.as<std::string>();
+        const std::string field = "generative_models." + spec.name;
+        if (spec.name.empty()) r.fail(kv.first, "generative_models", "empty model name");
+        const YAML::Node& v = kv.second;
+        if (v.IsScalar()) {  // shorthand: name: DIR
+          spec.dir = r.path(v, field);
+        } else {
+          r.check_keys(v, field,
+                       {"path", "adapters", "max_running", "max_queued", "allow_remote_images"});
+          if (!v["path"]) r.fail(v, field + ".path", "missing");
+          spec.dir = r.path(v["path"], field + ".path");
+          if (auto a = v["adapters"]) {
+            if (!a.IsMap()) r.fail(a, field + ".adapters", "expected a mapping of name to folder");
+            for (const auto& ad : a) {
+              const std::string adapter = ad.first.as<std::string>();
+              spec.adapters.emplace_back(adapter,
+                                         r.path(ad.second, field + ".adapters." + adapter));
+            }
+          }
+          if (auto x = v["max_running"])
+            spec.max_running = static_cast<size_t>(r.integer(x, field + ".max_running", 1, 4096));
+          if (auto x = v["max_queued"])
+            spec.max_queued = static_cast<size_t>(r.integer(x, field + ".max_queued", 0, 1000000));
+          if (auto x = v["allow_remote_images"])
+            spec.allow_remote_images = r.boolean(x, field + ".allow_remote_images");
+        }
+        c.generative_models.push_back(std::move(spec));
       }
     }
     if (auto n = root["index"]) {
@@ -164,7 +198,8 @@ ServerConfig load_server_config(const fs::path& file) {
     }
     if (auto n = root["limits"]) {
       r.check_keys(n, "limits",
-                   {"max_body_bytes", "max_image_pixels", "request_timeout_s", "max_inputs"});
+                   {"max_body_bytes", "max_image_pixels", "request_timeout_s", "max_inputs",
+                    "generation_timeout_s", "max_images", "max_choices"});
       if (auto v = n["max_body_bytes"])
         c.limits.max_body_bytes =
             static_cast<size_t>(r.integer(v, "limits.max_body_bytes", 1024, int64_t{1} << 34));
@@ -175,6 +210,13 @@ ServerConfig load_server_config(const fs::path& file) {
             static_cast<int>(r.integer(v, "limits.request_timeout_s", 1, 3600));
       if (auto v = n["max_inputs"])
         c.limits.max_inputs = static_cast<size_t>(r.integer(v, "limits.max_inputs", 1, 1000000));
+      if (auto v = n["generation_timeout_s"])
+        c.limits.generation_timeout_s =
+            static_cast<int>(r.integer(v, "limits.generation_timeout_s", 1, 86400));
+      if (auto v = n["max_images"])
+        c.limits.max_images = static_cast<size_t>(r.integer(v, "limits.max_images", 0, 1024));
+      if (auto v = n["max_choices"])
+        c.limits.max_choices = static_cast<size_t>(r.integer(v, "limits.max_choices", 1, 128));
     }
     if (auto n = root["api_keys"]) {
       c.api_keys = r.strings(n, "api_keys");
@@ -203,8 +245,9 @@ ServerConfig load_server_config(const fs::path& file) {
 void validate_server_config(const ServerConfig& c) {
   MMFUSE_CHECK(!c.host.empty(), bad_input, "host: empty");
   MMFUSE_CHECK(c.port >= 0 && c.port <= 65535, bad_input, "port: must be 0..65535");
-  MMFUSE_CHECK(!c.models.empty() || !c.plant_file.empty() || !c.data_dir.empty(), bad_input,
-               "models: give at least one model (or a plant) to serve");
+  MMFUSE_CHECK(!c.models.empty() || !c.generative_models.empty() || !c.plant_file.empty() ||
+                   !c.data_dir.empty(),
+               bad_input, "models: give at least one model (or a plant) to serve");
   std::set<std::string> names;
   for (const auto& m : c.models) {
     MMFUSE_CHECK(names.insert(m.name).second, bad_input, "models." + m.name + ": listed twice");
@@ -212,6 +255,30 @@ void validate_server_config(const ServerConfig& c) {
       throw_error(ErrorKind::not_found, "models." + m.name + ": " + m.dir + " is not a folder");
     if (!fs::exists(fs::path(m.dir) / "config.json"))
       throw_error(ErrorKind::bad_input, "models." + m.name + ": " + m.dir + " has no config.json");
+  }
+  for (const auto& m : c.generative_models) {
+    const std::string field = "generative_models." + m.name;
+    // "name+adapter" selects an adapter, so "+" cannot be part of a name.
+    MMFUSE_CHECK(m.name.find('+') == std::string::npos, bad_input,
+                 field + ": a model name cannot contain \"+\"");
+    MMFUSE_CHECK(names.insert(m.name).second, bad_input,
+                 field + ": the name is already used by another model");
+    if (!fs::is_directory(m.dir))
+      throw_error(ErrorKind::not_found, field + ": " + m.dir + " is not a folder");
+    if (!fs::exists(fs::path(m.dir) / "config.json"))
+      throw_error(ErrorKind::bad_input, field + ": " + m.dir + " has no config.json");
+    MMFUSE_CHECK(m.max_running >= 1, bad_input, field + ".max_running: must be at least 1");
+    std::set<std::string> adapters;
+    for (const auto& [adapter, dir] : m.adapters) {
+      const std::string af = field + ".adapters." + adapter;
+      MMFUSE_CHECK(!adapter.empty() && adapter.find('+') == std::string::npos, bad_input,
+                   af + ": an adapter name must be non-empty and without \"+\"");
+      MMFUSE_CHECK(adapters.insert(adapter).second, bad_input, af + ": listed twice");
+      if (!fs::is_directory(dir))
+        throw_error(ErrorKind::not_found, af + ": " + dir + " is not a folder");
+      if (!fs::exists(fs::path(dir) / "adapter_config.json"))
+        throw_error(ErrorKind::bad_input, af + ": " + dir + " has no adapter_config.json");
+    }
   }
   MMFUSE_CHECK(c.batching.max_batch >= 1, bad_input, "batching.max_batch: must be at least 1");
   MMFUSE_CHECK(c.batching.queue_size >= 1, bad_input, "batching.queue_size: must be at least 1");

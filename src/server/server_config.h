@@ -15,6 +15,18 @@ struct ModelSpec {
   std::string dir;   // Hugging Face model folder
 };
 
+// A model that writes text (registry capability `generate`), served by
+// /v1/chat/completions and /v1/completions. Clients name it "name", or
+// "name+adapter" for one of its LoRA adapters (applied unmerged per request).
+struct GenerativeModelSpec {
+  std::string name;
+  std::string dir;
+  std::vector<std::pair<std::string, std::string>> adapters;  // adapter name -> PEFT folder
+  size_t max_running = 8;            // sequences decoded together (continuous batching)
+  size_t max_queued = 64;            // requests waiting beyond that: 503 + Retry-After
+  bool allow_remote_images = false;  // image_url may be http(s):// or file:// (else data: only)
+};
+
 struct BatchingConfig {
   bool enabled = true;      // false: each request runs alone (still split by max_batch)
   size_t max_batch = 32;    // inputs per model call
@@ -27,6 +39,9 @@ struct LimitsConfig {
   int64_t max_image_pixels = 40'000'000;  // checked from the image header before decoding
   int request_timeout_s = 30;             // socket reads/writes and the wait for inference
   size_t max_inputs = 2048;               // inputs per embeddings request
+  int generation_timeout_s = 600;         // longest a non-streamed generation may take
+  size_t max_images = 8;                  // images per chat request
+  size_t max_choices = 8;                 // "n" per generation request
 };
 
 struct ServerConfig {
@@ -35,6 +50,7 @@ struct ServerConfig {
   int threads = 0;        // inference cores (0 = all)
   int http_threads = 64;  // connections served at once
   std::vector<ModelSpec> models;
+  std::vector<GenerativeModelSpec> generative_models;
   std::string index_dir;                        // retrieval index folder (optional)
   std::vector<std::string> index_import_roots;  // server-side folders POST /v1/index/items may read
   std::string plant_file;                       // plant description (inspection routes)

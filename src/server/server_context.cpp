@@ -1,6 +1,8 @@
 // ServerContext lookups and the route wrapper (metrics label + JSON errors).
 #include "server/server_context.h"
 
+#include <algorithm>
+
 #include "server/http_util.h"
 #include "server/plant_service.h"
 
@@ -107,6 +109,40 @@ LoadedModel& ServerContext::model(const std::string& name) {
   std::string known;
   for (auto& m : models) known += (known.empty() ? "" : ", ") + m->name;
   throw_error(ErrorKind::not_found, "model \"" + name + "\" is not served (served: " + known + ")");
+}
+
+GenerativeTarget ServerContext::generative_model(const std::string& id) {
+  require_ready();
+  MMFUSE_CHECK(!generative_models.empty(), not_found,
+               "model: no generative models are served (see generative_models in the config)");
+  auto known = [this] {
+    std::string list;
+    for (const auto& m : generative_models) {
+      list += (list.empty() ? "" : ", ") + m->spec.name;
+      for (const auto& a : m->adapters) list += ", " + m->spec.name + "+" + a.first;
+    }
+    return list;
+  };
+  if (id.empty())
+    return {generative_models.front().get(), nullptr, generative_models.front()->spec.name};
+  const auto plus = id.find('+');
+  const std::string base = id.substr(0, plus);
+  for (auto& m : generative_models) {
+    if (m->spec.name != base) continue;
+    if (plus == std::string::npos) return {m.get(), nullptr, id};
+    const std::string adapter = id.substr(plus + 1);
+    for (const auto& a : m->adapters)
+      if (a.first == adapter) return {m.get(), a.second.get(), id};
+    throw_error(ErrorKind::not_found, "model: \"" + base + "\" has no adapter \"" + adapter +
+                                          "\" (served: " + known() + ")");
+  }
+  const bool embedding =
+      std::any_of(models.begin(), models.end(), [&](const auto& m) { return m->name == base; });
+  if (embedding)
+    throw_error(ErrorKind::bad_input,
+                "model: \"" + base + "\" is an embedding model; it cannot generate text");
+  throw_error(ErrorKind::not_found,
+              "model: \"" + id + "\" is not served (generative models: " + known() + ")");
 }
 
 LoadedModel* ServerContext::model_by_fingerprint(const std::string& fingerprint) {

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "generate/batch_scheduler.h"
 #include "models/dual_encoder.h"
+#include "models/generative_model.h"
 #include "models/registry.h"
 #include "server/auth.h"
 #include "server/embed_scheduler.h"
@@ -29,6 +31,22 @@ struct LoadedModel {
   const Architecture* architecture = nullptr;  // the registry's entry for its config.json
   std::unique_ptr<DualEncoder> model;
   std::unique_ptr<EmbedScheduler> scheduler;
+};
+
+// A model that writes text, its LoRA adapters and its continuous-batching scheduler.
+struct LoadedGenerativeModel {
+  GenerativeModelSpec spec;
+  std::unique_ptr<GenerativeModel> model;
+  std::vector<std::pair<std::string, std::shared_ptr<const LoraAdapter>>> adapters;
+  // Declared last so it is destroyed first: its worker uses the model and adapters.
+  std::unique_ptr<BatchScheduler> scheduler;
+};
+
+// What a request's "model" names: a generative model and maybe one of its adapters.
+struct GenerativeTarget {
+  LoadedGenerativeModel* model = nullptr;
+  const LoraAdapter* adapter = nullptr;  // null: the base model
+  std::string id;                        // "name" or "name+adapter", echoed in responses
 };
 
 struct RouteInfo {
@@ -54,12 +72,16 @@ struct ServerContext {
   std::string load_error;
   // Written by the loader thread before `ready` is set, read-only after.
   std::vector<std::unique_ptr<LoadedModel>> models;
+  std::vector<std::unique_ptr<LoadedGenerativeModel>> generative_models;
   std::mutex index_write_lock;          // one index writer at a time
   std::unique_ptr<PlantService> plant;  // null without a plant / data folder
   std::vector<RouteInfo> routes;
 
   // The named model ("" = the first); 503 while loading, 404 when unknown.
   LoadedModel& model(const std::string& name);
+  // "name" or "name+adapter" ("" = the first generative model); 503 while
+  // loading, 404 when the model or the adapter is unknown.
+  GenerativeTarget generative_model(const std::string& id);
   // The loaded model whose weights built the index (fingerprint), or nullptr.
   LoadedModel* model_by_fingerprint(const std::string& fingerprint);
   // Throws 503 unless the models are loaded.
@@ -77,6 +99,7 @@ void add_route(httplib::Server& http, ServerContext& ctx, const std::string& met
 // Route groups (one file each).
 void add_core_routes(httplib::Server& http, ServerContext& ctx);
 void add_embedding_routes(httplib::Server& http, ServerContext& ctx);
+void add_chat_routes(httplib::Server& http, ServerContext& ctx);  // chat + text completions
 void add_index_routes(httplib::Server& http, ServerContext& ctx);
 void add_plant_routes(httplib::Server& http, ServerContext& ctx);
 void add_file_routes(httplib::Server& http, ServerContext& ctx);  // last: catch-all

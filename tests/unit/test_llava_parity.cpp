@@ -156,8 +156,9 @@ TEST_P(LlavaParity, GreedyAndBeamGeneration) {
                                       full.end());
       ASSERT_FALSE(beam.sequences.empty());
       EXPECT_EQ(beam.sequences[0].tokens, want);
-      if (c["beam3"].contains("sequences_score"))
+      if (c["beam3"].contains("sequences_score")) {
         EXPECT_NEAR(beam.sequences[0].score, c["beam3"]["sequences_score"].get<double>(), 1e-4);
+      }
     }
   }
 }
@@ -167,8 +168,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(LlavaCase{"llava-1.5-tiny", "llava-1.5-tiny", ""},
                       LlavaCase{"llava-1.5-tiny-gqa", "llava-1.5-tiny-gqa", ""},
                       LlavaCase{"llava-1.5-tiny", "llava-1.5-tiny-lora", "llava-1.5-tiny-lora"}),
-    [](const auto& info) {
-      std::string name = info.param.outputs;
+    [](const ::testing::TestParamInfo<LlavaCase>& folder) {
+      std::string name = folder.param.outputs;
       for (char& ch : name)
         if (ch == '-' || ch == '.') ch = '_';
       return name;

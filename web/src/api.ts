@@ -78,7 +78,14 @@ export interface Info {
   version: string;
   models: unknown[];
   limits: Record<string, number>;
-  features: { plant: boolean; index: boolean; auth: boolean };
+  features: { plant: boolean; index: boolean; auth: boolean; generation?: boolean };
+}
+
+export interface ModelEntry {
+  id: string;
+  capabilities?: string[];
+  modalities?: string[];
+  parent?: string | null;
 }
 
 export interface SearchResult {
@@ -186,3 +193,90 @@ export const search = (text: string, top_k: number) =>
   request<{ results: SearchResult[] }>('POST', '/v1/search', { text, top_k }).then(
     (r) => r.results ?? [],
   );
+
+export const get_models = () =>
+  request<{ data: ModelEntry[] }>('GET', '/v1/models').then((r) => r.data ?? []);
+
+/** An evidence file (or any served file) as a data: URL, sent with the API key when one is set. */
+export async function fetch_data_url(url: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: auth_headers(), cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, 'offline', `server unreachable (${(e as Error).message})`);
+  }
+  if (!res.ok) throw new ApiError(res.status, 'http', `${url}: HTTP ${res.status}`);
+  return blob_data_url(await res.blob());
+}
+
+export function blob_data_url(blob: Blob): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(new Error('the image could not be read'));
+    reader.readAsDataURL(blob);
+  });
+}
+
+/**
+ * POST /v1/chat/completions with stream: true; calls on_text with each piece of the answer as the
+ * server-sent events arrive and resolves with the finish reason. Aborting `signal` closes the
+ * connection, which cancels the generation on the server.
+ */
+export async function stream_chat(
+  body: Record<string, unknown>,
+  on_text: (piece: string) => void,
+  signal: AbortSignal,
+): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch('/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...auth_headers() },
+      body: JSON.stringify({ ...body, stream: true }),
+      signal,
+    });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new ApiError(0, 'offline', `server unreachable (${(e as Error).message})`);
+  }
+  if (!res.ok || !res.body) {
+    let message = `chat failed with HTTP ${res.status}`;
+    let type = 'http';
+    try {
+      const err = (JSON.parse(await res.text()) as { error?: { type?: string; message?: string } }).error;
+      message = err?.message ?? message;
+      type = err?.type ?? type;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(res.status, type, message);
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let finish = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (!event.startsWith('data: ')) continue; // keep-alive comments
+      const data = event.slice(6);
+      if (data === '[DONE]') return finish;
+      const chunk = JSON.parse(data) as {
+        error?: { type?: string; message?: string };
+        choices?: { delta?: { content?: string }; finish_reason?: string | null }[];
+      };
+      if (chunk.error) throw new ApiError(500, chunk.error.type ?? 'internal', chunk.error.message ?? 'failed');
+      for (const c of chunk.choices ?? []) {
+        if (c.delta?.content) on_text(c.delta.content);
+        if (c.finish_reason) finish = c.finish_reason;
+      }
+    }
+  }
+  return finish;
+}

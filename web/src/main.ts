@@ -18,6 +18,7 @@ import { render_device_head, render_inspections, render_trend, reset_device_view
 import { byId } from './dom';
 import { init_lightbox } from './lightbox';
 import { render_devices, render_round } from './overview';
+import { init_chat } from './chat';
 import { init_search } from './search';
 import { render_stats } from './stats';
 
@@ -174,6 +175,7 @@ function schedule(): void {
 function apply_info(i: Info): void {
   byId('version').textContent = i.version ? `mmfuse ${i.version}` : '';
   byId('search-section').hidden = !i.features?.index;
+  init_chat(i.features?.generation === true);
   byId('key-btn').hidden = !i.features?.auth;
   const no_plant = i.features?.plant === false;
   byId('no-plant').hidden = !no_plant;
