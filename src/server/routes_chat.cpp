@@ -15,7 +15,7 @@
 #include "server/http_util.h"
 #include "server/image_source.h"
 #include "server/server_context.h"
-#include "server/text_stream.h"
+#include "generate/text_stream.h"
 
 namespace mmfuse::server {
 

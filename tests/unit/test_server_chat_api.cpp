@@ -14,7 +14,7 @@
 #include "server/image_source.h"
 #include "server/metrics.h"
 #include "server/server_config.h"
-#include "server/text_stream.h"
+#include "generate/text_stream.h"
 #include "test_util.h"
 
 namespace mmfuse::test {

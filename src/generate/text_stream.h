@@ -15,7 +15,7 @@
 
 #include "text/generative_tokenizer.h"
 
-namespace mmfuse::server {
+namespace mmfuse {
 
 // Bytes of `text` up to its last whole UTF-8 character: a multi-byte
 // sequence cut off at the end is excluded (bytes that can never start a
@@ -66,4 +66,4 @@ class TextStream {
   bool stopped_ = false;
 };
 
-}  // namespace mmfuse::server
+}  // namespace mmfuse

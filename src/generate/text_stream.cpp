@@ -1,9 +1,9 @@
 // Incremental, UTF-8-safe detokenisation with stop-string hold-back.
-#include "server/text_stream.h"
+#include "generate/text_stream.h"
 
 #include <algorithm>
 
-namespace mmfuse::server {
+namespace mmfuse {
 
 namespace {
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
@@ -99,4 +99,4 @@ std::string TextStream::finish() {
   return take(text, text.size());
 }
 
-}  // namespace mmfuse::server
+}  // namespace mmfuse
