@@ -17,7 +17,7 @@ constexpr size_t kMaxDotRows = 8;
 // Outputs per task: small enough for even shares between threads, large
 // enough that a widened block is reused by every row of a prompt.
 constexpr size_t kDotBlock = 16;
-constexpr size_t kGemmBlock = 64;
+constexpr size_t kGemmBlock = 256;
 }  // namespace
 
 const char* to_string(WeightType type) {
