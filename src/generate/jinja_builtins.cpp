@@ -460,7 +460,7 @@ Value filter_items(const Value& input, const List&, const KeywordArgs&) {
   if (input.is_undefined()) return List{};
   if (!input.is_dict()) fail("items filter: can only get item pairs from a mapping");
   List out;
-  for (const auto& [k, v] : input.as_dict().items) out.push_back(List{Value(k), v});
+  for (const auto& [k, v] : input.as_dict().items) out.push_back(Value::tuple(List{Value(k), v}));
   return out;
 }
 

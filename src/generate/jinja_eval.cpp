@@ -76,6 +76,18 @@ class Evaluator {
   }
   [[noreturn]] static void fail_at(const Expr& e, const std::string& what) { fail_at(e.line, e.column, what); }
 
+  // Bounds the evaluator's recursion (stack use), across macro calls too.
+  struct DepthGuard {
+    DepthGuard(Evaluator& e, int line, int column) : ev(e) {
+      if (++ev.depth_ > ev.limits_.max_depth) {
+        --ev.depth_;
+        fail_at(line, column, "the template nests too deeply");
+      }
+    }
+    ~DepthGuard() { --ev.depth_; }
+    Evaluator& ev;
+  };
+
   void step(int line, int column) {
     if (++steps_ > limits_.max_steps) fail_at(line, column, "the template does too much work (step limit reached)");
   }
@@ -122,6 +134,7 @@ class Evaluator {
 
   Flow exec(const Stmt& s) {
     step(s.line, s.column);
+    DepthGuard guard(*this, s.line, s.column);
     switch (s.kind) {
       case StmtKind::text: emit(s.text, s.line, s.column); return Flow::normal;
       case StmtKind::output: emit(to_str(eval(*s.expr)), s.line, s.column); return Flow::normal;
@@ -163,6 +176,7 @@ class Evaluator {
     if (s.condition) {
       List kept;
       for (const Value& item : items) {
+        step(s.line, s.column);
         frames_.push_back(std::make_shared<Frame>());
         bind_targets(s.targets, item, s.line, s.column);
         const bool keep = truthy(eval(*s.condition));
@@ -177,6 +191,7 @@ class Evaluator {
     }
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
+      step(s.line, s.column);  // an empty body must still use up the budget
       frames_.push_back(std::make_shared<Frame>());
       bind_targets(s.targets, items[static_cast<size_t>(i)], s.line, s.column);
       assign("loop", loop_object(items, i));
@@ -324,6 +339,7 @@ class Evaluator {
 
   Value eval(const Expr& e) {
     step(e.line, e.column);
+    DepthGuard guard(*this, e.line, e.column);
     switch (e.kind) {
       case ExprKind::literal: return e.value;
       case ExprKind::name: return lookup(e.name);
@@ -332,7 +348,7 @@ class Evaluator {
         List items;
         items.reserve(e.items.size());
         for (const ExprPtr& item : e.items) items.push_back(eval(*item));
-        return items;
+        return e.kind == ExprKind::tuple ? Value::tuple(std::move(items)) : Value(std::move(items));
       }
       case ExprKind::dict: {
         Dict d;
@@ -549,6 +565,7 @@ class Evaluator {
   std::string out_;
   size_t steps_ = 0;
   int call_depth_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -12,9 +12,10 @@
 namespace mmfuse::jinja {
 
 struct RenderLimits {
-  size_t max_steps = 20'000'000;       // statements + expressions evaluated
+  size_t max_steps = 5'000'000;        // statements, expressions and loop iterations
   size_t max_output_bytes = 64u << 20;  // the rendered text
   int max_call_depth = 32;             // nested macro calls
+  int max_depth = 1500;                // nested statements + expressions being evaluated (stack use)
 };
 
 // `context` holds the variables the template sees (messages, bos_token, ...).

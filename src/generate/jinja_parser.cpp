@@ -9,9 +9,11 @@ namespace mmfuse::jinja {
 
 namespace {
 
-// Deeply nested input (fuzzed `((((...` or nested ifs) must fail cleanly, not
-// exhaust the stack.
-constexpr int kMaxNesting = 100;
+// Deeply nested input (fuzzed `((((...`, nested ifs, `a+a+a...` chains) must
+// fail cleanly, not exhaust the stack: every open construct and every link of
+// an operator / filter / attribute chain counts toward this bound on the
+// tree's depth.
+constexpr int kMaxNesting = 256;
 
 class Parser {
  public:
@@ -86,6 +88,13 @@ class Parser {
     ~DepthGuard() { --parser.depth_; }
     Parser& parser;
   };
+
+  // Counts one more link of a left-deep chain (a + b + c, x|f|g, a.b.c); the
+  // caller gives the links back when the chain ends.
+  void add_link(int& links) {
+    if (++depth_ > kMaxNesting) fail("template nesting is too deep");
+    ++links;
+  }
 
   ExprPtr make(ExprKind kind, const Token& at) {
     auto e = std::make_unique<Expr>();
@@ -314,13 +323,16 @@ class Parser {
     if (!with_condexpr) return parse_or();
     const Token at = current();
     ExprPtr expr = parse_or();
+    int links = 0;
     while (skip_name("if")) {
+      add_link(links);
       auto c = make(ExprKind::conditional, at);
       c->condition = parse_or();
       if (skip_name("else")) c->otherwise = parse_expression(true);
       c->object = std::move(expr);
       expr = std::move(c);
     }
+    depth_ -= links;
     return expr;
   }
 
@@ -335,14 +347,24 @@ class Parser {
   ExprPtr parse_or() {
     const Token at = current();
     ExprPtr left = parse_and();
-    while (skip_name("or")) left = binary(ExprKind::binary, at, "or", std::move(left), parse_and());
+    int links = 0;
+    while (skip_name("or")) {
+      add_link(links);
+      left = binary(ExprKind::binary, at, "or", std::move(left), parse_and());
+    }
+    depth_ -= links;
     return left;
   }
 
   ExprPtr parse_and() {
     const Token at = current();
     ExprPtr left = parse_not();
-    while (skip_name("and")) left = binary(ExprKind::binary, at, "and", std::move(left), parse_not());
+    int links = 0;
+    while (skip_name("and")) {
+      add_link(links);
+      left = binary(ExprKind::binary, at, "and", std::move(left), parse_not());
+    }
+    depth_ -= links;
     return left;
   }
 
@@ -363,6 +385,7 @@ class Parser {
     ExprPtr expr = parse_math1();
     // a < b < c is (a < b) and (b < c) in Jinja; chains are rare in chat
     // templates, so they are built as nested comparisons of the left result.
+    int links = 0;
     while (true) {
       std::string op;
       if (current().kind == TokenKind::op &&
@@ -376,8 +399,10 @@ class Parser {
         advance();
         op = "not in";
       } else {
+        depth_ -= links;
         return expr;
       }
+      add_link(links);
       expr = binary(ExprKind::compare, at, op, std::move(expr), parse_math1());
     }
   }
@@ -385,34 +410,50 @@ class Parser {
   ExprPtr parse_math1() {
     const Token at = current();
     ExprPtr left = parse_concat();
+    int links = 0;
     while (is_op("+") || is_op("-")) {
+      add_link(links);
       std::string op = advance().value;
       left = binary(ExprKind::binary, at, op, std::move(left), parse_concat());
     }
+    depth_ -= links;
     return left;
   }
 
   ExprPtr parse_concat() {
     const Token at = current();
     ExprPtr left = parse_math2();
-    while (skip_op("~")) left = binary(ExprKind::binary, at, "~", std::move(left), parse_math2());
+    int links = 0;
+    while (skip_op("~")) {
+      add_link(links);
+      left = binary(ExprKind::binary, at, "~", std::move(left), parse_math2());
+    }
+    depth_ -= links;
     return left;
   }
 
   ExprPtr parse_math2() {
     const Token at = current();
     ExprPtr left = parse_pow();
+    int links = 0;
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      add_link(links);
       std::string op = advance().value;
       left = binary(ExprKind::binary, at, op, std::move(left), parse_pow());
     }
+    depth_ -= links;
     return left;
   }
 
   ExprPtr parse_pow() {
     const Token at = current();
     ExprPtr left = parse_unary(true);
-    while (skip_op("**")) left = binary(ExprKind::binary, at, "**", std::move(left), parse_unary(true));
+    int links = 0;
+    while (skip_op("**")) {
+      add_link(links);
+      left = binary(ExprKind::binary, at, "**", std::move(left), parse_unary(true));
+    }
+    depth_ -= links;
     return left;
   }
 
@@ -515,8 +556,10 @@ class Parser {
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
+    int links = 0;
     while (true) {
       const Token at = current();
+      if (is_op(".") || is_op("[") || is_op("(")) add_link(links);
       if (skip_op(".")) {
         if (current().kind == TokenKind::name) {
           auto g = make(ExprKind::get_attr, at);
@@ -538,6 +581,7 @@ class Parser {
       } else if (is_op("(")) {
         node = parse_call(std::move(node));
       } else {
+        depth_ -= links;
         return node;
       }
     }
@@ -611,7 +655,9 @@ class Parser {
   }
 
   ExprPtr parse_filter_expr(ExprPtr node) {
+    int links = 0;
     while (true) {
+      if (is_op("|") || is_name("is") || is_op("(")) add_link(links);
       if (skip_op("|")) {
         node = parse_filter(std::move(node));
       } else if (is_name("is")) {
@@ -619,6 +665,7 @@ class Parser {
       } else if (is_op("(")) {
         node = parse_call(std::move(node));
       } else {
+        depth_ -= links;
         return node;
       }
     }

@@ -98,19 +98,36 @@ std::string float_repr(double f) {
   std::string digits = sci.substr(0, e);
   const int exponent = std::stoi(sci.substr(e + 1));
   digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on chains of + here.
   std::string out = negative ? "-" : "";
   if (exponent >= 16 || exponent < -4) {
-    out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    out += digits[0];
+    if (digits.size() > 1) {
+      out += '.';
+      out.append(digits, 1, std::string::npos);
+    }
     char exp[16];
     std::snprintf(exp, sizeof(exp), "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
-    return out + exp;
+    out += exp;
+    return out;
   }
-  if (exponent < 0) return out + "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+  if (exponent < 0) {
+    out += "0.";
+    out.append(static_cast<size_t>(-exponent - 1), '0');
+    out += digits;
+    return out;
+  }
   const size_t int_digits = static_cast<size_t>(exponent) + 1;
-  if (digits.size() <= int_digits)
-    return out + digits + std::string(int_digits - digits.size(), '0') + ".0";
-  return out + digits.substr(0, int_digits) + "." + digits.substr(int_digits);
+  if (digits.size() <= int_digits) {
+    out += digits;
+    out.append(int_digits - digits.size(), '0');
+    out += ".0";
+    return out;
+  }
+  out.append(digits, 0, int_digits);
+  out += '.';
+  out.append(digits, int_digits, std::string::npos);
+  return out;
 }
 
 namespace {
@@ -236,13 +253,15 @@ std::string to_repr(const Value& v) {
   if (v.is_float()) return float_repr(v.as_float());
   if (v.is_string()) return string_repr(v.as_string());
   if (v.is_list()) {
-    std::string out = "[";
+    std::string out = v.is_tuple() ? "(" : "[";
     const List& list = v.as_list();
     for (size_t i = 0; i < list.size(); ++i) {
       if (i > 0) out += ", ";
       out += to_repr(list[i]);
     }
-    return out + "]";
+    if (v.is_tuple() && list.size() == 1) out += ",";
+    out += v.is_tuple() ? ")" : "]";
+    return out;
   }
   if (v.is_dict()) {
     std::string out = "{";

@@ -90,8 +90,17 @@ class Value {
 
   const Storage& storage() const { return v_; }
 
+  // A Python tuple: a list everywhere except in how it prints ("(1, 2)").
+  static Value tuple(List items) {
+    Value v(std::move(items));
+    v.tuple_ = true;
+    return v;
+  }
+  bool is_tuple() const { return tuple_; }
+
  private:
   Storage v_;
+  bool tuple_ = false;
 };
 
 // Python's bool(x).
