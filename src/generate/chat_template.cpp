@@ -1,0 +1,169 @@
+#include "generate/chat_template.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "generate/jinja_eval.h"
+#include "generate/jinja_parser.h"
+#include "mmfuse/error.h"
+#include "text/generative_tokenizer.h"
+
+namespace mmfuse {
+
+namespace {
+
+// LLaVA-1.5's prompt layout for folders without a template: role in capitals,
+// then one "<image>\n" per image part, then each text part followed by a
+// space; "ASSISTANT:" as the generation prompt. Renders what llava-hf's
+// chat_template.json renders.
+constexpr const char* kLlavaFallbackTemplate =
+    "{%- for message in messages -%}\n"
+    "{%- if message.role != 'system' %}{{ message.role.upper() ~ ': ' }}{% endif -%}\n"
+    "{%- for part in message.content | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor -%}\n"
+    "{%- for part in message.content | selectattr('type', 'equalto', 'text') %}{{ part.text ~ ' ' }}{% endfor -%}\n"
+    "{%- endfor -%}\n"
+    "{%- if add_generation_prompt %}ASSISTANT:{% endif -%}\n";
+
+// The fallback template reads content as parts; a plain string is one text part.
+nlohmann::json content_as_parts(const nlohmann::json& messages) {
+  nlohmann::json out = messages;
+  if (!out.is_array()) return out;
+  for (auto& message : out)
+    if (message.is_object() && message.contains("content") && message["content"].is_string())
+      message["content"] = nlohmann::json::array({{{"type", "text"}, {"text", message["content"]}}});
+  return out;
+}
+
+nlohmann::json read_json_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  MMFUSE_CHECK(in.good(), bad_input, path.string() + ": cannot be read");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return nlohmann::json::parse(buffer.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw_error(ErrorKind::bad_input, path.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace
+
+ChatTemplate::ChatTemplate(const std::string& source)
+    : template_(std::make_shared<const jinja::Template>(jinja::parse_template(source))) {}
+
+std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                 const nlohmann::ordered_json& extra_context) const {
+  MMFUSE_CHECK(extra_context.is_null() || extra_context.is_object(), bad_input,
+               "chat template: the extra context must be a JSON object");
+  jinja::Dict context;
+  // transformers renders with messages=, tools=None, documents=None,
+  // add_generation_prompt= and the special tokens / kwargs.
+  context.set("tools", jinja::None{});
+  context.set("documents", jinja::None{});
+  if (extra_context.is_object())
+    for (const auto& [key, value] : extra_context.items()) context.set(key, jinja::from_json(value));
+  context.set("messages", jinja::from_json(messages));
+  context.set("add_generation_prompt", add_generation_prompt);
+  return jinja::render(*template_, context);
+}
+
+std::string render_chat_template(const std::string& template_source, const nlohmann::ordered_json& messages,
+                                 bool add_generation_prompt, const nlohmann::ordered_json& extra_context) {
+  return ChatTemplate(template_source).render(messages, add_generation_prompt, extra_context);
+}
+
+std::string render_chat_template(const std::string& template_source, const nlohmann::json& messages,
+                                 bool add_generation_prompt, const nlohmann::json& extra_context) {
+  return render_chat_template(template_source, nlohmann::ordered_json(messages), add_generation_prompt,
+                              nlohmann::ordered_json(extra_context));
+}
+
+std::string render_chat(const std::string& template_source, const nlohmann::json& messages,
+                        bool add_generation_prompt, const GenerativeTokenizer& tokenizer) {
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  for (const char* attribute : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+    const std::string token = tokenizer.special_token(attribute);
+    if (!token.empty()) extra[attribute] = token;  // unset ones stay undefined, as in special_tokens_map
+  }
+  if (template_source.empty()) {
+    static const ChatTemplate fallback(kLlavaFallbackTemplate);
+    return fallback.render(nlohmann::ordered_json(content_as_parts(messages)), add_generation_prompt, extra);
+  }
+  return ChatTemplate(template_source).render(nlohmann::ordered_json(messages), add_generation_prompt, extra);
+}
+
+std::string find_chat_template(const std::filesystem::path& model_folder) {
+  const auto processor_file = model_folder / "chat_template.json";
+  if (std::filesystem::exists(processor_file)) {
+    const nlohmann::json j = read_json_file(processor_file);
+    MMFUSE_CHECK(j.is_object() && j.contains("chat_template") && j["chat_template"].is_string(), bad_input,
+                 processor_file.string() + ": \"chat_template\" must be a string");
+    return j["chat_template"].get<std::string>();
+  }
+  const auto tokenizer_file = model_folder / "tokenizer_config.json";
+  if (!std::filesystem::exists(tokenizer_file)) return "";
+  const nlohmann::json j = read_json_file(tokenizer_file);
+  if (!j.is_object() || !j.contains("chat_template") || j["chat_template"].is_null()) return "";
+  const nlohmann::json& t = j["chat_template"];
+  if (t.is_string()) return t.get<std::string>();
+  MMFUSE_CHECK(t.is_array(), bad_input,
+               tokenizer_file.string() + ": \"chat_template\" must be a string or a list of {name, template}");
+  for (const auto& entry : t) {
+    MMFUSE_CHECK(entry.is_object() && entry.contains("name") && entry.contains("template") &&
+                     entry["name"].is_string() && entry["template"].is_string(),
+                 bad_input, tokenizer_file.string() + ": \"chat_template\" entries must be {name, template}");
+    if (entry["name"] == "default") return entry["template"].get<std::string>();
+  }
+  throw_error(ErrorKind::bad_input,
+              tokenizer_file.string() + ": \"chat_template\" lists several templates and none is named \"default\"");
+}
+
+HfConversation openai_to_hf_messages(const nlohmann::json& openai_messages) {
+  MMFUSE_CHECK(openai_messages.is_array(), bad_input, "messages: must be an array");
+  HfConversation out;
+  out.messages = nlohmann::json::array();
+  for (size_t i = 0; i < openai_messages.size(); ++i) {
+    const nlohmann::json& message = openai_messages[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    MMFUSE_CHECK(message.is_object(), bad_input, where + ": must be an object");
+    MMFUSE_CHECK(message.contains("role") && message["role"].is_string(), bad_input,
+                 where + ".role: must be a string");
+    nlohmann::json converted = message;
+    if (message.contains("content") && message["content"].is_array()) {
+      nlohmann::json parts = nlohmann::json::array();
+      for (size_t j = 0; j < message["content"].size(); ++j) {
+        const nlohmann::json& part = message["content"][j];
+        const std::string part_where = where + ".content[" + std::to_string(j) + "]";
+        MMFUSE_CHECK(part.is_object() && part.contains("type") && part["type"].is_string(), bad_input,
+                     part_where + ": must be an object with a string \"type\"");
+        const std::string type = part["type"].get<std::string>();
+        if (type == "text") {
+          MMFUSE_CHECK(part.contains("text") && part["text"].is_string(), bad_input,
+                       part_where + ".text: must be a string");
+          parts.push_back({{"type", "text"}, {"text", part["text"]}});
+        } else if (type == "image_url") {
+          const nlohmann::json* url = nullptr;
+          if (part.contains("image_url") && part["image_url"].is_string()) {
+            url = &part["image_url"];
+          } else if (part.contains("image_url") && part["image_url"].is_object() &&
+                     part["image_url"].contains("url") && part["image_url"]["url"].is_string()) {
+            url = &part["image_url"]["url"];
+          }
+          MMFUSE_CHECK(url != nullptr, bad_input, part_where + ".image_url.url: must be a string");
+          out.image_urls.push_back(url->get<std::string>());
+          parts.push_back({{"type", "image"}});
+        } else {
+          throw_error(ErrorKind::bad_input, part_where + ".type: unsupported content part type '" + type + "'");
+        }
+      }
+      converted["content"] = std::move(parts);
+    } else if (message.contains("content")) {
+      MMFUSE_CHECK(message["content"].is_string() || message["content"].is_null(), bad_input,
+                   where + ".content: must be a string, an array of parts or null");
+    }
+    out.messages.push_back(std::move(converted));
+  }
+  return out;
+}
+
+}  // namespace mmfuse
