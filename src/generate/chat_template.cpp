@@ -1,5 +1,7 @@
 #include "generate/chat_template.h"
 
+#include <regex>
+
 #include <fstream>
 #include <sstream>
 
@@ -92,33 +94,15 @@ std::string render_chat(const std::string& template_source, const nlohmann::json
   return ChatTemplate(template_source).render(nlohmann::ordered_json(messages), add_generation_prompt, extra);
 }
 
-std::string find_chat_template(const std::filesystem::path& model_folder) {
-  const auto processor_file = model_folder / "chat_template.json";
-  if (std::filesystem::exists(processor_file)) {
-    const nlohmann::json j = read_json_file(processor_file);
-    MMFUSE_CHECK(j.is_object() && j.contains("chat_template") && j["chat_template"].is_string(), bad_input,
-                 processor_file.string() + ": \"chat_template\" must be a string");
-    return j["chat_template"].get<std::string>();
-  }
-  const auto tokenizer_file = model_folder / "tokenizer_config.json";
-  if (!std::filesystem::exists(tokenizer_file)) return "";
-  const nlohmann::json j = read_json_file(tokenizer_file);
-  if (!j.is_object() || !j.contains("chat_template") || j["chat_template"].is_null()) return "";
-  const nlohmann::json& t = j["chat_template"];
-  if (t.is_string()) return t.get<std::string>();
-  MMFUSE_CHECK(t.is_array(), bad_input,
-               tokenizer_file.string() + ": \"chat_template\" must be a string or a list of {name, template}");
-  for (const auto& entry : t) {
-    MMFUSE_CHECK(entry.is_object() && entry.contains("name") && entry.contains("template") &&
-                     entry["name"].is_string() && entry["template"].is_string(),
-                 bad_input, tokenizer_file.string() + ": \"chat_template\" entries must be {name, template}");
-    if (entry["name"] == "default") return entry["template"].get<std::string>();
-  }
-  throw_error(ErrorKind::bad_input,
-              tokenizer_file.string() + ": \"chat_template\" lists several templates and none is named \"default\"");
+bool template_reads_content_parts(const std::string& template_source) {
+  if (template_source.empty()) return true;  // the LLaVA fallback reads parts
+  static const std::regex loop(
+      R"(for\s+\w+\s+in\s+(message|msg|m)\s*(\[\s*['"]content['"]\s*\]|\.content))");
+  return std::regex_search(template_source, loop);
 }
 
-HfConversation openai_to_hf_messages(const nlohmann::json& openai_messages) {
+HfConversation openai_to_hf_messages(const nlohmann::json& openai_messages,
+                                     bool content_as_parts) {
   MMFUSE_CHECK(openai_messages.is_array(), bad_input, "messages: must be an array");
   HfConversation out;
   out.messages = nlohmann::json::array();
@@ -156,10 +140,23 @@ HfConversation openai_to_hf_messages(const nlohmann::json& openai_messages) {
           throw_error(ErrorKind::bad_input, part_where + ".type: unsupported content part type '" + type + "'");
         }
       }
-      converted["content"] = std::move(parts);
+      if (content_as_parts) {
+        converted["content"] = std::move(parts);
+      } else {
+        std::string text;
+        for (const auto& part : parts) {
+          MMFUSE_CHECK(part["type"] == "text", bad_input,
+                       where + ".content: this model's chat template has no place for images");
+          text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
+        }
+        converted["content"] = text;
+      }
     } else if (message.contains("content")) {
       MMFUSE_CHECK(message["content"].is_string() || message["content"].is_null(), bad_input,
                    where + ".content: must be a string, an array of parts or null");
+      if (content_as_parts && message["content"].is_string())
+        converted["content"] = nlohmann::json::array(
+            {{{"type", "text"}, {"text", message["content"].get<std::string>()}}});
     }
     out.messages.push_back(std::move(converted));
   }

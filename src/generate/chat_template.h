@@ -60,12 +60,6 @@ std::string render_chat_template(const std::string& template_source, const nlohm
 std::string render_chat(const std::string& template_source, const nlohmann::json& messages,
                         bool add_generation_prompt, const GenerativeTokenizer& tokenizer);
 
-// The template of a model folder, as transformers 4.44 finds it: the
-// processor's chat_template.json ({"chat_template": "..."}) first, else
-// tokenizer_config.json's "chat_template" (a string, or a list of
-// {"name", "template"} of which the one named "default"); "" when neither has
-// one. A malformed file is a bad_input error naming it.
-std::string find_chat_template(const std::filesystem::path& model_folder);
 
 // OpenAI chat messages -> Hugging Face messages: content parts
 // {"type": "image_url", "image_url": {"url": URL}} (or "image_url": URL)
@@ -75,6 +69,16 @@ struct HfConversation {
   nlohmann::json messages;
   std::vector<std::string> image_urls;
 };
-HfConversation openai_to_hf_messages(const nlohmann::json& openai_messages);
+// `content_as_parts` is how the template reads content (see
+// template_reads_content_parts): true turns string content into one text
+// part; false joins text-only part lists into a string (newline-separated)
+// and refuses images, which such a template has no place for.
+HfConversation openai_to_hf_messages(const nlohmann::json& openai_messages,
+                                     bool content_as_parts = true);
+
+// Whether a template loops over message content as a list of parts (LLaVA,
+// newer multimodal templates) rather than printing it as a string (Llama-2,
+// Mistral, Qwen2): the check vLLM makes to feed OpenAI messages to either kind.
+bool template_reads_content_parts(const std::string& template_source);
 
 }  // namespace mmfuse

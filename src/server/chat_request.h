@@ -18,20 +18,6 @@
 
 namespace mmfuse {
 
-// Implemented with the chat templates (generate/chat_template.cpp); declared
-// here until that header lands (the lead reconciles the names at merge).
-//
-// The folder's Jinja chat template applied to HF-shaped messages, as
-// tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=...).
-std::string render_chat(const std::string& template_source, const nlohmann::json& messages,
-                        bool add_generation_prompt, const GenerativeTokenizer& tokenizer);
-// OpenAI messages -> the messages HF chat templates read: string content becomes
-// [{"type": "text", "text": ...}], {"type": "image_url", ...} parts become
-// {"type": "image"}; the image URLs are appended to `image_urls` in the order
-// their parts appear (the order the processor fills the <image> placeholders).
-nlohmann::json openai_messages_to_hf(const nlohmann::json& messages,
-                                     std::vector<std::string>& image_urls);
-
 namespace server {
 
 // The sampling fields of both routes; unset optionals keep the folder's defaults.

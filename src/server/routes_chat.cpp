@@ -15,6 +15,7 @@
 #include "server/http_util.h"
 #include "server/image_source.h"
 #include "server/server_context.h"
+#include "generate/chat_template.h"
 #include "generate/text_stream.h"
 
 namespace mmfuse::server {
@@ -101,11 +102,11 @@ PromptInput prepare_prompt(ServerContext& ctx, const nlohmann::json& body, Prepa
                      "\" has no chat template; send a plain prompt to /v1/completions");
     MMFUSE_CHECK(r.image_urls.empty() || gm.takes_images(), bad_input,
                  "messages: \"" + p.target.id + "\" does not take images");
-    std::vector<std::string> urls;
-    const nlohmann::json hf_messages = openai_messages_to_hf(r.messages, urls);
-    MMFUSE_CHECK(urls.size() == r.image_urls.size(), internal,
+    const HfConversation hf =
+        openai_to_hf_messages(r.messages, template_reads_content_parts(gm.chat_template()));
+    MMFUSE_CHECK(hf.image_urls.size() == r.image_urls.size(), internal,
                  "messages: image parts counted differently by the template converter");
-    prompt = render_chat(gm.chat_template(), hf_messages, /*add_generation_prompt=*/true,
+    prompt = render_chat(gm.chat_template(), hf.messages, /*add_generation_prompt=*/true,
                          gm.tokenizer());
     ImageSourcePolicy policy;
     policy.allow_remote = p.target.model->spec.allow_remote_images;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "generate/chat_template.h"
+#include "text/chat_template_file.h"
 #include "generate/jinja_eval.h"
 #include "generate/jinja_parser.h"
 #include "mmfuse/error.h"
@@ -164,24 +165,24 @@ TEST(ChatTemplate, FallbackIsLlavaLayout) {
 }
 
 TEST(ChatTemplate, FindsTheFolderTemplate) {
-  EXPECT_EQ(find_chat_template(test::fixture("llava/models/llava-1.5-tiny")), template_source("llava-1.5"));
+  EXPECT_EQ(text::read_chat_template(test::fixture("llava/models/llava-1.5-tiny")), template_source("llava-1.5"));
   const auto dir = std::filesystem::temp_directory_path() / ("mmfuse_chat_template_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  EXPECT_EQ(find_chat_template(dir), "");
+  EXPECT_EQ(text::read_chat_template(dir), "");
   std::ofstream(dir / "tokenizer_config.json") << R"({"bos_token": "<s>"})";
-  EXPECT_EQ(find_chat_template(dir), "");
+  EXPECT_EQ(text::read_chat_template(dir), "");
   std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": "{{ 1 }}"})";
-  EXPECT_EQ(find_chat_template(dir), "{{ 1 }}");
+  EXPECT_EQ(text::read_chat_template(dir), "{{ 1 }}");
   std::ofstream(dir / "tokenizer_config.json")
       << R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})";
-  EXPECT_EQ(find_chat_template(dir), "D");
+  EXPECT_EQ(text::read_chat_template(dir), "D");
   std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": [{"name": "rag", "template": "R"}]})";
-  EXPECT_THROW(find_chat_template(dir), Error);
+  EXPECT_THROW(text::read_chat_template(dir), Error);
   std::ofstream(dir / "chat_template.json") << R"({"chat_template": "P"})";
-  EXPECT_EQ(find_chat_template(dir), "P");  // the processor's file comes first
+  EXPECT_EQ(text::read_chat_template(dir), "P");  // the processor's file comes first
   std::ofstream(dir / "chat_template.json") << "{not json";
   try {
-    find_chat_template(dir);
+    text::read_chat_template(dir);
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::bad_input);
@@ -200,15 +201,23 @@ TEST(ChatTemplate, ConvertsOpenAiMessages) {
     {"role": "assistant", "content": null, "name": "bot"}])");
   const HfConversation hf = openai_to_hf_messages(openai);
   EXPECT_EQ(hf.image_urls, (std::vector<std::string>{"data:image/png;base64,AAA", "http://x/b.jpg"}));
-  EXPECT_EQ(hf.messages[0], openai[0]);
+  EXPECT_EQ(hf.messages[0]["content"],
+            nlohmann::json::parse(R"([{"type": "text", "text": "Be brief."}])"));
   EXPECT_EQ(hf.messages[1]["content"],
             nlohmann::json::parse(R"([{"type": "text", "text": "Compare"}, {"type": "image"}, {"type": "image"}])"));
   EXPECT_EQ(hf.messages[2]["name"], "bot");
   const FakeTokenizer tok;
-  // (llava's template iterates a string content's characters: the system text vanishes)
+  // LLaVA's template reads parts; its system turn has no role prefix.
+  EXPECT_TRUE(template_reads_content_parts(template_source("llava-1.5")));
   const nlohmann::json first_two = {hf.messages[0], hf.messages[1]};
   EXPECT_EQ(render_chat(template_source("llava-1.5"), first_two, true, tok),
-            "USER: <image>\n<image>\nCompare ASSISTANT:");
+            "Be brief. USER: <image>\n<image>\nCompare ASSISTANT:");
+  // String-content templates get strings; text parts are joined, images refused.
+  EXPECT_FALSE(template_reads_content_parts(template_source("llama-2-chat")));
+  const nlohmann::json text_parts = nlohmann::json::parse(
+      R"([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}])");
+  EXPECT_EQ(openai_to_hf_messages(text_parts, false).messages[0]["content"], "a\nb");
+  EXPECT_THROW(openai_to_hf_messages(openai, false), Error);
 
   for (const char* bad : {R"({"role": "user"})", R"([{"content": "x"}])", R"([{"role": "user", "content": 5}])",
                           R"([{"role": "user", "content": [{"type": "audio"}]}])",
