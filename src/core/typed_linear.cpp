@@ -14,10 +14,52 @@ namespace {
 // (decoding: one row per running sequence); beyond it, widening a block of
 // weights to float32 once and running a GEMM over all rows is faster.
 constexpr size_t kMaxDotRows = 8;
-// Outputs per task: small enough for even shares between threads, large
-// enough that a widened block is reused by every row of a prompt.
-constexpr size_t kDotBlock = 16;
+// Outputs per task when streaming: tasks are handed out dynamically, so a
+// core that gets less memory bandwidth for a moment takes fewer of them.
+constexpr size_t kDotBlock = 32;
+constexpr size_t kRunsPerCore = 4;
+// Outputs per task in the GEMM path: a widened block is reused by every row.
 constexpr size_t kGemmBlock = 256;
+
+// y[rows, n0:n1] (+)= x W[n0:n1]^T + b for one block of one product.
+void dot_block(const float* x, size_t rows, const TypedProduct& p, size_t n0, size_t n1,
+               bool accumulate) {
+  const TypedLinear& lin = *p.lin;
+  const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
+  const auto* w = static_cast<const uint8_t*>(lin.weight) + n0 * in * weight_type_size(lin.type);
+  if (!accumulate) {
+    kernels::typed_dot_rows(lin.type, w, n1 - n0, in, x, in, rows, p.y + n0, out);
+  } else {
+    std::vector<float> part(rows * (n1 - n0));
+    kernels::typed_dot_rows(lin.type, w, n1 - n0, in, x, in, rows, part.data(), n1 - n0);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t n = n0; n < n1; ++n) p.y[r * out + n] += part[r * (n1 - n0) + n - n0];
+  }
+  if (lin.bias != nullptr)
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t n = n0; n < n1; ++n) p.y[r * out + n] += lin.bias[n];
+}
+
+// Few rows: every block of every product is one task, all in one pool call.
+void stream_products(ThreadPool& pool, const float* x, size_t rows,
+                     const TypedProduct* products, size_t count, bool accumulate) {
+  std::vector<std::pair<size_t, size_t>> tasks;  // (product, first output)
+  for (size_t i = 0; i < count; ++i)
+    for (size_t n = 0; n < static_cast<size_t>(products[i].lin->out); n += kDotBlock)
+      tasks.emplace_back(i, n);
+  // Contiguous runs of blocks (each streams its weights in order), several per
+  // core and handed out as cores free up, so neither core waits for the other.
+  const size_t runs = std::min(tasks.size(), static_cast<size_t>(pool.size()) * kRunsPerCore);
+  pool.parallel_tasks(runs, [&](size_t run, int) {
+    const size_t t0 = tasks.size() * run / runs, t1 = tasks.size() * (run + 1) / runs;
+    for (size_t t = t0; t < t1; ++t) {
+      const TypedProduct& p = products[tasks[t].first];
+      const size_t n0 = tasks[t].second;
+      dot_block(x, rows, p, n0, std::min(static_cast<size_t>(p.lin->out), n0 + kDotBlock),
+                accumulate);
+    }
+  });
+}
 }  // namespace
 
 const char* to_string(WeightType type) {
@@ -36,6 +78,19 @@ void typed_row(WeightType type, const void* table, size_t row, size_t dim, float
                  dim, out);
 }
 
+void typed_linears(ThreadPool& pool, const float* x, size_t rows,
+                   std::initializer_list<TypedProduct> products) {
+  if (rows == 0 || products.size() == 0) return;
+  for (const TypedProduct& p : products)
+    MMFUSE_ASSERT(p.lin->weight != nullptr && p.lin->in == products.begin()->lin->in);
+  if (rows > kMaxDotRows) {
+    for (const TypedProduct& p : products) typed_linear(pool, x, rows, *p.lin, p.y);
+    return;
+  }
+  profiler::Scope timer(profiler::Op::linear);
+  stream_products(pool, x, rows, products.begin(), products.size(), false);
+}
+
 void typed_linear(ThreadPool& pool, const float* x, size_t rows, const TypedLinear& lin, float* y,
                   bool accumulate) {
   MMFUSE_ASSERT(lin.weight != nullptr && lin.in > 0 && lin.out > 0);
@@ -52,21 +107,8 @@ void typed_linear(ThreadPool& pool, const float* x, size_t rows, const TypedLine
   };
 
   if (rows <= kMaxDotRows) {
-    const size_t blocks = (out + kDotBlock - 1) / kDotBlock;
-    pool.parallel_for(blocks, [&](size_t b0, size_t b1, int) {
-      const size_t n0 = b0 * kDotBlock, n1 = std::min(out, b1 * kDotBlock);
-      if (!accumulate) {
-        kernels::typed_dot_rows(lin.type, w + n0 * in * esize, n1 - n0, in, x, in, rows, y + n0,
-                                out);
-      } else {
-        std::vector<float> part(rows * (n1 - n0));
-        kernels::typed_dot_rows(lin.type, w + n0 * in * esize, n1 - n0, in, x, in, rows,
-                                part.data(), n1 - n0);
-        for (size_t r = 0; r < rows; ++r)
-          for (size_t n = n0; n < n1; ++n) y[r * out + n] += part[r * (n1 - n0) + n - n0];
-      }
-      add_bias(n0, n1);
-    });
+    const TypedProduct product{&lin, y};
+    stream_products(pool, x, rows, &product, 1, accumulate);
     return;
   }
 

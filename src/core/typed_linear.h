@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/thread_pool.h"
 
@@ -31,6 +32,15 @@ struct TypedLinear {
 // products; many rows (a prompt) widen blocks of weights and use a GEMM.
 void typed_linear(ThreadPool& pool, const float* x, size_t rows, const TypedLinear& lin, float* y,
                   bool accumulate = false);
+
+// Several products of the same input (q/k/v, gate/up) in one pool call:
+// y_i[rows, lin_i.out] = x W_i^T + b_i. Decoding issues fewer, larger loops.
+struct TypedProduct {
+  const TypedLinear* lin = nullptr;
+  float* y = nullptr;
+};
+void typed_linears(ThreadPool& pool, const float* x, size_t rows,
+                   std::initializer_list<TypedProduct> products);
 
 // Row `row` of a [rows, dim] table in `type` (an embedding lookup), as floats.
 void typed_row(WeightType type, const void* table, size_t row, size_t dim, float* out);

@@ -2,8 +2,6 @@
 
 #include <regex>
 
-#include <fstream>
-#include <sstream>
 
 #include "generate/jinja_eval.h"
 #include "generate/jinja_parser.h"
@@ -34,18 +32,6 @@ nlohmann::json content_as_parts(const nlohmann::json& messages) {
     if (message.is_object() && message.contains("content") && message["content"].is_string())
       message["content"] = nlohmann::json::array({{{"type", "text"}, {"text", message["content"]}}});
   return out;
-}
-
-nlohmann::json read_json_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  MMFUSE_CHECK(in.good(), bad_input, path.string() + ": cannot be read");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  try {
-    return nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::exception& e) {
-    throw_error(ErrorKind::bad_input, path.string() + ": not valid JSON: " + e.what());
-  }
 }
 
 }  // namespace

@@ -221,6 +221,11 @@ void LlamaModel::project(const float* x, size_t rows, const TypedLinear& lin,
                          const std::string& module, const std::vector<Slice>& slices,
                          float* y) const {
   typed_linear(*pool_, x, rows, lin, y);
+  add_lora(x, lin, module, slices, y);
+}
+
+void LlamaModel::add_lora(const float* x, const TypedLinear& lin, const std::string& module,
+                          const std::vector<Slice>& slices, float* y) const {
   for (const Slice& s : slices) {
     if (s.state->adapter == nullptr) continue;
     if (const LoraWeights* lora = s.state->adapter->find(module))
@@ -283,9 +288,11 @@ void LlamaModel::forward(float* x, std::vector<Slice>& slices) const {
     for (size_t r = 0; r < rows; ++r)
       rms_norm_row(x + r * hidden, hidden, layer.input_norm.data(), config_.rms_norm_eps,
                    normed.data() + r * hidden);
-    project(normed.data(), rows, layer.q, layer.module[0], slices, q.data());
-    project(normed.data(), rows, layer.k, layer.module[1], slices, k.data());
-    project(normed.data(), rows, layer.v, layer.module[2], slices, v.data());
+    typed_linears(*pool_, normed.data(), rows,
+                  {{&layer.q, q.data()}, {&layer.k, k.data()}, {&layer.v, v.data()}});
+    add_lora(normed.data(), layer.q, layer.module[0], slices, q.data());
+    add_lora(normed.data(), layer.k, layer.module[1], slices, k.data());
+    add_lora(normed.data(), layer.v, layer.module[2], slices, v.data());
     for (size_t r = 0; r < rows; ++r) {
       for (size_t h = 0; h < heads; ++h) rotate(&q[r * q_dim + h * hd], r);
       for (size_t h = 0; h < kv_heads; ++h) rotate(&k[r * kv_dim + h * hd], r);
@@ -334,8 +341,9 @@ void LlamaModel::forward(float* x, std::vector<Slice>& slices) const {
     for (size_t r = 0; r < rows; ++r)
       rms_norm_row(x + r * hidden, hidden, layer.post_attention_norm.data(), config_.rms_norm_eps,
                    normed.data() + r * hidden);
-    project(normed.data(), rows, layer.gate, layer.module[4], slices, gate.data());
-    project(normed.data(), rows, layer.up, layer.module[5], slices, up.data());
+    typed_linears(*pool_, normed.data(), rows, {{&layer.gate, gate.data()}, {&layer.up, up.data()}});
+    add_lora(normed.data(), layer.gate, layer.module[4], slices, gate.data());
+    add_lora(normed.data(), layer.up, layer.module[5], slices, up.data());
     for (size_t i = 0; i < rows * inter; ++i) {
       const float g = gate[i];
       gate[i] = g / (1.0f + std::exp(-g)) * up[i];

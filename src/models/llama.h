@@ -87,6 +87,9 @@ class LlamaModel final : public LanguageModel {
   std::vector<float> embed_prompt(const PromptInput& prompt) const;
   void project(const float* x, size_t rows, const TypedLinear& lin, const std::string& module,
                const std::vector<Slice>& slices, float* y) const;
+  // y += the unmerged LoRA update of `module` for the sequences whose adapter has one.
+  void add_lora(const float* x, const TypedLinear& lin, const std::string& module,
+                const std::vector<Slice>& slices, float* y) const;
 
   LlamaConfig config_;
   std::shared_ptr<ThreadPool> pool_;

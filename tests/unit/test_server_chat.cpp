@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -200,6 +201,27 @@ TEST(ServerChat, StreamedAnswerEqualsTheWholeAnswer) {
   EXPECT_EQ(st.chunks.front()["id"], st.chunks.back()["id"]);
   EXPECT_EQ(st.chunks.back()["usage"], usage);  // include_usage: the last chunk
   EXPECT_TRUE(st.chunks.back()["choices"].empty());
+}
+
+// The chat API gives the tokens transformers 4.44 generated for the same
+// image and question (tests/fixtures/llava, case 0), as `mmfuse generate` does
+// (tests/cli/generate_cli.sh), and adapter requests the adapter's tokens.
+TEST(ServerChat, AnswersAreTheReferenceTokens) {
+  RunningServer s(llava_config());
+  for (const auto& [model, outputs] : {std::pair<std::string, std::string>{"llava", "llava-1.5-tiny"},
+                                       {"llava+lora", "llava-1.5-tiny-lora"}}) {
+    std::ifstream in(fixture("llava/outputs/" + outputs + "/outputs.json"));
+    const json reference = json::parse(in)["cases"][0];
+    json body = image_question(16, false);
+    body["model"] = model;
+    auto r = s.client().Post("/v1/chat/completions", body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json whole = json_of(r);
+    EXPECT_EQ(whole["choices"][0]["message"]["content"], reference["new_text"]) << model;
+    EXPECT_EQ(whole["usage"]["prompt_tokens"], reference["lm_sequence_length"]) << model;
+    EXPECT_EQ(whole["usage"]["completion_tokens"], 16) << model;
+  }
 }
 
 TEST(ServerChat, AdapterAndTextCompletions) {
