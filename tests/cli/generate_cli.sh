@@ -54,7 +54,7 @@ for key in ("prefill_tokens_per_s", "decode_tokens_per_s", "peak_rss_mb", "load_
 PYEOF
 check "generate: greedy, beam, LoRA, chat template and --stream match transformers; bench fields" $?
 
-expect_error "missing image" "--image" "$MMFUSE" generate --model "$LLAVA" --image "$TMP/none.jpg" \
+expect_error "missing image" "none.jpg" "$MMFUSE" generate --model "$LLAVA" --image "$TMP/none.jpg" \
   --prompt "USER: <image> hi ASSISTANT:"
 expect_error "image without a placeholder" "<image>" "$MMFUSE" generate --model "$LLAVA" \
   --image "$FIX/photos/bus.jpg" --prompt "USER: hi ASSISTANT:"
