@@ -21,17 +21,6 @@ namespace mmfuse::cli {
 
 namespace {
 
-double now_ms() {
-  using clock = std::chrono::steady_clock;
-  return std::chrono::duration<double, std::milli>(clock::now().time_since_epoch()).count();
-}
-
-double peak_rss_mb() {
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
 // Typical captions (about 8-16 tokens), padded to the context length as CLIPProcessor does.
 const char* const kCaptions[] = {
     "a photo of a cat sitting on a red sofa in the living room",

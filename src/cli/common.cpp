@@ -1,6 +1,9 @@
 #include "cli/common.h"
 
+#include <sys/resource.h>
+
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
@@ -48,6 +51,17 @@ Json float_array(const float* data, size_t n) {
   Json arr = Json::array();
   for (size_t i = 0; i < n; ++i) arr.push_back(shortest_float(data[i]));
   return arr;
+}
+
+double now_ms() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double, std::milli>(clock::now().time_since_epoch()).count();
+}
+
+double peak_rss_mb() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
 }  // namespace mmfuse::cli

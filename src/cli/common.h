@@ -35,6 +35,10 @@ decltype(auto) with_flag(const std::string& flag, Fn&& fn) {
   }
 }
 
+// Monotonic clock in milliseconds, and the process's peak resident memory in MiB (benchmarks).
+double now_ms();
+double peak_rss_mb();
+
 // Writes one JSON document and a newline to stdout, flushing it.
 void print_json(const Json& j);
 
