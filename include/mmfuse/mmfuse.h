@@ -10,6 +10,8 @@
 //   sensor.h       SensorDetector: fit on normal sensor rows, score a stream;
 //                  detect_csv for a whole CSV file
 //   index.h        search_index: text / image retrieval in an index folder
+//   generator.h    Generator: prompt (+ images) -> text (LLaVA-1.5, Llama),
+//                  chat templates, LoRA adapters
 //   thread_pool.h  ThreadPool: the cores a model computes with (0 = all)
 //   error.h        Error: the one exception type, with its ErrorKind
 //
@@ -23,6 +25,7 @@
 #include "mmfuse/embedder.h"
 #include "mmfuse/error.h"
 #include "mmfuse/export.h"
+#include "mmfuse/generator.h"
 #include "mmfuse/index.h"
 #include "mmfuse/sensor.h"
 #include "mmfuse/sound.h"
