@@ -3,6 +3,7 @@
 // one binary uses AVX-512 where the CPU has it and still runs on AVX2-only or
 // older x86-64 machines (nothing here depends on -march).
 #include <cstring>
+#include <string>
 
 #include "core/typed_linear.h"
 
@@ -218,12 +219,48 @@ __attribute__((target("avx512f"))) void dot_block_avx512(WeightType type, const 
   }
 }
 
+// One input row against 4 weight rows at once: four streams in flight keep
+// more memory requests outstanding than one (decoding is bound by them), and
+// each x load feeds four FMAs.
+__attribute__((target("avx512f"))) void dot_4_outputs_avx512(WeightType type, const void* w,
+                                                            size_t in, const float* x,
+                                                            float* out) {
+  const size_t esize = weight_type_size(type);
+  const char* rows[4];
+  for (int j = 0; j < 4; ++j) rows[j] = static_cast<const char*>(w) + j * in * esize;
+  __m512 acc0[4], acc1[4];
+  for (int j = 0; j < 4; ++j) acc0[j] = acc1[j] = _mm512_setzero_ps();
+  size_t k = 0;
+  for (; k + 32 <= in; k += 32) {
+    const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+    for (int j = 0; j < 4; ++j) {
+      _mm_prefetch(rows[j] + k * esize + kPrefetchBytes, _MM_HINT_T0);
+      if (esize == 4) _mm_prefetch(rows[j] + k * esize + kPrefetchBytes + 64, _MM_HINT_T0);
+      acc0[j] = _mm512_fmadd_ps(load16_avx512(type, rows[j], k), x0, acc0[j]);
+      acc1[j] = _mm512_fmadd_ps(load16_avx512(type, rows[j], k + 16), x1, acc1[j]);
+    }
+  }
+  for (int j = 0; j < 4; ++j) {
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j]));
+    for (size_t i = k; i < in; ++i) sum += x[i] * scalar_value(type, rows[j], i);
+    out[j] = sum;
+  }
+}
+
 __attribute__((target("avx512f"))) void dot_rows_avx512(WeightType type, const void* w,
                                                        size_t outputs, size_t in, const float* x,
                                                        size_t ldx, size_t rows, float* y,
                                                        size_t ldy) {
   const size_t esize = weight_type_size(type);
-  for (size_t o = 0; o < outputs; ++o) {
+  size_t first = 0;
+  if (rows == 1) {
+    float out[4];
+    for (; first + 4 <= outputs; first += 4) {
+      dot_4_outputs_avx512(type, static_cast<const uint8_t*>(w) + first * in * esize, in, x, out);
+      for (int j = 0; j < 4; ++j) y[first + j] = out[j];
+    }
+  }
+  for (size_t o = first; o < outputs; ++o) {
     const void* wo = static_cast<const uint8_t*>(w) + o * in * esize;
     size_t r = 0;
     float out[4];
@@ -282,6 +319,27 @@ void typed_dot_rows(WeightType type, const void* w, size_t outputs, size_t in, c
   if (isa() == Isa::avx2) return dot_rows_avx2(type, w, outputs, in, x, ldx, rows, y, ldy);
 #endif
   dot_rows_scalar(type, w, outputs, in, x, ldx, rows, y, ldy);
+}
+
+bool typed_dot_rows_with(const char* name, WeightType type, const void* w, size_t outputs,
+                         size_t in, const float* x, size_t ldx, size_t rows, float* y,
+                         size_t ldy) {
+  const std::string isa_name = name;
+  if (isa_name == "scalar") {
+    dot_rows_scalar(type, w, outputs, in, x, ldx, rows, y, ldy);
+    return true;
+  }
+#if defined(__x86_64__)
+  if (isa_name == "avx512" && isa() == Isa::avx512) {
+    dot_rows_avx512(type, w, outputs, in, x, ldx, rows, y, ldy);
+    return true;
+  }
+  if (isa_name == "avx2" && isa() != Isa::scalar) {
+    dot_rows_avx2(type, w, outputs, in, x, ldx, rows, y, ldy);
+    return true;
+  }
+#endif
+  return false;
 }
 
 }  // namespace mmfuse::kernels

@@ -54,6 +54,11 @@ void typed_dot_rows(WeightType type, const void* w, size_t outputs, size_t in, c
                     size_t ldx, size_t rows, float* y, size_t ldy);
 // The instruction set the kernels above chose ("avx512", "avx2", "scalar").
 const char* typed_kernel_isa();
+// The same dot products with a named instruction set (tests compare them);
+// false when this CPU or build cannot run it.
+bool typed_dot_rows_with(const char* isa, WeightType type, const void* w, size_t outputs,
+                         size_t in, const float* x, size_t ldx, size_t rows, float* y,
+                         size_t ldy);
 }  // namespace kernels
 
 }  // namespace mmfuse
