@@ -8,10 +8,12 @@
 #include "core/typed_linear.h"
 
 #if defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 headers build vectors from _mm512_undefined_*(), which
 // -Wmaybe-uninitialized reports falsely once inlined into target functions.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 #endif
 
