@@ -54,6 +54,13 @@ for key in ("prefill_tokens_per_s", "decode_tokens_per_s", "peak_rss_mb", "load_
 PYEOF
 check "generate: greedy, beam, LoRA, chat template and --stream match transformers; bench fields" $?
 
+# chat: /image attaches to the next message; the reply streams the reference answer.
+printf '/image %s\nWhat is shown in this image?\n' "$FIX/photos/bus.jpg" |
+  "$MMFUSE" chat --model "$LLAVA" --max-new-tokens 16 --threads 1 >"$TMP/chat.out" 2>"$TMP/chat.err"
+$PY -c 'import json,sys; want=json.load(open(sys.argv[2]))["cases"][0]["new_text"]; got=open(sys.argv[1]).read().splitlines(); assert got == [want], (got, want)' \
+  "$TMP/chat.out" "$FIX/llava/outputs/llava-1.5-tiny/outputs.json"
+check "chat: an attached image and a question give the reference reply" $?
+
 expect_error "missing image" "none.jpg" "$MMFUSE" generate --model "$LLAVA" --image "$TMP/none.jpg" \
   --prompt "USER: <image> hi ASSISTANT:"
 expect_error "image without a placeholder" "<image>" "$MMFUSE" generate --model "$LLAVA" \
