@@ -256,8 +256,9 @@ class Evaluator {
     std::vector<std::shared_ptr<Frame>> saved = std::move(frames_);
     frames_ = {saved.front(), frame};
     for (const auto& [key, value] : kwargs) {
-      const bool known = key == "caller" || std::any_of(m.params.begin(), m.params.end(),
-                                                        [&](const MacroParam& p) { return p.name == key; });
+      const std::string& name = key;  // clang 14 cannot capture a structured binding
+      const bool known = name == "caller" || std::any_of(m.params.begin(), m.params.end(),
+                                                         [&](const MacroParam& p) { return p.name == name; });
       if (!known) {
         frames_ = std::move(saved);
         fail_at(m.line, m.column, "macro '" + m.name + "' takes no keyword argument '" + key + "'");

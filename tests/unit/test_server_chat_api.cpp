@@ -226,7 +226,8 @@ TEST(ChatRequest, BadFieldsAreBadInputNamingTheField) {
   };
   for (const auto& [body, expected] : cases) {
     ErrorKind kind = ErrorKind::internal;
-    const std::string message = error_of([&] { parse_chat_request(body, {}); }, &kind);
+    const json& request = body;  // clang 14 cannot capture a structured binding
+    const std::string message = error_of([&] { parse_chat_request(request, {}); }, &kind);
     EXPECT_NE(message.find(expected), std::string::npos)
         << body.dump() << " gave \"" << message << "\", expected \"" << expected << "\"";
     EXPECT_EQ(kind, ErrorKind::bad_input) << body.dump();
@@ -592,7 +593,8 @@ TEST(ChatConfig, GenerativeModelsInTheYaml) {
        "generative_models.llava.max_running: must be between 1"},
   };
   for (const auto& [yaml, expected] : bad) {
-    const std::string m = error_of([&] { load_server_config(write(yaml)); });
+    const std::string& text = yaml;  // clang 14 cannot capture a structured binding
+    const std::string m = error_of([&] { load_server_config(write(text)); });
     EXPECT_NE(m.find(expected), std::string::npos) << yaml << "\ngave: " << m;
   }
   std::filesystem::remove_all(dir);
