@@ -871,7 +871,7 @@ Value string_method(const std::string& s, const std::string& name, const List& a
     return out;
   }
   if (name == "find" || name == "rfind" || name == "index") {
-    const std::string& sub = need_string(arg(args, kwargs, 0, "sub"), name.c_str());
+    const std::string sub = need_string(arg(args, kwargs, 0, "sub"), name.c_str());
     const size_t at = name == "rfind" ? s.rfind(sub) : s.find(sub);
     if (at == std::string::npos) {
       if (name == "index") fail("substring not found");

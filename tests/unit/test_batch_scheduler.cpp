@@ -213,13 +213,13 @@ TEST(BatchScheduler, DestructorCancelsRunningRequests) {
   ToyLanguageModel model(12, 26, 100000);
   std::optional<std::future<GenerationResult>> f;
   Gate started;
+  bool once = false;  // outlives the scheduler, whose worker calls on_token until it stops
   {
     BatchScheduler scheduler({});
     GenerationRequest r;
     r.model = &model;
     r.prompt = ids_prompt({1});
     r.config.max_new_tokens = 90000;
-    bool once = false;
     r.on_token = [&](int32_t) {
       if (!once) {
         once = true;
