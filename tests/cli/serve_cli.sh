@@ -32,6 +32,9 @@ metric_has() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | grep -qE 
 # deadlines only bound a failure (a ready server returns at once); they are generous because
 # a heavily loaded CI machine can take tens of seconds to start a process and load a model.
 start() {
+  # The previous server's output must go first: the background child truncates the file only
+  # once it runs, and until then port_in would read the old (dead) server's port.
+  rm -f "$TMP/serve.out" "$TMP/serve.err"
   "$MMFUSE" serve "$@" --port 0 >"$TMP/serve.out" 2>"$TMP/serve.err" &
   PID=$!
   PORT=
