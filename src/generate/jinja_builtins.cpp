@@ -297,7 +297,9 @@ Value attribute_path(const Value& item, const std::string& path) {
   while (true) {
     const size_t dot = path.find('.', start);
     const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
+    // (more than 18 digits cannot be an index: looked up as a string key instead)
+    const bool numeric = !part.empty() && part.size() <= 18 &&
+                         std::all_of(part.begin(), part.end(), ::isdigit);
     v = numeric ? get_item(v, Value(static_cast<int64_t>(std::stoll(part)))) : get_item(v, Value(part));
     if (dot == std::string::npos) return v;
     start = dot + 1;

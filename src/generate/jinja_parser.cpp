@@ -569,7 +569,12 @@ class Parser {
         } else if (current().kind == TokenKind::integer) {
           auto g = make(ExprKind::get_item, at);
           auto index = make(ExprKind::literal, current());
-          index->value = static_cast<int64_t>(std::stoll(advance().value));
+          const Token digits = advance();
+          try {
+            index->value = static_cast<int64_t>(std::stoll(digits.value));
+          } catch (const std::exception&) {
+            template_error(digits.line, digits.column, "integer index out of range");
+          }
           g->object = std::move(node);
           g->index = std::move(index);
           node = std::move(g);
