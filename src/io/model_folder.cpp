@@ -74,7 +74,7 @@ std::string JsonFields::string(const std::string& key, const std::string& fallba
   return v.get<std::string>();
 }
 
-std::shared_ptr<WeightStore> WeightStore::open_folder(const fs::path& dir) {
+std::shared_ptr<WeightStore> WeightStore::open_folder(const fs::path& dir, FileResidency residency) {
   auto store = std::make_shared<WeightStore>();
   const fs::path single = dir / "model.safetensors";
   const fs::path index = dir / "model.safetensors.index.json";
@@ -102,7 +102,7 @@ std::shared_ptr<WeightStore> WeightStore::open_folder(const fs::path& dir) {
                                           "(only safetensors weights are supported)");
   }
   for (const auto& path : shards) {
-    store->files_.push_back(SafetensorsFile::open(path));
+    store->files_.push_back(SafetensorsFile::open(path, residency));
     const size_t idx = store->files_.size() - 1;
     for (const auto& [name, info] : store->files_.back().tensors()) {
       MMFUSE_CHECK(!store->owner_.count(name), bad_input,
@@ -136,6 +136,7 @@ const TensorInfo& WeightStore::info(const std::string& name) const {
 void WeightStore::release(const std::string& name) const {
   const TensorInfo& t = info(name);
   if (t.dtype != DType::F32) return;  // converted copies are not in the map
+  if (files_[owner_.at(name)].private_copy()) return;  // nothing to re-read it from
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
   const uintptr_t end = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;

@@ -40,7 +40,8 @@ class JsonFields {
 class WeightStore {
  public:
   // Opens model.safetensors, or the shards named by model.safetensors.index.json.
-  static std::shared_ptr<WeightStore> open_folder(const std::filesystem::path& dir);
+  static std::shared_ptr<WeightStore> open_folder(
+      const std::filesystem::path& dir, FileResidency residency = FileResidency::mapped);
 
   bool has(const std::string& name) const;
   const TensorInfo& info(const std::string& name) const;

@@ -21,7 +21,7 @@ std::unique_ptr<LlamaForCausalLm> LlamaForCausalLm::load(const fs::path& dir,
   const fs::path config_path = dir / "config.json";
   const LlamaConfig config = LlamaConfig::from_json(read_json_file(config_path), config_path.string());
   m->tokenizer_ = load_generative_tokenizer(dir);
-  m->store_ = WeightStore::open_folder(dir);
+  m->store_ = WeightStore::open_folder(dir, streamed_weight_residency());
   if (!merge_adapter.empty())
     merge_lora_into(*read_lora_adapter(merge_adapter, *m->store_), *m->store_);
   m->llama_ = std::make_unique<LlamaModel>(*m->store_, config, "", m->pool_, m->name_);

@@ -83,7 +83,7 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const fs::path& dir, std::shared_pt
   const fs::path config_path = dir / "config.json";
   m->config_ = LlavaConfig::from_json(read_json_file(config_path), config_path.string());
   m->tokenizer_ = load_generative_tokenizer(dir);
-  m->store_ = WeightStore::open_folder(dir);
+  m->store_ = WeightStore::open_folder(dir, streamed_weight_residency());
   WeightStore& store = *m->store_;
   if (!merge_adapter.empty()) merge_lora_into(*read_lora_adapter(merge_adapter, store), store);
 

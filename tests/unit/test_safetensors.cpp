@@ -134,6 +134,28 @@ TEST_F(SafetensorsTest, WeightStoreChecksNamesShapesAndShards) {
   }
 }
 
+// Decoders read their weights into private (huge-page) memory: the bytes are
+// the file's, release() must not drop them (MADV_DONTNEED would zero private
+// pages), and a file of several read chunks arrives whole.
+TEST_F(SafetensorsTest, PrivateCopyHoldsTheSameBytes) {
+  std::vector<float> big(20u << 20);  // 80 MB: three 32 MiB read chunks
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i % 9973) - 17.5f;
+  write_safetensors(dir_ / "model.safetensors",
+                    {f32_tensor("big", {static_cast<int64_t>(big.size())}, big),
+                     f32_tensor("small", {3}, {1, 2, 3})});
+  auto mapped = WeightStore::open_folder(dir_);
+  auto copied = WeightStore::open_folder(dir_, FileResidency::huge_pages);
+  const float* a = mapped->f32("big", {static_cast<int64_t>(big.size())});
+  const float* b = copied->f32("big", {static_cast<int64_t>(big.size())});
+  EXPECT_NE(a, b);
+  EXPECT_EQ(std::memcmp(a, b, big.size() * sizeof(float)), 0);
+  copied->release("big");
+  EXPECT_EQ(b[big.size() - 1], big.back());
+  EXPECT_EQ(copied->f32("small", {3})[2], 3.0f);
+  EXPECT_THROW(SafetensorsFile::open(dir_ / "absent.safetensors", FileResidency::huge_pages),
+               Error);
+}
+
 TEST_F(SafetensorsTest, MissingWeightsNameTheFolder) {
   try {
     WeightStore::open_folder(dir_);
