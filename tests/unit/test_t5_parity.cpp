@@ -312,8 +312,12 @@ TEST(T5Config, BadValuesNameTheField) {
   EXPECT_EQ(kind_of([&] { T5Config::from_json(d, "cfg"); }, &msg), ErrorKind::bad_input);
   EXPECT_NE(msg.find("decoder_start_token_id"), std::string::npos) << msg;
 
-  // T5Config's class defaults: relu, tied head, decoder start 0, eos 1, no num_decoder_layers.
-  const T5Config defaults = T5Config::from_json(nlohmann::json{{"num_layers", 3}}, "cfg");
+  // T5Config's class defaults: relu, tied head, eos 1, num_decoder_layers = num_layers; the
+  // decoder start has no default (generate() raises without it or a bos id).
+  EXPECT_EQ(kind_of([&] { T5Config::from_json(nlohmann::json{{"num_layers", 3}}, "cfg"); }),
+            ErrorKind::bad_input);
+  const T5Config defaults = T5Config::from_json(
+      nlohmann::json{{"num_layers", 3}, {"decoder_start_token_id", 0}}, "cfg");
   EXPECT_EQ(defaults.activation, T5Config::Activation::relu);
   EXPECT_FALSE(defaults.gated);
   EXPECT_TRUE(defaults.tie_word_embeddings);
