@@ -20,8 +20,7 @@ int positive_field(const JsonFields& f, const std::string& key, int fallback) {
 }
 
 // A token id field: an integer, or null / absent (-1).
-int32_t token_field(const JsonFields& f, const std::string& key, int32_t fallback,
-                    int vocab_size) {
+int32_t token_field(const JsonFields& f, const std::string& key, int32_t fallback, int vocab_size) {
   const int64_t v = f.integer(key, fallback);
   MMFUSE_CHECK(v >= -1 && v < vocab_size, bad_input,
                f.where() + ": field \"" + key + "\" is not a token id of the vocabulary");
@@ -279,16 +278,18 @@ T5Model::T5Model(WeightStore& store, const T5Config& config, const std::string& 
   const size_t m = config.max_positions;
   const int buckets = config.relative_attention_num_buckets;
   auto table_of = [&](const std::string& stack) {
-    return store.f32(prefix + stack + ".block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                     {buckets, config.num_heads});
+    return store.f32(
+        prefix + stack + ".block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+        {buckets, config.num_heads});
   };
   const float* enc_table = table_of("encoder");
   const float* dec_table = table_of("decoder");
   encoder_bias_.resize(heads * (2 * m - 1));
   decoder_bias_.resize(heads * m);
   for (size_t r = 0; r < 2 * m - 1; ++r) {
-    const int b = t5_relative_position_bucket(static_cast<int64_t>(r) - static_cast<int64_t>(m - 1),
-                                              true, buckets, config.relative_attention_max_distance);
+    const int b =
+        t5_relative_position_bucket(static_cast<int64_t>(r) - static_cast<int64_t>(m - 1), true,
+                                    buckets, config.relative_attention_max_distance);
     for (size_t h = 0; h < heads; ++h)
       encoder_bias_[h * (2 * m - 1) + r] = enc_table[static_cast<size_t>(b) * heads + h];
   }
@@ -356,8 +357,12 @@ void T5Model::feed_forward(const FeedForward& ffn, float* x, size_t rows) const 
     typed_linear(*pool_, normed.data(), rows, ffn.wi_0, a.data());
   }
   switch (config_.activation) {
-    case T5Config::Activation::relu: kernels::activate_span(a.data(), a.size(), Activation::relu); break;
-    case T5Config::Activation::gelu: kernels::activate_span(a.data(), a.size(), Activation::gelu); break;
+    case T5Config::Activation::relu:
+      kernels::activate_span(a.data(), a.size(), Activation::relu);
+      break;
+    case T5Config::Activation::gelu:
+      kernels::activate_span(a.data(), a.size(), Activation::gelu);
+      break;
     case T5Config::Activation::gelu_tanh:
       kernels::activate_span(a.data(), a.size(), Activation::gelu_tanh);
       break;
@@ -372,7 +377,8 @@ void T5Model::feed_forward(const FeedForward& ffn, float* x, size_t rows) const 
 
 void T5Model::run_encoder(float* x, size_t length) const {
   const size_t d = static_cast<size_t>(config_.d_model);
-  const size_t heads = static_cast<size_t>(config_.num_heads), hd = static_cast<size_t>(config_.d_kv);
+  const size_t heads = static_cast<size_t>(config_.num_heads),
+               hd = static_cast<size_t>(config_.d_kv);
   const size_t inner = heads * hd, m = config_.max_positions, span = 2 * m - 1;
   std::vector<float> normed(length * d), q(length * inner), k(length * inner), v(length * inner),
       context(length * inner);
@@ -424,7 +430,8 @@ std::unique_ptr<DecoderState> T5Model::start_state(const float* encoder_out, siz
 
 void T5Model::run_decoder(float* x, std::vector<Slice>& slices) const {
   const size_t d = static_cast<size_t>(config_.d_model);
-  const size_t heads = static_cast<size_t>(config_.num_heads), hd = static_cast<size_t>(config_.d_kv);
+  const size_t heads = static_cast<size_t>(config_.num_heads),
+               hd = static_cast<size_t>(config_.d_kv);
   const size_t inner = heads * hd, m = config_.max_positions;
   size_t rows = 0;
   for (const Slice& s : slices) rows = std::max(rows, s.row0 + s.rows);
@@ -489,8 +496,9 @@ void T5Model::run_decoder(float* x, std::vector<Slice>& slices) const {
 void T5Model::head(float* x, size_t rows, float* logits) const {
   const size_t d = static_cast<size_t>(config_.d_model);
   // T5ForConditionalGeneration rescales before a tied head (Mesh TensorFlow's convention).
-  const float rescale =
-      config_.tie_word_embeddings ? static_cast<float>(std::pow(static_cast<double>(d), -0.5)) : 1.0f;
+  const float rescale = config_.tie_word_embeddings
+                            ? static_cast<float>(std::pow(static_cast<double>(d), -0.5))
+                            : 1.0f;
   for (size_t r = 0; r < rows; ++r) {
     float* row = x + r * d;
     rms_norm_row(row, d, decoder_final_norm_.data(), config_.layer_norm_epsilon, row);

@@ -41,7 +41,9 @@ std::vector<int32_t> ids32(const nlohmann::json& ids) {
 const char* kFolder = "blip2/models/blip2-flan-t5-tiny";
 const char* kOutputs = "blip2/outputs/blip2-flan-t5-tiny/";
 
-nlohmann::json text_config() { return read_json(fixture(kFolder) / "config.json")["text_config"]; }
+nlohmann::json text_config() {
+  return read_json(fixture(kFolder) / "config.json")["text_config"];
+}
 
 class T5Parity : public ::testing::Test {
  protected:
@@ -51,7 +53,8 @@ class T5Parity : public ::testing::Test {
     model_ = std::make_unique<T5Model>(*store_, config_, "language_model.", test::pool_ptr(),
                                        "blip2-flan-t5-tiny");
     outputs_ = read_json(fixture(std::string(kOutputs) + "outputs.json"));
-    ref_ = std::make_unique<test::Reference>(fixture(std::string(kOutputs) + "outputs.safetensors"));
+    ref_ =
+        std::make_unique<test::Reference>(fixture(std::string(kOutputs) + "outputs.safetensors"));
   }
 
   // BLIP-2's encoder input: [language_projection (8 rows) ; shared(lm_input_ids)].
@@ -143,9 +146,10 @@ TEST_F(T5Parity, EncoderOutputAndFirstLogits) {
     worst_max = std::max(worst_max, test::max_abs_diff(ours_max, want_max));
     worst_lse = std::max(worst_lse, test::max_abs_diff(ours_lse, want_lse));
   }
-  std::printf("[t5] max error relative to scale: encoder %.3g, logits_last %.3g; abs: max %.3g, "
-              "logsumexp %.3g\n",
-              worst_encoder, worst_logits, worst_max, worst_lse);
+  std::printf(
+      "[t5] max error relative to scale: encoder %.3g, logits_last %.3g; abs: max %.3g, "
+      "logsumexp %.3g\n",
+      worst_encoder, worst_logits, worst_max, worst_lse);
 }
 
 // Every greedy step through decode() (the cached path): the reference's top-5
@@ -174,15 +178,17 @@ TEST_F(T5Parity, EveryDecodeStepMatchesCachedReference) {
         EXPECT_NEAR(got, want, 1e-4 * std::max(1.0f, std::fabs(want)));
         worst = std::max(worst, static_cast<double>(std::fabs(got - want)));
       }
-      EXPECT_EQ(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()),
-                generated[step + 1]);
+      EXPECT_EQ(
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()),
+          generated[step + 1]);
     }
     // The no-cache pass over the same decoder ids gives the same rows.
     const std::vector<int32_t> decoder_ids(generated.begin(), generated.end() - 1);
     const std::vector<float> full = model_->decoder_logits(prompt, decoder_ids);
     const size_t vocab = logits.size();
-    EXPECT_LE(test::max_abs_diff(full.data() + (decoder_ids.size() - 1) * vocab, logits.data(), vocab),
-              1e-4);
+    EXPECT_LE(
+        test::max_abs_diff(full.data() + (decoder_ids.size() - 1) * vocab, logits.data(), vocab),
+        1e-4);
   }
   std::printf("[t5] decode steps: max abs error of the top-5 logits %.3g\n", worst);
 }
@@ -227,7 +233,8 @@ TEST_F(T5Parity, BatchedDecodeEqualsSingle) {
   }
   batch_states.push_back(batch_states[1]->clone());  // a fourth, forked from case 1
   single_states.push_back(batch_states[1]->clone());
-  const std::vector<std::vector<int32_t>> feeds = {{5, 77, 31000}, {19, 2, 4}, {1, 8, 9}, {3, 3, 3}};
+  const std::vector<std::vector<int32_t>> feeds = {
+      {5, 77, 31000}, {19, 2, 4}, {1, 8, 9}, {3, 3, 3}};
   for (size_t step = 0; step < 3; ++step) {
     std::vector<DecoderState*> ptrs;
     std::vector<int32_t> tokens;
@@ -250,13 +257,14 @@ TEST_F(T5Parity, BatchedDecodeEqualsSingle) {
 
 TEST(T5Buckets, MatchTransformers) {
   // torch's _relative_position_bucket(…, num_buckets=32, max_distance=128).
-  const int64_t bi_rel[] = {-200, -129, -128, -100, -64, -33, -32, -16, -15, -9, -8, -7,
+  const int64_t bi_rel[] = {-200, -129, -128, -100, -64, -33, -32, -16, -15, -9,  -8, -7,
                             -1,   0,    1,    7,    8,   15,  16,  32,  100, 128, 200};
-  const int bi_want[] = {15, 15, 15, 15, 14, 12, 12, 10, 9,  8,  8,  7,
+  const int bi_want[] = {15, 15, 15, 15, 14, 12, 12, 10, 9,  8,  8, 7,
                          1,  0,  17, 23, 24, 25, 26, 28, 31, 31, 31};
   for (size_t i = 0; i < std::size(bi_rel); ++i)
     EXPECT_EQ(t5_relative_position_bucket(bi_rel[i], true, 32, 128), bi_want[i]) << bi_rel[i];
-  const int64_t uni_rel[] = {0, -1, -7, -8, -15, -16, -17, -31, -32, -33, -64, -100, -127, -128, -1000};
+  const int64_t uni_rel[] = {0,   -1,  -7,  -8,   -15,  -16,  -17,  -31,
+                             -32, -33, -64, -100, -127, -128, -1000};
   const int uni_want[] = {0, 1, 7, 8, 15, 16, 16, 21, 21, 21, 26, 30, 31, 31, 31};
   for (size_t i = 0; i < std::size(uni_rel); ++i)
     EXPECT_EQ(t5_relative_position_bucket(uni_rel[i], false, 32, 128), uni_want[i]) << uni_rel[i];
@@ -314,10 +322,12 @@ TEST(T5Config, BadValuesNameTheField) {
 
   // T5Config's class defaults: relu, tied head, eos 1, num_decoder_layers = num_layers; the
   // decoder start has no default (generate() raises without it or a bos id).
-  EXPECT_EQ(kind_of([&] { T5Config::from_json(nlohmann::json{{"num_layers", 3}}, "cfg"); }),
+  EXPECT_EQ(kind_of([&] {
+              T5Config::from_json(nlohmann::json{{"num_layers", 3}}, "cfg");
+            }),
             ErrorKind::bad_input);
-  const T5Config defaults = T5Config::from_json(
-      nlohmann::json{{"num_layers", 3}, {"decoder_start_token_id", 0}}, "cfg");
+  const T5Config defaults =
+      T5Config::from_json(nlohmann::json{{"num_layers", 3}, {"decoder_start_token_id", 0}}, "cfg");
   EXPECT_EQ(defaults.activation, T5Config::Activation::relu);
   EXPECT_FALSE(defaults.gated);
   EXPECT_TRUE(defaults.tie_word_embeddings);
