@@ -35,12 +35,19 @@ ViT-g, 1408 wide and 39 layers deep):
 ``--scale tiny`` keeps the layout with very small widths (a plumbing check).
 
 Weights (seeded, so activations neither explode nor go flat in float32):
-Linear/conv weights N(0, 1/fan_in); biases N(0, 0.02^2); LayerNorm / T5
-RMSNorm gains 1 + N(0, 0.1^2); embeddings N(0, 1) except where they feed the
-output head (OPT's tied ``embed_tokens``, T5's ``lm_head``): std 2/sqrt(hidden)
-so the logits have std ~2; T5 ``q`` weights are scaled by 1/sqrt(d_kv) (T5 has
-no score scaling; T5's own init does the same); query tokens, class and
-position embeddings N(0, 0.5^2).
+* Linear/conv weights N(0, 1/fan_in); biases N(0, 0.02^2); LayerNorm and T5
+  RMSNorm gains 1 + N(0, 0.1^2), biases N(0, 0.02^2); embeddings N(0, 1);
+  query tokens, class and position embeddings (vision) N(0, 0.5^2);
+* language model: the output projection of every residual branch (attention
+  out, FFN out) is scaled by 1/sqrt(2 x layers), as GPT-2's init does (else the
+  deep random stack averages all positions into one vector and greedy decoding
+  repeats one token); T5 ``q`` weights by 1/sqrt(d_kv) (T5 does not scale its
+  scores; its own init does the same); relative attention bias N(0, 0.5^2);
+* what feeds the output head has std 2/sqrt(hidden), so the logits have std ~2:
+  T5's ``lm_head``; OPT's tied ``embed_tokens``, and with it
+  ``language_projection`` (so the LM's raw input [queries ; tokens] is on one
+  scale); OPT's learned positions have std 1 (with a tied head a random OPT
+  otherwise predicts its own input token: the same token at every step).
 
 Example:
     /usr/bin/python3 bench/make_blip2_folder.py --language-model opt --out /tmp/mmfuse-blip2-bench/blip2-opt-350m \\
@@ -183,10 +190,33 @@ def init_weights(model, lm: str, seed: int) -> None:
         elif name.endswith(("attention.attention.q_bias", "attention.attention.v_bias", "self_attn.q_bias",
                             "self_attn.v_bias")):
             normal_(p, 0.02)
+    # GPT-2's trick: shrink each residual branch's output projection by 1/sqrt(2 x layers), so a
+    # deep random language model keeps the token's identity (unscaled, OPT's 24 post-LN layers
+    # average all positions into one vector: the same token at every step).
+    if lm == "opt":
+        branch = 1.0 / math.sqrt(2 * text_cfg.num_hidden_layers)
+        for layer in model.language_model.model.decoder.layers:
+            layer.self_attn.out_proj.weight.mul_(branch)
+            layer.fc2.weight.mul_(branch)
+    else:
+        for stack, n in ((model.language_model.encoder, text_cfg.num_layers),
+                         (model.language_model.decoder, text_cfg.num_decoder_layers)):
+            branch = 1.0 / math.sqrt(2 * n)
+            for name, module in stack.named_modules():
+                if type(module).__name__ == "T5Attention":
+                    module.o.weight.mul_(branch)
+                elif name.endswith("DenseReluDense"):
+                    module.wo.weight.mul_(branch)
     if lm == "opt":
         # Tied with the output head: scale so logits = LN(h) . E^T have std ~2.
         normal_(model.language_model.model.decoder.embed_tokens.weight, 2.0 / math.sqrt(text_cfg.hidden_size))
-        normal_(model.language_model.model.decoder.embed_positions.weight, 2.0 / math.sqrt(text_cfg.hidden_size))
+        # Positions at std 1 (16x the tokens'): with the tied head a random OPT otherwise
+        # predicts its own input token, and greedy decoding repeats one token.
+        normal_(model.language_model.model.decoder.embed_positions.weight, 1.0)
+        # The first post-LN layer sees [projected queries ; token embeddings] raw: give both the
+        # same scale, or the queries swamp the tokens and every step picks the same token.
+        model.language_projection.weight.mul_(2.0 / math.sqrt(text_cfg.hidden_size))
+        model.language_projection.bias.mul_(2.0 / math.sqrt(text_cfg.hidden_size))
     else:
         normal_(model.language_model.lm_head.weight, 2.0 / math.sqrt(text_cfg.d_model))
         for name, module in model.language_model.named_modules():

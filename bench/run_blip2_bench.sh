@@ -76,7 +76,7 @@ folder_name() {  # language model -> folder name
 MMFUSE_OK=0
 if [[ "${SKIP_MMFUSE:-0}" == 1 ]]; then
   log "mmfuse skipped (SKIP_MMFUSE=1)"
-elif [[ -x "$MMFUSE" ]] && help=$("$MMFUSE" bench --help 2>&1) && grep -q -- '--image' <<<"$help" \
+elif [[ -x "$MMFUSE" ]] && help=$("$MMFUSE" bench --help 2>&1 || true) && grep -q -- '--image' <<<"$help" \
     && grep -q -- '--new-tokens' <<<"$help"; then
   MMFUSE_OK=1
 else
