@@ -62,7 +62,8 @@ OptConfig OptConfig::from_json(const nlohmann::json& config, const std::string& 
   c.ffn_dim = positive_field(f, "ffn_dim", c.ffn_dim);
   c.num_hidden_layers = positive_field(f, "num_hidden_layers", c.num_hidden_layers);
   c.num_attention_heads = positive_field(f, "num_attention_heads", c.num_attention_heads);
-  c.max_position_embeddings = positive_field(f, "max_position_embeddings", c.max_position_embeddings);
+  c.max_position_embeddings =
+      positive_field(f, "max_position_embeddings", c.max_position_embeddings);
   // None means "the hidden size", as OPTConfig.__init__ does.
   c.word_embed_proj_dim = positive_field(f, "word_embed_proj_dim", c.hidden_size);
   c.do_layer_norm_before = f.boolean("do_layer_norm_before", true);
@@ -133,13 +134,14 @@ OptModel::OptModel(WeightStore& store, const OptConfig& config, const std::strin
   // OPTForCausalLM keeps the decoder under "model.decoder."; the facebook/opt-*
   // checkpoints were saved from OPTModel, under "decoder.".
   std::string decoder = prefix + "model.decoder.";
-  if (!store.has(decoder + "embed_tokens.weight") && store.has(prefix + "decoder.embed_tokens.weight"))
+  if (!store.has(decoder + "embed_tokens.weight") &&
+      store.has(prefix + "decoder.embed_tokens.weight"))
     decoder = prefix + "decoder.";
 
   embed_tokens_ = typed_linear_of(decoder + "embed_tokens", word, config.vocab_size, false);
-  embed_positions_ = typed_linear_of(decoder + "embed_positions", h,
-                                     config.max_position_embeddings + static_cast<int>(kPositionOffset),
-                                     false);
+  embed_positions_ =
+      typed_linear_of(decoder + "embed_positions", h,
+                      config.max_position_embeddings + static_cast<int>(kPositionOffset), false);
   if (word != h) {
     project_in_ = typed_linear_of(decoder + "project_in", word, h, false);
     project_out_ = typed_linear_of(decoder + "project_out", h, word, false);
@@ -151,9 +153,9 @@ OptModel::OptModel(WeightStore& store, const OptConfig& config, const std::strin
     l.ffn_norm = norm_of(p + "final_layer_norm");
     const bool bias = config.enable_bias;
     const std::pair<TypedLinear*, std::tuple<std::string, int, int>> parts[] = {
-        {&l.q, {"self_attn.q_proj", h, h}},   {&l.k, {"self_attn.k_proj", h, h}},
-        {&l.v, {"self_attn.v_proj", h, h}},   {&l.out, {"self_attn.out_proj", h, h}},
-        {&l.fc1, {"fc1", h, ffn}},            {&l.fc2, {"fc2", ffn, h}}};
+        {&l.q, {"self_attn.q_proj", h, h}}, {&l.k, {"self_attn.k_proj", h, h}},
+        {&l.v, {"self_attn.v_proj", h, h}}, {&l.out, {"self_attn.out_proj", h, h}},
+        {&l.fc1, {"fc1", h, ffn}},          {&l.fc2, {"fc2", ffn, h}}};
     int m = 0;
     for (const auto& [target, spec] : parts) {
       const auto& [path, in, out] = spec;
@@ -176,8 +178,8 @@ OptModel::OptModel(WeightStore& store, const OptConfig& config, const std::strin
 }
 
 size_t OptModel::weight_bytes() const {
-  size_t n = embed_tokens_.bytes() + static_cast<size_t>(config_.hidden_size) *
-                                         weight_type_size(embed_positions_.type);
+  size_t n = embed_tokens_.bytes() +
+             static_cast<size_t>(config_.hidden_size) * weight_type_size(embed_positions_.type);
   if (project_in_.weight != nullptr) n += project_in_.bytes() + project_out_.bytes();
   for (const auto& l : layers_)
     n += l.q.bytes() + l.k.bytes() + l.v.bytes() + l.out.bytes() + l.fc1.bytes() + l.fc2.bytes();
@@ -208,8 +210,7 @@ void OptModel::add_lora(const float* x, const TypedLinear& lin, const std::strin
   }
 }
 
-void OptModel::embed_rows(const float* embedded, const std::vector<Slice>& slices,
-                          float* x) const {
+void OptModel::embed_rows(const float* embedded, const std::vector<Slice>& slices, float* x) const {
   const size_t hidden = static_cast<size_t>(config_.hidden_size);
   size_t rows = 0;
   for (const Slice& s : slices) rows = std::max(rows, s.row0 + s.rows);

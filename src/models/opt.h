@@ -108,8 +108,8 @@ class OptModel final : public LanguageModel {
   OptConfig config_;
   std::shared_ptr<ThreadPool> pool_;
   std::string name_;
-  TypedLinear embed_tokens_;     // [vocab, word_embed_proj_dim], used as a table
-  TypedLinear embed_positions_;  // [max_positions + 2, hidden], used as a table
+  TypedLinear embed_tokens_;              // [vocab, word_embed_proj_dim], used as a table
+  TypedLinear embed_positions_;           // [max_positions + 2, hidden], used as a table
   TypedLinear project_in_, project_out_;  // weight == nullptr when absent
   std::vector<Layer> layers_;
   Norm final_norm_;  // empty when the config has no final layer norm

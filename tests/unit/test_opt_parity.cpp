@@ -11,6 +11,7 @@
 
 #include "generate/generator.h"
 #include "mmfuse/error.h"
+#include "models/lora.h"
 #include "models/opt.h"
 #include "test_util.h"
 
@@ -60,7 +61,8 @@ class OptParity : public ::testing::Test {
     config_ = OptConfig::from_json(text_config_, "config.json text_config");
     model_ = std::make_unique<OptModel>(*store_, config_, kPrefix, test::pool_ptr(), "opt-tiny");
     outputs_ = read_json(fixture(std::string(kOutputs) + "outputs.json"));
-    ref_ = std::make_unique<test::Reference>(fixture(std::string(kOutputs) + "outputs.safetensors"));
+    ref_ =
+        std::make_unique<test::Reference>(fixture(std::string(kOutputs) + "outputs.safetensors"));
   }
 
   // BLIP-2's language model input: [language_projection rows ; embed_tokens(lm_input_ids)].
@@ -153,8 +155,8 @@ TEST_F(OptParity, PromptLogits) {
     EXPECT_LE(lse_error, bar(want_lse));
     // The last row of the full pass is the prefill's logits.
     EXPECT_LE(test::max_abs_diff(&all[(length - 1) * vocab], logits.data(), vocab), 1e-5);
-    std::printf("[ opt case %d ] max abs error: logits_last %.3g, max %.3g, logsumexp %.3g\n", index,
-                last_error, max_error, lse_error);
+    std::printf("[ opt case %d ] max abs error: logits_last %.3g, max %.3g, logsumexp %.3g\n",
+                index, last_error, max_error, lse_error);
   }
 }
 
@@ -217,6 +219,55 @@ TEST_F(OptParity, BatchedDecodeEqualsSingle) {
   EXPECT_LE(test::max_abs_diff(&all[(longer.length() - 1) * vocab], batched.data(), vocab), 1e-4);
 }
 
+// The unmerged LoRA hooks (per sequence, y += s B A x) equal a model built
+// from merged weights; a sequence without the adapter is unchanged.
+TEST_F(OptParity, UnmergedLoraEqualsMergedWeights) {
+  LoraAdapter adapter;
+  uint32_t seed = 7;
+  auto noise = [&seed] {
+    seed = seed * 1664525u + 1013904223u;
+    return static_cast<float>(seed >> 8) / static_cast<float>(1u << 24) - 0.5f;
+  };
+  const std::pair<const char*, std::pair<int, int>> targets[] = {
+      {"layers.0.self_attn.q_proj", {8, 8}},
+      {"layers.1.self_attn.out_proj", {8, 8}},
+      {"layers.1.fc2", {32, 8}}};
+  for (const auto& [module, shape] : targets) {
+    LoraWeights w;
+    w.r = 2;
+    w.in = shape.first;
+    w.out = shape.second;
+    w.scale = 2.0f;
+    for (int i = 0; i < w.r * w.in; ++i) w.a.push_back(noise());
+    for (int i = 0; i < w.out * w.r; ++i) w.b.push_back(noise());
+    adapter.modules[std::string(kPrefix) + "model.decoder." + module] = w;
+  }
+  auto merged_store = WeightStore::open_folder(fixture(kFolder));
+  merge_lora_into(adapter, *merged_store);
+  const OptModel merged(*merged_store, config_, kPrefix, test::pool_ptr(), "merged");
+
+  const PromptInput prompt = prompt_of(1);
+  const size_t vocab = static_cast<size_t>(model_->vocab_size());
+  std::vector<float> plain(vocab), hooked(vocab), want(vocab);
+  auto plain_state = model_->prefill(prompt, plain.data());
+  auto hooked_state = model_->prefill(prompt, hooked.data(), &adapter);
+  auto merged_state = merged.prefill(prompt, want.data());
+  EXPECT_LE(test::max_abs_diff(hooked, want), 1e-4);
+  EXPECT_GT(test::max_abs_diff(hooked, plain), 1e-2);  // the adapter does something
+  // One batched step of a sequence with the adapter and one without.
+  const int32_t tokens[2] = {17983, 17983};
+  std::vector<float> batched(2 * vocab), merged_step(vocab), plain_step(vocab);
+  DecoderState* both[2] = {hooked_state.get(), plain_state.get()};
+  model_->decode(both, tokens, 2, batched.data());
+  DecoderState* one = merged_state.get();
+  merged.decode(&one, tokens, 1, merged_step.data());
+  EXPECT_LE(test::max_abs_diff(batched.data(), merged_step.data(), vocab), 1e-4);
+  auto fresh = model_->prefill(prompt, plain_step.data());
+  one = fresh.get();
+  model_->decode(&one, tokens, 1, plain_step.data());
+  EXPECT_LE(test::max_abs_diff(batched.data() + vocab, plain_step.data(), vocab), 1e-5);
+}
+
 TEST_F(OptParity, BadInputsAreClearErrors) {
   // A tensor the config asks for but the file lacks is named.
   nlohmann::json deeper = text_config_;
@@ -229,8 +280,8 @@ TEST_F(OptParity, BadInputsAreClearErrors) {
   const OptConfig untied_config = OptConfig::from_json(untied, "config.json text_config");
   expect_error([&] { OptModel(*store_, untied_config, kPrefix, test::pool_ptr(), "x"); },
                ErrorKind::bad_input, "language_model.lm_head.weight");
-  expect_error([&] { OptModel(*store_, config_, "", test::pool_ptr(), "x"); },
-               ErrorKind::bad_input, "model.decoder.embed_tokens.weight");
+  expect_error([&] { OptModel(*store_, config_, "", test::pool_ptr(), "x"); }, ErrorKind::bad_input,
+               "model.decoder.embed_tokens.weight");
 
   // Unsupported or malformed config values name the field.
   nlohmann::json act = text_config_;
@@ -251,8 +302,8 @@ TEST_F(OptParity, BadInputsAreClearErrors) {
                ErrorKind::bad_input, "do_layer_norm_before");
   nlohmann::json t5 = text_config_;
   t5["model_type"] = "t5";
-  expect_error([&] { OptConfig::from_json(t5, "config.json text_config"); },
-               ErrorKind::unsupported, "model_type");
+  expect_error([&] { OptConfig::from_json(t5, "config.json text_config"); }, ErrorKind::unsupported,
+               "model_type");
 
   // Prompts: longer than max_position_embeddings, empty, ids outside the vocabulary.
   std::vector<float> logits(static_cast<size_t>(model_->vocab_size()));
