@@ -11,6 +11,7 @@
 #include "models/chinese_clip.h"
 #include "models/clip.h"
 #include "models/llama_for_causal_lm.h"
+#include "models/blip2.h"
 #include "models/llava.h"
 #include "models/sound_cnn_lstm.h"
 #include "models/wav2vec2.h"
@@ -111,6 +112,20 @@ std::vector<Architecture> build_table() {
     return text_positions(config, where, 2048);
   };
   table.push_back(std::move(llava));
+
+  Architecture blip2;
+  blip2.model_type = "blip-2";
+  blip2.architectures = {"Blip2ForConditionalGeneration"};
+  blip2.capabilities = static_cast<uint32_t>(Capability::generate);
+  blip2.tokenizer = TokenizerKind::none;  // OPT's byte-level BPE or T5's SentencePiece: by files
+  blip2.description =
+      "BLIP-2: ViT + Q-Former + OPT or Flan-T5, captions and visual questions (HF "
+      "Blip2ForConditionalGeneration)";
+  blip2.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                             const fs::path& adapter) {
+    return std::unique_ptr<GenerativeModel>(Blip2Model::load(dir, std::move(pool), adapter));
+  };
+  table.push_back(std::move(blip2));
 
   Architecture llama;
   llama.model_type = "llama";
