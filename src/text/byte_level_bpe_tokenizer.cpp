@@ -351,11 +351,11 @@ std::string ByteLevelBpeTokenizer::decode(const std::vector<int32_t>& ids,
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int32_t id : ids)
-    if (!(skip_special_tokens && im.special_ids.count(id) != 0)) tokens.push_back(im.id_to_token(id));
-  std::string text = text::join_decoded_tokens(std::move(tokens), im.separate_tokens,
-                                               [](std::vector<std::string> run) {
-                                                 return Impl::tokens_to_string(run);
-                                               });
+    if (!(skip_special_tokens && im.special_ids.count(id) != 0))
+      tokens.push_back(im.id_to_token(id));
+  std::string text = text::join_decoded_tokens(
+      std::move(tokens), im.separate_tokens,
+      [](std::vector<std::string> run) { return Impl::tokens_to_string(run); });
   return im.clean_up ? text::clean_up_tokenization(std::move(text)) : text;
 }
 

@@ -79,9 +79,7 @@ void BpeMerges::merge(std::vector<int32_t>& word) const {
     int32_t rank;
     int32_t pos;  // the left node
     int32_t left, right;
-    bool operator>(const Entry& o) const {
-      return rank != o.rank ? rank > o.rank : pos > o.pos;
-    }
+    bool operator>(const Entry& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
   std::vector<int32_t> next(n), prev(n);
   std::vector<char> alive(n, 1);
@@ -121,7 +119,8 @@ void BpeMerges::merge(std::vector<int32_t>& word) const {
     }
   }
   size_t out = 0;
-  for (int32_t i = 0; i >= 0; i = next[static_cast<size_t>(i)]) word[out++] = word[static_cast<size_t>(i)];
+  for (int32_t i = 0; i >= 0; i = next[static_cast<size_t>(i)])
+    word[out++] = word[static_cast<size_t>(i)];
   word.resize(out);
 }
 

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 const fs::path kFixtures = MMFUSE_FIXTURES;
 
 const mmfuse::GenerativeTokenizer& opt() {
-  static const auto tok = mmfuse::load_generative_tokenizer(kFixtures / "blip2/models/blip2-opt-tiny");
+  static const auto tok =
+      mmfuse::load_generative_tokenizer(kFixtures / "blip2/models/blip2-opt-tiny");
   return *tok;
 }
 

@@ -67,7 +67,8 @@ struct TempDir {
 };
 
 const GenerativeTokenizer& opt() {
-  static const std::unique_ptr<GenerativeTokenizer> tok = load_generative_tokenizer(fixture(kOptDir));
+  static const std::unique_ptr<GenerativeTokenizer> tok =
+      load_generative_tokenizer(fixture(kOptDir));
   return *tok;
 }
 
@@ -133,8 +134,11 @@ TEST(ByteLevelBpeTokenizer, IdsMissingFromVocabAreBadInput) {
   const GenerativeTokenizer& tok = opt();
   for (int32_t id : {50261, 50262, 50263, 50265, 50271, -1, std::numeric_limits<int32_t>::max()}) {
     SCOPED_TRACE(id);
-    expect_error([&] { (void)tok.decode({102, id}, false); }, ErrorKind::bad_input,
-                 {std::to_string(id)});
+    expect_error(
+        [&] {
+          (void)tok.decode({102, id}, false);
+        },
+        ErrorKind::bad_input, {std::to_string(id)});
     expect_error([&] { (void)tok.decode({id}, true); }, ErrorKind::bad_input, {});
     expect_error([&] { (void)tok.id_to_token(id); }, ErrorKind::bad_input, {});
   }
@@ -156,7 +160,9 @@ TEST(ByteLevelBpeTokenizer, PatternEdgeCases) {
        {"x", "ĊĊ", "Ġ", "Ġy", "Ġ", "ĉ", "Ġz", "Ġ", "Ġ"},
        {1178, 50140, 1437, 1423, 1437, 50117, 992, 1437, 1437}},
       // Contractions are case-sensitive (no IGNORECASE, unlike CLIP).
-      {"'S 'sup I'M", {"'", "S", "Ġ'", "sup", "ĠI", "'", "M"}, {108, 104, 128, 35901, 38, 108, 448}},
+      {"'S 'sup I'M",
+       {"'", "S", "Ġ'", "sup", "ĠI", "'", "M"},
+       {108, 104, 128, 35901, 38, 108, 448}},
       // U+2028 and U+00A0, U+3000 are \s; U+001C is not (but is for str.isspace).
       {"\u2028a\u00a0 b\u3000\u3000x",
        {"âĢ", "¨", "a", "Âł", "Ġb", "ãĢ", "Ģ", "ãĢ", "Ģ", "x"},
@@ -180,7 +186,9 @@ TEST(ByteLevelBpeTokenizer, PatternEdgeCases) {
 TEST(ByteLevelBpeTokenizer, DecodeReplacesInvalidUtf8AsPython) {
   // bytes.decode("utf-8", errors="replace") (CPython 3.11).
   const std::string r = "\xEF\xBF\xBD";
-  EXPECT_EQ(text::decode_utf8_replace("\xE2\x82" "A"), r + "A");
+  EXPECT_EQ(text::decode_utf8_replace("\xE2\x82"
+                                      "A"),
+            r + "A");
   EXPECT_EQ(text::decode_utf8_replace("\xF0\x9F"), r);
   EXPECT_EQ(text::decode_utf8_replace("\xE0\x80\x80"), r + r + r);
   EXPECT_EQ(text::decode_utf8_replace("\xED\xA0\x80z"), r + r + r + "z");
@@ -238,7 +246,7 @@ TEST(ByteLevelBpeTokenizer, MergesFileRules) {
   auto tok = load_generative_tokenizer(dir.path);
   EXPECT_EQ(tok->tokenize("abc"), std::vector<std::string>{"abc"});
   EXPECT_EQ(tok->encode("abc"), std::vector<int32_t>{4});  // add_bos_token defaults to false
-  EXPECT_EQ(tok->bos_id(), 5);                            // <|endoftext|> by default
+  EXPECT_EQ(tok->bos_id(), 5);                             // <|endoftext|> by default
   // Unknown pieces take unk_token's id.
   EXPECT_EQ(tok->encode("cab!", false), (std::vector<int32_t>{2, 3, 5}));
   // Line 1 is skipped whatever it says.
@@ -317,8 +325,8 @@ TEST(ByteLevelBpeTokenizer, FolderChoice) {
 
 // GPT2Tokenizer.bpe as written in 4.44: rescan for the lowest-ranked pair,
 // merge all its occurrences left to right.
-std::vector<std::string> reference_bpe(std::vector<std::string> word,
-                                       const std::vector<std::pair<std::string, std::string>>& ranks) {
+std::vector<std::string> reference_bpe(
+    std::vector<std::string> word, const std::vector<std::pair<std::string, std::string>>& ranks) {
   auto rank_of = [&](const std::string& a, const std::string& b) {
     int best = -1;
     for (size_t r = 0; r < ranks.size(); ++r)
