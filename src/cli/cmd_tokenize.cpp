@@ -1,6 +1,8 @@
 // `mmfuse tokenize`: the input_ids and attention_mask a model is fed for texts
 // (CLIP byte-level BPE for vocab.json folders, WordPiece for vocab.txt folders,
-// SentencePiece for tokenizer.model (Llama) / spiece.model (T5) folders).
+// the generative tokenizers: SentencePiece for tokenizer.model (Llama) /
+// spiece.model (T5) folders, GPT-2 byte-level BPE for GPT2Tokenizer folders
+// such as OPT's, see generative_tokenizer_files.h).
 #include <algorithm>
 #include <filesystem>
 
@@ -112,10 +114,10 @@ void register_tokenize(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--max-length", opt->max_length,
                   "Pad/truncate to this many tokens (default: the model's context length; "
-                  "SentencePiece models: no padding)");
+                  "generative (SentencePiece, GPT-2 BPE) models: no padding)");
   cmd->callback([opt] {
     const std::filesystem::path dir = opt->model;
-    // SentencePiece folders (llava, llama, t5, blip-2) are told by their files.
+    // Generative folders (llava, llama, t5, opt, blip-2) are told by their files.
     if (has_generative_tokenizer(dir)) {
       MMFUSE_CHECK(opt->pairs.empty(), bad_input,
                    "tokenize: --text-pair needs a WordPiece (vocab.txt) model");

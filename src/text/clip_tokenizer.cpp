@@ -1,7 +1,6 @@
 #include "text/clip_tokenizer.h"
 
 #include <array>
-#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -10,6 +9,7 @@
 #include <utility>
 
 #include "mmfuse/error.h"
+#include "text/byte_pair_merges.h"
 #include "text/tokenizer_files.h"
 #include "text/unicode_text.h"
 
@@ -35,18 +35,6 @@ json parse_json_file(const fs::path& path, const std::string& content) {
   } catch (const json::exception& e) {
     throw_error(ErrorKind::bad_input, "malformed JSON in " + path.string() + ": " + e.what());
   }
-}
-
-// GPT-2 bytes_to_unicode(): printable Latin-1 bytes map to themselves, the others
-// to U+0100 + n in byte order.
-std::array<char32_t, 256> bytes_to_unicode() {
-  std::array<char32_t, 256> table{};
-  char32_t n = 0;
-  for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-    table[static_cast<size_t>(b)] = printable ? static_cast<char32_t>(b) : 0x100 + n++;
-  }
-  return table;
 }
 
 // Case-insensitive comparison of one code point with one ASCII pattern character,
@@ -126,36 +114,20 @@ struct ClipTokenizer::Impl {
   text::AddedTokenSplitter splitter;
   int64_t unk_id = -1;  // vocab id of unk_token (HF _convert_token_to_id fallback)
 
-  // BPE symbols: every string that can appear in a BPE word.
-  std::unordered_map<std::string, int32_t> symbol_ids;
-  std::vector<std::string> symbol_strings;
+  // BPE symbols (every string that can appear in a BPE word) and merge ranks.
+  text::BpeMerges merges;
   std::vector<int64_t> symbol_output_ids;      // convert_tokens_to_ids(symbol), -1: none
   std::array<int32_t, 256> byte_symbol{};      // bytes_to_unicode(b)
   std::array<int32_t, 256> byte_end_symbol{};  // bytes_to_unicode(b) + "</w>"
-  struct Merge {
-    int32_t rank;
-    int32_t merged;
-  };
-  std::unordered_map<uint64_t, Merge> merges;
 
   mutable std::shared_mutex cache_mutex;
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
-
-  int32_t intern(const std::string& s) {
-    auto [it, inserted] = symbol_ids.emplace(s, static_cast<int32_t>(symbol_strings.size()));
-    if (inserted) symbol_strings.push_back(s);
-    return it->second;
-  }
 
   // convert_tokens_to_ids for one token: added tokens first, then the vocab, then unk.
   int64_t token_to_id(const std::string& token) const {
     if (auto it = added_encoder.find(token); it != added_encoder.end()) return it->second;
     if (auto it = vocab.find(token); it != vocab.end()) return it->second;
     return unk_id;
-  }
-
-  static uint64_t pair_key(int32_t a, int32_t b) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
 
   std::vector<int32_t> bpe_uncached(std::string_view piece) const {
@@ -165,34 +137,7 @@ struct ClipTokenizer::Impl {
       const auto b = static_cast<unsigned char>(piece[k]);
       word.push_back(k + 1 == piece.size() ? byte_end_symbol[b] : byte_symbol[b]);
     }
-    std::vector<int32_t> next;
-    next.reserve(word.size());
-    while (word.size() > 1) {
-      int32_t best_rank = std::numeric_limits<int32_t>::max();
-      const Merge* best = nullptr;
-      int32_t first = -1, second = -1;
-      for (size_t k = 0; k + 1 < word.size(); ++k) {
-        auto it = merges.find(pair_key(word[k], word[k + 1]));
-        if (it != merges.end() && it->second.rank < best_rank) {
-          best_rank = it->second.rank;
-          best = &it->second;
-          first = word[k];
-          second = word[k + 1];
-        }
-      }
-      if (best == nullptr) break;
-      next.clear();
-      for (size_t k = 0; k < word.size();) {
-        if (k + 1 < word.size() && word[k] == first && word[k + 1] == second) {
-          next.push_back(best->merged);
-          k += 2;
-        } else {
-          next.push_back(word[k]);
-          ++k;
-        }
-      }
-      word.swap(next);
-    }
+    merges.merge(word);
     return word;
   }
 
@@ -287,26 +232,22 @@ ClipTokenizer ClipTokenizer::from_folder(const fs::path& dir) {
                dir.string() + ": bos/eos/pad token not in the vocabulary");
 
   // BPE symbols and merge ranks.
-  const std::array<char32_t, 256> byte_chars = bytes_to_unicode();
+  const std::array<char32_t, 256>& byte_chars = text::byte_to_unicode();
   for (size_t b = 0; b < 256; ++b) {
     std::string s;
     text::append_utf8(s, byte_chars[b]);
-    im.byte_symbol[b] = im.intern(s);
-    im.byte_end_symbol[b] = im.intern(s + "</w>");
+    im.byte_symbol[b] = im.merges.intern(s);
+    im.byte_end_symbol[b] = im.merges.intern(s + "</w>");
   }
-  im.merges.reserve(merge_pairs.size());
   for (size_t r = 0; r < merge_pairs.size(); ++r) {
     if (!merge_is_pair[r]) continue;
     const auto& [a, b] = merge_pairs[r];
-    const int32_t sa = im.intern(a);
-    const int32_t sb = im.intern(b);
-    const int32_t merged = im.intern(a + b);
     // dict(zip(merges, range(...))): a repeated pair keeps its last rank.
-    im.merges.insert_or_assign(Impl::pair_key(sa, sb),
-                               Impl::Merge{static_cast<int32_t>(r), merged});
+    im.merges.add(a, b, static_cast<int32_t>(r));
   }
-  im.symbol_output_ids.reserve(im.symbol_strings.size());
-  for (const std::string& s : im.symbol_strings) im.symbol_output_ids.push_back(im.token_to_id(s));
+  im.symbol_output_ids.reserve(im.merges.symbol_count());
+  for (size_t s = 0; s < im.merges.symbol_count(); ++s)
+    im.symbol_output_ids.push_back(im.token_to_id(im.merges.symbol(static_cast<int32_t>(s))));
   return tok;
 }
 
@@ -348,11 +289,11 @@ void ClipTokenizer::run(const std::string& input, std::vector<std::string>* toke
         continue;
       }
       for (int32_t sym : im.bpe(utf8)) {
-        if (tokens) tokens->push_back(im.symbol_strings[static_cast<size_t>(sym)]);
+        if (tokens) tokens->push_back(im.merges.symbol(sym));
         if (ids) {
           const int64_t id = im.symbol_output_ids[static_cast<size_t>(sym)];
           MMFUSE_CHECK(id >= 0, bad_input,
-                       "token \"" + im.symbol_strings[static_cast<size_t>(sym)] +
+                       "token \"" + im.merges.symbol(sym) +
                            "\" is not in the vocabulary and there is no unk_token");
           ids->push_back(id);
         }

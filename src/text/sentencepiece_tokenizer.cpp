@@ -34,13 +34,19 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-  size_t pos = 0;
-  while ((pos = s.find(from, pos)) != std::string::npos) {
-    s.replace(pos, from.size(), to);
-    pos += to.size();
+// Built into a new string: GCC 12's -Wrestrict misfires on an inlined in-place
+// std::string::replace with a constant pattern.
+std::string replace_all(const std::string& s, std::string_view from, std::string_view to) {
+  std::string out;
+  out.reserve(s.size());
+  size_t start = 0, pos = 0;
+  while ((pos = s.find(from, start)) != std::string::npos) {
+    out.append(s, start, pos - start);
+    out.append(to);
+    start = pos + from.size();
   }
-  return s;
+  out.append(s, start, std::string::npos);
+  return out;
 }
 
 // str.strip(): Python whitespace on both ends.
@@ -49,25 +55,8 @@ std::string python_strip(const std::string& s) {
   return text::encode_utf8(text::python_rstrip(text::python_lstrip(u)));
 }
 
-// PreTrainedTokenizerBase.clean_up_tokenization.
-std::string clean_up_tokenization(std::string s) {
-  static const std::pair<std::string_view, std::string_view> kRules[] = {
-      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
-      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
-  for (const auto& [from, to] : kRules) s = replace_all(std::move(s), from, to);
-  return s;
-}
-
-// A boolean of tokenizer_config.json; `fallback` when the key is absent or null.
-bool config_flag(const std::optional<json>& config, const char* key, bool fallback,
-                 const fs::path& file) {
-  if (!config) return fallback;
-  auto it = config->find(key);
-  if (it == config->end() || it->is_null()) return fallback;
-  MMFUSE_CHECK(it->is_boolean(), bad_input,
-               file.string() + ": \"" + key + "\" must be true or false");
-  return it->get<bool>();
-}
+using text::clean_up_tokenization;
+using text::config_flag;
 
 int32_t checked_id(int64_t id, const fs::path& dir, const std::string& token) {
   MMFUSE_CHECK(id >= 0 && id < std::numeric_limits<int32_t>::max(), bad_input,
@@ -147,7 +136,7 @@ struct SentencePieceTokenizer::Impl {
     const bool prefix_rules = !legacy && !input.empty();
     std::string text = input;
     if (prefix_rules) {
-      text = replace_all(std::move(text), kUnderline, " ");
+      text = replace_all(text, kUnderline, " ");
       if (add_prefix_space) text.insert(0, kUnderline);
     }
     std::vector<std::string> tokens;
@@ -376,27 +365,13 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids,
                                            bool skip_special_tokens) const {
   const Impl& im = *impl_;
   // PreTrainedTokenizer._decode.
-  std::vector<std::string> sub_texts, current;
-  for (int32_t id : ids) {
-    if (skip_special_tokens && im.special_ids.count(id) != 0) continue;
-    std::string token = im.id_to_token(id);
-    if (im.separate_tokens.count(token) != 0) {
-      if (!current.empty()) {
-        std::string s = im.tokens_to_string(std::move(current));
-        if (!s.empty()) sub_texts.push_back(std::move(s));
-        current.clear();
-      }
-      sub_texts.push_back(std::move(token));
-    } else {
-      current.push_back(std::move(token));
-    }
-  }
-  if (!current.empty()) sub_texts.push_back(im.tokens_to_string(std::move(current)));
-  std::string text;
-  for (size_t i = 0; i < sub_texts.size(); ++i) {
-    if (i != 0) text += ' ';  // spaces_between_special_tokens=True, 4.44's decode default
-    text += sub_texts[i];
-  }
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (int32_t id : ids)
+    if (!(skip_special_tokens && im.special_ids.count(id) != 0)) tokens.push_back(im.id_to_token(id));
+  std::string text = text::join_decoded_tokens(
+      std::move(tokens), im.separate_tokens,
+      [&im](std::vector<std::string> run) { return im.tokens_to_string(std::move(run)); });
   return im.clean_up ? clean_up_tokenization(std::move(text)) : text;
 }
 

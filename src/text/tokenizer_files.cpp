@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <unordered_set>
 
 #include "mmfuse/error.h"
@@ -83,6 +84,56 @@ std::optional<json> read_optional_json_object(const fs::path& path) {
   json j = parse_json_text(path, *content);
   MMFUSE_CHECK(j.is_object(), bad_input, path.string() + ": expected a JSON object");
   return j;
+}
+
+bool config_flag(const std::optional<json>& config, const char* key, bool fallback,
+                 const fs::path& file) {
+  if (!config) return fallback;
+  auto it = config->find(key);
+  if (it == config->end() || it->is_null()) return fallback;
+  MMFUSE_CHECK(it->is_boolean(), bad_input,
+               file.string() + ": \"" + key + "\" must be true or false");
+  return it->get<bool>();
+}
+
+std::string clean_up_tokenization(std::string s) {
+  static const std::pair<std::string_view, std::string_view> kRules[] = {
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  for (const auto& [from, to] : kRules) {
+    // str.replace: left to right, the replacement is not searched again.
+    size_t pos = 0;
+    while ((pos = s.find(from, pos)) != std::string::npos) {
+      s.replace(pos, from.size(), to);
+      pos += to.size();
+    }
+  }
+  return s;
+}
+
+std::string join_decoded_tokens(
+    std::vector<std::string> tokens, const std::unordered_set<std::string>& separate,
+    const std::function<std::string(std::vector<std::string>)>& to_string) {
+  std::vector<std::string> sub_texts, current;
+  for (std::string& token : tokens) {
+    if (separate.count(token) != 0) {
+      if (!current.empty()) {
+        std::string s = to_string(std::move(current));
+        if (!s.empty()) sub_texts.push_back(std::move(s));
+        current.clear();
+      }
+      sub_texts.push_back(std::move(token));
+    } else {
+      current.push_back(std::move(token));
+    }
+  }
+  if (!current.empty()) sub_texts.push_back(to_string(std::move(current)));
+  std::string text;
+  for (size_t i = 0; i < sub_texts.size(); ++i) {
+    if (i != 0) text += ' ';
+    text += sub_texts[i];
+  }
+  return text;
 }
 
 int64_t TokenizerSpecials::id_of(const std::string& token,

@@ -1,15 +1,18 @@
 // The files every Hugging Face tokenizer folder shares (tokenizer_config.json,
 // special_tokens_map.json, added_tokens.json) resolved into special and added
-// tokens with their ids, the way PreTrainedTokenizer.__init__ does it. Used by
-// the CLIP BPE, WordPiece and SentencePiece tokenizers.
+// tokens with their ids, the way PreTrainedTokenizer.__init__ does it, and the
+// decoding steps PreTrainedTokenizer shares. Used by the CLIP BPE, GPT-2 BPE,
+// WordPiece and SentencePiece tokenizers.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -24,6 +27,24 @@ std::optional<std::string> read_text_file(const std::filesystem::path& path);
 std::string read_required_text_file(const std::filesystem::path& path);
 // A JSON object file, or nullopt when absent; malformed JSON or a non-object is bad_input.
 std::optional<nlohmann::json> read_optional_json_object(const std::filesystem::path& path);
+
+// A boolean of tokenizer_config.json: `fallback` when the key is absent or
+// null; anything but true/false is bad_input naming the file and the key.
+bool config_flag(const std::optional<nlohmann::json>& config, const char* key, bool fallback,
+                 const std::filesystem::path& file);
+
+// PreTrainedTokenizerBase.clean_up_tokenization (" ." -> ".", " n't" -> "n't", ...).
+std::string clean_up_tokenization(std::string s);
+
+// The middle of PreTrainedTokenizer._decode: tokens in `separate` (added tokens
+// that are not special, additional special tokens past the vocabulary) stand
+// alone, each run of the others becomes one text through `to_string` (the
+// class's convert_tokens_to_string; empty texts before a separate token are
+// dropped), and the texts are joined with spaces (4.44's decode always passes
+// spaces_between_special_tokens=True).
+std::string join_decoded_tokens(
+    std::vector<std::string> tokens, const std::unordered_set<std::string>& separate,
+    const std::function<std::string(std::vector<std::string>)>& to_string);
 
 struct TokenizerSpecials {
   std::optional<nlohmann::json> config;  // tokenizer_config.json, when present

@@ -27,6 +27,10 @@ std::u32string decode_utf8(std::string_view s);
 bool is_valid_utf8(std::string_view s);
 void append_utf8(std::string& out, char32_t cp);
 std::string encode_utf8(std::u32string_view s);
+// bytes.decode("utf-8", errors="replace") as CPython does it: each maximal
+// prefix of a well-formed sequence that breaks off (and each byte that starts
+// none) becomes one U+FFFD, so b"\xe2\x82A" gives "\ufffdA". Returns UTF-8.
+std::string decode_utf8_replace(std::string_view s);
 
 // ---------------------------------------------------------------------------
 // Character properties (Python 3.11 / Unicode 14.0 semantics)
@@ -38,6 +42,10 @@ bool is_unassigned_in_python(char32_t cp);
 bool is_other_category(char32_t cp);
 bool is_letter(char32_t cp);               // category L*
 bool is_number(char32_t cp);               // category N*
+// \p{L} / \p{N} of the Python `regex` module (2022.10.31) the GPT-2 pattern
+// runs on: Unicode 15.0 as utf8proc has it, not Python 3.11's 14.0.
+bool is_regex_letter(char32_t cp);
+bool is_regex_number(char32_t cp);
 bool is_nonspacing_mark(char32_t cp);      // category Mn
 bool is_python_space(char32_t cp);         // Python str.isspace(): what str.split() splits on
 bool is_unicode_white_space(char32_t cp);  // the White_Space property: regex `\s`

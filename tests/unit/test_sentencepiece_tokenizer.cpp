@@ -121,6 +121,32 @@ TEST(SentencePieceTokenizer, T5MatchesReferenceStrings) {
   expect_reference_cases(t5(), fixture("t5_tokenizer/tokenizer_expected_t5.json"));
 }
 
+// The BLIP-2 Flan-T5 model folder (config.json, tokenizer files) reads the same
+// T5Tokenizer: 100 sentinels at 32099 down to 32000, legacy=true as the key is
+// absent, `</s>` appended.
+TEST(SentencePieceTokenizer, Blip2FlanT5FolderMatchesReference) {
+  const fs::path dir = fixture("blip2/models/blip2-flan-t5-tiny");
+  ASSERT_TRUE(has_generative_tokenizer(dir));
+  const auto tok = load_generative_tokenizer(dir);
+  const auto* sp = dynamic_cast<const SentencePieceTokenizer*>(tok.get());
+  ASSERT_NE(sp, nullptr);
+  EXPECT_EQ(sp->flavour(), SentencePieceFlavour::t5);
+  EXPECT_TRUE(sp->legacy());
+  EXPECT_EQ(sp->vocab_size(), 32000u);
+  EXPECT_EQ(tok->size(), 32100u);
+  for (int i = 0; i < 100; ++i) {
+    const int32_t id = tok->token_to_id("<extra_id_" + std::to_string(i) + ">");
+    EXPECT_EQ(id, 32099 - i) << i;
+    EXPECT_TRUE(tok->is_special(id)) << i;
+  }
+  EXPECT_EQ(tok->eos_id(), 1);
+  EXPECT_EQ(tok->pad_id(), 0);
+  expect_reference_cases(*tok, fixture("blip2/tokenizer_expected_t5.json"));
+  // transformers' BLIP-2/T5 integration test.
+  EXPECT_EQ(tok->decode({0, 2335, 1556, 28, 1782, 30, 8, 2608, 1}, true),
+            "woman playing with dog on the beach");
+}
+
 TEST(SentencePieceTokenizer, LlavaPromptsAndGeneratedTexts) {
   int checked = 0;
   for (const char* model : {"llava-1.5-tiny", "llava-1.5-tiny-gqa", "llava-1.5-tiny-lora"}) {
