@@ -201,6 +201,7 @@ void register_bench(CLI::App& app) {
     std::string model;
     int batch = 1, threads = 0, iterations = 10, warmup = 2, seq_len = 64;
     int prompt_tokens = 128, new_tokens = 64;
+    std::string image, prompt;
     bool json = false, profile = false;
   };
   auto opt = std::make_shared<Options>();
@@ -219,6 +220,10 @@ void register_bench(CLI::App& app) {
       ->check(CLI::Range(1, 1000000));
   cmd->add_option("--new-tokens", opt->new_tokens, "Generative models: tokens decoded")
       ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--image", opt->image,
+                  "Generative models that take images: time captioning this image instead "
+                  "(decode, processor, prompt, --new-tokens greedy tokens)");
+  cmd->add_option("--prompt", opt->prompt, "With --image: the prompt text (default: none)");
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt, cmd] {
     apply_threads(opt->threads);
@@ -228,6 +233,8 @@ void register_bench(CLI::App& app) {
       g.model = opt->model;
       g.prompt_tokens = opt->prompt_tokens;
       g.new_tokens = opt->new_tokens;
+      g.image = opt->image;
+      g.prompt = opt->prompt;
       if (cmd->count("--iterations") > 0) g.iterations = opt->iterations;
       g.json = opt->json;
       bench_generative(g);
