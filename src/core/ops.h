@@ -72,7 +72,8 @@ struct AttentionOptions {
   int heads = 1;
   int head_dim = 0;
   bool causal = false;                // query i sees keys j <= i only
-  const int64_t* key_mask = nullptr;  // per packed key row: nonzero = may be attended to; null = all
+  // Per packed key row: nonzero = may be attended to; null = all.
+  const int64_t* key_mask = nullptr;
   // Cross-attention: keys and values are packed as key_seqs (sequence s of the
   // queries attends to sequence s of the keys, e.g. its image tokens) instead
   // of like the queries. Null = self-attention. Not with causal.

@@ -9,9 +9,9 @@ namespace {
 
 int positive(const JsonFields& f, const std::string& key, int fallback) {
   const int64_t v = f.integer(key, fallback);
-  MMFUSE_CHECK(v > 0 && v < (1 << 24), bad_input,
-               f.where() + ": field \"" + key + "\" must be a positive integer, got " +
-                   std::to_string(v));
+  MMFUSE_CHECK(
+      v > 0 && v < (1 << 24), bad_input,
+      f.where() + ": field \"" + key + "\" must be a positive integer, got " + std::to_string(v));
   return static_cast<int>(v);
 }
 
@@ -69,9 +69,9 @@ Blip2QFormerConfig parse_qformer(const nlohmann::json& json, const std::string& 
   c.encoder_hidden_size = positive(f, "encoder_hidden_size", c.encoder_hidden_size);
   // Relative positions would add a distance embedding to every attention.
   const std::string positions = f.string("position_embedding_type", "absolute");
-  MMFUSE_CHECK(positions == "absolute", unsupported,
-               where + ": position_embedding_type \"" + positions +
-                   "\" is not supported (\"absolute\" is)");
+  MMFUSE_CHECK(
+      positions == "absolute", unsupported,
+      where + ": position_embedding_type \"" + positions + "\" is not supported (\"absolute\" is)");
   check_heads(c.hidden_size, c.num_attention_heads, where);
   return c;
 }
@@ -95,7 +95,8 @@ Blip2Config Blip2Config::from_json(const nlohmann::json& config, const std::stri
   if (c.text_model_type == "opt") {
     c.text_hidden_size = positive(text, "hidden_size", 768);  // OPTConfig default
   } else if (c.text_model_type == "t5") {
-    c.text_hidden_size = positive(text, "d_model", 512);  // T5Config default (hidden_size maps to it)
+    c.text_hidden_size =
+        positive(text, "d_model", 512);  // T5Config default (hidden_size maps to it)
   } else {
     throw_error(ErrorKind::unsupported, where + ": text_config.model_type \"" + c.text_model_type +
                                             "\" is not supported (BLIP-2 with OPT or T5 is)");

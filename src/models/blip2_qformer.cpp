@@ -36,8 +36,8 @@ Blip2QFormer::Blip2QFormer(WeightStore& store, const Blip2QFormerConfig& config,
   }
 }
 
-std::vector<float> Blip2QFormer::forward(ThreadPool& pool, const float* image_embeds,
-                                         size_t batch, size_t image_tokens) const {
+std::vector<float> Blip2QFormer::forward(ThreadPool& pool, const float* image_embeds, size_t batch,
+                                         size_t image_tokens) const {
   const size_t h = static_cast<size_t>(config_.hidden_size);
   const size_t queries = static_cast<size_t>(queries_);
   std::vector<float> x(batch * queries * h);

@@ -10,8 +10,7 @@ namespace {
 // bias of its own in the module; 4.44 checkpoints store the bias it is given
 // as `qkv.bias` [3*hidden] (the key third is whatever was saved; HF uses it
 // as is), original LAVIS-style ones as `q_bias` / `v_bias` with no key bias.
-EncoderLayer load_layer(WeightStore& store, const std::string& prefix,
-                        const Blip2VisionConfig& c) {
+EncoderLayer load_layer(WeightStore& store, const std::string& prefix, const Blip2VisionConfig& c) {
   const int h = c.hidden_size;
   EncoderLayer layer;
   layer.heads = c.num_attention_heads;

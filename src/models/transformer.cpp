@@ -60,8 +60,8 @@ Linear linear_rows(const Linear& whole, int first, int count) {
     part.weight = whole.weight + skip;
     pack_linear(part);
   } else {
-    part.stored_weight =
-        static_cast<const uint8_t*>(whole.stored_weight) + skip * weight_type_size(whole.stored_type);
+    part.stored_weight = static_cast<const uint8_t*>(whole.stored_weight) +
+                         skip * weight_type_size(whole.stored_type);
   }
   return part;
 }
@@ -89,7 +89,8 @@ std::vector<float> vit_embeddings(ThreadPool& pool, const float* pixel_values, s
       float* dst = columns.data() + r * patch_len;
       for (size_t c = 0; c < channels; ++c)
         for (size_t y = 0; y < p; ++y) {
-          const float* src = pixel_values + ((b * channels + c) * size + py * p + y) * size + px * p;
+          const float* src =
+              pixel_values + ((b * channels + c) * size + py * p + y) * size + px * p;
           std::memcpy(dst + (c * p + y) * p, src, p * sizeof(float));
         }
     }
@@ -101,7 +102,8 @@ std::vector<float> vit_embeddings(ThreadPool& pool, const float* pixel_values, s
   for (size_t b = 0; b < batch; ++b) {
     for (size_t t = 0; t < tokens; ++t) {
       float* row = x.data() + (b * tokens + t) * hidden;
-      const float* src = t == 0 ? class_embedding : embedded.data() + (b * patches + t - 1) * hidden;
+      const float* src =
+          t == 0 ? class_embedding : embedded.data() + (b * patches + t - 1) * hidden;
       const float* pos = position_embedding + t * hidden;
       for (size_t i = 0; i < hidden; ++i) row[i] = src[i] + pos[i];
     }
@@ -137,7 +139,8 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
 void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
                            const EncoderLayer& layer, const AttentionOptions& attn,
                            EncoderWorkspace& ws) {
-  post_ln_attention_block(pool, x, seqs, layer.q, layer.k, layer.v, layer.o, layer.ln_attn, attn, ws);
+  post_ln_attention_block(pool, x, seqs, layer.q, layer.k, layer.v, layer.o, layer.ln_attn, attn,
+                          ws);
   post_ln_mlp_block(pool, x, seqs.rows(), layer.fc1, layer.fc2, layer.act, layer.ln_mlp, ws);
 }
 

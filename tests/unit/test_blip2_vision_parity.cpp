@@ -4,13 +4,13 @@
 // the Q-Former output and language_projection (1e-4 relative to scale), and
 // the config reader.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
-#include <unistd.h>
 
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
@@ -38,7 +38,8 @@ double bar(const std::vector<float>& ref) {
 }
 
 std::filesystem::path photo_of(const nlohmann::json& c) {
-  return fixture("photos/" + std::filesystem::path(c["image"].get<std::string>()).filename().string());
+  return fixture("photos/" +
+                 std::filesystem::path(c["image"].get<std::string>()).filename().string());
 }
 
 class Blip2VisionParity : public ::testing::TestWithParam<const char*> {
@@ -52,7 +53,8 @@ class Blip2VisionParity : public ::testing::TestWithParam<const char*> {
     outputs_ = read_json(fixture(std::string("blip2/outputs/") + GetParam() + "/outputs.json"));
     ref_ = std::make_unique<test::Reference>(
         fixture(std::string("blip2/outputs/") + GetParam() + "/outputs.safetensors"));
-    pixels_ = std::make_unique<test::Reference>(fixture("blip2/preprocess/pixel_values.safetensors"));
+    pixels_ =
+        std::make_unique<test::Reference>(fixture("blip2/preprocess/pixel_values.safetensors"));
   }
 
   std::filesystem::path dir_;
@@ -113,7 +115,8 @@ TEST_P(Blip2VisionParity, LanguageInputsOfAnImageAreOneSegment) {
   const std::vector<float> want = ref_->f32("case1_language_projection");
   ASSERT_EQ(segment.embeddings.size(), want.size());
   EXPECT_LE(test::max_abs_diff(segment.embeddings, want), bar(want));
-  EXPECT_EQ(segment.embeddings.size(), segment.rows * static_cast<size_t>(encoder_->text_hidden_size()));
+  EXPECT_EQ(segment.embeddings.size(),
+            segment.rows * static_cast<size_t>(encoder_->text_hidden_size()));
 }
 
 TEST_P(Blip2VisionParity, FloatWeightsGiveTheSameRows) {
@@ -132,7 +135,8 @@ TEST_P(Blip2VisionParity, FloatWeightsGiveTheSameRows) {
   const Blip2ImageEncoder widened(store, config_, test::pool_ptr());
   for (int image = 0; image < 2; ++image) {
     const std::vector<float> pixels = pixels_->f32("pixel_values_" + std::to_string(image));
-    const std::vector<float> want = ref_->f32("case" + std::to_string(image) + "_language_projection");
+    const std::vector<float> want =
+        ref_->f32("case" + std::to_string(image) + "_language_projection");
     const std::vector<float> ours = widened.language_inputs(pixels.data(), 1);
     ASSERT_EQ(ours.size(), want.size());
     EXPECT_LE(test::max_abs_diff(ours, want), bar(want)) << "image " << image;
@@ -180,7 +184,8 @@ TEST_P(Blip2VisionParity, BatchOfTwoMatchesOneByOne) {
   const std::vector<float> want1 = ref_->f32("case1_language_projection");
   ASSERT_EQ(batched.size(), want0.size() + want1.size());
   EXPECT_LE(test::max_abs_diff(batched.data(), want0.data(), want0.size()), bar(want0));
-  EXPECT_LE(test::max_abs_diff(batched.data() + want0.size(), want1.data(), want1.size()), bar(want1));
+  EXPECT_LE(test::max_abs_diff(batched.data() + want0.size(), want1.data(), want1.size()),
+            bar(want1));
 }
 
 INSTANTIATE_TEST_SUITE_P(Folders, Blip2VisionParity,
@@ -292,9 +297,11 @@ TEST(BlipImageProcessor, ResizesToExactSizeWithoutCrop) {
     return dir / "preprocessor_config.json";
   };
   // Crop keys are ignored (BlipImageProcessor has no crop); an int size is a square.
-  ImageProcessorConfig c = ImageProcessorConfig::from_file(
-      write({{"image_processor_type", "BlipImageProcessor"}, {"size", 224}, {"do_center_crop", true},
-             {"crop_size", 100}}));
+  ImageProcessorConfig c =
+      ImageProcessorConfig::from_file(write({{"image_processor_type", "BlipImageProcessor"},
+                                             {"size", 224},
+                                             {"do_center_crop", true},
+                                             {"crop_size", 100}}));
   EXPECT_FALSE(c.do_center_crop);
   EXPECT_EQ(c.out_height(), 224);
   EXPECT_EQ(c.out_width(), 224);
@@ -302,9 +309,10 @@ TEST(BlipImageProcessor, ResizesToExactSizeWithoutCrop) {
   c = ImageProcessorConfig::from_file(write({{"image_processor_type", "BlipImageProcessor"}}));
   EXPECT_EQ(c.out_height(), 384);
   EXPECT_EQ(c.out_width(), 384);
-  EXPECT_THROW(ImageProcessorConfig::from_file(write(
-                   {{"image_processor_type", "BlipImageProcessor"}, {"size", {{"shortest_edge", 224}}}})),
-               Error);
+  EXPECT_THROW(
+      ImageProcessorConfig::from_file(write(
+          {{"image_processor_type", "BlipImageProcessor"}, {"size", {{"shortest_edge", 224}}}})),
+      Error);
   // Without the type, the CLIP defaults stand (centre crop on).
   c = ImageProcessorConfig::from_file(write({{"size", {{"height", 224}, {"width", 224}}}}));
   EXPECT_TRUE(c.do_center_crop);
