@@ -27,6 +27,11 @@ Activation parse_activation(const std::string& name, const std::string& where) {
 
 void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, float* y,
             bool accumulate) {
+  if (lin.weight == nullptr && lin.stored_weight != nullptr) {
+    const TypedLinear typed{lin.stored_type, lin.stored_weight, lin.bias, lin.in, lin.out};
+    typed_linear(pool, x, rows, typed, y, accumulate);
+    return;
+  }
   MMFUSE_ASSERT(lin.weight != nullptr && lin.in > 0 && lin.out > 0);
   profiler::Scope timer(profiler::Op::linear);
   const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
@@ -128,8 +133,14 @@ void attention(ThreadPool& pool, const float* q, const float* k, const float* v,
   const int heads = opt.heads, d = opt.head_dim;
   const int width = heads * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  size_t max_len = 0;
-  for (size_t s = 0; s < seqs.count(); ++s) max_len = std::max(max_len, seqs.length(s));
+  const PackedSequences& key_seqs = opt.key_seqs != nullptr ? *opt.key_seqs : seqs;
+  MMFUSE_ASSERT(key_seqs.count() == seqs.count());
+  MMFUSE_ASSERT(!(opt.causal && opt.key_seqs != nullptr));
+  size_t max_len = 0, max_keys = 0;
+  for (size_t s = 0; s < seqs.count(); ++s) {
+    max_len = std::max(max_len, seqs.length(s));
+    max_keys = std::max(max_keys, key_seqs.length(s));
+  }
   struct Scratch {
     std::vector<float> scores, kept;
     std::vector<int> index;
@@ -140,49 +151,55 @@ void attention(ThreadPool& pool, const float* q, const float* k, const float* v,
   auto run_task = [&](size_t task, int worker) {
     const size_t s = task / static_cast<size_t>(heads);
     const int h = static_cast<int>(task % static_cast<size_t>(heads));
-    const size_t row0 = seqs.offsets[s];
+    const size_t row0 = seqs.offsets[s], key0 = key_seqs.offsets[s];
     const int len = static_cast<int>(seqs.length(s));
+    const int keys = static_cast<int>(key_seqs.length(s));
+    const size_t col = static_cast<size_t>(h) * static_cast<size_t>(d);
     if (len == 0) return;
+    if (keys == 0) {  // nothing to attend to (cross-attention to an empty sequence)
+      for (int i = 0; i < len; ++i) std::fill_n(out + (row0 + i) * width + col, d, 0.0f);
+      return;
+    }
     Scratch& mine = scratch[static_cast<size_t>(worker)];
     std::vector<float>& scores = mine.scores;
-    scores.resize(max_len * max_len);
-    const size_t col = static_cast<size_t>(h) * static_cast<size_t>(d);
-    sgemm(true, len, len, d, scale, q + row0 * width + col, width, k + row0 * width + col, width, 0.0f,
-          scores.data(), len);
+    scores.resize(max_len * max_keys);
+    sgemm(true, len, keys, d, scale, q + row0 * width + col, width, k + key0 * width + col, width,
+          0.0f, scores.data(), keys);
     for (int i = 0; i < len; ++i) {
-      float* row = scores.data() + static_cast<size_t>(i) * len;
-      const int visible = opt.causal ? i + 1 : len;
+      float* row = scores.data() + static_cast<size_t>(i) * keys;
+      const int visible = opt.causal ? i + 1 : keys;
       if (opt.key_mask == nullptr) {
         kernels::softmax_row(row, static_cast<size_t>(visible));
       } else {
         // Gather the attendable keys, softmax them, scatter back; others get 0.
         // A query with no attendable key attends uniformly, as a large negative
         // additive mask does in the reference implementation.
-        mine.kept.resize(static_cast<size_t>(len));
-        mine.index.resize(static_cast<size_t>(len));
+        mine.kept.resize(static_cast<size_t>(keys));
+        mine.index.resize(static_cast<size_t>(keys));
         float* kept = mine.kept.data();
         int* idx = mine.index.data();
         int m = 0;
         for (int j = 0; j < visible; ++j)
-          if (opt.key_mask[row0 + static_cast<size_t>(j)] != 0) {
+          if (opt.key_mask[key0 + static_cast<size_t>(j)] != 0) {
             kept[m] = row[j];
             idx[m++] = j;
           }
         if (m == 0) {
-          for (int j = 0; j < len; ++j) row[j] = j < visible ? 1.0f / static_cast<float>(visible) : 0.0f;
+          for (int j = 0; j < keys; ++j)
+            row[j] = j < visible ? 1.0f / static_cast<float>(visible) : 0.0f;
           continue;
         }
         kernels::softmax_row(kept, static_cast<size_t>(m));
-        std::fill(row, row + len, 0.0f);
+        std::fill(row, row + keys, 0.0f);
         for (int t = 0; t < m; ++t) row[idx[t]] = kept[t];
         continue;
       }
-      std::fill(row + visible, row + len, 0.0f);
+      std::fill(row + visible, row + keys, 0.0f);
     }
-    sgemm(false, len, d, len, 1.0f, scores.data(), len, v + row0 * width + col, width, 0.0f,
+    sgemm(false, len, d, keys, 1.0f, scores.data(), keys, v + key0 * width + col, width, 0.0f,
           out + row0 * width + col, width);
   };
-  if (max_len * max_len * static_cast<size_t>(d) * tasks < kMinParallelWork) {
+  if (max_len * max_keys * static_cast<size_t>(d) * tasks < kMinParallelWork) {
     for (size_t t = 0; t < tasks; ++t) run_task(t, 0);
   } else {
     pool.parallel_tasks(tasks, run_task);
@@ -197,6 +214,7 @@ void attention_for_rows(ThreadPool& pool, const float* q, const float* k, const 
   const size_t width = heads * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   MMFUSE_ASSERT(query_rows.size() == seqs.count());
+  MMFUSE_ASSERT(opt.key_seqs == nullptr);  // self-attention only
   size_t max_len = 0;
   for (size_t s = 0; s < seqs.count(); ++s) max_len = std::max(max_len, seqs.length(s));
   std::vector<std::vector<float>> scratch(static_cast<size_t>(pool.size()));

@@ -11,6 +11,7 @@
 
 #include "core/packed_gemm.h"
 #include "core/thread_pool.h"
+#include "core/typed_linear.h"
 
 namespace mmfuse {
 
@@ -27,6 +28,11 @@ struct Linear {
   int out = 0;
   // The same weights packed for oneDNN's matmul kernels (see pack_linear), or null.
   std::shared_ptr<const PackedLinear> packed;
+  // Weights kept in their stored F16/BF16 type instead of `weight` (which is
+  // then null): linear() runs typed_linear on them. For large towers loaded
+  // from half-precision files, where a float32 copy would double the memory.
+  WeightType stored_type = WeightType::f32;
+  const void* stored_weight = nullptr;  // out * in values of stored_type
 };
 
 // Packs lin's weights for the faster kernels; keeps lin unpacked if oneDNN cannot.
@@ -66,11 +72,17 @@ struct AttentionOptions {
   int heads = 1;
   int head_dim = 0;
   bool causal = false;                // query i sees keys j <= i only
-  const int64_t* key_mask = nullptr;  // per packed row: nonzero = may be attended to; null = all
+  // Per packed key row: nonzero = may be attended to; null = all.
+  const int64_t* key_mask = nullptr;
+  // Cross-attention: keys and values are packed as key_seqs (sequence s of the
+  // queries attends to sequence s of the keys, e.g. its image tokens) instead
+  // of like the queries. Null = self-attention. Not with causal.
+  const PackedSequences* key_seqs = nullptr;
 };
 
 // Scaled dot-product attention per sequence and head (scale = head_dim^-0.5,
-// softmax in fp32). q, k, v and out are [rows, heads*head_dim].
+// softmax in fp32). q and out are [rows, heads*head_dim]; k and v the same, or
+// [opt.key_seqs->rows(), heads*head_dim] for cross-attention.
 void attention(ThreadPool& pool, const float* q, const float* k, const float* v, float* out,
                const PackedSequences& seqs, const AttentionOptions& opt);
 

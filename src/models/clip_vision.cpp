@@ -1,8 +1,6 @@
 // CLIP vision tower (ViT): patch embedding as a GEMM over image patches, class
 // token, position embeddings, pre-layernorm, pre-LN encoder, post-layernorm of
 // the class token.
-#include <cstring>
-
 #include "mmfuse/error.h"
 #include "models/clip.h"
 
@@ -30,42 +28,11 @@ ClipVisionTower::ClipVisionTower(WeightStore& store, const ClipVisionConfig& con
 
 std::vector<float> ClipVisionTower::embed(ThreadPool& pool, const float* pixel_values,
                                           size_t batch) const {
-  const size_t hidden = static_cast<size_t>(config_.hidden_size);
-  const size_t p = static_cast<size_t>(config_.patch_size);
-  const size_t side = static_cast<size_t>(config_.patches_per_side());
-  const size_t size = static_cast<size_t>(config_.image_size);
-  const size_t channels = static_cast<size_t>(config_.num_channels);
-  const size_t patches = side * side;
-  const size_t tokens = patches + 1;
-  const size_t patch_len = channels * p * p;
-
-  // im2col: one row per patch, laid out (channel, y, x) like the conv weight.
-  std::vector<float> columns(batch * patches * patch_len);
-  pool.parallel_for(batch * patches, [&](size_t r0, size_t r1, int) {
-    for (size_t r = r0; r < r1; ++r) {
-      const size_t b = r / patches, patch = r % patches;
-      const size_t py = patch / side, px = patch % side;
-      float* dst = columns.data() + r * patch_len;
-      for (size_t c = 0; c < channels; ++c)
-        for (size_t y = 0; y < p; ++y) {
-          const float* src = pixel_values + ((b * channels + c) * size + py * p + y) * size + px * p;
-          std::memcpy(dst + (c * p + y) * p, src, p * sizeof(float));
-        }
-    }
-  });
-  std::vector<float> embedded(batch * patches * hidden);
-  linear(pool, columns.data(), batch * patches, patch_embedding_, embedded.data());
-
-  std::vector<float> x(batch * tokens * hidden);
-  for (size_t b = 0; b < batch; ++b) {
-    for (size_t t = 0; t < tokens; ++t) {
-      float* row = x.data() + (b * tokens + t) * hidden;
-      const float* src = t == 0 ? class_embedding_ : embedded.data() + (b * patches + t - 1) * hidden;
-      const float* pos = position_embedding_ + t * hidden;
-      for (size_t i = 0; i < hidden; ++i) row[i] = src[i] + pos[i];
-    }
-  }
-  layer_norm(pool, x.data(), batch * tokens, pre_layernorm_, x.data());
+  std::vector<float> x = vit_embeddings(pool, pixel_values, batch, config_.num_channels,
+                                        config_.image_size, config_.patch_size, patch_embedding_,
+                                        class_embedding_, position_embedding_);
+  layer_norm(pool, x.data(), x.size() / static_cast<size_t>(config_.hidden_size), pre_layernorm_,
+             x.data());
   return x;
 }
 

@@ -36,6 +36,26 @@ struct EncoderWorkspace {
 // Loads nn.Linear weights `prefix.weight` [out, in] and, if `with_bias`, `prefix.bias` [out].
 Linear load_linear(WeightStore& store, const std::string& prefix, int in, int out, bool with_bias = true);
 LayerNormWeights load_layer_norm(WeightStore& store, const std::string& prefix, int dim, float eps);
+// The same, but F16/BF16 weights stay in their stored type (zero copy from the
+// map; linear() widens them as it goes), so a half-precision tower takes half
+// the memory of a float32 copy. F32 weights load as load_linear's (packed
+// unless `pack` is false). The bias is float32.
+Linear load_linear_stored(WeightStore& store, const std::string& prefix, int in, int out,
+                          bool with_bias = true, bool pack = true);
+// Rows [first, first + count) of an unpacked Linear's [out, in] weights and bias
+// as a Linear of their own (packed when float32): one product of a fused
+// projection, e.g. the q, k or v third of BLIP-2's `qkv`.
+Linear linear_rows(const Linear& whole, int first, int count);
+
+// ViT input embeddings (CLIP, BLIP-2): the patch-embedding conv as a GEMM over
+// image patches (`patch_embedding`: [hidden, channels * patch * patch], conv
+// weight layout, with or without bias), the class token in front, positions
+// added. pixel_values: [batch, channels, image_size, image_size]; returns
+// [batch, 1 + (image_size / patch)^2, hidden].
+std::vector<float> vit_embeddings(ThreadPool& pool, const float* pixel_values, size_t batch,
+                                  int channels, int image_size, int patch_size,
+                                  const Linear& patch_embedding, const float* class_embedding,
+                                  const float* position_embedding);
 
 // x[rows, hidden] <- x + attn(ln_attn(x)); x <- x + mlp(ln_mlp(x))   (CLIP, ViT, wav2vec2-lv60)
 void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
@@ -46,6 +66,21 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
 void post_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seqs,
                            const EncoderLayer& layer, const AttentionOptions& attn,
                            EncoderWorkspace& ws);
+
+// The two halves of that post-LN layer, for layers with more between them
+// (the BLIP-2 Q-Former's cross-attention); post_ln_encoder_layer runs them in
+// a row. Attention: x[seqs.rows(), hidden] <- ln(x + o(attention(q(x), k(m), v(m)))),
+// where m is x itself or, for cross-attention, `memory` [memory_seqs.rows(),
+// k.in] (sequence s of x attends to sequence s of memory).
+void post_ln_attention_block(ThreadPool& pool, float* x, const PackedSequences& seqs,
+                             const Linear& q, const Linear& k, const Linear& v, const Linear& o,
+                             const LayerNormWeights& ln, const AttentionOptions& attn,
+                             EncoderWorkspace& ws, const float* memory = nullptr,
+                             const PackedSequences* memory_seqs = nullptr);
+// Feed-forward: x[rows, hidden] <- ln(x + fc2(act(fc1(x)))).
+void post_ln_mlp_block(ThreadPool& pool, float* x, size_t rows, const Linear& fc1,
+                       const Linear& fc2, Activation act, const LayerNormWeights& ln,
+                       EncoderWorkspace& ws);
 
 // The same pre-LN layer computed only for one row per sequence (rows[s], a packed row
 // index): all rows feed keys and values, but queries, the output projection

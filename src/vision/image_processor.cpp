@@ -154,9 +154,22 @@ ImageProcessorConfig ImageProcessorConfig::from_file(const std::filesystem::path
 
   ImageProcessorConfig c;
   try {
+    // BlipImageProcessor (BLIP, BLIP-2) resizes to exactly size.height x
+    // size.width (default 384 x 384; an int is a square) and has no crop step:
+    // it ignores do_center_crop / crop_size if a file carries them.
+    const bool blip = has(j, "image_processor_type") && j.at("image_processor_type").is_string() &&
+                      j.at("image_processor_type").get<std::string>() == "BlipImageProcessor";
+    if (blip) {
+      c.shortest_edge = 0;
+      c.resize_h = c.resize_w = 384;
+    }
     c.do_resize = get_bool(j, "do_resize", c.do_resize, file);
     if (has(j, "size")) {
-      const SizeSpec s = parse_size(j.at("size"), "size", /*int_is_square=*/false, file);
+      const SizeSpec s = parse_size(j.at("size"), "size", /*int_is_square=*/blip, file);
+      if (blip && s.shortest_edge > 0) {
+        config_error(ErrorKind::unsupported, file, "size",
+                     "BlipImageProcessor needs {\"height\": H, \"width\": W}");
+      }
       if (s.shortest_edge > 0) {
         c.shortest_edge = s.shortest_edge;
         c.resize_h = c.resize_w = 0;
@@ -172,8 +185,8 @@ ImageProcessorConfig ImageProcessorConfig::from_file(const std::filesystem::path
         config_error(ErrorKind::bad_input, file, "resample", "expected an integer");
       c.resample = v.get<int>();
     }
-    c.do_center_crop = get_bool(j, "do_center_crop", c.do_center_crop, file);
-    if (has(j, "crop_size")) {
+    c.do_center_crop = !blip && get_bool(j, "do_center_crop", c.do_center_crop, file);
+    if (!blip && has(j, "crop_size")) {
       const SizeSpec s = parse_size(j.at("crop_size"), "crop_size", /*int_is_square=*/true, file);
       if (s.shortest_edge > 0) {
         config_error(ErrorKind::bad_input, file, "crop_size",

@@ -1,5 +1,6 @@
 // CLIP-style image preprocessing, numerically identical to Hugging Face
-// CLIPImageProcessor / ChineseCLIPImageProcessor (transformers 4.44 on PIL 9.4):
+// CLIPImageProcessor / ChineseCLIPImageProcessor / BlipImageProcessor
+// (transformers 4.44 on PIL 9.4; BLIP: exact size, no crop):
 // resize (shortest edge or exact size, PIL resampling on uint8), centre crop
 // (floor division, zero padding when the image is smaller), rescale
 // float32(u8 * factor computed in float64), normalise (x - mean) / std in

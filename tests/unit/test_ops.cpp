@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/ops.h"
@@ -190,6 +191,89 @@ TEST(Attention, MatchesNaiveWithCausalAndPaddingMasks) {
       for (size_t i = 0; i < out.size(); ++i)
         ASSERT_NEAR(out[i], want[i], 1e-5) << "causal " << causal << " masked " << masked << " at " << i;
     }
+}
+
+TEST(Attention, CrossAttentionReadsKeysPackedApart) {
+  // Queries of lengths 2, 3, 1 attend to key sequences of lengths 5, 1, 4
+  // (BLIP-2's queries reading image tokens); keys 1 and 8 are masked out.
+  const int heads = 2, d = 4;
+  PackedSequences queries, keys;
+  queries.offsets = {0, 2, 5, 6};
+  keys.offsets = {0, 5, 6, 10};
+  const size_t width = heads * d;
+  std::vector<float> q = random_vector(queries.rows() * width, 21),
+                     k = random_vector(keys.rows() * width, 22),
+                     v = random_vector(keys.rows() * width, 23), out(queries.rows() * width);
+  std::vector<int64_t> mask(keys.rows(), 1);
+  mask[1] = 0;
+  mask[8] = 0;
+  ThreadPool pool(2);
+  for (bool masked : {false, true}) {
+    AttentionOptions opt;
+    opt.heads = heads;
+    opt.head_dim = d;
+    opt.key_seqs = &keys;
+    opt.key_mask = masked ? mask.data() : nullptr;
+    attention(pool, q.data(), k.data(), v.data(), out.data(), queries, opt);
+    for (size_t s = 0; s < queries.count(); ++s)
+      for (size_t i = queries.offsets[s]; i < queries.offsets[s + 1]; ++i)
+        for (int h = 0; h < heads; ++h) {
+          std::vector<double> p;
+          double max = -1e300, sum = 0;
+          for (size_t j = keys.offsets[s]; j < keys.offsets[s + 1]; ++j) {
+            double dot = 0;
+            for (int c = 0; c < d; ++c) dot += double(q[i * width + h * d + c]) * k[j * width + h * d + c];
+            p.push_back(masked && mask[j] == 0 ? -INFINITY : dot / std::sqrt(double(d)));
+            max = std::max(max, p.back());
+          }
+          for (double& x : p) sum += x = std::exp(x - max);
+          for (int c = 0; c < d; ++c) {
+            double want = 0;
+            for (size_t j = 0; j < p.size(); ++j)
+              want += p[j] / sum * v[(keys.offsets[s] + j) * width + h * d + c];
+            ASSERT_NEAR(out[i * width + h * d + c], want, 1e-5) << "masked " << masked << " row " << i;
+          }
+        }
+  }
+}
+
+TEST(Linear, StoredHalfPrecisionWeightsMatchTheirFloatCopy) {
+  // A Linear whose weights stay F16 gives what the widened float32 weights give.
+  const size_t in = 40, out = 70;
+  std::vector<float> w = random_vector(out * in, 31), bias = random_vector(out, 32);
+  std::vector<uint16_t> half(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {  // round to F16 (normal range, round to nearest even)
+    uint32_t bits;
+    std::memcpy(&bits, &w[i], 4);
+    const uint32_t sign = (bits >> 16) & 0x8000u;
+    int exp = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
+    uint32_t mant = bits & 0x7fffffu;
+    uint32_t h = sign | (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
+    const uint32_t rest = mant & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;
+    ASSERT_GT(exp, 0);
+    half[i] = static_cast<uint16_t>(h);
+  }
+  std::vector<float> widened(w.size());
+  kernels::widen(WeightType::f16, half.data(), half.size(), widened.data());
+  Linear typed;
+  typed.in = static_cast<int>(in);
+  typed.out = static_cast<int>(out);
+  typed.bias = bias.data();
+  typed.stored_type = WeightType::f16;
+  typed.stored_weight = half.data();
+  const Linear plain{widened.data(), bias.data(), static_cast<int>(in), static_cast<int>(out), nullptr};
+  ThreadPool pool(2);
+  for (size_t rows : {1u, 3u, 20u}) {
+    std::vector<float> x = random_vector(rows * in, 33), a(rows * out), b(rows * out), acc(rows * out, 0.5f);
+    linear(pool, x.data(), rows, typed, a.data());
+    linear(pool, x.data(), rows, plain, b.data());
+    linear(pool, x.data(), rows, typed, acc.data(), /*accumulate=*/true);
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_NEAR(a[i], b[i], 1e-4) << rows;
+      ASSERT_NEAR(acc[i], b[i] + 0.5f, 1e-4) << rows;
+    }
+  }
 }
 
 TEST(ThreadPool, RunsEveryIndexOnceAndPropagatesErrors) {
