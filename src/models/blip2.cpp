@@ -18,11 +18,16 @@ const std::string kLanguagePrefix = "language_model.";
 // BLIP-2's question-answer prompt (the format of the paper's VQA prompts and
 // of LAVIS' multi-turn demo): "Question: q1 Answer: a1. Question: q2 Answer:".
 // A lone user turn with no text is plain captioning: an empty prompt.
+// The template loops over content parts, so the server passes image parts
+// through to it (text parts are joined; images need no placeholder).
 constexpr const char* kQuestionAnswerTemplate =
     "{%- for message in messages -%}\n"
-    "{%- if message.content is string -%}{%- set text = message.content | trim -%}\n"
-    "{%- else -%}{%- set text = message.content | selectattr('type', 'equalto', 'text') | "
-    "map(attribute='text') | join(' ') | trim -%}{%- endif -%}\n"
+    "{%- set ns = namespace(text='') -%}\n"
+    "{%- if message.content is string -%}{%- set ns.text = message.content -%}\n"
+    "{%- else -%}{%- for part in message.content -%}{%- if part.type == 'text' -%}"
+    "{%- set ns.text = ns.text ~ (' ' if ns.text else '') ~ part.text -%}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}\n"
+    "{%- set text = ns.text | trim -%}\n"
     "{%- if message.role == 'system' -%}{%- if text %}{{ text ~ ' ' }}{% endif -%}\n"
     "{%- elif message.role == 'user' -%}\n"
     "{%- if text or loop.length > 1 %}{{ ('' if loop.first else ' ') ~ 'Question: ' ~ text ~ "

@@ -10,7 +10,7 @@
 #include "models/bert.h"
 #include "models/chinese_clip.h"
 #include "models/clip.h"
-#include "models/llama_for_causal_lm.h"
+#include "models/causal_lm.h"
 #include "models/blip2.h"
 #include "models/llava.h"
 #include "models/sound_cnn_lstm.h"
@@ -135,12 +135,27 @@ std::vector<Architecture> build_table() {
   llama.description = "Llama decoder: Llama-2/3, TinyLlama, Vicuna (HF LlamaForCausalLM)";
   llama.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
                              const fs::path& adapter) {
-    return std::unique_ptr<GenerativeModel>(LlamaForCausalLm::load(dir, std::move(pool), adapter));
+    return std::unique_ptr<GenerativeModel>(CausalLm::load(dir, std::move(pool), adapter));
   };
   llama.text_context_length = [](const nlohmann::json& config, const std::string& where) {
     return text_positions(config, where, 2048);
   };
   table.push_back(std::move(llama));
+
+  Architecture opt;
+  opt.model_type = "opt";
+  opt.architectures = {"OPTForCausalLM"};
+  opt.capabilities = static_cast<uint32_t>(Capability::generate);
+  opt.tokenizer = TokenizerKind::none;  // GPT-2 byte-level BPE, read by load_generative_tokenizer
+  opt.description = "OPT decoder: facebook/opt-* (HF OPTForCausalLM)";
+  opt.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                           const fs::path& adapter) {
+    return std::unique_ptr<GenerativeModel>(CausalLm::load(dir, std::move(pool), adapter));
+  };
+  opt.text_context_length = [](const nlohmann::json& config, const std::string& where) {
+    return text_positions(config, where, 2048);
+  };
+  table.push_back(std::move(opt));
 
   // Fitted by `mmfuse sound fit` on normal clips; opened by SoundDetector.
   Architecture sound_gaussian;

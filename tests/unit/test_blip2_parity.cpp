@@ -83,8 +83,9 @@ TEST_P(Blip2Parity, TokenizerAndFirstLogits) {
   for (const auto& c : outputs_["cases"]) {
     const int index = c["case"].get<int>();
     SCOPED_TRACE("case " + std::to_string(index));
-    if (c.contains("input_ids"))
+    if (c.contains("input_ids")) {
       EXPECT_EQ(model_->tokenizer().encode(prompt_of(c), true), ids32(c["input_ids"]));
+    }
     const PromptInput prompt = model_->prepare(prompt_of(c), {photo(c["image_index"].get<int>())});
     std::vector<float> logits(static_cast<size_t>(model_->language_model().vocab_size()));
     model_->language_model().prefill(prompt, logits.data());

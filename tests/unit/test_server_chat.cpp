@@ -224,6 +224,43 @@ TEST(ServerChat, AnswersAreTheReferenceTokens) {
   }
 }
 
+// BLIP-2 folders serve the same route: the question goes through BLIP-2's
+// question-answer format ("Question: ... Answer:", tests/fixtures/blip2 case 1)
+// and gives transformers' tokens, as `mmfuse generate` does; one image exactly.
+TEST(ServerChat, Blip2AnswersAndTakesOneImage) {
+  server::ServerConfig c = llava_config();
+  c.generative_models.clear();
+  for (const char* folder : {"blip2-opt-tiny", "blip2-flan-t5-tiny"}) {
+    server::GenerativeModelSpec spec;
+    spec.name = folder;
+    spec.dir = fixture(std::string("blip2/models/") + folder).string();
+    c.generative_models.push_back(spec);
+  }
+  RunningServer s(c);
+  for (const char* folder : {"blip2-opt-tiny", "blip2-flan-t5-tiny"}) {
+    std::ifstream in(fixture(std::string("blip2/outputs/") + folder + "/outputs.json"));
+    const json reference = json::parse(in)["cases"][1];
+    const json image = {{"type", "image_url"}, {"image_url", {{"url", photo_url()}}}};
+    json body = {{"model", folder},
+                 {"messages",
+                  json::array({{{"role", "user"},
+                                {"content", json::array({image, {{"type", "text"},
+                                                                 {"text", "what color is the bus?"}}})}}})},
+                 {"max_tokens", 16},
+                 {"temperature", 0}};
+    auto r = s.client().Post("/v1/chat/completions", body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json_of(r)["choices"][0]["message"]["content"], reference["generated_text"]) << folder;
+
+    body["messages"][0]["content"] = json::array({image, image, {{"type", "text"}, {"text", "?"}}});
+    r = s.client().Post("/v1/chat/completions", body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_NE(r->body.find("exactly one image"), std::string::npos) << r->body;
+  }
+}
+
 TEST(ServerChat, AdapterAndTextCompletions) {
   RunningServer s(llava_config());
   const json body = {{"model", "llava+lora"},

@@ -1,6 +1,7 @@
-// A text-only Llama folder (LlamaForCausalLM: Llama-2/3, TinyLlama, Vicuna)
-// as a GenerativeModel: the SentencePiece tokenizer, the decoder, the
-// folder's chat template and generation_config.json.
+// A text-only decoder folder as a GenerativeModel: LlamaForCausalLM (Llama-2/3,
+// TinyLlama, Vicuna, Mistral) or OPTForCausalLM, with the folder's tokenizer
+// (SentencePiece or GPT-2 byte-level BPE), chat template and
+// generation_config.json.
 #pragma once
 
 #include <filesystem>
@@ -9,20 +10,20 @@
 
 #include "io/model_folder.h"
 #include "models/generative_model.h"
-#include "models/llama.h"
 
 namespace mmfuse {
 
-class LlamaForCausalLm final : public GenerativeModel {
+class CausalLm final : public GenerativeModel {
  public:
+  // Picks the decoder by config.json's model_type ("llama", "mistral", "opt").
   // `merge_adapter` (may be empty): a PEFT LoRA folder merged at load.
-  static std::unique_ptr<LlamaForCausalLm> load(const std::filesystem::path& dir,
-                                                std::shared_ptr<ThreadPool> pool,
-                                                const std::filesystem::path& merge_adapter = {});
+  static std::unique_ptr<CausalLm> load(const std::filesystem::path& dir,
+                                        std::shared_ptr<ThreadPool> pool,
+                                        const std::filesystem::path& merge_adapter = {});
 
   const std::string& name() const override { return name_; }
   const std::string& model_type() const override { return model_type_; }
-  const LanguageModel& language_model() const override { return *llama_; }
+  const LanguageModel& language_model() const override { return *decoder_; }
   const GenerativeTokenizer& tokenizer() const override { return *tokenizer_; }
   ThreadPool& pool() const override { return *pool_; }
   size_t weight_bytes() const override { return store_->total_bytes(); }
@@ -35,11 +36,12 @@ class LlamaForCausalLm final : public GenerativeModel {
   std::shared_ptr<const LoraAdapter> load_adapter(const std::filesystem::path& dir) const override;
 
  private:
-  LlamaForCausalLm() = default;
-  std::string name_, model_type_ = "llama";
+  CausalLm() = default;
+  std::string name_, model_type_;
+  std::string layers_prefix_;  // where the decoder layers' modules start (unmerged LoRA)
   std::shared_ptr<ThreadPool> pool_;
   std::shared_ptr<WeightStore> store_;
-  std::unique_ptr<LlamaModel> llama_;
+  std::unique_ptr<LanguageModel> decoder_;
   std::unique_ptr<GenerativeTokenizer> tokenizer_;
   std::string chat_template_;
   GenerationConfig generation_;
