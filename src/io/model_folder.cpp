@@ -35,6 +35,35 @@ bool JsonFields::has(const std::string& key) const {
   return object_.is_object() && object_.contains(key) && !object_[key].is_null();
 }
 
+int JsonFields::positive(const std::string& key, int fallback) const {
+  const int64_t v = integer(key, fallback);
+  MMFUSE_CHECK(v > 0 && v < (int64_t{1} << 30), bad_input,
+               where_ + ": field \"" + key + "\" must be a positive integer");
+  return static_cast<int>(v);
+}
+
+int32_t JsonFields::token_id(const std::string& key, int32_t fallback, int64_t vocab_size) const {
+  const int64_t v = integer(key, fallback);
+  MMFUSE_CHECK(v >= -1 && v < vocab_size, bad_input,
+               where_ + ": field \"" + key + "\" is not a token id of the vocabulary");
+  return static_cast<int32_t>(v);
+}
+
+std::vector<int32_t> JsonFields::token_ids(const std::string& key, std::vector<int32_t> fallback,
+                                           int64_t vocab_size) const {
+  if (!object_.is_object() || !object_.contains(key)) return fallback;
+  const nlohmann::json& j = object_[key];
+  if (j.is_null()) return {};
+  const nlohmann::json list = j.is_array() ? j : nlohmann::json::array({j});
+  std::vector<int32_t> out;
+  for (const auto& v : list) {
+    MMFUSE_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < vocab_size,
+                 bad_input, where_ + ": field \"" + key + "\" must be token ids of the vocabulary");
+    out.push_back(static_cast<int32_t>(v.get<int64_t>()));
+  }
+  return out;
+}
+
 int64_t JsonFields::integer(const std::string& key, int64_t fallback) const {
   if (!has(key)) return fallback;
   const auto& v = object_[key];

@@ -30,6 +30,13 @@ class JsonFields {
   bool boolean(const std::string& key, bool fallback) const;
   std::string string(const std::string& key, const std::string& fallback) const;
   bool has(const std::string& key) const;
+  // A size or count: a positive integer below 2^30 (bad_input naming the key otherwise).
+  int positive(const std::string& key, int fallback) const;
+  // A token id below `vocab_size`, or -1 for null / absent when fallback is -1.
+  int32_t token_id(const std::string& key, int32_t fallback, int64_t vocab_size) const;
+  // eos_token_id as configs write it: one id, a list of ids, or null (none).
+  std::vector<int32_t> token_ids(const std::string& key, std::vector<int32_t> fallback,
+                                 int64_t vocab_size) const;
   const std::string& where() const { return where_; }
 
  private:

@@ -6,18 +6,12 @@
 
 #include "core/gemm.h"
 #include "mmfuse/error.h"
+#include "models/kv_cache.h"
 #include "models/lora.h"
 
 namespace mmfuse {
 
 namespace {
-
-int positive_field(const JsonFields& f, const std::string& key, int fallback) {
-  const int64_t v = f.integer(key, fallback);
-  MMFUSE_CHECK(v > 0 && v < (int64_t{1} << 30), bad_input,
-               f.where() + ": field \"" + key + "\" must be a positive integer");
-  return static_cast<int>(v);
-}
 
 RopeScaling parse_rope_scaling(const nlohmann::json& config, const std::string& where,
                                int max_positions) {
@@ -69,38 +63,22 @@ void rms_norm_row(const float* x, size_t dim, const float* weight, float eps, fl
   for (size_t i = 0; i < dim; ++i) y[i] = weight[i] * (x[i] * scale);
 }
 
-// One sequence's keys and values per layer, [positions, kv_heads * head_dim].
-class LlamaState final : public DecoderState {
- public:
-  explicit LlamaState(size_t layers) : k(layers), v(layers) {}
-  std::unique_ptr<DecoderState> clone() const override { return std::make_unique<LlamaState>(*this); }
-  size_t positions() const override { return filled; }
-  size_t cache_bytes() const override {
-    size_t n = 0;
-    for (size_t i = 0; i < k.size(); ++i) n += (k[i].size() + v[i].size()) * sizeof(float);
-    return n;
-  }
-  std::vector<std::vector<float>> k, v;
-  size_t filled = 0;
-  const LoraAdapter* adapter = nullptr;
-};
-
 }  // namespace
 
 LlamaConfig LlamaConfig::from_json(const nlohmann::json& config, const std::string& where) {
   MMFUSE_CHECK(config.is_object(), bad_input, where + ": must be a JSON object");
   const JsonFields f(config, where);
   LlamaConfig c;
-  c.vocab_size = positive_field(f, "vocab_size", c.vocab_size);
-  c.hidden_size = positive_field(f, "hidden_size", c.hidden_size);
-  c.intermediate_size = positive_field(f, "intermediate_size", c.intermediate_size);
-  c.num_hidden_layers = positive_field(f, "num_hidden_layers", c.num_hidden_layers);
-  c.num_attention_heads = positive_field(f, "num_attention_heads", c.num_attention_heads);
+  c.vocab_size = f.positive("vocab_size", c.vocab_size);
+  c.hidden_size = f.positive("hidden_size", c.hidden_size);
+  c.intermediate_size = f.positive("intermediate_size", c.intermediate_size);
+  c.num_hidden_layers = f.positive("num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = f.positive("num_attention_heads", c.num_attention_heads);
   c.num_key_value_heads =
       config.contains("num_key_value_heads") && !config["num_key_value_heads"].is_null()
-          ? positive_field(f, "num_key_value_heads", c.num_attention_heads)
+          ? f.positive("num_key_value_heads", c.num_attention_heads)
           : c.num_attention_heads;
-  c.max_position_embeddings = positive_field(f, "max_position_embeddings", c.max_position_embeddings);
+  c.max_position_embeddings = f.positive("max_position_embeddings", c.max_position_embeddings);
   c.rms_norm_eps = static_cast<float>(f.number("rms_norm_eps", c.rms_norm_eps));
   c.rope_theta = f.number("rope_theta", c.rope_theta);
   c.attention_bias = f.boolean("attention_bias", false);
@@ -109,7 +87,7 @@ LlamaConfig LlamaConfig::from_json(const nlohmann::json& config, const std::stri
   MMFUSE_CHECK(c.hidden_size % c.num_attention_heads == 0, bad_input,
                where + ": hidden_size is not divisible by num_attention_heads");
   c.head_dim = config.contains("head_dim") && !config["head_dim"].is_null()
-                   ? positive_field(f, "head_dim", c.hidden_size / c.num_attention_heads)
+                   ? f.positive("head_dim", c.hidden_size / c.num_attention_heads)
                    : c.hidden_size / c.num_attention_heads;
   MMFUSE_CHECK(c.head_dim % 2 == 0, bad_input, where + ": head_dim must be even (rotary halves)");
   MMFUSE_CHECK(c.num_attention_heads % c.num_key_value_heads == 0, bad_input,
@@ -123,7 +101,7 @@ LlamaConfig LlamaConfig::from_json(const nlohmann::json& config, const std::stri
 }
 
 struct LlamaModel::Slice {
-  LlamaState* state = nullptr;
+  KvCacheState* state = nullptr;
   size_t row0 = 0, rows = 0, pos0 = 0;
 };
 
@@ -361,20 +339,8 @@ std::vector<float> LlamaModel::embed_prompt(const PromptInput& prompt) const {
   MMFUSE_CHECK(length < max_positions(), bad_input,
                "the prompt has " + std::to_string(length) + " positions; the model takes at most " +
                    std::to_string(max_positions()) + " (max_position_embeddings)");
-  std::vector<float> x(length * hidden);
-  size_t row = 0;
-  for (const PromptSegment& seg : prompt.segments) {
-    if (seg.rows > 0) {
-      MMFUSE_CHECK(seg.embeddings.size() == seg.rows * hidden, internal,
-                   "prompt segment has the wrong embedding width");
-      std::copy(seg.embeddings.begin(), seg.embeddings.end(),
-                x.begin() + static_cast<long>(row * hidden));
-      row += seg.rows;
-    } else {
-      for (int32_t id : seg.ids) embed(id, &x[row++ * hidden]);
-    }
-  }
-  return x;
+  return embed_prompt_segments(prompt, hidden,
+                               [this](int32_t id, float* row) { embed(id, row); });
 }
 
 std::unique_ptr<DecoderState> LlamaModel::prefill(const PromptInput& prompt, float* logits,
@@ -382,7 +348,7 @@ std::unique_ptr<DecoderState> LlamaModel::prefill(const PromptInput& prompt, flo
   const size_t hidden = static_cast<size_t>(config_.hidden_size);
   std::vector<float> x = embed_prompt(prompt);
   const size_t length = x.size() / hidden;
-  auto state = std::make_unique<LlamaState>(layers_.size());
+  auto state = std::make_unique<KvCacheState>(layers_.size());
   state->adapter = adapter;
   const size_t kv_row = static_cast<size_t>(config_.num_key_value_heads) * config_.head_dim;
   for (size_t li = 0; li < layers_.size(); ++li) {
@@ -403,7 +369,7 @@ std::vector<float> LlamaModel::prompt_logits(const PromptInput& prompt,
   const size_t hidden = static_cast<size_t>(config_.hidden_size);
   std::vector<float> x = embed_prompt(prompt);
   const size_t length = x.size() / hidden;
-  LlamaState state(layers_.size());
+  KvCacheState state(layers_.size());
   state.adapter = adapter;
   std::vector<Slice> slices{{&state, 0, length, 0}};
   forward(x.data(), slices);
@@ -421,7 +387,7 @@ void LlamaModel::decode(DecoderState* const* states, const int32_t* tokens, size
   std::vector<float> x(n * hidden);
   std::vector<Slice> slices;
   for (size_t i = 0; i < n; ++i) {
-    auto* state = dynamic_cast<LlamaState*>(states[i]);
+    auto* state = dynamic_cast<KvCacheState*>(states[i]);
     MMFUSE_CHECK(state != nullptr, internal, "decode: a state of another model");
     MMFUSE_CHECK(state->filled < max_positions(), bad_input,
                  "the sequence reached the model's " + std::to_string(max_positions()) +

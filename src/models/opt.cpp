@@ -6,6 +6,7 @@
 
 #include "core/gemm.h"
 #include "mmfuse/error.h"
+#include "models/kv_cache.h"
 #include "models/lora.h"
 
 namespace mmfuse {
@@ -18,36 +19,6 @@ constexpr float kLayerNormEps = 1e-5f;
 // 0 and 1 for padding).
 constexpr size_t kPositionOffset = 2;
 
-int positive_field(const JsonFields& f, const std::string& key, int fallback) {
-  const int64_t v = f.integer(key, fallback);
-  MMFUSE_CHECK(v > 0 && v < (int64_t{1} << 30), bad_input,
-               f.where() + ": field \"" + key + "\" must be a positive integer");
-  return static_cast<int>(v);
-}
-
-int32_t token_field(const JsonFields& f, const std::string& key, int32_t fallback) {
-  const int64_t v = f.integer(key, fallback);
-  MMFUSE_CHECK(v >= -1 && v < (int64_t{1} << 31), bad_input,
-               f.where() + ": field \"" + key + "\" must be a token id");
-  return static_cast<int32_t>(v);
-}
-
-// One sequence's keys and values per layer, [positions, hidden].
-class OptState final : public DecoderState {
- public:
-  explicit OptState(size_t layers) : k(layers), v(layers) {}
-  std::unique_ptr<DecoderState> clone() const override { return std::make_unique<OptState>(*this); }
-  size_t positions() const override { return filled; }
-  size_t cache_bytes() const override {
-    size_t n = 0;
-    for (size_t i = 0; i < k.size(); ++i) n += (k[i].size() + v[i].size()) * sizeof(float);
-    return n;
-  }
-  std::vector<std::vector<float>> k, v;
-  size_t filled = 0;
-  const LoraAdapter* adapter = nullptr;
-};
-
 }  // namespace
 
 OptConfig OptConfig::from_json(const nlohmann::json& config, const std::string& where) {
@@ -57,15 +28,15 @@ OptConfig OptConfig::from_json(const nlohmann::json& config, const std::string& 
   const std::string model_type = f.string("model_type", "opt");
   MMFUSE_CHECK(model_type == "opt", unsupported,
                where + ": model_type \"" + model_type + "\" is not an OPT config");
-  c.vocab_size = positive_field(f, "vocab_size", c.vocab_size);
-  c.hidden_size = positive_field(f, "hidden_size", c.hidden_size);
-  c.ffn_dim = positive_field(f, "ffn_dim", c.ffn_dim);
-  c.num_hidden_layers = positive_field(f, "num_hidden_layers", c.num_hidden_layers);
-  c.num_attention_heads = positive_field(f, "num_attention_heads", c.num_attention_heads);
+  c.vocab_size = f.positive("vocab_size", c.vocab_size);
+  c.hidden_size = f.positive("hidden_size", c.hidden_size);
+  c.ffn_dim = f.positive("ffn_dim", c.ffn_dim);
+  c.num_hidden_layers = f.positive("num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = f.positive("num_attention_heads", c.num_attention_heads);
   c.max_position_embeddings =
-      positive_field(f, "max_position_embeddings", c.max_position_embeddings);
+      f.positive("max_position_embeddings", c.max_position_embeddings);
   // None means "the hidden size", as OPTConfig.__init__ does.
-  c.word_embed_proj_dim = positive_field(f, "word_embed_proj_dim", c.hidden_size);
+  c.word_embed_proj_dim = f.positive("word_embed_proj_dim", c.hidden_size);
   c.do_layer_norm_before = f.boolean("do_layer_norm_before", true);
   c.remove_final_layer_norm = f.boolean("_remove_final_layer_norm", false);
   c.enable_bias = f.boolean("enable_bias", true);
@@ -82,25 +53,14 @@ OptConfig OptConfig::from_json(const nlohmann::json& config, const std::string& 
                     "\" is not supported (relu, gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, "
                     "quick_gelu and tanh are)");
   }
-  c.bos_token_id = token_field(f, "bos_token_id", c.bos_token_id);
-  c.pad_token_id = token_field(f, "pad_token_id", c.pad_token_id);
-  if (config.contains("eos_token_id") && config["eos_token_id"].is_array()) {
-    c.eos_token_ids.clear();
-    for (const auto& id : config["eos_token_id"]) {
-      MMFUSE_CHECK(id.is_number_integer() && id.get<int64_t>() >= 0, bad_input,
-                   where + ": field \"eos_token_id\" must be token ids");
-      c.eos_token_ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
-    }
-  } else if (config.contains("eos_token_id") && config["eos_token_id"].is_null()) {
-    c.eos_token_ids.clear();
-  } else {
-    c.eos_token_ids = {token_field(f, "eos_token_id", 2)};
-  }
+  c.bos_token_id = f.token_id("bos_token_id", c.bos_token_id, c.vocab_size);
+  c.pad_token_id = f.token_id("pad_token_id", c.pad_token_id, c.vocab_size);
+  c.eos_token_ids = f.token_ids("eos_token_id", c.eos_token_ids, c.vocab_size);
   return c;
 }
 
 struct OptModel::Slice {
-  OptState* state = nullptr;
+  KvCacheState* state = nullptr;
   size_t row0 = 0, rows = 0, pos0 = 0;
 };
 
@@ -328,21 +288,8 @@ std::vector<float> OptModel::embed_prompt(const PromptInput& prompt) const {
   MMFUSE_CHECK(length <= max_positions(), bad_input,
                "the prompt has " + std::to_string(length) + " positions; the model takes at most " +
                    std::to_string(max_positions()) + " (max_position_embeddings)");
-  std::vector<float> embedded(length * width);
-  size_t row = 0;
-  for (const PromptSegment& seg : prompt.segments) {
-    if (seg.rows > 0) {
-      MMFUSE_CHECK(seg.embeddings.size() == seg.rows * width, bad_input,
-                   "a prompt segment's embeddings are not rows x " + std::to_string(width) +
-                       " (word_embed_proj_dim)");
-      std::copy(seg.embeddings.begin(), seg.embeddings.end(),
-                embedded.begin() + static_cast<long>(row * width));
-      row += seg.rows;
-    } else {
-      for (int32_t id : seg.ids) embed(id, &embedded[row++ * width]);
-    }
-  }
-  return embedded;
+  return embed_prompt_segments(prompt, width,
+                               [this](int32_t id, float* row) { embed(id, row); });
 }
 
 std::unique_ptr<DecoderState> OptModel::prefill(const PromptInput& prompt, float* logits,
@@ -350,7 +297,7 @@ std::unique_ptr<DecoderState> OptModel::prefill(const PromptInput& prompt, float
   const size_t hidden = static_cast<size_t>(config_.hidden_size);
   const std::vector<float> embedded = embed_prompt(prompt);
   const size_t length = prompt.length();
-  auto state = std::make_unique<OptState>(layers_.size());
+  auto state = std::make_unique<KvCacheState>(layers_.size());
   state->adapter = adapter;
   for (size_t li = 0; li < layers_.size(); ++li) {
     state->k[li].reserve((length + 64) * hidden);
@@ -369,7 +316,7 @@ std::vector<float> OptModel::prompt_logits(const PromptInput& prompt,
   const size_t hidden = static_cast<size_t>(config_.hidden_size);
   const std::vector<float> embedded = embed_prompt(prompt);
   const size_t length = prompt.length();
-  OptState state(layers_.size());
+  KvCacheState state(layers_.size());
   state.adapter = adapter;
   std::vector<Slice> slices{{&state, 0, length, 0}};
   std::vector<float> x(length * hidden);
@@ -388,7 +335,7 @@ void OptModel::decode(DecoderState* const* states, const int32_t* tokens, size_t
   std::vector<float> embedded(n * width);
   std::vector<Slice> slices;
   for (size_t i = 0; i < n; ++i) {
-    auto* state = dynamic_cast<OptState*>(states[i]);
+    auto* state = dynamic_cast<KvCacheState*>(states[i]);
     MMFUSE_CHECK(state != nullptr, internal, "decode: a state of another model");
     MMFUSE_CHECK(state->filled < max_positions(), bad_input,
                  "the sequence reached the model's " + std::to_string(max_positions()) +

@@ -7,41 +7,11 @@
 #include "core/gemm.h"
 #include "core/ops.h"
 #include "mmfuse/error.h"
+#include "models/kv_cache.h"
 
 namespace mmfuse {
 
 namespace {
-
-int positive_field(const JsonFields& f, const std::string& key, int fallback) {
-  const int64_t v = f.integer(key, fallback);
-  MMFUSE_CHECK(v > 0 && v < (int64_t{1} << 30), bad_input,
-               f.where() + ": field \"" + key + "\" must be a positive integer");
-  return static_cast<int>(v);
-}
-
-// A token id field: an integer, or null / absent (-1).
-int32_t token_field(const JsonFields& f, const std::string& key, int32_t fallback, int vocab_size) {
-  const int64_t v = f.integer(key, fallback);
-  MMFUSE_CHECK(v >= -1 && v < vocab_size, bad_input,
-               f.where() + ": field \"" + key + "\" is not a token id of the vocabulary");
-  return static_cast<int32_t>(v);
-}
-
-// eos_token_id: an integer, a list of them, or null.
-std::vector<int32_t> eos_field(const nlohmann::json& config, const std::string& where,
-                               int vocab_size) {
-  if (!config.contains("eos_token_id")) return {1};  // T5Config's default
-  const nlohmann::json& j = config["eos_token_id"];
-  if (j.is_null()) return {};
-  const nlohmann::json list = j.is_array() ? j : nlohmann::json::array({j});
-  std::vector<int32_t> out;
-  for (const auto& v : list) {
-    MMFUSE_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < vocab_size,
-                 bad_input, where + ": field \"eos_token_id\" must be token ids of the vocabulary");
-    out.push_back(static_cast<int32_t>(v.get<int64_t>()));
-  }
-  return out;
-}
 
 T5Config::Activation parse_t5_activation(const std::string& name, const std::string& where,
                                          const std::string& field) {
@@ -97,21 +67,18 @@ struct T5CrossCache {
   std::vector<std::vector<float>> k, v;
 };
 
-class T5State final : public DecoderState {
+class T5State final : public KvCacheState {
  public:
   T5State(size_t layers, std::shared_ptr<const T5CrossCache> encoder_kv)
-      : cross(std::move(encoder_kv)), k(layers), v(layers) {}
+      : KvCacheState(layers), cross(std::move(encoder_kv)) {}
   std::unique_ptr<DecoderState> clone() const override { return std::make_unique<T5State>(*this); }
-  size_t positions() const override { return filled; }
   size_t cache_bytes() const override {
-    size_t n = 0;
-    for (size_t i = 0; i < k.size(); ++i)
-      n += (k[i].size() + v[i].size() + cross->k[i].size() + cross->v[i].size()) * sizeof(float);
+    size_t n = KvCacheState::cache_bytes();
+    for (size_t i = 0; i < cross->k.size(); ++i)
+      n += (cross->k[i].size() + cross->v[i].size()) * sizeof(float);
     return n;
   }
-  std::shared_ptr<const T5CrossCache> cross;
-  std::vector<std::vector<float>> k, v;  // decoder self-attention, [positions, inner] per layer
-  size_t filled = 0;
+  std::shared_ptr<const T5CrossCache> cross;  // shared by the clones beam search makes
 };
 
 }  // namespace
@@ -146,17 +113,17 @@ T5Config T5Config::from_json(const nlohmann::json& config, const std::string& wh
   MMFUSE_CHECK(model_type == "t5" || model_type == "mt5", unsupported,
                where + ": field \"model_type\" is \"" + model_type + "\", not t5");
   T5Config c;
-  c.vocab_size = positive_field(f, "vocab_size", c.vocab_size);
-  c.d_model = positive_field(f, "d_model", c.d_model);
-  c.d_kv = positive_field(f, "d_kv", c.d_kv);
-  c.d_ff = positive_field(f, "d_ff", c.d_ff);
-  c.num_layers = positive_field(f, "num_layers", c.num_layers);
-  c.num_decoder_layers = positive_field(f, "num_decoder_layers", c.num_layers);
-  c.num_heads = positive_field(f, "num_heads", c.num_heads);
+  c.vocab_size = f.positive("vocab_size", c.vocab_size);
+  c.d_model = f.positive("d_model", c.d_model);
+  c.d_kv = f.positive("d_kv", c.d_kv);
+  c.d_ff = f.positive("d_ff", c.d_ff);
+  c.num_layers = f.positive("num_layers", c.num_layers);
+  c.num_decoder_layers = f.positive("num_decoder_layers", c.num_layers);
+  c.num_heads = f.positive("num_heads", c.num_heads);
   c.relative_attention_num_buckets =
-      positive_field(f, "relative_attention_num_buckets", c.relative_attention_num_buckets);
+      f.positive("relative_attention_num_buckets", c.relative_attention_num_buckets);
   c.relative_attention_max_distance =
-      positive_field(f, "relative_attention_max_distance", c.relative_attention_max_distance);
+      f.positive("relative_attention_max_distance", c.relative_attention_max_distance);
   // Fewer buckets, or a max distance inside the exact range, make transformers
   // divide by zero (log of 0 or by log 1) in the bucket formula.
   MMFUSE_CHECK(c.relative_attention_num_buckets >= 4, bad_input,
@@ -190,11 +157,11 @@ T5Config T5Config::from_json(const nlohmann::json& config, const std::string& wh
   c.activation = parse_t5_activation(act, where, act_field);
 
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", true);
-  c.pad_token_id = token_field(f, "pad_token_id", 0, c.vocab_size);
-  c.bos_token_id = token_field(f, "bos_token_id", -1, c.vocab_size);
-  c.eos_token_ids = eos_field(config, where, c.vocab_size);
+  c.pad_token_id = f.token_id("pad_token_id", 0, c.vocab_size);
+  c.bos_token_id = f.token_id("bos_token_id", -1, c.vocab_size);
+  c.eos_token_ids = f.token_ids("eos_token_id", {1}, c.vocab_size);
   // generate()'s _get_decoder_start_token_id: decoder_start_token_id, else bos_token_id.
-  c.decoder_start_token_id = token_field(f, "decoder_start_token_id", c.bos_token_id, c.vocab_size);
+  c.decoder_start_token_id = f.token_id("decoder_start_token_id", c.bos_token_id, c.vocab_size);
   MMFUSE_CHECK(c.decoder_start_token_id >= 0, bad_input,
                where + ": field \"decoder_start_token_id\" is not set (nor bos_token_id)");
   c.max_positions = kT5DefaultMaxPositions;
@@ -327,20 +294,8 @@ std::vector<float> T5Model::embed_prompt(const PromptInput& prompt) const {
   MMFUSE_CHECK(length <= max_positions(), bad_input,
                "the prompt has " + std::to_string(length) + " positions; " + name_ +
                    " takes at most " + std::to_string(max_positions()));
-  std::vector<float> x(length * d);
-  size_t row = 0;
-  for (const PromptSegment& seg : prompt.segments) {
-    if (seg.rows > 0) {
-      MMFUSE_CHECK(seg.embeddings.size() == seg.rows * d, bad_input,
-                   "a prompt segment's embeddings are not rows x d_model");
-      std::copy(seg.embeddings.begin(), seg.embeddings.end(),
-                x.begin() + static_cast<long>(row * d));
-      row += seg.rows;
-    } else {
-      for (int32_t id : seg.ids) embed(id, &x[row++ * d]);
-    }
-  }
-  return x;
+  return embed_prompt_segments(prompt, d,
+                               [this](int32_t id, float* row) { embed(id, row); });
 }
 
 void T5Model::feed_forward(const FeedForward& ffn, float* x, size_t rows) const {

@@ -321,7 +321,7 @@ TEST_F(OptParity, BadInputsAreClearErrors) {
   PromptInput ragged;
   ragged.segments.push_back({{}, std::vector<float>(7, 0.5f), 1});
   expect_error([&] { model_->prefill(ragged, logits.data()); }, ErrorKind::bad_input,
-               "word_embed_proj_dim");
+               "rows x 8");
 }
 
 // opt-350m's shape (post-LN, no final layer norm, project_in / project_out,
