@@ -5,7 +5,8 @@
 
 namespace mmfuse::cli {
 
-std::shared_ptr<const Captioner> open_captioner(const std::string& dir, const CaptionOptions& options,
+std::shared_ptr<const Captioner> open_captioner(const std::string& dir,
+                                                const CaptionOptions& options,
                                                 const std::string& flag) {
   try {
     std::shared_ptr<const GenerativeModel> model = open_generative_model(dir, command_pool());

@@ -39,9 +39,9 @@ std::string default_caption_text(const GenerativeModel& model) {
 Captioner::Captioner(std::shared_ptr<const GenerativeModel> model, CaptionOptions options)
     : model_(std::move(model)) {
   MMFUSE_CHECK(model_ != nullptr, bad_input, "captioner: no model given");
-  MMFUSE_CHECK(model_->takes_images(), bad_input,
-               model_->name() + ": a text-only model (" + model_->model_type() +
-                   ") cannot caption images");
+  MMFUSE_CHECK(
+      model_->takes_images(), bad_input,
+      model_->name() + ": a text-only model (" + model_->model_type() + ") cannot caption images");
   MMFUSE_CHECK(options.max_new_tokens >= 1, bad_input, "max_new_tokens: must be at least 1");
   MMFUSE_CHECK(options.num_beams >= 1, bad_input, "num_beams: must be at least 1");
   prompt_ = caption_prompt(*model_, options.prompt.value_or(default_caption_text(*model_)));

@@ -57,9 +57,9 @@ END;
 // Words too common in captions and queries to say anything ("a photo of a dog").
 const std::set<std::string>& stop_words() {
   static const std::set<std::string> words = {
-      "an",   "and",  "are", "as",   "at",    "be",   "by",   "for",  "from", "has",
-      "in",   "into", "is",  "it",   "its",   "of",   "on",   "or",   "that", "the",
-      "there", "this", "to", "with", "photo", "image", "picture"};
+      "an",   "and", "are",   "as",   "at", "be",   "by",    "for",   "from",
+      "has",  "in",  "into",  "is",   "it", "its",  "of",    "on",    "or",
+      "that", "the", "there", "this", "to", "with", "photo", "image", "picture"};
   return words;
 }
 
@@ -105,14 +105,16 @@ Catalog::Catalog(const std::filesystem::path& file, bool create) : file_(file) {
 }
 
 void Catalog::refresh_caption_columns() {
-  SqlStatement s(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'captions'");
+  SqlStatement s(db_,
+                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'captions'");
   s.step();
   captions_table_ = s.i64(0) == 1;
-  item_select_ = captions_table_
-                     ? "SELECT items.id, items.type, items.path, items.text, items.hash, items.size, "
-                       "items.mtime, items.added_at, captions.caption FROM items LEFT JOIN captions "
-                       "ON captions.item_id = items.id "
-                     : "SELECT id, type, path, text, hash, size, mtime, added_at, NULL FROM items ";
+  item_select_ =
+      captions_table_
+          ? "SELECT items.id, items.type, items.path, items.text, items.hash, items.size, "
+            "items.mtime, items.added_at, captions.caption FROM items LEFT JOIN captions "
+            "ON captions.item_id = items.id "
+          : "SELECT id, type, path, text, hash, size, mtime, added_at, NULL FROM items ";
 }
 
 Catalog::~Catalog() {
@@ -190,11 +192,10 @@ std::vector<ItemRecord> Catalog::items(const std::string& type, const std::strin
   // Prefix match on whole path components: "/a/b" covers "/a/b" and "/a/b/...", not "/a/bc".
   std::string dir = prefix;
   if (!dir.empty() && dir.back() != '/') dir.push_back('/');
-  SqlStatement s(db_,
-                 (item_select_ + "WHERE (?1 = '' OR type = ?1) AND (?2 = '' OR path "
-                                              "= ?2 OR substr(path, 1, length(?3)) = ?3) "
-                                              "ORDER BY id")
-                     .c_str());
+  SqlStatement s(db_, (item_select_ + "WHERE (?1 = '' OR type = ?1) AND (?2 = '' OR path "
+                                      "= ?2 OR substr(path, 1, length(?3)) = ?3) "
+                                      "ORDER BY id")
+                          .c_str());
   s.bind(1, type).bind(2, prefix).bind(3, dir);
   std::vector<ItemRecord> out;
   while (s.step()) out.push_back(read_item(s));
@@ -217,7 +218,9 @@ int64_t Catalog::insert_item(const ItemRecord& item) {
 }
 
 void Catalog::delete_item(int64_t id) {
-  SqlStatement(db_, "DELETE FROM items WHERE id = ?").bind(1, id).run();  // trigger drops the caption
+  SqlStatement(db_, "DELETE FROM items WHERE id = ?")
+      .bind(1, id)
+      .run();  // trigger drops the caption
 }
 
 void Catalog::set_caption(int64_t id, const std::string& caption) {

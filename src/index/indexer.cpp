@@ -190,7 +190,8 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
       if (!p.error.empty()) continue;
       auto known = cat.item_by_path("image", p.path);
       if (known && known->hash == p.hash) {
-        pending.touches.push_back({known->id, "image", p.path, "", p.hash, p.size, p.mtime, "", ""});
+        pending.touches.push_back(
+            {known->id, "image", p.path, "", p.hash, p.size, p.mtime, "", ""});
         if (captioning && known->caption.empty()) {
           p.caption_for = known->id;
           p.need_caption = true;

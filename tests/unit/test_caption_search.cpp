@@ -30,8 +30,8 @@ const std::string kModel = std::string(MMFUSE_FIXTURES) + "/clip/models/clip-tin
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("mmfuse_caption_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter()++));
+    path = fs::temp_directory_path() /
+           ("mmfuse_caption_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -48,8 +48,8 @@ void write_png(const fs::path& path, int seed) {
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
       for (int c = 0; c < 3; ++c)
-        rgb[static_cast<size_t>((y * w + x) * 3 + c)] =
-            static_cast<uint8_t>((x * (seed + 1) * (c + 2) + y * (7 - seed) * (c + 1) + 50 * seed) % 256);
+        rgb[static_cast<size_t>((y * w + x) * 3 + c)] = static_cast<uint8_t>(
+            (x * (seed + 1) * (c + 2) + y * (7 - seed) * (c + 1) + 50 * seed) % 256);
   std::ofstream(path, std::ios::binary) << encode_png(rgb.data(), w, h, 3, 8);
 }
 
@@ -215,7 +215,9 @@ TEST_F(CaptionIndexTest, CaptionWordLiftsAnItemTheVectorsRankLast) {
   for (size_t i = 0; i < hits.size(); ++i) {
     EXPECT_NEAR(hits[i].score, cosine[hits[i].item.path], 1e-5) << hits[i].item.path;
     EXPECT_FALSE(hits[i].item.caption.empty());
-    if (i > 0) EXPECT_GE(hits[i - 1].fused_score, hits[i].fused_score);
+    if (i > 0) {
+      EXPECT_GE(hits[i - 1].fused_score, hits[i].fused_score);
+    }
   }
   EXPECT_EQ(hits[1].item.path, by_vector[0].item.path);
   EXPECT_EQ(hits[2].item.path, by_vector[1].item.path);
@@ -232,7 +234,9 @@ TEST_F(CaptionIndexTest, CaptionWordLiftsAnItemTheVectorsRankLast) {
   r.top_k = 6;
   r.min_score = cosine[target] + 1e-4f;
   r.pool = std::make_shared<ThreadPool>(1);
-  for (const auto& hit : search_index(captioned.string(), r)) EXPECT_NE(hit.item.path, target);
+  for (const auto& hit : search_index(captioned.string(), r)) {
+    EXPECT_NE(hit.item.path, target);
+  }
 }
 
 TEST_F(CaptionIndexTest, EarlierItemsGetCaptionsAndSyncCaptionsNewFiles) {

@@ -73,7 +73,8 @@ TEST_F(CaptionerTest, DefaultPromptAndSettings) {
   EXPECT_FALSE(captioner.config().do_sample);
   CaptionOptions bare;
   bare.prompt = "";
-  EXPECT_EQ(Captioner(model_, bare).prompt(), "USER: <image>\n ASSISTANT:");
+  EXPECT_EQ(Captioner(model_, bare).prompt(),
+            "USER: <image>\nASSISTANT:");  // the template's own layout
 }
 
 TEST_F(CaptionerTest, SameCaptionFromManyThreads) {
