@@ -21,8 +21,10 @@ std::string trim_white_space(const std::string& s) {
 
 std::string caption_prompt(const GenerativeModel& model, const std::string& text) {
   // A folder with no chat template whose images are not placed by a token
-  // (BLIP-2) takes the prompt as is, as the HF processor does; render_chat's
-  // fallback is LLaVA's layout, which would put "USER:" in front of it.
+  // takes the prompt as is, as the HF processor does; render_chat's fallback
+  // is LLaVA's layout, which would put "USER:" and "<image>" around it.
+  // (BLIP-2 has its question-answer template: no text renders "", a text
+  // "Question: {text} Answer:".)
   if (model.chat_template().empty() && model.image_placeholder().empty()) return text;
   nlohmann::json content = nlohmann::json::array({{{"type", "image"}}});
   if (!text.empty()) content.push_back({{"type", "text"}, {"text", text}});

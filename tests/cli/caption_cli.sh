@@ -32,6 +32,19 @@ assert d["tokens"] == 16 and d["ms"] > 0 and d["image"].endswith("/photos/bus.jp
 PYEOF
 check "caption: transformers' tokens, JSON fields" $?
 
+# BLIP-2 (OPT): no prompt by default, transformers' captioning tokens.
+"$MMFUSE" caption --model "$FIX/blip2/models/blip2-opt-tiny" --max-new-tokens 16 --threads 2 \
+  "$FIX/photos/coco_000000039769.jpg" >"$TMP/blip2.jsonl"
+check "caption BLIP-2 exit 0" $?
+$PY - "$TMP/blip2.jsonl" "$FIX" <<'PYEOF'
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+want = json.load(open(f"{sys.argv[2]}/blip2/outputs/blip2-opt-tiny/outputs.json"))["cases"][0]
+assert want["prompt"] is None
+assert d["caption"] == want["generated_text"].strip() and d["tokens"] == 16, (d, want["generated_text"])
+PYEOF
+check "caption BLIP-2: transformers' no-prompt caption" $?
+
 # A folder: images captioned (default prompt, default 30 tokens), other files
 # ignored, a broken image on its own line and exit 2 at the end.
 mkdir -p "$TMP/pics/sub"

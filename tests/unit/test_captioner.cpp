@@ -109,5 +109,43 @@ TEST_F(CaptionerTest, BadOptionsAreRefused) {
   EXPECT_THROW(Captioner(nullptr), Error);
 }
 
+// BLIP-2 (OPT and Flan-T5): captions from the image alone by default (an empty
+// prompt, as transformers' captioning call), and a prompt is the user's
+// question in the folder's question-answer format; both give 4.44's tokens.
+TEST(CaptionerBlip2, NoPromptAndQuestionGiveTransformersTokens) {
+  const char* photos[] = {"photos/coco_000000039769.jpg", "photos/bus.jpg"};
+  for (const std::string folder : {"blip2-opt-tiny", "blip2-flan-t5-tiny"}) {
+    SCOPED_TRACE(folder);
+    std::shared_ptr<const GenerativeModel> model = open_generative_model(
+        fixture("blip2/models/" + folder), std::make_shared<ThreadPool>(2));
+    EXPECT_EQ(default_caption_text(*model), "");
+    std::ifstream in(fixture("blip2/outputs/" + folder + "/outputs.json"));
+    const nlohmann::json outputs = nlohmann::json::parse(in);
+    for (const auto& c : outputs["cases"]) {
+      const Image image = decode_image_file(fixture(photos[c["image_index"].get<int>()]));
+      CaptionOptions options;
+      options.max_new_tokens = 16;
+      if (!c["prompt"].is_null()) {
+        // Only the English "Question: ... Answer:" case maps back to a question.
+        const std::string prompt = c["prompt"].get<std::string>();
+        const std::string head = "Question: ", tail = " Answer:";
+        if (prompt.rfind(head, 0) != 0) continue;
+        options.prompt = prompt.substr(head.size(), prompt.size() - head.size() - tail.size());
+      }
+      const Captioner captioner(model, options);
+      EXPECT_EQ(captioner.prompt(), c["prompt"].is_null() ? "" : c["prompt"].get<std::string>());
+      const Caption got = captioner.caption(image);
+      EXPECT_EQ(got.text, trimmed(c["generated_text"].get<std::string>())) << c["case"];
+      EXPECT_EQ(got.tokens, 16u) << c["case"];
+      if (c.contains("beam3")) {
+        options.num_beams = 3;
+        EXPECT_EQ(Captioner(model, options).caption(image).text,
+                  trimmed(c["beam3"]["generated_text"].get<std::string>()))
+            << c["case"];
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mmfuse
