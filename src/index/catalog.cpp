@@ -95,13 +95,13 @@ Catalog::Catalog(const std::filesystem::path& file, bool create) : file_(file) {
     // WAL: readers keep their snapshot while a writer commits. FULL: a commit is
     // on disk when COMMIT returns (the index file it names is already fsynced).
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    refresh_caption_columns();
   } catch (const Error& e) {
     sqlite3_close(db_);
     db_ = nullptr;
     throw_error(ErrorKind::bad_input,
                 file.string() + ": not a usable SQLite catalogue (" + e.what() + ")");
   }
-  refresh_caption_columns();
 }
 
 void Catalog::refresh_caption_columns() {
