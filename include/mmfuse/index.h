@@ -48,9 +48,18 @@ struct IndexHit {
   std::string type;    // "image" or "text"
   std::string text;    // text items: the text; empty for images
   float score = 0.0f;  // cosine similarity between query and item, in [-1, 1]
+  // Image items indexed with a caption model (`index add --caption-model`):
+  // the generated caption; empty otherwise.
+  std::string caption;
+  // Text queries over an index with captions: the reciprocal-rank-fusion score
+  // of the vector ranking and the caption keyword ranking, which orders the
+  // results (then score is not monotonic); 0 otherwise.
+  double fused_score = 0.0;
 };
 
-// Searches the index folder `index_dir`; results best first. Throws
+// Searches the index folder `index_dir`; results best first. A text query
+// over an index with captions also matches the captions' words (see
+// docs/retrieval.md, "Captions"). Throws
 // mmfuse::Error: not_found for a missing index folder or query image,
 // bad_input for a query with neither or both of text / image_path, an
 // unknown type, top_k 0, negative ef_search / nprobe, a corrupt query image or a model other than

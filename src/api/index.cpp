@@ -30,7 +30,7 @@ std::vector<IndexHit> search_index(const std::string& index_dir, const SearchQue
   std::vector<IndexHit> out;
   for (SearchResult& r : search_index(index_dir, request))
     out.push_back({std::move(r.item.path), r.item.id, std::move(r.item.type),
-                   std::move(r.item.text), r.score});
+                   std::move(r.item.text), r.score, std::move(r.item.caption), r.fused_score});
   return out;
 }
 

@@ -1,7 +1,9 @@
 // `mmfuse index add | add-text | sync | remove | stats | bench`: build and
 // maintain an index folder (FAISS + SQLite catalogue, see docs/retrieval.md).
 #include <filesystem>
+#include <optional>
 
+#include "cli/captioning.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/thread_pool.h"
@@ -19,7 +21,17 @@ struct Common {
   size_t batch = 32, commit_every = 1024;
   IndexParams params;  // kind aside, recorded when the index is created
   bool quiet = false;
+  std::string caption_model;
+  std::optional<std::string> caption_prompt;
 };
+
+void add_caption_options(CLI::App* cmd, Common& c) {
+  cmd->add_option("--caption-model", c.caption_model,
+                  "Generative model folder (LLaVA, BLIP-2): caption every image item, and those "
+                  "indexed earlier without a caption; text search then also matches captions");
+  cmd->add_option("--caption-prompt", c.caption_prompt,
+                  "Text asked with each image (default: the model's, see `mmfuse caption`)");
+}
 
 void add_common(CLI::App* cmd, Common& c, bool with_model) {
   cmd->add_option("--index", c.index, "Index folder")->required();
@@ -66,6 +78,17 @@ IndexOptions options_of(const Common& c) {
   o.commit_every = c.commit_every;
   o.progress = !c.quiet;
   o.pool = command_pool();
+  MMFUSE_CHECK(!c.caption_prompt || !c.caption_model.empty(), bad_input,
+               "--caption-prompt needs --caption-model");
+  if (!c.caption_model.empty()) {
+    CaptionOptions caption;
+    caption.prompt = c.caption_prompt;
+    std::shared_ptr<const Captioner> captioner =
+        open_captioner(c.caption_model, caption, "--caption-model");
+    o.caption = [captioner](const std::string&, const Image& image) {
+      return captioner->caption(image).text;
+    };
+  }
   return o;
 }
 
@@ -81,6 +104,7 @@ void print_report(Indexer& indexer, const IndexReport& r) {
               {"skipped", r.skipped},
               {"failed", r.failed},
               {"removed", r.removed},
+              {"captioned", r.captioned},
               {"count", s.catalog().count("")},
               {"kind", s.built_kind("image").empty() ? s.settings().kind : s.built_kind("image")},
               {"seconds", shortest_float(static_cast<float>(r.seconds))},
@@ -99,6 +123,7 @@ void register_index(CLI::App& app) {
   auto* add = index->add_subcommand("add", "Index image files and folders (recursive)");
   add_common(add, *c, true);
   add_build_options(add, *c);
+  add_caption_options(add, *c);
   add->add_option("paths", *paths, "Image files or folders")->required();
   add->callback([c, paths] {
     apply_threads(c->threads);
@@ -122,6 +147,7 @@ void register_index(CLI::App& app) {
       "sync", "Re-scan folders: add new and changed files, drop deleted ones");
   add_common(sync, *c, true);
   add_build_options(sync, *c);
+  add_caption_options(sync, *c);
   sync->add_option("paths", *paths, "Folders (default: those given to earlier adds)");
   sync->callback([c, paths] {
     apply_threads(c->threads);

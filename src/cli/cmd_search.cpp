@@ -37,6 +37,8 @@ void register_search(CLI::App& app) {
       Json j = {
           {"path", r.path}, {"score", shortest_float(r.score)}, {"id", r.id}, {"type", r.type}};
       if (r.type == "text") j["text"] = r.text;
+      if (!r.caption.empty()) j["caption"] = r.caption;
+      if (r.fused_score > 0) j["rrf"] = r.fused_score;
       results.push_back(std::move(j));
     }
     print_json({{"results", results}});

@@ -24,5 +24,6 @@ void register_inspect(CLI::App& app);
 void register_alarms(CLI::App& app);  // `alarms` and `store`
 void register_generate(CLI::App& app);
 void register_chat(CLI::App& app);
+void register_caption(CLI::App& app);
 
 }  // namespace mmfuse::cli

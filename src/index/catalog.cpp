@@ -1,7 +1,9 @@
 // SQLite catalogue: schema, item rows and the embedding cache (see catalog.h).
 #include "index/catalog.h"
 
+#include <cctype>
 #include <cstring>
+#include <set>
 
 #include "core/utc_time.h"
 #include "mmfuse/error.h"
@@ -28,6 +30,39 @@ CREATE TABLE IF NOT EXISTS embeddings(
   PRIMARY KEY(model, hash)) WITHOUT ROWID;
 )sql";
 
+// Captions, added after format 1 shipped: IF NOT EXISTS makes this the
+// migration too (a writer opening an older folder creates them, in one
+// transaction). External-content FTS5 over `captions`, kept in step by
+// triggers, so every write path (insert, upsert, item delete) updates the
+// keyword index in the same transaction.
+constexpr const char* kCaptionSchema = R"sql(
+CREATE TABLE IF NOT EXISTS captions(item_id INTEGER PRIMARY KEY, caption TEXT NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS captions_fts USING fts5(
+  caption, content='captions', content_rowid='item_id', tokenize='porter unicode61');
+CREATE TRIGGER IF NOT EXISTS captions_fts_insert AFTER INSERT ON captions BEGIN
+  INSERT INTO captions_fts(rowid, caption) VALUES(new.item_id, new.caption);
+END;
+CREATE TRIGGER IF NOT EXISTS captions_fts_delete AFTER DELETE ON captions BEGIN
+  INSERT INTO captions_fts(captions_fts, rowid, caption) VALUES('delete', old.item_id, old.caption);
+END;
+CREATE TRIGGER IF NOT EXISTS captions_fts_update AFTER UPDATE ON captions BEGIN
+  INSERT INTO captions_fts(captions_fts, rowid, caption) VALUES('delete', old.item_id, old.caption);
+  INSERT INTO captions_fts(rowid, caption) VALUES(new.item_id, new.caption);
+END;
+CREATE TRIGGER IF NOT EXISTS items_delete_caption AFTER DELETE ON items BEGIN
+  DELETE FROM captions WHERE item_id = old.id;
+END;
+)sql";
+
+// Words too common in captions and queries to say anything ("a photo of a dog").
+const std::set<std::string>& stop_words() {
+  static const std::set<std::string> words = {
+      "an",   "and", "are",   "as",   "at", "be",   "by",    "for",   "from",
+      "has",  "in",  "into",  "is",   "it", "its",  "of",    "on",    "or",
+      "that", "the", "there", "this", "to", "with", "photo", "image", "picture"};
+  return words;
+}
+
 ItemRecord read_item(const SqlStatement& s) {
   ItemRecord r;
   r.id = s.i64(0);
@@ -38,11 +73,9 @@ ItemRecord read_item(const SqlStatement& s) {
   r.size = s.i64(5);
   r.mtime = s.i64(6);
   r.added_at = s.text(7);
+  r.caption = s.text(8);
   return r;
 }
-
-constexpr const char* kItemColumns =
-    "SELECT id, type, path, text, hash, size, mtime, added_at FROM items ";
 
 }  // namespace
 
@@ -62,12 +95,26 @@ Catalog::Catalog(const std::filesystem::path& file, bool create) : file_(file) {
     // WAL: readers keep their snapshot while a writer commits. FULL: a commit is
     // on disk when COMMIT returns (the index file it names is already fsynced).
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    refresh_caption_columns();
   } catch (const Error& e) {
     sqlite3_close(db_);
     db_ = nullptr;
     throw_error(ErrorKind::bad_input,
                 file.string() + ": not a usable SQLite catalogue (" + e.what() + ")");
   }
+}
+
+void Catalog::refresh_caption_columns() {
+  SqlStatement s(db_,
+                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'captions'");
+  s.step();
+  captions_table_ = s.i64(0) == 1;
+  item_select_ =
+      captions_table_
+          ? "SELECT items.id, items.type, items.path, items.text, items.hash, items.size, "
+            "items.mtime, items.added_at, captions.caption FROM items LEFT JOIN captions "
+            "ON captions.item_id = items.id "
+          : "SELECT id, type, path, text, hash, size, mtime, added_at, NULL FROM items ";
 }
 
 Catalog::~Catalog() {
@@ -80,6 +127,10 @@ void Catalog::exec(const char* sql) {
 
 void Catalog::create_schema() {
   exec(kSchema);
+  SqlTransaction tx(db_, true);
+  exec(kCaptionSchema);
+  tx.commit();
+  refresh_caption_columns();
 }
 
 bool Catalog::has_schema() {
@@ -117,21 +168,21 @@ void Catalog::set_meta(const std::string& key, const std::string& value) {
 }
 
 std::optional<ItemRecord> Catalog::item_by_path(const std::string& type, const std::string& path) {
-  SqlStatement s(db_, (std::string(kItemColumns) + "WHERE type = ? AND path = ?").c_str());
+  SqlStatement s(db_, (item_select_ + "WHERE type = ? AND path = ?").c_str());
   s.bind(1, type).bind(2, path);
   if (!s.step()) return std::nullopt;
   return read_item(s);
 }
 
 std::optional<ItemRecord> Catalog::item_by_hash(const std::string& type, const std::string& hash) {
-  SqlStatement s(db_, (std::string(kItemColumns) + "WHERE type = ? AND hash = ? LIMIT 1").c_str());
+  SqlStatement s(db_, (item_select_ + "WHERE type = ? AND hash = ? LIMIT 1").c_str());
   s.bind(1, type).bind(2, hash);
   if (!s.step()) return std::nullopt;
   return read_item(s);
 }
 
 std::optional<ItemRecord> Catalog::item_by_id(int64_t id) {
-  SqlStatement s(db_, (std::string(kItemColumns) + "WHERE id = ?").c_str());
+  SqlStatement s(db_, (item_select_ + "WHERE id = ?").c_str());
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
   return read_item(s);
@@ -141,11 +192,10 @@ std::vector<ItemRecord> Catalog::items(const std::string& type, const std::strin
   // Prefix match on whole path components: "/a/b" covers "/a/b" and "/a/b/...", not "/a/bc".
   std::string dir = prefix;
   if (!dir.empty() && dir.back() != '/') dir.push_back('/');
-  SqlStatement s(db_,
-                 (std::string(kItemColumns) + "WHERE (?1 = '' OR type = ?1) AND (?2 = '' OR path "
-                                              "= ?2 OR substr(path, 1, length(?3)) = ?3) "
-                                              "ORDER BY id")
-                     .c_str());
+  SqlStatement s(db_, (item_select_ + "WHERE (?1 = '' OR type = ?1) AND (?2 = '' OR path "
+                                      "= ?2 OR substr(path, 1, length(?3)) = ?3) "
+                                      "ORDER BY id")
+                          .c_str());
   s.bind(1, type).bind(2, prefix).bind(3, dir);
   std::vector<ItemRecord> out;
   while (s.step()) out.push_back(read_item(s));
@@ -162,11 +212,49 @@ int64_t Catalog::insert_item(const ItemRecord& item) {
       .bind(6, item.mtime)
       .bind(7, item.added_at.empty() ? iso8601_utc_seconds(unix_time_ms()) : item.added_at);
   s.run();
-  return sqlite3_last_insert_rowid(db_);
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+  if (!item.caption.empty()) set_caption(id, item.caption);
+  return id;
 }
 
 void Catalog::delete_item(int64_t id) {
-  SqlStatement(db_, "DELETE FROM items WHERE id = ?").bind(1, id).run();
+  SqlStatement(db_, "DELETE FROM items WHERE id = ?")
+      .bind(1, id)
+      .run();  // trigger drops the caption
+}
+
+void Catalog::set_caption(int64_t id, const std::string& caption) {
+  MMFUSE_CHECK(captions_table_, internal, file_.string() + ": no captions table (reader?)");
+  if (caption.empty()) {
+    SqlStatement(db_, "DELETE FROM captions WHERE item_id = ?").bind(1, id).run();
+    return;
+  }
+  SqlStatement(db_,
+               "INSERT INTO captions(item_id, caption) VALUES(?, ?) ON CONFLICT(item_id) DO UPDATE "
+               "SET caption = excluded.caption")
+      .bind(1, id)
+      .bind(2, caption)
+      .run();
+}
+
+bool Catalog::has_captions() {
+  if (!captions_table_) return false;
+  SqlStatement s(db_, "SELECT EXISTS(SELECT 1 FROM captions)");
+  s.step();
+  return s.i64(0) != 0;
+}
+
+std::vector<int64_t> Catalog::caption_matches(const std::string& query, size_t limit) {
+  std::vector<int64_t> ids;
+  const std::string terms = caption_query_terms(query);
+  if (!captions_table_ || terms.empty() || limit == 0) return ids;
+  // rank is bm25(); rowid breaks ties so equal matches come out in a fixed order.
+  SqlStatement s(db_,
+                 "SELECT rowid FROM captions_fts WHERE captions_fts MATCH ? ORDER BY rank, rowid "
+                 "LIMIT ?");
+  s.bind(1, terms).bind(2, static_cast<int64_t>(limit));
+  while (s.step()) ids.push_back(s.i64(0));
+  return ids;
 }
 
 void Catalog::touch_item(int64_t id, int64_t size, int64_t mtime) {
@@ -231,6 +319,27 @@ void Catalog::item_vectors(const std::string& type, const std::string& model, si
     ids->push_back(s.i64(0));
     vectors->insert(vectors->end(), p, p + dim);
   }
+}
+
+std::string caption_query_terms(const std::string& text) {
+  std::string out, word;
+  std::set<std::string> seen;
+  auto flush = [&] {
+    if (word.size() > 1 && !stop_words().count(word) && seen.insert(word).second) {
+      if (!out.empty()) out += " OR ";
+      out += "\"" + word + "\"";
+    }
+    word.clear();
+  };
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x80 || std::isalnum(c))
+      word.push_back(static_cast<char>(c < 0x80 ? std::tolower(c) : c));
+    else
+      flush();
+  }
+  flush();
+  return out;
 }
 
 }  // namespace mmfuse

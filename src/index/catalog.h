@@ -28,6 +28,7 @@ struct ItemRecord {
   int64_t size = 0;      // bytes
   int64_t mtime = 0;     // ns since the epoch (images)
   std::string added_at;  // ISO 8601 UTC
+  std::string caption;   // generated caption (image items indexed with a caption model), or ""
 };
 
 class Catalog {
@@ -57,10 +58,22 @@ class Catalog {
   std::optional<ItemRecord> item_by_id(int64_t id);
   // Items of `type` ("" = all) whose path is `prefix` or lies under it ("" = all).
   std::vector<ItemRecord> items(const std::string& type, const std::string& prefix = "");
-  int64_t insert_item(const ItemRecord& item);  // returns the new id (never reused)
-  void delete_item(int64_t id);
+  // Returns the new id (never reused); a non-empty caption is stored with the row.
+  int64_t insert_item(const ItemRecord& item);
+  void delete_item(int64_t id);  // its caption goes with it
+  void set_caption(int64_t id, const std::string& caption);
   void touch_item(int64_t id, int64_t size, int64_t mtime);
   size_t count(const std::string& type);
+
+  // Captions: table `captions` (item_id, caption) and its FTS5 index
+  // `captions_fts` (porter stemming over unicode61 words), kept in step by
+  // triggers, so a caption is written, replaced and removed in the transaction
+  // of its item. Folders written before captions existed get both tables the
+  // next time a writer opens them; readers of such folders see no captions.
+  bool has_captions();
+  // Ids of items whose caption matches any word of `query` (see
+  // caption_query_terms), best first by FTS5's BM25, at most `limit`.
+  std::vector<int64_t> caption_matches(const std::string& query, size_t limit);
 
   // Embedding cache: dim floats per (model, hash).
   bool get_embedding(const std::string& model, const std::string& hash, float* out, size_t dim);
@@ -73,7 +86,16 @@ class Catalog {
  private:
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;
+  bool captions_table_ = false;  // whether this database has the captions table (checked at open)
+  std::string item_select_;      // SELECT of the ItemRecord columns, with or without captions
+  void refresh_caption_columns();
 };
+
+// The words of a search text as an FTS5 query: runs of letters and digits
+// (ASCII lower-cased; non-ASCII bytes kept as word characters), common English
+// function words and one-letter words dropped, each word quoted, joined by OR.
+// "" when no word is left (then nothing matches).
+std::string caption_query_terms(const std::string& text);
 
 // Write transaction (BEGIN IMMEDIATE) on the catalogue that rolls back unless committed.
 class WriteTransaction : public SqlTransaction {

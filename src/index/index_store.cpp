@@ -228,6 +228,7 @@ void IndexStore::commit(const ChangeSet& changes, int threads) {
       gone_ids[type_slot(d.type)].push_back(d.id);
     }
     for (const auto& t : changes.touches) catalog_->touch_item(t.id, t.size, t.mtime);
+    for (const auto& [id, caption] : changes.captions) catalog_->set_caption(id, caption);
     for (size_t i = 0; i < changes.inserts.size(); ++i) {
       const ItemRecord& item = changes.inserts[i];
       const float* v = changes.insert_vectors.data() + i * dim;

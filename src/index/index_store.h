@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "index/catalog.h"
@@ -44,7 +45,12 @@ struct ChangeSet {
   std::vector<float> insert_vectors;  // inserts.size() * dim, unit length
   std::vector<ItemRecord> deletes;    // by id (type says which FAISS index)
   std::vector<ItemRecord> touches;    // same content, new size/mtime
-  bool empty() const { return inserts.empty() && deletes.empty() && touches.empty(); }
+  // Captions given to items already in the catalogue (by id); new items carry
+  // theirs in ItemRecord::caption.
+  std::vector<std::pair<int64_t, std::string>> captions;
+  bool empty() const {
+    return inserts.empty() && deletes.empty() && touches.empty() && captions.empty();
+  }
 };
 
 class IndexStore {

@@ -45,6 +45,9 @@ struct Pending {
   std::string hash, error;
   Image image;
   bool need_embed = false;
+  bool need_caption = false;
+  int64_t caption_for = 0;  // an indexed item (same content) that still lacks a caption
+  std::string caption;
   std::vector<float> vector;
 };
 
@@ -53,6 +56,7 @@ void merge(IndexReport& into, const IndexReport& r) {
   into.skipped += r.skipped;
   into.failed += r.failed;
   into.removed += r.removed;
+  into.captioned += r.captioned;
   into.failures.insert(into.failures.end(), r.failures.begin(), r.failures.end());
 }
 
@@ -142,6 +146,7 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
   Progress progress("index add", files.size(), options_.progress);
   ChangeSet pending;
   std::set<std::string> pending_hashes;
+  const bool captioning = static_cast<bool>(options_.caption);
   auto fail = [&](const std::string& path, const std::string& error) {
     ++report.failed;
     report.failures.push_back({path, error});
@@ -162,7 +167,8 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
       p.size = st.st_size;
       p.mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
       auto known = cat.item_by_path("image", p.path);
-      if (known && known->size == p.size && known->mtime == p.mtime) {
+      if (known && known->size == p.size && known->mtime == p.mtime &&
+          (!captioning || !known->caption.empty())) {
         ++report.skipped;
         continue;
       }
@@ -184,8 +190,14 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
       if (!p.error.empty()) continue;
       auto known = cat.item_by_path("image", p.path);
       if (known && known->hash == p.hash) {
-        pending.touches.push_back({known->id, "image", p.path, "", p.hash, p.size, p.mtime, ""});
-        p.error = "-";
+        pending.touches.push_back(
+            {known->id, "image", p.path, "", p.hash, p.size, p.mtime, "", ""});
+        if (captioning && known->caption.empty()) {
+          p.caption_for = known->id;
+          p.need_caption = true;
+        } else {
+          p.error = "-";
+        }
         continue;
       }
       if (known) pending.deletes.push_back(*known);
@@ -195,11 +207,13 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
       }
       p.vector.resize(dim);
       p.need_embed = !cat.get_embedding(settings.model_id, p.hash, p.vector.data(), dim);
+      p.need_caption = captioning;
     }
-    // 4. Decode what the cache lacks (all cores), then embed it in one model call.
+    // 4. Decode what the cache lacks or the captioner needs (all cores), caption
+    // (the caption model uses the cores itself), then embed in one model call.
     pool.parallel_for(batch.size(), [&](size_t b, size_t e, int) {
       for (size_t i = b; i < e; ++i) {
-        if (!batch[i].error.empty() || !batch[i].need_embed) continue;
+        if (!batch[i].error.empty() || !(batch[i].need_embed || batch[i].need_caption)) continue;
         try {
           batch[i].image =
               decode_image_memory(batch[i].bytes.data(), batch[i].bytes.size(), batch[i].path);
@@ -209,6 +223,14 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
         batch[i].bytes = {};
       }
     });
+    for (auto& p : batch) {
+      if (!p.error.empty() || !p.need_caption) continue;
+      try {
+        p.caption = options_.caption(p.path, p.image);
+      } catch (const std::exception& ex) {
+        p.error = p.path + ": caption: " + ex.what();
+      }
+    }
     std::vector<Image> images;
     std::vector<Pending*> embedded;
     for (auto& p : batch)
@@ -232,15 +254,21 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
         ++report.skipped;
       } else if (!p.error.empty()) {
         fail(p.path, p.error);
+      } else if (p.caption_for != 0) {
+        pending.captions.emplace_back(p.caption_for, p.caption);
+        ++report.skipped;
+        ++report.captioned;
       } else {
-        pending.inserts.push_back({0, "image", p.path, "", p.hash, p.size, p.mtime, ""});
+        if (p.need_caption) ++report.captioned;
+        pending.inserts.push_back(
+            {0, "image", p.path, "", p.hash, p.size, p.mtime, "", std::move(p.caption)});
         pending.insert_vectors.insert(pending.insert_vectors.end(), p.vector.begin(),
                                       p.vector.end());
         pending_hashes.insert(p.hash);
         ++report.added;
       }
     }
-    if (pending.inserts.size() >= options_.commit_every) {
+    if (pending.inserts.size() + pending.captions.size() >= options_.commit_every) {
       commit(pending);
       pending_hashes.clear();
     }
@@ -317,7 +345,7 @@ IndexReport Indexer::add_texts(const std::string& file) {
     }
     pending_keys.insert(key);
     pending_hashes.insert(hash);
-    ItemRecord item{0, "text", key, text, hash, static_cast<int64_t>(text.size()), 0, ""};
+    ItemRecord item{0, "text", key, text, hash, static_cast<int64_t>(text.size()), 0, "", ""};
     std::vector<float> v(dim);
     if (cat.get_embedding(settings.model_id, hash, v.data(), dim)) {
       pending.inserts.push_back(item);

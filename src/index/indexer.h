@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "index/index_store.h"
 #include "models/clip.h"
 #include "models/dual_encoder.h"
+#include "vision/image.h"
 
 namespace mmfuse {
 
@@ -24,6 +26,11 @@ struct IndexOptions {
   bool progress = true;  // progress on stderr
   // The cores embedding and index builds use (null: a pool of all cores).
   std::shared_ptr<ThreadPool> pool;
+  // When set, every image item added gets a caption (stored with the item, in
+  // the same commit), and items already indexed without one get one too. The
+  // CLI builds it from a generative model (`--caption-model`). Called from one
+  // thread at a time; an exception it throws fails that file only.
+  std::function<std::string(const std::string& path, const Image& image)> caption;
 };
 
 struct IndexFailure {
@@ -33,6 +40,7 @@ struct IndexFailure {
 
 struct IndexReport {
   size_t added = 0, skipped = 0, failed = 0, removed = 0;
+  size_t captioned = 0;  // items given a caption (new ones and earlier ones that had none)
   std::vector<IndexFailure> failures;
   double seconds = 0;
 };

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/thread_pool.h"
+#include "index/caption_search.h"
 #include "index/content_hash.h"
 #include "index/index_model.h"
 #include "index/index_store.h"
@@ -61,13 +62,16 @@ std::vector<SearchResult> search_index(const std::string& index_dir, const Searc
   MMFUSE_CHECK(r.top_k > 0, bad_input, "search: top_k must be at least 1");
   auto store = IndexStore::open_read(index_dir);
   const std::vector<float> q = query_vector(*store, index_dir, r);
+  // Hybrid (captions): each ranking contributes a window of candidates.
+  const size_t window = caption_fusion_window(*store, r.text, r.type, r.top_k);
+  const size_t k = window > 0 ? window : r.top_k;
   std::vector<SearchResult> out;
   for (const char* type : IndexStore::kTypes) {
     if (r.type != "all" && r.type != type) continue;
     const VectorIndex* vi = store->vectors(type);
     if (!vi) continue;
     const auto hits =
-        vi->search(q.data(), 1, r.top_k, r.pool ? r.pool->size() : hardware_threads(), r.tuning);
+        vi->search(q.data(), 1, k, r.pool ? r.pool->size() : hardware_threads(), r.tuning);
     for (const auto& hit : hits[0]) {
       if (hit.score < r.min_score) continue;
       auto item = store->catalog().item_by_id(hit.id);
@@ -76,7 +80,8 @@ std::vector<SearchResult> search_index(const std::string& index_dir, const Searc
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const SearchResult& a, const SearchResult& b) { return a.score > b.score; });
-  if (out.size() > r.top_k) out.resize(r.top_k);
+  if (out.size() > k) out.resize(k);
+  if (window > 0) fuse_caption_matches(*store, r.text, q, r.min_score, window, r.top_k, out);
   return out;
 }
 

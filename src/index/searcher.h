@@ -28,12 +28,15 @@ struct SearchRequest {
 };
 
 struct SearchResult {
-  ItemRecord item;
-  float score = 0.0f;
+  ItemRecord item;           // item.caption: its generated caption, if any
+  float score = 0.0f;        // cosine between query and item
+  double fused_score = 0.0;  // text queries over an index with captions: the RRF score that
+                             // orders the results (see caption_search.h); 0 otherwise
 };
 
-// Best first. Throws Error(not_found) for a missing index or query image,
-// Error(bad_input) for a corrupt query image or a different model.
+// Best first. Text queries over an index with captions also match the
+// captions' words (fuse_caption_matches). Throws Error(not_found) for a missing index or query
+// image, Error(bad_input) for a corrupt query image or a different model.
 std::vector<SearchResult> search_index(const std::string& index_dir, const SearchRequest& request);
 
 }  // namespace mmfuse

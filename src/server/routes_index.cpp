@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "index/caption_search.h"
 #include "index/content_hash.h"
 #include "index/index_store.h"
 #include "index/indexer.h"
@@ -32,10 +33,12 @@ bool index_exists(const std::string& dir) {
   return fs::exists(fs::path(dir) / "catalog.sqlite");
 }
 
-Json item_json(const ItemRecord& item, float score, bool with_score) {
+Json item_json(const ItemRecord& item, float score, bool with_score, double fused_score = 0) {
   Json j = {{"id", item.id}, {"type", item.type}, {"path", item.path}};
   if (with_score) j["score"] = shortest(score);
+  if (fused_score > 0) j["rrf"] = fused_score;
   if (item.type == "text") j["text"] = item.text;
+  if (!item.caption.empty()) j["caption"] = item.caption;
   if (item.type == "image") j["url"] = "/v1/index/items/" + std::to_string(item.id) + "/content";
   return j;
 }
@@ -92,10 +95,12 @@ void search(ServerContext& ctx, const httplib::Request& req, httplib::Response& 
     *value = v.get<int>();
   }
   EmbedInput query;
+  std::string query_text;  // kept: the query itself moves into the embedding job
   if (has_text) {
     MMFUSE_CHECK(body["text"].is_string() && !body["text"].get<std::string>().empty(), bad_input,
                  "text: expected a non-empty string");
     query.text = body["text"].get<std::string>();
+    query_text = query.text;
   } else {
     MMFUSE_CHECK(body["image"].is_string(), bad_input,
                  "image: expected a data URL or base64 string");
@@ -123,24 +128,28 @@ void search(ServerContext& ctx, const httplib::Request& req, httplib::Response& 
     throw HttpError(504, "timeout", "the model did not answer in time");
   std::vector<float> q = job->result();
   l2_normalize_rows(q.data(), 1, q.size());
-  std::vector<std::pair<ItemRecord, float>> hits;
+  // Hybrid (captions): each ranking contributes a window of candidates.
+  const size_t window = caption_fusion_window(*store, query_text, type, top_k);
+  const size_t k = window > 0 ? window : top_k;
+  std::vector<SearchResult> hits;
   for (const char* t : IndexStore::kTypes) {
     if (type != "all" && type != t) continue;
     const VectorIndex* vi = store->vectors(t);
     if (!vi) continue;
     // Search on one core: the cores belong to the model calls.
-    const auto found = vi->search(q.data(), 1, top_k, 1, tuning);
+    const auto found = vi->search(q.data(), 1, k, 1, tuning);
     for (const auto& hit : found[0]) {
       if (hit.score < min_score) continue;
       if (auto item = store->catalog().item_by_id(hit.id))
-        hits.emplace_back(std::move(*item), hit.score);
+        hits.push_back({std::move(*item), hit.score});
     }
   }
   std::stable_sort(hits.begin(), hits.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
-  if (hits.size() > top_k) hits.resize(top_k);
+                   [](const auto& a, const auto& b) { return a.score > b.score; });
+  if (hits.size() > k) hits.resize(k);
+  if (window > 0) fuse_caption_matches(*store, query_text, q, min_score, window, top_k, hits);
   Json results = Json::array();
-  for (const auto& [item, score] : hits) results.push_back(item_json(item, score, true));
+  for (const auto& h : hits) results.push_back(item_json(h.item, h.score, true, h.fused_score));
   send_json(res, {{"results", results}, {"model", m->name}});
 }
 
