@@ -28,6 +28,7 @@ struct GenerationSettings {
   std::optional<int> num_beams;  // > 1: beam search
   std::optional<bool> do_sample;
   std::optional<float> temperature, top_p, min_p, repetition_penalty;
+  std::optional<float> length_penalty;  // beam search
   std::optional<int> top_k, no_repeat_ngram_size;
   std::optional<uint64_t> seed;   // sampling (mmfuse's own generator, not PyTorch's stream)
   std::vector<std::string> stop;  // the answer ends before the first of these

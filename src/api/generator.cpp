@@ -4,6 +4,7 @@
 #include "mmfuse/generator.h"
 
 #include "generate/chat_template.h"
+#include "generate/generation_settings.h"
 #include "generate/generator.h"
 #include "generate/text_stream.h"
 #include "models/generative_model.h"
@@ -13,23 +14,6 @@
 namespace mmfuse {
 
 namespace {
-
-GenerationConfig config_from(const GenerationConfig& defaults, const GenerationSettings& s) {
-  GenerationConfig c = defaults;
-  if (s.max_new_tokens) c.max_new_tokens = *s.max_new_tokens;
-  if (s.num_beams) c.num_beams = *s.num_beams;
-  if (s.do_sample) c.do_sample = *s.do_sample;
-  if (s.temperature) c.temperature = *s.temperature;
-  if (s.top_p) c.top_p = *s.top_p;
-  if (s.min_p) c.min_p = *s.min_p;
-  if (s.repetition_penalty) c.repetition_penalty = *s.repetition_penalty;
-  if (s.top_k) c.top_k = *s.top_k;
-  if (s.no_repeat_ngram_size) c.no_repeat_ngram_size = *s.no_repeat_ngram_size;
-  if (s.seed) c.seed = *s.seed;
-  c.stop_strings.insert(c.stop_strings.end(), s.stop.begin(), s.stop.end());
-  validate(c);
-  return c;
-}
 
 class ModelGenerator final : public Generator {
  public:
@@ -45,7 +29,7 @@ class ModelGenerator final : public Generator {
     GenerationRequest request;
     request.model = &model_->language_model();
     request.tokenizer = &model_->tokenizer();
-    request.config = config_from(model_->generation_defaults(), settings);
+    request.config = apply_settings(model_->generation_defaults(), settings);
     MMFUSE_CHECK(!on_text || request.config.num_beams == 1, bad_input,
                  "num_beams: beam search cannot stream its text (on_text needs num_beams 1)");
     request.prompt = model_->prepare(prompt, images);

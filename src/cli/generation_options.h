@@ -8,15 +8,16 @@
 #include <vector>
 
 #include "io/generation_config.h"
+#include "mmfuse/generator.h"
 
 namespace mmfuse::cli {
 
+// The library's GenerationSettings, plus what only the CLI prints (several
+// returned sequences).
 struct GenerationFlags {
-  std::optional<int> max_new_tokens, num_beams, top_k, no_repeat_ngram_size, num_return_sequences;
-  std::optional<float> temperature, top_p, min_p, repetition_penalty, length_penalty;
-  std::optional<uint64_t> seed;
+  GenerationSettings settings;
+  std::optional<int> num_return_sequences;
   bool do_sample = false;
-  std::vector<std::string> stop;
 };
 
 void add_generation_flags(CLI::App* cmd, GenerationFlags* flags);

@@ -3,12 +3,25 @@
 // (AVX2/AVX-512 variants), about 10x faster than scalar libm and accurate to a
 // few ulp, and may reorder sums into vector lanes. Inputs must be finite
 // (masked attention scores are skipped, never set to -inf).
+//
+// One build serves every x86-64 CPU: each kernel is compiled for AVX-512
+// (x86-64-v4), AVX2 + FMA (x86-64-v3) and the baseline, and the dynamic loader
+// picks the best the CPU has (GCC function multi-versioning), so nothing here
+// depends on -march.
 #include <cmath>
 
 #include "core/ops.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MMFUSE_CPU_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MMFUSE_CPU_CLONES
+#endif
+
 namespace mmfuse::kernels {
 
+MMFUSE_CPU_CLONES
 void activate_span(float* x, size_t n, Activation act) {
   switch (act) {
     case Activation::quick_gelu:
@@ -33,6 +46,7 @@ void activate_span(float* x, size_t n, Activation act) {
   }
 }
 
+MMFUSE_CPU_CLONES
 void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps,
                     float* y) {
   float sum = 0.0f;
@@ -47,6 +61,7 @@ void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, 
   for (size_t i = 0; i < dim; ++i) y[i] = (x[i] - mean) * inv * w[i] + b[i];
 }
 
+MMFUSE_CPU_CLONES
 void softmax_row(float* x, size_t n) {
   float max = x[0];
   for (size_t i = 1; i < n; ++i) max = x[i] > max ? x[i] : max;
@@ -59,6 +74,7 @@ void softmax_row(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+MMFUSE_CPU_CLONES
 float dot(const float* a, const float* b, size_t n) {
   // 32 independent partial sums: GCC keeps them in four 8-wide registers, so
   // consecutive FMAs do not wait on each other's latency.
@@ -73,6 +89,7 @@ float dot(const float* a, const float* b, size_t n) {
   return sum;
 }
 
+MMFUSE_CPU_CLONES
 float dot_u8(const float* a, const uint8_t* b, size_t n) {
   constexpr size_t lanes = 32;
   float partial[lanes] = {};

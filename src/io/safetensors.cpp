@@ -109,30 +109,29 @@ bool transparent_huge_pages_off() {
   return !std::getline(in, line) || line.find("[never]") != std::string::npos;
 }
 
-// Reads the file into `dest` (capacity bytes of fresh private memory). Pages
-// are touched before pread fills them: faulting them in from inside the read
-// is several times slower. A few threads share the work: a 2 GB model loads
-// in about a second.
+// Copies the file into `dest` (fresh private memory of at least `size`
+// bytes) through short-lived maps of 32 MiB chunks: copying from the page
+// cache this way is several times faster than pread into untouched huge
+// pages, and unmapping each chunk keeps the file's pages out of the
+// process's resident set (peak memory stays one copy). A few threads share
+// the chunks: a 2 GB model loads in about a second.
 void read_into(int fd, const std::filesystem::path& path, uint8_t* dest, size_t size) {
-  constexpr size_t kChunk = 32u << 20;
+  constexpr size_t kChunk = 32u << 20;  // a multiple of the page size: chunk offsets map
   const size_t chunks = (size + kChunk - 1) / kChunk;
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   std::atomic<size_t> next{0};
   std::atomic<int> failure{0};
   auto work = [&] {
     for (size_t c = next++; c < chunks && failure.load() == 0; c = next++) {
       const size_t begin = c * kChunk;
-      const size_t end = std::min(size, begin + kChunk);
-      for (size_t at = begin; at < end; at += page) dest[at] = 0;
-      for (size_t at = begin; at < end;) {
-        const ssize_t got = pread(fd, dest + at, end - at, static_cast<off_t>(at));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-          failure = got < 0 ? errno : EIO;
-          break;
-        }
-        at += static_cast<size_t>(got);
+      const size_t length = std::min(size, begin + kChunk) - begin;
+      void* src = mmap(nullptr, length, PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(begin));
+      if (src == MAP_FAILED) {
+        failure = errno;
+        break;
       }
+      madvise(src, length, MADV_SEQUENTIAL);
+      std::memcpy(dest + begin, src, length);
+      munmap(src, length);
     }
   };
   const size_t threads =
