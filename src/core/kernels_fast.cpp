@@ -7,7 +7,8 @@
 // One build serves every x86-64 CPU: each kernel is compiled for AVX-512
 // (x86-64-v4), AVX2 + FMA (x86-64-v3) and the baseline, and the dynamic loader
 // picks the best the CPU has (GCC function multi-versioning), so nothing here
-// depends on -march.
+// depends on -march. The clones live in an anonymous namespace: GCC would
+// export the resolvers of clones with external linkage from the library.
 #include <cmath>
 
 #include "core/ops.h"
@@ -21,8 +22,10 @@
 
 namespace mmfuse::kernels {
 
+namespace {
+
 MMFUSE_CPU_CLONES
-void activate_span(float* x, size_t n, Activation act) {
+void activate_span_clones(float* x, size_t n, Activation act) {
   switch (act) {
     case Activation::quick_gelu:
       for (size_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-1.702f * x[i]));
@@ -47,7 +50,7 @@ void activate_span(float* x, size_t n, Activation act) {
 }
 
 MMFUSE_CPU_CLONES
-void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps,
+void layer_norm_row_clones(const float* x, size_t dim, const float* w, const float* b, float eps,
                     float* y) {
   float sum = 0.0f;
   for (size_t i = 0; i < dim; ++i) sum += x[i];
@@ -62,7 +65,7 @@ void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, 
 }
 
 MMFUSE_CPU_CLONES
-void softmax_row(float* x, size_t n) {
+void softmax_row_clones(float* x, size_t n) {
   float max = x[0];
   for (size_t i = 1; i < n; ++i) max = x[i] > max ? x[i] : max;
   float sum = 0.0f;
@@ -75,7 +78,7 @@ void softmax_row(float* x, size_t n) {
 }
 
 MMFUSE_CPU_CLONES
-float dot(const float* a, const float* b, size_t n) {
+float dot_clones(const float* a, const float* b, size_t n) {
   // 32 independent partial sums: GCC keeps them in four 8-wide registers, so
   // consecutive FMAs do not wait on each other's latency.
   constexpr size_t lanes = 32;
@@ -90,7 +93,7 @@ float dot(const float* a, const float* b, size_t n) {
 }
 
 MMFUSE_CPU_CLONES
-float dot_u8(const float* a, const uint8_t* b, size_t n) {
+float dot_u8_clones(const float* a, const uint8_t* b, size_t n) {
   constexpr size_t lanes = 32;
   float partial[lanes] = {};
   size_t i = 0;
@@ -101,5 +104,16 @@ float dot_u8(const float* a, const uint8_t* b, size_t n) {
   for (size_t j = 0; j < lanes; ++j) sum += partial[j];
   return sum;
 }
+
+}  // namespace
+
+void activate_span(float* x, size_t n, Activation act) { activate_span_clones(x, n, act); }
+void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps,
+                    float* y) {
+  layer_norm_row_clones(x, dim, w, b, eps, y);
+}
+void softmax_row(float* x, size_t n) { softmax_row_clones(x, n); }
+float dot(const float* a, const float* b, size_t n) { return dot_clones(a, b, n); }
+float dot_u8(const float* a, const uint8_t* b, size_t n) { return dot_u8_clones(a, b, n); }
 
 }  // namespace mmfuse::kernels
