@@ -162,6 +162,18 @@ const TensorInfo& WeightStore::info(const std::string& name) const {
   return *files_[it->second].find(name);
 }
 
+TypedLinear WeightStore::typed_linear(const std::string& module, int in, int out,
+                                      bool with_bias) {
+  const Typed w = typed(module + ".weight", {out, in});
+  TypedLinear lin;
+  lin.type = w.type;
+  lin.weight = w.data;
+  lin.in = in;
+  lin.out = out;
+  if (with_bias) lin.bias = f32(module + ".bias", {out});
+  return lin;
+}
+
 void WeightStore::release(const std::string& name) const {
   const TensorInfo& t = info(name);
   if (t.dtype != DType::F32) return;  // converted copies are not in the map

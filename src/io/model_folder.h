@@ -63,6 +63,9 @@ class WeightStore {
     const void* data = nullptr;
   };
   Typed typed(const std::string& name, std::initializer_list<int64_t> shape);
+  // `module`.weight [out, in] in its stored type, and `module`.bias [out]
+  // (float32) when `with_bias`: a linear layer as the decoders read it.
+  TypedLinear typed_linear(const std::string& module, int in, int out, bool with_bias);
   // Replaces a tensor's values (float32, same element count) for every later
   // f32() / typed() lookup: how merged LoRA weights enter a model at load.
   void replace(const std::string& name, std::vector<float> values);

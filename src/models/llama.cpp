@@ -111,22 +111,12 @@ LlamaModel::LlamaModel(WeightStore& store, const LlamaConfig& config, const std:
   const int h = config.hidden_size, inter = config.intermediate_size;
   const int q_dim = config.num_attention_heads * config.head_dim;
   const int kv_dim = config.num_key_value_heads * config.head_dim;
-  auto typed_linear_of = [&](const std::string& module, int in, int out, bool bias) {
-    const WeightStore::Typed w = store.typed(module + ".weight", {out, in});
-    TypedLinear lin;
-    lin.type = w.type;
-    lin.weight = w.data;
-    lin.in = in;
-    lin.out = out;
-    if (bias) lin.bias = store.f32(module + ".bias", {out});
-    return lin;
-  };
   auto norm_of = [&](const std::string& tensor) {
     const float* w = store.f32(tensor, {h});
     return std::vector<float>(w, w + h);
   };
   const std::string model = prefix + "model.";
-  embed_tokens_ = typed_linear_of(model + "embed_tokens", h, config.vocab_size, false);
+  embed_tokens_ = store.typed_linear(model + "embed_tokens", h, config.vocab_size, false);
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const std::string p = model + "layers." + std::to_string(i) + ".";
     Layer l;
@@ -144,14 +134,14 @@ LlamaModel::LlamaModel(WeightStore& store, const LlamaConfig& config, const std:
     for (const auto& [target, spec] : parts) {
       const auto& [path, in, out, bias] = spec;
       l.module[m++] = p + path;
-      *target = typed_linear_of(p + path, in, out, bias);
+      *target = store.typed_linear(p + path, in, out, bias);
     }
     layers_.push_back(std::move(l));
   }
   final_norm_ = norm_of(model + "norm.weight");
   lm_head_ = config.tie_word_embeddings || !store.has(prefix + "lm_head.weight")
                  ? embed_tokens_
-                 : typed_linear_of(prefix + "lm_head", h, config.vocab_size, false);
+                 : store.typed_linear(prefix + "lm_head", h, config.vocab_size, false);
   MMFUSE_CHECK(config.tie_word_embeddings || store.has(prefix + "lm_head.weight"), bad_input,
                store.describe_source(prefix + "lm_head.weight") + ": missing tensor \"" + prefix +
                    "lm_head.weight\" (tie_word_embeddings is false)");

@@ -68,16 +68,6 @@ OptModel::OptModel(WeightStore& store, const OptConfig& config, const std::strin
                    std::shared_ptr<ThreadPool> pool, std::string name)
     : config_(config), pool_(pool_or_own(std::move(pool))), name_(std::move(name)) {
   const int h = config.hidden_size, ffn = config.ffn_dim, word = config.word_embed_proj_dim;
-  auto typed_linear_of = [&](const std::string& module, int in, int out, bool bias) {
-    const WeightStore::Typed w = store.typed(module + ".weight", {out, in});
-    TypedLinear lin;
-    lin.type = w.type;
-    lin.weight = w.data;
-    lin.in = in;
-    lin.out = out;
-    if (bias) lin.bias = store.f32(module + ".bias", {out});
-    return lin;
-  };
   auto norm_of = [&](const std::string& module) {
     Norm n;
     if (config.layer_norm_elementwise_affine) {
@@ -98,13 +88,13 @@ OptModel::OptModel(WeightStore& store, const OptConfig& config, const std::strin
       store.has(prefix + "decoder.embed_tokens.weight"))
     decoder = prefix + "decoder.";
 
-  embed_tokens_ = typed_linear_of(decoder + "embed_tokens", word, config.vocab_size, false);
+  embed_tokens_ = store.typed_linear(decoder + "embed_tokens", word, config.vocab_size, false);
   embed_positions_ =
-      typed_linear_of(decoder + "embed_positions", h,
+      store.typed_linear(decoder + "embed_positions", h,
                       config.max_position_embeddings + static_cast<int>(kPositionOffset), false);
   if (word != h) {
-    project_in_ = typed_linear_of(decoder + "project_in", word, h, false);
-    project_out_ = typed_linear_of(decoder + "project_out", h, word, false);
+    project_in_ = store.typed_linear(decoder + "project_in", word, h, false);
+    project_out_ = store.typed_linear(decoder + "project_out", h, word, false);
   }
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const std::string p = decoder + "layers." + std::to_string(i) + ".";
@@ -120,7 +110,7 @@ OptModel::OptModel(WeightStore& store, const OptConfig& config, const std::strin
     for (const auto& [target, spec] : parts) {
       const auto& [path, in, out] = spec;
       l.module[m++] = p + path;
-      *target = typed_linear_of(p + path, in, out, bias);
+      *target = store.typed_linear(p + path, in, out, bias);
     }
     layers_.push_back(std::move(l));
   }
@@ -134,7 +124,7 @@ OptModel::OptModel(WeightStore& store, const OptConfig& config, const std::strin
   // it equals embed_tokens, so the embeddings serve either way.
   lm_head_ = config.tie_word_embeddings || !store.has(head)
                  ? embed_tokens_
-                 : typed_linear_of(prefix + "lm_head", word, config.vocab_size, false);
+                 : store.typed_linear(prefix + "lm_head", word, config.vocab_size, false);
 }
 
 size_t OptModel::weight_bytes() const {

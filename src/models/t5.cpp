@@ -178,15 +178,6 @@ T5Model::T5Model(WeightStore& store, const T5Config& config, const std::string& 
     : config_(config), pool_(std::move(pool)), name_(std::move(name)) {
   MMFUSE_CHECK(config.max_positions > 0, bad_input, name_ + ": max_positions must be positive");
   const int d = config.d_model, inner = config.inner_dim(), ff = config.d_ff;
-  auto linear_of = [&](const std::string& module, int in, int out) {
-    const WeightStore::Typed w = store.typed(module + ".weight", {out, in});
-    TypedLinear lin;
-    lin.type = w.type;
-    lin.weight = w.data;
-    lin.in = in;
-    lin.out = out;
-    return lin;
-  };
   auto norm_of = [&](const std::string& tensor) {
     const float* w = store.f32(tensor, {d});
     return std::vector<float>(w, w + d);
@@ -194,22 +185,22 @@ T5Model::T5Model(WeightStore& store, const T5Config& config, const std::string& 
   auto attention_of = [&](const std::string& p, const std::string& kind) {
     Attention a;
     a.norm = norm_of(p + "layer_norm.weight");
-    a.q = linear_of(p + kind + ".q", d, inner);
-    a.k = linear_of(p + kind + ".k", d, inner);
-    a.v = linear_of(p + kind + ".v", d, inner);
-    a.o = linear_of(p + kind + ".o", inner, d);
+    a.q = store.typed_linear(p + kind + ".q", d, inner, false);
+    a.k = store.typed_linear(p + kind + ".k", d, inner, false);
+    a.v = store.typed_linear(p + kind + ".v", d, inner, false);
+    a.o = store.typed_linear(p + kind + ".o", inner, d, false);
     return a;
   };
   auto ffn_of = [&](const std::string& p) {
     FeedForward m;
     m.norm = norm_of(p + "layer_norm.weight");
     if (config.gated) {
-      m.wi_0 = linear_of(p + "DenseReluDense.wi_0", d, ff);
-      m.wi_1 = linear_of(p + "DenseReluDense.wi_1", d, ff);
+      m.wi_0 = store.typed_linear(p + "DenseReluDense.wi_0", d, ff, false);
+      m.wi_1 = store.typed_linear(p + "DenseReluDense.wi_1", d, ff, false);
     } else {
-      m.wi_0 = linear_of(p + "DenseReluDense.wi", d, ff);
+      m.wi_0 = store.typed_linear(p + "DenseReluDense.wi", d, ff, false);
     }
-    m.wo = linear_of(p + "DenseReluDense.wo", ff, d);
+    m.wo = store.typed_linear(p + "DenseReluDense.wo", ff, d, false);
     return m;
   };
 
@@ -219,7 +210,7 @@ T5Model::T5Model(WeightStore& store, const T5Config& config, const std::string& 
       store.has(prefix + "shared.weight") || !store.has(prefix + "encoder.embed_tokens.weight")
           ? prefix + "shared"
           : prefix + "encoder.embed_tokens";
-  shared_ = linear_of(shared_name, d, config.vocab_size);
+  shared_ = store.typed_linear(shared_name, d, config.vocab_size, false);
   for (int i = 0; i < config.num_layers; ++i) {
     const std::string p = prefix + "encoder.block." + std::to_string(i) + ".layer.";
     encoder_.push_back({attention_of(p + "0.", "SelfAttention"), ffn_of(p + "1.")});
@@ -237,7 +228,7 @@ T5Model::T5Model(WeightStore& store, const T5Config& config, const std::string& 
     MMFUSE_CHECK(store.has(prefix + "lm_head.weight"), bad_input,
                  store.describe_source(prefix + "lm_head.weight") + ": missing tensor \"" + prefix +
                      "lm_head.weight\" (tie_word_embeddings is false)");
-    lm_head_ = linear_of(prefix + "lm_head", d, config.vocab_size);
+    lm_head_ = store.typed_linear(prefix + "lm_head", d, config.vocab_size, false);
   }
 
   // Layer 0's bias tables, expanded by relative position once.
