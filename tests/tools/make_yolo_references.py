@@ -28,6 +28,8 @@ SCORE_MARGIN = 1e-3  # no anchor's best class score within this of conf
 IOU_MARGIN = 0.02  # no same-class candidate pair with IoU within this of iou
 TIE_MARGIN = 1e-4  # no overlapping candidates (IoU > iou) or best/second class with scores closer than this
 
+DUMP = {"dir": None, "cases": []}  # --dump: every prediction's network input and output
+
 
 def setup_environment(ultralytics_src, work):
     os.environ["YOLO_CONFIG_DIR"] = str(Path(work) / "ultralytics-config")  # keep ~/.config clean
@@ -131,6 +133,12 @@ def predict(model_file, image, imgsz, conf=0.25, iou=0.7, agnostic=False, classe
     ]
     case = {"model": Path(model_file).name, "imgsz": list(session.last_input.shape[2:]), "conf": conf, "iou": iou,
             "agnostic": agnostic, "classes": classes, "max_det": 300, "detections": detections}
+    if DUMP["dir"]:  # the network's exact input and output, for tests/tools/check_yolo_references_ort.mjs
+        n = len(DUMP["cases"])
+        session.last_input.astype("<f4").tofile(Path(DUMP["dir"]) / f"{n}.input.f32")
+        raw.astype("<f4").tofile(Path(DUMP["dir"]) / f"{n}.output.f32")
+        DUMP["cases"].append({"model": str(model_file), "input": f"{n}.input.f32", "input_shape": list(session.last_input.shape),
+                              "output": f"{n}.output.f32", "output_shape": list(raw.shape)})
     return case, margin_problems(raw, conf, iou, classes, agnostic)
 
 
@@ -180,7 +188,11 @@ def main():
     ap.add_argument("--out", required=True, help="fixture folder to write (tests/fixtures/yolo)")
     ap.add_argument("--data", default="/work/shared/data", help="shared data folder (photos/, images/neu_det/)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dump", help="also write every prediction's network input/output here (index.json + .f32)")
     args = ap.parse_args()
+    if args.dump:
+        DUMP["dir"] = Path(args.dump).resolve()
+        DUMP["dir"].mkdir(parents=True, exist_ok=True)
     work, out, data = Path(args.work).resolve(), Path(args.out).resolve(), Path(args.data).resolve()
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -268,6 +280,8 @@ def main():
     }
     (out / "models.json").write_text(json.dumps(manifest, indent=1) + "\n")
     (out / "cases.json").write_text(json.dumps(cases, indent=1) + "\n")
+    if DUMP["dir"]:
+        (DUMP["dir"] / "index.json").write_text(json.dumps(DUMP["cases"], indent=1) + "\n")
     print(f"wrote {len(cases)} cases and {len(committed)} models to {out}")
 
 
