@@ -42,7 +42,7 @@ def letterboxed(paths, imgsz=640):
 
 
 def make_model(cfg_file, names, seed, paths, objects_per_image=6, gain=3.0):
-    """yolov5 Model from its yaml at width 0.125, BatchNorm calibrated on `paths`, head shaped for a few boxes."""
+    """yolov5 Model from its yaml at width 0.0625, BatchNorm calibrated on `paths`, head shaped for a few boxes."""
     import numpy as np
     import torch
     import torch.nn as nn
@@ -50,7 +50,7 @@ def make_model(cfg_file, names, seed, paths, objects_per_image=6, gain=3.0):
     from models.yolo import Model
 
     cfg = yaml.safe_load(Path(cfg_file).read_text())
-    cfg["width_multiple"] = 0.125
+    cfg["width_multiple"] = 0.0625
     torch.manual_seed(seed)
     model = Model(cfg, ch=3, nc=len(names))
     model.names = dict(names)
@@ -65,7 +65,7 @@ def make_model(cfg_file, names, seed, paths, objects_per_image=6, gain=3.0):
         detect = model.model[-1]
         no = detect.no  # 5 + nc
         for conv in detect.m:  # outputs (na * no) channels: x, y, w, h, objectness, classes per anchor
-            conv.weight.view(detect.na, no, -1)[:, 4:].mul_(gain)
+            conv.weight.view(detect.na, no, -1)[:, 4].mul_(gain)  # objectness only: scaled classes saturate and tie
             conv.bias.view(detect.na, no)[:, 4:] = 0
         captured = []
         hooks = [conv.register_forward_hook(lambda m, i, o: captured.append(o)) for conv in detect.m]
