@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "detect/detector.h"
+#include "detect/pipeline.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse::inspect {
@@ -224,9 +224,9 @@ SensorsConfig parse_sensors(const Cursor& c, const fs::path& base) {
   }
   k.baseline = c["baseline"].path_value(base);
   k.method = c["method"].str_or(k.method);
-  const auto& methods = sensor::detector_names();
+  const auto& methods = sensor::pipeline_method_names();
   if (std::find(methods.begin(), methods.end(), k.method) == methods.end())
-    c["method"].fail("unknown method '" + k.method + "' (iforest, t2, pca, mset, ensemble)");
+    c["method"].fail("unknown method '" + k.method + "' (iforest, t2, pca, mset, ensemble, online)");
   k.smooth =
       static_cast<size_t>(c["smooth"].integer_in(static_cast<long long>(k.smooth), 1, 10000));
   k.min_anomalous_rows = static_cast<size_t>(
