@@ -64,16 +64,17 @@ TEST(OnlineDetector, CopyContinuesIdentically) {
 TEST(OnlineDetector, MultivariateBreakOfAJointPatternIsFlagged) {
   const auto x = cycle(5000);
   OnlineDetector d(2, {});
-  double at_break = 0.0, before = 0.0;
+  double at_break = 0.0;
+  size_t false_flags = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     // Two channels that move together; from row 4000 the second one stops following.
     const double row[2] = {x[i], i < 4000 ? 20.0 - x[i] : 20.0 - x[(i + 48) % 96 + 1000]};
     const double s = d.push(row);
     if (i >= 4000 && i < 4100) at_break = std::max(at_break, s);
-    if (i >= 2000 && i < 3900) before = std::max(before, s);
+    if (i >= 2000 && i < 3900 && s >= OnlineOptions{}.threshold) ++false_flags;
   }
   EXPECT_GE(at_break, OnlineOptions{}.threshold);
-  EXPECT_GT(at_break, before);
+  EXPECT_LE(false_flags, 2u);  // normal joint cycling: (almost) silent
 }
 
 TEST(SensorPipeline, AFlatLineIsScoredNotRefused) {
