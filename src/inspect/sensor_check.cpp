@@ -41,6 +41,7 @@ SensorCheck::SensorCheck(const SensorsConfig& config) : config_(config) {
   opt.smooth = config.smooth;
   opt.detector.smooth = config.smooth;
   opt.sample_interval_s = sensor::sampling_interval_seconds(base.times, base.rows());
+  opt.slow_channel_autocorr = config.slow_channels;
   model_ = std::make_unique<sensor::SensorModel>(base.channels, base.values, opt);
   if (sensor::is_online_method(opt.method)) {
     // The online detector starts each reading from what it learned on the
