@@ -3,7 +3,8 @@
 # pipeline (despike, detector, 30-row smoothing, threshold) by
 # `mmfuse sensor bench`, for every detector, as one stream and as THREADS
 # parallel streams sharing one model (2 cores: 2 streams), next to
-# scikit-learn's Isolation Forest scoring the same rows (streamed and batched).
+# scikit-learn's Isolation Forest scoring the same rows (streamed and batched);
+# then the same for one channel alone (a univariate stream).
 #
 #   bench/sensor_bench.sh            (MMFUSE=./build/mmfuse ROWS=20000 THREADS=2)
 #
@@ -32,6 +33,12 @@ PYEOF
 log "mmfuse sensor bench ($ROWS rows, $THREADS streams)"
 "$MMFUSE" sensor bench --input "$OUT/data.csv" --train-rows 400 --method all --threads "$THREADS" \
   --json >"$OUT/mmfuse.json"
+# A univariate stream (column c0 alone): the 100k rows/s target is for the
+# default detector (ensemble) on one channel at 2 streams.
+"$PYTHON" -c "import sys; [print(l.split(',')[0]) for l in open(sys.argv[1])]" "$OUT/data.csv" >"$OUT/uni.csv"
+log "mmfuse sensor bench, univariate ($ROWS rows, $THREADS streams)"
+"$MMFUSE" sensor bench --input "$OUT/uni.csv" --train-rows 400 --method all --threads "$THREADS" \
+  --json >"$OUT/mmfuse_uni.json"
 log "scikit-learn IsolationForest peer (1 thread)"
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$PYTHON" bench/sensor_peer.py "$OUT/data.csv" \
   --train-rows 400 >"$OUT/sklearn.json"
@@ -52,6 +59,11 @@ for r in m["results"]:
     lines.append(f"| {r['method']} | {r['fit_ms']:.1f} | {r['rows_per_s_one_stream']:.0f} | {r['rows_per_s_all_streams']:.0f} |")
 lines.append(f"| sklearn {s['sklearn_version']} IsolationForest, row by row | {s['fit_ms']:.1f} | {s['rows_per_s_stream']:.0f} | |")
 lines.append(f"| sklearn {s['sklearn_version']} IsolationForest, one batch | | {s['rows_per_s_batch']:.0f} | |")
+u = json.load(open(os.path.join(out, "mmfuse_uni.json")))
+lines += ["", f"Univariate ({u['rows']} rows x 1 channel):", "",
+          "| method | fit ms | rows/s, 1 stream | rows/s, %d streams |" % u["threads"], "|---|---|---|---|"]
+for r in u["results"]:
+    lines.append(f"| {r['method']} | {r['fit_ms']:.1f} | {r['rows_per_s_one_stream']:.0f} | {r['rows_per_s_all_streams']:.0f} |")
 iforest = next(r for r in m["results"] if r["method"] == "iforest")
 lines.append("")
 lines.append(f"mmfuse iforest vs sklearn: {iforest['rows_per_s_one_stream'] / s['rows_per_s_stream']:.0f}x streamed, "

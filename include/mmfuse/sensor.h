@@ -30,11 +30,12 @@
 namespace mmfuse {
 
 struct SensorOptions {
-  // Detector: "iforest", "t2", "pca", "mset" or "ensemble".
+  // Detector: "iforest", "t2", "pca", "mset", "ensemble" or "online" (learns as
+  // it streams, follows drift; score = anomaly likelihood score in [0, 1]).
   std::string method = "ensemble";
   size_t smooth = 30;        // trailing-mean window over scores, rows (1 = off)
   int folds = 4;             // out-of-fold calibration blocks (2..50)
-  double margin = 1.0;       // threshold = margin x the calibrated maximum score
+  double margin = 1.1;       // threshold = margin x the calibrated maximum score
   uint64_t seed = 0;         // every random choice (Isolation Forest) derives from this
   int trees = 100;           // Isolation Forest trees
   size_t sample_size = 256;  // Isolation Forest sub-sample size (psi)
@@ -47,9 +48,16 @@ struct SensorOptions {
   size_t despike_window = 30;
   double despike_sigmas = 3.0;
   size_t moving_average = 1;
-  // > 0: also leave out channels whose lag-1 autocorrelation over the training
-  // rows is at least this (slow drifts); 0 = off.
-  double slow_channel_autocorr = 0.0;
+  // > 0: also leave out channels whose autocorrelation at a lag of
+  // slow_channel_lag_s seconds over the training rows is at least this (slow
+  // drifts the training rows show only a sliver of); 0 = off.
+  double slow_channel_autocorr = 0.7;
+  double slow_channel_lag_s = 1.0;
+  // Seconds between rows; 0 = unknown (the lag then counts rows). detect_csv
+  // takes it from the time column.
+  double sample_interval_s = 0.0;
+  // online method: flag when the score is at least this.
+  double online_threshold = 0.5;
 };
 
 struct SensorScore {

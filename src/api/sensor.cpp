@@ -8,6 +8,7 @@
 #include "detect/pipeline.h"
 #include "sensor/csv_source.h"
 #include "sensor/matrix.h"
+#include "sensor/time_axis.h"
 
 namespace mmfuse {
 
@@ -38,7 +39,14 @@ sensor::PipelineOptions pipeline_options(const SensorOptions& o) {
   p.cleaning.despike_sigmas = o.despike_sigmas;
   p.cleaning.moving_average = o.moving_average;
   p.slow_channel_autocorr = o.slow_channel_autocorr;
-  sensor::make_detector(p.method, p.detector);  // an unknown method fails before any work
+  MMFUSE_CHECK(o.slow_channel_lag_s > 0.0 && o.sample_interval_s >= 0.0, bad_input,
+               "slow_channel_lag_s must be positive and sample_interval_s not negative");
+  p.slow_channel_lag_s = o.slow_channel_lag_s;
+  p.sample_interval_s = o.sample_interval_s;
+  MMFUSE_CHECK(o.online_threshold >= 0.0 && o.online_threshold <= 1.0, bad_input,
+               "online_threshold must be in [0, 1]");
+  p.online.threshold = o.online_threshold;
+  sensor::check_pipeline_method(p.method);  // an unknown method fails before any work
   return p;
 }
 
@@ -115,7 +123,7 @@ SensorScorer SensorDetector::stream() const {
 
 SensorCsvResult detect_csv(const std::string& csv_path, const SensorOptions& options,
                            const SensorCsvOptions& csv) {
-  const sensor::PipelineOptions p = pipeline_options(options);
+  sensor::PipelineOptions p = pipeline_options(options);
   sensor::CsvOptions co;
   co.delimiter = csv.delimiter;
   co.time_column = csv.time_column;
@@ -126,6 +134,8 @@ SensorCsvResult detect_csv(const std::string& csv_path, const SensorOptions& opt
   MMFUSE_CHECK(csv.train_rows <= table.rows(), bad_input,
                csv_path + ": train_rows " + std::to_string(csv.train_rows) + " exceeds the " +
                    std::to_string(table.rows()) + " valid rows");
+  if (p.sample_interval_s == 0.0)
+    p.sample_interval_s = sensor::sampling_interval_seconds(table.times, csv.train_rows);
   const sensor::SensorModel model(table.channels, table.values.slice_rows(0, csv.train_rows), p);
   sensor::StreamScorer stream = model.stream();
   SensorCsvResult out;

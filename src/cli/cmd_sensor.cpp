@@ -22,6 +22,8 @@
 #include "mmfuse/error.h"
 #include "sensor/csv_source.h"
 #include "sensor/modbus_source.h"
+#include "sensor/time_axis.h"
+#include "tools/nab_eval.h"
 #include "tools/sensor_bench.h"
 #include "tools/skab_eval.h"
 #include "tools/synthetic.h"
@@ -57,12 +59,13 @@ std::vector<std::string> split_list(const std::string& s) {
 void add_pipeline_options(CLI::App* cmd, PipelineFlags* f, bool with_method = true) {
   if (with_method)
     cmd->add_option("--method", f->pipeline.method,
-                    "Detector: iforest, t2, pca, mset, ensemble (default ensemble)");
+                    "Detector: iforest, t2, pca, mset, ensemble (default), or online (adapts as "
+                    "it streams; docs/sensors.md)");
   cmd->add_option("--smooth", f->pipeline.smooth,
                   "Trailing-mean window over scores, in rows (default 30; 1 = off)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--margin", f->pipeline.margin,
-                  "Threshold = margin x calibrated maximum (default 1)")
+                  "Threshold = margin x calibrated maximum (default 1.1)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--folds", f->pipeline.folds, "Out-of-fold calibration blocks (default 4)")
       ->check(CLI::Range(2, 50));
@@ -85,8 +88,16 @@ void add_pipeline_options(CLI::App* cmd, PipelineFlags* f, bool with_method = tr
                   "Trailing moving average of inputs, rows (default 1 = off)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--slow-channels", f->pipeline.slow_channel_autocorr,
-                  "Leave out channels whose training lag-1 autocorrelation is at least this "
-                  "(0 = off; see docs/sensors.md)")
+                  "Leave out channels whose training autocorrelation at --slow-lag is at least "
+                  "this (default 0.7; 0 = off; see docs/sensors.md)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--slow-lag", f->pipeline.slow_channel_lag_s,
+                  "Lag of the slow-channel rule in seconds of the time column (rows when the "
+                  "input has none; default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--online-threshold", f->pipeline.online.threshold,
+                  "online method: flag when the anomaly likelihood score is at least this "
+                  "(default 0.5, i.e. a 1e-5 tail probability)")
       ->check(CLI::Range(0.0, 1.0));
 }
 
@@ -94,7 +105,7 @@ PipelineOptions finish_pipeline(const PipelineFlags& f) {
   PipelineOptions p = f.pipeline;
   p.cleaning.despike = !f.no_despike;
   p.ignore_channels = split_list(f.ignore);
-  sensor::make_detector(p.method, p.detector);  // unknown names fail before any work
+  sensor::check_pipeline_method(p.method);  // unknown names fail before any work
   return p;
 }
 
@@ -113,6 +124,8 @@ Json pipeline_json(const PipelineOptions& p) {
   }
   j["moving_average"] = p.cleaning.moving_average;
   j["slow_channel_autocorr"] = p.slow_channel_autocorr;
+  j["slow_channel_lag_s"] = p.slow_channel_lag_s;
+  if (sensor::is_online_method(p.method)) j["online_threshold"] = p.online.threshold;
   return j;
 }
 
@@ -186,13 +199,14 @@ void register_detect(CLI::App* sensor) {
   add_pipeline_options(cmd, &opt->flags);
   add_csv_options(cmd, &opt->csv);
   cmd->callback([opt] {
-    const PipelineOptions pipeline = finish_pipeline(opt->flags);
+    PipelineOptions pipeline = finish_pipeline(opt->flags);
     const sensor::SensorTable table = sensor::read_csv(opt->input, csv_options(opt->csv));
     const Json bad = report_bad_rows(table);
     MMFUSE_CHECK(table.rows() > 0, bad_input, opt->input + ": no valid data rows");
     MMFUSE_CHECK(opt->train_rows <= table.rows(), bad_input,
                  opt->input + ": --train-rows " + std::to_string(opt->train_rows) +
                      " exceeds the " + std::to_string(table.rows()) + " valid rows");
+    pipeline.sample_interval_s = sensor::sampling_interval_seconds(table.times, opt->train_rows);
     const sensor::SensorModel model(table.channels, table.values.slice_rows(0, opt->train_rows),
                                     pipeline);
     sensor::StreamScorer stream = model.stream();
@@ -212,6 +226,10 @@ void register_detect(CLI::App* sensor) {
     j["train_rows"] = opt->train_rows;
     j["channels"] = model.used_channels();
     j["constant_channels"] = model.constant_channels();
+    j["slow_channels"] = model.slow_channels();
+    j["constant_only"] = model.constant_only();
+    j["sample_interval_s"] = pipeline.sample_interval_s;
+    j["slow_channel_lag_rows"] = model.slow_channel_lag_rows();
     j["threshold"] = model.threshold();
     j["anomalies"] = anomalies;
     j["bad_rows_skipped"] = table.bad_rows.size();
@@ -235,9 +253,9 @@ void print_table(const std::vector<sensor::SkabResult>& results, size_t files,
   std::printf(
       "pipeline: despike %s, moving average %zu, score smoothing %zu rows, threshold = "
       "%g x max of %d-fold out-of-fold training scores, ignored channels: %s, slow channels "
-      "(training lag-1 autocorrelation >= %g) left out: %s\n\n",
+      "(training autocorrelation at a lag of %g s >= %g) left out: %s\n\n",
       despike.c_str(), p.cleaning.moving_average, p.smooth, p.margin, p.folds,
-      ignored.empty() ? "none" : ignored.c_str(), p.slow_channel_autocorr,
+      ignored.empty() ? "none" : ignored.c_str(), p.slow_channel_lag_s, p.slow_channel_autocorr,
       p.slow_channel_autocorr > 0.0 ? "yes" : "no");
   std::printf("%-10s %6s %8s %8s   %-26s %6s %8s %8s\n", "method", "F1", "FAR,%", "MAR,%",
               "leaderboard (34 files)", "F1", "FAR,%", "MAR,%");
@@ -255,54 +273,202 @@ void print_table(const std::vector<sensor::SkabResult>& results, size_t files,
   std::fflush(stdout);
 }
 
+Json skab_json(const std::vector<sensor::SkabResult>& results, size_t files, const std::string& dir,
+               const PipelineOptions& base, size_t train_rows) {
+  Json j;
+  j["skab"] = dir;
+  j["files"] = files;
+  j["train_rows"] = train_rows;
+  Json pj = pipeline_json(base);
+  pj.erase("method");
+  j["pipeline"] = pj;
+  Json arr = Json::array();
+  for (const auto& r : results) {
+    Json per = Json::array();
+    for (const auto& f : r.files)
+      per.push_back({{"file", f.file},
+                     {"tp", f.confusion.tp},
+                     {"fp", f.confusion.fp},
+                     {"fn", f.confusion.fn},
+                     {"tn", f.confusion.tn},
+                     {"threshold", f.threshold}});
+    arr.push_back({{"method", r.method},
+                   {"f1", r.metrics.f1},
+                   {"far", r.metrics.far},
+                   {"mar", r.metrics.mar},
+                   {"tp", r.total.tp},
+                   {"fp", r.total.fp},
+                   {"fn", r.total.fn},
+                   {"tn", r.total.tn},
+                   {"per_file", per}});
+  }
+  j["results"] = arr;
+  Json lb = Json::array();
+  for (const auto& e : sensor::skab_leaderboard())
+    lb.push_back({{"algorithm", e.algorithm}, {"f1", e.f1}, {"far", e.far}, {"mar", e.mar}});
+  j["leaderboard"] = lb;
+  return j;
+}
+
+Json nab_result_json(const sensor::NabResult& r, bool per_file) {
+  Json j = {{"profile", r.profile},   {"normalized", r.normalized}, {"threshold", r.threshold},
+            {"score", r.score},       {"null_score", r.null_score}, {"perfect_score", r.perfect_score},
+            {"windows", r.windows},   {"tp", r.tp},                 {"fp", r.fp},
+            {"fn", r.fn},             {"tn", r.tn}};
+  if (per_file) {
+    Json arr = Json::array();
+    for (const auto& f : r.files)
+      arr.push_back({{"file", f.file},
+                     {"score", f.score},
+                     {"tp", f.tp},
+                     {"fp", f.fp},
+                     {"fn", f.fn},
+                     {"tn", f.tn}});
+    j["per_file"] = arr;
+  }
+  return j;
+}
+
+// `sensor eval --nab DIR`: NAB's scoring of an mmfuse detector run as
+// `sensor detect` runs it, of a published detector's per-row results, or of a
+// published scoreboard (per-file scores with a Totals row).
+void run_nab_eval(const std::string& dir, const std::string& profile_name,
+                  const std::string& method, const std::string& results, bool rank, bool json,
+                  const PipelineFlags& flags, int threads) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool scoreboard = !results.empty() && !fs::is_directory(fs::path(results) / "realKnownCause", ec) &&
+                          !fs::is_directory(fs::path(results) / "artificialNoAnomaly", ec);
+  const sensor::NabCorpus corpus = sensor::load_nab_corpus(dir);
+  std::vector<const sensor::NabProfile*> profiles;
+  if (profile_name == "all")
+    for (const auto& p : corpus.profiles) profiles.push_back(&p);
+  else
+    profiles.push_back(&sensor::find_nab_profile(corpus, profile_name));
+  Json out;
+  out["nab"] = dir;
+  out["files"] = corpus.files.size();
+  if (scoreboard) {
+    // Published per-file scores: normalise their totals as NAB's runner does.
+    Json arr = Json::array();
+    for (const auto* p : profiles) {
+      const auto e = sensor::nab_scoreboard_entry(results, *p);
+      out["detector"] = e.detector;
+      arr.push_back({{"profile", e.profile},
+                     {"normalized", e.normalized},
+                     {"score", e.total},
+                     {"null_score", e.null_total}});
+      if (!json)
+        std::printf("%-20s %-20s NAB %7.2f (raw %.3f, null %.1f; published per-file scores)\n",
+                    e.detector.c_str(), e.profile.c_str(), e.normalized, e.total, e.null_total);
+    }
+    out["results"] = arr;
+    if (json) print_json(out);
+    return;
+  }
+  sensor::NabDetections det;
+  PipelineOptions pipeline;
+  if (!results.empty()) {
+    det = sensor::nab_read_results(corpus, results);
+  } else {
+    PipelineFlags f = flags;
+    f.pipeline.method = method;
+    pipeline = finish_pipeline(f);
+    det = sensor::nab_run_pipeline(corpus, pipeline, threads);
+    out["pipeline"] = pipeline_json(pipeline);
+  }
+  out["detector"] = det.detector;
+  out["rank_normalized"] = rank;
+  Json arr = Json::array();
+  for (const auto* p : profiles) {
+    const sensor::NabResult r = sensor::nab_score(corpus, det.scores, *p, std::nullopt, rank);
+    Json entry = {{"profile", p->name}, {"scores", nab_result_json(r, true)}};
+    if (!json)
+      std::printf("%-20s %-20s NAB %7.2f  threshold %.6g  TP %zu FP %zu (scores, one optimised "
+                  "threshold%s)\n",
+                  det.detector.c_str(), p->name.c_str(), r.normalized, r.threshold, r.tp, r.fp,
+                  rank ? ", ranks per file" : "");
+    if (!det.flags.empty()) {
+      // The detector's own decisions, as they are: flagged rows are detections.
+      const sensor::NabResult fr = sensor::nab_score(corpus, det.flags, *p, 0.5, false);
+      size_t flagged = 0;
+      for (const auto& f : det.flags)
+        for (double v : f) flagged += v > 0.5 ? 1 : 0;
+      entry["flags"] = nab_result_json(fr, false);
+      entry["flags"]["rows_flagged"] = flagged;
+      if (!json)
+        std::printf("%-20s %-20s NAB %7.2f  (its own anomaly flags: %zu rows flagged, TP %zu FP "
+                    "%zu)\n",
+                    det.detector.c_str(), p->name.c_str(), fr.normalized, flagged, fr.tp, fr.fp);
+    }
+    arr.push_back(entry);
+  }
+  out["results"] = arr;
+  if (json) print_json(out);
+}
+
 void register_eval(CLI::App* sensor) {
   struct Options {
-    std::string skab;
-    std::string method = "all";
+    std::string skab, nab, results, profile = "standard";
+    std::string method = "ensemble";
     size_t train_rows = 400;
-    bool json = false;
+    bool json = false, rank = false;
     int threads = 0;
     bool all_channels = false;
     PipelineFlags flags;
   };
   auto opt = std::make_shared<Options>();
-  // The SKAB profile: slow channels are left out per file, decided from its
-  // training rows alone (docs/sensors.md).
-  opt->flags.pipeline.slow_channel_autocorr = 0.8;
-  auto* cmd = sensor->add_subcommand("eval", "Run the SKAB outlier-detection protocol");
-  cmd->add_option("--skab", opt->skab, "SKAB data folder (holding valve1/, other/, ...)")
-      ->required();
-  cmd->add_option("--method", opt->method, "Detector name or 'all' (default all)");
-  cmd->add_option("--train-rows", opt->train_rows, "Training rows per file (default 400)")
+  auto* cmd = sensor->add_subcommand(
+      "eval", "Score detectors on SKAB (outlier protocol) or NAB (NAB's scoring)");
+  auto* skab = cmd->add_option("--skab", opt->skab, "SKAB data folder (holding valve1/, other/, ...)");
+  auto* nab = cmd->add_option("--nab", opt->nab,
+                              "NAB folder (data/, labels/combined_windows*.json, profiles.json)");
+  skab->excludes(nab);
+  cmd->add_option("--method,--detector", opt->method,
+                  "Detector name(s), comma-separated, or 'all' (default: what `sensor detect` "
+                  "runs, ensemble)");
+  cmd->add_option("--results", opt->results,
+                  "NAB: a published detector's results folder (per-row CSVs, or the "
+                  "<name>_<profile>_scores.csv scoreboard files) instead of an mmfuse detector");
+  cmd->add_option("--profile", opt->profile,
+                  "NAB profile: standard, low_fp, low_fn or all (default standard)");
+  cmd->add_flag("--rank", opt->rank,
+                "NAB: rank-normalise each file's scores before the corpus threshold is optimised");
+  cmd->add_option("--train-rows", opt->train_rows,
+                  "SKAB: training rows per file (default 400; NAB uses each file's probation rows)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", opt->json, "Print JSON instead of the table");
   add_threads_option(cmd, &opt->threads);
   add_pipeline_options(cmd, &opt->flags, /*with_method=*/false);
   cmd->get_option("--ignore-channels")->description("Channels left out (default: none)");
-  cmd->get_option("--slow-channels")
-      ->description(
-          "Leave out channels whose training lag-1 autocorrelation is at least this "
-          "(default here 0.8; 0 = off)");
   cmd->add_flag("--all-channels", opt->all_channels,
                 "Use every channel (no --ignore-channels, no slow-channel rule)");
   cmd->callback([opt] {
-    std::vector<std::string> methods;
-    if (opt->method == "all")
-      methods = sensor::detector_names();
-    else
-      methods = split_list(opt->method);
-    MMFUSE_CHECK(!methods.empty(), bad_input, "--method names no detector");
+    MMFUSE_CHECK(!opt->skab.empty() || !opt->nab.empty(), bad_input,
+                 "give --skab DIR or --nab DIR");
+    const int threads =
+        opt->threads > 0 ? opt->threads : static_cast<int>(std::thread::hardware_concurrency());
     PipelineFlags flags = opt->flags;
     if (opt->all_channels) {
       flags.ignore.clear();
       flags.pipeline.slow_channel_autocorr = 0.0;
     }
+    if (!opt->nab.empty()) {
+      run_nab_eval(opt->nab, opt->profile, opt->method, opt->results, opt->rank, opt->json, flags,
+                   threads);
+      return;
+    }
+    MMFUSE_CHECK(opt->results.empty(), bad_input, "--results is for --nab");
+    std::vector<std::string> methods;
+    if (opt->method == "all")
+      methods = sensor::pipeline_method_names();
+    else
+      methods = split_list(opt->method);
+    MMFUSE_CHECK(!methods.empty(), bad_input, "--method names no detector");
     flags.pipeline.method = methods.front();
     PipelineOptions base = finish_pipeline(flags);
-    for (const auto& m : methods) sensor::make_detector(m, base.detector);
+    for (const auto& m : methods) sensor::check_pipeline_method(m);
     const auto files = sensor::find_skab_files(opt->skab);
-    const int threads =
-        opt->threads > 0 ? opt->threads : static_cast<int>(std::thread::hardware_concurrency());
     std::vector<sensor::SkabResult> results;
     for (const auto& m : methods) {
       PipelineOptions p = base;
@@ -313,39 +479,7 @@ void register_eval(CLI::App* sensor) {
       print_table(results, files.size(), opt->skab, base, opt->train_rows);
       return;
     }
-    Json j;
-    j["skab"] = opt->skab;
-    j["files"] = files.size();
-    j["train_rows"] = opt->train_rows;
-    Json pj = pipeline_json(base);
-    pj.erase("method");
-    j["pipeline"] = pj;
-    Json arr = Json::array();
-    for (const auto& r : results) {
-      Json per = Json::array();
-      for (const auto& f : r.files)
-        per.push_back({{"file", f.file},
-                       {"tp", f.confusion.tp},
-                       {"fp", f.confusion.fp},
-                       {"fn", f.confusion.fn},
-                       {"tn", f.confusion.tn},
-                       {"threshold", f.threshold}});
-      arr.push_back({{"method", r.method},
-                     {"f1", r.metrics.f1},
-                     {"far", r.metrics.far},
-                     {"mar", r.metrics.mar},
-                     {"tp", r.total.tp},
-                     {"fp", r.total.fp},
-                     {"fn", r.total.fn},
-                     {"tn", r.total.tn},
-                     {"per_file", per}});
-    }
-    j["results"] = arr;
-    Json lb = Json::array();
-    for (const auto& e : sensor::skab_leaderboard())
-      lb.push_back({{"algorithm", e.algorithm}, {"f1", e.f1}, {"far", e.far}, {"mar", e.mar}});
-    j["leaderboard"] = lb;
-    print_json(j);
+    print_json(skab_json(results, files.size(), opt->skab, base, opt->train_rows));
   });
 }
 
@@ -390,7 +524,7 @@ void register_bench_cmd(CLI::App* sensor) {
       for (size_t c = 0; c < opt->channels; ++c) channels.push_back("c" + std::to_string(c));
     }
     const std::vector<std::string> methods =
-        opt->method == "all" ? sensor::detector_names() : split_list(opt->method);
+        opt->method == "all" ? sensor::pipeline_method_names() : split_list(opt->method);
     const int threads =
         opt->threads > 0 ? opt->threads : static_cast<int>(std::thread::hardware_concurrency());
     Json arr = Json::array();
@@ -478,7 +612,10 @@ void register_poll(CLI::App* sensor) {
     std::vector<std::string> names;
     for (const auto& r : mo.registers) names.push_back(r.name);
     std::optional<PipelineOptions> pipeline;
-    if (opt->train_rows > 0) pipeline = finish_pipeline(opt->flags);
+    if (opt->train_rows > 0) {
+      pipeline = finish_pipeline(opt->flags);
+      pipeline->sample_interval_s = 1.0 / mo.rate_hz;  // the schedule the poller keeps
+    }
     sensor::ModbusPoller poller(mo);
     g_signalled = false;
     std::signal(SIGINT, on_signal);

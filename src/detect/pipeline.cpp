@@ -7,8 +7,29 @@
 #include "mmfuse/error.h"
 #include "sensor/csv_source.h"
 #include "sensor/slow_channels.h"
+#include "sensor/time_axis.h"
 
 namespace mmfuse::sensor {
+
+const std::vector<std::string>& pipeline_method_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n = detector_names();
+    n.push_back("online");
+    return n;
+  }();
+  return names;
+}
+
+bool is_online_method(const std::string& method) {
+  return method == "online";
+}
+
+void check_pipeline_method(const std::string& method) {
+  if (is_online_method(method)) return;
+  DetectorOptions o;
+  o.trees = 1;
+  make_detector(method, o);  // throws bad_input, listing the batch names
+}
 
 SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix& train,
                          const PipelineOptions& options)
@@ -16,7 +37,9 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   MMFUSE_CHECK(train.cols == channels.size(), bad_input, "training rows do not match channels");
   MMFUSE_CHECK(options.smooth >= 1, bad_input, "smoothing window must be at least 1 row");
   MMFUSE_CHECK(options.margin > 0.0, bad_input, "threshold margin must be positive");
-  const size_t min_rows = std::max<size_t>(20, 2 * options.smooth);
+  check_pipeline_method(options.method);
+  const bool online = is_online_method(options.method);
+  const size_t min_rows = online ? 2 : std::max<size_t>(20, 2 * options.smooth);
   MMFUSE_CHECK(train.rows >= min_rows, bad_input,
                "too few training rows: " + std::to_string(train.rows) + " (need at least " +
                    std::to_string(min_rows) + " with a smoothing window of " +
@@ -39,18 +62,37 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
     if (ignored) continue;
     bool constant = true;
     for (size_t r = 1; r < cleaned.rows && constant; ++r) constant = cleaned(r, c) == cleaned(0, c);
-    // A channel that never moved in training has no scale to judge it by.
-    if (constant) {
+    // A channel that never moved in training has no scale to judge it by
+    // (the online detector learns levels as they come, so it keeps them).
+    if (constant && !online) {
       constant_names_.push_back(channels[c]);
       continue;
     }
     used_.push_back(c);
     used_names_.push_back(channels[c]);
   }
-  MMFUSE_CHECK(!used_.empty(), bad_input,
-               "no channel left for the detector (all ignored or constant in training)");
-  if (options.slow_channel_autocorr > 0.0) {
-    const std::vector<double> ac = lag1_autocorrelation(cleaned.select_cols(used_));
+  MMFUSE_CHECK(!used_.empty() || !constant_names_.empty(), bad_input,
+               "no channel left for the detector (all ignored)");
+  if (used_.empty()) {
+    // A signal that never moved in training is a normal machine state (a
+    // flat line): it is scored, and a row is anomalous when it departs from
+    // the training value.
+    constant_only_ = true;
+    for (size_t c = 0; c < channels.size(); ++c)
+      if (std::find(constant_names_.begin(), constant_names_.end(), channels[c]) !=
+          constant_names_.end()) {
+        used_.push_back(c);
+        used_names_.push_back(channels[c]);
+        constants_.push_back(cleaned(0, c));
+      }
+    constant_names_.clear();
+    threshold_ = 0.0;
+    return;
+  }
+  slow_lag_rows_ = seconds_to_rows(options.slow_channel_lag_s, options.sample_interval_s);
+  if (options.slow_channel_autocorr > 0.0 && !online) {
+    const std::vector<double> ac =
+        lag_autocorrelation(cleaned.select_cols(used_), slow_lag_rows_);
     std::vector<size_t> fast;
     std::vector<std::string> fast_names, slow_names;
     for (size_t j = 0; j < used_.size(); ++j) {
@@ -66,6 +108,10 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
       used_names_ = std::move(fast_names);
       slow_names_ = std::move(slow_names);
     }
+  }
+  if (online) {
+    threshold_ = options.online.threshold;
+    return;
   }
   const Matrix x = cleaned.select_cols(used_);
   DetectorOptions dopt = options.detector;
@@ -84,14 +130,37 @@ StreamScorer::StreamScorer(const SensorModel& model)
     : model_(model),
       cleaner_(model.input_channels_, model.options_.cleaning),
       window_(model.options_.smooth, 0.0),
-      selected_(model.used_.size()) {}
+      selected_(model.used_.size()) {
+  if (is_online_method(model.options_.method) && !model.constant_only_)
+    online_ = std::make_unique<OnlineDetector>(model.used_.size(), model.options_.online);
+}
+
+StreamScorer::StreamScorer(const StreamScorer& o)
+    : model_(o.model_),
+      cleaner_(o.cleaner_),
+      window_(o.window_),
+      count_(o.count_),
+      sum_(o.sum_),
+      selected_(o.selected_),
+      online_(o.online_ ? std::make_unique<OnlineDetector>(*o.online_) : nullptr) {}
 
 RowResult StreamScorer::push(const double* row) {
   std::vector<double> cleaned(row, row + model_.input_channels_);
   for (double v : cleaned)
     MMFUSE_CHECK(std::isfinite(v), bad_input, "a row to score contains a NaN or infinite value");
-  cleaner_.push(cleaned.data());
+  // The online method sees raw values: a spike is what it looks for.
+  if (!online_) cleaner_.push(cleaned.data());
   for (size_t j = 0; j < model_.used_.size(); ++j) selected_[j] = cleaned[model_.used_[j]];
+  if (model_.constant_only_) {
+    double dev = 0.0;
+    for (size_t j = 0; j < selected_.size(); ++j)
+      dev = std::max(dev, std::abs(selected_[j] - model_.constants_[j]));
+    return {dev, dev > model_.threshold_};
+  }
+  if (online_) {
+    const double p = online_->push(selected_.data());
+    return {p, p >= model_.threshold_};
+  }
   const double raw = model_.detector_->score(selected_.data());
   const size_t w = window_.size();
   double& slot = window_[count_ % w];

@@ -9,25 +9,40 @@
 #include <vector>
 
 #include "detect/detector.h"
+#include "detect/online_detector.h"
 #include "sensor/cleaning.h"
 
 namespace mmfuse::sensor {
 
+// Batch detectors (detector_names()) plus "online", the adaptive detector of
+// detect/online_detector.h, which learns as it streams instead of from a fit.
+const std::vector<std::string>& pipeline_method_names();
+bool is_online_method(const std::string& method);
+// Throws ErrorKind::bad_input for a name pipeline_method_names() lacks.
+void check_pipeline_method(const std::string& method);
+
 struct PipelineOptions {
   std::string method = "ensemble";
+  OnlineOptions online;  // method "online" only
   DetectorOptions detector;  // detector.smooth / detector.folds: see below
   CleaningOptions cleaning;
   // Trailing-mean window over detector scores (rows); 1 = no smoothing.
   size_t smooth = 30;
   // Out-of-fold calibration blocks and the factor on the calibrated maximum.
   int folds = 4;
-  double margin = 1.0;
+  double margin = 1.1;
   // Channels left out of the detector (names, case-insensitive).
   std::vector<std::string> ignore_channels;
-  // > 0: also leave out slow channels, those whose lag-1 autocorrelation over
-  // the training rows is at least this (slow_channels.h); 0 = off. Never
-  // leaves the detector without a channel: if every channel is slow, all stay.
-  double slow_channel_autocorr = 0.0;
+  // > 0: also leave out slow channels, those whose autocorrelation at a lag of
+  // slow_channel_lag_s seconds over the training rows is at least this
+  // (slow_channels.h); 0 = off. Never leaves the detector without a channel:
+  // if every channel is slow, all stay. Not applied to the online method,
+  // which follows drift itself.
+  double slow_channel_autocorr = 0.7;
+  double slow_channel_lag_s = 1.0;
+  // Seconds between rows (from the time column); 0 = unknown, and then
+  // slow_channel_lag_s counts rows.
+  double sample_interval_s = 0.0;
 };
 
 struct RowResult {
@@ -41,6 +56,8 @@ class SensorModel;
 class StreamScorer {
  public:
   explicit StreamScorer(const SensorModel& model);
+  StreamScorer(const StreamScorer& other);
+  StreamScorer(StreamScorer&&) noexcept = default;
   // Scores the next row of the stream (all input channels, in table order).
   // Throws ErrorKind::bad_input for a NaN or infinite value (the sources never
   // deliver one; this keeps other callers from feeding one to a detector).
@@ -53,6 +70,7 @@ class StreamScorer {
   size_t count_ = 0;
   double sum_ = 0.0;
   std::vector<double> selected_;
+  std::unique_ptr<OnlineDetector> online_;  // method "online": this stream's learned state
 };
 
 class SensorModel {
@@ -69,6 +87,11 @@ class SensorModel {
   const std::vector<std::string>& constant_channels() const { return constant_names_; }
   // Channels dropped by the slow-channel rule.
   const std::vector<std::string>& slow_channels() const { return slow_names_; }
+  // Every channel was constant in training: the used channels are those
+  // constants and a row is anomalous when any departs from its value.
+  bool constant_only() const { return constant_only_; }
+  // The lag (rows) the slow-channel rule used.
+  size_t slow_channel_lag_rows() const { return slow_lag_rows_; }
   const PipelineOptions& options() const { return options_; }
   size_t input_channels() const { return input_channels_; }
   StreamScorer stream() const { return StreamScorer(*this); }
@@ -79,11 +102,16 @@ class SensorModel {
   size_t input_channels_ = 0;
   std::vector<size_t> used_;  // input column of each detector channel
   std::vector<std::string> used_names_, constant_names_, slow_names_;
-  std::unique_ptr<Detector> detector_;
+  std::unique_ptr<Detector> detector_;  // null for "online" and constant_only
   double threshold_ = 0.0;
+  bool constant_only_ = false;
+  std::vector<double> constants_;  // constant_only: each used channel's value
+  size_t slow_lag_rows_ = 1;
 };
 
-// Scores a whole table: fits on rows [0, train_rows) and streams every row.
+// Scores a whole table: fits on rows [0, train_rows) and streams every row
+// from the first (a fresh stream: the online method learns the training rows
+// as it scores them).
 std::vector<RowResult> detect_rows(const std::vector<std::string>& channels, const Matrix& values,
                                    size_t train_rows, const PipelineOptions& options,
                                    double* threshold = nullptr);

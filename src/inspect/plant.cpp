@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "detect/detector.h"
+#include "detect/pipeline.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse::inspect {
@@ -202,7 +202,8 @@ sensor::RegisterSpec parse_register(const Cursor& c) {
 
 SensorsConfig parse_sensors(const Cursor& c, const fs::path& base) {
   c.expect_map(
-      {"csv", "modbus", "baseline", "method", "smooth", "min_anomalous_rows", "flatline_rows"});
+      {"csv", "modbus", "baseline", "method", "smooth", "min_anomalous_rows", "flatline_rows",
+       "slow_channels"});
   SensorsConfig k;
   if (c["csv"].defined() == c["modbus"].defined()) c.fail("give exactly one source: csv or modbus");
   if (c["csv"].defined()) k.csv = c["csv"].path_value(base);
@@ -224,13 +225,14 @@ SensorsConfig parse_sensors(const Cursor& c, const fs::path& base) {
   }
   k.baseline = c["baseline"].path_value(base);
   k.method = c["method"].str_or(k.method);
-  const auto& methods = sensor::detector_names();
+  const auto& methods = sensor::pipeline_method_names();
   if (std::find(methods.begin(), methods.end(), k.method) == methods.end())
-    c["method"].fail("unknown method '" + k.method + "' (iforest, t2, pca, mset, ensemble)");
+    c["method"].fail("unknown method '" + k.method + "' (iforest, t2, pca, mset, ensemble, online)");
   k.smooth =
       static_cast<size_t>(c["smooth"].integer_in(static_cast<long long>(k.smooth), 1, 10000));
   k.min_anomalous_rows = static_cast<size_t>(
       c["min_anomalous_rows"].integer_in(static_cast<long long>(k.min_anomalous_rows), 1, 1000000));
+  k.slow_channels = c["slow_channels"].number_in(k.slow_channels, 0.0, 1.0);
   k.flatline_rows = static_cast<size_t>(
       c["flatline_rows"].integer_in(static_cast<long long>(k.flatline_rows), 0, 1000000));
   return k;

@@ -57,6 +57,10 @@ struct SensorsConfig {
   size_t smooth = 10;             // trailing-mean window over row scores
   size_t min_anomalous_rows = 5;  // rows above threshold for an anomaly decision
   size_t flatline_rows = 30;      // a channel unchanged this many rows = stuck sensor (0 = off)
+  // The slow-channel rule (docs/sensors.md): channels whose baseline
+  // autocorrelation at 1 s is at least this are left out; 0 = off (keep
+  // temperatures in when slow heating is the fault to catch).
+  double slow_channels = 0.7;
 };
 
 struct PointConfig {

@@ -8,6 +8,7 @@
 #include "core/strings.h"
 #include "mmfuse/error.h"
 #include "sensor/modbus_source.h"
+#include "sensor/time_axis.h"
 
 namespace mmfuse::inspect {
 
@@ -39,7 +40,15 @@ SensorCheck::SensorCheck(const SensorsConfig& config) : config_(config) {
   opt.method = config.method;
   opt.smooth = config.smooth;
   opt.detector.smooth = config.smooth;
+  opt.sample_interval_s = sensor::sampling_interval_seconds(base.times, base.rows());
+  opt.slow_channel_autocorr = config.slow_channels;
   model_ = std::make_unique<sensor::SensorModel>(base.channels, base.values, opt);
+  if (sensor::is_online_method(opt.method)) {
+    // The online detector starts each reading from what it learned on the
+    // baseline rather than from nothing.
+    warm_ = std::make_unique<sensor::StreamScorer>(model_->stream());
+    for (size_t r = 0; r < base.rows(); ++r) warm_->push(base.values.row(r));
+  }
   for (size_t c = 0; c < channels_.size(); ++c)
     stuck_limit_.push_back(config.flatline_rows == 0
                                ? 0
@@ -61,7 +70,7 @@ SensorFinding SensorCheck::judge(const SensorWindow& window) const {
   SensorFinding f;
   f.rows = x.rows;
   f.threshold = model_->threshold();
-  sensor::StreamScorer scorer = model_->stream();
+  sensor::StreamScorer scorer = warm_ ? *warm_ : model_->stream();
   for (size_t r = 0; r < x.rows; ++r) {
     const sensor::RowResult rr = scorer.push(x.row(r));
     f.max_score = std::max(f.max_score, rr.score);

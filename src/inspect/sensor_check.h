@@ -44,6 +44,7 @@ class SensorCheck {
   SensorsConfig config_;
   std::vector<std::string> channels_;
   std::unique_ptr<sensor::SensorModel> model_;
+  std::unique_ptr<sensor::StreamScorer> warm_;  // online method: state after the baseline
   std::vector<size_t> stuck_limit_;  // per channel
 };
 

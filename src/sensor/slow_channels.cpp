@@ -2,9 +2,10 @@
 
 namespace mmfuse::sensor {
 
-std::vector<double> lag1_autocorrelation(const Matrix& x) {
+std::vector<double> lag_autocorrelation(const Matrix& x, size_t lag) {
   std::vector<double> ac(x.cols, 0.0);
-  if (x.rows < 3) return ac;
+  if (lag == 0) lag = 1;
+  if (x.rows < lag + 2) return ac;
   for (size_t c = 0; c < x.cols; ++c) {
     double mean = 0.0;
     for (size_t r = 0; r < x.rows; ++r) mean += x(r, c);
@@ -13,7 +14,7 @@ std::vector<double> lag1_autocorrelation(const Matrix& x) {
     for (size_t r = 0; r < x.rows; ++r) {
       const double d = x(r, c) - mean;
       den += d * d;
-      if (r > 0) num += d * (x(r - 1, c) - mean);
+      if (r >= lag) num += d * (x(r - lag, c) - mean);
     }
     if (den > 0.0) ac[c] = num / den;
   }

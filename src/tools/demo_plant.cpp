@@ -181,7 +181,9 @@ DemoPlant generate_demo_plant(const DemoOptions& o, ThreadPool& pool) {
          "ir\n          calibration: " + cal + "\n          hot_threshold_c: 80\n" +
          "        sound:\n          audio: " + dp + "sound/live\n          baseline: " + dp +
          "sound/baseline\n" + "        sensors:\n          csv: " + dp +
-         "sensors/live\n          baseline: " + dp + "sensors/baseline.csv\n";
+         "sensors/live\n          baseline: " + dp + "sensors/baseline.csv\n" +
+         // The demo's faults include slow heating: keep the thermal channel in.
+         "          slow_channels: 0\n";
     plant.truth.push_back({id, scen[i]});
     const auto mods = scenario_modalities(scen[i]);
     truth.push_back({{"device", id},

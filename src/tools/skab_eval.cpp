@@ -7,6 +7,7 @@
 
 #include "mmfuse/error.h"
 #include "sensor/csv_source.h"
+#include "sensor/time_axis.h"
 
 namespace mmfuse::sensor {
 
@@ -77,7 +78,9 @@ SkabResult evaluate_skab(const fs::path& dir, const std::vector<fs::path>& files
       MMFUSE_CHECK(table.rows() > train_rows, bad_input,
                    files[i].string() + ": only " + std::to_string(table.rows()) + " rows");
       double threshold = 0.0;
-      const auto rows = detect_rows(table.channels, table.values, train_rows, options, &threshold);
+      PipelineOptions p = options;  // as `sensor detect` runs on this file
+      p.sample_interval_s = sampling_interval_seconds(table.times, train_rows);
+      const auto rows = detect_rows(table.channels, table.values, train_rows, p, &threshold);
       SkabFileResult& r = result.files[i];
       r.file = fs::relative(files[i], dir).string();
       r.threshold = threshold;

@@ -10,6 +10,7 @@ PY=/usr/bin/python3
 PUMP=$FIX/sensor/pump_semicolon.csv
 BAD=$FIX/sensor/bad_rows.csv
 SKAB=$(cd "$FIX/../.." && pwd)/../shared/data/sensors/skab
+NAB=$(cd "$FIX/../.." && pwd)/../shared/data/sensors/nab
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib/assert.sh"
@@ -107,6 +108,32 @@ expect_error "missing SKAB folder" "SKAB folder not found" \
 expect_error "bad register spec" "register 'temp'" \
   "$MMFUSE" sensor poll --register temp --count 1
 
+# --- a flat line is a normal state: scored, nothing flagged (not refused).
+$PY - "$TMP/flat.csv" <<'PYEOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("timestamp,value\n")
+    for i in range(1000):
+        f.write("2014-04-01 %02d:%02d:00,18\n" % (i // 60 % 24, i % 60))
+PYEOF
+for m in ensemble online; do
+  "$MMFUSE" sensor detect --input "$TMP/flat.csv" --method $m --out "$TMP/flat_$m.csv" >"$TMP/flat.json" 2>"$TMP/err" &&
+    $PY -c "import json,sys; s=json.load(open('$TMP/flat.json')); assert s['anomalies'] == 0, s" &&
+    [ "$(wc -l <"$TMP/flat_$m.csv")" -eq 1001 ]
+  check "detect scores a flat line with $m ($(head -c 200 "$TMP/err"))" $?
+done
+
+# --- the default pipeline reports the time-based slow-channel rule; the online method runs.
+$PY -c "import json; s=json.load(open('$TMP/summary.json')); p=s['pipeline']; assert p['slow_channel_autocorr'] == 0.7 and p['margin'] == 1.1 and p['slow_channel_lag_s'] == 1 and 'slow_channels' in s and s['sample_interval_s'] == 1.0, s"
+check "detect defaults: slow-channel rule on, lag 1 s from the time column" $?
+"$MMFUSE" sensor detect --input "$PUMP" --method online --out "$TMP/online.csv" >"$TMP/online.json" 2>"$TMP/err" &&
+  [ "$(wc -l <"$TMP/online.csv")" -eq 601 ]
+check "detect --method online ($(head -c 200 "$TMP/err"))" $?
+expect_error "missing NAB folder" "not a NAB folder" \
+  "$MMFUSE" sensor eval --nab "$TMP/no-nab"
+expect_error "eval needs a corpus" "give --skab DIR or --nab DIR" \
+  "$MMFUSE" sensor eval
+
 # --- bench: JSON shape on a small synthetic run.
 "$MMFUSE" sensor bench --rows 2000 --method t2,iforest --threads 2 --json >"$TMP/bench.json" 2>"$TMP/err"
 check "bench runs" $?
@@ -138,8 +165,51 @@ PYEOF
   "$MMFUSE" sensor eval --skab "$SKAB" --method t2 >"$TMP/table.txt" 2>&1 &&
     grep -q "T-squared" "$TMP/table.txt" && grep -q "^t2 " "$TMP/table.txt"
   check "eval prints the table beside the leaderboard" $?
+  # eval with no method scores what detect runs by default.
+  "$MMFUSE" sensor eval --skab "$SKAB" --json >"$TMP/default.json" 2>"$TMP/err"
+  check "eval default runs" $?
+  $PY - "$TMP/default.json" <<'PYEOF'
+import json, sys
+e = json.load(open(sys.argv[1]))
+(r,) = e["results"]
+assert r["method"] == "ensemble", r["method"]
+assert r["f1"] >= 0.80 and r["far"] <= 20.0, (r["f1"], r["far"])
+PYEOF
+  check "eval default (= detect's defaults) meets F1 >= 0.80, FAR <= 20 %" $?
 else
   echo "SKIP: SKAB data not found at $SKAB (eval checks skipped)"
+fi
+
+# --- NAB: the published scoreboard reproduced from its per-file scores; our detector scored.
+if [ -d "$NAB/data" ]; then
+  expect_error "unknown NAB profile" "unknown NAB profile 'nope'" \
+    "$MMFUSE" sensor eval --nab "$NAB" --profile nope
+  "$MMFUSE" sensor eval --nab "$NAB" --results "$NAB/results/numenta" --profile all --json >"$TMP/nabpub.json" 2>"$TMP/err"
+  check "eval --nab --results (scoreboard) runs ($(head -c 300 "$TMP/err"))" $?
+  $PY - "$TMP/nabpub.json" "$NAB/results/final_results.json" <<'PYEOF'
+import json, sys
+e = json.load(open(sys.argv[1])); pub = json.load(open(sys.argv[2]))
+assert len(e["results"]) == 3
+for r in e["results"]:
+    assert abs(r["normalized"] - pub["numenta"][r["profile"]]) < 1e-9, (r, pub["numenta"])
+PYEOF
+  check "eval --nab reproduces NAB's published numenta scores" $?
+  "$MMFUSE" sensor eval --nab "$NAB" --method online --json >"$TMP/nab.json" 2>"$TMP/err"
+  check "eval --nab --method online runs ($(head -c 300 "$TMP/err"))" $?
+  $PY - "$TMP/nab.json" <<'PYEOF'
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["files"] == 19
+(r,) = e["results"]
+assert r["profile"] == "standard"
+s = r["scores"]
+assert len(s["per_file"]) == 19 and s["null_score"] < 0 and s["perfect_score"] > 0
+assert abs(s["normalized"] - 100 * (s["score"] - s["null_score"]) / (s["perfect_score"] - s["null_score"])) < 1e-9
+assert "rows_flagged" in r["flags"]
+PYEOF
+  check "eval --nab JSON" $?
+else
+  echo "SKIP: NAB data not found at $NAB (NAB checks skipped)"
 fi
 
 finish sensor_cli

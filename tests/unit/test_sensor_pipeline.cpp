@@ -91,6 +91,7 @@ TEST(SensorPipeline, IgnoredAndConstantChannelsAreLeftOut) {
   PipelineOptions p;
   p.method = "t2";
   p.ignore_channels = {"C1"};  // case-insensitive
+  p.slow_channel_autocorr = 0.0;  // this test is about the other two rules
   const SensorModel m(names(5), x.slice_rows(0, 400), p);
   EXPECT_EQ(m.used_channels(), (std::vector<std::string>{"c0", "c2", "c3"}));
   EXPECT_EQ(m.constant_channels(), (std::vector<std::string>{"c4"}));
@@ -101,7 +102,7 @@ TEST(SensorPipeline, IgnoredAndConstantChannelsAreLeftOut) {
   EXPECT_EQ(s1.push(row.data()).score, s2.push(moved.data()).score);
 }
 
-TEST(SensorPipeline, Lag1AutocorrelationSeparatesNoiseFromTrends) {
+TEST(SensorPipeline, LagAutocorrelationSeparatesNoiseFromTrends) {
   Matrix x(400, 3);
   uint64_t state = 12345;
   auto noise = [&] {  // xorshift, uniform in [-0.5, 0.5)
@@ -113,7 +114,7 @@ TEST(SensorPipeline, Lag1AutocorrelationSeparatesNoiseFromTrends) {
     x(r, 1) = 0.05 * static_cast<double>(r) + noise();  // warming up
     x(r, 2) = 3.0;
   }
-  const std::vector<double> ac = lag1_autocorrelation(x);
+  const std::vector<double> ac = lag_autocorrelation(x, 1);
   EXPECT_LT(std::fabs(ac[0]), 0.15);
   EXPECT_GT(ac[1], 0.95);
   EXPECT_EQ(ac[2], 0.0);
@@ -136,7 +137,8 @@ TEST(SensorPipeline, SlowChannelsAreLeftOutUnlessNothingElseRemains) {
   const SensorModel m(names(5), x.slice_rows(0, 400), p);
   EXPECT_EQ(m.slow_channels(), (std::vector<std::string>{"c2"}));
   EXPECT_EQ(m.used_channels(), (std::vector<std::string>{"c0", "c1", "c3", "c4"}));
-  // Off by default.
+  // 0 turns it off (it is on by default).
+  EXPECT_EQ(PipelineOptions{}.slow_channel_autocorr, 0.7);
   p.slow_channel_autocorr = 0.0;
   EXPECT_EQ(SensorModel(names(5), x.slice_rows(0, 400), p).used_channels().size(), 5u);
   // Only slow channels: all stay, so the detector still has something to judge.
