@@ -28,16 +28,22 @@ async function main() {
   }
   const feeds = {pixel_values: new ort.Tensor('float32', data, [b, 3, side, side])};
   for (let i = 0; i < 2; ++i) await session.run(feeds);
-  const times = [];
+  const times = [], cpu = [];
   for (let i = 0; i < n; ++i) {
-    const s = performance.now();
+    const s = performance.now(), c = process.cpuUsage();
     await session.run(feeds);
     times.push(performance.now() - s);
+    const d = process.cpuUsage(c);
+    cpu.push((d.user + d.system) / 1000);
   }
-  times.sort((x, y) => x - y);
-  const median = n % 2 ? times[(n - 1) / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  const med = (v) => {
+    v.sort((x, y) => x - y);
+    return n % 2 ? v[(n - 1) / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  };
+  const median = med(times);
   console.log(JSON.stringify({
     image_ms_per_item: median / b,
+    image_cpu_ms_per_item: med(cpu) / b,
     load_ms: loadMs,
     threads: t,
     batch: b,

@@ -160,11 +160,13 @@ def main():
         pixels = pixels.to(torch.bfloat16)
     ids, mask = torch_clip.make_text_batch(ARGS.batch, 12, text.t.vocab, text.t.max_pos)
     with torch.inference_mode():
-        img, _ = torch_clip._time(lambda: vision(pixels), ARGS.warmup, ARGS.iterations)
-        txt, _ = torch_clip._time(lambda: text(ids, mask), ARGS.warmup, ARGS.iterations)
+        img, img_cpu = torch_clip._time(lambda: vision(pixels), ARGS.warmup, ARGS.iterations)
+        txt, txt_cpu = torch_clip._time(lambda: text(ids, mask), ARGS.warmup, ARGS.iterations)
     result = {
         "image_ms_per_item": round(float(np.median(img)) * 1e3 / ARGS.batch, 3),
         "text_ms_per_item": round(float(np.median(txt)) * 1e3 / ARGS.batch, 3),
+        "image_cpu_ms_per_item": round(float(np.median(img_cpu)) * 1e3 / ARGS.batch, 3),
+        "text_cpu_ms_per_item": round(float(np.median(txt_cpu)) * 1e3 / ARGS.batch, 3),
         "load_ms": round(load_ms, 1),
         "peak_rss_mb": round(torch_clip._rss_mb(), 1),
         "batch": ARGS.batch,
