@@ -94,6 +94,16 @@ class OneOmpThread {
   int previous_;
 };
 
+// bf16 / int8 slices are wider: the AMX / VNNI kernels are fast enough that
+// the per-call cost dominates at 128 columns (384 measured 7 % faster than 128
+// for int8 ViT-B/32 at one thread). Widths that split the layer into an even
+// number of equal slices, so two threads get equal shares.
+int reduced_slice_width(int out) {
+  if (out % 768 == 0) return 384;
+  if (out % 512 == 0) return 256;
+  return PackedLinear::kSliceWidth;
+}
+
 }  // namespace
 
 struct PackedLinear::Slice {
@@ -130,10 +140,11 @@ PackedLinear::PackedLinear(const float* weight, int in, int out, Precision preci
   }
   try {
     dnnl::stream stream(cpu_engine());
-    for (int n0 = 0; n0 < out; n0 += kSliceWidth) {
+    const int slice_width = precision == Precision::f32 ? kSliceWidth : reduced_slice_width(out);
+    for (int n0 = 0; n0 < out; n0 += slice_width) {
       auto slice = std::make_unique<Slice>();
       slice->n0 = n0;
-      slice->width = std::min(kSliceWidth, out - n0);
+      slice->width = std::min(slice_width, out - n0);
       auto pd = make_pd(precision, kPackRows, in, slice->width);
       slice->packed_desc = pd.weights_desc();
       // W[n0:n0+width, :] seen as a [in, width] matrix with strides (1, in);

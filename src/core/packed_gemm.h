@@ -32,8 +32,9 @@ class PackedLinear {
   PackedLinear(const PackedLinear&) = delete;
   PackedLinear& operator=(const PackedLinear&) = delete;
 
-  // Columns per slice: a multiple of the kernels' 64-wide blocks, small enough
-  // that 2-4 threads get even shares of 512-3072 outputs.
+  // Columns per f32 slice: a multiple of the kernels' 64-wide blocks, small
+  // enough that 2-4 threads get even shares of 512-3072 outputs (bf16 / int8
+  // use wider slices; slice_start / slice_width give each slice's columns).
   static constexpr int kSliceWidth = 128;
 
   int slices() const { return static_cast<int>(slices_.size()); }
