@@ -31,6 +31,20 @@ struct EmbedOptions {
   std::string pooling;
 };
 
+// How a model is opened.
+struct EmbedderOpenOptions {
+  // The encoder layers' arithmetic: "f32" (default, exact to the reference),
+  // "bf16" (bfloat16 weights and inputs, float32 sums; runs as f32 with a
+  // warning on CPUs without bf16 instructions) or "int8" (dynamic
+  // quantisation: int8 weights per output channel, inputs quantised per token
+  // at run time, as PyTorch's / ONNX Runtime's quantize_dynamic). Embeddings
+  // then differ from f32 by a cosine of about 0.99-0.9999 (docs/quantization.md).
+  std::string dtype = "f32";
+  // The cores to compute on: `pool` when set, else a pool of `threads` (0 = all).
+  std::shared_ptr<ThreadPool> pool;
+  int threads = 0;
+};
+
 struct LabelScore {
   std::string label;
   float score = 0.0f;  // probability over the given labels
@@ -50,6 +64,10 @@ class MMFUSE_API Embedder {
   // calls then take turns on those cores instead of competing for them).
   static std::unique_ptr<Embedder> open(const std::string& model_dir,
                                         std::shared_ptr<ThreadPool> pool);
+  // The same with options (dtype, pool or thread count). Throws bad_input for
+  // an unknown dtype.
+  static std::unique_ptr<Embedder> open(const std::string& model_dir,
+                                        const EmbedderOpenOptions& options);
 
   virtual const std::string& name() const = 0;
   virtual int dim() const = 0;

@@ -40,6 +40,9 @@ struct SearchQuery {
   // better recall, slower) and the IVF cells visited; 0 = the index's own.
   int ef_search = 0;
   int nprobe = 0;
+  // The query model's arithmetic: "f32" (default), "bf16" or "int8" (see
+  // EmbedderOpenOptions::dtype in embedder.h).
+  std::string dtype = "f32";
 };
 
 struct IndexHit {

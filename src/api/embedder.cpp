@@ -152,12 +152,23 @@ std::unique_ptr<Embedder> Embedder::open(const std::string& model_dir, int threa
 std::unique_ptr<Embedder> Embedder::open(const std::string& model_dir,
                                          std::shared_ptr<ThreadPool> pool) {
   MMFUSE_CHECK(pool != nullptr, bad_input, model_dir + ": no thread pool given");
+  EmbedderOpenOptions options;
+  options.pool = std::move(pool);
+  return open(model_dir, options);
+}
+
+std::unique_ptr<Embedder> Embedder::open(const std::string& model_dir,
+                                         const EmbedderOpenOptions& options) {
+  const Precision precision = parse_precision(options.dtype, "dtype");
+  std::shared_ptr<ThreadPool> pool =
+      options.pool ? options.pool : std::make_shared<ThreadPool>(options.threads);
   const Architecture& a = architecture_with(model_dir, Capability::embed_text, "embed texts");
   if (a.open_dual_encoder)
-    return std::make_unique<DualEncoderEmbedder>(a.open_dual_encoder(model_dir, std::move(pool)));
+    return std::make_unique<DualEncoderEmbedder>(
+        a.open_dual_encoder(model_dir, std::move(pool), precision));
   MMFUSE_ASSERT(a.open_text_encoder != nullptr);
-  return std::make_unique<TextEncoderEmbedder>(a.model_type,
-                                               a.open_text_encoder(model_dir, std::move(pool)));
+  return std::make_unique<TextEncoderEmbedder>(
+      a.model_type, a.open_text_encoder(model_dir, std::move(pool), precision));
 }
 
 }  // namespace mmfuse

@@ -22,6 +22,7 @@ std::vector<IndexHit> search_index(const std::string& index_dir, const SearchQue
   request.top_k = query.top_k;
   request.min_score = query.min_score;
   request.model_dir = query.model_dir;
+  request.precision = parse_precision(query.dtype, "dtype");
   MMFUSE_CHECK(query.ef_search >= 0 && query.nprobe >= 0, bad_input,
                "search: ef_search and nprobe must not be negative");
   request.tuning.ef_search = query.ef_search;

@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <random>
 
+#include "cli/bench_accuracy.h"
 #include "cli/bench_generative.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/precision.h"
 #include "core/profiler.h"
 #include "io/model_folder.h"
 #include "mmfuse/error.h"
@@ -66,7 +68,8 @@ double median_ms(int warmup, int iterations, Run&& run, double* cpu = nullptr) {
 template <typename Options>
 void bench_bert(const Options& opt, const Architecture& arch) {
   const double t0 = now_ms();
-  auto model = arch.open_text_encoder(opt.model, command_pool());
+  const Precision precision = supported_precision(parse_precision(opt.dtype, "--dtype"));
+  auto model = arch.open_text_encoder(opt.model, command_pool(), precision);
   const double load_ms = now_ms() - t0;
   const BertEncoder& enc = model->encoder();
   const size_t batch = static_cast<size_t>(opt.batch), len = static_cast<size_t>(opt.seq_len);
@@ -102,6 +105,8 @@ void bench_bert(const Options& opt, const Architecture& arch) {
   const double cls_ms = median_ms(opt.warmup, opt.iterations,
                                   [&] { (void)enc.pooled(pool, tokens, TextPooling::cls); });
   Json result = {{"model", model->name()},
+                 {"dtype", to_string(precision)},
+                 {"isa", compute_isa()},
                  {"batch", opt.batch},
                  {"threads", command_pool()->size()},
                  {"seq_len", opt.seq_len},
@@ -129,7 +134,8 @@ void bench_bert(const Options& opt, const Architecture& arch) {
 template <typename Options>
 void bench_two_tower(const Options& opt, const Architecture& arch) {
   const double t0 = now_ms();
-  auto model = arch.open_dual_encoder(opt.model, command_pool());
+  const Precision precision = supported_precision(parse_precision(opt.dtype, "--dtype"));
+  auto model = arch.open_dual_encoder(opt.model, command_pool(), precision);
   const double load_ms = now_ms() - t0;
 
   const size_t batch = static_cast<size_t>(opt.batch);
@@ -144,16 +150,19 @@ void bench_two_tower(const Options& opt, const Architecture& arch) {
 
   // Median over iterations, per item (the PyTorch peer reports the same).
   Json profile = Json::object();
+  double cpu_per_item = 0.0;  // of the last time_per_item: median process CPU ms per item
   auto time_per_item = [&](const char* what, auto&& run) {
     for (int i = 0; i < opt.warmup; ++i) run();
     profiler::reset();
     profiler::enable(opt.profile);
-    std::vector<double> ms;
+    std::vector<double> ms, cpu;
     for (int i = 0; i < opt.iterations; ++i) {
-      const double start = now_ms();
+      const double start = now_ms(), start_cpu = cpu_ms();
       run();
       ms.push_back(now_ms() - start);
+      cpu.push_back(cpu_ms() - start_cpu);
     }
+    cpu_per_item = median(cpu) / static_cast<double>(batch);
     profiler::enable(false);
     if (opt.profile) {
       Json ops = Json::object();
@@ -169,13 +178,19 @@ void bench_two_tower(const Options& opt, const Architecture& arch) {
   };
   const double image_ms =
       time_per_item("image", [&] { model->image_features(pixels.data(), batch); });
+  const double image_cpu_ms = cpu_per_item;
   const double text_ms = time_per_item("text", [&] { model->text_features(tokens); });
+  const double text_cpu_ms = cpu_per_item;
   Json result = {{"model", model->name()},
+                 {"dtype", to_string(precision)},
+                 {"isa", compute_isa()},
                  {"batch", opt.batch},
                  {"threads", command_pool()->size()},
                  {"iterations", opt.iterations},
                  {"image_ms_per_item", image_ms},
                  {"text_ms_per_item", text_ms},
+                 {"image_cpu_ms_per_item", image_cpu_ms},
+                 {"text_cpu_ms_per_item", text_cpu_ms},
                  {"load_ms", load_ms},
                  {"peak_rss_mb", peak_rss_mb()},
                  {"weights_mb", static_cast<double>(model->weight_bytes()) / (1024.0 * 1024.0)}};
@@ -183,8 +198,8 @@ void bench_two_tower(const Options& opt, const Architecture& arch) {
   if (opt.json) {
     print_json(result);
   } else {
-    std::printf("model %s, batch %d, threads %d\n", model->name().c_str(), opt.batch,
-                command_pool()->size());
+    std::printf("model %s, dtype %s (%s), batch %d, threads %d\n", model->name().c_str(),
+                to_string(precision), compute_isa(), opt.batch, command_pool()->size());
     std::printf(
         "  load        %8.1f ms\n  image       %8.2f ms/item\n  text        %8.2f ms/item\n"
         "  peak RSS    %8.1f MB (weights %.1f MB)\n",
@@ -201,8 +216,9 @@ void register_bench(CLI::App& app) {
     std::string model;
     int batch = 1, threads = 0, iterations = 10, warmup = 2, seq_len = 64;
     int prompt_tokens = 128, new_tokens = 64;
-    std::string image, prompt;
-    bool json = false, profile = false;
+    std::string image, prompt, dtype = "f32";
+    std::vector<std::string> eval_images, eval_texts;
+    bool json = false, profile = false, accuracy = false;
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("bench", "Time model load and image/text embedding");
@@ -225,9 +241,27 @@ void register_bench(CLI::App& app) {
                   "(decode, processor, prompt, --new-tokens greedy tokens)");
   cmd->add_option("--prompt", opt->prompt, "With --image: the prompt text (default: none)");
   add_threads_option(cmd, &opt->threads);
+  add_dtype_option(cmd, &opt->dtype);
+  cmd->add_flag("--accuracy", opt->accuracy,
+                "Text-image models: compare --dtype with f32 (embedding cosine, zero-shot "
+                "top-1 agreement) instead of timing");
+  cmd->add_option("--eval-image", opt->eval_images,
+                  "With --accuracy: image files or folders (default: 32 synthetic images)");
+  cmd->add_option("--eval-text", opt->eval_texts,
+                  "With --accuracy: texts (default: 16 built-in captions)");
   cmd->callback([opt, cmd] {
     apply_threads(opt->threads);
     command_pool();  // start the workers before timing the load
+    if (opt->accuracy) {
+      AccuracyBenchOptions a;
+      a.model = opt->model;
+      a.dtype = opt->dtype;
+      a.images = opt->eval_images;
+      a.texts = opt->eval_texts;
+      a.json = opt->json;
+      bench_accuracy(a);
+      return;
+    }
     if (architecture_of(opt->model).can(Capability::generate)) {
       GenerativeBenchOptions g;
       g.model = opt->model;

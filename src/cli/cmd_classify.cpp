@@ -13,6 +13,7 @@ void register_classify(CLI::App& app) {
     std::string model, image, templ;
     std::vector<std::string> labels;
     int threads = 0;
+    std::string dtype = "f32";
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("classify", "Zero-shot classify an image against text labels");
@@ -26,9 +27,13 @@ void register_classify(CLI::App& app) {
       "Prompt template; {} is replaced by the label (\"{}\" = labels verbatim). Default: "
       "\"a photo of a {}.\" (Chinese-CLIP: \"一张{}的照片。\")");
   add_threads_option(cmd, &opt->threads);
+  add_dtype_option(cmd, &opt->dtype);
   cmd->callback([opt] {
     apply_threads(opt->threads);
-    auto model = Embedder::open(opt->model, command_pool());
+    EmbedderOpenOptions open_options;
+    open_options.dtype = opt->dtype;
+    open_options.pool = command_pool();
+    auto model = Embedder::open(opt->model, open_options);
     MMFUSE_CHECK(model->embeds_images(), bad_input,
                  "classify: " + model->name() +
                      " is a text-only encoder; classify needs a text-image model");

@@ -13,6 +13,7 @@ void register_embed(CLI::App& app) {
     std::vector<std::string> texts, images;
     bool raw = false;
     int threads = 0;
+    std::string dtype = "f32";
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("embed", "Embed texts and images into the model's shared space");
@@ -24,11 +25,15 @@ void register_embed(CLI::App& app) {
   cmd->add_option("--pooling", opt->pooling,
                   "Text-only encoders (BERT): cls (default), mean or pooler");
   add_threads_option(cmd, &opt->threads);
+  add_dtype_option(cmd, &opt->dtype);
   cmd->callback([opt] {
     MMFUSE_CHECK(!opt->texts.empty() || !opt->images.empty(), bad_input,
                  "embed: give at least one --text or --image");
     apply_threads(opt->threads);
-    auto model = Embedder::open(opt->model, command_pool());
+    EmbedderOpenOptions open_options;
+    open_options.dtype = opt->dtype;
+    open_options.pool = command_pool();
+    auto model = Embedder::open(opt->model, open_options);
     MMFUSE_CHECK(opt->images.empty() || model->embeds_images(), bad_input,
                  "embed: " + model->name() +
                      " is a text-only encoder; --image needs a text-image model "

@@ -18,6 +18,7 @@ namespace {
 struct Common {
   std::string index, model, kind = "auto";
   int threads = 0;
+  std::string dtype = "f32";
   size_t batch = 32, commit_every = 1024;
   IndexParams params;  // kind aside, recorded when the index is created
   bool quiet = false;
@@ -38,6 +39,7 @@ void add_common(CLI::App* cmd, Common& c, bool with_model) {
   if (with_model)
     cmd->add_option("--model", c.model, "Model folder (required to create the index)");
   add_threads_option(cmd, &c.threads);
+  add_dtype_option(cmd, &c.dtype);
   cmd->add_flag("--quiet", c.quiet, "No progress on stderr");
 }
 
@@ -72,6 +74,7 @@ IndexOptions options_of(const Common& c) {
                bad_input, c.index + ": no index here yet; give --model to create one");
   IndexOptions o;
   o.model_dir = c.model;
+  o.precision = parse_precision(c.dtype, "--dtype");
   o.kind = c.kind;
   o.params = c.params;
   o.batch = c.batch;

@@ -30,6 +30,7 @@ void register_search(CLI::App& app) {
   cmd->add_option("--model", opt->request.model_dir,
                   "Model folder (default: the one the index was built with)");
   add_threads_option(cmd, &opt->threads);
+  add_dtype_option(cmd, &opt->request.dtype);
   cmd->callback([opt] {
     apply_threads(opt->threads);
     Json results = Json::array();

@@ -20,6 +20,7 @@ void register_transcribe(CLI::App& app) {
     bool logits = false, timing = false;
     CtcTranscribeOptions transcribe;
     int threads = 0;
+    std::string dtype = "f32";
     int repeat = 1;
   };
   auto opt = std::make_shared<Options>();
@@ -45,6 +46,7 @@ void register_transcribe(CLI::App& app) {
       ->capture_default_str();
   add_chunk_options(cmd, &opt->transcribe.chunk);
   add_threads_option(cmd, &opt->threads);
+  add_dtype_option(cmd, &opt->dtype);
   cmd->callback([opt] {
     apply_threads(opt->threads);
     using Clock = std::chrono::steady_clock;
@@ -52,7 +54,7 @@ void register_transcribe(CLI::App& app) {
       return std::chrono::duration<double, std::milli>(b - a).count();
     };
     const auto t0 = Clock::now();
-    auto model = open_ctc_model(opt->model);
+    auto model = open_ctc_model(opt->model, parse_precision(opt->dtype, "--dtype"));
     const auto t1 = Clock::now();
     std::vector<float> samples =
         load_speech_audio(opt->audio, model->feature_config().sampling_rate);

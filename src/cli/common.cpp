@@ -15,6 +15,11 @@ void add_threads_option(CLI::App* cmd, int* threads) {
   cmd->add_option("--threads", *threads, "Cores to use (default: all)")->check(CLI::Range(0, 1024));
 }
 
+void add_dtype_option(CLI::App* cmd, std::string* dtype) {
+  cmd->add_option("--dtype", *dtype,
+                  "Encoder arithmetic: f32 (default, exact), bf16, or int8 (dynamic quantisation)");
+}
+
 namespace {
 int g_command_threads = 0;
 std::shared_ptr<ThreadPool> g_command_pool;

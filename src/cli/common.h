@@ -17,6 +17,9 @@ using Json = nlohmann::ordered_json;
 
 // Adds `--threads N` (default: all cores) to a subcommand.
 void add_threads_option(CLI::App* cmd, int* threads);
+// Adds `--dtype f32|bf16|int8` (the encoder layers' arithmetic; default f32)
+// to a subcommand; parse_precision() checks the value when the command runs.
+void add_dtype_option(CLI::App* cmd, std::string* dtype);
 // Applies the option: sizes the pool this command computes with (0 = all cores).
 void apply_threads(int threads);
 // The command's pool (one command runs per process): models opened by the

@@ -10,6 +10,7 @@
 // depends on -march. The clones live in an anonymous namespace: GCC would
 // export the resolvers of clones with external linkage from the library.
 #include <cmath>
+#include <cstring>
 
 #include "core/ops.h"
 
@@ -105,8 +106,86 @@ float dot_u8_clones(const float* a, const uint8_t* b, size_t n) {
   return sum;
 }
 
+MMFUSE_CPU_CLONES
+void quantize_row_u8_clones(const float* x, size_t n, int levels, uint8_t* q, float* scale_out,
+                            int32_t* zero_out) {
+  float lo = 0.0f, hi = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  const float top = static_cast<float>(levels);
+  float scale = (hi - lo) / top;
+  if (!(scale > 0.0f)) scale = 1.0f;
+  float zero = std::nearbyint(-lo / scale);
+  zero = zero < 0.0f ? 0.0f : (zero > top ? top : zero);
+  const float inv = 1.0f / scale;
+  for (size_t i = 0; i < n; ++i) {
+    float v = std::rint(x[i] * inv) + zero;
+    v = v < 0.0f ? 0.0f : (v > top ? top : v);
+    q[i] = static_cast<uint8_t>(static_cast<int>(v));
+  }
+  *scale_out = scale;
+  *zero_out = static_cast<int32_t>(zero);
+}
+
+MMFUSE_CPU_CLONES
+void round_row_bf16_clones(const float* x, size_t n, uint16_t* y) {
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof(bits));
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    y[i] = static_cast<uint16_t>(bits >> 16);
+  }
+}
+
+MMFUSE_CPU_CLONES
+void dequantize_row_clones(const int32_t* acc, size_t n, float sx, int32_t zx, const float* sw,
+                           const int32_t* sums, const float* bias, float* y, bool accumulate) {
+  if (accumulate) {
+    if (bias != nullptr)
+      for (size_t j = 0; j < n; ++j)
+        y[j] += sx * sw[j] * static_cast<float>(acc[j] - zx * sums[j]) + bias[j];
+    else
+      for (size_t j = 0; j < n; ++j) y[j] += sx * sw[j] * static_cast<float>(acc[j] - zx * sums[j]);
+  } else {
+    if (bias != nullptr)
+      for (size_t j = 0; j < n; ++j)
+        y[j] = sx * sw[j] * static_cast<float>(acc[j] - zx * sums[j]) + bias[j];
+    else
+      for (size_t j = 0; j < n; ++j) y[j] = sx * sw[j] * static_cast<float>(acc[j] - zx * sums[j]);
+  }
+}
+
+MMFUSE_CPU_CLONES
+void bias_row_clones(const float* o, size_t n, const float* bias, float* y, bool accumulate) {
+  if (accumulate) {
+    if (bias != nullptr)
+      for (size_t j = 0; j < n; ++j) y[j] += o[j] + bias[j];
+    else
+      for (size_t j = 0; j < n; ++j) y[j] += o[j];
+  } else {
+    if (bias != nullptr)
+      for (size_t j = 0; j < n; ++j) y[j] = o[j] + bias[j];
+    else
+      for (size_t j = 0; j < n; ++j) y[j] = o[j];
+  }
+}
+
 }  // namespace
 
+void dequantize_row(const int32_t* acc, size_t n, float sx, int32_t zx, const float* sw,
+                    const int32_t* sums, const float* bias, float* y, bool accumulate) {
+  dequantize_row_clones(acc, n, sx, zx, sw, sums, bias, y, accumulate);
+}
+void bias_row(const float* o, size_t n, const float* bias, float* y, bool accumulate) {
+  bias_row_clones(o, n, bias, y, accumulate);
+}
+void quantize_row_u8(const float* x, size_t n, int levels, uint8_t* q, float* scale,
+                     int32_t* zero) {
+  quantize_row_u8_clones(x, n, levels, q, scale, zero);
+}
+void round_row_bf16(const float* x, size_t n, uint16_t* y) { round_row_bf16_clones(x, n, y); }
 void activate_span(float* x, size_t n, Activation act) { activate_span_clones(x, n, act); }
 void layer_norm_row(const float* x, size_t dim, const float* w, const float* b, float eps,
                     float* y) {

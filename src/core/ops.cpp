@@ -36,6 +36,29 @@ void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, fl
   profiler::Scope timer(profiler::Op::linear);
   const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
   if (rows == 0) return;
+  if (lin.packed != nullptr && lin.packed->precision() != Precision::f32) {
+    // bf16 / int8: the input is converted (rounded or quantised per row) once,
+    // then the column slices are shared between threads.
+    // The caller's buffer, reused across calls; the workers reach it through
+    // this pointer (a thread_local named inside the lambdas would be their own).
+    thread_local PackedLinear::Input caller_input;
+    PackedLinear::Input* input = &caller_input;
+    const PackedLinear& packed = *lin.packed;
+    packed.prepare_input(static_cast<int>(rows), *input);
+    if (rows * in < kMinParallelWork) {
+      packed.convert_rows(x, 0, static_cast<int>(rows), *input);
+    } else {
+      pool.parallel_for(rows, [&packed, x, input](size_t r0, size_t r1, int) {
+        packed.convert_rows(x, static_cast<int>(r0), static_cast<int>(r1), *input);
+      });
+    }
+    pool.parallel_for(static_cast<size_t>(packed.slices()), [&, input](size_t s0, size_t s1, int) {
+      for (size_t s = s0; s < s1; ++s)
+        packed.multiply_converted(*input, static_cast<int>(s), lin.bias, y, static_cast<int>(out),
+                                  accumulate);
+    });
+    return;
+  }
   if (lin.packed != nullptr) {
     // Packed column slices shared between threads; a row count without a packed
     // kernel falls back to the unpacked weights for that slice.
@@ -80,9 +103,10 @@ void linear(ThreadPool& pool, const float* x, size_t rows, const Linear& lin, fl
   }
 }
 
-void pack_linear(Linear& lin) {
+void pack_linear(Linear& lin, Precision precision) {
   try {
-    lin.packed = std::make_shared<const PackedLinear>(lin.weight, lin.in, lin.out);
+    lin.packed = std::make_shared<const PackedLinear>(lin.weight, lin.in, lin.out,
+                                                      supported_precision(precision));
   } catch (const Error&) {
     lin.packed.reset();
   }

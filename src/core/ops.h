@@ -35,8 +35,10 @@ struct Linear {
   const void* stored_weight = nullptr;  // out * in values of stored_type
 };
 
-// Packs lin's weights for the faster kernels; keeps lin unpacked if oneDNN cannot.
-void pack_linear(Linear& lin);
+// Packs lin's weights for the faster kernels, in `precision` (bf16 and int8
+// keep float32 inputs and outputs; see packed_gemm.h); keeps lin unpacked
+// (float32) if oneDNN cannot.
+void pack_linear(Linear& lin, Precision precision = Precision::f32);
 
 struct LayerNormWeights {
   const float* weight = nullptr;  // dim floats

@@ -23,7 +23,8 @@ IndexSettings settings_for_model(const DualEncoder& model, const std::string& mo
 std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
                                               const std::string& index_dir,
                                               const std::string& model_dir,
-                                              std::shared_ptr<ThreadPool> pool) {
+                                              std::shared_ptr<ThreadPool> pool,
+                                              Precision precision) {
   const std::string dir = model_dir.empty() ? settings.model_path : model_dir;
   if (model_dir.empty() && !fs::is_directory(dir))
     throw_error(ErrorKind::not_found, index_dir + ": the model folder it was built with (" + dir +
@@ -36,7 +37,7 @@ std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
     if (model_dir.empty()) msg += "; its files changed since";
     throw_error(ErrorKind::bad_input, msg);
   }
-  auto model = open_dual_encoder(dir, std::move(pool));
+  auto model = open_dual_encoder(dir, std::move(pool), precision);
   MMFUSE_CHECK(model->dim() == settings.dim, bad_input,
                dir + ": embedding dimension " + std::to_string(model->dim()) +
                    ", the index holds " + std::to_string(settings.dim));

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/precision.h"
 #include "index/index_store.h"
 #include "models/dual_encoder.h"
 
@@ -20,6 +21,7 @@ IndexSettings settings_for_model(const DualEncoder& model, const std::string& mo
 std::unique_ptr<DualEncoder> load_index_model(const IndexSettings& settings,
                                               const std::string& index_dir,
                                               const std::string& model_dir,
-                                              std::shared_ptr<ThreadPool> pool = nullptr);
+                                              std::shared_ptr<ThreadPool> pool = nullptr,
+                                              Precision precision = Precision::f32);
 
 }  // namespace mmfuse

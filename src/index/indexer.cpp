@@ -96,20 +96,23 @@ Indexer::Indexer(const fs::path& index_dir, IndexOptions options)
     MMFUSE_CHECK(
         !options_.model_dir.empty(), bad_input,
         index_dir.string() + ": no index here yet; a model folder is needed to create one");
-    model_ = open_dual_encoder(options_.model_dir, pool_);
+    model_ = open_dual_encoder(options_.model_dir, pool_, options_.precision);
     IndexSettings s = settings_for_model(*model_, options_.model_dir);
     s.kind = options_.kind;
     s.params = options_.params;
     store_->initialise(s);
   } else if (!options_.model_dir.empty()) {
-    model_ = load_index_model(store_->settings(), index_dir.string(), options_.model_dir, pool_);
+    model_ = load_index_model(store_->settings(), index_dir.string(), options_.model_dir, pool_,
+                              options_.precision);
   }
 }
 
 Indexer::~Indexer() = default;
 
 DualEncoder& Indexer::model() {
-  if (!model_) model_ = load_index_model(store_->settings(), store_->dir().string(), "", pool_);
+  if (!model_)
+    model_ = load_index_model(store_->settings(), store_->dir().string(), "", pool_,
+                              options_.precision);
   return *model_;
 }
 

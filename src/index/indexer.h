@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/precision.h"
 #include "index/index_store.h"
 #include "models/clip.h"
 #include "models/dual_encoder.h"
@@ -26,6 +27,8 @@ struct IndexOptions {
   bool progress = true;  // progress on stderr
   // The cores embedding and index builds use (null: a pool of all cores).
   std::shared_ptr<ThreadPool> pool;
+  // The model's arithmetic (--dtype); the index itself stores float32 vectors.
+  Precision precision = Precision::f32;
   // When set, every image item added gets a caption (stored with the item, in
   // the same commit), and items already indexed without one get one too. The
   // CLI builds it from a generative model (`--caption-model`). Called from one

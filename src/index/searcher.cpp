@@ -35,7 +35,7 @@ std::vector<float> query_vector(IndexStore& store, const std::string& index_dir,
   std::vector<float> v(dim);
   Catalog cache(store.dir() / "catalog.sqlite", false);
   if (cache.get_embedding(s.model_id, hash, v.data(), dim) && r.model_dir.empty()) return v;
-  auto model = load_index_model(s, index_dir, r.model_dir, r.pool);
+  auto model = load_index_model(s, index_dir, r.model_dir, r.pool, r.precision);
   if (!r.image_path.empty()) {
     std::vector<Image> images;
     images.push_back(decode_image_memory(bytes.data(), bytes.size(), r.image_path));

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/precision.h"
 #include "core/thread_pool.h"
 #include "index/catalog.h"
 #include "index/vector_index.h"
@@ -25,6 +26,8 @@ struct SearchRequest {
   SearchTuning tuning;    // HNSW ef / IVF nprobe for this query (0: the index's)
   // The cores the query model and the search use (null: a pool of all cores).
   std::shared_ptr<ThreadPool> pool;
+  // The query model's arithmetic (--dtype).
+  Precision precision = Precision::f32;
 };
 
 struct SearchResult {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/precision.h"
 #include "core/typed_linear.h"
 #include "io/safetensors.h"
 
@@ -75,6 +76,11 @@ class WeightStore {
   void release(const std::string& name) const;
   size_t total_bytes() const { return total_bytes_; }
   std::string describe_source(const std::string& name) const;
+  // The precision the model's linear layers are packed in (load_linear reads
+  // it; heads that must stay exact use load_linear_exact). f32 by default;
+  // the model's opener sets the `--dtype` the user asked for.
+  void set_linear_precision(Precision precision) { linear_precision_ = precision; }
+  Precision linear_precision() const { return linear_precision_; }
 
  private:
   std::vector<SafetensorsFile> files_;
@@ -83,6 +89,7 @@ class WeightStore {
                    std::initializer_list<int64_t> shape) const;
   std::map<std::string, std::vector<float>> converted_;  // name -> float32 copy or replacement
   size_t total_bytes_ = 0;
+  Precision linear_precision_ = Precision::f32;
 };
 
 }  // namespace mmfuse

@@ -107,7 +107,7 @@ BertEncoder::BertEncoder(WeightStore& store, const BertConfig& config, const std
     layers_.push_back(std::move(layer));
   }
   if (with_pooler) {
-    pooler_ = load_linear(store, prefix + "pooler.dense", h, h);
+    pooler_ = load_linear_exact(store, prefix + "pooler.dense", h, h);
     has_pooler_ = true;
   }
 }
@@ -262,7 +262,8 @@ std::string model_folder_name(const fs::path& dir) {
   return name;
 }
 
-std::unique_ptr<BertModel> BertModel::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool) {
+std::unique_ptr<BertModel> BertModel::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                                           Precision precision) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<BertModel> m(new BertModel());
   m->pool_ = pool_or_own(std::move(pool));
@@ -276,6 +277,7 @@ std::unique_ptr<BertModel> BertModel::load(const fs::path& dir, std::shared_ptr<
   m->config_ = BertConfig::from_json(config, config_path.string());
   m->store_ = WeightStore::open_folder(dir);
   WeightStore& store = *m->store_;
+  store.set_linear_precision(precision);
   // BertModel checkpoints name tensors "embeddings.*"; task heads (BertForMaskedLM, ...)
   // "bert.embeddings.*".
   std::string prefix;

@@ -87,8 +87,10 @@ class BertEncoder {
 class BertModel {
  public:
   // Computes on `pool` (shared with others) or, when null, on a pool of its own.
+  // `precision`: the encoder layers' arithmetic (--dtype; the pooler stays f32).
   static std::unique_ptr<BertModel> load(const std::filesystem::path& dir,
-                                         std::shared_ptr<ThreadPool> pool = nullptr);
+                                         std::shared_ptr<ThreadPool> pool = nullptr,
+                                         Precision precision = Precision::f32);
 
   const std::string& name() const { return name_; }
   int dim() const { return config_.hidden_size; }

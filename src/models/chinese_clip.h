@@ -30,8 +30,10 @@ class ChineseClipModel final : public DualEncoder {
   // Loads config.json, the weights, vocab.txt (+ tokenizer files) and
   // preprocessor_config.json (when present) from a Hugging Face folder.
   // Computes on `pool` (shared with others) or, when null, on a pool of its own.
+  // `precision`: the encoder layers' arithmetic (--dtype; the projections stay f32).
   static std::unique_ptr<ChineseClipModel> load(const std::filesystem::path& dir,
-                                                std::shared_ptr<ThreadPool> pool = nullptr);
+                                                std::shared_ptr<ThreadPool> pool = nullptr,
+                                                Precision precision = Precision::f32);
 
   const std::string& name() const override { return name_; }
   int dim() const override { return config_.projection_dim; }

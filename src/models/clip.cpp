@@ -33,7 +33,8 @@ std::unique_ptr<ImageProcessorConfig> load_image_processor(const fs::path& dir, 
   return processor;
 }
 
-std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool) {
+std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                                           Precision precision) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<ClipModel> m(new ClipModel());
   m->pool_ = pool_or_own(std::move(pool));
@@ -45,11 +46,14 @@ std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<
   m->config_ = ClipConfig::from_json(read_json_file(config_path), config_path.string());
   m->store_ = WeightStore::open_folder(dir);
   WeightStore& store = *m->store_;
+  // Both towers' encoder layers in `precision`; the patch embedding (a conv on
+  // raw pixels) and the projections stay float32.
+  store.set_linear_precision(precision);
   m->text_ = std::make_unique<ClipTextTower>(store, m->config_.text, "text_model");
   m->vision_ = std::make_unique<ClipVisionTower>(store, m->config_.vision, "vision_model");
-  m->text_projection_ = load_linear(store, "text_projection", m->config_.text.hidden_size,
+  m->text_projection_ = load_linear_exact(store, "text_projection", m->config_.text.hidden_size,
                                     m->config_.projection_dim, false);
-  m->visual_projection_ = load_linear(store, "visual_projection", m->config_.vision.hidden_size,
+  m->visual_projection_ = load_linear_exact(store, "visual_projection", m->config_.vision.hidden_size,
                                       m->config_.projection_dim, false);
   m->logit_scale_ = std::exp(*store.f32("logit_scale", {}));
   m->tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_folder(dir));

@@ -44,8 +44,9 @@ std::vector<Architecture> build_table() {
   clip.capabilities = Capability::embed_text | Capability::embed_image;
   clip.tokenizer = TokenizerKind::byte_level_bpe;
   clip.description = "CLIP text and image towers in one space (HF CLIPModel)";
-  clip.open_dual_encoder = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool) {
-    return std::unique_ptr<DualEncoder>(ClipModel::load(dir, std::move(pool)));
+  clip.open_dual_encoder = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                              Precision precision) {
+    return std::unique_ptr<DualEncoder>(ClipModel::load(dir, std::move(pool), precision));
   };
   clip.text_context_length = [](const nlohmann::json& config, const std::string& where) {
     return text_positions(config, where, 77);
@@ -58,8 +59,9 @@ std::vector<Architecture> build_table() {
   chinese_clip.capabilities = Capability::embed_text | Capability::embed_image;
   chinese_clip.tokenizer = TokenizerKind::wordpiece;
   chinese_clip.description = "Chinese-CLIP: a BERT text tower and a CLIP ViT (HF ChineseCLIPModel)";
-  chinese_clip.open_dual_encoder = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool) {
-    return std::unique_ptr<DualEncoder>(ChineseClipModel::load(dir, std::move(pool)));
+  chinese_clip.open_dual_encoder = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                                      Precision precision) {
+    return std::unique_ptr<DualEncoder>(ChineseClipModel::load(dir, std::move(pool), precision));
   };
   chinese_clip.text_context_length = [](const nlohmann::json& config, const std::string& where) {
     return std::min(ChineseClipModel::kContextLength, text_positions(config, where, 512));
@@ -72,8 +74,9 @@ std::vector<Architecture> build_table() {
   bert.capabilities = static_cast<uint32_t>(Capability::embed_text);
   bert.tokenizer = TokenizerKind::wordpiece;
   bert.description = "BERT text encoder, pooled at [CLS], mean or the pooler (HF BertModel)";
-  bert.open_text_encoder = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool) {
-    return BertModel::load(dir, std::move(pool));
+  bert.open_text_encoder = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
+                              Precision precision) {
+    return BertModel::load(dir, std::move(pool), precision);
   };
   bert.text_context_length = [](const nlohmann::json& config, const std::string& where) {
     return text_positions(config, where, 512);
@@ -86,7 +89,9 @@ std::vector<Architecture> build_table() {
   wav2vec2.capabilities = static_cast<uint32_t>(Capability::transcribe);
   wav2vec2.tokenizer = TokenizerKind::ctc_characters;
   wav2vec2.description = "wav2vec2 speech encoder with a CTC head (HF Wav2Vec2ForCTC)";
-  wav2vec2.open_ctc = [](const fs::path& dir) { return Wav2Vec2ForCtc::load(dir); };
+  wav2vec2.open_ctc = [](const fs::path& dir, Precision precision) {
+    return Wav2Vec2ForCtc::load(dir, precision);
+  };
   table.push_back(std::move(wav2vec2));
 
   Architecture sound_cnn_lstm;
@@ -248,14 +253,15 @@ const Architecture& architecture_with(const fs::path& dir, Capability needed,
 }
 
 std::unique_ptr<DualEncoder> open_dual_encoder(const fs::path& dir,
-                                               std::shared_ptr<ThreadPool> pool) {
+                                               std::shared_ptr<ThreadPool> pool,
+                                               Precision precision) {
   const Architecture& a = architecture_with(dir, Capability::embed_image, "embed images");
-  return a.open_dual_encoder(dir, std::move(pool));
+  return a.open_dual_encoder(dir, std::move(pool), precision);
 }
 
-std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const fs::path& dir) {
+std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const fs::path& dir, Precision precision) {
   const Architecture& a = architecture_with(dir, Capability::transcribe, "transcribe speech");
-  return a.open_ctc(dir);
+  return a.open_ctc(dir, precision);
 }
 
 std::unique_ptr<GenerativeModel> open_generative_model(const fs::path& dir,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/precision.h"
 #include "core/thread_pool.h"
 
 namespace mmfuse {
@@ -43,12 +44,16 @@ struct Architecture {
   std::string description;  // one line for `mmfuse models` and /v1/models
 
   // Openers; null when the architecture does not have that kind of model.
-  // `pool` is the threads the model computes with (null: a pool of its own).
+  // `pool` is the threads the model computes with (null: a pool of its own);
+  // `precision` the arithmetic of the encoder layers (--dtype; f32 = exact).
   std::unique_ptr<DualEncoder> (*open_dual_encoder)(const std::filesystem::path& dir,
-                                                    std::shared_ptr<ThreadPool> pool) = nullptr;
+                                                    std::shared_ptr<ThreadPool> pool,
+                                                    Precision precision) = nullptr;
   std::unique_ptr<BertModel> (*open_text_encoder)(const std::filesystem::path& dir,
-                                                  std::shared_ptr<ThreadPool> pool) = nullptr;
-  std::unique_ptr<Wav2Vec2ForCtc> (*open_ctc)(const std::filesystem::path& dir) = nullptr;
+                                                  std::shared_ptr<ThreadPool> pool,
+                                                  Precision precision) = nullptr;
+  std::unique_ptr<Wav2Vec2ForCtc> (*open_ctc)(const std::filesystem::path& dir,
+                                              Precision precision) = nullptr;
   std::unique_ptr<SoundCnnLstm> (*open_sound_classifier)(const std::filesystem::path& dir) =
       nullptr;
   // `merge_adapter` (may be empty): a PEFT LoRA folder merged into the weights at load.
@@ -83,8 +88,10 @@ const Architecture& architecture_with(const std::filesystem::path& dir, Capabili
 
 // Shortcuts through the registry.
 std::unique_ptr<DualEncoder> open_dual_encoder(const std::filesystem::path& dir,
-                                               std::shared_ptr<ThreadPool> pool = nullptr);
-std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const std::filesystem::path& dir);
+                                               std::shared_ptr<ThreadPool> pool = nullptr,
+                                               Precision precision = Precision::f32);
+std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const std::filesystem::path& dir,
+                                               Precision precision = Precision::f32);
 // A folder whose architecture can `generate` (unsupported otherwise), computing
 // on `pool` (null: a pool of its own), with `merge_adapter` (a PEFT LoRA folder)
 // merged into its weights when given.

@@ -7,17 +7,29 @@
 
 namespace mmfuse {
 
-Linear load_linear(WeightStore& store, const std::string& prefix, int in, int out, bool with_bias) {
+namespace {
+Linear load_packed_linear(WeightStore& store, const std::string& prefix, int in, int out,
+                          bool with_bias, Precision precision) {
   Linear lin;
   lin.in = in;
   lin.out = out;
   lin.weight = store.f32(prefix + ".weight", {out, in});
   if (with_bias) lin.bias = store.f32(prefix + ".bias", {out});
-  pack_linear(lin);
+  pack_linear(lin, precision);
   // The packed copy serves every product from now on; the mapped original is
   // only re-read (from the file) for a row count with no packed kernel.
   if (lin.packed != nullptr) store.release(prefix + ".weight");
   return lin;
+}
+}  // namespace
+
+Linear load_linear(WeightStore& store, const std::string& prefix, int in, int out, bool with_bias) {
+  return load_packed_linear(store, prefix, in, out, with_bias, store.linear_precision());
+}
+
+Linear load_linear_exact(WeightStore& store, const std::string& prefix, int in, int out,
+                         bool with_bias) {
+  return load_packed_linear(store, prefix, in, out, with_bias, Precision::f32);
 }
 
 LayerNormWeights load_layer_norm(WeightStore& store, const std::string& prefix, int dim, float eps) {

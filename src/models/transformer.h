@@ -33,8 +33,14 @@ struct EncoderWorkspace {
   std::vector<float> normed, q, k, v, context, hidden;
 };
 
-// Loads nn.Linear weights `prefix.weight` [out, in] and, if `with_bias`, `prefix.bias` [out].
+// Loads nn.Linear weights `prefix.weight` [out, in] and, if `with_bias`, `prefix.bias` [out],
+// packed in the store's linear_precision() (f32, bf16 or int8).
 Linear load_linear(WeightStore& store, const std::string& prefix, int in, int out, bool with_bias = true);
+// The same, always float32: heads whose outputs are the model's answer (the
+// CLIP projections, BERT's pooler, CTC logits), where the int8/bf16 error is
+// not worth the little time they take (they run on one row per input).
+Linear load_linear_exact(WeightStore& store, const std::string& prefix, int in, int out,
+                         bool with_bias = true);
 LayerNormWeights load_layer_norm(WeightStore& store, const std::string& prefix, int dim, float eps);
 // The same, but F16/BF16 weights stay in their stored type (zero copy from the
 // map; linear() widens them as it goes), so a half-precision tower takes half

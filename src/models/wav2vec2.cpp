@@ -65,7 +65,7 @@ EncoderLayer load_layer(WeightStore& store, const std::string& prefix, const Wav
 
 }  // namespace
 
-std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
+std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir, Precision precision) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<Wav2Vec2ForCtc> m(new Wav2Vec2ForCtc());
   m->name_ = fs::absolute(dir).lexically_normal().filename().string();
@@ -87,6 +87,7 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
                    std::to_string(c.pad_token_id));
   m->store_ = WeightStore::open_folder(dir);
   WeightStore& store = *m->store_;
+  store.set_linear_precision(precision);
 
   // Feature encoder.
   int in = 1;
@@ -121,7 +122,7 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
   const int h = c.hidden_size;
   m->projection_norm_ =
       load_layer_norm(store, "wav2vec2.feature_projection.layer_norm", in, c.layer_norm_eps);
-  m->projection_ = load_linear(store, "wav2vec2.feature_projection.projection", in, h);
+  m->projection_ = load_linear_exact(store, "wav2vec2.feature_projection.projection", in, h);
 
   // Positional conv: weight = g * v / ||v||, the norm over (out, in) per tap (weight_norm dim=2).
   const int K = c.num_conv_pos_embeddings, G = c.num_conv_pos_embedding_groups, cg = h / G;
@@ -173,7 +174,7 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir) {
   m->encoder_norm_ = load_layer_norm(store, "wav2vec2.encoder.layer_norm", h, c.layer_norm_eps);
   for (int i = 0; i < c.num_hidden_layers; ++i)
     m->layers_.push_back(load_layer(store, "wav2vec2.encoder.layers." + std::to_string(i), c));
-  m->lm_head_ = load_linear(store, "lm_head", h, c.vocab_size);
+  m->lm_head_ = load_linear_exact(store, "lm_head", h, c.vocab_size);
   return m;
 }
 

@@ -53,7 +53,10 @@ class Wav2Vec2ForCtc {
  public:
   // Loads config.json, model.safetensors (or shards), vocab.json (+ tokenizer
   // config) and preprocessor_config.json (optional) from a HF folder.
-  static std::unique_ptr<Wav2Vec2ForCtc> load(const std::filesystem::path& dir);
+  // `precision`: the transformer layers' arithmetic (--dtype); the conv
+  // feature encoder, its projection, the positional conv and the CTC head stay f32.
+  static std::unique_ptr<Wav2Vec2ForCtc> load(const std::filesystem::path& dir,
+                                              Precision precision = Precision::f32);
 
   const std::string& name() const { return name_; }
   const Wav2Vec2Config& config() const { return config_; }

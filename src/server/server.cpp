@@ -160,7 +160,7 @@ void Server::Impl::load() {
       m->dir = spec.dir;
       m->fingerprint = model_fingerprint(spec.dir);
       m->architecture = &architecture_of(spec.dir);
-      m->model = open_dual_encoder(spec.dir, ctx.pool);
+      m->model = open_dual_encoder(spec.dir, ctx.pool, spec.precision);
       m->scheduler = std::make_unique<EmbedScheduler>(spec.name, *m->model, ctx.config.batching,
                                                       ctx.metrics, ctx.inference_lock);
       ctx.models.push_back(std::move(m));

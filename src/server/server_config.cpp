@@ -133,7 +133,23 @@ ServerConfig load_server_config(const fs::path& file) {
       for (const auto& kv : n) {
         const std::string name = kv.first.as<std::string>();
         if (name.empty()) r.fail(kv.first, "models", "empty model name");
-        c.models.push_back({name, r.path(kv.second, "models." + name)});
+        const std::string field = "models." + name;
+        const YAML::Node& v = kv.second;
+        if (v.IsScalar()) {  // shorthand: name: DIR
+          c.models.push_back({name, r.path(v, field)});
+          continue;
+        }
+        r.check_keys(v, field, {"path", "dtype"});
+        if (!v["path"]) r.fail(v, field + ".path", "missing");
+        ModelSpec spec{name, r.path(v["path"], field + ".path")};
+        if (auto d = v["dtype"]) {
+          try {
+            spec.precision = parse_precision(r.str(d, field + ".dtype"), field + ".dtype");
+          } catch (const Error&) {
+            r.fail(d, field + ".dtype", "expected f32, bf16 or int8");
+          }
+        }
+        c.models.push_back(std::move(spec));
       }
     }
     if (auto n = root["generative_models"]) {

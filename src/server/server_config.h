@@ -8,11 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "core/precision.h"
+
 namespace mmfuse::server {
 
 struct ModelSpec {
   std::string name;  // the name clients pass as "model"
   std::string dir;   // Hugging Face model folder
+  // The encoder layers' arithmetic (`dtype: f32|bf16|int8`; models given as
+  // `name: {path: DIR, dtype: int8}`).
+  Precision precision = Precision::f32;
 };
 
 // A model that writes text (registry capability `generate`), served by

@@ -39,17 +39,17 @@ void open_as_claimed(const fs::path& dir, const Architecture& a) {
   SCOPED_TRACE(dir.string() + " (" + a.model_type + ")");
   if (a.can(Capability::embed_image)) {
     ASSERT_NE(a.open_dual_encoder, nullptr);
-    auto m = a.open_dual_encoder(dir, nullptr);
+    auto m = a.open_dual_encoder(dir, nullptr, Precision::f32);
     EXPECT_EQ(m->text_features(std::vector<std::string>{"a photo of a cat"}).size(),
               static_cast<size_t>(m->dim()));
   } else if (a.can(Capability::embed_text)) {
     ASSERT_NE(a.open_text_encoder, nullptr);
-    auto m = a.open_text_encoder(dir, nullptr);
+    auto m = a.open_text_encoder(dir, nullptr, Precision::f32);
     EXPECT_EQ(m->embed_texts({"一只猫"}, TextPooling::cls).size(), static_cast<size_t>(m->dim()));
   }
   if (a.can(Capability::transcribe)) {
     ASSERT_NE(a.open_ctc, nullptr);
-    auto m = a.open_ctc(dir);
+    auto m = a.open_ctc(dir, Precision::f32);
     EXPECT_GT(m->vocabulary().size(), 0u);
   }
   if (a.can(Capability::classify_sound)) {
