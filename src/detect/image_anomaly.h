@@ -27,8 +27,8 @@ namespace mmfuse {
 
 struct ImageAnomalyConfig {
   TextureFeatureConfig features;
-  int bank_size = 16384;          // patches kept by the greedy coreset
-  int coreset_candidates = 65536;  // random patches the coreset is chosen from
+  int bank_size = 8192;            // patches kept by the greedy coreset
+  int coreset_candidates = 32768;  // random patches the coreset is chosen from
   float smooth = 1.0f;            // Gaussian sigma of the anomaly map, in grid cells
   double false_alarm_rate = 0.05;  // of good photos, sets the threshold
   int folds = 5;
