@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/cmd_image.h"
 #include "cli/commands.h"
 #include "mmfuse/error.h"
 
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_generate(app);
   mmfuse::cli::register_chat(app);
   mmfuse::cli::register_caption(app);
+  mmfuse::cli::register_image(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

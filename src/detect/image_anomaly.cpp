@@ -1,0 +1,402 @@
+#include "detect/image_anomaly.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <numeric>
+#include <random>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/gemm.h"
+#include "io/digest.h"
+#include "io/model_folder.h"
+#include "io/safetensors.h"
+#include "mmfuse/error.h"
+#include "vision/image_encode.h"
+
+namespace mmfuse {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kModelType = "image_patchcore";
+constexpr const char* kWeightsFile = "model.safetensors";
+constexpr int kQueryChunk = 64;  // query rows per distance GEMM
+
+std::vector<uint8_t> as_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> b(v.size() * sizeof(float));
+  if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+// Per-dimension mean and 1 / standard deviation over every patch of the photos.
+void standardisation(const std::vector<const PatchGrid*>& grids, int dim, std::vector<float>& mean,
+                     std::vector<float>& inv_scale) {
+  std::vector<double> sum(dim, 0.0), sq(dim, 0.0);
+  size_t n = 0;
+  for (const PatchGrid* g : grids) {
+    for (size_t i = 0; i < g->values.size(); ++i) sum[i % dim] += g->values[i];
+    n += g->count();
+  }
+  mean.assign(dim, 0.0f);
+  for (int j = 0; j < dim; ++j) mean[j] = static_cast<float>(sum[j] / static_cast<double>(n));
+  for (const PatchGrid* g : grids)
+    for (size_t i = 0; i < g->values.size(); ++i) {
+      const double d = g->values[i] - mean[i % dim];
+      sq[i % dim] += d * d;
+    }
+  inv_scale.assign(dim, 1.0f);
+  for (int j = 0; j < dim; ++j)
+    inv_scale[j] = static_cast<float>(1.0 / (std::sqrt(sq[j] / static_cast<double>(n)) + 1e-6));
+}
+
+// Greedy k-center selection (PatchCore's coreset): repeatedly keep the
+// candidate farthest from everything kept so far, so rare good patches stay
+// in the bank. Returns the kept rows of `x` [m, dim].
+std::vector<float> greedy_coreset(ThreadPool& pool, const std::vector<float>& x, int dim,
+                                  size_t keep, std::mt19937_64& rng) {
+  const size_t m = x.size() / dim;
+  if (m <= keep) return x;
+  std::vector<float> min_d(m, std::numeric_limits<float>::infinity());
+  std::vector<float> out;
+  out.reserve(keep * dim);
+  size_t last = std::uniform_int_distribution<size_t>(0, m - 1)(rng);
+  const int workers = pool.size();
+  std::vector<std::pair<float, size_t>> best(workers);
+  for (size_t kept = 0; kept < keep; ++kept) {
+    out.insert(out.end(), x.begin() + last * dim, x.begin() + (last + 1) * dim);
+    const float* c = x.data() + last * dim;
+    std::fill(best.begin(), best.end(), std::make_pair(-1.0f, size_t{0}));
+    pool.parallel_for(m, [&](size_t begin, size_t end, int w) {
+      std::pair<float, size_t> b{-1.0f, 0};
+      for (size_t i = begin; i < end; ++i) {
+        const float* p = x.data() + i * dim;
+        float d = 0.0f;
+        for (int j = 0; j < dim; ++j) d += (p[j] - c[j]) * (p[j] - c[j]);
+        const float v = std::min(min_d[i], d);
+        min_d[i] = v;
+        if (v > b.first) b = {v, i};
+      }
+      if (b.first > best[w].first) best[w] = b;
+    });
+    auto it = std::max_element(best.begin(), best.end(),
+                               [](const auto& a, const auto& b) { return a.first < b.first; });
+    last = it->second;
+  }
+  return out;
+}
+
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+}  // namespace
+
+struct ImageAnomalyBuilder {
+  // A model fitted on grids[idx] (standardisation, candidates, coreset).
+  static ImageAnomalyModel build(ThreadPool& pool, const std::vector<PatchGrid>& grids,
+                                 const std::vector<size_t>& idx, const ImageAnomalyConfig& config,
+                                 uint64_t seed);
+};
+
+ImageAnomalyModel ImageAnomalyBuilder::build(ThreadPool& pool, const std::vector<PatchGrid>& grids,
+                                             const std::vector<size_t>& idx,
+                                             const ImageAnomalyConfig& config, uint64_t seed) {
+  const int dim = grids[idx[0]].dim;
+  std::vector<const PatchGrid*> chosen;
+  size_t total = 0;
+  for (size_t i : idx) {
+    chosen.push_back(&grids[i]);
+    total += grids[i].count();
+  }
+  ImageAnomalyModel m;
+  m.config_ = config;
+  m.dim_ = dim;
+  m.training_images_ = idx.size();
+  standardisation(chosen, dim, m.mean_, m.inv_scale_);
+  // Candidates: every patch, or a seeded random subset of them.
+  std::mt19937_64 rng(seed);
+  std::vector<size_t> order(total);
+  std::iota(order.begin(), order.end(), size_t{0});
+  const size_t cand = std::min(total, static_cast<size_t>(config.coreset_candidates));
+  if (cand < total)
+    for (size_t i = 0; i < cand; ++i)
+      std::swap(order[i], order[std::uniform_int_distribution<size_t>(i, total - 1)(rng)]);
+  order.resize(cand);
+  std::sort(order.begin(), order.end());
+  std::vector<float> x(cand * dim);
+  size_t base = 0, gi = 0, k = 0;
+  for (size_t o : order) {
+    while (o >= base + chosen[gi]->count()) base += chosen[gi++]->count();
+    const float* p = chosen[gi]->values.data() + (o - base) * dim;
+    for (int j = 0; j < dim; ++j) x[k * dim + j] = (p[j] - m.mean_[j]) * m.inv_scale_[j];
+    ++k;
+  }
+  m.bank_ = greedy_coreset(pool, x, dim, static_cast<size_t>(config.bank_size), rng);
+  const size_t rows = m.bank_.size() / dim;
+  m.bank_norms_.resize(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    float s = 0.0f;
+    for (int j = 0; j < dim; ++j) s += m.bank_[r * dim + j] * m.bank_[r * dim + j];
+    m.bank_norms_[r] = s;
+  }
+  return m;
+}
+
+ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<PatchGrid>& good,
+                                         const ImageAnomalyConfig& config,
+                                         ImageCalibration* calibration) {
+  MMFUSE_CHECK(good.size() >= 2, bad_input,
+               "image fit: at least 2 good photos are needed (got " + std::to_string(good.size()) + ")");
+  MMFUSE_CHECK(config.bank_size > 0 && config.coreset_candidates >= config.bank_size &&
+                   config.folds >= 2 && config.false_alarm_rate > 0 && config.false_alarm_rate < 1,
+               bad_input, "image fit: invalid settings");
+  for (const auto& g : good)
+    MMFUSE_CHECK(g.dim == good[0].dim && g.count() > 0, bad_input,
+                 "image fit: photos have descriptors of different sizes");
+  // Threshold: k-fold over photos (seeded shuffle), each held-out photo scored
+  // by a model of the other folds.
+  const int folds = std::min<int>(config.folds, static_cast<int>(good.size()));
+  std::vector<size_t> perm(good.size());
+  std::iota(perm.begin(), perm.end(), size_t{0});
+  std::shuffle(perm.begin(), perm.end(), std::mt19937_64(config.seed));
+  std::vector<double> held(good.size(), 0.0);
+  for (int f = 0; f < folds; ++f) {
+    std::vector<size_t> train, test;
+    for (size_t i = 0; i < perm.size(); ++i) (static_cast<int>(i % folds) == f ? test : train).push_back(perm[i]);
+    const ImageAnomalyModel fm = ImageAnomalyBuilder::build(pool, good, train, config, config.seed + 1 + f);
+    pool.parallel_tasks(test.size(), [&](size_t t, int) { held[test[t]] = fm.score(good[test[t]]).score; });
+  }
+  std::vector<size_t> all(good.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  ImageAnomalyModel m = ImageAnomalyBuilder::build(pool, good, all, config, config.seed);
+  m.threshold_ = quantile(held, 1.0 - config.false_alarm_rate);
+  if (calibration) {
+    calibration->folds = folds;
+    calibration->held_out_scores = held;
+  }
+  return m;
+}
+
+AnomalyMap ImageAnomalyModel::score(const PatchGrid& grid) const {
+  MMFUSE_CHECK(grid.dim == dim_, bad_input,
+               "image score: descriptor size " + std::to_string(grid.dim) + " differs from the model's " +
+                   std::to_string(dim_));
+  MMFUSE_CHECK(grid.count() > 0, bad_input, "image score: empty descriptor grid");
+  const size_t n = grid.count(), rows = bank_rows();
+  const int d = dim_;
+  std::vector<float> q(static_cast<size_t>(kQueryChunk) * d), dots(static_cast<size_t>(kQueryChunk) * rows);
+  std::vector<float> nearest(n);
+  for (size_t s = 0; s < n; s += kQueryChunk) {
+    const int m = static_cast<int>(std::min<size_t>(kQueryChunk, n - s));
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < d; ++j)
+        q[static_cast<size_t>(i) * d + j] = (grid.values[(s + i) * d + j] - mean_[j]) * inv_scale_[j];
+    // ||q - b||^2 = ||q||^2 + ||b||^2 - 2 q.b, the products in one GEMM.
+    sgemm(true, m, static_cast<int>(rows), d, -2.0f, q.data(), d, bank_.data(), d, 0.0f, dots.data(),
+          static_cast<int>(rows));
+    for (int i = 0; i < m; ++i) {
+      float qn = 0.0f;
+      for (int j = 0; j < d; ++j) qn += q[static_cast<size_t>(i) * d + j] * q[static_cast<size_t>(i) * d + j];
+      const float* row = dots.data() + static_cast<size_t>(i) * rows;
+      float best = std::numeric_limits<float>::infinity();
+      for (size_t r = 0; r < rows; ++r) best = std::min(best, row[r] + bank_norms_[r]);
+      nearest[s + i] = std::sqrt(std::max(0.0f, best + qn));
+    }
+  }
+  AnomalyMap map;
+  map.rows = grid.rows;
+  map.cols = grid.cols;
+  map.stride = config_.features.stride;
+  if (config_.smooth > 0.0f) {
+    cv::Mat src(grid.rows, grid.cols, CV_32F, nearest.data()), dst;
+    cv::GaussianBlur(src, dst, cv::Size(0, 0), config_.smooth, config_.smooth);
+    map.cells.assign(dst.ptr<float>(0), dst.ptr<float>(0) + n);
+  } else {
+    map.cells = std::move(nearest);
+  }
+  map.score = *std::max_element(map.cells.begin(), map.cells.end());
+  return map;
+}
+
+AnomalyMap ImageAnomalyModel::score_image(const Image& image) const {
+  return score(texture_features(image, config_.features));
+}
+
+std::vector<PatchGrid> texture_features_of_files(ThreadPool& pool, const std::vector<fs::path>& files,
+                                                 const TextureFeatureConfig& config) {
+  std::vector<PatchGrid> out(files.size());
+  pool.parallel_tasks(files.size(), [&](size_t i, int) {
+    const Image img = decode_image_file(files[i]);
+    try {
+      out[i] = texture_features(img, config);
+    } catch (const Error& e) {
+      throw Error(e.kind(), files[i].string() + ": " + e.what());
+    }
+  });
+  return out;
+}
+
+std::string heatmap_png(const AnomalyMap& map, int width, int height, double threshold) {
+  MMFUSE_CHECK(map.rows > 0 && map.cols > 0 && width > 0 && height > 0, bad_input,
+               "heat-map: empty map");
+  cv::Mat cells(map.rows, map.cols, CV_32F, const_cast<float*>(map.cells.data()));
+  // Cell (r, c) covers pixels [c * stride, (c + 1) * stride): resize the
+  // covered area, then pad the uncovered right/bottom strip by replication.
+  cv::Mat covered, full;
+  cv::resize(cells, covered, cv::Size(map.cols * map.stride, map.rows * map.stride), 0, 0, cv::INTER_LINEAR);
+  cv::copyMakeBorder(covered, full, 0, height - covered.rows, 0, width - covered.cols, cv::BORDER_REPLICATE);
+  const double scale = threshold > 0 ? 128.0 / threshold : 1.0;
+  std::vector<uint8_t> grey(static_cast<size_t>(width) * height);
+  for (int y = 0; y < height; ++y) {
+    const float* row = full.ptr<float>(y);
+    for (int x = 0; x < width; ++x)
+      grey[static_cast<size_t>(y) * width + x] =
+          static_cast<uint8_t>(std::clamp(std::lround(row[x] * scale), 0L, 255L));
+  }
+  return encode_png(grey.data(), width, height, 1, 8);
+}
+
+nlohmann::json image_anomaly_config_to_json(const ImageAnomalyConfig& c) {
+  return {{"features", {{"kind", "gaussian_jet"}, {"sigmas", c.features.sigmas}, {"stride", c.features.stride}}},
+          {"bank_size", c.bank_size},
+          {"coreset_candidates", c.coreset_candidates},
+          {"smooth", c.smooth},
+          {"false_alarm_rate", c.false_alarm_rate},
+          {"folds", c.folds},
+          {"seed", c.seed}};
+}
+
+ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const std::string& where) {
+  ImageAnomalyConfig c;
+  JsonFields f(j, where);
+  MMFUSE_CHECK(j.contains("features") && j["features"].is_object(), bad_input,
+               where + ": field \"features\" is missing");
+  const auto& fj = j["features"];
+  JsonFields ff(fj, where + ": features");
+  MMFUSE_CHECK(ff.string("kind", "") == "gaussian_jet", bad_input, where + ": features.kind is not gaussian_jet");
+  MMFUSE_CHECK(fj.contains("sigmas") && fj["sigmas"].is_array() && !fj["sigmas"].empty(), bad_input,
+               where + ": features.sigmas must be a non-empty list");
+  c.features.sigmas.clear();
+  for (const auto& s : fj["sigmas"]) {
+    MMFUSE_CHECK(s.is_number() && s.get<double>() > 0 && s.get<double>() < 1000, bad_input,
+                 where + ": features.sigmas must be positive numbers");
+    c.features.sigmas.push_back(s.get<float>());
+  }
+  c.features.stride = ff.positive("stride", c.features.stride);
+  c.bank_size = f.positive("bank_size", c.bank_size);
+  c.coreset_candidates = f.positive("coreset_candidates", c.coreset_candidates);
+  c.smooth = static_cast<float>(f.number("smooth", c.smooth));
+  MMFUSE_CHECK(c.smooth >= 0 && c.smooth < 100, bad_input, where + ": smooth out of range");
+  c.false_alarm_rate = f.number("false_alarm_rate", c.false_alarm_rate);
+  c.folds = f.positive("folds", c.folds);
+  c.seed = static_cast<uint64_t>(std::max<int64_t>(0, f.integer("seed", 0)));
+  return c;
+}
+
+void ImageAnomalyModel::save(const fs::path& dir) const {
+  MMFUSE_CHECK(!bank_.empty(), internal, "image model: nothing fitted");
+  const fs::path target = fs::absolute(dir);
+  const fs::path tmp = target.string() + ".tmp-write";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  MMFUSE_CHECK(fs::create_directories(tmp, ec) || fs::is_directory(tmp), bad_input,
+               tmp.string() + ": cannot create the folder: " + ec.message());
+  try {
+    const int64_t rows = static_cast<int64_t>(bank_rows());
+    write_safetensors(tmp / kWeightsFile, {{"bank", DType::F32, {rows, dim_}, as_bytes(bank_)},
+                                           {"mean", DType::F32, {dim_}, as_bytes(mean_)},
+                                           {"inv_scale", DType::F32, {dim_}, as_bytes(inv_scale_)}});
+    std::ifstream in(tmp / kWeightsFile, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json config = image_anomaly_config_to_json(config_);
+    config = {{"model_type", kModelType},
+              {"format_version", kFormatVersion},
+              {"dim", dim_},
+              {"bank_rows", rows},
+              {"threshold", threshold_},
+              {"training_images", training_images_},
+              {"settings", config},
+              {"manifest", {{kWeightsFile, {{"bytes", bytes.size()}, {"sha256", sha256_hex(bytes.data(), bytes.size())}}}}}};
+    std::ofstream out(tmp / "config.json");
+    out << config.dump(2) << "\n";
+    out.close();
+    MMFUSE_CHECK(out.good(), internal, (tmp / "config.json").string() + ": write failed");
+    // Swap the finished folder in: a failure never leaves a half-written model.
+    if (fs::exists(target)) {
+      MMFUSE_CHECK(fs::is_directory(target), bad_input, target.string() + ": exists and is not a folder");
+      const fs::path old = target.string() + ".tmp-old";
+      fs::remove_all(old, ec);
+      fs::rename(target, old);
+      fs::rename(tmp, target);
+      fs::remove_all(old, ec);
+    } else {
+      fs::rename(tmp, target);
+    }
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
+  const fs::path config_path = dir / "config.json";
+  const std::string where = config_path.string();
+  const nlohmann::json j = read_json_file(config_path);
+  MMFUSE_CHECK(j.is_object(), bad_input, where + ": not a JSON object");
+  JsonFields f(j, where);
+  MMFUSE_CHECK(f.string("model_type", "") == kModelType, bad_input,
+               where + ": model_type is not \"" + kModelType + "\" (not an image anomaly model)");
+  const int64_t version = f.integer("format_version", -1);
+  MMFUSE_CHECK(version == kFormatVersion, bad_input,
+               where + ": format_version " + std::to_string(version) + " is not supported (this build reads " +
+                   std::to_string(kFormatVersion) + "; refit the model)");
+  MMFUSE_CHECK(j.contains("settings") && j["settings"].is_object(), bad_input,
+               where + ": field \"settings\" is missing");
+  ImageAnomalyModel m;
+  m.config_ = image_anomaly_config_from_json(j["settings"], where + ": settings");
+  m.dim_ = f.positive("dim", 0);
+  MMFUSE_CHECK(m.dim_ == m.config_.features.dim(), bad_input, where + ": dim does not match the feature settings");
+  const int rows = f.positive("bank_rows", 0);
+  MMFUSE_CHECK(f.has("threshold"), bad_input, where + ": field \"threshold\" is missing");
+  m.threshold_ = f.number("threshold", 0.0);
+  m.training_images_ = static_cast<size_t>(std::max<int64_t>(0, f.integer("training_images", 0)));
+  // The manifest digest catches a weights file from another fit or a torn copy.
+  const fs::path weights = dir / kWeightsFile;
+  MMFUSE_CHECK(j.contains("manifest") && j["manifest"].contains(kWeightsFile), bad_input,
+               where + ": manifest entry for " + kWeightsFile + " is missing");
+  {
+    std::ifstream in(weights, std::ios::binary);
+    MMFUSE_CHECK(in.good(), not_found, weights.string() + ": cannot open");
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    JsonFields mf(j["manifest"][kWeightsFile], where + ": manifest");
+    MMFUSE_CHECK(mf.string("sha256", "") == sha256_hex(bytes.data(), bytes.size()), bad_input,
+                 weights.string() + ": does not match the SHA-256 in " + where);
+  }
+  const auto store = WeightStore::open_folder(dir);
+  const float* bank = store->f32("bank", {rows, m.dim_});
+  const float* mean = store->f32("mean", {m.dim_});
+  const float* inv = store->f32("inv_scale", {m.dim_});
+  m.bank_.assign(bank, bank + static_cast<size_t>(rows) * m.dim_);
+  m.mean_.assign(mean, mean + m.dim_);
+  m.inv_scale_.assign(inv, inv + m.dim_);
+  for (float v : m.bank_) MMFUSE_CHECK(std::isfinite(v), bad_input, weights.string() + ": non-finite bank");
+  m.bank_norms_.resize(rows);
+  for (int r = 0; r < rows; ++r) {
+    float s = 0.0f;
+    for (int k = 0; k < m.dim_; ++k) s += m.bank_[static_cast<size_t>(r) * m.dim_ + k] * m.bank_[static_cast<size_t>(r) * m.dim_ + k];
+    m.bank_norms_[r] = s;
+  }
+  return m;
+}
+
+}  // namespace mmfuse

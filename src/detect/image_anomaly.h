@@ -1,0 +1,102 @@
+// Surface-defect anomaly detection fitted on photos of good parts only, with
+// no pretrained weights: PatchCore's recipe (a memory bank of patch
+// descriptors of good photos, thinned by greedy coreset selection; a patch's
+// anomaly is the distance to its nearest neighbour in the bank; a photo's
+// score is the maximum of the Gaussian-smoothed anomaly map) over the
+// weight-free texture descriptors of vision/texture_features.h.
+// The alarm threshold comes from the good photos alone: k-fold, each held-out
+// photo is scored by a bank fitted on the other folds, and the threshold is
+// the (1 - false_alarm_rate) quantile of those scores.
+// Saved as a model folder: config.json (model_type "image_patchcore",
+// format_version, settings, threshold, a manifest of the files with their
+// SHA-256) + model.safetensors (bank, feature mean and scale).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/thread_pool.h"
+#include "vision/image.h"
+#include "vision/texture_features.h"
+
+namespace mmfuse {
+
+struct ImageAnomalyConfig {
+  TextureFeatureConfig features;
+  int bank_size = 8192;            // patches kept by the greedy coreset
+  int coreset_candidates = 32768;  // random patches the coreset is chosen from
+  float smooth = 1.0f;            // Gaussian sigma of the anomaly map, in grid cells
+  double false_alarm_rate = 0.05;  // of good photos, sets the threshold
+  int folds = 5;
+  uint64_t seed = 0;
+};
+
+// Per-cell anomaly (distance to the nearest good patch, in standardised
+// feature units) on the feature grid, and the photo's score (its maximum).
+struct AnomalyMap {
+  int rows = 0, cols = 0, stride = 0;
+  std::vector<float> cells;  // rows * cols, after smoothing
+  double score = 0.0;
+};
+
+struct ImageCalibration {
+  int folds = 0;
+  std::vector<double> held_out_scores;  // one per good photo
+};
+
+class ImageAnomalyModel {
+ public:
+  static constexpr int kFormatVersion = 1;
+
+  // Fits the bank on all photos and sets the threshold from k-fold held-out
+  // scores. Throws Error(bad_input) for fewer than 2 photos or ones whose
+  // descriptors differ in size. `pool` runs the coreset and the folds.
+  static ImageAnomalyModel fit(ThreadPool& pool, const std::vector<PatchGrid>& good,
+                               const ImageAnomalyConfig& config, ImageCalibration* calibration = nullptr);
+
+  const ImageAnomalyConfig& config() const { return config_; }
+  double threshold() const { return threshold_; }
+  void set_threshold(double t) { threshold_ = t; }
+  size_t bank_rows() const { return bank_.size() / static_cast<size_t>(dim_); }
+  int dim() const { return dim_; }
+  size_t training_images() const { return training_images_; }
+
+  // Thread-safe and single-threaded (call it from many threads at once).
+  AnomalyMap score(const PatchGrid& grid) const;
+  AnomalyMap score_image(const Image& image) const;
+
+  void save(const std::filesystem::path& dir) const;
+  // Throws Error(bad_input) naming the file for another model type, another
+  // format version, a file that does not match its manifest digest, or
+  // shapes that do not agree.
+  static ImageAnomalyModel load(const std::filesystem::path& dir);
+
+ private:
+  friend struct ImageAnomalyBuilder;
+  ImageAnomalyConfig config_;
+  int dim_ = 0;
+  std::vector<float> mean_, inv_scale_;  // feature standardisation
+  std::vector<float> bank_;              // bank_rows * dim, standardised
+  std::vector<float> bank_norms_;        // squared norms of the bank rows
+  double threshold_ = 0.0;
+  size_t training_images_ = 0;
+};
+
+// Decodes every file and computes its descriptors, one photo per core of
+// `pool`; the first bad file's error is thrown (naming the file).
+std::vector<PatchGrid> texture_features_of_files(ThreadPool& pool,
+                                                 const std::vector<std::filesystem::path>& files,
+                                                 const TextureFeatureConfig& config);
+
+// The anomaly map as an 8-bit grey PNG at the photo's size (bilinear), 128 at
+// the threshold, 255 at twice the threshold or more.
+std::string heatmap_png(const AnomalyMap& map, int width, int height, double threshold);
+
+nlohmann::json image_anomaly_config_to_json(const ImageAnomalyConfig& c);
+ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const std::string& where);
+
+}  // namespace mmfuse

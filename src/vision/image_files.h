@@ -1,0 +1,17 @@
+// Expands command-line inputs (files and folders) into a sorted list of image
+// files: folders are searched recursively for .jpg/.jpeg/.png/.webp/.bmp.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace mmfuse {
+
+bool has_image_file_extension(const std::filesystem::path& path);
+
+// A missing input is ErrorKind::not_found; no image at all is bad_input naming `what`.
+std::vector<std::filesystem::path> collect_image_files(const std::vector<std::string>& inputs,
+                                                       const std::string& what);
+
+}  // namespace mmfuse

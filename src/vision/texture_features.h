@@ -1,0 +1,40 @@
+// Weight-free patch descriptors for surface inspection: a multi-scale Gaussian
+// jet (smoothed intensity and its first and second derivatives at several
+// scales) of the grey image divided by its mean, sampled on a regular grid.
+// Dividing by the mean makes the descriptor invariant to exposure (a global
+// gain); the pixel scale is kept (photos are not resized), because tiles of
+// different sizes are cropped from the same camera and texture scale matters.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "vision/image.h"
+
+namespace mmfuse {
+
+struct TextureFeatureConfig {
+  std::vector<float> sigmas = {1.0f, 2.0f, 4.0f, 8.0f};  // Gaussian scales in pixels
+  int stride = 8;                                       // grid step in pixels
+  int dim() const { return static_cast<int>(sigmas.size()) * 6; }
+};
+
+// Descriptors on a rows x cols grid; cell (r, c) is centred on pixel
+// (c * stride + stride / 2, r * stride + stride / 2).
+struct PatchGrid {
+  int rows = 0, cols = 0, dim = 0;
+  std::vector<float> values;  // rows * cols * dim
+  const float* at(int r, int c) const {
+    return values.data() + (static_cast<size_t>(r) * cols + c) * dim;
+  }
+  size_t count() const { return static_cast<size_t>(rows) * cols; }
+};
+
+// Grey levels (ITU-R 601 luma) as float, width * height.
+std::vector<float> grey_levels(const Image& image);
+
+// Throws Error(bad_input) when the image is smaller than one grid cell.
+// Thread-safe.
+PatchGrid texture_features(const Image& image, const TextureFeatureConfig& config);
+
+}  // namespace mmfuse

@@ -1,0 +1,189 @@
+// The weight-free image anomaly detector: descriptor invariance to exposure,
+// fit / score / save / load, a synthetic scratch scoring above clean photos,
+// and the error rules (the real-data floor is in tests/slow).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include "detect/image_anomaly.h"
+#include "mmfuse/error.h"
+#include "test_util.h"
+#include "vision/texture_features.h"
+
+namespace mmfuse {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mmfuse_image_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// A brushed-metal-like texture: vertical streaks (per-column gain) over noise,
+// a smooth horizontal exposure ramp. Even grey levels so halving is exact.
+Image streaks(uint64_t seed, int w = 96, int h = 128) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0.0, 1.0);
+  std::vector<double> col(w);
+  for (double& c : col) c = 8.0 * n(rng);
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.rgb.resize(static_cast<size_t>(w) * h * 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const double v = 100.0 + 20.0 * x / w + col[x] + 4.0 * n(rng);
+      const uint8_t g = static_cast<uint8_t>(2 * std::clamp<long>(std::lround(v / 2), 0, 127));
+      for (int k = 0; k < 3; ++k) img.rgb[(static_cast<size_t>(y) * w + x) * 3 + k] = g;
+    }
+  return img;
+}
+
+// A dark diagonal scratch, 2 pixels wide.
+Image with_scratch(Image img) {
+  for (int t = 0; t < 40; ++t)
+    for (int d = 0; d < 2; ++d) {
+      const int x = 30 + t / 2 + d, y = 40 + t;
+      for (int k = 0; k < 3; ++k) img.rgb[(static_cast<size_t>(y) * img.width + x) * 3 + k] = 30;
+    }
+  return img;
+}
+
+ImageAnomalyConfig small_config() {
+  ImageAnomalyConfig c;
+  c.features.stride = 4;
+  c.bank_size = 512;
+  c.coreset_candidates = 2048;
+  return c;
+}
+
+TEST(TextureFeatures, InvariantToExposureGain) {
+  const Image a = streaks(1);
+  Image b = a;
+  for (auto& v : b.rgb) v = static_cast<uint8_t>(v / 2);
+  const TextureFeatureConfig cfg;
+  const PatchGrid fa = texture_features(a, cfg), fb = texture_features(b, cfg);
+  ASSERT_EQ(fa.rows, 128 / 8);
+  ASSERT_EQ(fa.cols, 96 / 8);
+  ASSERT_EQ(fa.dim, 24);
+  ASSERT_EQ(fa.values.size(), fb.values.size());
+  EXPECT_LT(test::max_abs_diff(fa.values, fb.values), 1e-4);
+  // ... but not blind: another texture differs.
+  EXPECT_GT(test::max_abs_diff(fa.values, texture_features(streaks(2), cfg).values), 0.05);
+}
+
+TEST(TextureFeatures, RejectsPhotosSmallerThanACell) {
+  Image tiny;
+  tiny.width = 4;
+  tiny.height = 4;
+  tiny.rgb.assign(48, 100);
+  EXPECT_THROW(texture_features(tiny, {}), Error);
+}
+
+TEST(ImageAnomaly, ScratchScoresAboveCleanPhotosAndModelRoundTrips) {
+  const ImageAnomalyConfig cfg = small_config();
+  std::vector<PatchGrid> good;
+  for (uint64_t s = 0; s < 8; ++s) good.push_back(texture_features(streaks(s), cfg.features));
+  ImageCalibration cal;
+  const ImageAnomalyModel m = ImageAnomalyModel::fit(test::pool(), good, cfg, &cal);
+  EXPECT_EQ(cal.folds, 5);
+  EXPECT_EQ(cal.held_out_scores.size(), 8u);
+  EXPECT_EQ(m.bank_rows(), 512u);
+  EXPECT_GT(m.threshold(), 0.0);
+
+  double clean_max = 0.0;
+  for (uint64_t s = 100; s < 106; ++s)
+    clean_max = std::max(clean_max, m.score_image(streaks(s)).score);
+  const AnomalyMap scratched = m.score_image(with_scratch(streaks(100)));
+  EXPECT_GT(scratched.score, clean_max);
+  EXPECT_GE(scratched.score, m.threshold());
+  // The map peaks on the scratch (x 30..51, y 40..79 -> cells 7..12, 10..19).
+  const auto peak = std::max_element(scratched.cells.begin(), scratched.cells.end()) - scratched.cells.begin();
+  const int pr = static_cast<int>(peak) / scratched.cols, pc = static_cast<int>(peak) % scratched.cols;
+  EXPECT_GE(pr, 9);
+  EXPECT_LE(pr, 20);
+  EXPECT_GE(pc, 6);
+  EXPECT_LE(pc, 13);
+
+  // Save / load gives the same scores; the heat-map is a PNG of the photo's size.
+  const fs::path dir = temp_dir("roundtrip") / "model";
+  m.save(dir);
+  EXPECT_FALSE(fs::exists(dir.string() + ".tmp-write"));
+  const ImageAnomalyModel back = ImageAnomalyModel::load(dir);
+  EXPECT_EQ(back.threshold(), m.threshold());
+  EXPECT_EQ(back.score_image(with_scratch(streaks(100))).score, scratched.score);
+  const std::string png = heatmap_png(scratched, 96, 128, m.threshold());
+  ASSERT_GT(png.size(), 8u);
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+  fs::remove_all(dir.parent_path());
+}
+
+TEST(ImageAnomaly, ScoreIsDeterministicAndIndependentOfOtherCalls) {
+  const ImageAnomalyConfig cfg = small_config();
+  std::vector<PatchGrid> good;
+  for (uint64_t s = 0; s < 4; ++s) good.push_back(texture_features(streaks(s), cfg.features));
+  const ImageAnomalyModel a = ImageAnomalyModel::fit(test::pool(), good, cfg);
+  const ImageAnomalyModel b = ImageAnomalyModel::fit(test::pool(), good, cfg);
+  const PatchGrid probe = texture_features(with_scratch(streaks(7)), cfg.features);
+  const double first = a.score(probe).score;
+  a.score(texture_features(streaks(8), cfg.features));
+  EXPECT_EQ(a.score(probe).score, first);
+  EXPECT_EQ(b.score(probe).score, first);
+  EXPECT_EQ(a.threshold(), b.threshold());
+}
+
+TEST(ImageAnomaly, BadInputIsAClearError) {
+  const ImageAnomalyConfig cfg = small_config();
+  std::vector<PatchGrid> one = {texture_features(streaks(0), cfg.features)};
+  EXPECT_THROW(ImageAnomalyModel::fit(test::pool(), one, cfg), Error);
+  EXPECT_THROW(ImageAnomalyModel::fit(test::pool(), {}, cfg), Error);
+
+  std::vector<PatchGrid> good;
+  for (uint64_t s = 0; s < 3; ++s) good.push_back(texture_features(streaks(s), cfg.features));
+  const ImageAnomalyModel m = ImageAnomalyModel::fit(test::pool(), good, cfg);
+  const fs::path root = temp_dir("bad");
+  const fs::path dir = root / "model";
+  m.save(dir);
+  // Another format version.
+  {
+    std::ifstream in(dir / "config.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    j["format_version"] = 99;
+    std::ofstream(dir / "config.json") << j.dump();
+    try {
+      ImageAnomalyModel::load(dir);
+      FAIL() << "loaded a model of another format version";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::bad_input);
+      EXPECT_NE(std::string(e.what()).find("format_version 99"), std::string::npos) << e.what();
+    }
+  }
+  // Weights that are not the ones the manifest names.
+  m.save(dir);
+  {
+    std::fstream f(dir / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-4, std::ios::end);
+    f.write("\x7f\x7f\x7f\x7f", 4);
+  }
+  try {
+    ImageAnomalyModel::load(dir);
+    FAIL() << "loaded tampered weights";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos) << e.what();
+  }
+  // A photo scored with descriptors of another size.
+  TextureFeatureConfig other;
+  other.sigmas = {1.0f};
+  EXPECT_THROW(m.score(texture_features(streaks(5), other)), Error);
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace mmfuse
