@@ -17,6 +17,12 @@ using Json = nlohmann::ordered_json;
 
 // Adds `--threads N` (default: all cores) to a subcommand.
 void add_threads_option(CLI::App* cmd, int* threads);
+// Adds `--store URL`: the inspection store as sqlite:///path/store.db or
+// postgresql://user@host:port/db (docs/store.md).
+void add_store_option(CLI::App* cmd, std::string* url);
+// The store URL a command uses: --store when given, else $MMFUSE_STORE unless an
+// explicit --data DIR asks for SQLite there (`has_data`), else "" (SQLite in the data folder).
+std::string store_url_or_env(const std::string& flag, bool has_data);
 // Applies the option: sizes the pool this command computes with (0 = all cores).
 void apply_threads(int threads);
 // The command's pool (one command runs per process): models opened by the
