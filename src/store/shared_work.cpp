@@ -70,12 +70,15 @@ std::vector<std::string> Store::claim_devices(const std::string& round_id,
   std::lock_guard<std::mutex> lock(write_mutex_);
   Transaction tx(*writer_, true);
   const int64_t now = clock_->now_ms();
+  // The queue pattern: pick (and, on PostgreSQL, lock, skipping rows other claimers
+  // hold) in a CTE evaluated once, then update exactly those rows.
   Stmt s(*writer_,
-         std::string("UPDATE round_claims SET worker = ?1, lease_until_ms = ?2, claims = claims + 1 "
-                     "WHERE round_id = ?3 AND done = 0 AND lease_until_ms <= ?4 AND device_id IN "
-                     "(SELECT device_id FROM round_claims WHERE round_id = ?3 AND done = 0 AND "
-                     "lease_until_ms <= ?4 ORDER BY seq LIMIT ?5") +
-             backend_->skip_locked() + ") RETURNING seq, device_id");
+         std::string("WITH picked AS (SELECT device_id AS pick FROM round_claims WHERE "
+                     "round_id = ?3 AND done = 0 AND lease_until_ms <= ?4 ORDER BY seq LIMIT ?5") +
+             backend_->skip_locked() +
+             ") UPDATE round_claims SET worker = ?1, lease_until_ms = ?2, claims = claims + 1 "
+             "FROM picked WHERE round_claims.round_id = ?3 AND round_claims.device_id = "
+             "picked.pick RETURNING seq, device_id");
   s.bind(1, worker).bind(2, now + lease_ms).bind(3, round_id).bind(4, now);
   s.bind(5, static_cast<int64_t>(limit));
   std::vector<std::pair<int64_t, std::string>> got;
