@@ -94,6 +94,7 @@ std::unique_ptr<Store> Store::open(const StoreLocation& where, const StoreOption
     s->db_path_ = fs::absolute(where.db_file, ec).lexically_normal();
     if (ec) s->db_path_ = where.db_file;
     if (s->data_dir_.empty()) s->data_dir_ = s->db_path_.parent_path();
+    fs::create_directories(s->db_path_.parent_path(), ec);  // sqlite:///new/dir/store.db
     s->backend_ = make_sqlite_backend(s->db_path_.string(), options.synchronous_full);
   }
   s->writer_ = s->backend_->connect(false);
