@@ -27,6 +27,8 @@ PACKAGES=(
   libjpeg-dev libpng-dev libwebp-dev libutf8proc-dev
   libmodbus-dev libsndfile1-dev libsoxr-dev libfftw3-dev
   libyaml-cpp-dev libmosquitto-dev mosquitto libcpp-httplib-dev libopencv-dev ccache
+  # PostgreSQL back-end of the store (libpq) and the server its tests start (initdb, postgres)
+  libpq-dev postgresql
   libsentencepiece-dev
   libgtest-dev libgmock-dev clang libclang-rt-14-dev libomp-dev clang-format
   python3 python3-numpy python3-pil python3-sklearn python3-scipy python3-yaml

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <set>
 
+#include <unistd.h>
+
 #include "mmfuse/error.h"
 
 namespace mmfuse::alarm {
@@ -35,11 +37,40 @@ OutboxDispatcher::OutboxDispatcher(store::Store& store, std::vector<std::shared_
     MMFUSE_CHECK(names.insert(s->name()).second, bad_input,
                  "outbox: two sinks are named '" + s->name() + "'");
   }
+  MMFUSE_CHECK(options.lease_ms > 0, bad_input, "outbox: lease_ms must be > 0");
   rng_.seed(options.seed != 0 ? options.seed : std::random_device{}());
+  char host[256] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  holder_ = std::string(host) + ":" + std::to_string(::getpid()) + ":" +
+            std::to_string(std::random_device{}());
+}
+
+bool OutboxDispatcher::hold_lease(const std::string& sink) {
+  const int64_t now = store_.clock().now_ms();
+  auto it = lease_taken_.find(sink);
+  if (it != lease_taken_.end() && now - it->second < options_.lease_ms / 2) return true;
+  if (!store_.acquire_sink_lease(sink, holder_, options_.lease_ms)) {
+    lease_taken_.erase(sink);
+    return false;
+  }
+  lease_taken_[sink] = now;
+  return true;
+}
+
+void OutboxDispatcher::release_leases() {
+  for (const auto& [sink, at] : lease_taken_) {
+    try {
+      store_.release_sink_lease(sink, holder_);
+    } catch (const std::exception&) {
+      // The lease runs out by itself.
+    }
+  }
+  lease_taken_.clear();
 }
 
 OutboxDispatcher::~OutboxDispatcher() {
   stop(false);
+  release_leases();
 }
 
 int OutboxDispatcher::deliver_sink(Sink& sink) {
@@ -48,6 +79,8 @@ int OutboxDispatcher::deliver_sink(Sink& sink) {
     const auto rows = store_.pending_outbox(sink.name(), options_.batch);
     if (rows.empty()) return delivered;
     for (const auto& row : rows) {
+      // Another process's dispatcher delivers this sink while it holds the lease.
+      if (!hold_lease(sink.name())) return delivered;
       const int64_t now = store_.clock().now_ms();
       // In order: the rows behind a row that waits for its retry wait with it.
       if (row.next_attempt_at_ms > now) return delivered;

@@ -4,6 +4,9 @@
 // back the rows behind it (delivery stays in order per sink). With the alarm id in
 // every payload this gives: each alarm id reaches each sink at least once, in order,
 // and a receiver that drops ids it has seen gets it exactly once (docs/alarms.md).
+// Several processes may run dispatchers on one store (API replicas, workers): a
+// sink is delivered only by the dispatcher holding its lease in the store, so
+// each row still goes out once, in order (docs/scale-out.md).
 #pragma once
 
 #include <atomic>
@@ -28,6 +31,7 @@ struct DispatcherOptions {
   int batch = 32;                   // rows fetched per sink per pass
   int flush_timeout_ms = 5000;      // stop(): keep delivering due rows this long at most
   uint64_t seed = 0;                // jitter RNG seed (0 = random)
+  int64_t lease_ms = 30000;         // a sink's lease; another process takes over after it
 };
 
 // Back-off before attempt `attempts + 1` after `attempts` failures: base * 2^(attempts-1)
@@ -64,12 +68,17 @@ class OutboxDispatcher {
 
  private:
   int deliver_sink(Sink& sink);
+  // True while this dispatcher holds the sink's lease (renewed when half spent).
+  bool hold_lease(const std::string& sink);
+  void release_leases();
   void run();
 
   store::Store& store_;
   std::vector<std::shared_ptr<Sink>> sinks_;
   DispatcherOptions options_;
   std::mt19937_64 rng_;
+  std::string holder_;                          // this dispatcher's name in sink_leases
+  std::map<std::string, int64_t> lease_taken_;  // sink -> store time the lease was renewed
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -26,17 +26,35 @@ namespace fs = std::filesystem;
 namespace mmfuse::cli {
 namespace {
 
-// Opens an existing store: these commands never create one by accident.
-std::unique_ptr<store::Store> open_existing(const std::string& data_dir,
+// Where a command's store is: --store URL, else --data DIR (SQLite there).
+struct StoreFlags {
+  std::string data_dir, url;
+};
+
+// Opens an existing store: these commands never create a SQLite file by accident.
+// A PostgreSQL database gets the schema if it has none yet.
+std::unique_ptr<store::Store> open_existing(const StoreFlags& f,
                                             const store::StoreOptions& options = {}) {
+  const std::string url = store_url_or_env(f.url, !f.data_dir.empty());
+  MMFUSE_CHECK(!f.data_dir.empty() || !url.empty(), bad_input, "give --data DIR or --store URL");
+  store::StoreLocation where;
+  if (!url.empty()) {
+    where = store::parse_store_url(url);
+    if (!f.data_dir.empty()) where.data_dir = f.data_dir;
+  } else {
+    where = store::sqlite_location(f.data_dir);
+  }
   std::error_code ec;
-  if (!fs::is_regular_file(fs::path(data_dir) / "mmfuse.db", ec))
-    throw_error(ErrorKind::not_found, data_dir + ": no mmfuse store here (no mmfuse.db)");
-  return store::Store::open(data_dir, options);
+  if (where.kind == store::StoreKind::sqlite && !fs::is_regular_file(where.db_file, ec))
+    throw_error(ErrorKind::not_found,
+                where.db_file.parent_path().string() + ": no mmfuse store here (no " +
+                    where.db_file.filename().string() + ")");
+  return store::Store::open(where, options);
 }
 
-void add_data_option(CLI::App* cmd, std::string* data_dir) {
-  cmd->add_option("--data", *data_dir, "Data directory holding mmfuse.db")->required();
+void add_data_option(CLI::App* cmd, StoreFlags* flags) {
+  cmd->add_option("--data", flags->data_dir, "Data directory holding mmfuse.db (and evidence/)");
+  add_store_option(cmd, &flags->url);
 }
 
 void register_alarm_commands(CLI::App& app) {
@@ -44,13 +62,14 @@ void register_alarm_commands(CLI::App& app) {
   alarms->require_subcommand(1);
 
   struct ListFlags {
-    std::string data_dir, device;
+    StoreFlags where;
+    std::string device;
     bool open = false, acked = false;
     int limit = 100;
   };
   auto lf = std::make_shared<ListFlags>();
   auto* list = alarms->add_subcommand("list", "List alarms, newest first");
-  add_data_option(list, &lf->data_dir);
+  add_data_option(list, &lf->where);
   list->add_flag("--open", lf->open, "Only unacknowledged alarms");
   list->add_flag("--acked", lf->acked, "Only acknowledged alarms");
   list->add_option("--device", lf->device, "Only this device's alarms");
@@ -58,7 +77,7 @@ void register_alarm_commands(CLI::App& app) {
       ->check(CLI::Range(1, 1000000));
   list->callback([lf] {
     MMFUSE_CHECK(!(lf->open && lf->acked), bad_input, "--open and --acked exclude each other");
-    auto s = open_existing(lf->data_dir);
+    auto s = open_existing(lf->where);
     store::AlarmFilter f;
     if (lf->open) f.acknowledged = false;
     if (lf->acked) f.acknowledged = true;
@@ -70,30 +89,31 @@ void register_alarm_commands(CLI::App& app) {
   });
 
   struct AckFlags {
-    std::string data_dir, user;
+    StoreFlags where;
+    std::string user;
     int64_t id = 0;
   };
   auto af = std::make_shared<AckFlags>();
   auto* ack = alarms->add_subcommand("ack", "Acknowledge an alarm (repeating it changes nothing)");
-  add_data_option(ack, &af->data_dir);
+  add_data_option(ack, &af->where);
   ack->add_option("--id", af->id, "Alarm id")->required();
   ack->add_option("--user", af->user, "Who acknowledges it")->required();
   ack->callback([af] {
-    auto s = open_existing(af->data_dir);
+    auto s = open_existing(af->where);
     print_json({{"alarm", store::to_json(s->acknowledge_alarm(af->id, af->user))}});
   });
 
   struct StatsFlags {
-    std::string data_dir;
+    StoreFlags where;
     int days = 0;
   };
   auto sf = std::make_shared<StatsFlags>();
   auto* stats = alarms->add_subcommand("stats", "Alarm counts per UTC day and type");
-  add_data_option(stats, &sf->data_dir);
+  add_data_option(stats, &sf->where);
   stats->add_option("--days", sf->days, "Only the last N days (default: all)")
       ->check(CLI::Range(0, 100000));
   stats->callback([sf] {
-    auto s = open_existing(sf->data_dir);
+    auto s = open_existing(sf->where);
     const int64_t since =
         sf->days > 0 ? s->clock().now_ms() - static_cast<int64_t>(sf->days) * store::kMsPerDay : 0;
     Json out = Json::array();
@@ -103,14 +123,15 @@ void register_alarm_commands(CLI::App& app) {
   });
 
   struct DeliverFlags {
-    std::string data_dir, mqtt_host = "127.0.0.1", mqtt_prefix = "mmfuse", webhook, bearer;
+    StoreFlags where;
+    std::string mqtt_host = "127.0.0.1", mqtt_prefix = "mmfuse", webhook, bearer;
     int mqtt_port = 0;
     int wait_ms = 3000;
   };
   auto df = std::make_shared<DeliverFlags>();
   auto* deliver = alarms->add_subcommand(
       "deliver", "Deliver the due outbox rows once through the given sinks, then exit");
-  add_data_option(deliver, &df->data_dir);
+  add_data_option(deliver, &df->where);
   deliver->add_option("--mqtt-host", df->mqtt_host, "MQTT broker host (default 127.0.0.1)");
   deliver->add_option("--mqtt-port", df->mqtt_port, "MQTT broker port (enables the mqtt sink)")
       ->check(CLI::Range(1, 65535));
@@ -122,7 +143,7 @@ void register_alarm_commands(CLI::App& app) {
   deliver->callback([df] {
     MMFUSE_CHECK(df->mqtt_port > 0 || !df->webhook.empty(), bad_input,
                  "alarms deliver: give --mqtt-port and/or --webhook");
-    auto s = open_existing(df->data_dir);
+    auto s = open_existing(df->where);
     std::vector<std::shared_ptr<alarm::Sink>> sinks;
     if (df->mqtt_port > 0) {
       alarm::MqttOptions mo;
@@ -155,13 +176,15 @@ void register_store_commands(CLI::App& app) {
   auto* st = app.add_subcommand("store", "The inspection store (data directory)");
   st->require_subcommand(1);
 
-  auto info_dir = std::make_shared<std::string>();
+  auto info_where = std::make_shared<StoreFlags>();
   auto* info = st->add_subcommand("info", "Schema version, integrity, counts, outbox backlog");
-  add_data_option(info, info_dir.get());
-  info->callback([info_dir] {
-    auto s = open_existing(*info_dir);
+  add_data_option(info, info_where.get());
+  info->callback([info_where] {
+    auto s = open_existing(*info_where);
     const auto c = s->counts();
     print_json({{"data_dir", s->data_dir().string()},
+                {"backend", s->backend_kind()},
+                {"store", s->location()},
                 {"schema_version", s->schema_version()},
                 {"integrity", s->integrity_check()},
                 {"devices", c.devices},
@@ -172,16 +195,16 @@ void register_store_commands(CLI::App& app) {
   });
 
   struct PruneFlags {
-    std::string data_dir;
+    StoreFlags where;
     int days = 7;
   };
   auto pf = std::make_shared<PruneFlags>();
   auto* prune = st->add_subcommand("prune", "Delete rows and evidence older than N days");
-  add_data_option(prune, &pf->data_dir);
+  add_data_option(prune, &pf->where);
   prune->add_option("--days", pf->days, "Retention in days (default 7)")
       ->check(CLI::Range(1, 100000));
   prune->callback([pf] {
-    auto s = open_existing(pf->data_dir);
+    auto s = open_existing(pf->where);
     print_json({{"pruned", store::to_json(s->prune(pf->days))}});
   });
   register_store_bench(st);
@@ -205,6 +228,12 @@ void register_store_bench(CLI::App* st) {
   bench->add_option("--devices", bf->options.devices, "Devices (default 500)")
       ->check(CLI::Range(1, 10000000));
   bench->add_flag("--normal", bf->normal, "PRAGMA synchronous=NORMAL instead of FULL");
+  bench->add_option("--store", bf->options.store_url,
+                    "Bench this store instead of SQLite in --dir (an empty database, e.g. "
+                    "postgresql://user@host/bench)");
+  bench->add_option("--writers", bf->options.writers,
+                    "Record from N threads at once, each with its own connections (default 1)")
+      ->check(CLI::Range(1, 64));
   bench->add_option("--dir", bf->dir, "Scratch folder (default: a new one under /tmp, removed)");
   bench->callback([bf] {
     fs::path dir = bf->dir;
@@ -212,7 +241,7 @@ void register_store_bench(CLI::App* st) {
     if (scratch)
       dir = fs::temp_directory_path() / ("mmfuse-store-bench-" + std::to_string(::getpid()));
     std::error_code ec;
-    MMFUSE_CHECK(!fs::exists(dir / "mmfuse.db", ec), bad_input,
+    MMFUSE_CHECK(!bf->options.store_url.empty() || !fs::exists(dir / "mmfuse.db", ec), bad_input,
                  dir.string() + ": already holds a store; give an empty folder");
     bf->options.dir = dir;
     bf->options.synchronous_full = !bf->normal;

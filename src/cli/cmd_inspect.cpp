@@ -5,13 +5,19 @@
 // interrupted by a crash or --max-devices is resumed by the next run. Alarms
 // are delivered through the plant's sinks (MQTT, webhook) by the outbox
 // dispatcher. Prints a summary per round (devices, alarms, latency p50/p95).
+// On a PostgreSQL store (--store postgresql://...) any number of these processes
+// share each round: they join the running round and claim its devices a few at a
+// time under a lease (docs/scale-out.md).
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <thread>
+
+#include <unistd.h>
 
 #include "alarm/alarm_payload.h"
 #include "alarm/mqtt_sink.h"
@@ -89,14 +95,86 @@ void print_plain(const RoundSummary& s, bool resumed, bool finished) {
   std::fflush(stdout);
 }
 
+// This process's name in the round's claims: host:pid.
+std::string worker_name() {
+  char host[256] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+// A round shared with other workers on one store: join the running round (or start
+// it), claim a few devices at a time (one per core) until none is left, inspecting
+// only the points of claimed devices not yet recorded in the round. Devices held by
+// a worker that died come back when its lease runs out, so this waits for them.
+RoundSummary run_shared_round(store::Store& db, PlantRunner& runner, int64_t lease_ms,
+                              size_t max_devices, alarm::OutboxDispatcher* dispatcher,
+                              bool* resumed, bool* finished) {
+  const PlantConfig& plant = runner.plant();
+  const std::string worker = worker_name();
+  std::vector<std::string> ids;
+  for (const DeviceConfig& d : plant.devices) ids.push_back(d.id);
+  store::RoundInfo round = db.join_round(static_cast<int64_t>(plant.point_count()), ids,
+                                         new_round_id(), resumed);
+  RoundSummary total;
+  total.round_id = round.id;
+  const size_t batch = static_cast<size_t>(std::max(1, command_pool()->size()));
+  size_t claimed_count = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!g_stop) {
+    size_t limit = batch;
+    if (max_devices > 0) {
+      if (claimed_count >= max_devices) break;
+      limit = std::min(limit, max_devices - claimed_count);
+    }
+    const std::vector<std::string> claimed =
+        db.claim_devices(round.id, worker, static_cast<int>(limit), lease_ms);
+    if (claimed.empty()) {
+      if (db.open_devices(round.id) == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // others hold the rest
+      continue;
+    }
+    claimed_count += claimed.size();
+    const std::set<std::string> mine(claimed.begin(), claimed.end());
+    auto skip = db.round_progress(round.id).done;  // recorded before (a worker died)
+    for (const DeviceConfig& d : plant.devices)
+      if (!mine.count(d.id))
+        for (const PointConfig& p : d.points) skip.emplace_back(d.id, p.id);
+    RoundSummary s = runner.run_round(round.id, skip, [&](const DeviceOutcome& o) {
+      bool alarm = false;
+      for (const InspectionRecord& r : o.records)
+        alarm = db.record_inspection(r, readings_of(r)).alarm_id != 0 || alarm;
+      db.complete_device(round.id, o.device_id, worker, lease_ms);
+      if (alarm && dispatcher) dispatcher->notify();
+    });
+    // Claimed devices with nothing left to inspect (all recorded before) are done too.
+    for (const std::string& id : claimed) db.complete_device(round.id, id, worker, lease_ms);
+    total.points += s.points;
+    total.alarms += s.alarms;
+    total.modality_errors += s.modality_errors;
+    for (DeviceOutcome& o : s.outcomes) total.outcomes.push_back(std::move(o));
+  }
+  *finished = db.finish_round_when_done(round.id);
+  total.devices = total.outcomes.size();
+  total.skipped = plant.devices.size() - total.devices;  // done by others (or before)
+  total.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> lat;
+  for (const DeviceOutcome& o : total.outcomes) lat.push_back(o.latency_ms);
+  total.p50_ms = percentile(lat, 0.50);
+  total.p95_ms = percentile(lat, 0.95);
+  total.max_ms = lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end());
+  return total;
+}
+
 }  // namespace
 
 void register_inspect(CLI::App& app) {
   struct Options {
-    std::string plant;
+    std::string plant, store;
     bool once = false, json = false, records = false, no_deliver = false;
     double interval = 0.0;
     int rounds = 0, threads = 0;
+    double lease_s = 60.0;
     size_t max_devices = 0;
   };
   auto opt = std::make_shared<Options>();
@@ -119,6 +197,11 @@ void register_inspect(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "Print one JSON object per round");
   cmd->add_flag("--records", opt->records, "With --json: include every inspection record");
   add_threads_option(cmd, &opt->threads);
+  add_store_option(cmd, &opt->store);
+  cmd->add_option("--lease", opt->lease_s,
+                  "PostgreSQL store: seconds a worker's claim on a device lasts before another "
+                  "worker takes it over (default 60)")
+      ->check(CLI::Range(1.0, 86400.0));
   cmd->callback([opt] {
     apply_threads(opt->threads);
     PlantConfig plant = load_plant(opt->plant);
@@ -128,7 +211,14 @@ void register_inspect(CLI::App& app) {
     if (plant.alarms.mqtt) so.sinks.push_back("mqtt");
     if (plant.alarms.webhook) so.sinks.push_back("webhook");
     so.alarm_payload = alarm::alarm_payload;
-    auto db = store::Store::open(plant.data_dir, so);
+    // Evidence files stay under the plant's data_dir whichever database holds the rows.
+    const std::string url = store_url_or_env(opt->store, false);
+    store::StoreLocation where = url.empty() ? store::sqlite_location(plant.data_dir)
+                                             : with_flag("--store", [&] {
+                                                 return store::parse_store_url(url);
+                                               });
+    where.data_dir = plant.data_dir;
+    auto db = store::Store::open(where, so);
     db->upsert_devices(device_infos(plant));
 
     std::unique_ptr<alarm::OutboxDispatcher> dispatcher;
@@ -157,9 +247,26 @@ void register_inspect(CLI::App& app) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     const bool repeat = opt->interval > 0.0;
+    // PostgreSQL: the store is shared by any number of workers, which split each round.
+    const bool shared = std::string(db->backend_kind()) == "postgresql";
     for (int n = 0; !g_stop; ++n) {
       const auto start = std::chrono::steady_clock::now();
       db->prune();
+      if (shared) {
+        bool resumed = false, finished = false;
+        const RoundSummary s =
+            run_shared_round(*db, runner, static_cast<int64_t>(opt->lease_s * 1000.0),
+                             opt->max_devices, dispatcher.get(), &resumed, &finished);
+        if (opt->json)
+          print_json(summary_json(s, resumed, finished, opt->records));
+        else
+          print_plain(s, resumed, finished);
+        if (!repeat || (opt->rounds > 0 && n + 1 >= opt->rounds) || !finished) break;
+        const auto next = start + std::chrono::duration<double>(opt->interval);
+        while (!g_stop && std::chrono::steady_clock::now() < next)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
       // Resume the round a previous run left open, else start a new one.
       store::RoundInfo round;
       bool resumed = false;

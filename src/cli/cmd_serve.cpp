@@ -14,6 +14,7 @@
 #include "models/registry.h"
 #include "server/server.h"
 #include "server/server_config.h"
+#include "store/store.h"
 
 namespace fs = std::filesystem;
 
@@ -40,8 +41,8 @@ std::string default_static_root() {
 
 void register_serve(CLI::App& app) {
   struct Options {
-    std::string config, model, model_name, host, index, plant, data, static_root, evidence_root,
-        keys_file;
+    std::string config, model, model_name, host, index, plant, data, store, static_root,
+        evidence_root, keys_file;
     std::vector<std::string> api_keys, cors, adapters;
     int64_t max_running = -1, max_queued = -1;
     bool allow_remote_images = false;
@@ -78,6 +79,7 @@ void register_serve(CLI::App& app) {
                   "Retrieval index folder for /v1/search and /v1/index/items");
   cmd->add_option("--plant", opt->plant, "Plant file for the inspection routes");
   cmd->add_option("--data", opt->data, "Plant data folder (store and evidence)");
+  add_store_option(cmd, &opt->store);
   cmd->add_option("--static-root", opt->static_root,
                   "Dashboard files served at / (default: web/dist)");
   cmd->add_option("--evidence-root", opt->evidence_root,
@@ -103,7 +105,8 @@ void register_serve(CLI::App& app) {
       ->check(CLI::Range(1, 3600));
   cmd->callback([opt] {
     MMFUSE_CHECK(
-        !opt->config.empty() || !opt->model.empty() || !opt->plant.empty() || !opt->data.empty(),
+        !opt->config.empty() || !opt->model.empty() || !opt->plant.empty() || !opt->data.empty() ||
+            !opt->store.empty(),
         bad_input, "serve: give --config FILE or --model DIR");
     server::ServerConfig c;
     if (!opt->config.empty()) c = server::load_server_config(opt->config);
@@ -146,6 +149,9 @@ void register_serve(CLI::App& app) {
     if (!opt->index.empty()) c.index_dir = opt->index;
     if (!opt->plant.empty()) c.plant_file = opt->plant;
     if (!opt->data.empty()) c.data_dir = opt->data;
+    if (!opt->store.empty()) c.store_url = opt->store;
+    // $MMFUSE_STORE unless --data asks for SQLite (a config's data_dir still holds evidence).
+    if (c.store_url.empty()) c.store_url = store_url_or_env("", !opt->data.empty());
     if (!opt->static_root.empty()) c.static_root = opt->static_root;
     if (!opt->evidence_root.empty()) c.evidence_root = opt->evidence_root;
     for (const auto& k : opt->api_keys) {
@@ -185,6 +191,7 @@ void register_serve(CLI::App& app) {
                   {"index", c.index_dir},
                   {"plant", c.plant_file},
                   {"data_dir", c.data_dir},
+                  {"store", store::redact_store_url(c.store_url)},
                   {"static_root", c.static_root},
                   {"evidence_root", c.evidence_root},
                   {"batching",

@@ -20,6 +20,19 @@ void add_dtype_option(CLI::App* cmd, std::string* dtype) {
                   "Encoder arithmetic: f32 (default, exact), bf16, or int8 (dynamic quantisation)");
 }
 
+void add_store_option(CLI::App* cmd, std::string* url) {
+  cmd->add_option("--store", *url,
+                  "Inspection store: sqlite:///path/store.db or postgresql://user@host:port/db "
+                  "(postgresql: alone = the PG* variables); default $MMFUSE_STORE, else SQLite "
+                  "in the data folder");
+}
+
+std::string store_url_or_env(const std::string& flag, bool has_data) {
+  if (!flag.empty() || has_data) return flag;
+  const char* env = std::getenv("MMFUSE_STORE");
+  return env ? env : "";
+}
+
 namespace {
 int g_command_threads = 0;
 std::shared_ptr<ThreadPool> g_command_pool;

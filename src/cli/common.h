@@ -20,6 +20,12 @@ void add_threads_option(CLI::App* cmd, int* threads);
 // Adds `--dtype f32|bf16|int8` (the encoder layers' arithmetic; default f32)
 // to a subcommand; parse_precision() checks the value when the command runs.
 void add_dtype_option(CLI::App* cmd, std::string* dtype);
+// Adds `--store URL`: the inspection store as sqlite:///path/store.db or
+// postgresql://user@host:port/db (docs/store.md).
+void add_store_option(CLI::App* cmd, std::string* url);
+// The store URL a command uses: --store when given, else $MMFUSE_STORE unless an
+// explicit --data DIR asks for SQLite there (`has_data`), else "" (SQLite in the data folder).
+std::string store_url_or_env(const std::string& flag, bool has_data);
 // Applies the option: sizes the pool this command computes with (0 = all cores).
 void apply_threads(int threads);
 // The command's pool (one command runs per process): models opened by the

@@ -21,8 +21,16 @@ PlantService::PlantService(const ServerConfig& config, std::shared_ptr<ThreadPoo
     data_dir_ = plant_->data_dir;
   }
   if (!config.data_dir.empty()) data_dir_ = config.data_dir;
-  MMFUSE_CHECK(!data_dir_.empty(), bad_input,
-               "plant: no data folder (set data_dir or the plant's data_dir)");
+  if (!config.store_url.empty()) {
+    location_ = store::parse_store_url(config.store_url);
+    if (!data_dir_.empty()) location_.data_dir = data_dir_;  // evidence stays with the plant
+    if (data_dir_.empty() && location_.kind == store::StoreKind::sqlite)
+      data_dir_ = location_.data_dir;
+  } else {
+    MMFUSE_CHECK(!data_dir_.empty(), bad_input,
+                 "plant: no data folder (set data_dir, the plant's data_dir or store)");
+    location_ = store::sqlite_location(data_dir_);
+  }
 }
 
 PlantService::~PlantService() {
@@ -52,7 +60,7 @@ void PlantService::start(Metrics& metrics) {
     for (const auto& s : sinks) options.sinks.push_back(s->name());
     options.alarm_payload = alarm::alarm_payload;
   }
-  store_ = store::Store::open(data_dir_, options);
+  store_ = store::Store::open(location_, options);
   if (plant_) {
     store_->upsert_devices(device_infos(*plant_));
     runner_ = std::make_unique<inspect::PlantRunner>(*plant_, *pool_, [](const std::string& line) {
@@ -124,6 +132,16 @@ void PlantService::start(Metrics& metrics) {
 
 void PlantService::stop() {
   if (dispatcher_) dispatcher_->stop(true);
+}
+
+std::string PlantService::store_problem() const {
+  if (!started_) return "";
+  try {
+    store_->query_int("SELECT 1");
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
 }
 
 store::Store& PlantService::store() {

@@ -39,6 +39,9 @@ class PlantService {
 
   bool has_plant() const { return plant_.has_value(); }
   const std::filesystem::path& data_dir() const { return data_dir_; }
+  // Empty while the store answers (or before start()); else why it does not (the
+  // database server is unreachable): /readyz is then false.
+  std::string store_problem() const;
   // The store (503 before start() finished).
   store::Store& store();
   // The inspector of a device's point; 404 naming what is unknown.
@@ -49,6 +52,7 @@ class PlantService {
  private:
   std::shared_ptr<ThreadPool> pool_;
   std::filesystem::path data_dir_;
+  store::StoreLocation location_;
   std::optional<inspect::PlantConfig> plant_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<inspect::PlantRunner> runner_;

@@ -1,6 +1,7 @@
 // Service routes: liveness, readiness, limits and features, model list,
 // Prometheus metrics and the OpenAPI document.
 #include "server/http_util.h"
+#include "server/plant_service.h"
 #include "server/server_context.h"
 
 namespace mmfuse::server {
@@ -11,7 +12,16 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
   });
 
   add_route(http, ctx, "GET", "/readyz", [&ctx](const httplib::Request&, httplib::Response& res) {
-    if (ctx.ready) return send_json(res, {{"status", "ready"}});
+    if (ctx.ready) {
+      // A replica whose database is unreachable takes no traffic until it answers again.
+      const std::string problem = ctx.plant ? ctx.plant->store_problem() : std::string();
+      if (problem.empty()) return send_json(res, {{"status", "ready"}});
+      res.set_header("Retry-After", "1");
+      return send_json(res,
+                       {{"status", "unavailable"},
+                        {"error", {{"type", "unavailable"}, {"message", "store: " + problem}}}},
+                       503);
+    }
     res.set_header("Retry-After", "1");
     if (ctx.load_failed) {
       std::lock_guard<std::mutex> lock(ctx.load_mutex);
@@ -54,7 +64,7 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
                       {"max_images", c.limits.max_images},
                       {"max_choices", c.limits.max_choices}}},
                     {"features",
-                     {{"plant", !c.plant_file.empty() || !c.data_dir.empty()},
+                     {{"plant", !c.plant_file.empty() || !c.data_dir.empty() || !c.store_url.empty()},
                       {"index", !c.index_dir.empty()},
                       {"auth", ctx.keys.enabled()},
                       {"batching", c.batching.enabled},

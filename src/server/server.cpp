@@ -243,9 +243,9 @@ void Server::Impl::register_generation_metrics() {
 Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
   validate_server_config(impl_->ctx.config);
   ServerConfig& c = impl_->ctx.config;
-  if (!c.plant_file.empty() || !c.data_dir.empty()) {
+  if (!c.plant_file.empty() || !c.data_dir.empty() || !c.store_url.empty()) {
     impl_->ctx.plant = std::make_unique<PlantService>(c, impl_->ctx.pool);
-    if (c.data_dir.empty())
+    if (c.data_dir.empty() && !impl_->ctx.plant->data_dir().empty())
       c.data_dir = impl_->ctx.plant->data_dir().string();  // evidence at DATA/evidence
   }
   impl_->configure();

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "mmfuse/error.h"
+#include "store/store.h"
 
 namespace fs = std::filesystem;
 
@@ -119,7 +120,7 @@ ServerConfig load_server_config(const fs::path& file) {
     throw_error(ErrorKind::bad_input, file.string() + ": the config file is empty");
   r.check_keys(root, "",
                {"host", "port", "threads", "http_threads", "models", "generative_models", "index",
-                "plant", "data_dir", "batching", "limits", "api_keys", "api_keys_file", "cors",
+                "plant", "data_dir", "store", "batching", "limits", "api_keys", "api_keys_file", "cors",
                 "static_root", "evidence_root"});
   try {
     if (auto n = root["host"]) c.host = r.str(n, "host");
@@ -201,6 +202,7 @@ ServerConfig load_server_config(const fs::path& file) {
     }
     if (auto n = root["plant"]) c.plant_file = r.path(n, "plant");
     if (auto n = root["data_dir"]) c.data_dir = r.path(n, "data_dir");
+    if (auto n = root["store"]) c.store_url = r.str(n, "store");
     if (auto n = root["batching"]) {
       r.check_keys(n, "batching", {"enabled", "max_batch", "max_wait_ms", "queue_size"});
       if (auto v = n["enabled"]) c.batching.enabled = r.boolean(v, "batching.enabled");
@@ -262,8 +264,9 @@ void validate_server_config(const ServerConfig& c) {
   MMFUSE_CHECK(!c.host.empty(), bad_input, "host: empty");
   MMFUSE_CHECK(c.port >= 0 && c.port <= 65535, bad_input, "port: must be 0..65535");
   MMFUSE_CHECK(!c.models.empty() || !c.generative_models.empty() || !c.plant_file.empty() ||
-                   !c.data_dir.empty(),
+                   !c.data_dir.empty() || !c.store_url.empty(),
                bad_input, "models: give at least one model (or a plant) to serve");
+  if (!c.store_url.empty()) store::parse_store_url(c.store_url);  // bad_input naming it
   std::set<std::string> names;
   for (const auto& m : c.models) {
     MMFUSE_CHECK(names.insert(m.name).second, bad_input, "models." + m.name + ": listed twice");

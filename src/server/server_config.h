@@ -60,6 +60,9 @@ struct ServerConfig {
   std::vector<std::string> index_import_roots;  // server-side folders POST /v1/index/items may read
   std::string plant_file;                       // plant description (inspection routes)
   std::string data_dir;                         // store + evidence of the plant
+  // The store's URL (`--store`, `store:`): sqlite:///path/store.db or postgresql://...;
+  // empty = SQLite in data_dir.
+  std::string store_url;
   BatchingConfig batching;
   LimitsConfig limits;
   std::vector<std::string> api_keys;      // empty: no authentication

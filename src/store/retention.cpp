@@ -5,7 +5,8 @@
 #include <set>
 
 #include "mmfuse/error.h"
-#include "store/sqlite_util.h"
+#include "store/backend.h"
+#include "store/sql_connection.h"
 #include "store/store.h"
 
 namespace fs = std::filesystem;
@@ -26,10 +27,6 @@ int64_t mtime_ms(const fs::path& p) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
 
-int64_t count(sqlite3* db, const char* sql) {
-  Stmt s(db, sql);
-  return s.step() ? s.i64(0) : 0;
-}
 
 }  // namespace
 
@@ -52,45 +49,48 @@ PruneReport Store::prune(int days) {
   // they name (when `ref_column` is set) and count the rows deleted with them (when
   // `cascaded_sql` is set), delete, commit, then delete the files no row names.
   struct Step {
-    const char* pick_sql;      // INSERT INTO temp.prune_ids SELECT id ...
+    const char* pick_sql;      // INSERT INTO prune_ids SELECT id ...
     const char* ref_column;    // evidence_refs column that names the owner, or nullptr
     const char* cascaded_sql;  // count(*) of rows the delete cascades to, or nullptr
-    const char* delete_sql;    // DELETE ... WHERE id IN (SELECT id FROM temp.prune_ids)
+    const char* delete_sql;    // DELETE ... WHERE id IN (SELECT id FROM prune_ids)
     int chunk;
     int64_t* deleted;
     int64_t* cascaded;
   };
+  // Session-local scratch tables (SQLite: the temp schema; PostgreSQL: pg_temp),
+  // unqualified names in portable SQL.
+  auto scratch = [&] {
+    writer_->exec(
+        "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id BIGINT PRIMARY KEY);"
+        "CREATE TEMP TABLE IF NOT EXISTS prune_paths(path TEXT PRIMARY KEY);"
+        "DELETE FROM prune_ids; DELETE FROM prune_paths;");
+  };
   auto prune_rows = [&](const Step& step) {
     for (;;) {
       std::lock_guard<std::mutex> lock(write_mutex_);
-      Transaction tx(writer_, true);
-      sql_exec(writer_,
-               "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id INTEGER PRIMARY KEY);"
-               "CREATE TEMP TABLE IF NOT EXISTS prune_paths(path TEXT PRIMARY KEY);"
-               "DELETE FROM temp.prune_ids; DELETE FROM temp.prune_paths;");
-      Stmt(writer_, step.pick_sql)
-          .bind(1, rep.cutoff_ms)
-          .bind(2, unacked_cutoff)
-          .bind(3, step.chunk)
-          .run();
-      if (sqlite3_changes(writer_) == 0) break;  // the guard rolls back the empty chunk
+      Transaction tx(*writer_, true);
+      scratch();
+      const int64_t picked = Stmt(*writer_, step.pick_sql)
+                                 .bind(1, rep.cutoff_ms)
+                                 .bind(2, unacked_cutoff)
+                                 .bind(3, static_cast<int64_t>(step.chunk))
+                                 .run();
+      if (picked == 0) break;  // the guard rolls back the empty chunk
       if (step.ref_column)
-        sql_exec(writer_, (std::string("INSERT OR IGNORE INTO temp.prune_paths SELECT path FROM "
-                                       "evidence_refs WHERE ") +
-                           step.ref_column + " IN (SELECT id FROM temp.prune_ids)")
-                              .c_str());
-      if (step.cascaded_sql) *step.cascaded += count(writer_, step.cascaded_sql);
-      sql_exec(writer_, step.delete_sql);
-      *step.deleted += sqlite3_changes(writer_);
+        writer_->exec(std::string("INSERT INTO prune_paths SELECT DISTINCT path FROM "
+                                  "evidence_refs WHERE ") +
+                      step.ref_column + " IN (SELECT id FROM prune_ids) ON CONFLICT DO NOTHING");
+      if (step.cascaded_sql) *step.cascaded += sql_scalar(*writer_, step.cascaded_sql);
+      *step.deleted += Stmt(*writer_, step.delete_sql).run();
       std::vector<std::string> unreferenced;
       if (step.ref_column) {
-        Stmt left(writer_,
-                  "SELECT path FROM temp.prune_paths p WHERE NOT EXISTS "
+        Stmt left(*writer_,
+                  "SELECT path FROM prune_paths p WHERE NOT EXISTS "
                   "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
         while (left.step()) unreferenced.push_back(left.text(0));
-        rep.files_kept += count(writer_,
-                                "SELECT count(*) FROM temp.prune_paths p WHERE EXISTS "
-                                "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
+        rep.files_kept += sql_scalar(*writer_,
+                                     "SELECT count(*) FROM prune_paths p WHERE EXISTS "
+                                     "(SELECT 1 FROM evidence_refs r WHERE r.path = p.path)");
       }
       tx.commit();
       // Files after the commit: a crash in between leaves files no row names (swept
@@ -98,54 +98,56 @@ PruneReport Store::prune(int days) {
       // under evidence/ are ever deleted (a record may name a golden image elsewhere).
       for (const auto& path : unreferenced) {
         std::error_code ec;
-        if (inside(fs::path(path), evidence_root) && fs::remove(fs::path(path), ec)) ++rep.files;
+        if (!evidence_root.empty() && inside(fs::path(path), evidence_root) &&
+            fs::remove(fs::path(path), ec))
+          ++rep.files;
       }
     }
   };
 
   // 1. Inspections, oldest first (cascades: modality rows, readings, evidence refs).
   prune_rows(
-      {"INSERT INTO temp.prune_ids SELECT id FROM inspections WHERE created_ms < ?1 "
+      {"INSERT INTO prune_ids SELECT id FROM inspections WHERE created_ms < ?1 "
        "ORDER BY id LIMIT ?3",
        "inspection_id",
        "SELECT count(*) FROM sensor_readings WHERE inspection_id IN "
-       "(SELECT id FROM temp.prune_ids)",
-       "DELETE FROM inspections WHERE id IN (SELECT id FROM temp.prune_ids)", kChunk,
+       "(SELECT id FROM prune_ids)",
+       "DELETE FROM inspections WHERE id IN (SELECT id FROM prune_ids)", kChunk,
        &rep.inspections, &rep.readings});
 
   // 2. Alarms: acknowledged ones age out with the rest, unacknowledged ones later, and
   // one with an undelivered outbox row stays whatever its age (the outbox promise).
   prune_rows(
-      {"INSERT INTO temp.prune_ids SELECT id FROM alarms a WHERE "
+      {"INSERT INTO prune_ids SELECT id FROM alarms a WHERE "
        "((a.acknowledged_at_ms IS NOT NULL AND a.last_seen_ms < ?1) OR a.last_seen_ms < ?2) AND "
        "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alarm_id = a.id AND o.delivered_at_ms IS NULL) "
        "ORDER BY id LIMIT ?3",
-       "alarm_id", "SELECT count(*) FROM outbox WHERE alarm_id IN (SELECT id FROM temp.prune_ids)",
-       "DELETE FROM alarms WHERE id IN (SELECT id FROM temp.prune_ids)", kChunk, &rep.alarms,
+       "alarm_id", "SELECT count(*) FROM outbox WHERE alarm_id IN (SELECT id FROM prune_ids)",
+       "DELETE FROM alarms WHERE id IN (SELECT id FROM prune_ids)", kChunk, &rep.alarms,
        &rep.outbox});
 
   // 3. Free readings (chunked), then the small tables in one transaction.
   prune_rows(
-      {"INSERT INTO temp.prune_ids SELECT id FROM sensor_readings WHERE "
+      {"INSERT INTO prune_ids SELECT id FROM sensor_readings WHERE "
        "inspection_id IS NULL AND t_ms < ?1 LIMIT ?3",
-       nullptr, nullptr, "DELETE FROM sensor_readings WHERE id IN (SELECT id FROM temp.prune_ids)",
+       nullptr, nullptr, "DELETE FROM sensor_readings WHERE id IN (SELECT id FROM prune_ids)",
        kChunk * 64, &rep.readings, nullptr});
   {
     std::lock_guard<std::mutex> lock(write_mutex_);
-    Transaction tx(writer_, true);
-    sql_exec(writer_,
-             "DELETE FROM sensor_series WHERE NOT EXISTS "
-             "(SELECT 1 FROM sensor_readings r WHERE r.series_id = sensor_series.id)");
-    Stmt(writer_, "DELETE FROM outbox WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?")
-        .bind(1, rep.cutoff_ms)
-        .run();
-    rep.outbox += sqlite3_changes(writer_);
-    Stmt(writer_,
-         "DELETE FROM rounds WHERE status != 'running' AND started_ms < ?1 AND "
-         "NOT EXISTS (SELECT 1 FROM inspections i WHERE i.round_id = rounds.id)")
-        .bind(1, rep.cutoff_ms)
-        .run();
-    rep.rounds = sqlite3_changes(writer_);
+    Transaction tx(*writer_, true);
+    writer_->exec(
+        "DELETE FROM sensor_series WHERE NOT EXISTS "
+        "(SELECT 1 FROM sensor_readings r WHERE r.series_id = sensor_series.id)");
+    rep.outbox += Stmt(*writer_,
+                       "DELETE FROM outbox WHERE delivered_at_ms IS NOT NULL AND "
+                       "delivered_at_ms < ?")
+                      .bind(1, rep.cutoff_ms)
+                      .run();
+    rep.rounds = Stmt(*writer_,
+                      "DELETE FROM rounds WHERE status != 'running' AND started_ms < ?1 AND "
+                      "NOT EXISTS (SELECT 1 FROM inspections i WHERE i.round_id = rounds.id)")
+                     .bind(1, rep.cutoff_ms)
+                     .run();
     tx.commit();
   }
 
@@ -155,7 +157,7 @@ PruneReport Store::prune(int days) {
   std::vector<fs::path> dirs, batch;
   auto sweep_batch = [&]() {
     std::lock_guard<std::mutex> lock(write_mutex_);
-    Stmt ref(writer_, "SELECT 1 FROM evidence_refs WHERE path = ? LIMIT 1");
+    Stmt ref(*writer_, "SELECT 1 FROM evidence_refs WHERE path = ? LIMIT 1");
     for (const auto& path : batch) {
       ref.reset();
       ref.bind(1, path.string());
@@ -165,6 +167,7 @@ PruneReport Store::prune(int days) {
     batch.clear();
   };
   std::error_code ec;
+  if (evidence_root.empty()) return rep;  // a PostgreSQL store without a data folder
   for (auto it = fs::recursive_directory_iterator(
            evidence_root, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {

@@ -1,15 +1,18 @@
-// The inspection store on SQLite: opening and migrations, connections, devices and
-// rounds, recording inspections with their alarm and outbox rows (see store.h).
+// The inspection store's semantics, the same on every back-end: opening and
+// migrations, connections, devices and rounds, recording inspections with their alarm
+// and outbox rows (see store.h). SQL engine differences live in the back-ends.
 #include "store/store.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 #include <tuple>
 
 #include "mmfuse/error.h"
-#include "store/schema.h"
-#include "store/sqlite_util.h"
+#include "store/backend.h"
+#include "store/sql_connection.h"
+#include "store/store_reader.h"
 #include "store/store_rows.h"
 
 namespace fs = std::filesystem;
@@ -34,72 +37,35 @@ RoundStatus parse_round_status(const std::string& s) {
 
 namespace {
 void check_sinks(const std::vector<std::string>& sinks);
+
+// Compact JSON text; invalid UTF-8 in strings becomes U+FFFD instead of throwing (a
+// detector message with a Latin-1 file name must not cost the whole inspection).
+std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 }  // namespace
 
 // ---- connections ----
 
-class Store::Reader {
- public:
-  Reader(const Store* store, sqlite3* db) : store_(store), db_(db) {}
-  ~Reader() {
-    std::lock_guard<std::mutex> lock(store_->pool_mutex_);
-    store_->readers_.push_back(db_);
-  }
-  Reader(const Reader&) = delete;
-  Reader& operator=(const Reader&) = delete;
-  sqlite3* db() const { return db_; }
-
- private:
-  const Store* store_;
-  sqlite3* db_;
-};
-
-sqlite3* Store::open_connection(bool reader) const {
-  const fs::path file = db_path();
-  sqlite3* db = nullptr;
-  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(file.c_str(), &db, flags, nullptr) != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    throw_error(ErrorKind::bad_input, file.string() + ": cannot open the store: " + msg);
-  }
-  sqlite3_busy_timeout(db, 10000);
-  try {
-    sql_exec(db, "PRAGMA foreign_keys=ON");
-    if (reader) {
-      sql_exec(db, "PRAGMA query_only=ON");
-    } else {
-      // WAL: readers keep reading while the writer commits. FULL: COMMIT returns once
-      // the WAL is fsynced, so an alarm that was recorded survives a power cut too.
-      Stmt mode(db, "PRAGMA journal_mode=WAL");
-      if (!mode.step() || mode.text(0) != "wal")
-        throw_error(ErrorKind::bad_input, "the file system does not support WAL mode");
-      sql_exec(db,
-               options_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    }
-  } catch (const Error& e) {
-    sqlite3_close(db);
-    throw_error(ErrorKind::bad_input,
-                file.string() + ": not a usable mmfuse store (" + e.what() + ")");
-  }
-  return db;
-}
-
 Store::Reader Store::reader() const {
-  sqlite3* db = nullptr;
+  std::unique_ptr<SqlConnection> c;
   {
     std::lock_guard<std::mutex> lock(pool_mutex_);
     if (!readers_.empty()) {
-      db = readers_.back();
+      c = std::move(readers_.back());
       readers_.pop_back();
     }
   }
-  if (!db) db = open_connection(true);
-  return Reader(this, db);
+  if (!c) c = backend_->connect(true);
+  return Reader(this, std::move(c));
 }
 
 std::unique_ptr<Store> Store::open(const fs::path& data_dir, const StoreOptions& options) {
   MMFUSE_CHECK(!data_dir.empty(), bad_input, "store: the data directory is empty");
+  return open(sqlite_location(data_dir), options);
+}
+
+std::unique_ptr<Store> Store::open(const StoreLocation& where, const StoreOptions& options) {
   MMFUSE_CHECK(options.retention_days > 0, bad_input, "store: retention_days must be > 0");
   MMFUSE_CHECK(options.unacked_alarm_retention_days > 0, bad_input,
                "store: unacked_alarm_retention_days must be > 0");
@@ -110,52 +76,61 @@ std::unique_ptr<Store> Store::open(const fs::path& data_dir, const StoreOptions&
                "store: sinks are set but StoreOptions::alarm_payload is not");
   std::unique_ptr<Store> s(new Store());
   std::error_code ec;
-  s->data_dir_ = fs::absolute(data_dir, ec).lexically_normal();
-  if (ec) s->data_dir_ = data_dir;
-  fs::create_directories(s->evidence_dir(), ec);
-  if (ec || !fs::is_directory(s->evidence_dir()))
-    throw_error(ErrorKind::bad_input,
-                s->evidence_dir().string() + ": cannot create the store folder: " + ec.message());
+  if (!where.data_dir.empty()) {
+    s->data_dir_ = fs::absolute(where.data_dir, ec).lexically_normal();
+    if (ec) s->data_dir_ = where.data_dir;
+    fs::create_directories(s->evidence_dir(), ec);
+    if (ec || !fs::is_directory(s->evidence_dir()))
+      throw_error(ErrorKind::bad_input,
+                  s->evidence_dir().string() + ": cannot create the store folder: " + ec.message());
+  }
   s->options_ = options;
   s->clock_ = options.clock ? options.clock : &SystemClock::instance();
   s->sinks_ = options.sinks;
-  s->writer_ = s->open_connection(false);
-  s->migrate();
+  if (where.kind == StoreKind::postgres) {
+    s->backend_ = make_postgres_backend(where.conninfo);
+  } else {
+    MMFUSE_CHECK(!where.db_file.empty(), bad_input, "store: no SQLite database file given");
+    s->db_path_ = fs::absolute(where.db_file, ec).lexically_normal();
+    if (ec) s->db_path_ = where.db_file;
+    if (s->data_dir_.empty()) s->data_dir_ = s->db_path_.parent_path();
+    fs::create_directories(s->db_path_.parent_path(), ec);  // sqlite:///new/dir/store.db
+    s->backend_ = make_sqlite_backend(s->db_path_.string(), options.synchronous_full);
+  }
+  s->writer_ = s->backend_->connect(false);
+  {
+    std::lock_guard<std::mutex> lock(s->write_mutex_);
+    s->backend_->migrate(*s->writer_);
+  }
   return s;
 }
 
 Store::~Store() {
-  for (sqlite3* db : readers_) sqlite3_close(db);
-  // Closing the last connection checkpoints the WAL into the database file.
-  sqlite3_close(writer_);
+  readers_.clear();
+  // SQLite: closing the last connection checkpoints the WAL into the database file.
+  writer_.reset();
 }
 
-void Store::migrate() {
-  std::lock_guard<std::mutex> lock(write_mutex_);
-  for (;;) {
-    Transaction tx(writer_, true);  // re-read the version under the write lock (other processes)
-    Stmt v(writer_, "PRAGMA user_version");
-    v.step();
-    const int version = static_cast<int>(v.i64(0));
-    if (version > kMigrationCount)
-      throw_error(ErrorKind::unsupported,
-                  db_path().string() + ": schema version " + std::to_string(version) +
-                      " is newer than this mmfuse knows (" + std::to_string(kMigrationCount) + ")");
-    if (version == kMigrationCount) {
-      tx.commit();
-      return;
-    }
-    sql_exec(writer_, kMigrations[version]);
-    sql_exec(writer_, ("PRAGMA user_version=" + std::to_string(version + 1)).c_str());
-    tx.commit();
-  }
+const char* Store::backend_kind() const {
+  return backend_->kind();
+}
+
+std::string Store::location() const {
+  return backend_->describe();
 }
 
 int Store::schema_version() const {
   auto r = reader();
-  Stmt v(r.db(), "PRAGMA user_version");
-  v.step();
-  return static_cast<int>(v.i64(0));
+  return backend_->schema_version(r.db());
+}
+
+int Store::latest_schema_version() const {
+  return backend_->latest_schema_version();
+}
+
+int64_t Store::query_int(const std::string& sql) const {
+  auto r = reader();
+  return sql_scalar(r.db(), sql, -1);
 }
 
 StoreCounts Store::counts() const {
@@ -173,13 +148,12 @@ StoreCounts Store::counts() const {
 
 void Store::checkpoint() {
   std::lock_guard<std::mutex> lock(write_mutex_);
-  sql_exec(writer_, "PRAGMA wal_checkpoint(TRUNCATE)");
+  backend_->checkpoint(*writer_);
 }
 
 std::string Store::integrity_check() const {
   auto r = reader();
-  Stmt s(r.db(), "PRAGMA integrity_check");
-  return s.step() ? s.text(0) : std::string("no answer");
+  return backend_->integrity_check(r.db());
 }
 
 void Store::set_sinks(const std::vector<std::string>& sinks) {
@@ -196,8 +170,8 @@ void Store::upsert_devices(const std::vector<DeviceInfo>& devices) {
   for (const auto& d : devices)
     MMFUSE_CHECK(!d.id.empty(), bad_input, "store: a device has an empty id");
   std::lock_guard<std::mutex> lock(write_mutex_);
-  Transaction tx(writer_, true);
-  Stmt s(writer_,
+  Transaction tx(*writer_, true);
+  Stmt s(*writer_,
          "INSERT INTO devices(id, name, area, location, points, updated_ms) VALUES(?,?,?,?,?,?) "
          "ON CONFLICT(id) DO UPDATE SET name=excluded.name, area=excluded.area, "
          "location=excluded.location, points=excluded.points, updated_ms=excluded.updated_ms");
@@ -227,10 +201,10 @@ std::optional<DeviceInfo> Store::find_device(const std::string& id) const {
 RoundInfo Store::begin_round(int64_t total, const std::string& id) {
   MMFUSE_CHECK(total >= 0, bad_input, "store: a round's total must be >= 0");
   std::lock_guard<std::mutex> lock(write_mutex_);
-  Transaction tx(writer_, true);
+  Transaction tx(*writer_, true);
   const int64_t now = clock_->now_ms();
   auto exists = [&](const std::string& rid) {
-    Stmt q(writer_, "SELECT 1 FROM rounds WHERE id = ?");
+    Stmt q(*writer_, "SELECT 1 FROM rounds WHERE id = ?");
     q.bind(1, rid);
     return q.step();
   };
@@ -247,7 +221,7 @@ RoundInfo Store::begin_round(int64_t total, const std::string& id) {
   } else if (exists(rid)) {
     throw_error(ErrorKind::bad_input, "store: round '" + rid + "' already exists");
   }
-  Stmt ins(writer_,
+  Stmt ins(*writer_,
            "INSERT INTO rounds(id, started_ms, finished_ms, status, total, position) "
            "VALUES(?, ?, 0, 'running', ?, 0)");
   ins.bind(1, rid).bind(2, now).bind(3, total).run();
@@ -261,10 +235,9 @@ RoundInfo Store::begin_round(int64_t total, const std::string& id) {
 
 void Store::finish_round(const std::string& id, RoundStatus status) {
   std::lock_guard<std::mutex> lock(write_mutex_);
-  Transaction tx(writer_, true);
-  Stmt s(writer_, "UPDATE rounds SET status = ?, finished_ms = ? WHERE id = ?");
-  s.bind(1, std::string(round_status_name(status))).bind(2, clock_->now_ms()).bind(3, id).run();
-  if (sqlite3_changes(writer_) == 0)
+  Transaction tx(*writer_, true);
+  Stmt s(*writer_, "UPDATE rounds SET status = ?, finished_ms = ? WHERE id = ?");
+  if (s.bind(1, std::string(round_status_name(status))).bind(2, clock_->now_ms()).bind(3, id).run() == 0)
     throw_error(ErrorKind::not_found, "store: no round '" + id + "'");
   tx.commit();
 }
@@ -332,7 +305,7 @@ void check_readings(const std::vector<SensorReading>& readings) {
   }
 }
 
-void insert_readings(sqlite3* db, const std::vector<SensorReading>& readings,
+void insert_readings(SqlConnection& db, const std::vector<SensorReading>& readings,
                      int64_t inspection_id) {
   // Series ids of this batch, looked up (or created) once per (device, point, channel).
   std::map<std::tuple<std::string, std::string, std::string>, int64_t> series;
@@ -341,8 +314,9 @@ void insert_readings(sqlite3* db, const std::vector<SensorReading>& readings,
            "ON CONFLICT DO NOTHING");
   Stmt find(db,
             "SELECT id FROM sensor_series WHERE device_id = ? AND channel = ? AND point_id = ?");
-  Stmt s(db, "INSERT INTO sensor_readings(series_id, inspection_id, t_ms, value) VALUES(?,?,?,?)");
-  for (const auto& r : readings) {
+  std::vector<int64_t> series_of(readings.size());
+  for (size_t i = 0; i < readings.size(); ++i) {
+    const auto& r = readings[i];
     auto key = std::make_tuple(r.device_id, r.point_id, r.channel);
     auto it = series.find(key);
     if (it == series.end()) {
@@ -353,13 +327,33 @@ void insert_readings(sqlite3* db, const std::vector<SensorReading>& readings,
       MMFUSE_ASSERT(find.step());
       it = series.emplace(key, find.i64(0)).first;
     }
-    s.reset();
-    s.bind(1, it->second);
-    if (inspection_id > 0)
-      s.bind(2, inspection_id);
-    else
-      s.bind_null(2);
-    s.bind(3, r.t_ms).bind(4, r.value).run();
+    series_of[i] = it->second;
+  }
+  // Many rows per statement: a minute of samples is hundreds of rows, and a network
+  // round trip per row (PostgreSQL) would cost more than the rest of the inspection.
+  constexpr size_t kRowsPerInsert = 128;
+  auto make_insert = [&](size_t rows) {
+    std::string sql = "INSERT INTO sensor_readings(series_id, inspection_id, t_ms, value) VALUES";
+    for (size_t k = 0; k < rows; ++k) sql += k ? ",(?,?,?,?)" : "(?,?,?,?)";
+    return std::make_unique<Stmt>(db, sql);
+  };
+  std::unique_ptr<Stmt> full, tail;
+  for (size_t begin = 0; begin < readings.size(); begin += kRowsPerInsert) {
+    const size_t rows = std::min(kRowsPerInsert, readings.size() - begin);
+    std::unique_ptr<Stmt>& st = rows == kRowsPerInsert ? full : tail;
+    if (!st) st = make_insert(rows);
+    st->reset();
+    for (size_t k = 0; k < rows; ++k) {
+      const auto& r = readings[begin + k];
+      const int base = static_cast<int>(4 * k);
+      st->bind(base + 1, series_of[begin + k]);
+      if (inspection_id > 0)
+        st->bind(base + 2, inspection_id);
+      else
+        st->bind_null(base + 2);
+      st->bind(base + 3, r.t_ms).bind(base + 4, r.value);
+    }
+    st->run();
   }
 }
 
@@ -370,7 +364,7 @@ std::string evidence_key(const fs::path& data_dir, const std::string& path) {
   return p.lexically_normal().string();
 }
 
-void insert_evidence_refs(sqlite3* db, const fs::path& data_dir,
+void insert_evidence_refs(SqlConnection& db, const fs::path& data_dir,
                           const std::vector<std::string>& paths, int64_t inspection_id,
                           int64_t alarm_id) {
   Stmt s(db, "INSERT INTO evidence_refs(path, inspection_id, alarm_id) VALUES(?,?,?)");
@@ -405,16 +399,19 @@ int64_t Store::insert_alarm(const inspect::InspectionRecord& rec, int64_t inspec
   const std::string type = rec.alarm_type.empty() ? std::string("fused") : rec.alarm_type;
   const std::string key = rec.device_id + "|" + type;
   *deduplicated = false;
+  // Other processes may record the same key at the same time (PostgreSQL): the check
+  // and the insert below happen under the key's lock.
+  backend_->lock_key(*writer_, key);
   {
-    Stmt last(writer_,
+    Stmt last(*writer_,
               "SELECT id, created_ms FROM alarms WHERE dedupe_key = ? "
               "ORDER BY created_ms DESC, id DESC LIMIT 1");
     last.bind(1, key);
     if (last.step() && now - last.i64(1) < options_.dedupe_cooldown_ms) {
       const int64_t id = last.i64(0);
-      Stmt up(writer_,
-              "UPDATE alarms SET repeats = repeats + 1, last_seen_ms = max(last_seen_ms, ?) "
-              "WHERE id = ?");
+      Stmt up(*writer_,
+              "UPDATE alarms SET repeats = repeats + 1, last_seen_ms = CASE WHEN "
+              "last_seen_ms > ?1 THEN last_seen_ms ELSE ?1 END WHERE id = ?2");
       up.bind(1, now).bind(2, id).run();
       *deduplicated = true;
       return id;
@@ -432,7 +429,7 @@ int64_t Store::insert_alarm(const inspect::InspectionRecord& rec, int64_t inspec
   a.last_seen_ms = now;
   a.dedupe_key = key;
   {
-    Stmt area(writer_, "SELECT area FROM devices WHERE id = ?");
+    Stmt area(*writer_, "SELECT area FROM devices WHERE id = ?");
     area.bind(1, rec.device_id);
     if (area.step()) a.area = area.text(0);
   }
@@ -442,20 +439,22 @@ int64_t Store::insert_alarm(const inspect::InspectionRecord& rec, int64_t inspec
         {"score", m.score},
         {"decision", m.decision},
         {"message", m.message}};
-  Stmt ins(writer_,
+  Stmt ins(*writer_,
            "INSERT INTO alarms(type, device_id, point_id, area, round_id, inspection_id, "
            "fused_score, modalities, evidence, created_ms, last_seen_ms, repeats, dedupe_key) "
-           "VALUES(?,?,?,?,?,?,?,?,?,?,?,0,?)");
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,0,?) RETURNING id");
   ins.bind(1, a.type).bind(2, a.device_id).bind(3, a.point_id).bind(4, a.area);
   ins.bind(5, a.round_id).bind(6, inspection_id).bind(7, a.fused_score);
   ins.bind(8, json_text(a.modalities)).bind(9, json_text(nlohmann::json(a.evidence)));
-  ins.bind(10, now).bind(11, now).bind(12, key).run();
-  a.id = sqlite3_last_insert_rowid(writer_);
-  insert_evidence_refs(writer_, data_dir_, a.evidence, 0, a.id);
+  ins.bind(10, now).bind(11, now).bind(12, key);
+  MMFUSE_ASSERT(ins.step());
+  a.id = ins.i64(0);
+  ins.run();  // to completion: SQLite keeps an unfinished INSERT open (COMMIT would fail)
+  insert_evidence_refs(*writer_, data_dir_, a.evidence, 0, a.id);
   if (sinks_.empty()) return a.id;
   // The payload is frozen now: what each sink gets is what was committed with the alarm.
   const std::string payload = options_.alarm_payload(a);
-  Stmt out(writer_,
+  Stmt out(*writer_,
            "INSERT INTO outbox(alarm_id, sink, payload, attempts, next_attempt_at_ms, created_ms) "
            "VALUES(?,?,?,0,?,?)");
   for (const auto& sink : sinks_) {
@@ -470,21 +469,23 @@ RecordOutcome Store::record_inspection(const inspect::InspectionRecord& rec,
   check_record(rec);
   check_readings(readings);
   std::lock_guard<std::mutex> lock(write_mutex_);
-  Transaction tx(writer_, true);
+  Transaction tx(*writer_, true);
   const int64_t now = clock_->now_ms();
   RecordOutcome out;
-  Stmt ins(writer_,
+  Stmt ins(*writer_,
            "INSERT INTO inspections(round_id, device_id, point_id, started_ms, finished_ms, "
            "fused_score, alarm, fusion_rule, alarm_type, modality_count, reading_count, "
-           "created_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+           "created_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
   ins.bind(1, rec.round_id).bind(2, rec.device_id).bind(3, rec.point_id);
   ins.bind(4, rec.started_ms).bind(5, rec.finished_ms).bind(6, rec.fused_score);
   ins.bind(7, rec.alarm ? 1 : 0).bind(8, rec.fusion_rule).bind(9, rec.alarm_type);
   ins.bind(10, static_cast<int64_t>(rec.modalities.size()));
-  ins.bind(11, static_cast<int64_t>(readings.size())).bind(12, now).run();
-  out.inspection_id = sqlite3_last_insert_rowid(writer_);
+  ins.bind(11, static_cast<int64_t>(readings.size())).bind(12, now);
+  MMFUSE_ASSERT(ins.step());
+  out.inspection_id = ins.i64(0);
+  ins.run();
 
-  Stmt mod(writer_,
+  Stmt mod(*writer_,
            "INSERT INTO inspection_modalities(inspection_id, modality, status, score, raw_score, "
            "decision, message, detail, evidence) VALUES(?,?,?,?,?,?,?,?,?)");
   for (const auto& m : rec.modalities) {
@@ -494,17 +495,19 @@ RecordOutcome Store::record_inspection(const inspect::InspectionRecord& rec,
     mod.bind(4, m.score).bind(5, m.raw_score).bind(6, m.decision ? 1 : 0).bind(7, m.message);
     mod.bind(8, m.detail.is_null() ? std::string("{}") : json_text(m.detail));
     mod.bind(9, json_text(nlohmann::json(m.evidence))).run();
-    insert_evidence_refs(writer_, data_dir_, m.evidence, out.inspection_id, 0);
+    insert_evidence_refs(*writer_, data_dir_, m.evidence, out.inspection_id, 0);
   }
-  insert_readings(writer_, readings, out.inspection_id);
-  if (!rec.round_id.empty()) {
-    Stmt pos(writer_, "UPDATE rounds SET position = position + 1 WHERE id = ?");
-    pos.bind(1, rec.round_id).run();
-  }
+  insert_readings(*writer_, readings, out.inspection_id);
   if (rec.alarm) {
     out.alarm_id = insert_alarm(rec, out.inspection_id, now, &out.deduplicated);
-    Stmt link(writer_, "UPDATE inspections SET alarm_id = ? WHERE id = ?");
+    Stmt link(*writer_, "UPDATE inspections SET alarm_id = ? WHERE id = ?");
     link.bind(1, out.alarm_id).bind(2, out.inspection_id).run();
+  }
+  // Last: with several processes on one database the round's row is the one lock they
+  // all take, so it is held for as short a time as possible.
+  if (!rec.round_id.empty()) {
+    Stmt pos(*writer_, "UPDATE rounds SET position = position + 1 WHERE id = ?");
+    pos.bind(1, rec.round_id).run();
   }
   tx.commit();
   return out;
@@ -513,8 +516,8 @@ RecordOutcome Store::record_inspection(const inspect::InspectionRecord& rec,
 void Store::record_readings(const std::vector<SensorReading>& readings) {
   check_readings(readings);
   std::lock_guard<std::mutex> lock(write_mutex_);
-  Transaction tx(writer_, true);
-  insert_readings(writer_, readings, 0);
+  Transaction tx(*writer_, true);
+  insert_readings(*writer_, readings, 0);
   tx.commit();
 }
 
@@ -550,13 +553,13 @@ AlarmRow Store::acknowledge_alarm(int64_t id, const std::string& user) {
   MMFUSE_CHECK(!user.empty(), bad_input,
                "store: acknowledging alarm " + std::to_string(id) + " needs a user name");
   std::lock_guard<std::mutex> lock(write_mutex_);
-  Transaction tx(writer_, true);
+  Transaction tx(*writer_, true);
   // Only the first acknowledgement counts; a repeat changes nothing.
-  Stmt s(writer_,
+  Stmt s(*writer_,
          "UPDATE alarms SET acknowledged_by = ?, acknowledged_at_ms = ? "
          "WHERE id = ? AND acknowledged_at_ms IS NULL");
   s.bind(1, user).bind(2, clock_->now_ms()).bind(3, id).run();
-  auto v = rows::alarms(writer_, AlarmFilter{}, id);
+  auto v = rows::alarms(*writer_, AlarmFilter{}, id);
   if (v.empty()) throw_error(ErrorKind::not_found, "no alarm " + std::to_string(id));
   tx.commit();
   return v.front();
@@ -640,8 +643,8 @@ std::vector<std::string> Store::pending_sinks() const {
 
 void Store::mark_delivered(int64_t outbox_id, int64_t at_ms) {
   std::lock_guard<std::mutex> lock(write_mutex_);
-  Transaction tx(writer_, true);
-  Stmt s(writer_,
+  Transaction tx(*writer_, true);
+  Stmt s(*writer_,
          "UPDATE outbox SET delivered_at_ms = ?, attempts = attempts + 1, last_error = '' "
          "WHERE id = ? AND delivered_at_ms IS NULL");
   s.bind(1, at_ms).bind(2, outbox_id).run();
@@ -650,8 +653,8 @@ void Store::mark_delivered(int64_t outbox_id, int64_t at_ms) {
 
 void Store::mark_failed(int64_t outbox_id, const std::string& error, int64_t next_attempt_at_ms) {
   std::lock_guard<std::mutex> lock(write_mutex_);
-  Transaction tx(writer_, true);
-  Stmt s(writer_,
+  Transaction tx(*writer_, true);
+  Stmt s(*writer_,
          "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at_ms = ? "
          "WHERE id = ? AND delivered_at_ms IS NULL");
   s.bind(1, error).bind(2, next_attempt_at_ms).bind(3, outbox_id).run();

@@ -1,13 +1,17 @@
-// The inspection store: one SQLite database (<data_dir>/mmfuse.db, WAL mode) holding
-// devices, rounds, inspections with their per-modality results, sensor readings,
-// alarms and the durable alarm outbox; evidence files live under <data_dir>/evidence/.
-// See docs/store.md for the schema, the transaction rules and retention.
+// The inspection store: one database holding devices, rounds, inspections with their
+// per-modality results, sensor readings, alarms and the durable alarm outbox; evidence
+// files live under <data_dir>/evidence/. Two back-ends with the same schema and
+// semantics: SQLite (<data_dir>/mmfuse.db, WAL mode; the default for one box) and
+// PostgreSQL (a server shared by several processes and machines), chosen by a
+// StoreLocation (`--store URL`). See docs/store.md for the schema, the transaction
+// rules and retention, docs/scale-out.md for several processes on one database.
 //
 // Thread-safety: a Store is shared by all threads of a process. Writes go through one
 // writer connection guarded by a mutex (one transaction at a time); reads use pooled
-// connections of their own, so under WAL a reader never waits for the writer and sees
-// the last committed state. Several processes may open the same data directory (SQLite
-// serialises their writers through its file locks; busy timeout 10 s).
+// connections of their own, so a reader never waits for the writer and sees the last
+// committed state. Several processes may open the same store (SQLite serialises their
+// writers through its file locks, busy timeout 10 s; PostgreSQL through row and
+// advisory locks).
 #pragma once
 
 #include <cstdint>
@@ -24,9 +28,30 @@
 #include "record/inspection_record.h"
 #include "store/clock.h"
 
-struct sqlite3;
-
 namespace mmfuse::store {
+
+class Backend;
+class SqlConnection;
+
+enum class StoreKind { sqlite, postgres };
+
+// Where a store lives: `--store URL` or `--data DIR`.
+struct StoreLocation {
+  StoreKind kind = StoreKind::sqlite;
+  std::filesystem::path db_file;   // SQLite: the database file
+  std::string conninfo;            // PostgreSQL: a libpq URL ("" = the PG* variables)
+  std::filesystem::path data_dir;  // evidence/ lives here (SQLite: default the file's folder)
+};
+
+// sqlite:///abs/store.db, sqlite:relative.db, sqlite:///dir (a folder, or a path without
+// a .db/.sqlite/.sqlite3 suffix: <dir>/mmfuse.db), postgresql://user:pw@host:port/db
+// (or postgres://), and "postgresql:" alone for the PG* environment variables.
+// Anything else: Error(bad_input) naming the URL (a password in it is not repeated).
+StoreLocation parse_store_url(const std::string& url);
+// <data_dir>/mmfuse.db, what `--data DIR` means.
+StoreLocation sqlite_location(const std::filesystem::path& data_dir);
+// The URL with any password replaced by "***" (for messages and logs).
+std::string redact_store_url(const std::string& url);
 
 // A device of the plant as the store keeps it (the plant file is the source of truth;
 // upsert_devices mirrors it so the dashboard can list devices without the plant file).
@@ -211,7 +236,7 @@ struct PruneReport {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating when needed) <data_dir>/mmfuse.db and <data_dir>/evidence/, and
   // migrates the schema to kSchemaVersion. Throws Error(bad_input) when the folder
@@ -219,13 +244,23 @@ class Store {
   // it was written by a newer schema.
   static std::unique_ptr<Store> open(const std::filesystem::path& data_dir,
                                      const StoreOptions& options = {});
+  // The same for any back-end. PostgreSQL: Error(bad_input) when the server cannot be
+  // reached or refuses the login (never a fallback to SQLite); the evidence folder is
+  // where.data_dir/evidence, none when data_dir is empty.
+  static std::unique_ptr<Store> open(const StoreLocation& where, const StoreOptions& options = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
   const std::filesystem::path& data_dir() const { return data_dir_; }
-  std::filesystem::path db_path() const { return data_dir_ / "mmfuse.db"; }
-  std::filesystem::path evidence_dir() const { return data_dir_ / "evidence"; }
+  // SQLite: the database file; PostgreSQL: empty.
+  const std::filesystem::path& db_path() const { return db_path_; }
+  // <data_dir>/evidence; empty for a PostgreSQL store opened without a data folder.
+  std::filesystem::path evidence_dir() const {
+    return data_dir_.empty() ? std::filesystem::path() : data_dir_ / "evidence";
+  }
+  const char* backend_kind() const;  // "sqlite" or "postgresql"
+  std::string location() const;      // sqlite:///abs/mmfuse.db or postgresql://user@host:port/db
   const StoreOptions& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
   // Sinks that new alarms are queued for (replaces StoreOptions::sinks; thread-safe).
@@ -249,6 +284,33 @@ class Store {
   // The newest round still running (what a restarted `inspect` resumes), if any.
   std::optional<RoundInfo> resume_round() const;
   std::vector<RoundInfo> list_rounds(int limit = 20) const;  // newest first, without `done`
+
+  // ---- work shared by several processes (docs/scale-out.md) ----
+  // The newest running round, or (none running) a new one with id `new_id` (empty =
+  // generated) over `total` points whose `devices` (plant order) wait to be claimed.
+  // Callers in any number of processes at once all get the same round. *joined: true
+  // when it was already running. A running round begun without claims gets them.
+  RoundInfo join_round(int64_t total, const std::vector<std::string>& devices,
+                       const std::string& new_id = "", bool* joined = nullptr);
+  // Claims up to `limit` devices of the round that are neither done nor under a live
+  // lease (a dead worker's devices come back when their lease runs out) for `worker`
+  // until now + lease_ms; plant order. Empty when none is free right now. Concurrent
+  // claimers never get the same device (PostgreSQL: FOR UPDATE SKIP LOCKED).
+  std::vector<std::string> claim_devices(const std::string& round_id, const std::string& worker,
+                                         int limit, int64_t lease_ms);
+  // Marks a device of the round done (idempotent) and extends the leases `worker`
+  // still holds in the round to now + lease_ms (it is alive and working).
+  void complete_device(const std::string& round_id, const std::string& device_id,
+                       const std::string& worker, int64_t lease_ms);
+  // Devices of the round not done yet (0 for a round without claims).
+  int64_t open_devices(const std::string& round_id) const;
+  // Finishes the round when no device is open; true when it is finished (now or before).
+  bool finish_round_when_done(const std::string& round_id);
+  // The outbox dispatch lease of a sink: true when `holder` holds it until now +
+  // lease_ms (taken when free or expired, renewed when already its own).
+  bool acquire_sink_lease(const std::string& sink, const std::string& holder, int64_t lease_ms);
+  // Gives the lease up (when `holder` has it), so another process takes over at once.
+  void release_sink_lease(const std::string& sink, const std::string& holder);
 
   // ---- inspections ----
   // In ONE transaction: the inspection, its modality results, the readings, the
@@ -309,26 +371,30 @@ class Store {
   // itself every ~4 MB of WAL; call it before measuring or copying the file).
   void checkpoint();
 
-  // "ok" when PRAGMA integrity_check passes, else its first message.
+  // "ok" when the back-end's check passes (SQLite: PRAGMA integrity_check), else its
+  // first message.
   std::string integrity_check() const;
   int schema_version() const;
+  int latest_schema_version() const;  // what this build migrates to
+  // One integer from a read-only query (tests and diagnostics); -1 when no row.
+  int64_t query_int(const std::string& sql) const;
 
  private:
   class Reader;  // a pooled read connection, returned on destruction
   Store() = default;
   Reader reader() const;
-  sqlite3* open_connection(bool reader) const;
-  void migrate();
   int64_t insert_alarm(const inspect::InspectionRecord& rec, int64_t inspection_id, int64_t now,
                        bool* deduplicated);
 
   std::filesystem::path data_dir_;
+  std::filesystem::path db_path_;
   StoreOptions options_;
   const Clock* clock_ = nullptr;
-  sqlite3* writer_ = nullptr;
-  mutable std::mutex write_mutex_;         // one write transaction at a time
-  mutable std::mutex pool_mutex_;          // guards readers_
-  mutable std::vector<sqlite3*> readers_;  // idle read connections
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<SqlConnection> writer_;
+  mutable std::mutex write_mutex_;  // one write transaction at a time
+  mutable std::mutex pool_mutex_;   // guards readers_
+  mutable std::vector<std::unique_ptr<SqlConnection>> readers_;  // idle read connections
   std::vector<std::string> sinks_;         // guarded by write_mutex_
 };
 

@@ -4,7 +4,7 @@
 #include <map>
 
 #include "mmfuse/error.h"
-#include "store/sqlite_util.h"
+#include "store/sql_connection.h"
 
 namespace mmfuse::store::rows {
 
@@ -27,7 +27,7 @@ std::vector<std::string> parse_strings(const std::string& text) {
 
 }  // namespace
 
-std::vector<DeviceInfo> devices(sqlite3* db, const std::string& id) {
+std::vector<DeviceInfo> devices(SqlConnection& db, const std::string& id) {
   Stmt s(db,
          "SELECT id, name, area, location, points FROM devices WHERE (?1 = '' OR id = ?1) "
          "ORDER BY id");
@@ -38,7 +38,7 @@ std::vector<DeviceInfo> devices(sqlite3* db, const std::string& id) {
   return out;
 }
 
-std::vector<RoundInfo> rounds(sqlite3* db, const std::string& id, int limit) {
+std::vector<RoundInfo> rounds(SqlConnection& db, const std::string& id, int limit) {
   Stmt s(db,
          "SELECT id, started_ms, finished_ms, status, total, position FROM rounds "
          "WHERE (?1 = '' OR id = ?1) ORDER BY started_ms DESC, rowid DESC LIMIT ?2");
@@ -57,7 +57,7 @@ std::vector<RoundInfo> rounds(sqlite3* db, const std::string& id, int limit) {
   return out;
 }
 
-void round_done(sqlite3* db, RoundInfo* round) {
+void round_done(SqlConnection& db, RoundInfo* round) {
   Stmt s(db,
          "SELECT DISTINCT device_id, point_id FROM inspections WHERE round_id = ? "
          "ORDER BY device_id, point_id");
@@ -66,7 +66,7 @@ void round_done(sqlite3* db, RoundInfo* round) {
   while (s.step()) round->done.emplace_back(s.text(0), s.text(1));
 }
 
-std::vector<InspectionRow> inspections(sqlite3* db, const InspectionFilter& f, int64_t id) {
+std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter& f, int64_t id) {
   Stmt s(db,
          "SELECT id, round_id, device_id, point_id, started_ms, finished_ms, fused_score, alarm, "
          "fusion_rule, alarm_type, alarm_id, reading_count, created_ms FROM inspections "
@@ -120,13 +120,13 @@ std::vector<InspectionRow> inspections(sqlite3* db, const InspectionFilter& f, i
   return out;
 }
 
-std::vector<AlarmRow> alarms(sqlite3* db, const AlarmFilter& f, int64_t id) {
+std::vector<AlarmRow> alarms(SqlConnection& db, const AlarmFilter& f, int64_t id) {
   Stmt s(db,
          "SELECT id, type, device_id, point_id, area, round_id, coalesce(inspection_id, 0), "
          "fused_score, modalities, evidence, created_ms, last_seen_ms, repeats, "
          "coalesce(acknowledged_by, ''), coalesce(acknowledged_at_ms, 0), dedupe_key FROM alarms "
          "WHERE (?1 > 0 AND id = ?1) OR (?1 <= 0 AND (?2 < 0 OR (acknowledged_at_ms IS NOT NULL) "
-         "= ?2) AND (?3 = '' OR device_id = ?3) AND created_ms >= ?4 AND (?5 <= 0 OR id < ?5)) "
+         "= (?2 = 1)) AND (?3 = '' OR device_id = ?3) AND created_ms >= ?4 AND (?5 <= 0 OR id < ?5)) "
          "ORDER BY id DESC LIMIT ?6");
   s.bind(1, id).bind(2, f.acknowledged ? (*f.acknowledged ? 1 : 0) : -1).bind(3, f.device_id);
   s.bind(4, f.since_ms).bind(5, f.before_id).bind(6, id > 0 ? 1 : f.limit);
@@ -154,7 +154,7 @@ std::vector<AlarmRow> alarms(sqlite3* db, const AlarmFilter& f, int64_t id) {
   return out;
 }
 
-std::vector<DeviceStatus> device_status(sqlite3* db) {
+std::vector<DeviceStatus> device_status(SqlConnection& db) {
   std::map<std::string, DeviceStatus> by_id;
   for (auto& d : devices(db, "")) {
     DeviceStatus st;
@@ -197,7 +197,7 @@ std::vector<DeviceStatus> device_status(sqlite3* db) {
   return out;
 }
 
-std::vector<OutboxEntry> outbox(sqlite3* db, const std::string& sink, int64_t alarm_id,
+std::vector<OutboxEntry> outbox(SqlConnection& db, const std::string& sink, int64_t alarm_id,
                                 bool pending_only, int limit) {
   constexpr const char* kColumns =
       "SELECT id, alarm_id, sink, payload, attempts, next_attempt_at_ms, "

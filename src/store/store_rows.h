@@ -3,8 +3,7 @@
 // Internal to src/store.
 #pragma once
 
-#include <sqlite3.h>
-
+#include "store/sql_connection.h"
 #include "store/store.h"
 
 namespace mmfuse::store {
@@ -13,15 +12,15 @@ RoundStatus parse_round_status(const std::string& s);
 
 namespace rows {
 
-std::vector<DeviceInfo> devices(sqlite3* db, const std::string& id);           // id empty = all
-std::vector<RoundInfo> rounds(sqlite3* db, const std::string& id, int limit);  // without `done`
-void round_done(sqlite3* db, RoundInfo* round);                                // fills round->done
+std::vector<DeviceInfo> devices(SqlConnection& db, const std::string& id);           // id empty = all
+std::vector<RoundInfo> rounds(SqlConnection& db, const std::string& id, int limit);  // without `done`
+void round_done(SqlConnection& db, RoundInfo* round);                                // fills round->done
 // Rows matching the filter, or just the one with `id` when id > 0.
-std::vector<InspectionRow> inspections(sqlite3* db, const InspectionFilter& filter, int64_t id);
-std::vector<AlarmRow> alarms(sqlite3* db, const AlarmFilter& filter, int64_t id);
-std::vector<DeviceStatus> device_status(sqlite3* db);
+std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter& filter, int64_t id);
+std::vector<AlarmRow> alarms(SqlConnection& db, const AlarmFilter& filter, int64_t id);
+std::vector<DeviceStatus> device_status(SqlConnection& db);
 // Outbox rows of `sink` (empty = any) / of `alarm_id` (0 = any), id order.
-std::vector<OutboxEntry> outbox(sqlite3* db, const std::string& sink, int64_t alarm_id,
+std::vector<OutboxEntry> outbox(SqlConnection& db, const std::string& sink, int64_t alarm_id,
                                 bool pending_only, int limit);
 
 }  // namespace rows

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace mmfuse::store {
 
@@ -16,9 +17,11 @@ struct StoreBenchOptions {
   int devices = 500;
   double alarm_rate = 0.05;  // fraction of inspections that raise an alarm
   bool synchronous_full = true;
+  std::string store_url;  // empty: SQLite in `dir`; else that store (an empty database)
+  int writers = 1;        // threads recording at once, each with its own Store (connections)
 };
 
-// {"inspections", "readings_per_inspection", "devices", "synchronous",
+// {"inspections", "readings_per_inspection", "devices", "backend", "writers", "synchronous",
 //  "record": {"per_s", "p50_ms", "p95_ms", "max_ms"}, "db_bytes_per_inspection",
 //  "queries_ms": {"device_status", "list_alarms_100", "list_inspections_100",
 //  "sensor_trend_500", "outbox_backlog"}, "prune_ms", "pruned_inspections"}

@@ -1,6 +1,7 @@
-// Store on real SQLite files: schema, recording inspections with their alarm and
-// outbox rows in one transaction, de-duplication, acknowledgement, dashboard queries,
-// rounds and resume, bad input, concurrent readers and writers.
+// Store on each back-end (real SQLite files, a real PostgreSQL server): schema,
+// recording inspections with their alarm and outbox rows in one transaction,
+// de-duplication, acknowledgement, dashboard queries, rounds and resume, bad input,
+// concurrent readers and writers.
 #include <sqlite3.h>
 
 #include <atomic>
@@ -8,27 +9,16 @@
 
 #include "alarm/alarm_payload.h"
 #include "mmfuse/error.h"
-#include "test_store_util.h"
+#include "test_postgres_util.h"
 
 namespace fs = std::filesystem;
 using namespace mmfuse;
 using mmfuse::test::make_readings;
 using mmfuse::test::make_record;
 using mmfuse::test::StoreTempDir;
+using StoreP = mmfuse::test::StoreBackendTest;
 
 namespace {
-
-int64_t count_rows(const fs::path& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(h, sql.c_str(), -1, &s, nullptr);
-  int64_t n = -1;
-  if (s && sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(h);
-  return n;
-}
 
 std::string pragma_text(const fs::path& db, const std::string& pragma) {
   sqlite3* h = nullptr;
@@ -45,28 +35,37 @@ std::string pragma_text(const fs::path& db, const std::string& pragma) {
 
 }  // namespace
 
-TEST(Store, CreatesWalDatabaseWithSchemaVersion) {
-  StoreTempDir dir;
-  auto s = store::Store::open(dir.path() / "data");
-  EXPECT_TRUE(fs::is_regular_file(dir.path() / "data" / "mmfuse.db"));
-  EXPECT_TRUE(fs::is_directory(dir.path() / "data" / "evidence"));
+TEST_P(StoreP, CreatesDatabaseWithSchemaVersion) {
+  auto s = open();
+  EXPECT_TRUE(fs::is_directory(temp() / "data" / "evidence"));
   EXPECT_EQ(s->schema_version(), store::Store::kSchemaVersion);
+  EXPECT_EQ(s->latest_schema_version(), store::Store::kSchemaVersion);
   EXPECT_EQ(s->integrity_check(), "ok");
-  EXPECT_EQ(pragma_text(s->db_path(), "PRAGMA journal_mode"), "wal");
+  if (postgres()) {
+    EXPECT_STREQ(s->backend_kind(), "postgresql");
+    EXPECT_EQ(s->location().rfind("postgresql://mmfuse@127.0.0.1:", 0), 0u) << s->location();
+    EXPECT_EQ(s->query_int("SELECT count(*) FROM schema_version"), store::Store::kSchemaVersion);
+  } else {
+    EXPECT_STREQ(s->backend_kind(), "sqlite");
+    EXPECT_TRUE(fs::is_regular_file(temp() / "data" / "mmfuse.db"));
+    EXPECT_EQ(pragma_text(s->db_path(), "PRAGMA journal_mode"), "wal");
+  }
   s.reset();
   // Re-opening an existing store keeps its rows and does not re-run migrations.
-  auto again = store::Store::open(dir.path() / "data");
+  auto again = open();
   EXPECT_EQ(again->schema_version(), store::Store::kSchemaVersion);
+  if (postgres()) {
+    EXPECT_EQ(again->query_int("SELECT count(*) FROM schema_version"), store::Store::kSchemaVersion);
+  }
 }
 
-TEST(Store, RecordsInspectionWithModalitiesReadingsAlarmAndOutbox) {
-  StoreTempDir dir;
+TEST_P(StoreP, RecordsInspectionWithModalitiesReadingsAlarmAndOutbox) {
   store::StoreOptions opt;
   opt.sinks = {"mqtt", "webhook"};
   opt.alarm_payload = alarm::alarm_payload;
   store::FakeClock clock;
   opt.clock = &clock;
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   s->upsert_devices({{"pump-1", "Feed pump 1", "hall-a", "row 3", {{{"id", "p1"}}}}});
   auto rec = make_record("pump-1", true, "", {"evidence/r1/pump-1/camera.png"});
   rec.modalities[2].status = inspect::ModalityStatus::missing;
@@ -131,15 +130,14 @@ TEST(Store, RecordsInspectionWithModalitiesReadingsAlarmAndOutbox) {
   EXPECT_EQ(c.outbox_pending, 2);
 }
 
-TEST(Store, DeduplicatesAlarmsPerDeviceAndTypeWithinCooldown) {
-  StoreTempDir dir;
+TEST_P(StoreP, DeduplicatesAlarmsPerDeviceAndTypeWithinCooldown) {
   store::FakeClock clock;
   store::StoreOptions opt;
   opt.clock = &clock;
   opt.sinks = {"mqtt"};
   opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 60'000;
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   auto first = s->record_inspection(make_record("m1", true));
   clock.advance_ms(30'000);
   auto second = s->record_inspection(make_record("m1", true));
@@ -167,12 +165,11 @@ TEST(Store, DeduplicatesAlarmsPerDeviceAndTypeWithinCooldown) {
   EXPECT_EQ(s->outbox_backlog().total, 4);
 }
 
-TEST(Store, AcknowledgeIsIdempotentAndUnknownIdIsNotFound) {
-  StoreTempDir dir;
+TEST_P(StoreP, AcknowledgeIsIdempotentAndUnknownIdIsNotFound) {
   store::FakeClock clock;
   store::StoreOptions opt;
   opt.clock = &clock;
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   const int64_t id = s->record_inspection(make_record("m1", true)).alarm_id;
   EXPECT_EQ(s->list_alarms({false, "", 0, 0, 100}).size(), 1u);
   auto a = s->acknowledge_alarm(id, "alice");
@@ -193,12 +190,11 @@ TEST(Store, AcknowledgeIsIdempotentAndUnknownIdIsNotFound) {
   EXPECT_THROW(s->acknowledge_alarm(id, ""), Error);
 }
 
-TEST(Store, DeviceStatusStatsAndTrends) {
-  StoreTempDir dir;
+TEST_P(StoreP, DeviceStatusStatsAndTrends) {
   store::FakeClock clock(1'700'000'000'000);  // 2023-11-14T22:13:20Z
   store::StoreOptions opt;
   opt.clock = &clock;
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   s->upsert_devices({{"a", "A", "z1", "", nlohmann::json::array()},
                      {"b", "B", "z1", "", nlohmann::json::array()},
                      {"c", "C", "z2", "", nlohmann::json::array()}});
@@ -243,13 +239,12 @@ TEST(Store, DeviceStatusStatsAndTrends) {
   EXPECT_EQ(s->sensor_channels("a"), std::vector<std::string>{"temperature"});
 }
 
-TEST(Store, RoundsTrackProgressAndResume) {
-  StoreTempDir dir;
+TEST_P(StoreP, RoundsTrackProgressAndResume) {
   store::FakeClock clock;
   store::StoreOptions opt;
   opt.clock = &clock;
   {
-    auto s = store::Store::open(dir.path(), opt);
+    auto s = open(opt);
     EXPECT_FALSE(s->resume_round().has_value());
     auto r = s->begin_round(3);
     EXPECT_EQ(r.id.rfind("round-", 0), 0u);
@@ -262,7 +257,7 @@ TEST(Store, RoundsTrackProgressAndResume) {
     EXPECT_THROW(s->finish_round("nope"), Error);
   }
   // "Restart": the round is still running, with what it already did.
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   auto r = s->resume_round();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->position, 2);
@@ -279,9 +274,8 @@ TEST(Store, RoundsTrackProgressAndResume) {
   EXPECT_EQ(s->list_rounds().size(), 2u);
 }
 
-TEST(Store, RejectsBadInputWithoutWritingAnything) {
-  StoreTempDir dir;
-  auto s = store::Store::open(dir.path());
+TEST_P(StoreP, RejectsBadInputWithoutWritingAnything) {
+  auto s = open();
   auto dup = make_record("m1", true);
   dup.modalities.push_back(dup.modalities[0]);
   EXPECT_THROW(s->record_inspection(dup), Error);
@@ -292,16 +286,15 @@ TEST(Store, RejectsBadInputWithoutWritingAnything) {
   std::vector<store::SensorReading> bad = {{"m1", "p1", "", 0, 1.0}};
   EXPECT_THROW(s->record_inspection(make_record("m1", false), bad), Error);
   EXPECT_EQ(s->list_inspections().size(), 0u);
-  EXPECT_EQ(count_rows(s->db_path(), "SELECT count(*) FROM inspection_modalities"), 0);
+  EXPECT_EQ(s->query_int("SELECT count(*) FROM inspection_modalities"), 0);
   EXPECT_EQ(s->list_alarms().size(), 0u);
 }
 
-TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
-  StoreTempDir dir;
+TEST_P(StoreP, InvalidUtf8InMessagesDoesNotCostTheInspection) {
   store::StoreOptions opt;
   opt.sinks = {"mqtt"};
   opt.alarm_payload = alarm::alarm_payload;
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   auto rec = make_record("m1", true, "", {"evidence/caf\xe9.png"});
   rec.modalities[0].message = "defect near caf\xe9";  // Latin-1 bytes
   rec.modalities[0].detail = {{"file", "caf\xe9"}};
@@ -314,24 +307,23 @@ TEST(Store, InvalidUtf8InMessagesDoesNotCostTheInspection) {
   store::StoreOptions twice;
   twice.sinks = {"mqtt", "mqtt"};  // would queue every alarm twice
   twice.alarm_payload = alarm::alarm_payload;
-  EXPECT_THROW(store::Store::open(dir.path() / "x", twice), Error);
+  EXPECT_THROW(open(twice, "x"), Error);
 }
 
 // The store persists the payload its caller builds and never builds one itself:
 // sinks without a payload builder are refused, and the outbox row holds exactly
 // the builder's text.
-TEST(Store, OutboxPayloadComesFromTheCaller) {
-  StoreTempDir dir;
+TEST_P(StoreP, OutboxPayloadComesFromTheCaller) {
   store::StoreOptions none;
   none.sinks = {"mqtt"};
   try {
-    store::Store::open(dir.path() / "a", none);
+    open(none, "a");
     FAIL() << "expected bad_input";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     EXPECT_NE(std::string(e.what()).find("alarm_payload"), std::string::npos) << e.what();
   }
-  auto plain = store::Store::open(dir.path() / "b");
+  auto plain = open({}, "b");
   EXPECT_THROW(plain->set_sinks({"mqtt"}), Error);
   plain->set_sinks({});
 
@@ -340,7 +332,7 @@ TEST(Store, OutboxPayloadComesFromTheCaller) {
   opt.alarm_payload = [](const store::AlarmRow& a) {
     return "alarm " + std::to_string(a.id) + " " + a.device_id;
   };
-  auto s = store::Store::open(dir.path() / "c", opt);
+  auto s = open(opt, "c");
   auto out = s->record_inspection(make_record("m1", true));
   ASSERT_GT(out.alarm_id, 0);
   auto rows = s->list_outbox(out.alarm_id);
@@ -348,7 +340,7 @@ TEST(Store, OutboxPayloadComesFromTheCaller) {
   EXPECT_EQ(rows[0].payload, "alarm " + std::to_string(out.alarm_id) + " m1");
 }
 
-TEST(Store, RefusesGarbageFilesAndNewerSchemas) {
+TEST(Store, RefusesGarbageFiles) {
   StoreTempDir dir;
   fs::create_directories(dir.path() / "junk");
   mmfuse::test::touch_file(dir.path() / "junk" / "mmfuse.db", std::string(4096, 'x'));
@@ -359,26 +351,35 @@ TEST(Store, RefusesGarbageFilesAndNewerSchemas) {
     EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     EXPECT_NE(std::string(e.what()).find("mmfuse.db"), std::string::npos) << e.what();
   }
-  { auto s = store::Store::open(dir.path() / "new"); }
-  sqlite3* h = nullptr;
-  sqlite3_open((dir.path() / "new" / "mmfuse.db").c_str(), &h);
-  sqlite3_exec(h, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
-  sqlite3_close(h);
+}
+
+TEST_P(StoreP, RefusesNewerSchemas) {
+  { auto s = open({}, "new"); }
+  if (postgres()) {
+    const std::string url = location("new").conninfo;
+    server()->exec(url.substr(url.rfind('/') + 1),
+                   "INSERT INTO schema_version(version, applied_ms) VALUES(99, 0)");
+  } else {
+    sqlite3* h = nullptr;
+    sqlite3_open((temp() / "new" / "mmfuse.db").c_str(), &h);
+    sqlite3_exec(h, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+    sqlite3_close(h);
+  }
   try {
-    store::Store::open(dir.path() / "new");
+    open({}, "new");
     FAIL() << "expected unsupported";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
   }
 }
 
-TEST(Store, ReadersRunWhileWriterThreadsRecord) {
-  StoreTempDir dir;
+TEST_P(StoreP, ReadersRunWhileWriterThreadsRecord) {
   store::StoreOptions opt;
   opt.sinks = {"mqtt"};
   opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   constexpr int kWriters = 2, kEach = 60;
   std::atomic<bool> done{false};
   std::atomic<int> reads{0};
@@ -403,7 +404,12 @@ TEST(Store, ReadersRunWhileWriterThreadsRecord) {
   done = true;
   reader.join();
   EXPECT_GT(reads.load(), 0);
-  EXPECT_EQ(count_rows(s->db_path(), "SELECT count(*) FROM inspections"), kWriters * kEach);
-  EXPECT_EQ(count_rows(s->db_path(), "SELECT count(*) FROM sensor_readings"), kWriters * kEach * 3);
+  EXPECT_EQ(s->query_int("SELECT count(*) FROM inspections"), kWriters * kEach);
+  EXPECT_EQ(s->query_int("SELECT count(*) FROM sensor_readings"), kWriters * kEach * 3);
   EXPECT_EQ(s->outbox_backlog().total, kWriters * kEach / 3);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreP,
+                         ::testing::Values(mmfuse::test::StoreBackend::sqlite,
+                                           mmfuse::test::StoreBackend::postgres),
+                         mmfuse::test::backend_name);

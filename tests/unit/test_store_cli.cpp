@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "alarm/alarm_payload.h"
-#include "test_store_util.h"
+#include "test_postgres_util.h"
 
 using namespace mmfuse;
 using mmfuse::test::make_record;
@@ -106,4 +106,61 @@ TEST(StoreCli, ListAckStatsInfoPruneAndDeliver) {
   auto pruned = json_of(run("store prune --days 1 --data " + data));
   EXPECT_EQ(pruned["pruned"]["inspections"], 0);  // all recorded just now
   EXPECT_EQ(run("store prune --days 0 --data " + data).code, 2);
+}
+
+// The same commands with --store URL on each back-end; bad URLs and unreachable
+// servers are exit 2 with a message, and nothing falls back to SQLite.
+using StoreCliP = mmfuse::test::StoreBackendTest;
+
+TEST_P(StoreCliP, InfoListAckWithStoreUrl) {
+  {
+    store::StoreOptions opt;
+    opt.sinks = {"webhook"};
+    opt.alarm_payload = alarm::alarm_payload;
+    auto s = open(opt);
+    s->record_inspection(make_record("m1", true));
+    s->record_inspection(make_record("m2", false));
+  }
+  const std::string store = " --store '" + url() + "'";
+  auto info = run("store info" + store);
+  ASSERT_EQ(info.code, 0) << info.out;
+  auto j = json_of(info);
+  EXPECT_EQ(j["backend"], postgres() ? "postgresql" : "sqlite");
+  EXPECT_EQ(j["schema_version"], store::Store::kSchemaVersion);
+  EXPECT_EQ(j["integrity"], "ok");
+  EXPECT_EQ(j["counts"]["inspections"], 2);
+  EXPECT_EQ(j["counts"]["alarms"], 1);
+  EXPECT_EQ(j["outbox"]["total"], 1);
+  auto list = json_of(run("alarms list" + store));
+  ASSERT_EQ(list["alarms"].size(), 1u);
+  const int64_t id = list["alarms"][0]["id"];
+  EXPECT_EQ(run("alarms ack --id " + std::to_string(id) + " --user ops" + store).code, 0);
+  EXPECT_EQ(json_of(run("alarms list --open" + store))["alarms"].size(), 0u);
+  EXPECT_EQ(run("store prune --days 1" + store).code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreCliP,
+                         ::testing::Values(mmfuse::test::StoreBackend::sqlite,
+                                           mmfuse::test::StoreBackend::postgres),
+                         mmfuse::test::backend_name);
+
+TEST(StoreCli, BadOrUnreachableStoreIsExitTwo) {
+  StoreTempDir dir;
+  EXPECT_EQ(run("store info --store mysql://db/plant").code, 2);
+  EXPECT_EQ(run("store info --store sqlite:").code, 2);
+  const std::string closed =
+      "postgresql://mmfuse@127.0.0.1:" + std::to_string(mmfuse::test::free_port()) + "/x";
+  const std::string cmd = std::string(MMFUSE_BINARY) + " store info --store " + closed + " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = ::pclose(p);
+  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 2);
+  EXPECT_NE(out.find("cannot connect to PostgreSQL"), std::string::npos) << out;
+  // A sqlite:// URL naming a missing store is not_found, and nothing is created.
+  EXPECT_EQ(run("alarms list --store sqlite://" + (dir.path() / "none" / "x.db").string()).code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "none"));
 }

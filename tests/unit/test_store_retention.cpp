@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "alarm/alarm_payload.h"
-#include "test_store_util.h"
+#include "test_postgres_util.h"
 
 namespace fs = std::filesystem;
 using namespace mmfuse;
@@ -13,10 +13,14 @@ using mmfuse::test::make_readings;
 using mmfuse::test::make_record;
 using mmfuse::test::StoreTempDir;
 using mmfuse::test::touch_file;
+using StoreRetentionP = mmfuse::test::StoreBackendTest;
 
 namespace {
 
-std::string foreign_key_problems(const fs::path& db) {
+// SQLite checks foreign keys only when asked; PostgreSQL enforces them on every write.
+std::string foreign_key_problems(const store::Store& store) {
+  if (std::string(store.backend_kind()) != "sqlite") return "";
+  const fs::path db = store.db_path();
   sqlite3* h = nullptr;
   sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
   sqlite3_stmt* s = nullptr;
@@ -38,15 +42,14 @@ void set_mtime_ms(const fs::path& p, int64_t ms) {
 
 }  // namespace
 
-TEST(StoreRetention, PrunesOldRowsAndEvidenceKeepsRecentAndReferenced) {
-  StoreTempDir dir;
+TEST_P(StoreRetentionP, PrunesOldRowsAndEvidenceKeepsRecentAndReferenced) {
   store::FakeClock clock;
   store::StoreOptions opt;
   opt.clock = &clock;
   opt.sinks = {"webhook"};
   opt.alarm_payload = alarm::alarm_payload;
   opt.dedupe_cooldown_ms = 0;
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   const fs::path ev = s->evidence_dir();
   const int64_t t0 = clock.now_ms();
 
@@ -56,11 +59,11 @@ TEST(StoreRetention, PrunesOldRowsAndEvidenceKeepsRecentAndReferenced) {
   touch_file(ev / "r0/a.png");
   touch_file(ev / "r0/b.png");
   touch_file(ev / "r0/c.png");
-  touch_file(dir.path() / "golden.png");
+  touch_file(temp() / "data" / "golden.png");
   auto a = s->record_inspection(make_record("A", true, "", {"evidence/r0/a.png"}));
   auto b = s->record_inspection(make_record("B", true, "", {(ev / "r0/b.png").string()}));
   auto c = s->record_inspection(make_record("C", true, "", {"evidence/r0/c.png"}));
-  auto n = s->record_inspection(make_record("N", false, "", {(dir.path() / "golden.png").string()}),
+  auto n = s->record_inspection(make_record("N", false, "", {(temp() / "data" / "golden.png").string()}),
                                 make_readings("N", 4, t0));
   s->record_readings(make_readings("S", 3, t0));  // a stream outside inspections
   auto round = s->begin_round(0);
@@ -101,7 +104,7 @@ TEST(StoreRetention, PrunesOldRowsAndEvidenceKeepsRecentAndReferenced) {
   EXPECT_TRUE(fs::exists(ev / "r0/b.png"));  // named by the open alarm B
   EXPECT_TRUE(fs::exists(ev / "r0/c.png"));
   EXPECT_TRUE(fs::exists(ev / "r6/r.png"));
-  EXPECT_TRUE(fs::exists(dir.path() / "golden.png"));  // outside evidence/: never deleted
+  EXPECT_TRUE(fs::exists(temp() / "data" / "golden.png"));  // outside evidence/: never deleted
   EXPECT_FALSE(fs::exists(ev / "orphan/old.png"));
   EXPECT_TRUE(fs::exists(ev / "orphan/new.png"));
   EXPECT_EQ(rep.files, 2);  // a.png and the old orphan
@@ -109,7 +112,7 @@ TEST(StoreRetention, PrunesOldRowsAndEvidenceKeepsRecentAndReferenced) {
   EXPECT_EQ(s->sensor_trend("N", "temperature", 0, 0).size(), 0u);
   EXPECT_EQ(s->sensor_trend("R", "temperature", 0, 0).size(), 2u);
   EXPECT_EQ(s->integrity_check(), "ok");
-  EXPECT_EQ(foreign_key_problems(s->db_path()), "");
+  EXPECT_EQ(foreign_key_problems(*s), "");
 
   // Pruning again changes nothing.
   auto again = s->prune();
@@ -132,17 +135,16 @@ TEST(StoreRetention, PrunesOldRowsAndEvidenceKeepsRecentAndReferenced) {
   EXPECT_FALSE(s->find_alarm(c.alarm_id));
   EXPECT_FALSE(fs::exists(ev / "r0/c.png"));
   EXPECT_EQ(s->list_outbox().size(), 0u);
-  EXPECT_EQ(foreign_key_problems(s->db_path()), "");
+  EXPECT_EQ(foreign_key_problems(*s), "");
   (void)late;
 }
 
-TEST(StoreRetention, ConfigurableDaysAndSharedEvidenceIsKept) {
-  StoreTempDir dir;
+TEST_P(StoreRetentionP, ConfigurableDaysAndSharedEvidenceIsKept) {
   store::FakeClock clock;
   store::StoreOptions opt;
   opt.clock = &clock;
   opt.retention_days = 2;
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   const fs::path ev = s->evidence_dir();
   touch_file(ev / "shared.png");
   auto old = s->record_inspection(make_record("A", false, "", {"evidence/shared.png"}));
@@ -170,18 +172,17 @@ std::string evidence_name(int i) {
   return name;
 }
 
-TEST(StoreRetention, PrunesManyInspectionsInChunks) {
-  StoreTempDir dir;
+TEST_P(StoreRetentionP, PrunesManyInspectionsInChunks) {
   store::FakeClock clock;
   store::StoreOptions opt;
   opt.clock = &clock;
   opt.synchronous_full = false;  // speed: this test is about chunking, not durability
-  auto s = store::Store::open(dir.path(), opt);
+  auto s = open(opt);
   constexpr int kOld = 700, kNew = 5;  // more than two prune chunks (256)
   for (int i = 0; i < kOld + kNew; ++i) {
     if (i == kOld) clock.advance_ms(8 * store::kMsPerDay);
     const std::string rel = evidence_name(i);
-    touch_file(dir.path() / rel);
+    touch_file(temp() / "data" / rel);
     s->record_inspection(make_record(i % 2 ? "d1" : "d2", false, "", {rel}),
                          mmfuse::test::make_readings("d0", 3, clock.now_ms()));
   }
@@ -190,8 +191,13 @@ TEST(StoreRetention, PrunesManyInspectionsInChunks) {
   EXPECT_EQ(rep.readings, 3 * kOld);
   EXPECT_EQ(rep.files, kOld);
   EXPECT_EQ(s->list_inspections({"", "", 0, 0, 10000}).size(), static_cast<size_t>(kNew));
-  EXPECT_TRUE(fs::exists(dir.path() / evidence_name(kOld)));
-  EXPECT_FALSE(fs::exists(dir.path() / "evidence/e0.png"));
+  EXPECT_TRUE(fs::exists(temp() / "data" / evidence_name(kOld)));
+  EXPECT_FALSE(fs::exists(temp() / "data" / "evidence/e0.png"));
   EXPECT_EQ(s->sensor_trend("d0", "temperature", 0, 0).size(), 3u * kNew);
-  EXPECT_EQ(foreign_key_problems(s->db_path()), "");
+  EXPECT_EQ(foreign_key_problems(*s), "");
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreRetentionP,
+                         ::testing::Values(mmfuse::test::StoreBackend::sqlite,
+                                           mmfuse::test::StoreBackend::postgres),
+                         mmfuse::test::backend_name);

@@ -1,11 +1,13 @@
-// The store's schema as numbered migrations (PRAGMA user_version = number applied).
+// The store's schema on SQLite as numbered migrations (PRAGMA user_version = number
+// applied). schema_postgres.h holds the same schema in PostgreSQL's dialect: a migration
+// added here needs its twin there (same number, same meaning).
 // Append a migration to change the schema; never edit one that has shipped.
 #pragma once
 
 namespace mmfuse::store {
 
-// kMigrations[i] moves a database from user_version i to i + 1.
-inline constexpr const char* kMigrations[] = {
+// kSqliteMigrations[i] moves a database from user_version i to i + 1.
+inline constexpr const char* kSqliteMigrations[] = {
     // 1: the initial schema.
     R"sql(
 CREATE TABLE devices(
@@ -121,9 +123,29 @@ CREATE INDEX evidence_by_path ON evidence_refs(path);
 CREATE INDEX evidence_by_inspection ON evidence_refs(inspection_id);
 CREATE INDEX evidence_by_alarm ON evidence_refs(alarm_id);
 )sql",
+    // 2: work shared by several processes: the devices of a round claimed by workers
+    // (a lease, so a dead worker's devices are taken over), and the outbox sinks'
+    // dispatch leases (one process delivers a sink at a time).
+    R"sql(
+CREATE TABLE round_claims(
+  round_id TEXT NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  worker TEXT NOT NULL DEFAULT '',
+  lease_until_ms INTEGER NOT NULL DEFAULT 0,
+  claims INTEGER NOT NULL DEFAULT 0,
+  done INTEGER NOT NULL DEFAULT 0 CHECK(done IN (0, 1)),
+  PRIMARY KEY(round_id, device_id));
+CREATE INDEX round_claims_open ON round_claims(round_id, seq) WHERE done = 0;
+
+CREATE TABLE sink_leases(
+  sink TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  lease_until_ms INTEGER NOT NULL);
+)sql",
 };
 
-inline constexpr int kMigrationCount =
-    static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+inline constexpr int kSqliteMigrationCount =
+    static_cast<int>(sizeof(kSqliteMigrations) / sizeof(kSqliteMigrations[0]));
 
 }  // namespace mmfuse::store
