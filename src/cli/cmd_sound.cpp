@@ -250,11 +250,14 @@ void register_eval(CLI::App* sound) {
     const auto results = evaluate_sound_detector(clips, config, eval, *command_pool());
 
     // Pooled over machine types: each machine has its own model and threshold,
-    // so F1 pools the decisions; AUC is the mean of the per-machine AUCs.
+    // so F1 pools the decisions; AUC is the mean of the per-machine AUCs. DCASE
+    // 2023 task 2 ranks systems by the harmonic mean of all AUCs and pAUCs.
     BinaryCounts all, all_syn;
     double auc_sum = 0, syn_sum = 0;
     size_t auc_n = 0, syn_n = 0;
+    std::vector<double> aucs, paucs;
     for (const auto& r : results) {
+      if (!std::isnan(r.auc)) aucs.push_back(r.auc), paucs.push_back(r.pauc);
       all.tp += r.counts.tp, all.fp += r.counts.fp, all.tn += r.counts.tn, all.fn += r.counts.fn;
       all_syn.tp += r.synthetic_counts.tp, all_syn.fp += r.synthetic_counts.fp;
       all_syn.tn += r.synthetic_counts.tn, all_syn.fn += r.synthetic_counts.fn;
@@ -263,6 +266,10 @@ void register_eval(CLI::App* sound) {
     }
     const double mean_auc = auc_n ? auc_sum / static_cast<double>(auc_n) : std::nan("");
     const double mean_syn = syn_n ? syn_sum / static_cast<double>(syn_n) : std::nan("");
+    const double hmean_auc = harmonic_mean(aucs), hmean_pauc = harmonic_mean(paucs);
+    std::vector<double> both = aucs;
+    both.insert(both.end(), paucs.begin(), paucs.end());
+    const double dcase_score = harmonic_mean(both);
     if (opt->json) {
       Json machines = Json::array();
       for (const auto& r : results) {
@@ -272,6 +279,7 @@ void register_eval(CLI::App* sound) {
                   {"test_anomaly", r.test_anomaly},
                   {"threshold", nan_to_null(r.threshold)},
                   {"auc", nan_to_null(r.auc)},
+                  {"pauc", nan_to_null(r.pauc)},
                   {"f1", r.counts.f1()},
                   {"tp", r.counts.tp},
                   {"fp", r.counts.fp},
@@ -297,32 +305,40 @@ void register_eval(CLI::App* sound) {
                   {"detector", gaussian_config_to_json(config)},
                   {"machines", machines},
                   {"mean_auc", nan_to_null(mean_auc)},
+                  {"pauc_max_fpr", 0.1},
+                  {"hmean_auc", nan_to_null(hmean_auc)},
+                  {"hmean_pauc", nan_to_null(hmean_pauc)},
+                  {"dcase_score", nan_to_null(dcase_score)},
                   {"pooled_f1", all.f1()}};
       if (opt->synthetic)
         out["synthetic"] = {{"mean_auc", nan_to_null(mean_syn)}, {"pooled_f1", all_syn.f1()}};
       print_json(out);
       return;
     }
-    std::printf("%-10s %5s %6s %7s %9s %6s %6s", "machine", "train", "normal", "anomaly",
-                "threshold", "AUC", "F1");
+    std::printf("%-10s %5s %6s %7s %9s %6s %6s %6s", "machine", "train", "normal", "anomaly",
+                "threshold", "AUC", "pAUC", "F1");
     if (opt->synthetic) std::printf(" | %8s %6s %6s", "syn.segs", "synAUC", "synF1");
     std::printf("\n");
     for (const auto& r : results) {
-      std::printf("%-10s %5zu %6zu %7zu %9s %6s %6s", r.machine.c_str(), r.train_clips,
+      std::printf("%-10s %5zu %6zu %7zu %9s %6s %6s %6s", r.machine.c_str(), r.train_clips,
                   r.test_normal, r.test_anomaly, fmt(r.threshold).c_str(), fmt(r.auc).c_str(),
-                  r.test_normal + r.test_anomaly ? fmt(r.counts.f1()).c_str() : "n/a");
+                  fmt(r.pauc).c_str(), r.test_normal + r.test_anomaly ? fmt(r.counts.f1()).c_str() : "n/a");
       if (opt->synthetic)
         std::printf(" | %8zu %6s %6s", r.synthetic_normal + r.synthetic_anomaly,
                     fmt(r.synthetic_auc).c_str(), fmt(r.synthetic_counts.f1()).c_str());
       std::printf("\n");
     }
-    std::printf("%-10s %5s %6s %7s %9s %6s %6s", "all", "", "", "", "", fmt(mean_auc).c_str(),
-                fmt(all.f1()).c_str());
+    std::printf("%-10s %5s %6s %7s %9s %6s %6s %6s", "all", "", "", "", "", fmt(mean_auc).c_str(),
+                "", fmt(all.f1()).c_str());
     if (opt->synthetic)
       std::printf(" | %8s %6s %6s", "", fmt(mean_syn).c_str(), fmt(all_syn.f1()).c_str());
+    std::printf("\n%-10s %5s %6s %7s %9s %6s %6s\n", "hmean", "", "", "", "",
+                fmt(hmean_auc).c_str(), fmt(hmean_pauc).c_str());
+    std::printf("DCASE score (harmonic mean of all AUCs and pAUCs): %s\n",
+                fmt(dcase_score).c_str());
     std::printf(
-        "\n(AUC: per machine type, 'all' = their mean; F1 at the fitted threshold, 'all' "
-        "pooled)\n");
+        "(AUC: per machine type, 'all' = their mean; pAUC: McClish-standardised partial AUC at "
+        "FPR <= 0.1 as DCASE 2023 task 2; F1 at the fitted threshold, 'all' pooled)\n");
   });
 }
 
