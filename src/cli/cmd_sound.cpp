@@ -36,6 +36,7 @@ struct GaussianOptions {
   bool clip_mean_norm = false;
   double shrinkage = 0.1;
   double sigma = 3.0;
+  double false_alarm_rate = 0.0;  // when set, replaces sigma
   std::string normalize = "peak";
   bool no_trim = false;
 
@@ -52,7 +53,13 @@ struct GaussianOptions {
         "steady spectral changes)");
     cmd->add_option("--shrinkage", shrinkage, "Covariance shrinkage towards a scaled identity")
         ->check(CLI::Range(1e-6, 1.0));
-    cmd->add_option("--sigma", sigma, "Threshold = mean + sigma * std of held-out normal scores");
+    auto* s = cmd->add_option("--sigma", sigma,
+                              "Threshold = mean + sigma * std of held-out normal scores");
+    cmd->add_option("--false-alarm-rate", false_alarm_rate,
+                    "Target share of normal segments flagged (sets sigma from a Gaussian fit "
+                    "of the held-out normal scores; default 3 sigma = 0.00135)")
+        ->check(CLI::Range(1e-12, 0.5))
+        ->excludes(s);
     cmd->add_option("--normalize", normalize, "Loudness normalisation: none, peak or rms")
         ->check(CLI::IsMember({"none", "peak", "rms"}));
     cmd->add_flag("--no-trim", no_trim, "Keep leading/trailing silence");
@@ -65,7 +72,7 @@ struct GaussianOptions {
     c.context = context;
     c.clip_mean_norm = clip_mean_norm;
     c.shrinkage = shrinkage;
-    c.threshold_sigma = sigma;
+    c.threshold_sigma = false_alarm_rate > 0.0 ? sigma_for_false_alarm_rate(false_alarm_rate) : sigma;
     c.preprocess.normalize = parse_normalize_mode(normalize, "--normalize");
     c.preprocess.trim.enabled = !no_trim;
     return c;
@@ -76,6 +83,7 @@ Json verdict_json(const std::string& file, const SoundResult& v,
                   const std::optional<double>& threshold) {
   Json j = {{"file", file}, {"score", v.score}, {"anomaly", v.anomaly ? 1 : 0}};
   j["threshold"] = threshold ? Json(*threshold) : Json(nullptr);
+  j["probability"] = std::isnan(v.probability) ? Json(nullptr) : Json(v.probability);
   j["seconds"] = v.seconds;
   if (!v.label.empty()) {
     j["label"] = v.label;
@@ -129,6 +137,7 @@ void register_fit(CLI::App* sound) {
                 {"calibration",
                  {{"rule", "mean + sigma * std of held-out segment scores"},
                   {"sigma", det.config().threshold_sigma},
+                  {"false_alarm_rate", false_alarm_rate_for_sigma(det.config().threshold_sigma)},
                   {"folds", cal.folds},
                   {"segments", cal.segments},
                   {"mean", cal.mean},
@@ -281,6 +290,11 @@ void register_eval(CLI::App* sound) {
                   {"auc", nan_to_null(r.auc)},
                   {"pauc", nan_to_null(r.pauc)},
                   {"f1", r.counts.f1()},
+                  {"false_alarm_rate",
+                   r.counts.fp + r.counts.tn
+                       ? Json(static_cast<double>(r.counts.fp) /
+                              static_cast<double>(r.counts.fp + r.counts.tn))
+                       : Json(nullptr)},
                   {"tp", r.counts.tp},
                   {"fp", r.counts.fp},
                   {"tn", r.counts.tn},

@@ -63,7 +63,24 @@ TEST(SoundGaussian, AnomaliesScoreHigherAndModelRoundTrips) {
   EXPECT_EQ(back.threshold(), det.threshold());
   EXPECT_EQ(back.config().dim(), 40);
   EXPECT_NEAR(back.score(pool, test[1]), whine, 1e-6 * whine);
+  // Probabilities: the held-out Gaussian's CDF, 1 - 0.00135 at the 3-sigma
+  // threshold, and the same after a round trip through config.json.
+  EXPECT_NEAR(det.anomaly_probability(det.threshold()), 1.0 - 0.0013498980316300933, 1e-12);
+  EXPECT_NEAR(det.anomaly_probability(cal.mean + 1.2 * cal.std), 0.88493032977829178, 1e-12);
+  EXPECT_LT(det.anomaly_probability(normal), 1.0 - 0.0013498980316300933);
+  EXPECT_GT(det.anomaly_probability(whine), 1.0 - 0.0013498980316300933);
+  EXPECT_DOUBLE_EQ(back.anomaly_probability(whine), det.anomaly_probability(whine));
   fs::remove_all(dir);
+}
+
+// scipy.stats.norm.isf(0.05) and norm.sf(3) (Debian's python3-scipy), %.17g.
+TEST(SoundGaussian, SigmaForFalseAlarmRate) {
+  EXPECT_NEAR(sigma_for_false_alarm_rate(0.05), 1.6448536269514729, 1e-9);
+  EXPECT_NEAR(false_alarm_rate_for_sigma(3.0), 0.0013498980316300933, 1e-15);
+  EXPECT_NEAR(sigma_for_false_alarm_rate(0.0013498980316300933), 3.0, 1e-9);
+  EXPECT_NEAR(sigma_for_false_alarm_rate(0.5), 0.0, 1e-9);
+  EXPECT_THROW(sigma_for_false_alarm_rate(0.0), Error);
+  EXPECT_THROW(sigma_for_false_alarm_rate(0.7), Error);
 }
 
 TEST(SoundGaussian, SingleClipCalibratesOnHalvesAndRejectsSilence) {
