@@ -311,6 +311,10 @@ void register_eval(CLI::App* sound) {
                             {"anomalous_segments", r.synthetic_anomaly},
                             {"auc", nan_to_null(r.synthetic_auc)},
                             {"f1", r.synthetic_counts.f1()},
+                            {"false_alarm_rate",
+                             r.synthetic_normal ? Json(static_cast<double>(r.synthetic_counts.fp) /
+                                                       static_cast<double>(r.synthetic_normal))
+                                                : Json(nullptr)},
                             {"auc_by_fault", by_fault}};
         }
         machines.push_back(m);
