@@ -70,6 +70,24 @@ TEST(SoundGaussian, AnomaliesScoreHigherAndModelRoundTrips) {
   EXPECT_LT(det.anomaly_probability(normal), 1.0 - 0.0013498980316300933);
   EXPECT_GT(det.anomaly_probability(whine), 1.0 - 0.0013498980316300933);
   EXPECT_DOUBLE_EQ(back.anomaly_probability(whine), det.anomaly_probability(whine));
+  // A folder written before probabilities existed loads with none (NaN), and a
+  // malformed "calibration" is bad input naming the field.
+  const fs::path config = dir / "model" / "config.json";
+  std::ifstream in(config);
+  nlohmann::json j = nlohmann::json::parse(in);
+  in.close();
+  j.erase("calibration");
+  std::ofstream(config) << j.dump();
+  EXPECT_TRUE(std::isnan(GaussianDetector::load(dir / "model").anomaly_probability(whine)));
+  j["calibration"] = {{"mean", 1.0}, {"std", -1.0}};
+  std::ofstream(config) << j.dump();
+  try {
+    GaussianDetector::load(dir / "model");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
+    EXPECT_NE(std::string(e.what()).find("calibration"), std::string::npos);
+  }
   fs::remove_all(dir);
 }
 
