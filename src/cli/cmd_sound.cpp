@@ -72,7 +72,8 @@ struct GaussianOptions {
     c.context = context;
     c.clip_mean_norm = clip_mean_norm;
     c.shrinkage = shrinkage;
-    c.threshold_sigma = false_alarm_rate > 0.0 ? sigma_for_false_alarm_rate(false_alarm_rate) : sigma;
+    c.threshold_sigma =
+        false_alarm_rate > 0.0 ? sigma_for_false_alarm_rate(false_alarm_rate) : sigma;
     c.preprocess.normalize = parse_normalize_mode(normalize, "--normalize");
     c.preprocess.trim.enabled = !no_trim;
     return c;
@@ -290,11 +291,10 @@ void register_eval(CLI::App* sound) {
                   {"auc", nan_to_null(r.auc)},
                   {"pauc", nan_to_null(r.pauc)},
                   {"f1", r.counts.f1()},
-                  {"false_alarm_rate",
-                   r.counts.fp + r.counts.tn
-                       ? Json(static_cast<double>(r.counts.fp) /
-                              static_cast<double>(r.counts.fp + r.counts.tn))
-                       : Json(nullptr)},
+                  {"false_alarm_rate", r.counts.fp + r.counts.tn
+                                           ? Json(static_cast<double>(r.counts.fp) /
+                                                  static_cast<double>(r.counts.fp + r.counts.tn))
+                                           : Json(nullptr)},
                   {"tp", r.counts.tp},
                   {"fp", r.counts.fp},
                   {"tn", r.counts.tn},
@@ -340,7 +340,8 @@ void register_eval(CLI::App* sound) {
     for (const auto& r : results) {
       std::printf("%-10s %5zu %6zu %7zu %9s %6s %6s %6s", r.machine.c_str(), r.train_clips,
                   r.test_normal, r.test_anomaly, fmt(r.threshold).c_str(), fmt(r.auc).c_str(),
-                  fmt(r.pauc).c_str(), r.test_normal + r.test_anomaly ? fmt(r.counts.f1()).c_str() : "n/a");
+                  fmt(r.pauc).c_str(),
+                  r.test_normal + r.test_anomaly ? fmt(r.counts.f1()).c_str() : "n/a");
       if (opt->synthetic)
         std::printf(" | %8zu %6s %6s", r.synthetic_normal + r.synthetic_anomaly,
                     fmt(r.synthetic_auc).c_str(), fmt(r.synthetic_counts.f1()).c_str());

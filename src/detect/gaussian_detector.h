@@ -7,8 +7,8 @@
 // Mahalanobis distance divided by the feature dimension (~1 for frames like
 // the training data). The alarm threshold is set from held-out normal scores
 // (see calibrate_threshold), and a score becomes an anomaly probability
-// against the same held-out distribution (see anomaly_probability). Saved as a model folder: config.json
-// (model_type "sound_gaussian") + model.safetensors (mean, precision).
+// against the same held-out distribution (see anomaly_probability). Saved as a model folder:
+// config.json (model_type "sound_gaussian") + model.safetensors (mean, precision).
 #pragma once
 
 #include <filesystem>

@@ -155,8 +155,7 @@ TEST(SoundEval, RocAucAndF1) {
 // scipy.stats.hmean, printed with %.17g on the arrays below.
 TEST(SoundEval, AucAndPartialAucMatchSklearn) {
   const std::vector<int> ties_y = {0, 0, 1, 1, 0, 1, 0, 1, 0, 0, 1, 0};
-  const std::vector<double> ties_s = {0.1, 0.4,  0.35, 0.8, 0.4, 0.9,
-                                      0.2, 0.4, 0.05, 0.6, 0.7, 0.3};
+  const std::vector<double> ties_s = {0.1, 0.4, 0.35, 0.8, 0.4, 0.9, 0.2, 0.4, 0.05, 0.6, 0.7, 0.3};
   EXPECT_NEAR(roc_auc(ties_s, ties_y), 0.8571428571428571, 1e-12);
   EXPECT_NEAR(partial_roc_auc(ties_s, ties_y, 0.1), 0.78947368421052633, 1e-12);
   EXPECT_NEAR(partial_roc_auc(ties_s, ties_y, 0.3), 0.78165266106442566, 1e-12);
