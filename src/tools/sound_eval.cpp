@@ -182,18 +182,20 @@ void run_real(const std::vector<LabelledClip>& clips, const GaussianDetectorConf
               ThreadPool& pool, MachineResult& r) {
   std::vector<fs::path> train, test;
   std::vector<int> labels;
+  std::vector<std::string> domains;
   for (const auto& c : clips) {
     if (c.train) {
       train.push_back(c.path);
     } else {
       test.push_back(c.path);
       labels.push_back(c.anomaly ? 1 : 0);
+      domains.push_back(c.domain);
       (c.anomaly ? r.test_anomaly : r.test_normal) += 1;
     }
   }
   r.train_clips = train.size();
   r.auc = std::numeric_limits<double>::quiet_NaN();
-  r.pauc = r.auc;
+  r.pauc = r.auc_source = r.auc_target = r.auc;
   r.threshold = std::numeric_limits<double>::quiet_NaN();
   if (train.empty() || test.empty()) return;
   GaussianDetector det(config);
@@ -204,6 +206,13 @@ void run_real(const std::vector<LabelledClip>& clips, const GaussianDetectorConf
   r.threshold = det.threshold();
   r.auc = roc_auc(scores, labels);
   r.pauc = partial_roc_auc(scores, labels, 0.1);
+  for (const char* domain : {"source", "target"}) {
+    std::vector<double> s;
+    std::vector<int> l;
+    for (size_t i = 0; i < scores.size(); ++i)
+      if (labels[i] || domains[i] == domain) s.push_back(scores[i]), l.push_back(labels[i]);
+    (std::string(domain) == "source" ? r.auc_source : r.auc_target) = roc_auc(s, l);
+  }
   r.counts = count_predictions(scores, labels, det.threshold());
   for (size_t i = 0; i < test.size(); ++i)
     r.test_scores.emplace_back(test[i].filename().string(), scores[i]);

@@ -67,6 +67,9 @@ struct MachineResult {
   double threshold = 0.0;  // NaN when there was nothing to test
   double auc = 0.0;        // NaN when the test set lacks a class
   double pauc = 0.0;       // partial AUC at max FPR 0.1 (DCASE); NaN likewise
+  // DCASE's per-domain AUCs: the domain's test normals against all anomalies
+  // (NaN when the domain has no test normal or there is no anomaly).
+  double auc_source = 0.0, auc_target = 0.0;
   BinaryCounts counts;
   // Synthetic-fault evaluation (when asked for): fit on the first half of the
   // training normals, test on 2 s segments of the other half, each segment

@@ -114,6 +114,7 @@ d = json.load(open(sys.argv[1]))
 m = d["machines"][0]
 assert m["machine"] == "pump" and m["train_clips"] == 3 and m["test_normal"] == 1 and m["test_anomaly"] == 2, m
 assert m["auc"] == 1.0 and m["pauc"] == 1.0 and m["f1"] > 0 and m["fp"] == 0, m
+assert m["auc_source"] == 1.0 and m["auc_target"] is None, m
 assert d["hmean_auc"] == 1.0 and d["dcase_score"] == 1.0 and d["pauc_max_fpr"] == 0.1, d
 assert [s["file"] for s in m["test_scores"]][0].endswith("anomaly_0000.wav")
 PYEOF

@@ -230,6 +230,10 @@ TEST(SoundEval, SharedDcaseSample) {
     EXPECT_GT(r.threshold, 0.0);
     // 1 normal + 1 anomaly: AUC is 0 or 1 and pAUC(0.1) then 0.474 or 1.
     EXPECT_NEAR(r.pauc, r.auc == 1.0 ? 1.0 : 0.47368421052631576, 1e-12) << r.machine;
+    // The three test normals are target-domain clips (PROVENANCE.md): no
+    // source-domain AUC, and the target one is the whole pair's.
+    EXPECT_TRUE(std::isnan(r.auc_source)) << r.machine;
+    EXPECT_EQ(r.auc_target, r.auc) << r.machine;
     std::printf("[ SoundEval ] %-9s AUC %.2f pAUC %.3f F1 %.2f (1 normal + 1 anomaly)\n",
                 r.machine.c_str(), r.auc, r.pauc, r.counts.f1());
   }
