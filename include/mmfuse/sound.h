@@ -29,6 +29,11 @@ namespace mmfuse {
 
 struct SoundResult {
   double score = 0.0;  // larger = more anomalous
+  // Anomaly probability in [0, 1]: sound_gaussian, HTM's likelihood of the
+  // score against held-out normal scores (>= 1 - the target false-alarm rate
+  // exactly when score >= the fitted threshold; NaN for model folders written
+  // before it was saved); sound_cnn_lstm, 1 - P(normal label).
+  double probability = 0.0;
   bool anomaly = false;
   // Seconds of audio judged: after resampling to the model's rate and
   // removing leading/trailing silence (when the model's folder asks for it).

@@ -16,6 +16,7 @@ namespace {
 SoundResult to_result(SoundVerdict&& v) {
   SoundResult r;
   r.score = v.score;
+  r.probability = v.probability;
   r.anomaly = v.anomaly;
   r.seconds = v.seconds;
   r.label = std::move(v.label);

@@ -36,6 +36,7 @@ struct GaussianOptions {
   bool clip_mean_norm = false;
   double shrinkage = 0.1;
   double sigma = 3.0;
+  double false_alarm_rate = 0.0;  // when set, replaces sigma
   std::string normalize = "peak";
   bool no_trim = false;
 
@@ -52,7 +53,13 @@ struct GaussianOptions {
         "steady spectral changes)");
     cmd->add_option("--shrinkage", shrinkage, "Covariance shrinkage towards a scaled identity")
         ->check(CLI::Range(1e-6, 1.0));
-    cmd->add_option("--sigma", sigma, "Threshold = mean + sigma * std of held-out normal scores");
+    auto* s = cmd->add_option("--sigma", sigma,
+                              "Threshold = mean + sigma * std of held-out normal scores");
+    cmd->add_option("--false-alarm-rate", false_alarm_rate,
+                    "Target share of normal segments flagged (sets sigma from a Gaussian fit "
+                    "of the held-out normal scores; default 3 sigma = 0.00135)")
+        ->check(CLI::Range(1e-12, 0.5))
+        ->excludes(s);
     cmd->add_option("--normalize", normalize, "Loudness normalisation: none, peak or rms")
         ->check(CLI::IsMember({"none", "peak", "rms"}));
     cmd->add_flag("--no-trim", no_trim, "Keep leading/trailing silence");
@@ -65,7 +72,8 @@ struct GaussianOptions {
     c.context = context;
     c.clip_mean_norm = clip_mean_norm;
     c.shrinkage = shrinkage;
-    c.threshold_sigma = sigma;
+    c.threshold_sigma =
+        false_alarm_rate > 0.0 ? sigma_for_false_alarm_rate(false_alarm_rate) : sigma;
     c.preprocess.normalize = parse_normalize_mode(normalize, "--normalize");
     c.preprocess.trim.enabled = !no_trim;
     return c;
@@ -76,6 +84,7 @@ Json verdict_json(const std::string& file, const SoundResult& v,
                   const std::optional<double>& threshold) {
   Json j = {{"file", file}, {"score", v.score}, {"anomaly", v.anomaly ? 1 : 0}};
   j["threshold"] = threshold ? Json(*threshold) : Json(nullptr);
+  j["probability"] = std::isnan(v.probability) ? Json(nullptr) : Json(v.probability);
   j["seconds"] = v.seconds;
   if (!v.label.empty()) {
     j["label"] = v.label;
@@ -129,6 +138,7 @@ void register_fit(CLI::App* sound) {
                 {"calibration",
                  {{"rule", "mean + sigma * std of held-out segment scores"},
                   {"sigma", det.config().threshold_sigma},
+                  {"false_alarm_rate", false_alarm_rate_for_sigma(det.config().threshold_sigma)},
                   {"folds", cal.folds},
                   {"segments", cal.segments},
                   {"mean", cal.mean},
@@ -250,11 +260,17 @@ void register_eval(CLI::App* sound) {
     const auto results = evaluate_sound_detector(clips, config, eval, *command_pool());
 
     // Pooled over machine types: each machine has its own model and threshold,
-    // so F1 pools the decisions; AUC is the mean of the per-machine AUCs.
+    // so F1 pools the decisions; AUC is the mean of the per-machine AUCs. DCASE
+    // 2023 task 2 ranks systems by the harmonic mean of every type's source-
+    // and target-domain AUCs and pAUC.
     BinaryCounts all, all_syn;
     double auc_sum = 0, syn_sum = 0;
     size_t auc_n = 0, syn_n = 0;
+    std::vector<double> aucs, paucs, official;
     for (const auto& r : results) {
+      if (!std::isnan(r.auc)) aucs.push_back(r.auc), paucs.push_back(r.pauc);
+      for (double v : {r.auc_source, r.auc_target, r.pauc})
+        if (!std::isnan(v)) official.push_back(v);
       all.tp += r.counts.tp, all.fp += r.counts.fp, all.tn += r.counts.tn, all.fn += r.counts.fn;
       all_syn.tp += r.synthetic_counts.tp, all_syn.fp += r.synthetic_counts.fp;
       all_syn.tn += r.synthetic_counts.tn, all_syn.fn += r.synthetic_counts.fn;
@@ -263,6 +279,8 @@ void register_eval(CLI::App* sound) {
     }
     const double mean_auc = auc_n ? auc_sum / static_cast<double>(auc_n) : std::nan("");
     const double mean_syn = syn_n ? syn_sum / static_cast<double>(syn_n) : std::nan("");
+    const double hmean_auc = harmonic_mean(aucs), hmean_pauc = harmonic_mean(paucs);
+    const double dcase_score = harmonic_mean(official);
     if (opt->json) {
       Json machines = Json::array();
       for (const auto& r : results) {
@@ -272,7 +290,14 @@ void register_eval(CLI::App* sound) {
                   {"test_anomaly", r.test_anomaly},
                   {"threshold", nan_to_null(r.threshold)},
                   {"auc", nan_to_null(r.auc)},
+                  {"pauc", nan_to_null(r.pauc)},
+                  {"auc_source", nan_to_null(r.auc_source)},
+                  {"auc_target", nan_to_null(r.auc_target)},
                   {"f1", r.counts.f1()},
+                  {"false_alarm_rate", r.counts.fp + r.counts.tn
+                                           ? Json(static_cast<double>(r.counts.fp) /
+                                                  static_cast<double>(r.counts.fp + r.counts.tn))
+                                           : Json(nullptr)},
                   {"tp", r.counts.tp},
                   {"fp", r.counts.fp},
                   {"tn", r.counts.tn},
@@ -289,6 +314,10 @@ void register_eval(CLI::App* sound) {
                             {"anomalous_segments", r.synthetic_anomaly},
                             {"auc", nan_to_null(r.synthetic_auc)},
                             {"f1", r.synthetic_counts.f1()},
+                            {"false_alarm_rate",
+                             r.synthetic_normal ? Json(static_cast<double>(r.synthetic_counts.fp) /
+                                                       static_cast<double>(r.synthetic_normal))
+                                                : Json(nullptr)},
                             {"auc_by_fault", by_fault}};
         }
         machines.push_back(m);
@@ -297,32 +326,41 @@ void register_eval(CLI::App* sound) {
                   {"detector", gaussian_config_to_json(config)},
                   {"machines", machines},
                   {"mean_auc", nan_to_null(mean_auc)},
+                  {"pauc_max_fpr", 0.1},
+                  {"hmean_auc", nan_to_null(hmean_auc)},
+                  {"hmean_pauc", nan_to_null(hmean_pauc)},
+                  {"dcase_score", nan_to_null(dcase_score)},
                   {"pooled_f1", all.f1()}};
       if (opt->synthetic)
         out["synthetic"] = {{"mean_auc", nan_to_null(mean_syn)}, {"pooled_f1", all_syn.f1()}};
       print_json(out);
       return;
     }
-    std::printf("%-10s %5s %6s %7s %9s %6s %6s", "machine", "train", "normal", "anomaly",
-                "threshold", "AUC", "F1");
+    std::printf("%-10s %5s %6s %7s %9s %6s %6s %6s", "machine", "train", "normal", "anomaly",
+                "threshold", "AUC", "pAUC", "F1");
     if (opt->synthetic) std::printf(" | %8s %6s %6s", "syn.segs", "synAUC", "synF1");
     std::printf("\n");
     for (const auto& r : results) {
-      std::printf("%-10s %5zu %6zu %7zu %9s %6s %6s", r.machine.c_str(), r.train_clips,
+      std::printf("%-10s %5zu %6zu %7zu %9s %6s %6s %6s", r.machine.c_str(), r.train_clips,
                   r.test_normal, r.test_anomaly, fmt(r.threshold).c_str(), fmt(r.auc).c_str(),
+                  fmt(r.pauc).c_str(),
                   r.test_normal + r.test_anomaly ? fmt(r.counts.f1()).c_str() : "n/a");
       if (opt->synthetic)
         std::printf(" | %8zu %6s %6s", r.synthetic_normal + r.synthetic_anomaly,
                     fmt(r.synthetic_auc).c_str(), fmt(r.synthetic_counts.f1()).c_str());
       std::printf("\n");
     }
-    std::printf("%-10s %5s %6s %7s %9s %6s %6s", "all", "", "", "", "", fmt(mean_auc).c_str(),
-                fmt(all.f1()).c_str());
+    std::printf("%-10s %5s %6s %7s %9s %6s %6s %6s", "all", "", "", "", "", fmt(mean_auc).c_str(),
+                "", fmt(all.f1()).c_str());
     if (opt->synthetic)
       std::printf(" | %8s %6s %6s", "", fmt(mean_syn).c_str(), fmt(all_syn.f1()).c_str());
+    std::printf("\n%-10s %5s %6s %7s %9s %6s %6s\n", "hmean", "", "", "", "",
+                fmt(hmean_auc).c_str(), fmt(hmean_pauc).c_str());
+    std::printf("DCASE score (harmonic mean of the source/target AUCs and pAUCs): %s\n",
+                fmt(dcase_score).c_str());
     std::printf(
-        "\n(AUC: per machine type, 'all' = their mean; F1 at the fitted threshold, 'all' "
-        "pooled)\n");
+        "(AUC: per machine type, 'all' = their mean; pAUC: McClish-standardised partial AUC at "
+        "FPR <= 0.1 as DCASE 2023 task 2; F1 at the fitted threshold, 'all' pooled)\n");
   });
 }
 

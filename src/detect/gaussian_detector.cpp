@@ -298,7 +298,30 @@ Calibration GaussianDetector::calibrate_threshold(ThreadPool& pool,
   }
   cal.std = scores.size() > 1 ? std::sqrt(cal.std / static_cast<double>(scores.size() - 1)) : 0.0;
   threshold_ = cal.mean + config_.threshold_sigma * cal.std;
+  calibration_mean_ = cal.mean;
+  calibration_std_ = cal.std;
   return cal;
+}
+
+double false_alarm_rate_for_sigma(double sigma) {
+  return 0.5 * std::erfc(sigma / std::sqrt(2.0));
+}
+
+double sigma_for_false_alarm_rate(double rate) {
+  MMFUSE_CHECK(rate > 0.0 && rate <= 0.5, bad_input,
+               "false-alarm rate must be in (0, 0.5], got " + std::to_string(rate));
+  double lo = 0.0, hi = 40.0;  // the tail falls monotonically in sigma
+  for (int i = 0; i < 200; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (false_alarm_rate_for_sigma(mid) > rate ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+double GaussianDetector::anomaly_probability(double score) const {
+  if (std::isnan(calibration_mean_)) return calibration_mean_;
+  if (!(calibration_std_ > 0.0)) return score > calibration_mean_ ? 1.0 : 0.0;
+  return 1.0 - false_alarm_rate_for_sigma((score - calibration_mean_) / calibration_std_);
 }
 
 void GaussianDetector::save(const fs::path& dir, const nlohmann::json& extra) const {
@@ -306,6 +329,8 @@ void GaussianDetector::save(const fs::path& dir, const nlohmann::json& extra) co
   const int d = config_.dim();
   nlohmann::json config = gaussian_config_to_json(config_);
   config["threshold"] = threshold_;
+  if (!std::isnan(calibration_mean_))
+    config["calibration"] = {{"mean", calibration_mean_}, {"std", calibration_std_}};
   config["training_frames"] = training_frames_;
   for (auto it = extra.begin(); it != extra.end(); ++it) config[it.key()] = it.value();
   // Write into a fresh sibling folder, then swap it in: a failure never leaves
@@ -344,6 +369,17 @@ GaussianDetector GaussianDetector::load(const fs::path& dir) {
   MMFUSE_CHECK(f.has("threshold"), bad_input,
                config_path.string() + ": field \"threshold\" is missing");
   det.threshold_ = f.number("threshold", 0.0);
+  if (f.has("calibration")) {  // absent in folders written before probabilities
+    const nlohmann::json& c = j.at("calibration");
+    const std::string where = config_path.string() + ": field \"calibration\"";
+    MMFUSE_CHECK(c.is_object() && c.contains("mean") && c.contains("std") &&
+                     c["mean"].is_number() && c["std"].is_number(),
+                 bad_input, where + " must be {\"mean\": number, \"std\": number}");
+    det.calibration_mean_ = c["mean"].get<double>();
+    det.calibration_std_ = c["std"].get<double>();
+    MMFUSE_CHECK(std::isfinite(det.calibration_mean_) && det.calibration_std_ >= 0.0, bad_input,
+                 where + ": mean must be finite and std >= 0");
+  }
   det.training_frames_ = static_cast<size_t>(std::max<int64_t>(0, f.integer("training_frames", 0)));
   const auto store = WeightStore::open_folder(dir);
   const int d = det.config_.dim();

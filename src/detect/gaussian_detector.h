@@ -6,11 +6,13 @@
 // suffice. A clip's score is the mean over its frames of the squared
 // Mahalanobis distance divided by the feature dimension (~1 for frames like
 // the training data). The alarm threshold is set from held-out normal scores
-// (see calibrate_threshold). Saved as a model folder: config.json
-// (model_type "sound_gaussian") + model.safetensors (mean, precision).
+// (see calibrate_threshold), and a score becomes an anomaly probability
+// against the same held-out distribution (see anomaly_probability). Saved as a model folder:
+// config.json (model_type "sound_gaussian") + model.safetensors (mean, precision).
 #pragma once
 
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,7 @@ struct GaussianDetectorConfig {
   bool clip_mean_norm = false;         // subtract each clip's mean feature vector first
   double shrinkage = 0.1;              // C <- (1 - s) C + s (trace(C) / d) I
   double threshold_sigma = 3.0;        // threshold = mean + sigma * std of held-out scores
+                                       // (3 = a false-alarm rate of 0.135 % per segment)
   double calibration_segment_s = 2.0;  // held-out normal clips are scored in segments this long
   int max_folds = 5;
 
@@ -43,6 +46,12 @@ struct GaussianDetectorConfig {
 
 nlohmann::json gaussian_config_to_json(const GaussianDetectorConfig& c);
 GaussianDetectorConfig gaussian_config_from_json(const nlohmann::json& j, const std::string& where);
+
+// sigma with P(Z >= sigma) = rate for a standard normal Z: the threshold_sigma
+// for a target false-alarm rate in (0, 0.5].
+double sigma_for_false_alarm_rate(double rate);
+// The inverse: P(Z >= sigma).
+double false_alarm_rate_for_sigma(double sigma);
 
 // How the threshold was chosen (reported by `mmfuse sound fit`).
 struct Calibration {
@@ -80,6 +89,13 @@ class GaussianDetector {
   // Mean frame score.
   double score(ThreadPool& pool, const std::vector<float>& frames) const;
 
+  // HTM's anomaly likelihood for a clip score: L = P(Z <= (score - mean) / std)
+  // with mean and std of the held-out normal segment scores calibrate_threshold
+  // saw, so score >= threshold exactly when L >= 1 - the target false-alarm
+  // rate (with the threshold of the calibration). NaN for a model folder
+  // written before the calibration was saved.
+  double anomaly_probability(double score) const;
+
   double threshold() const { return threshold_; }
   void set_threshold(double t) { threshold_ = t; }
   bool fitted() const { return !mean_.empty(); }
@@ -102,6 +118,8 @@ class GaussianDetector {
   std::vector<float> mean_;       // dim
   std::vector<float> precision_;  // dim * dim, symmetric
   double threshold_ = 0.0;
+  double calibration_mean_ = std::numeric_limits<double>::quiet_NaN();
+  double calibration_std_ = std::numeric_limits<double>::quiet_NaN();
   size_t training_frames_ = 0;
 };
 

@@ -26,6 +26,7 @@ class GaussianSoundDetector : public SoundDetector {
     SoundVerdict v;
     v.file = name;
     v.score = det_.score(pool, frames);
+    v.probability = det_.anomaly_probability(v.score);
     v.anomaly = v.score >= det_.threshold();
     return v;
   }
@@ -48,6 +49,7 @@ class ClassifierSoundDetector : public SoundDetector {
     SoundVerdict v;
     v.file = name;
     v.score = c.anomaly_score;
+    v.probability = c.anomaly_score;  // already 1 - P(normal)
     v.anomaly = threshold_ ? v.score >= *threshold_ : c.anomaly;
     v.label = c.label;
     for (size_t i = 0; i < c.probabilities.size(); ++i)

@@ -19,6 +19,7 @@ namespace mmfuse {
 struct SoundVerdict {
   std::string file;
   double score = 0.0;  // larger = more anomalous
+  double probability = 0.0;  // anomaly probability (see SoundResult in mmfuse/sound.h)
   bool anomaly = false;
   double seconds = 0.0;  // audio judged, after silence removal
   // Classifier only: the predicted class and the class probabilities.

@@ -39,6 +39,52 @@ double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels
   return (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg);
 }
 
+double partial_roc_auc(const std::vector<double>& scores, const std::vector<int>& labels,
+                       double max_fpr) {
+  MMFUSE_ASSERT(scores.size() == labels.size());
+  MMFUSE_CHECK(max_fpr > 0.0 && max_fpr <= 1.0, bad_input, "max_fpr must be in (0, 1]");
+  double pos = 0, neg = 0;
+  for (int l : labels) (l ? pos : neg) += 1;
+  if (pos == 0 || neg == 0) return std::numeric_limits<double>::quiet_NaN();
+  // ROC points from the highest score down, one per distinct score (tied
+  // scores move FPR and TPR together, a diagonal step, as sklearn's roc_curve).
+  std::vector<size_t> order(scores.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  double area = 0, fpr = 0, tpr = 0, tp = 0, fp = 0;
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j < order.size() && scores[order[j]] == scores[order[i]]) {
+      (labels[order[j]] ? tp : fp) += 1;
+      ++j;
+    }
+    i = j;
+    const double next_fpr = fp / neg, next_tpr = tp / pos;
+    if (next_fpr > max_fpr) {  // the segment crossing max_fpr: interpolate and stop
+      const double t = tpr + (next_tpr - tpr) * (max_fpr - fpr) / (next_fpr - fpr);
+      area += (max_fpr - fpr) * (tpr + t) / 2.0;
+      fpr = max_fpr;
+      break;
+    }
+    area += (next_fpr - fpr) * (tpr + next_tpr) / 2.0;
+    fpr = next_fpr, tpr = next_tpr;
+  }
+  if (max_fpr == 1.0) return area;
+  const double min_area = 0.5 * max_fpr * max_fpr, max_area = max_fpr;
+  return 0.5 * (1.0 + (area - min_area) / (max_area - min_area));
+}
+
+double harmonic_mean(const std::vector<double>& values) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double inv = 0;
+  for (double v : values) {
+    if (std::isnan(v)) return v;
+    if (v <= 0.0) return 0.0;
+    inv += 1.0 / v;
+  }
+  return static_cast<double>(values.size()) / inv;
+}
+
 BinaryCounts count_predictions(const std::vector<double>& scores, const std::vector<int>& labels,
                                double threshold) {
   BinaryCounts c;
@@ -136,17 +182,20 @@ void run_real(const std::vector<LabelledClip>& clips, const GaussianDetectorConf
               ThreadPool& pool, MachineResult& r) {
   std::vector<fs::path> train, test;
   std::vector<int> labels;
+  std::vector<std::string> domains;
   for (const auto& c : clips) {
     if (c.train) {
       train.push_back(c.path);
     } else {
       test.push_back(c.path);
       labels.push_back(c.anomaly ? 1 : 0);
+      domains.push_back(c.domain);
       (c.anomaly ? r.test_anomaly : r.test_normal) += 1;
     }
   }
   r.train_clips = train.size();
   r.auc = std::numeric_limits<double>::quiet_NaN();
+  r.pauc = r.auc_source = r.auc_target = r.auc;
   r.threshold = std::numeric_limits<double>::quiet_NaN();
   if (train.empty() || test.empty()) return;
   GaussianDetector det(config);
@@ -156,6 +205,14 @@ void run_real(const std::vector<LabelledClip>& clips, const GaussianDetectorConf
   const std::vector<double> scores = scores_of(det, det.features_of_files(pool, test), pool);
   r.threshold = det.threshold();
   r.auc = roc_auc(scores, labels);
+  r.pauc = partial_roc_auc(scores, labels, 0.1);
+  for (const char* domain : {"source", "target"}) {
+    std::vector<double> s;
+    std::vector<int> l;
+    for (size_t i = 0; i < scores.size(); ++i)
+      if (labels[i] || domains[i] == domain) s.push_back(scores[i]), l.push_back(labels[i]);
+    (std::string(domain) == "source" ? r.auc_source : r.auc_target) = roc_auc(s, l);
+  }
   r.counts = count_predictions(scores, labels, det.threshold());
   for (size_t i = 0; i < test.size(); ++i)
     r.test_scores.emplace_back(test[i].filename().string(), scores[i]);

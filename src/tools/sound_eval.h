@@ -18,6 +18,18 @@ namespace mmfuse {
 // NaN when either class is missing.
 double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels);
 
+// DCASE's partial AUC: the ROC area for false-positive rates in [0, max_fpr],
+// with the point at max_fpr linearly interpolated, standardised by McClish's
+// correction so that chance scores 0.5 and a perfect ranking 1 — what
+// sklearn.metrics.roc_auc_score(labels, scores, max_fpr=p) returns and DCASE
+// 2023 task 2 reports with p = 0.1. NaN when either class is missing.
+double partial_roc_auc(const std::vector<double>& scores, const std::vector<int>& labels,
+                       double max_fpr);
+
+// Harmonic mean (DCASE's official score: scipy.stats.hmean of the AUCs and
+// pAUCs). 0 when any value is 0, NaN when there are none or any is NaN.
+double harmonic_mean(const std::vector<double>& values);
+
 struct BinaryCounts {
   size_t tp = 0, fp = 0, tn = 0, fn = 0;
   double precision() const {
@@ -54,6 +66,10 @@ struct MachineResult {
   size_t train_clips = 0, test_normal = 0, test_anomaly = 0;
   double threshold = 0.0;  // NaN when there was nothing to test
   double auc = 0.0;        // NaN when the test set lacks a class
+  double pauc = 0.0;       // partial AUC at max FPR 0.1 (DCASE); NaN likewise
+  // DCASE's per-domain AUCs: the domain's test normals against all anomalies
+  // (NaN when the domain has no test normal or there is no anomaly).
+  double auc_source = 0.0, auc_target = 0.0;
   BinaryCounts counts;
   // Synthetic-fault evaluation (when asked for): fit on the first half of the
   // training normals, test on 2 s segments of the other half, each segment

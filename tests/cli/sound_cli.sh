@@ -30,6 +30,13 @@ assert os.path.exists(os.path.join(sys.argv[2], "model.safetensors"))
 PYEOF
 check "sound fit output and model folder" $?
 
+"$MMFUSE" sound fit --normal "$TMP/normal" --out "$TMP/model05" --false-alarm-rate 0.05 >"$TMP/fit05.json"
+$PY -c "import json,sys; d=json.load(open(sys.argv[1])); c=d['calibration']; assert abs(c['sigma']-1.6448536269514729)<1e-6 and abs(c['false_alarm_rate']-0.05)<1e-12 and abs(d['threshold']-(c['mean']+c['sigma']*c['std']))<1e-9, d" "$TMP/fit05.json"
+check "sound fit --false-alarm-rate sets sigma" $?
+"$MMFUSE" sound fit --normal "$TMP/normal" --out "$TMP/bad" --false-alarm-rate 0.05 --sigma 2 >/dev/null 2>&1
+[ $? -eq 2 ]
+check "sound fit: --false-alarm-rate and --sigma exclude each other" $?
+
 "$MMFUSE" sound detect --model "$TMP/model" "$CLIPS/normal_0.wav" "$CLIPS/anomaly_clicks.wav" \
   "$CLIPS/anomaly_whine.wav" >"$TMP/det.json"
 check "sound detect runs" $?
@@ -43,6 +50,9 @@ for x in r:
     assert list(x)[:4] == ["file", "score", "anomaly", "threshold"], list(x)
     assert x["anomaly"] in (0, 1) and x["threshold"] == d["threshold"]
     assert x["anomaly"] == int(x["score"] >= d["threshold"])
+    # The probability is the held-out normal scores' Gaussian CDF: >= 1 - 0.00135
+    # (3 sigma, the default false-alarm rate) exactly when score >= threshold.
+    assert 0 <= x["probability"] <= 1 and x["anomaly"] == int(x["probability"] >= 1 - 0.0013498980316300933), x
 assert r[0]["anomaly"] == 0, r[0]
 assert r[2]["anomaly"] == 1, r  # the whine is far outside the normal clips
 assert r[1]["score"] > r[0]["score"] and r[2]["score"] > 2 * r[0]["score"], r
@@ -103,7 +113,9 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 m = d["machines"][0]
 assert m["machine"] == "pump" and m["train_clips"] == 3 and m["test_normal"] == 1 and m["test_anomaly"] == 2, m
-assert m["auc"] == 1.0 and m["f1"] > 0 and m["fp"] == 0, m
+assert m["auc"] == 1.0 and m["pauc"] == 1.0 and m["f1"] > 0 and m["fp"] == 0, m
+assert m["auc_source"] == 1.0 and m["auc_target"] is None, m
+assert d["hmean_auc"] == 1.0 and d["dcase_score"] == 1.0 and d["pauc_max_fpr"] == 0.1, d
 assert [s["file"] for s in m["test_scores"]][0].endswith("anomaly_0000.wav")
 PYEOF
 check "sound eval contract" $?

@@ -316,6 +316,9 @@ void expect_results(const std::vector<SoundResult>& got, const nlohmann::json& c
     EXPECT_EQ(got[i].score, want[i]["score"].get<double>()) << i;
     EXPECT_EQ(got[i].anomaly ? 1 : 0, want[i]["anomaly"].get<int>()) << i;
     EXPECT_EQ(got[i].seconds, want[i]["seconds"].get<double>()) << i;
+    if (want[i].contains("probability") && !want[i]["probability"].is_null()) {
+      EXPECT_EQ(got[i].probability, want[i]["probability"].get<double>()) << i;
+    }
     if (want[i].contains("label")) {
       EXPECT_EQ(got[i].label, want[i]["label"].get<std::string>());
       ASSERT_EQ(got[i].probabilities.size(), want[i]["probabilities"].size());

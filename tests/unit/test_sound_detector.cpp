@@ -63,7 +63,42 @@ TEST(SoundGaussian, AnomaliesScoreHigherAndModelRoundTrips) {
   EXPECT_EQ(back.threshold(), det.threshold());
   EXPECT_EQ(back.config().dim(), 40);
   EXPECT_NEAR(back.score(pool, test[1]), whine, 1e-6 * whine);
+  // Probabilities: the held-out Gaussian's CDF, 1 - 0.00135 at the 3-sigma
+  // threshold, and the same after a round trip through config.json.
+  EXPECT_NEAR(det.anomaly_probability(det.threshold()), 1.0 - 0.0013498980316300933, 1e-12);
+  EXPECT_NEAR(det.anomaly_probability(cal.mean + 1.2 * cal.std), 0.88493032977829178, 1e-12);
+  EXPECT_LT(det.anomaly_probability(normal), 1.0 - 0.0013498980316300933);
+  EXPECT_GT(det.anomaly_probability(whine), 1.0 - 0.0013498980316300933);
+  EXPECT_DOUBLE_EQ(back.anomaly_probability(whine), det.anomaly_probability(whine));
+  // A folder written before probabilities existed loads with none (NaN), and a
+  // malformed "calibration" is bad input naming the field.
+  const fs::path config = dir / "model" / "config.json";
+  std::ifstream in(config);
+  nlohmann::json j = nlohmann::json::parse(in);
+  in.close();
+  j.erase("calibration");
+  std::ofstream(config) << j.dump();
+  EXPECT_TRUE(std::isnan(GaussianDetector::load(dir / "model").anomaly_probability(whine)));
+  j["calibration"] = {{"mean", 1.0}, {"std", -1.0}};
+  std::ofstream(config) << j.dump();
+  try {
+    GaussianDetector::load(dir / "model");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
+    EXPECT_NE(std::string(e.what()).find("calibration"), std::string::npos);
+  }
   fs::remove_all(dir);
+}
+
+// scipy.stats.norm.isf(0.05) and norm.sf(3) (Debian's python3-scipy), %.17g.
+TEST(SoundGaussian, SigmaForFalseAlarmRate) {
+  EXPECT_NEAR(sigma_for_false_alarm_rate(0.05), 1.6448536269514729, 1e-9);
+  EXPECT_NEAR(false_alarm_rate_for_sigma(3.0), 0.0013498980316300933, 1e-15);
+  EXPECT_NEAR(sigma_for_false_alarm_rate(0.0013498980316300933), 3.0, 1e-9);
+  EXPECT_NEAR(sigma_for_false_alarm_rate(0.5), 0.0, 1e-9);
+  EXPECT_THROW(sigma_for_false_alarm_rate(0.0), Error);
+  EXPECT_THROW(sigma_for_false_alarm_rate(0.7), Error);
 }
 
 TEST(SoundGaussian, SingleClipCalibratesOnHalvesAndRejectsSilence) {
@@ -115,6 +150,36 @@ TEST(SoundEval, RocAucAndF1) {
   EXPECT_NEAR(c.f1(), 0.8, 1e-12);
 }
 
+// Expected values from Debian's python3-sklearn 1.2.1 (/usr/bin/python3):
+// sklearn.metrics.roc_auc_score(y, s) and roc_auc_score(y, s, max_fpr=p), and
+// scipy.stats.hmean, printed with %.17g on the arrays below.
+TEST(SoundEval, AucAndPartialAucMatchSklearn) {
+  const std::vector<int> ties_y = {0, 0, 1, 1, 0, 1, 0, 1, 0, 0, 1, 0};
+  const std::vector<double> ties_s = {0.1, 0.4, 0.35, 0.8, 0.4, 0.9, 0.2, 0.4, 0.05, 0.6, 0.7, 0.3};
+  EXPECT_NEAR(roc_auc(ties_s, ties_y), 0.8571428571428571, 1e-12);
+  EXPECT_NEAR(partial_roc_auc(ties_s, ties_y, 0.1), 0.78947368421052633, 1e-12);
+  EXPECT_NEAR(partial_roc_auc(ties_s, ties_y, 0.3), 0.78165266106442566, 1e-12);
+  EXPECT_NEAR(partial_roc_auc(ties_s, ties_y, 1.0), 0.8571428571428571, 1e-12);
+  // numpy RandomState(7): y = rand(40) < 0.3, s = round(randn(40) + 0.8 y, 1).
+  const std::vector<int> y40 = {1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 1,
+                                0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const std::vector<double> s40 = {-1.3, -0.7, -1.2, 1.5,  1.8,  -0.3, 0.8,  0.6,  1.4,  -0.8,
+                                   -1.7, -1.8, 0.4,  3.0,  1.1,  -0.5, 2.7,  0.2,  0.1,  1.1,
+                                   -0.1, -0.3, -0.6, 0.5,  -0.1, 2.0,  -0.4, -1.9, -0.1, 1.7,
+                                   0.4,  -0.9, -1.2, -1.1, -0.3, -1.2, 1.5,  -0.3, 0.1,  2.2};
+  EXPECT_NEAR(roc_auc(s40, y40), 0.78526645768025072, 1e-12);
+  EXPECT_NEAR(partial_roc_auc(s40, y40, 0.1), 0.66507177033492826, 1e-12);
+  EXPECT_NEAR(partial_roc_auc(s40, y40, 0.3), 0.74860163501137134, 1e-12);
+  // One clip per class (the shared DCASE sample's test pairs): right and wrong order.
+  EXPECT_NEAR(partial_roc_auc({0.2, 0.7}, {0, 1}, 0.1), 1.0, 1e-12);
+  EXPECT_NEAR(partial_roc_auc({0.7, 0.2}, {0, 1}, 0.1), 0.47368421052631576, 1e-12);
+  EXPECT_NEAR(partial_roc_auc({0.5, 0.5, 0.5, 0.5}, {0, 1, 0, 1}, 0.1), 0.5, 1e-12);
+  EXPECT_TRUE(std::isnan(partial_roc_auc({1, 2}, {1, 1}, 0.1)));
+  EXPECT_NEAR(harmonic_mean({0.9, 0.6, 0.75, 0.55}), 0.67461669505962529, 1e-12);
+  EXPECT_EQ(harmonic_mean({0.9, 0.0}), 0.0);
+  EXPECT_TRUE(std::isnan(harmonic_mean({})));
+}
+
 TEST(SoundEval, ParsesDcaseNames) {
   const fs::path root = temp_dir("dcase");
   fs::create_directories(root / "fan");
@@ -163,8 +228,14 @@ TEST(SoundEval, SharedDcaseSample) {
     if (r.test_normal + r.test_anomaly == 0) continue;
     ++with_test;
     EXPECT_GT(r.threshold, 0.0);
-    std::printf("[ SoundEval ] %-9s AUC %.2f F1 %.2f (1 normal + 1 anomaly: AUC is 0 or 1)\n",
-                r.machine.c_str(), r.auc, r.counts.f1());
+    // 1 normal + 1 anomaly: AUC is 0 or 1 and pAUC(0.1) then 0.474 or 1.
+    EXPECT_NEAR(r.pauc, r.auc == 1.0 ? 1.0 : 0.47368421052631576, 1e-12) << r.machine;
+    // The three test normals are target-domain clips (PROVENANCE.md): no
+    // source-domain AUC, and the target one is the whole pair's.
+    EXPECT_TRUE(std::isnan(r.auc_source)) << r.machine;
+    EXPECT_EQ(r.auc_target, r.auc) << r.machine;
+    std::printf("[ SoundEval ] %-9s AUC %.2f pAUC %.3f F1 %.2f (1 normal + 1 anomaly)\n",
+                r.machine.c_str(), r.auc, r.pauc, r.counts.f1());
   }
   EXPECT_EQ(with_test, 3u);  // ToyTrain, fan, valve
 }
