@@ -67,7 +67,7 @@ TEST(ServerDetect, BadRequestsAreClientErrors) {
   auto r = post({{"conf", 0.5}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
-  EXPECT_EQ(test::error_type(r), "invalid_request");
+  EXPECT_EQ(test::error_type(r), "bad_request");
   r = post({{"image", url}, {"conf", 2}});
   EXPECT_EQ(r->status, 400) << r->body;
   r = post({{"image", url}, {"classes", {"no-such-class"}}});
