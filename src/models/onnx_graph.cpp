@@ -1,6 +1,8 @@
 #include "models/onnx_graph.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -894,6 +896,11 @@ struct Workspace {
 };
 
 void to_nhwc(const float* src, float* dst, int64_t C, int64_t HW) {
+  if (C <= 4) {  // the image input: a few long channel planes, interleaved in one pass
+    for (int64_t p = 0; p < HW; ++p)
+      for (int64_t c = 0; c < C; ++c) dst[p * C + c] = src[c * HW + p];
+    return;
+  }
   constexpr int64_t B = 16;
   for (int64_t c0 = 0; c0 < C; c0 += B)
     for (int64_t p0 = 0; p0 < HW; p0 += B)
@@ -902,6 +909,11 @@ void to_nhwc(const float* src, float* dst, int64_t C, int64_t HW) {
 }
 
 void to_plain(const float* src, float* dst, int64_t C, int64_t HW) {
+  if (C <= 4) {
+    for (int64_t p = 0; p < HW; ++p)
+      for (int64_t c = 0; c < C; ++c) dst[c * HW + p] = src[p * C + c];
+    return;
+  }
   constexpr int64_t B = 16;
   for (int64_t p0 = 0; p0 < HW; p0 += B)
     for (int64_t c0 = 0; c0 < C; c0 += B)
@@ -1319,8 +1331,23 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
   const int previous_threads = omp_get_max_threads();
   omp_set_num_threads(m.threads);
 
+  // MMFUSE_GRAPH_PROFILE=1: time per op type on stderr (development aid).
+  static const bool profile = std::getenv("MMFUSE_GRAPH_PROFILE") != nullptr;
+  std::map<std::string, double> spent;
   try {
     for (const Step& s : m.steps) {
+      const auto t0 = std::chrono::steady_clock::now();
+      struct Account {
+        std::map<std::string, double>& spent;
+        const Step& s;
+        std::chrono::steady_clock::time_point t0;
+        ~Account() {
+          if (!profile) return;
+          const std::string key = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain"
+                                  : s.node->op_type + (s.kind == StepKind::nhwc ? " (nhwc)" : s.kind == StepKind::plain ? " (plain)" : "");
+          spent[key] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        }
+      } account{spent, s, t0};
       switch (s.kind) {
         case StepKind::conv:
           m.convs[s.conv]->run(data(s.in[0]), data(s.out[0]), ws->scratch->data);
@@ -1403,6 +1430,8 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
     throw;
   }
   omp_set_num_threads(previous_threads);
+  if (profile)
+    for (const auto& [op, ms] : spent) std::fprintf(stderr, "graph: %-24s %8.2f ms\n", op.c_str(), ms);
   std::vector<std::vector<float>> result;
   for (int id : m.outputs) {
     const float* p = data(id);

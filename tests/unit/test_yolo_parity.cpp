@@ -43,6 +43,7 @@ TEST(YoloParity, MatchesUltralyticsPredictor) {
     if (c.contains("iou")) o.iou = c["iou"];
     if (c.contains("max_det")) o.max_det = c["max_det"];
     if (c.contains("agnostic")) o.agnostic = c["agnostic"];
+    if (c.contains("classes") && c["classes"].is_array()) o.classes = c["classes"].get<std::vector<int>>();
     if (c.contains("imgsz")) {
       o.imgsz_h = c["imgsz"][0];
       o.imgsz_w = c["imgsz"][1];
