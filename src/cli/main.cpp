@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   mmfuse::cli::register_generate(app);
   mmfuse::cli::register_chat(app);
   mmfuse::cli::register_caption(app);
+  mmfuse::cli::register_detect(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
