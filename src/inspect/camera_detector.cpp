@@ -23,7 +23,10 @@ class UnionDetector : public DefectDetector {
 
   std::string name() const override {
     std::string n;
-    for (const auto& p : parts_) n += (n.empty() ? "" : "+") + p->name();
+    for (const auto& p : parts_) {
+      if (!n.empty()) n += '+';
+      n += p->name();
+    }
     return n;
   }
 

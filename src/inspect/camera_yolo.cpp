@@ -27,7 +27,10 @@ std::string default_alarm_type(const std::string& class_name) {
 
 std::string list_classes(const std::vector<std::string>& names) {
   std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  for (const std::string& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
   return out;
 }
 
