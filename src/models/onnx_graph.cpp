@@ -27,9 +27,14 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 
+// Element count; shapes come from the file, so overflow and negative sizes are errors.
 int64_t numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    if (d < 0 || (d > 0 && n > (int64_t{1} << 40) / d))
+      throw_error(ErrorKind::bad_input, "tensor shape with a negative or too large dimension");
+    n *= d;
+  }
   return n;
 }
 
@@ -509,6 +514,9 @@ void op_slice(OpContext& c) {
   for (size_t k = 0; k < starts.size(); ++k) {
     const int64_t d = c.axis(axes[k], in.size());
     if (steps[k] == 0) c.fail("step 0", ErrorKind::bad_input);
+    // A step longer than the axis takes one element either way; bounding it keeps strides in range.
+    const int64_t max_step = std::max<int64_t>(in[d], 1);
+    steps[k] = std::clamp(steps[k], -max_step, max_step);
     int64_t s = starts[k], e = ends[k];
     o.shape[d] = slice_axis(in[d], steps[k], &s, &e);
     full_start[d] = s;
@@ -1036,7 +1044,9 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
       if (g.nodes[j].op_type == "Sigmoid") sig = &g.nodes[j];
       if (g.nodes[j].op_type == "Mul") mul = &g.nodes[j];
     }
-    if (!sig || !mul || sig->outputs.size() != 1 || mul->inputs.size() != 2) continue;
+    if (!sig || !mul || sig->outputs.size() != 1 || mul->inputs.size() != 2 || mul->outputs.size() != 1 ||
+        sig < &n || mul < &n)
+      continue;
     const std::string& s = sig->outputs[0];
     if (graph_outputs.count(s) || readers[s] != 1) continue;
     if (!((mul->inputs[0] == y && mul->inputs[1] == s) || (mul->inputs[0] == s && mul->inputs[1] == y))) continue;
@@ -1208,6 +1218,8 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
     for (int id : in_ids) step.in.push_back(id < 0 ? -1 : in_layout(id, use_nhwc));
     nhwc_out = use_nhwc;
     for (size_t o = 0; o < outs.size(); ++o) {
+      MMFUSE_CHECK(numel(outs[o].shape) <= (int64_t{1} << 30), bad_input,
+                   source + ": node '" + n.name + "' (" + op + "): output " + shape_str(outs[o].shape) + " too large");
       const int id = add_value(n.outputs[o]);
       values[id].shape = outs[o].shape;
       values[id].defined = true;
