@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "detect/detection_json.h"
 #include "io/atomic_file.h"
 #include "mmfuse/error.h"
 #include "models/yolo.h"
@@ -137,13 +138,7 @@ void register_detect(CLI::App& app) {
       const std::vector<Detection> found = with_flag("--image " + path, [&] { return detector->detect(image, d); });
       Result r;
       if (opt->json) {
-        Json dets = Json::array();
-        for (const Detection& x : found)
-          dets.push_back({{"class_id", x.class_id},
-                          {"class", x.class_name},
-                          {"score", shortest_float(x.score)},
-                          {"box", {shortest_float(x.x1), shortest_float(x.y1), shortest_float(x.x2), shortest_float(x.y2)}}});
-        r.text = Json{{"image", path}, {"detections", dets}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+        r.text = Json{{"image", path}, {"detections", detections_to_json(found)}}.dump(-1, ' ', false, Json::error_handler_t::replace);
       } else {
         r.text = path + ": " + std::to_string(found.size()) + " detection" + (found.size() == 1 ? "" : "s");
         for (const Detection& x : found) {

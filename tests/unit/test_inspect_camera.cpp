@@ -169,8 +169,10 @@ TEST(InspectCamera, ErrorsAreClear) {
     EXPECT_EQ(e.kind(), ErrorKind::not_found);
     EXPECT_NE(std::string(e.what()).find("golden.png"), std::string::npos);
   }
-  c.detector = "yolo";
-  EXPECT_THROW(make_defect_detector(c), Error, pool());
+  c.detectors = {"yolo"};  // without its yolo settings
+  EXPECT_THROW(make_defect_detector(c, pool()), Error);
+  c.detectors = {"cnn"};
+  EXPECT_THROW(make_defect_detector(c, pool()), Error);
   // A photo of another resolution is resized like the golden: still comparable.
   TempDir dir;
   const Image golden = scene(640, 480);
