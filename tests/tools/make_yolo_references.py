@@ -28,6 +28,12 @@ SCORE_MARGIN = 1e-3  # no anchor's best class score within this of conf
 IOU_MARGIN = 0.02  # no same-class candidate pair with IoU within this of iou
 TIE_MARGIN = 1e-4  # no overlapping candidates (IoU > iou) or best/second class with scores closer than this
 
+# Rounding: float32 outputs of candidates (best score > 0.1) must be this close to the float64 evaluation of the
+# same module, so that another correct float32 engine (summing in another order) stays well inside issue 16's
+# tolerances (scores 1e-4, boxes 0.5 px).
+ROUNDING_SCORE = 2e-5
+ROUNDING_BOX = 0.05
+
 DUMP = {"dir": None, "cases": []}  # --dump: every prediction's network input and output
 
 
@@ -117,6 +123,33 @@ def margin_problems(raw, conf, iou, classes, agnostic):
     return problems
 
 
+_float64_modules = {}
+
+
+def rounding_problems(session):
+    """How far the float32 output of this prediction is from the same module evaluated in float64."""
+    import numpy as np
+    import torch
+
+    if session.path not in _float64_modules:
+        _float64_modules[session.path] = deepcopy(session.module).double().eval()
+    with torch.no_grad():
+        exact = _float64_modules[session.path](torch.from_numpy(session.last_input).double())
+    exact = (exact[0] if isinstance(exact, (list, tuple)) else exact)[0].numpy()  # (4+nc, A)
+    got = session.last_outputs["output0"][0].astype(np.float64)
+    cand = exact[4:].max(0) > 0.1
+    if not cand.any():
+        return []
+    ds = np.abs(got[4:, cand] - exact[4:, cand]).max()
+    db = np.abs(got[:4, cand] - exact[:4, cand]).max()
+    problems = []
+    if ds > ROUNDING_SCORE:
+        problems.append(f"float32 scores {ds:.1e} from float64")
+    if db > ROUNDING_BOX:
+        problems.append(f"float32 boxes {db:.3f} px from float64")
+    return problems
+
+
 def predict(model_file, image, imgsz, conf=0.25, iou=0.7, agnostic=False, classes=None):
     """Ultralytics' predictor on an ONNX file (through the stand-in session) -> case dict, margin problems."""
     from ultralytics import YOLO
@@ -139,7 +172,7 @@ def predict(model_file, image, imgsz, conf=0.25, iou=0.7, agnostic=False, classe
         raw.astype("<f4").tofile(Path(DUMP["dir"]) / f"{n}.output.f32")
         DUMP["cases"].append({"model": str(model_file), "input": f"{n}.input.f32", "input_shape": list(session.last_input.shape),
                               "output": f"{n}.output.f32", "output_shape": list(raw.shape)})
-    return case, margin_problems(raw, conf, iou, classes, agnostic)
+    return case, margin_problems(raw, conf, iou, classes, agnostic) + rounding_problems(session)
 
 
 def pick(model_file, images, data_dir, wanted, min_det, max_det, **kw):
@@ -207,10 +240,11 @@ def main():
 
     # Weights: photo model calibrated on the photos, steel model on every second NEU-DET image.
     ckpts = {}
+    # Moderate head gains (1.5 class, 2 box): larger ones make float32 rounding reach 1e-4 in the scores.
     for variant, calib, batch, quantile, seed in (("photo", photos, 8, 0.5, args.seed),
-                                                  ("steel", steel[::2], 1, 0.75, args.seed + 1)):
+                                                  ("steel", steel[::2], 8, 0.75, args.seed + 1)):
         model = rw.make_model("t", 8, rw.DEFECT_NAMES, seed, calib, [2, 1, 3, 1, 2, 1, 1, 2], image_quantile=quantile,
-                              calibration_batch=batch)
+                              calibration_batch=batch, box_gain=2.0, cls_gain=1.5)
         ckpts[variant] = work / f"yolov8t-{variant}.pt"
         rw.save_checkpoint(model, ckpts[variant], f"random yolov8 (depth 0.33, width 0.03125) calibrated on {variant} images")
 

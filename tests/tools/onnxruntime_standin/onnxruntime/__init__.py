@@ -8,7 +8,7 @@ torch.onnx.export for that file (registered by the generator through `register`)
 
 Honesty checks, so that the stand-in cannot silently answer for a different network:
 - every floating-point initializer of the ONNX file with more than 16 values must be bit-identical
-  to a parameter, buffer or tensor attribute (Detect's anchors and strides) of the registered module
+  to a parameter, buffer or tensor attribute (Detect's anchors, strides, grids) of the registered module
   (the exporter folds BatchNorm into the convs before exporting, so the file holds exactly its weights);
 - a static input dimension of the file must equal the input's dimension, as onnxruntime requires;
 - the output's shape must match the file's static output dimensions.
@@ -67,9 +67,11 @@ class InferenceSession:
 
     def _check_weights(self):
         tensors = list(self.module.state_dict().values())
-        # Detect's anchor points and strides are plain tensor attributes, constant-folded into static exports.
+        # Detect's anchor points and strides (v8) or grids and anchor grids (v5, in lists) are plain tensor
+        # attributes, constant-folded into static exports.
         for m in self.module.modules():
-            tensors += [v for v in vars(m).values() if isinstance(v, torch.Tensor)]
+            for v in vars(m).values():
+                tensors += [t for t in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(t, torch.Tensor)]
         have = {_digest(t.detach().cpu().numpy()) for t in tensors if t.is_floating_point()}
         checked = 0
         for init in self.model.graph.initializer:
