@@ -1,6 +1,7 @@
 // Parity with Ultralytics' own predictor: tests/fixtures/yolo/cases.json lists
-// exports, images (under ../shared/data) and the detections Ultralytics
-// returned (see that folder's README for how they were made). Same count and
+// YOLOv8 exports, images (under ../shared/data) and the detections Ultralytics
+// returned; yolov5_cases.json the same for a YOLOv5 export (objectness layout)
+// and yolov5's detect.py (see that folder's README for how they were made). Same count and
 // classes, boxes within 0.5 px, scores within 1e-4. Skips with a message when
 // the fixtures or the images are absent.
 #include <gtest/gtest.h>
@@ -20,12 +21,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(YoloParity, MatchesUltralyticsPredictor) {
+void check_cases(const std::string& cases_file) {
   const fs::path dir = fs::path(MMFUSE_FIXTURES) / "yolo";
   const fs::path data = fs::path(MMFUSE_FIXTURES) / "../../../shared/data";
-  if (!fs::exists(dir / "cases.json")) GTEST_SKIP() << "no Ultralytics reference outputs (tests/fixtures/yolo/cases.json)";
+  if (!fs::exists(dir / cases_file)) GTEST_SKIP() << "no reference outputs (tests/fixtures/yolo/" << cases_file << ")";
   if (!fs::exists(data)) GTEST_SKIP() << "../shared/data not present (the reference images)";
-  std::ifstream in(dir / "cases.json");
+  std::ifstream in(dir / cases_file);
   const nlohmann::json cases = nlohmann::json::parse(in);
   std::map<std::string, std::unique_ptr<YoloDetector>> models;
   int checked = 0;
@@ -65,6 +66,14 @@ TEST(YoloParity, MatchesUltralyticsPredictor) {
     ++checked;
   }
   EXPECT_GT(checked, 0);
+}
+
+TEST(YoloParity, MatchesUltralyticsPredictor) {
+  check_cases("cases.json");
+}
+
+TEST(YoloParity, MatchesYolov5DetectOnObjectnessExports) {
+  check_cases("yolov5_cases.json");
 }
 
 // Ultralytics reads images with cv2.imread; mmfuse's decoder must give the same
