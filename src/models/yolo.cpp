@@ -252,7 +252,9 @@ std::vector<Detection> YoloDetector::detect(const Image& image, const DetectOpti
   std::vector<RawDetection> raw = yolo_nms(outputs[0].data(), layout_, shape[1], shape[2], nms);
   std::vector<float> boxes(raw.size() * 4);
   for (size_t i = 0; i < raw.size(); ++i) std::copy(raw[i].box, raw[i].box + 4, boxes.begin() + i * 4);
-  scale_boxes_to_image(boxes.data(), raw.size(), h, w, image.height, image.width);
+  // Objectness exports come from YOLOv5, whose predictor does not round the padding.
+  scale_boxes_to_image(boxes.data(), raw.size(), h, w, image.height, image.width,
+                       layout_ != YoloLayout::objectness);
   std::vector<Detection> out;
   for (size_t i = 0; i < raw.size(); ++i) {
     Detection d;

@@ -50,11 +50,13 @@ Letterboxed letterbox(const Image& image, int target_height, int target_width, b
 }
 
 void scale_boxes_to_image(float* xyxy, size_t count, int target_height, int target_width, int image_height,
-                          int image_width) {
+                          int image_width, bool round_padding) {
   const double gain = std::min(static_cast<double>(target_height) / image_height,
                                static_cast<double>(target_width) / image_width);
-  const float pad_x = static_cast<float>(py_round((target_width - image_width * gain) / 2 - 0.1));
-  const float pad_y = static_cast<float>(py_round((target_height - image_height * gain) / 2 - 0.1));
+  const double half_x = (target_width - image_width * gain) / 2;
+  const double half_y = (target_height - image_height * gain) / 2;
+  const float pad_x = static_cast<float>(round_padding ? py_round(half_x - 0.1) : half_x);
+  const float pad_y = static_cast<float>(round_padding ? py_round(half_y - 0.1) : half_y);
   const float g = static_cast<float>(gain);
   for (size_t i = 0; i < count; ++i) {
     float* b = xyxy + i * 4;

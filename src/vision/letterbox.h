@@ -22,8 +22,10 @@ struct Letterboxed {
 Letterboxed letterbox(const Image& image, int target_height, int target_width, bool scale_up = true);
 
 // Ultralytics' scale_boxes: maps xyxy boxes on the letterboxed input
-// (target size) back to the original image and clips them to it.
+// (target size) back to the original image and clips them to it. Ultralytics 8
+// rounds the padding as LetterBox did (round(pad - 0.1)); YOLOv5 7.0 subtracts
+// the exact half padding (`round_padding` false).
 void scale_boxes_to_image(float* xyxy, size_t count, int target_height, int target_width, int image_height,
-                          int image_width);
+                          int image_width, bool round_padding = true);
 
 }  // namespace mmfuse

@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 const fs::path kFixtures = MMFUSE_FIXTURES;
 const fs::path kModel = kFixtures / "yolo" / "yolov8t-photo-640-op12.onnx";
-const fs::path kPhoto = kFixtures / "blip2" / "photos" / "coco_000000039769.jpg";
+const fs::path kPhoto = kFixtures / "photos" / "coco_000000039769.jpg";
 
 std::vector<Detection> model_boxes(ThreadPool& pool) {
   YoloOpenOptions o;

@@ -13,7 +13,7 @@ namespace {
 using test::json_of;
 
 const std::filesystem::path kModel = test::fixture("yolo/yolov8t-photo-640-op12.onnx");
-const std::filesystem::path kPhoto = test::fixture("blip2/photos/coco_000000039769.jpg");
+const std::filesystem::path kPhoto = test::fixture("photos/coco_000000039769.jpg");
 
 server::ServerConfig detect_config() {
   server::ServerConfig c = test::tiny_config();
