@@ -54,7 +54,9 @@ void register_serve(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("serve", "Serve the HTTP API (embeddings, search, plant dashboard)");
   cmd->add_option("--config", opt->config, "YAML config file (see docs/api.md)");
-  cmd->add_option("--model", opt->model, "Model folder to serve (without a config file)");
+  cmd->add_option("--model", opt->model,
+                  "Model folder to serve (without a config file); an Ultralytics .onnx "
+                  "export is served by /v1/detect");
   cmd->add_option("--model-name", opt->model_name,
                   "Name clients use for --model (default: folder name)");
   cmd->add_option("--adapter", opt->adapters,
@@ -117,12 +119,20 @@ void register_serve(CLI::App& app) {
         name = fs::path(opt->model).lexically_normal().parent_path().filename().string();
       // A folder the registry can generate with is served by the chat routes; any
       // other (or an unreadable one, reported when loading) as an embedding model.
-      bool generative = false;
-      try {
+      bool generative = false, detector = false;
+      std::error_code ec;
+      if (fs::is_regular_file(opt->model, ec) && fs::path(opt->model).extension() == ".onnx") {
+        detector = true;
+        name = opt->model_name.empty() ? fs::path(opt->model).stem().string() : opt->model_name;
+      } else try {
         generative = architecture_of(opt->model).can(Capability::generate);
       } catch (const Error&) {
       }
-      if (generative) {
+      if (detector) {
+        MMFUSE_CHECK(opt->adapters.empty(), bad_input,
+                     "--adapter: " + opt->model + " is not a generative model");
+        c.detectors.insert(c.detectors.begin(), {name, opt->model});
+      } else if (generative) {
         server::GenerativeModelSpec spec;
         spec.name = name;
         spec.dir = opt->model;
@@ -183,11 +193,14 @@ void register_serve(CLI::App& app) {
                               {"max_queued", m.max_queued},
                               {"allow_remote_images", m.allow_remote_images}};
       }
+      Json detectors = Json::object();
+      for (const auto& d : c.detectors) detectors[d.name] = d.model;
       print_json({{"ok", true},
                   {"host", c.host},
                   {"port", c.port},
                   {"models", models},
                   {"generative_models", generative},
+                  {"detectors", detectors},
                   {"index", c.index_dir},
                   {"plant", c.plant_file},
                   {"data_dir", c.data_dir},

@@ -25,5 +25,6 @@ void register_alarms(CLI::App& app);  // `alarms` and `store`
 void register_generate(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_caption(CLI::App& app);
+void register_detect(CLI::App& app);
 
 }  // namespace mmfuse::cli

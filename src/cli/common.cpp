@@ -56,15 +56,6 @@ void print_json(const Json& j) {
   std::fflush(stdout);
 }
 
-double shortest_float(float value) {
-  // The shortest decimal that reads back as this float, held as a double, so the
-  // JSON shows 0.61133468 rather than the double expansion 0.6113346815109253.
-  char buffer[32];
-  auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  *result.ptr = '\0';
-  return std::strtod(buffer, nullptr);
-}
-
 Json float_array(const float* data, size_t n) {
   Json arr = Json::array();
   for (size_t i = 0; i < n; ++i) arr.push_back(shortest_float(data[i]));

@@ -1,6 +1,8 @@
 // Helpers shared by the subcommands: thread options, JSON output, reading inputs.
 #pragma once
 
+#include "core/strings.h"
+
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -51,8 +53,6 @@ double peak_rss_mb();
 // Writes one JSON document and a newline to stdout, flushing it.
 void print_json(const Json& j);
 
-// A float as the double that prints as its shortest round-trip decimal form.
-double shortest_float(float value);
 
 // A vector of floats as a JSON array (floats print as their shortest round-trip form).
 Json float_array(const float* data, size_t n);

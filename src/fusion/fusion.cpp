@@ -46,7 +46,7 @@ FusionResult weighted_sum(const FusionConfig& config, const std::vector<Modality
     out.score += contribution;
     if (r.status == ModalityStatus::anomaly && contribution > best) {
       best = contribution;
-      out.alarm_type = inspect::modality_name(r.modality);
+      out.alarm_type = r.alarm_type.empty() ? inspect::modality_name(r.modality) : r.alarm_type;
     }
   }
   out.score = std::min(1.0, std::max(0.0, out.score));

@@ -1,13 +1,14 @@
 // Camera defect detection behind one interface. The default detector needs no
 // trained weights: it compares each photo with the point's registered golden
-// (known-good) image. A learned detector (YOLO-family weights, a later issue)
-// registers under its own name in make_defect_detector().
+// (known-good) image. A trained detector ("yolo": an Ultralytics ONNX export)
+// names the kind of each defect; several detectors on one point are united.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "inspect/plant.h"
 #include "vision/image.h"
 
@@ -15,8 +16,9 @@ namespace mmfuse::inspect {
 
 struct Defect {
   std::string type = "difference";  // golden_diff cannot name the kind; a learned detector can
+  std::string model_class;          // the trained model's own class name (yolo)
   int x = 0, y = 0, width = 0, height = 0;  // box in the input image's pixels
-  double confidence = 0.0;                  // in [0, 1)
+  double confidence = 0.0;                  // in [0, 1]
   double area = 0.0;                        // pixels at the normalised size
   double mean_diff = 0.0;                   // grey levels (golden_diff)
 };
@@ -24,6 +26,7 @@ struct Defect {
 struct CameraFinding {
   std::vector<Defect> defects;  // only the ones that passed the detector's limits
   double raw_score = 0.0;       // detector score; >= 1 exactly when defects is non-empty
+  std::string alarm_type;       // the strongest defect's type when a detector can name it
   Image annotated;              // the normalised photo with the boxes drawn (evidence)
   nlohmann::json detail = nlohmann::json::object();  // alignment, threshold, noise...
 };
@@ -34,12 +37,27 @@ class DefectDetector {
   virtual std::string name() const = 0;
   // Thread-safe (const, no shared mutable state).
   virtual CameraFinding detect(const Image& photo) const = 0;
+  // True when the detector needs the photo at full resolution (a trained network
+  // reproduces its training pre-processing); otherwise JPEGs may arrive reduced.
+  virtual bool wants_full_resolution() const { return false; }
 };
 
-// Builds config.detector ("golden_diff"); the golden image is read and prepared
-// here, once. Unknown names: bad_input; a missing golden: not_found.
-std::unique_ptr<DefectDetector> make_defect_detector(const CameraConfig& config);
+// Builds config.detectors (one, or the union of several); golden images and
+// models are read and prepared here, once, and computed on `pool`. Unknown
+// names and models that do not fit the config: bad_input naming the field; a
+// missing golden or model: not_found.
+std::unique_ptr<DefectDetector> make_defect_detector(const CameraConfig& config, ThreadPool& pool);
 const std::vector<std::string>& defect_detector_names();
+
+// The single detectors make_defect_detector() combines.
+std::unique_ptr<DefectDetector> make_golden_diff_detector(const CameraConfig& config);
+std::unique_ptr<DefectDetector> make_yolo_defect_detector(const YoloCameraConfig& config,
+                                                          ThreadPool& pool);
+
+// Draws the defects' boxes and labels onto `image` (RGB); boxes are in pixels of
+// an image `scale_x`/`scale_y` times larger than `image`.
+void draw_defects(Image& image, const std::vector<Defect>& defects, double scale_x = 1.0,
+                  double scale_y = 1.0);
 
 // The chapter's pre-processing as used by every detector: RGB -> grey, resize to
 // width x height (area averaging), Gaussian denoise. Returns a CV_32F image

@@ -230,19 +230,10 @@ class GoldenDiffDetector : public DefectDetector {
     cv::Mat rgb(photo.height, photo.width, CV_8UC3, const_cast<uint8_t*>(photo.rgb.data()));
     cv::Mat small;
     cv::resize(rgb, small, cv::Size(c.width, c.height), 0, 0, cv::INTER_AREA);
-    for (const Defect& d : out.defects) {
-      const cv::Rect r(static_cast<int>(d.x / fx), static_cast<int>(d.y / fy),
-                       std::max(1, static_cast<int>(d.width / fx)),
-                       std::max(1, static_cast<int>(d.height / fy)));
-      cv::rectangle(small, r, cv::Scalar(255, 0, 0), 2);
-      char label[32];
-      std::snprintf(label, sizeof label, "%.2f", d.confidence);
-      cv::putText(small, label, cv::Point(r.x, std::max(10, r.y - 4)), cv::FONT_HERSHEY_SIMPLEX,
-                  0.45, cv::Scalar(255, 0, 0), 1);
-    }
     out.annotated.width = c.width;
     out.annotated.height = c.height;
     out.annotated.rgb.assign(small.data, small.data + small.total() * 3);
+    draw_defects(out.annotated, out.defects, fx, fy);
     return out;
   }
 
@@ -275,21 +266,8 @@ std::vector<float> preprocess_gray(const Image& photo, const CameraConfig& confi
   return out;
 }
 
-const std::vector<std::string>& defect_detector_names() {
-  static const std::vector<std::string> names = {"golden_diff"};
-  return names;
-}
-
-std::unique_ptr<DefectDetector> make_defect_detector(const CameraConfig& config) {
-  // mmfuse's pool owns the cores: OpenCV must not start threads of its own.
-  static const bool sequential = [] {
-    cv::setNumThreads(0);
-    return true;
-  }();
-  (void)sequential;
-  if (config.detector == "golden_diff") return std::make_unique<GoldenDiffDetector>(config);
-  throw_error(ErrorKind::bad_input, "camera.detector: unknown detector '" + config.detector +
-                                        "' (available: golden_diff)");
+std::unique_ptr<DefectDetector> make_golden_diff_detector(const CameraConfig& config) {
+  return std::make_unique<GoldenDiffDetector>(config);
 }
 
 }  // namespace mmfuse::inspect

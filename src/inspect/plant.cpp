@@ -54,6 +54,12 @@ class Cursor {
     return Cursor(node_[i], path_ + "[" + std::to_string(i) + "]", file_, line_);
   }
   bool is_sequence() const { return node_.IsSequence(); }
+  bool is_map() const { return node_.IsMap(); }
+  std::vector<std::string> keys() const {
+    std::vector<std::string> out;
+    for (const auto& kv : node_) out.push_back(kv.first.as<std::string>());
+    return out;
+  }
 
   std::string str() const {
     if (!defined()) fail("required");
@@ -146,15 +152,61 @@ void require_list(const Cursor& c, const char* what) {
     c.fail(std::string("required: a list of ") + what);
 }
 
+YoloCameraConfig parse_yolo(const Cursor& c, const fs::path& base) {
+  if (!c.defined()) c.fail("required by detector yolo (at least `model: FILE.onnx`)");
+  c.expect_map({"model", "conf", "iou", "imgsz", "threshold", "class_thresholds", "alarm_types"});
+  YoloCameraConfig y;
+  y.model = c["model"].path_value(base);
+  std::error_code ec;
+  if (!fs::is_regular_file(y.model, ec)) c["model"].fail("no such file: " + y.model.string());
+  y.conf = c["conf"].number_in(y.conf, 0.0, 1.0);
+  y.iou = c["iou"].number_in(y.iou, 0.0, 1.0);
+  y.imgsz = static_cast<int>(c["imgsz"].integer_in(0, 32, 8192));
+  if (y.imgsz % 32 != 0) c["imgsz"].fail("must be a multiple of 32");
+  y.threshold = c["threshold"].number_in(y.threshold, 0.0, 1.0);
+  if (const Cursor t = c["class_thresholds"]; t.defined()) {
+    // Keys are checked against the model's classes when the model is opened.
+    if (!t.is_map()) t.fail("expected a mapping of class name -> threshold");
+    for (const std::string& name : t.keys()) y.class_thresholds[name] = t[name].number_in(0, 0, 1);
+  }
+  if (const Cursor a = c["alarm_types"]; a.defined()) {
+    if (!a.is_map()) a.fail("expected a mapping of class name -> alarm type");
+    for (const std::string& name : a.keys()) {
+      const std::string type = a[name].str();
+      if (type.empty()) a[name].fail("must not be empty (\"ignore\" drops the class)");
+      y.alarm_types[name] = type;
+    }
+  }
+  return y;
+}
+
 CameraConfig parse_camera(const Cursor& c, const fs::path& base) {
-  c.expect_map({"image", "golden", "detector", "width", "height", "blur_sigma", "diff_threshold",
-                "noise_k", "min_diff", "min_area", "tolerance_px", "max_shift_px"});
+  c.expect_map({"image", "golden", "detector", "yolo", "width", "height", "blur_sigma",
+                "diff_threshold", "noise_k", "min_diff", "min_area", "tolerance_px",
+                "max_shift_px"});
   CameraConfig k;
   k.source = c["image"].path_value(base);
-  k.golden = c["golden"].path_value(base);
-  k.detector = c["detector"].str_or(k.detector);
-  if (k.detector != "golden_diff")
-    c["detector"].fail("unknown detector '" + k.detector + "' (available: golden_diff)");
+  const Cursor d = c["detector"];
+  if (d.defined()) {
+    k.detectors.clear();
+    const size_t n = d.is_sequence() ? d.size() : 1;
+    for (size_t i = 0; i < n; ++i) {
+      const Cursor one = d.is_sequence() ? d.at(i) : d;
+      const std::string name = one.str();
+      if (name != "golden_diff" && name != "yolo")
+        one.fail("unknown detector '" + name + "' (available: golden_diff, yolo)");
+      if (std::find(k.detectors.begin(), k.detectors.end(), name) != k.detectors.end())
+        one.fail("detector '" + name + "' listed twice");
+      k.detectors.push_back(name);
+    }
+    if (k.detectors.empty()) d.fail("must list at least one detector");
+  }
+  const auto uses = [&](const char* name) {
+    return std::find(k.detectors.begin(), k.detectors.end(), name) != k.detectors.end();
+  };
+  if (uses("golden_diff")) k.golden = c["golden"].path_value(base);
+  if (uses("yolo")) k.yolo = parse_yolo(c["yolo"], base);
+  else if (c["yolo"].defined()) c["yolo"].fail("given, but `detector` does not list yolo");
   k.width = static_cast<int>(c["width"].integer_in(k.width, 32, 8192));
   k.height = static_cast<int>(c["height"].integer_in(k.height, 32, 8192));
   k.blur_sigma = c["blur_sigma"].number_in(k.blur_sigma, 0.0, 10.0);

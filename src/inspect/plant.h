@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,10 +18,27 @@ namespace mmfuse::inspect {
 
 namespace fs = std::filesystem;
 
+// A trained defect detector: an Ultralytics YOLO ONNX export (docs/detection.md).
+struct YoloCameraConfig {
+  fs::path model;
+  double conf = 0.25;  // candidates below this are dropped before NMS (Ultralytics' default)
+  double iou = 0.7;    // NMS overlap (Ultralytics' default)
+  int imgsz = 0;       // network input size; 0 = the export's
+  // A box is a defect from this confidence on (the chapter runs its model with conf=0.7);
+  // per model class in class_thresholds.
+  double threshold = 0.7;
+  std::map<std::string, double> class_thresholds;
+  // Model class -> alarm type (e.g. "oil leak" -> "oil_leak"); "ignore" drops the class.
+  // Unlisted classes keep their own name, lower-cased with '_' for blanks.
+  std::map<std::string, std::string> alarm_types;
+};
+
 struct CameraConfig {
   fs::path source;  // an image file, or a folder: the newest image in it
-  fs::path golden;  // registered known-good image of the point
-  std::string detector = "golden_diff";
+  fs::path golden;  // registered known-good image of the point (golden_diff)
+  // Detectors that judge each photo; with several, their findings are united.
+  std::vector<std::string> detectors = {"golden_diff"};
+  std::optional<YoloCameraConfig> yolo;
   int width = 640, height = 480;  // the chapter's size normalisation
   double blur_sigma = 1.0;        // Gaussian denoise (pixels of the full image, scaled)
   double diff_threshold = 0.0;    // grey levels; 0 = automatic (k x the image's noise)

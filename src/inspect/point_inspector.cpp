@@ -88,7 +88,8 @@ PointInspector::PointInspector(const PlantConfig& plant, const DeviceConfig& dev
       setup_errors_[idx(m)] = e.what();
     }
   };
-  if (point.camera) guard(Modality::camera, [&] { camera_ = make_defect_detector(*point.camera); });
+  if (point.camera)
+    guard(Modality::camera, [&] { camera_ = make_defect_detector(*point.camera, pool); });
   if (point.sound)
     guard(Modality::sound, [&] {
       sound_ =
@@ -143,7 +144,7 @@ ModalityResult PointInspector::run_camera(const PointInputs& in, const fs::path&
   const CameraConfig& cc = *point_.camera;
   Image photo;
   int full_w = 0, full_h = 0;
-  if (is_jpeg(bytes, in.camera->bytes.size())) {
+  if (is_jpeg(bytes, in.camera->bytes.size()) && !camera_->wants_full_resolution()) {
     ScaledJpeg j =
         decode_jpeg_scaled(bytes, in.camera->bytes.size(), in.camera->name, cc.width, cc.height);
     photo = std::move(j.image);
@@ -169,17 +170,26 @@ ModalityResult PointInspector::run_camera(const PointInputs& in, const fs::path&
   f.detail["image_size"] = {full_w, full_h};
   decide(r, f.raw_score, f.raw_score);
   nlohmann::json boxes = nlohmann::json::array();
-  for (const Defect& d : f.defects)
-    boxes.push_back({{"type", d.type},
-                     {"box", {d.x, d.y, d.width, d.height}},
-                     {"confidence", d.confidence},
-                     {"area", d.area},
-                     {"mean_diff", d.mean_diff}});
+  for (const Defect& d : f.defects) {
+    nlohmann::json b = {{"type", d.type},
+                        {"box", {d.x, d.y, d.width, d.height}},
+                        {"confidence", d.confidence},
+                        {"area", d.area}};
+    if (d.model_class.empty()) b["mean_diff"] = d.mean_diff;
+    else b["class"] = d.model_class;
+    boxes.push_back(std::move(b));
+  }
+  r.alarm_type = f.alarm_type;
   r.detail = std::move(f.detail);
   r.detail["detector"] = camera_->name();
   r.detail["defects"] = std::move(boxes);
-  r.message = f.defects.empty() ? "no defects"
-                                : std::to_string(f.defects.size()) + " defect(s) vs golden image";
+  if (f.defects.empty()) {
+    r.message = "no defects";
+  } else {
+    r.message = std::to_string(f.defects.size()) + " defect(s)";
+    if (f.alarm_type.empty()) r.message += " vs golden image";
+    else r.message += ", strongest: " + f.alarm_type;
+  }
   r.evidence.push_back(in.camera->name);
   if (!ev.empty() && (always || r.decision)) {
     const fs::path out = ev / (point_.id + "_camera.png");
@@ -361,6 +371,7 @@ nlohmann::json record_to_json(const InspectionRecord& rec) {
                                        {"raw_score", r.raw_score},
                                        {"decision", r.decision},
                                        {"message", r.message},
+                                       {"alarm_type", r.alarm_type},
                                        {"evidence", r.evidence},
                                        {"detail", r.detail}};
   return {{"round_id", rec.round_id},       {"device_id", rec.device_id},

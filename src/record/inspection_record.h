@@ -31,6 +31,7 @@ struct ModalityResult {
   double raw_score = 0.0;  // the detector's own score, before calibration
   bool decision = false;   // binary vote for the chapter's late fusion
   std::string message;     // short human-readable finding or error text
+  std::string alarm_type;  // the finding's kind when the detector names it ("scratch"); "" = the modality
   nlohmann::json detail = nlohmann::json::object();  // boxes, hot regions, per-channel scores...
   std::vector<std::string> evidence;                 // paths of saved evidence files
 };

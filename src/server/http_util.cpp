@@ -167,11 +167,5 @@ Image decode_limited_image(const std::vector<uint8_t>& bytes, const std::string&
   return decode_image_memory(bytes.data(), bytes.size(), field, limits);
 }
 
-double shortest(float value) {
-  char buffer[32];
-  auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  *result.ptr = '\0';
-  return std::strtod(buffer, nullptr);
-}
 
 }  // namespace mmfuse::server

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mmfuse/error.h"
+#include "core/strings.h"
 #include "vision/image.h"
 
 namespace mmfuse::server {
@@ -58,7 +59,5 @@ std::vector<uint8_t> decode_data_url(const std::string& url, const std::string& 
 Image decode_limited_image(const std::vector<uint8_t>& bytes, const std::string& field,
                            int64_t max_pixels);
 
-// A float as the double that prints as its shortest round-trip form.
-double shortest(float value);
 
 }  // namespace mmfuse::server

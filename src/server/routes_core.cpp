@@ -48,10 +48,13 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
       generative.push_back(m.name);
       for (const auto& a : m.adapters) generative.push_back(m.name + "+" + a.first);
     }
+    Json detectors = Json::array();
+    for (const auto& d : c.detectors) detectors.push_back(d.name);
     send_json(res, {{"version", "0.1.0"},
                     {"ready", ctx.ready.load()},
                     {"models", models},
                     {"generative_models", generative},
+                    {"detectors", detectors},
                     {"limits",
                      {{"max_batch", c.batching.max_batch},
                       {"max_wait_ms", c.batching.max_wait_ms},
@@ -68,7 +71,8 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
                       {"index", !c.index_dir.empty()},
                       {"auth", ctx.keys.enabled()},
                       {"batching", c.batching.enabled},
-                      {"generation", !c.generative_models.empty()}}}});
+                      {"generation", !c.generative_models.empty()},
+                      {"detection", !c.detectors.empty()}}}});
   });
 
   add_route(http, ctx, "GET", "/v1/models",
@@ -112,6 +116,15 @@ void add_core_routes(httplib::Server& http, ServerContext& ctx) {
                   data.push_back(std::move(adapted));
                 }
               }
+              for (const auto& d : ctx.detectors)
+                data.push_back({{"id", d->name},
+                                {"object", "model"},
+                                {"created", 0},
+                                {"owned_by", "mmfuse"},
+                                {"modalities", Json::array({"image"})},
+                                {"architecture", "yolo"},
+                                {"classes", d->model->class_names()},
+                                {"capabilities", Json::array({"detect"})}});
               send_json(res, {{"object", "list"}, {"data", data}});
             });
 

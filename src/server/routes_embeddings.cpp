@@ -130,7 +130,7 @@ void add_embedding_routes(httplib::Server& http, ServerContext& ctx) {
                       base64_encode(row, dim * sizeof(float));  // little-endian float32, as OpenAI
                 } else {
                   Json arr = Json::array();
-                  for (size_t k = 0; k < dim; ++k) arr.push_back(shortest(row[k]));
+                  for (size_t k = 0; k < dim; ++k) arr.push_back(shortest_float(row[k]));
                   item["embedding"] = std::move(arr);
                 }
                 data.push_back(std::move(item));
@@ -173,7 +173,7 @@ void add_embedding_routes(httplib::Server& http, ServerContext& ctx) {
               }
               Json out = Json::array();
               for (const auto& s : scores)
-                out.push_back({{"label", s.label}, {"score", shortest(s.score)}});
+                out.push_back({{"label", s.label}, {"score", shortest_float(s.score)}});
               send_json(res, {{"model", m.name}, {"labels", out}});
             });
 }

@@ -35,7 +35,7 @@ bool index_exists(const std::string& dir) {
 
 Json item_json(const ItemRecord& item, float score, bool with_score, double fused_score = 0) {
   Json j = {{"id", item.id}, {"type", item.type}, {"path", item.path}};
-  if (with_score) j["score"] = shortest(score);
+  if (with_score) j["score"] = shortest_float(score);
   if (fused_score > 0) j["rrf"] = fused_score;
   if (item.type == "text") j["text"] = item.text;
   if (!item.caption.empty()) j["caption"] = item.caption;

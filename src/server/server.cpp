@@ -149,6 +149,7 @@ void Server::Impl::configure() {
   add_chat_routes(http, ctx);
   add_index_routes(http, ctx);
   add_plant_routes(http, ctx);
+  add_detect_routes(http, ctx);
   add_file_routes(http, ctx);
 }
 
@@ -176,6 +177,13 @@ void Server::Impl::load() {
       options.max_queued = spec.max_queued;
       m->scheduler = std::make_unique<BatchScheduler>(options);
       ctx.generative_models.push_back(std::move(m));
+    }
+    for (const auto& spec : ctx.config.detectors) {
+      auto d = std::make_unique<LoadedDetector>();
+      d->name = spec.name;
+      d->file = spec.model;
+      d->model = YoloDetector::open(spec.model, {ctx.pool});
+      ctx.detectors.push_back(std::move(d));
     }
     if (!ctx.generative_models.empty()) register_generation_metrics();
     if (!ctx.config.index_dir.empty() &&

@@ -119,8 +119,9 @@ ServerConfig load_server_config(const fs::path& file) {
   if (root.IsNull())
     throw_error(ErrorKind::bad_input, file.string() + ": the config file is empty");
   r.check_keys(root, "",
-               {"host", "port", "threads", "http_threads", "models", "generative_models", "index",
-                "plant", "data_dir", "store", "batching", "limits", "api_keys", "api_keys_file", "cors",
+               {"host", "port", "threads", "http_threads", "models", "generative_models", "detectors",
+                "index", "plant", "data_dir", "store", "batching", "limits", "api_keys",
+                "api_keys_file", "cors",
                 "static_root", "evidence_root"});
   try {
     if (auto n = root["host"]) c.host = r.str(n, "host");
@@ -185,6 +186,15 @@ ServerConfig load_server_config(const fs::path& file) {
             spec.allow_remote_images = r.boolean(x, field + ".allow_remote_images");
         }
         c.generative_models.push_back(std::move(spec));
+      }
+    }
+    if (auto n = root["detectors"]) {
+      if (!n.IsMap() || n.size() == 0)
+        r.fail(n, "detectors", "expected a mapping of detector name to .onnx file");
+      for (const auto& kv : n) {
+        const std::string name = kv.first.as<std::string>();
+        if (name.empty()) r.fail(kv.first, "detectors", "empty detector name");
+        c.detectors.push_back({name, r.path(kv.second, "detectors." + name)});
       }
     }
     if (auto n = root["index"]) {
@@ -263,8 +273,8 @@ ServerConfig load_server_config(const fs::path& file) {
 void validate_server_config(const ServerConfig& c) {
   MMFUSE_CHECK(!c.host.empty(), bad_input, "host: empty");
   MMFUSE_CHECK(c.port >= 0 && c.port <= 65535, bad_input, "port: must be 0..65535");
-  MMFUSE_CHECK(!c.models.empty() || !c.generative_models.empty() || !c.plant_file.empty() ||
-                   !c.data_dir.empty() || !c.store_url.empty(),
+  MMFUSE_CHECK(!c.models.empty() || !c.generative_models.empty() || !c.detectors.empty() ||
+                   !c.plant_file.empty() || !c.data_dir.empty() || !c.store_url.empty(),
                bad_input, "models: give at least one model (or a plant) to serve");
   if (!c.store_url.empty()) store::parse_store_url(c.store_url);  // bad_input naming it
   std::set<std::string> names;
@@ -298,6 +308,13 @@ void validate_server_config(const ServerConfig& c) {
       if (!fs::exists(fs::path(dir) / "adapter_config.json"))
         throw_error(ErrorKind::bad_input, af + ": " + dir + " has no adapter_config.json");
     }
+  }
+  for (const auto& d : c.detectors) {
+    const std::string field = "detectors." + d.name;
+    MMFUSE_CHECK(names.insert(d.name).second, bad_input,
+                 field + ": the name is already used by another model");
+    if (!fs::is_regular_file(d.model))
+      throw_error(ErrorKind::not_found, field + ": " + d.model + " is not a file");
   }
   MMFUSE_CHECK(c.batching.max_batch >= 1, bad_input, "batching.max_batch: must be at least 1");
   MMFUSE_CHECK(c.batching.queue_size >= 1, bad_input, "batching.queue_size: must be at least 1");

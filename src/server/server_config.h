@@ -32,6 +32,12 @@ struct GenerativeModelSpec {
   bool allow_remote_images = false;  // image_url may be http(s):// or file:// (else data: only)
 };
 
+// An object detector (an Ultralytics YOLO ONNX export), served by POST /v1/detect.
+struct DetectorSpec {
+  std::string name;   // the name clients pass as "model"
+  std::string model;  // the .onnx file
+};
+
 struct BatchingConfig {
   bool enabled = true;      // false: each request runs alone (still split by max_batch)
   size_t max_batch = 32;    // inputs per model call
@@ -56,6 +62,7 @@ struct ServerConfig {
   int http_threads = 64;  // connections served at once
   std::vector<ModelSpec> models;
   std::vector<GenerativeModelSpec> generative_models;
+  std::vector<DetectorSpec> detectors;
   std::string index_dir;                        // retrieval index folder (optional)
   std::vector<std::string> index_import_roots;  // server-side folders POST /v1/index/items may read
   std::string plant_file;                       // plant description (inspection routes)

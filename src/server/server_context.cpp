@@ -111,6 +111,19 @@ LoadedModel& ServerContext::model(const std::string& name) {
   throw_error(ErrorKind::not_found, "model \"" + name + "\" is not served (served: " + known + ")");
 }
 
+LoadedDetector& ServerContext::detector(const std::string& name) {
+  require_ready();
+  MMFUSE_CHECK(!detectors.empty(), not_found,
+               "model: no detectors are served (see detectors in the config)");
+  if (name.empty()) return *detectors.front();
+  for (auto& d : detectors)
+    if (d->name == name) return *d;
+  std::string known;
+  for (auto& d : detectors) known += (known.empty() ? "" : ", ") + d->name;
+  throw_error(ErrorKind::not_found,
+              "model \"" + name + "\" is not a served detector (served: " + known + ")");
+}
+
 GenerativeTarget ServerContext::generative_model(const std::string& id) {
   require_ready();
   MMFUSE_CHECK(!generative_models.empty(), not_found,

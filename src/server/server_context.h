@@ -17,6 +17,7 @@
 #include "models/dual_encoder.h"
 #include "models/generative_model.h"
 #include "models/registry.h"
+#include "models/yolo.h"
 #include "server/auth.h"
 #include "server/embed_scheduler.h"
 #include "server/metrics.h"
@@ -40,6 +41,12 @@ struct LoadedGenerativeModel {
   std::vector<std::pair<std::string, std::shared_ptr<const LoraAdapter>>> adapters;
   // Declared last so it is destroyed first: its worker uses the model and adapters.
   std::unique_ptr<BatchScheduler> scheduler;
+};
+
+// An object detector served by POST /v1/detect.
+struct LoadedDetector {
+  std::string name, file;
+  std::unique_ptr<YoloDetector> model;
 };
 
 // What a request's "model" names: a generative model and maybe one of its adapters.
@@ -73,6 +80,7 @@ struct ServerContext {
   // Written by the loader thread before `ready` is set, read-only after.
   std::vector<std::unique_ptr<LoadedModel>> models;
   std::vector<std::unique_ptr<LoadedGenerativeModel>> generative_models;
+  std::vector<std::unique_ptr<LoadedDetector>> detectors;
   std::mutex index_write_lock;          // one index writer at a time
   std::unique_ptr<PlantService> plant;  // null without a plant / data folder
   std::vector<RouteInfo> routes;
@@ -82,6 +90,8 @@ struct ServerContext {
   // "name" or "name+adapter" ("" = the first generative model); 503 while
   // loading, 404 when the model or the adapter is unknown.
   GenerativeTarget generative_model(const std::string& id);
+  // The named detector ("" = the first); 503 while loading, 404 when unknown.
+  LoadedDetector& detector(const std::string& name);
   // The loaded model whose weights built the index (fingerprint), or nullptr.
   LoadedModel* model_by_fingerprint(const std::string& fingerprint);
   // Throws 503 unless the models are loaded.
@@ -102,6 +112,7 @@ void add_embedding_routes(httplib::Server& http, ServerContext& ctx);
 void add_chat_routes(httplib::Server& http, ServerContext& ctx);  // chat + text completions
 void add_index_routes(httplib::Server& http, ServerContext& ctx);
 void add_plant_routes(httplib::Server& http, ServerContext& ctx);
+void add_detect_routes(httplib::Server& http, ServerContext& ctx);  // POST /v1/detect
 void add_file_routes(httplib::Server& http, ServerContext& ctx);  // last: catch-all
 
 // When the path matches a documented route of another method: answers 405 with

@@ -18,6 +18,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+ThreadPool& pool() {
+  static ThreadPool one(1);
+  return one;
+}
+
 class TempDir {
  public:
   TempDir()
@@ -83,7 +88,7 @@ TEST(InspectCamera, FindsADefectThroughShiftAndLightChange) {
   TempDir dir;
   const Image golden = scene(640, 480);
   write_png(dir.path() / "golden.png", golden.rgb.data(), 640, 480, 3, 8);
-  const auto det = make_defect_detector(config_for(dir.path() / "golden.png"));
+  const auto det = make_defect_detector(config_for(dir.path() / "golden.png"), pool());
   EXPECT_EQ(det->name(), "golden_diff");
   Image damaged = golden;
   // A dark 30 x 10 stain on the plate, at x 420..449, y 150..159 of the scene.
@@ -112,7 +117,7 @@ TEST(InspectCamera, LightingAndPoseChangesAloneAreNotDefects) {
   TempDir dir;
   const Image golden = scene(640, 480);
   write_png(dir.path() / "golden.png", golden.rgb.data(), 640, 480, 3, 8);
-  const auto det = make_defect_detector(config_for(dir.path() / "golden.png"));
+  const auto det = make_defect_detector(config_for(dir.path() / "golden.png"), pool());
   struct Light {
     int dx, dy;
     double gain, offset, grad;
@@ -142,7 +147,7 @@ TEST(InspectCamera, RenderedFaultsAreFoundAndNormalsAreClean) {
     const Image golden = render_camera(dseed, Scenario::normal, true, rng, 640, 480);
     const fs::path g = dir.path() / ("golden" + std::to_string(d) + ".png");
     write_png(g, golden.rgb.data(), 640, 480, 3, 8);
-    const auto det = make_defect_detector(config_for(g));
+    const auto det = make_defect_detector(config_for(g), pool());
     for (Scenario s : {Scenario::scratch, Scenario::oil_leak, Scenario::missing_part})
       found += det->detect(render_camera(dseed, s, false, rng, 640, 480)).defects.empty() ? 0 : 1;
     for (int k = 0; k < 2; ++k)
@@ -158,19 +163,21 @@ TEST(InspectCamera, RenderedFaultsAreFoundAndNormalsAreClean) {
 TEST(InspectCamera, ErrorsAreClear) {
   CameraConfig c = config_for("/nonexistent/golden.png");
   try {
-    make_defect_detector(c);
+    make_defect_detector(c, pool());
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::not_found);
     EXPECT_NE(std::string(e.what()).find("golden.png"), std::string::npos);
   }
-  c.detector = "yolo";
-  EXPECT_THROW(make_defect_detector(c), Error);
+  c.detectors = {"yolo"};  // without its yolo settings
+  EXPECT_THROW(make_defect_detector(c, pool()), Error);
+  c.detectors = {"cnn"};
+  EXPECT_THROW(make_defect_detector(c, pool()), Error);
   // A photo of another resolution is resized like the golden: still comparable.
   TempDir dir;
   const Image golden = scene(640, 480);
   write_png(dir.path() / "golden.png", golden.rgb.data(), 640, 480, 3, 8);
-  const auto det = make_defect_detector(config_for(dir.path() / "golden.png"));
+  const auto det = make_defect_detector(config_for(dir.path() / "golden.png"), pool());
   Image empty;
   EXPECT_THROW(det->detect(empty), Error);
 }
