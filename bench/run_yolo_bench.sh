@@ -62,7 +62,8 @@ for model in yolov8n yolov8s; do
     j=$("$PYTHON" bench/torch_yolo_predict.py --ultralytics "$ULTRA" --model "$MODELS_DIR/$model.pt" \
           --threads "$THREADS" --rounds "$ROUNDS" $IMAGES 2>/dev/null)
     RES[$model,torch]+="$(echo "$j" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["ms_per_image"])') "
-    log "$model round $round: mmfuse ${RES[$model,mm_total]##* } ort ${RES[$model,ort]##* } torch ${RES[$model,torch]##* }"
+    last() { echo $1 | awk '{print $NF}'; }
+    log "$model round $round: mmfuse $(last "${RES[$model,mm_total]}") ort $(last "${RES[$model,ort]}") torch $(last "${RES[$model,torch]}") ms/image"
   done
 done
 
