@@ -252,44 +252,36 @@ void register_inspect(CLI::App& app) {
     for (int n = 0; !g_stop; ++n) {
       const auto start = std::chrono::steady_clock::now();
       db->prune();
+      RoundSummary s;
+      bool resumed = false, finished = false;
       if (shared) {
-        bool resumed = false, finished = false;
-        const RoundSummary s =
-            run_shared_round(*db, runner, static_cast<int64_t>(opt->lease_s * 1000.0),
+        s = run_shared_round(*db, runner, static_cast<int64_t>(opt->lease_s * 1000.0),
                              opt->max_devices, dispatcher.get(), &resumed, &finished);
-        if (opt->json)
-          print_json(summary_json(s, resumed, finished, opt->records));
-        else
-          print_plain(s, resumed, finished);
-        if (!repeat || (opt->rounds > 0 && n + 1 >= opt->rounds) || !finished) break;
-        const auto next = start + std::chrono::duration<double>(opt->interval);
-        while (!g_stop && std::chrono::steady_clock::now() < next)
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      // Resume the round a previous run left open, else start a new one.
-      store::RoundInfo round;
-      bool resumed = false;
-      if (auto open = db->resume_round()) {
-        round = db->round_progress(open->id);
-        resumed = true;
       } else {
-        round = db->begin_round(static_cast<int64_t>(runner.plant().point_count()), new_round_id());
+        // Resume the round a previous run left open, else start a new one.
+        store::RoundInfo round;
+        if (auto open = db->resume_round()) {
+          round = db->round_progress(open->id);
+          resumed = true;
+        } else {
+          round =
+              db->begin_round(static_cast<int64_t>(runner.plant().point_count()), new_round_id());
+        }
+        s = runner.run_round(
+            round.id, round.done,
+            [&](const DeviceOutcome& o) {
+              bool alarm = false;
+              for (const InspectionRecord& r : o.records) {
+                const store::RecordOutcome out = db->record_inspection(r, readings_of(r));
+                alarm = alarm || out.alarm_id != 0;
+              }
+              if (alarm && dispatcher) dispatcher->notify();
+            },
+            opt->max_devices);
+        const store::RoundInfo progress = db->round_progress(round.id);
+        finished = progress.position >= progress.total;
+        if (finished) db->finish_round(round.id);
       }
-      const RoundSummary s = runner.run_round(
-          round.id, round.done,
-          [&](const DeviceOutcome& o) {
-            bool alarm = false;
-            for (const InspectionRecord& r : o.records) {
-              const store::RecordOutcome out = db->record_inspection(r, readings_of(r));
-              alarm = alarm || out.alarm_id != 0;
-            }
-            if (alarm && dispatcher) dispatcher->notify();
-          },
-          opt->max_devices);
-      const store::RoundInfo progress = db->round_progress(round.id);
-      const bool finished = progress.position >= progress.total;
-      if (finished) db->finish_round(round.id);
       if (opt->json)
         print_json(summary_json(s, resumed, finished, opt->records));
       else
