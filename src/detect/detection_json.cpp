@@ -4,8 +4,8 @@
 
 namespace mmfuse {
 
-nlohmann::json detections_to_json(const std::vector<Detection>& detections) {
-  nlohmann::json out = nlohmann::json::array();
+nlohmann::ordered_json detections_to_json(const std::vector<Detection>& detections) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const Detection& d : detections)
     out.push_back({{"class_id", d.class_id},
                    {"class", d.class_name},

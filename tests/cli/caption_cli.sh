@@ -57,7 +57,8 @@ rc=$?
 [ $rc -eq 2 ]
 check "caption with a broken image exits 2 (got $rc)" $?
 grep -qF "1 of 3" "$TMP/dir.err"
-check "caption: stderr counts the failure ($(head -c 200 "$TMP/dir.err"))" $?
+rc=$?  # before the message's command substitutions reset $?
+check "caption: stderr counts the failure ($(head -c 200 "$TMP/dir.err"))" $rc
 $PY - "$TMP/dir.jsonl" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]

@@ -18,7 +18,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/assert.sh"
 # --- detect: the output contract on a SKAB-like ';' file with a fault at rows 450..529.
 "$MMFUSE" sensor detect --input "$PUMP" --train-rows 400 --method ensemble --out "$TMP/pump.csv" \
   >"$TMP/summary.json" 2>"$TMP/err"
-check "detect runs ($(head -c 300 "$TMP/err"))" $?
+rc=$?  # before the message's command substitutions reset $?
+check "detect runs ($(head -c 300 "$TMP/err"))" $rc
 $PY - "$TMP/pump.csv" "$TMP/summary.json" <<'PYEOF'
 import csv, json, sys
 rows = list(csv.reader(open(sys.argv[1])))
@@ -120,7 +121,8 @@ for m in ensemble online; do
   "$MMFUSE" sensor detect --input "$TMP/flat.csv" --method $m --out "$TMP/flat_$m.csv" >"$TMP/flat.json" 2>"$TMP/err" &&
     $PY -c "import json,sys; s=json.load(open('$TMP/flat.json')); assert s['anomalies'] == 0, s" &&
     [ "$(wc -l <"$TMP/flat_$m.csv")" -eq 1001 ]
-  check "detect scores a flat line with $m ($(head -c 200 "$TMP/err"))" $?
+  rc=$?  # before the message's command substitutions reset $?
+  check "detect scores a flat line with $m ($(head -c 200 "$TMP/err"))" $rc
 done
 
 # --- the default pipeline reports the time-based slow-channel rule; the online method runs.
@@ -128,7 +130,8 @@ $PY -c "import json; s=json.load(open('$TMP/summary.json')); p=s['pipeline']; as
 check "detect defaults: slow-channel rule on, lag 1 s from the time column" $?
 "$MMFUSE" sensor detect --input "$PUMP" --method online --out "$TMP/online.csv" >"$TMP/online.json" 2>"$TMP/err" &&
   [ "$(wc -l <"$TMP/online.csv")" -eq 601 ]
-check "detect --method online ($(head -c 200 "$TMP/err"))" $?
+rc=$?  # before the message's command substitutions reset $?
+check "detect --method online ($(head -c 200 "$TMP/err"))" $rc
 expect_error "missing NAB folder" "not a NAB folder" \
   "$MMFUSE" sensor eval --nab "$TMP/no-nab"
 expect_error "eval needs a corpus" "give --skab DIR or --nab DIR" \
@@ -148,7 +151,8 @@ check "bench JSON" $?
 # --- eval on the real SKAB files when present.
 if [ -d "$SKAB/valve1" ]; then
   "$MMFUSE" sensor eval --skab "$SKAB" --method iforest,pca,ensemble --json >"$TMP/eval.json" 2>"$TMP/err"
-  check "eval runs ($(head -c 300 "$TMP/err"))" $?
+  rc=$?  # before the message's command substitutions reset $?
+  check "eval runs ($(head -c 300 "$TMP/err"))" $rc
   $PY - "$TMP/eval.json" <<'PYEOF'
 import json, sys
 e = json.load(open(sys.argv[1]))
@@ -185,7 +189,8 @@ if [ -d "$NAB/data" ]; then
   expect_error "unknown NAB profile" "unknown NAB profile 'nope'" \
     "$MMFUSE" sensor eval --nab "$NAB" --profile nope
   "$MMFUSE" sensor eval --nab "$NAB" --results "$NAB/results/numenta" --profile all --json >"$TMP/nabpub.json" 2>"$TMP/err"
-  check "eval --nab --results (scoreboard) runs ($(head -c 300 "$TMP/err"))" $?
+  rc=$?  # before the message's command substitutions reset $?
+  check "eval --nab --results (scoreboard) runs ($(head -c 300 "$TMP/err"))" $rc
   $PY - "$TMP/nabpub.json" "$NAB/results/final_results.json" <<'PYEOF'
 import json, sys
 e = json.load(open(sys.argv[1])); pub = json.load(open(sys.argv[2]))
@@ -195,7 +200,8 @@ for r in e["results"]:
 PYEOF
   check "eval --nab reproduces NAB's published numenta scores" $?
   "$MMFUSE" sensor eval --nab "$NAB" --method online --json >"$TMP/nab.json" 2>"$TMP/err"
-  check "eval --nab --method online runs ($(head -c 300 "$TMP/err"))" $?
+  rc=$?  # before the message's command substitutions reset $?
+  check "eval --nab --method online runs ($(head -c 300 "$TMP/err"))" $rc
   $PY - "$TMP/nab.json" <<'PYEOF'
 import json, sys
 e = json.load(open(sys.argv[1]))
