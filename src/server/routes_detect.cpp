@@ -61,13 +61,13 @@ void read_options(const Json& body, DetectRequest& r) {
 
 DetectRequest parse_json_request(const httplib::Request& req) {
   const Json body = parse_json_object(req);
-  for (const auto& [key, value] : body.items()) {
-    static const char* known[] = {"model", "image", "conf", "iou", "max_det",
-                                  "imgsz", "agnostic", "classes"};
+  static const char* known[] = {"model", "image", "conf", "iou", "max_det",
+                                "imgsz", "agnostic", "classes"};
+  for (const auto& item : body.items()) {
+    const std::string& key = item.key();
     MMFUSE_CHECK(std::find_if(std::begin(known), std::end(known),
-                              [&](const char* k) { return key == k; }) != std::end(known),
+                              [&key](const char* k) { return key == k; }) != std::end(known),
                  bad_input, key + ": unknown field");
-    (void)value;
   }
   DetectRequest r;
   read_options(body, r);
