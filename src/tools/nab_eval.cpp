@@ -38,7 +38,10 @@ std::vector<NabProfile> read_profiles(const fs::path& p) {
   const nlohmann::json j = read_json(p);
   std::vector<NabProfile> out;
   MMFUSE_CHECK(j.is_object(), bad_input, p.string() + ": expected an object of profiles");
-  for (const auto& [name, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Named, not structured-bound: clang 14 cannot capture a binding in the lambda below.
+    const std::string& name = item.key();
+    const auto& v = item.value();
     const auto m = v.find("CostMatrix");
     MMFUSE_CHECK(m != v.end() && m->is_object(), bad_input,
                  p.string() + ": profile '" + name + "' has no CostMatrix");
