@@ -91,7 +91,16 @@ struct OpContext {
     if (!a.has_data()) fail("input " + std::to_string(k) + " must be a constant");
     const int64_t n = numel(*a.shape);
     std::vector<int64_t> v(n);
-    for (int64_t j = 0; j < n; ++j) v[j] = a.is_int ? a.i[j] : static_cast<int64_t>(a.f[j]);
+    for (int64_t j = 0; j < n; ++j) {
+      if (a.is_int) {
+        v[j] = a.i[j];
+        continue;
+      }
+      // A float constant used as an integer must be one (NaN or 1e30 is a broken file).
+      const float f = a.f[j];
+      if (!(std::fabs(f) < 9.0e18f)) fail("input " + std::to_string(k) + " holds a non-integer value");
+      v[j] = static_cast<int64_t>(f);
+    }
     return v;
   }
   std::vector<float> const_floats(size_t k) const {

@@ -92,7 +92,10 @@ double sampling_interval_seconds(const std::vector<std::string>& times, size_t m
 
 size_t seconds_to_rows(double seconds, double interval) {
   const double rows = interval > 0.0 ? seconds / interval : seconds;
-  return static_cast<size_t>(std::max(1.0, std::round(rows)));
+  // At least one row; NaN and absurd ratios (a time column in the wrong unit) are clamped
+  // rather than cast out of range.
+  if (!(rows >= 1.0)) return 1;
+  return static_cast<size_t>(std::round(std::min(rows, 1e12)));
 }
 
 }  // namespace mmfuse::sensor
