@@ -224,12 +224,33 @@ class Evaluator {
     return loop;
   }
 
+  // Whether `v` is or contains (through lists, dicts and namespaces) the namespace `ns`.
+  static bool reaches(const Value& v, const Namespace* ns, int depth) {
+    if (depth > 64) return true;  // too deep to be a chat template: refuse as if cyclic
+    if (v.is_namespace()) {
+      if (&v.as_namespace() == ns) return true;
+      for (const auto& item : v.as_namespace().attributes.items)
+        if (reaches(item.second, ns, depth + 1)) return true;
+    } else if (v.is_list()) {
+      for (const Value& x : v.as_list())
+        if (reaches(x, ns, depth + 1)) return true;
+    } else if (v.is_dict()) {
+      for (const auto& item : v.as_dict().items)
+        if (reaches(item.second, ns, depth + 1)) return true;
+    }
+    return false;
+  }
+
   void exec_set(const Stmt& s) {
     if (!s.attribute.empty()) {
       Value target = lookup(s.targets[0]);
       if (!target.is_namespace())
         fail_at(s.line, s.column, "cannot assign attribute on non-namespace object");
-      target.as_namespace().attributes.set(s.attribute, eval(*s.expr));
+      Value value = eval(*s.expr);
+      // Namespaces are shared by reference: one that held itself would never be freed.
+      if (reaches(value, &target.as_namespace(), 0))
+        fail_at(s.line, s.column, "a namespace cannot hold itself");
+      target.as_namespace().attributes.set(s.attribute, std::move(value));
       return;
     }
     if (!s.expr) {

@@ -301,3 +301,23 @@ TEST(ChatTemplate, RendersFromManyThreads) {
 
 }  // namespace
 }  // namespace mmfuse
+
+namespace mmfuse {
+namespace {
+
+// Namespaces are shared by reference: one made to hold itself (directly or through
+// a list or another namespace) is refused rather than leaked (found by fuzz_chat_template).
+TEST(ChatTemplate, ANamespaceCannotHoldItself) {
+  for (const char* source : {"{% set ns = namespace() %}{% set ns.a = ns %}x",
+                             "{% set ns = namespace() %}{% set ns.a = [1, ns] %}x",
+                             "{% set a = namespace() %}{% set b = namespace(x=a) %}{% set a.y = b %}x"}) {
+    SCOPED_TRACE(source);
+    EXPECT_THROW(render_chat_template(source, nlohmann::json::array(), false, nlohmann::json::object()), Error);
+  }
+  EXPECT_EQ(render_chat_template("{% set a = namespace() %}{% set b = namespace() %}{% set a.y = b %}ok",
+                                 nlohmann::json::array(), false, nlohmann::json::object()),
+            "ok");
+}
+
+}  // namespace
+}  // namespace mmfuse
