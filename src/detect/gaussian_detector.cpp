@@ -1,4 +1,5 @@
 #include "detect/gaussian_detector.h"
+#include "io/atomic_file.h"
 
 #include <cblas.h>
 
@@ -348,17 +349,7 @@ void GaussianDetector::save(const fs::path& dir, const nlohmann::json& extra) co
     out << config.dump(2) << "\n";
     MMFUSE_CHECK(out.good(), internal, (tmp / "config.json").string() + ": write failed");
   }
-  if (fs::exists(target)) {
-    MMFUSE_CHECK(fs::is_directory(target), bad_input,
-                 target.string() + ": exists and is not a folder");
-    const fs::path old = target.string() + ".tmp-old";
-    fs::remove_all(old, ec);
-    fs::rename(target, old);
-    fs::rename(tmp, target);
-    fs::remove_all(old, ec);
-  } else {
-    fs::rename(tmp, target);
-  }
+  replace_folder(tmp, target);
 }
 
 GaussianDetector GaussianDetector::load(const fs::path& dir) {

@@ -1,4 +1,5 @@
 #include "detect/image_anomaly.h"
+#include "io/atomic_file.h"
 
 #include <algorithm>
 #include <cmath>
@@ -332,16 +333,7 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
     out.close();
     MMFUSE_CHECK(out.good(), internal, (tmp / "config.json").string() + ": write failed");
     // Swap the finished folder in: a failure never leaves a half-written model.
-    if (fs::exists(target)) {
-      MMFUSE_CHECK(fs::is_directory(target), bad_input, target.string() + ": exists and is not a folder");
-      const fs::path old = target.string() + ".tmp-old";
-      fs::remove_all(old, ec);
-      fs::rename(target, old);
-      fs::rename(tmp, target);
-      fs::remove_all(old, ec);
-    } else {
-      fs::rename(tmp, target);
-    }
+    replace_folder(tmp, target);
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;

@@ -38,4 +38,20 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   }
 }
 
+void replace_folder(const std::filesystem::path& staged, const std::filesystem::path& target) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(target)) {
+    fs::rename(staged, target);
+    return;
+  }
+  MMFUSE_CHECK(fs::is_directory(target), bad_input,
+               target.string() + ": exists and is not a folder");
+  const fs::path old = target.string() + ".tmp-old";
+  fs::remove_all(old, ec);
+  fs::rename(target, old);
+  fs::rename(staged, target);
+  fs::remove_all(old, ec);
+}
+
 }  // namespace mmfuse
