@@ -52,9 +52,9 @@ std::unique_ptr<store::Store> open_existing(const StoreFlags& f,
   }
   std::error_code ec;
   if (where.kind == store::StoreKind::sqlite && !fs::is_regular_file(where.db_file, ec))
-    throw_error(ErrorKind::not_found,
-                where.db_file.parent_path().string() + ": no mmfuse store here (no " +
-                    where.db_file.filename().string() + ")");
+    throw_error(ErrorKind::not_found, where.db_file.parent_path().string() +
+                                          ": no mmfuse store here (no " +
+                                          where.db_file.filename().string() + ")");
   return store::Store::open(where, options);
 }
 
@@ -190,8 +190,7 @@ void register_store_commands(CLI::App& app) {
     auto s = open_existing(*info_where);
     const auto c = s->counts();
     Json forward = Json::array();  // the centres this store forwards to (edge sync)
-    for (const auto& m : store::EdgeSync::marks(*s))
-      forward.push_back(store::to_json(m));
+    for (const auto& m : store::EdgeSync::marks(*s)) forward.push_back(store::to_json(m));
     print_json({{"data_dir", s->data_dir().string()},
                 {"backend", s->backend_kind()},
                 {"store", s->location()},
@@ -239,8 +238,7 @@ void register_store_sync(CLI::App* st) {
   auto* sync = st->add_subcommand(
       "sync", "Forward this (edge) store's inspections, alarms and rounds to a central store");
   add_data_option(sync, &f->where);
-  sync->add_option("--to", f->to, "The central store (postgresql://user@host:5432/db)")
-      ->required();
+  sync->add_option("--to", f->to, "The central store (postgresql://user@host:5432/db)")->required();
   sync->add_option("--edge-id", f->edge_id,
                    "This edge's name at the centre (default: the one kept, else the host name)");
   sync->add_option("--batch", f->batch, "Inspections per centre transaction (default 200)")
@@ -265,15 +263,15 @@ void register_store_sync(CLI::App* st) {
       // only once it answered: a mistyped URL must not hold the edge's disk.
       std::unique_ptr<store::Store> centre;
       try {
-        centre = with_flag("--to", [&] { return store::Store::open(store::parse_store_url(f->to)); });
+        centre =
+            with_flag("--to", [&] { return store::Store::open(store::parse_store_url(f->to)); });
       } catch (const std::exception& e) {
         store::EdgeSync::note_failure(*edge, f->to, e.what());
         throw;
       }
       const auto rep = store::EdgeSync::forward(*edge, *centre, f->to, fo);
       Json marks = Json::array();
-      for (const auto& m : store::EdgeSync::marks(*edge))
-        marks.push_back(store::to_json(m));
+      for (const auto& m : store::EdgeSync::marks(*edge)) marks.push_back(store::to_json(m));
       print_json({{"forwarded", store::to_json(rep)}, {"forward", marks}});
       return;
     }
@@ -288,8 +286,7 @@ void register_store_sync(CLI::App* st) {
     while (!g_sync_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     fwd.stop(false);
     Json marks = Json::array();
-    for (const auto& m : store::EdgeSync::marks(*edge))
-      marks.push_back(store::to_json(m));
+    for (const auto& m : store::EdgeSync::marks(*edge)) marks.push_back(store::to_json(m));
     print_json({{"forward", marks}});
   });
 }
@@ -315,8 +312,9 @@ void register_store_bench(CLI::App* st) {
   bench->add_option("--store", bf->options.store_url,
                     "Bench this store instead of SQLite in --dir (an empty database, e.g. "
                     "postgresql://user@host/bench)");
-  bench->add_option("--writers", bf->options.writers,
-                    "Record from N threads at once, each with its own connections (default 1)")
+  bench
+      ->add_option("--writers", bf->options.writers,
+                   "Record from N threads at once, each with its own connections (default 1)")
       ->check(CLI::Range(1, 64));
   bench->add_option("--dir", bf->dir, "Scratch folder (default: a new one under /tmp, removed)");
   bench->callback([bf] {

@@ -122,9 +122,10 @@ Batch read_batch(SqlConnection& db, int64_t from, int limit, bool with_devices) 
   for (int64_t id : alarm_ids)
     for (auto& a : rows::alarms(db, AlarmFilter{}, id))
       b.alarms.push_back({std::move(a), paths(db, "alarm_id", id)});
-  Stmt readings(db,
-                "SELECT s.device_id, s.point_id, s.channel, r.t_ms, r.value FROM sensor_readings r "
-                "JOIN sensor_series s ON s.id = r.series_id WHERE r.inspection_id = ? ORDER BY r.id");
+  Stmt readings(
+      db,
+      "SELECT s.device_id, s.point_id, s.channel, r.t_ms, r.value FROM sensor_readings r "
+      "JOIN sensor_series s ON s.id = r.series_id WHERE r.inspection_id = ? ORDER BY r.id");
   for (int64_t id : inspection_ids) {
     auto v = rows::inspections(db, InspectionFilter{}, id);
     if (v.empty()) continue;
@@ -221,10 +222,11 @@ bool EdgeSync::forget_target(Store& edge, const std::string& target) {
 std::vector<ForwardMark> EdgeSync::marks(const Store& edge) {
   auto r = edge.reader();
   Transaction tx(r.db(), false);
-  Stmt s(r.db(),
-         "SELECT target, edge_id, rev, forwarded, last_ok_ms, last_attempt_ms, last_error, "
-         "(SELECT count(*) FROM inspections i WHERE i.rev > f.rev), "
-         "(SELECT count(*) FROM alarms a WHERE a.rev > f.rev) FROM forward_marks f ORDER BY target");
+  Stmt s(
+      r.db(),
+      "SELECT target, edge_id, rev, forwarded, last_ok_ms, last_attempt_ms, last_error, "
+      "(SELECT count(*) FROM inspections i WHERE i.rev > f.rev), "
+      "(SELECT count(*) FROM alarms a WHERE a.rev > f.rev) FROM forward_marks f ORDER BY target");
   std::vector<ForwardMark> out;
   while (s.step()) {
     ForwardMark m;
@@ -327,8 +329,8 @@ ForwardReport EdgeSync::forward(Store& edge, Store& centre, const std::string& t
       }
       EdgeRowIndex alarm_index(db, "alarms", rep.edge_id);
       EdgeRowIndex inspection_index(db, "inspections", rep.edge_id);
-      std::map<int64_t, int64_t> alarm_ids;                         // edge -> centre
-      std::vector<std::pair<int64_t, int64_t>> unlinked;            // centre alarm, edge inspection
+      std::map<int64_t, int64_t> alarm_ids;               // edge -> centre
+      std::vector<std::pair<int64_t, int64_t>> unlinked;  // centre alarm, edge inspection
       {
         // An alarm changes on the edge (repeats, last seen, acknowledgement): the centre
         // takes the newer counts, and the first acknowledgement wins on either side, so
@@ -356,7 +358,8 @@ ForwardReport EdgeSync::forward(Store& edge, Store& centre, const std::string& t
               update.bind_null(3).bind_null(4);
             update.bind(5, id).run();
           } else {
-            const int64_t inspection = a.inspection_id > 0 ? inspection_index.find(a.inspection_id) : 0;
+            const int64_t inspection =
+                a.inspection_id > 0 ? inspection_index.find(a.inspection_id) : 0;
             insert.reset();
             insert.bind(1, a.type).bind(2, a.device_id).bind(3, a.point_id).bind(4, a.area);
             insert.bind(5, centre_round(rep.edge_id, a.round_id));
@@ -415,7 +418,8 @@ ForwardReport EdgeSync::forward(Store& edge, Store& centre, const std::string& t
             mod.bind(1, id).bind(2, std::string(inspect::modality_name(m.modality)));
             mod.bind(3, std::string(inspect::modality_status_name(m.status)));
             mod.bind(4, m.score).bind(5, m.raw_score).bind(6, m.decision ? 1 : 0);
-            mod.bind(7, m.message).bind(8, m.detail.is_null() ? std::string("{}") : json_text(m.detail));
+            mod.bind(7, m.message)
+                .bind(8, m.detail.is_null() ? std::string("{}") : json_text(m.detail));
             mod.bind(9, json_text(nlohmann::json(m.evidence))).run();
           }
           insert_evidence_refs(db, centre.data_dir_, fi.evidence, id, 0);
@@ -567,7 +571,8 @@ bool EdgeForwarder::pass(bool throw_config_errors) {
 void EdgeForwarder::run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stop_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(interval_ms_), [this] { return stop_ || poke_; });
+    wake_.wait_for(lock, std::chrono::milliseconds(interval_ms_),
+                   [this] { return stop_ || poke_; });
     if (stop_) break;
     poke_ = false;
     lock.unlock();
@@ -581,8 +586,8 @@ void EdgeForwarder::run() {
 namespace mmfuse::store {
 
 nlohmann::ordered_json to_json(const ForwardReport& r) {
-  return {{"edge_id", r.edge_id},         {"centre", r.centre},   {"batches", r.batches},
-          {"inspections", r.inspections}, {"alarms", r.alarms},   {"rounds", r.rounds},
+  return {{"edge_id", r.edge_id},         {"centre", r.centre},     {"batches", r.batches},
+          {"inspections", r.inspections}, {"alarms", r.alarms},     {"rounds", r.rounds},
           {"devices", r.devices},         {"from_rev", r.from_rev}, {"to_rev", r.to_rev}};
 }
 

@@ -39,22 +39,22 @@ struct ForwardOptions {
 
 struct ForwardReport {
   std::string edge_id;
-  std::string centre;         // where the rows went (no password)
-  int64_t batches = 0;        // centre transactions committed
-  int64_t inspections = 0;    // new at the centre (a resent one is not counted)
-  int64_t alarms = 0;         // alarms sent (new or updated)
-  int64_t rounds = 0;         // rounds sent (new or updated)
-  int64_t devices = 0;        // devices sent
-  int64_t from_rev = 0;       // the centre's mark for this edge before the run
-  int64_t to_rev = 0;         // after it
+  std::string centre;       // where the rows went (no password)
+  int64_t batches = 0;      // centre transactions committed
+  int64_t inspections = 0;  // new at the centre (a resent one is not counted)
+  int64_t alarms = 0;       // alarms sent (new or updated)
+  int64_t rounds = 0;       // rounds sent (new or updated)
+  int64_t devices = 0;      // devices sent
+  int64_t from_rev = 0;     // the centre's mark for this edge before the run
+  int64_t to_rev = 0;       // after it
 };
 
 // One forward target of an edge store (store info).
 struct ForwardMark {
   std::string target;  // the centre URL without password
   std::string edge_id;
-  int64_t rev = 0;             // forwarded up to here
-  int64_t forwarded = 0;       // inspections forwarded so far
+  int64_t rev = 0;        // forwarded up to here
+  int64_t forwarded = 0;  // inspections forwarded so far
   int64_t pending_inspections = 0;
   int64_t pending_alarms = 0;  // alarms changed since the mark
   int64_t last_ok_ms = 0;
@@ -91,8 +91,8 @@ nlohmann::ordered_json to_json(const ForwardMark& m);
 class EdgeForwarder {
  public:
   using Log = std::function<void(const std::string&)>;
-  EdgeForwarder(Store& edge, std::string centre_url, ForwardOptions options,
-                int64_t interval_ms, Log log);
+  EdgeForwarder(Store& edge, std::string centre_url, ForwardOptions options, int64_t interval_ms,
+                Log log);
   ~EdgeForwarder();
   EdgeForwarder(const EdgeForwarder&) = delete;
   EdgeForwarder& operator=(const EdgeForwarder&) = delete;

@@ -25,8 +25,8 @@ RoundInfo Store::join_round(int64_t total, const std::vector<std::string>& devic
     // lock and then find it running.
     backend_->lock_key(*writer_, "mmfuse:join_round");
     Stmt running(*writer_,
-                 "SELECT id FROM rounds WHERE status = 'running' AND edge_id = '' ORDER BY started_ms DESC, "
-                 "rowid DESC LIMIT 1");
+                 "SELECT id FROM rounds WHERE status = 'running' AND edge_id = '' "
+                 "ORDER BY started_ms DESC, rowid DESC LIMIT 1");
     if (running.step()) {
       id = running.text(0);
       existed = true;

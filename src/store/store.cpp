@@ -11,9 +11,9 @@
 
 #include "mmfuse/error.h"
 #include "store/backend.h"
+#include "store/row_writes.h"
 #include "store/sql_connection.h"
 #include "store/store_reader.h"
-#include "store/row_writes.h"
 #include "store/store_rows.h"
 #include "store/sync_rev.h"
 
@@ -259,9 +259,8 @@ std::optional<RoundInfo> Store::resume_round() const {
   auto r = reader();
   Transaction tx(r.db(), false);
   Stmt s(r.db(),
-         "SELECT id FROM rounds WHERE status = 'running' AND edge_id = '' ORDER BY started_ms DESC, "
-         "rowid DESC "
-         "LIMIT 1");
+         "SELECT id FROM rounds WHERE status = 'running' AND edge_id = '' "
+         "ORDER BY started_ms DESC, rowid DESC LIMIT 1");
   if (!s.step()) return std::nullopt;
   auto rounds = rows::rounds(r.db(), s.text(0), 1);
   if (rounds.empty()) return std::nullopt;
@@ -518,9 +517,15 @@ RecordOutcome Store::record_inspection(const inspect::InspectionRecord& rec,
   // Last: with several processes on one database the change counter and the round's
   // row are the locks they all take, so they are held for as short a time as possible.
   const int64_t rev = next_rev(*writer_);
-  Stmt(*writer_, "UPDATE inspections SET rev = ? WHERE id = ?").bind(1, rev).bind(2, out.inspection_id).run();
+  Stmt(*writer_, "UPDATE inspections SET rev = ? WHERE id = ?")
+      .bind(1, rev)
+      .bind(2, out.inspection_id)
+      .run();
   if (out.alarm_id > 0)
-    Stmt(*writer_, "UPDATE alarms SET rev = ? WHERE id = ?").bind(1, rev).bind(2, out.alarm_id).run();
+    Stmt(*writer_, "UPDATE alarms SET rev = ? WHERE id = ?")
+        .bind(1, rev)
+        .bind(2, out.alarm_id)
+        .run();
   if (!rec.round_id.empty()) {
     Stmt pos(*writer_, "UPDATE rounds SET position = position + 1, rev = ? WHERE id = ?");
     pos.bind(1, rev).bind(2, rec.round_id).run();
@@ -575,7 +580,10 @@ AlarmRow Store::acknowledge_alarm(int64_t id, const std::string& user) {
          "UPDATE alarms SET acknowledged_by = ?, acknowledged_at_ms = ? "
          "WHERE id = ? AND acknowledged_at_ms IS NULL");
   if (s.bind(1, user).bind(2, clock_->now_ms()).bind(3, id).run() > 0)
-    Stmt(*writer_, "UPDATE alarms SET rev = ? WHERE id = ?").bind(1, next_rev(*writer_)).bind(2, id).run();
+    Stmt(*writer_, "UPDATE alarms SET rev = ? WHERE id = ?")
+        .bind(1, next_rev(*writer_))
+        .bind(2, id)
+        .run();
   auto v = rows::alarms(*writer_, AlarmFilter{}, id);
   if (v.empty()) throw_error(ErrorKind::not_found, "no alarm " + std::to_string(id));
   tx.commit();

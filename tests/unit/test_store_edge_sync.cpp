@@ -51,7 +51,8 @@ std::vector<std::string> fingerprint(const store::Store& s) {
     j["round_id"] = strip(a.round_id);
     if (a.inspection_id > 0) {
       auto i = s.find_inspection(a.inspection_id);
-      j["inspection_of"] = i ? i->record.device_id + "@" + std::to_string(i->created_ms) : "missing";
+      j["inspection_of"] =
+          i ? i->record.device_id + "@" + std::to_string(i->created_ms) : "missing";
     }
     out.push_back("alarm " + j.dump());
   }
@@ -82,11 +83,14 @@ class EdgeSyncTest : public ::testing::Test {
     const auto r = s.begin_round(n);
     for (int i = 0; i < n; ++i) {
       clock_.advance_ms(1000);
-      const std::string device = "d" + std::to_string(i % 4);
+      std::string device = "d";  // (appended: GCC 12 warns on "d" + std::string here)
+      device += std::to_string(i % 4);
       const bool alarm = i % 3 == 0;
       std::vector<std::string> evidence;
       if (alarm) {
-        const fs::path p = s.evidence_dir() / (r.id + "-" + std::to_string(i) + ".png");
+        std::string name = r.id;  // (built up: GCC 12 warns on a + chain here)
+        name += "-" + std::to_string(i) + ".png";
+        const fs::path p = s.evidence_dir() / name;
         mmfuse::test::touch_file(p);
         evidence.push_back(p.string());
       }
@@ -102,7 +106,8 @@ class EdgeSyncTest : public ::testing::Test {
     for (const char* t : {"inspections", "alarms"})
       EXPECT_EQ(count(c, std::string("SELECT count(*) FROM ") + t + " WHERE edge_id != ''"),
                 count(c, std::string("SELECT count(*) FROM (SELECT DISTINCT edge_id, edge_row_id "
-                                     "FROM ") + t + " WHERE edge_id != '') x"))
+                                     "FROM ") +
+                             t + " WHERE edge_id != '') x"))
           << t;
   }
 
@@ -118,6 +123,10 @@ class EdgeSyncTest : public ::testing::Test {
 TEST_F(EdgeSyncTest, ForwardsEverythingOnceAndAResendChangesNothing) {
   auto e = edge();
   auto c = centre();
+  std::vector<store::DeviceInfo> devices;
+  for (int i = 0; i < 4; ++i)
+    devices.push_back({"d" + std::to_string(i), "pump", "hall-2", "", {}});
+  e->upsert_devices(devices);
   round(*e, 9);
   round(*e, 5);
   const auto alarms = e->list_alarms();
@@ -159,7 +168,9 @@ TEST_F(EdgeSyncTest, ForwardsEverythingOnceAndAResendChangesNothing) {
 
   // Acknowledged at the centre, then the edge sees the fault again (repeats grow):
   // the centre keeps its acknowledgement and takes the new counts.
-  const auto open = c->list_alarms(store::AlarmFilter{.acknowledged = false});
+  store::AlarmFilter unacknowledged;
+  unacknowledged.acknowledged = false;
+  const auto open = c->list_alarms(unacknowledged);
   ASSERT_FALSE(open.empty());
   const auto& target = open.front();
   c->acknowledge_alarm(target.id, "centre-op");
@@ -210,8 +221,8 @@ TEST_F(EdgeSyncTest, CentreStoppedWhileTheEdgeKeepsInspectingThenBothConverge) {
 
   std::string why;
   ASSERT_TRUE(pg_->start(&why)) << why;
-  fwd.start();     // the background thread: a first pass at once
-  fwd.stop(true);  // and one more on the way out
+  fwd.start();                // the background thread: a first pass at once
+  fwd.stop(true);             // and one more on the way out
   EXPECT_EQ(log.size(), 2u);  // "works again"
   marks = store::EdgeSync::marks(*e);
   EXPECT_EQ(marks[0].pending_inspections, 0);
@@ -226,8 +237,9 @@ TEST_F(EdgeSyncTest, CentreStoppedWhileTheEdgeKeepsInspectingThenBothConverge) {
   // one way: the edge's point at inspections it pruned, the centre's still link them).
   const auto on_edge = fingerprint(*e), on_centre = fingerprint(*c);
   for (const auto& row : on_edge)
-    if (row.rfind("inspection ", 0) == 0)
+    if (row.rfind("inspection ", 0) == 0) {
       EXPECT_TRUE(std::binary_search(on_centre.begin(), on_centre.end(), row)) << row;
+    }
   // With nothing left unforwarded the edge's retention catches up.
   clock_.advance_ms(8 * store::kMsPerDay);
   e->prune(7);
