@@ -191,6 +191,8 @@ void register_store_commands(CLI::App& app) {
     const auto c = s->counts();
     Json forward = Json::array();  // the centres this store forwards to (edge sync)
     for (const auto& m : store::EdgeSync::marks(*s)) forward.push_back(store::to_json(m));
+    Json edges = Json::array();  // the edges that forward into this store (a centre)
+    for (const auto& m : store::EdgeSync::edges(*s)) edges.push_back(store::to_json(m));
     print_json({{"data_dir", s->data_dir().string()},
                 {"backend", s->backend_kind()},
                 {"store", s->location()},
@@ -201,7 +203,8 @@ void register_store_commands(CLI::App& app) {
                 {"rounds", c.rounds},
                 {"counts", store::to_json(c)},
                 {"outbox", store::to_json(s->outbox_backlog())},
-                {"forward", forward}});
+                {"forward", forward},
+                {"edges", edges}});
   });
 
   struct PruneFlags {

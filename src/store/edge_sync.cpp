@@ -244,6 +244,14 @@ std::vector<ForwardMark> EdgeSync::marks(const Store& edge) {
   return out;
 }
 
+std::vector<EdgeMark> EdgeSync::edges(const Store& centre) {
+  auto r = centre.reader();
+  Stmt s(r.db(), "SELECT edge_id, rev, updated_ms FROM edge_marks ORDER BY edge_id");
+  std::vector<EdgeMark> out;
+  while (s.step()) out.push_back({s.text(0), s.i64(1), s.i64(2)});
+  return out;
+}
+
 ForwardReport EdgeSync::forward(Store& edge, Store& centre, const std::string& target,
                                 const ForwardOptions& options) {
   MMFUSE_CHECK(edge.location() != centre.location(), bad_input,
@@ -589,6 +597,10 @@ nlohmann::ordered_json to_json(const ForwardReport& r) {
   return {{"edge_id", r.edge_id},         {"centre", r.centre},     {"batches", r.batches},
           {"inspections", r.inspections}, {"alarms", r.alarms},     {"rounds", r.rounds},
           {"devices", r.devices},         {"from_rev", r.from_rev}, {"to_rev", r.to_rev}};
+}
+
+nlohmann::ordered_json to_json(const EdgeMark& m) {
+  return {{"edge_id", m.edge_id}, {"rev", m.rev}, {"updated_ms", m.updated_ms}};
 }
 
 nlohmann::ordered_json to_json(const ForwardMark& m) {

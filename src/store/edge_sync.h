@@ -62,6 +62,13 @@ struct ForwardMark {
   std::string last_error;
 };
 
+// One edge forwarding into a centre (store info on the centre).
+struct EdgeMark {
+  std::string edge_id;
+  int64_t rev = 0;         // received up to here
+  int64_t updated_ms = 0;  // the last batch's commit
+};
+
 class EdgeSync {
  public:
   // The edge's mark for `target` (a centre URL; its password is not kept), created at
@@ -80,10 +87,13 @@ class EdgeSync {
   // Removes the mark: retention no longer waits for that centre.
   static bool forget_target(Store& edge, const std::string& target);
   static std::vector<ForwardMark> marks(const Store& edge);
+  // The edges that forward into this (centre) store.
+  static std::vector<EdgeMark> edges(const Store& centre);
 };
 
 nlohmann::ordered_json to_json(const ForwardReport& r);
 nlohmann::ordered_json to_json(const ForwardMark& m);
+nlohmann::ordered_json to_json(const EdgeMark& m);
 
 // The edge's background forwarder (`mmfuse inspect --forward-to URL`): every
 // interval (or on notify()) it opens the centre when needed and forwards; a centre

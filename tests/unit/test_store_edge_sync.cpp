@@ -340,6 +340,9 @@ TEST_F(EdgeSyncTest, StoreSyncCommandForwardsOnceAndReportsTheMark) {
   r = run_cli("store info --data " + data.string());
   ASSERT_EQ(r.code, 0);
   EXPECT_EQ(nlohmann::json::parse(r.out)["forward"][0]["edge_id"], "cli-edge");
+  r = run_cli("store info --store " + centre_url_);  // the centre lists its edges
+  ASSERT_EQ(r.code, 0);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["edges"][0]["edge_id"], "cli-edge");
   // An unreachable centre: exit 2, the edge keeps its rows for the next run.
   r = run_cli("store sync --data " + data.string() + " --to postgresql://mmfuse@127.0.0.1:" +
               std::to_string(mmfuse::test::free_port()) + "/x");
