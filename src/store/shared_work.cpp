@@ -122,14 +122,16 @@ bool Store::finish_round_when_done(const std::string& round_id) {
   open.bind(1, round_id);
   open.step();
   if (open.i64(0) > 0) return false;
-  Stmt close(*writer_,
-             "UPDATE rounds SET status = 'finished', finished_ms = ? WHERE id = ? AND "
-             "status = 'running'");
-  if (close.bind(1, clock_->now_ms()).bind(2, round_id).run() > 0)
-    Stmt(*writer_, "UPDATE rounds SET rev = ? WHERE id = ?")
-        .bind(1, next_rev(*writer_))
-        .bind(2, round_id)
-        .run();
+  // The change counter before the round's row, the order record_inspection takes them
+  // in (PostgreSQL: the other order could deadlock with a worker recording).
+  const int64_t rev = next_rev(*writer_);
+  Stmt(*writer_,
+       "UPDATE rounds SET status = 'finished', finished_ms = ?, rev = ? WHERE id = ? AND "
+       "status = 'running'")
+      .bind(1, clock_->now_ms())
+      .bind(2, rev)
+      .bind(3, round_id)
+      .run();
   Stmt status(*writer_, "SELECT status FROM rounds WHERE id = ?");
   status.bind(1, round_id);
   const bool finished = status.step() && status.text(0) != "running";
