@@ -3,7 +3,8 @@
 // next_rev(). Called last in the transaction: the counter's row lock is then held only
 // until the commit, and transactions commit in rev order on every back-end (PostgreSQL
 // writers queue on that row), so "every row with rev <= R" is complete once R is
-// visible. Internal to src/store.
+// visible. Lock order on PostgreSQL (no deadlock between writers): alarm rows, then
+// the counter, then the round's row. Internal to src/store.
 #pragma once
 
 #include <cstdint>
