@@ -59,8 +59,9 @@ std::vector<std::string> split_list(const std::string& s) {
 void add_pipeline_options(CLI::App* cmd, PipelineFlags* f, bool with_method = true) {
   if (with_method)
     cmd->add_option("--method", f->pipeline.method,
-                    "Detector: iforest, t2, pca, mset, ensemble (default), or online (adapts as "
-                    "it streams; docs/sensors.md)");
+                    "Detector: auto (default: online for one channel, ensemble for several), "
+                    "iforest, t2, pca, mset, ensemble, or online (adapts as it streams; "
+                    "docs/sensors.md)");
   cmd->add_option("--smooth", f->pipeline.smooth,
                   "Trailing-mean window over scores, in rows (default 30; 1 = off)")
       ->check(CLI::Range(1, 100000));
@@ -97,7 +98,7 @@ void add_pipeline_options(CLI::App* cmd, PipelineFlags* f, bool with_method = tr
       ->check(CLI::PositiveNumber);
   cmd->add_option("--online-threshold", f->pipeline.online.threshold,
                   "online method: flag when the anomaly likelihood score is at least this "
-                  "(default 0.5, i.e. a 1e-5 tail probability)")
+                  "(default 0.35, i.e. a 10^-3.5 tail probability)")
       ->check(CLI::Range(0.0, 1.0));
 }
 
@@ -125,7 +126,7 @@ Json pipeline_json(const PipelineOptions& p) {
   j["moving_average"] = p.cleaning.moving_average;
   j["slow_channel_autocorr"] = p.slow_channel_autocorr;
   j["slow_channel_lag_s"] = p.slow_channel_lag_s;
-  if (sensor::is_online_method(p.method)) j["online_threshold"] = p.online.threshold;
+  if (sensor::is_online_method(p.method) || p.method == "auto") j["online_threshold"] = p.online.threshold;
   return j;
 }
 
@@ -228,6 +229,7 @@ void register_detect(CLI::App* sensor) {
     j["constant_channels"] = model.constant_channels();
     j["slow_channels"] = model.slow_channels();
     j["constant_only"] = model.constant_only();
+    j["method"] = model.options().method;  // "auto" resolved
     j["sample_interval_s"] = pipeline.sample_interval_s;
     j["slow_channel_lag_rows"] = model.slow_channel_lag_rows();
     j["threshold"] = model.threshold();
@@ -263,7 +265,7 @@ void print_table(const std::vector<sensor::SkabResult>& results, size_t files,
     const sensor::LeaderboardEntry* lb = nullptr;
     for (const auto& e : sensor::skab_leaderboard())
       if (r.method == e.method) lb = &e;
-    if (r.method == "ensemble") lb = &sensor::skab_leaderboard()[1];  // the best entry
+    if (r.method == "ensemble" || r.method == "auto") lb = &sensor::skab_leaderboard()[1];  // the best entry
     std::printf("%-10s %6.2f %8.2f %8.2f", r.method.c_str(), r.metrics.f1, r.metrics.far,
                 r.metrics.mar);
     if (lb != nullptr)
@@ -410,7 +412,7 @@ void run_nab_eval(const std::string& dir, const std::string& profile_name,
 void register_eval(CLI::App* sensor) {
   struct Options {
     std::string skab, nab, results, profile = "standard";
-    std::string method = "ensemble";
+    std::string method = "auto";
     size_t train_rows = 400;
     bool json = false, rank = false;
     int threads = 0;
@@ -426,7 +428,7 @@ void register_eval(CLI::App* sensor) {
   skab->excludes(nab);
   cmd->add_option("--method,--detector", opt->method,
                   "Detector name(s), comma-separated, or 'all' (default: what `sensor detect` "
-                  "runs, ensemble)");
+                  "runs: auto = online for one channel, ensemble for several)");
   cmd->add_option("--results", opt->results,
                   "NAB: a published detector's results folder (per-row CSVs, or the "
                   "<name>_<profile>_scores.csv scoreboard files) instead of an mmfuse detector");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "mmfuse/error.h"
 
@@ -27,7 +28,12 @@ constexpr uint64_t kNever = ~uint64_t{0};
 }  // namespace
 
 OnlineDetector::OnlineDetector(size_t channels, const OnlineOptions& options)
-    : o_(options), channels_(channels), learn_(channels), recent_(channels) {
+    : o_(options),
+      channels_(channels),
+      learn_(channels),
+      recent_(channels),
+      max_q_(channels),
+      min_q_(channels) {
   MMFUSE_CHECK(channels >= 1, bad_input, "online detector: no channels");
   MMFUSE_CHECK(o_.learn_rows >= 2 && o_.levels > 0.0 && o_.max_order >= 1 && o_.short_rows >= 1 &&
                    o_.history_rows >= 2 && o_.memory_rows >= 1,
@@ -108,6 +114,29 @@ double OnlineDetector::likelihood_score(double n) {
   return score;
 }
 
+double OnlineDetector::spatial_excess(const double* row) {
+  double worst = 0.0;
+  for (size_t c = 0; c < channels_; ++c) {
+    auto& hi = max_q_[c];
+    auto& lo = min_q_[c];
+    const double x = row[c];
+    if (!hi.empty()) {
+      const double top = hi.front().second, bottom = lo.front().second;
+      const double range = top - bottom;
+      const double beyond = std::max(x - top, bottom - x);
+      if (beyond > 0.0)
+        worst = std::max(worst, range > 0.0 ? beyond / range : std::numeric_limits<double>::infinity());
+    }
+    while (!hi.empty() && hi.back().second <= x) hi.pop_back();
+    hi.emplace_back(row_, x);
+    while (!lo.empty() && lo.back().second >= x) lo.pop_back();
+    lo.emplace_back(row_, x);
+    while (hi.front().first + o_.history_rows <= row_) hi.pop_front();
+    while (lo.front().first + o_.history_rows <= row_) lo.pop_front();
+  }
+  return worst;
+}
+
 double OnlineDetector::push(const double* row) {
   if (origin_.empty()) {
     for (size_t c = 0; c < channels_; ++c) learn_[c].push_back(row[c]);
@@ -132,6 +161,7 @@ double OnlineDetector::push(const double* row) {
       for (size_t c = 0; c < channels_; ++c) r[c] = learn_[c][i];
       last_novelty_ = novelty(r.data());
       likelihood_score(last_novelty_);
+      spatial_excess(r.data());
       ++row_;
     }
     learn_.clear();
@@ -139,6 +169,8 @@ double OnlineDetector::push(const double* row) {
   }
   last_novelty_ = novelty(row);
   double score = likelihood_score(last_novelty_);
+  if (spatial_excess(row) > o_.spatial_margin) score = 1.0;
+  if (score < o_.threshold) score = 0.0;
   // One alarm per event: after a flag the score is held at 0 for rest_rows.
   if (flagged_ && row_ - last_flag_ < o_.rest_rows)
     score = 0.0;

@@ -24,8 +24,13 @@ bool is_online_method(const std::string& method) {
   return method == "online";
 }
 
+std::string resolve_pipeline_method(const std::string& method, size_t channels) {
+  if (method != "auto") return method;
+  return channels == 1 ? "online" : "ensemble";
+}
+
 void check_pipeline_method(const std::string& method) {
-  if (is_online_method(method)) return;
+  if (is_online_method(method) || method == "auto") return;
   DetectorOptions o;
   o.trees = 1;
   make_detector(method, o);  // throws bad_input, listing the batch names
@@ -38,7 +43,14 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   MMFUSE_CHECK(options.smooth >= 1, bad_input, "smoothing window must be at least 1 row");
   MMFUSE_CHECK(options.margin > 0.0, bad_input, "threshold margin must be positive");
   check_pipeline_method(options.method);
-  const bool online = is_online_method(options.method);
+  {
+    size_t kept = 0;  // channels left after --ignore-channels decide what "auto" means
+    for (const auto& c : channels)
+      kept += std::none_of(options.ignore_channels.begin(), options.ignore_channels.end(),
+                           [&](const std::string& n) { return ascii_lower(n) == ascii_lower(c); });
+    options_.method = resolve_pipeline_method(options.method, kept);
+  }
+  const bool online = is_online_method(options_.method);
   const size_t min_rows = online ? 2 : std::max<size_t>(20, 2 * options.smooth);
   MMFUSE_CHECK(train.rows >= min_rows, bad_input,
                "too few training rows: " + std::to_string(train.rows) + " (need at least " +
@@ -117,7 +129,7 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   DetectorOptions dopt = options.detector;
   dopt.smooth = options.smooth;
   dopt.folds = options.folds;
-  detector_ = make_detector(options.method, dopt);
+  detector_ = make_detector(options_.method, dopt);
   if (auto fixed = detector_->fixed_threshold()) {
     threshold_ = *fixed * options.margin;
   } else {

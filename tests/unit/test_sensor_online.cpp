@@ -74,7 +74,36 @@ TEST(OnlineDetector, MultivariateBreakOfAJointPatternIsFlagged) {
     if (i >= 2000 && i < 3900 && s >= OnlineOptions{}.threshold) ++false_flags;
   }
   EXPECT_GE(at_break, OnlineOptions{}.threshold);
-  EXPECT_LE(false_flags, 2u);  // normal joint cycling: (almost) silent
+  // Normal joint cycling: (almost) silent -- 4 flags in 1,900 rows at the
+  // default threshold (0.35, a 10^-3.5 tail) when written, 2 at 0.5.
+  EXPECT_LE(false_flags, 4u);
+}
+
+TEST(OnlineDetector, ValueBeyondTheRecentRangeScoresOneAndQuietRowsScoreZero) {
+  std::vector<double> x = cycle(3000);
+  x[2500] = 13.3 + 0.2 * 6.6;  // 20 % of the range (about 6.6) above the recent maximum
+  const std::vector<double> s = run(x);
+  const double t = OnlineOptions{}.threshold;
+  EXPECT_EQ(s[2500], 1.0);  // spatial anomaly
+  // Every score is an alarm (>= threshold) or exactly 0.
+  for (double v : s) EXPECT_TRUE(v == 0.0 || v >= t) << v;
+  // One alarm per event: the rows after the flag rest at 0.
+  for (size_t i = 2501; i < 2500 + OnlineOptions{}.rest_rows; ++i) EXPECT_EQ(s[i], 0.0) << i;
+}
+
+TEST(SensorPipeline, AutoMethodIsOnlineForOneChannelEnsembleForSeveral) {
+  EXPECT_EQ(resolve_pipeline_method("auto", 1), "online");
+  EXPECT_EQ(resolve_pipeline_method("auto", 8), "ensemble");
+  EXPECT_EQ(resolve_pipeline_method("t2", 1), "t2");
+  EXPECT_EQ(PipelineOptions{}.method, "auto");
+  const std::vector<double> c = cycle(600);
+  Matrix one(600, 1), two(600, 2);
+  for (size_t i = 0; i < 600; ++i) one(i, 0) = two(i, 0) = c[i], two(i, 1) = c[(i * 7) % 600];
+  PipelineOptions p;
+  EXPECT_EQ(SensorModel({"v"}, one, p).options().method, "online");
+  EXPECT_EQ(SensorModel({"a", "b"}, two, p).options().method, "ensemble");
+  p.ignore_channels = {"B"};  // one channel left: a univariate stream
+  EXPECT_EQ(SensorModel({"a", "b"}, two, p).options().method, "online");
 }
 
 TEST(SensorPipeline, AFlatLineIsScoredNotRefused) {
