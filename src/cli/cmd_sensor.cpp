@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -630,25 +631,46 @@ void register_poll(CLI::App* sensor) {
     sensor::Matrix train(0, names.size());
     std::unique_ptr<sensor::SensorModel> model;
     std::optional<sensor::StreamScorer> stream;
+    // The model is fitted on its own thread (hundreds of channels take tens
+    // of seconds) so the poller keeps its schedule; rows that arrive
+    // meanwhile wait in `pending` and are scored, in order, once it is ready.
+    std::future<std::unique_ptr<sensor::SensorModel>> fitting;
+    std::vector<sensor::ModbusSample> pending;
     const auto start = std::chrono::steady_clock::now();
-    auto sink = [&](const sensor::ModbusSample& s) {
+    auto values_line = [](const sensor::ModbusSample& s) {
       std::string line = iso_time(s.time);
       for (double v : s.values) line += "," + format_score(v);
-      if (pipeline) {
-        if (!model) {
-          train.append_row(s.values.data());
-          line += ",,";
-          if (train.rows == opt->train_rows) {
-            model = std::make_unique<sensor::SensorModel>(names, train, *pipeline);
-            stream.emplace(model->stream());
-            for (size_t r = 0; r < train.rows; ++r) stream->push(train.row(r));  // warm the state
-          }
-        } else {
-          const auto res = stream->push(s.values.data());
-          line += "," + format_score(res.score) + "," + (res.anomaly ? "1" : "0");
-        }
-      }
+      return line;
+    };
+    auto print_scored = [&](const sensor::ModbusSample& s) {
+      const auto res = stream->push(s.values.data());
+      const std::string line = values_line(s) + "," + format_score(res.score) + "," +
+                               (res.anomaly ? "1" : "0");
       std::printf("%s\n", line.c_str());
+    };
+    auto take_model = [&] {  // the fit is done: score what waited
+      model = fitting.get();  // rethrows the fit's error
+      stream.emplace(model->stream());
+      for (size_t r = 0; r < train.rows; ++r) stream->push(train.row(r));  // warm the state
+      for (const auto& s : pending) print_scored(s);
+      pending.clear();
+    };
+    auto sink = [&](const sensor::ModbusSample& s) {
+      if (!pipeline) {
+        std::printf("%s\n", values_line(s).c_str());
+      } else if (model) {
+        print_scored(s);
+      } else if (!fitting.valid()) {
+        train.append_row(s.values.data());
+        std::printf("%s,,\n", values_line(s).c_str());
+        if (train.rows == opt->train_rows)
+          fitting = std::async(std::launch::async, [&names, &train, &pipeline] {
+            return std::make_unique<sensor::SensorModel>(names, train, *pipeline);
+          });
+      } else {
+        pending.push_back(s);
+        if (fitting.wait_for(std::chrono::seconds(0)) == std::future_status::ready) take_model();
+      }
       std::fflush(stdout);
     };
     auto event = [](const std::string& msg) { std::fprintf(stderr, "mmfuse: %s\n", msg.c_str()); };
@@ -668,6 +690,8 @@ void register_poll(CLI::App* sensor) {
     });
     try {
       poller.run(sink, opt->count, event);
+      if (fitting.valid()) take_model();  // stopped mid-fit: finish it, lose no row
+      std::fflush(stdout);
     } catch (...) {
       done = true;
       watcher.join();
