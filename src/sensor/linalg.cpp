@@ -1,5 +1,7 @@
 #include "sensor/linalg.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -21,6 +23,10 @@ namespace {
 constexpr size_t kJacobiMax = 64;
 
 SymmetricEigen lapack_eigen(const Matrix& input) {
+  // Single-threaded, as the rest of mmfuse keeps OpenBLAS (core/thread_pool):
+  // its own threads would spin on the core a pinned poller needs.
+  static const bool single = (openblas_set_num_threads(1), true);
+  (void)single;
   const int n = static_cast<int>(input.rows);
   std::vector<double> a = input.data;  // symmetric: row-major = column-major
   std::vector<double> w(input.rows);
