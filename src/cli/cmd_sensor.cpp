@@ -634,7 +634,11 @@ void register_poll(CLI::App* sensor) {
     // The model is fitted on its own thread (hundreds of channels take tens
     // of seconds) so the poller keeps its schedule; rows that arrive
     // meanwhile wait in `pending` and are scored, in order, once it is ready.
-    std::future<std::unique_ptr<sensor::SensorModel>> fitting;
+    struct Fitted {
+      std::unique_ptr<sensor::SensorModel> model;
+      std::optional<sensor::StreamScorer> stream;
+    };
+    std::future<Fitted> fitting;
     std::vector<sensor::ModbusSample> pending;
     const auto start = std::chrono::steady_clock::now();
     auto values_line = [](const sensor::ModbusSample& s) {
@@ -649,9 +653,9 @@ void register_poll(CLI::App* sensor) {
       std::printf("%s\n", line.c_str());
     };
     auto take_model = [&] {  // the fit is done: score what waited
-      model = fitting.get();  // rethrows the fit's error
-      stream.emplace(model->stream());
-      for (size_t r = 0; r < train.rows; ++r) stream->push(train.row(r));  // warm the state
+      Fitted f = fitting.get();  // rethrows the fit's error
+      model = std::move(f.model);
+      stream.emplace(std::move(*f.stream));
       for (const auto& s : pending) print_scored(s);
       pending.clear();
     };
@@ -665,7 +669,11 @@ void register_poll(CLI::App* sensor) {
         std::printf("%s,,\n", values_line(s).c_str());
         if (train.rows == opt->train_rows)
           fitting = std::async(std::launch::async, [&names, &train, &pipeline] {
-            return std::make_unique<sensor::SensorModel>(names, train, *pipeline);
+            Fitted f;
+            f.model = std::make_unique<sensor::SensorModel>(names, train, *pipeline);
+            f.stream.emplace(f.model->stream());
+            for (size_t r = 0; r < train.rows; ++r) f.stream->push(train.row(r));  // warm the state
+            return f;
           });
       } else {
         pending.push_back(s);
