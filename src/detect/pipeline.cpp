@@ -171,7 +171,7 @@ RowResult StreamScorer::push(const double* row) {
   }
   if (online_) {
     const double p = online_->push(selected_.data());
-    return {p, p >= model_.threshold_};
+    return {p, p > 0.0 && p >= model_.threshold_};  // 0 = nothing, whatever the threshold
   }
   const double raw = model_.detector_->score(selected_.data());
   const size_t w = window_.size();
