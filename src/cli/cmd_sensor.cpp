@@ -127,7 +127,8 @@ Json pipeline_json(const PipelineOptions& p) {
   j["moving_average"] = p.cleaning.moving_average;
   j["slow_channel_autocorr"] = p.slow_channel_autocorr;
   j["slow_channel_lag_s"] = p.slow_channel_lag_s;
-  if (sensor::is_online_method(p.method) || p.method == "auto") j["online_threshold"] = p.online.threshold;
+  if (sensor::is_online_method(p.method) || p.method == "auto")
+    j["online_threshold"] = p.online.threshold;
   return j;
 }
 
@@ -266,7 +267,8 @@ void print_table(const std::vector<sensor::SkabResult>& results, size_t files,
     const sensor::LeaderboardEntry* lb = nullptr;
     for (const auto& e : sensor::skab_leaderboard())
       if (r.method == e.method) lb = &e;
-    if (r.method == "ensemble" || r.method == "auto") lb = &sensor::skab_leaderboard()[1];  // the best entry
+    if (r.method == "ensemble" || r.method == "auto")
+      lb = &sensor::skab_leaderboard()[1];  // the best entry
     std::printf("%-10s %6.2f %8.2f %8.2f", r.method.c_str(), r.metrics.f1, r.metrics.far,
                 r.metrics.mar);
     if (lb != nullptr)

@@ -50,7 +50,7 @@ uint64_t OnlineDetector::remember(uint64_t key) {
 }
 
 double OnlineDetector::novelty(const double* row) {
-  size_t unseen = 0, total = 0;   // contexts of 2 rows and more
+  size_t unseen = 0, total = 0;    // contexts of 2 rows and more
   size_t unseen1 = 0, total1 = 0;  // single values (and the joint state)
   uint64_t joint = 0x5bd1e995ULL;
   for (size_t c = 0; c < channels_; ++c) {
@@ -76,8 +76,10 @@ double OnlineDetector::novelty(const double* row) {
     for (auto it = seen_.begin(); it != seen_.end();)
       it = row_ - it->second > o_.memory_rows ? seen_.erase(it) : std::next(it);
   }
-  const double values = total1 > 0 ? static_cast<double>(unseen1) / static_cast<double>(total1) : 0.0;
-  const double patterns = total > 0 ? static_cast<double>(unseen) / static_cast<double>(total) : 0.0;
+  const double values =
+      total1 > 0 ? static_cast<double>(unseen1) / static_cast<double>(total1) : 0.0;
+  const double patterns =
+      total > 0 ? static_cast<double>(unseen) / static_cast<double>(total) : 0.0;
   return o_.value_weight * values + (1.0 - o_.value_weight) * patterns;
 }
 
@@ -109,7 +111,8 @@ double OnlineDetector::likelihood_score(double n) {
   if (row_ % 8192 == 8191) {
     short_sum_ = hist_sum_ = hist_sq_ = 0.0;
     for (double v : short_) short_sum_ += v;
-    for (size_t i = 0; i < std::min(row_ + 1, w); ++i) hist_sum_ += hist_[i], hist_sq_ += hist_[i] * hist_[i];
+    for (size_t i = 0; i < std::min(row_ + 1, w); ++i)
+      hist_sum_ += hist_[i], hist_sq_ += hist_[i] * hist_[i];
   }
   return score;
 }
@@ -125,7 +128,8 @@ double OnlineDetector::spatial_excess(const double* row) {
       const double range = top - bottom;
       const double beyond = std::max(x - top, bottom - x);
       if (beyond > 0.0)
-        worst = std::max(worst, range > 0.0 ? beyond / range : std::numeric_limits<double>::infinity());
+        worst =
+            std::max(worst, range > 0.0 ? beyond / range : std::numeric_limits<double>::infinity());
     }
     while (!hi.empty() && hi.back().second <= x) hi.pop_back();
     hi.emplace_back(row_, x);

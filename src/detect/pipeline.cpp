@@ -103,8 +103,7 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   }
   slow_lag_rows_ = seconds_to_rows(options.slow_channel_lag_s, options.sample_interval_s);
   if (options.slow_channel_autocorr > 0.0 && !online) {
-    const std::vector<double> ac =
-        lag_autocorrelation(cleaned.select_cols(used_), slow_lag_rows_);
+    const std::vector<double> ac = lag_autocorrelation(cleaned.select_cols(used_), slow_lag_rows_);
     std::vector<size_t> fast;
     std::vector<std::string> fast_names, slow_names;
     for (size_t j = 0; j < used_.size(); ++j) {

@@ -9,9 +9,9 @@
 #include "mmfuse/error.h"
 
 // LAPACK's divide-and-conquer symmetric eigensolver (OpenBLAS exports it).
-extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a,
-                        const int* lda, double* w, double* work, const int* lwork, int* iwork,
-                        const int* liwork, int* info);
+extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda,
+                        double* w, double* work, const int* lwork, int* iwork, const int* liwork,
+                        int* info);
 
 namespace mmfuse::sensor {
 
@@ -32,15 +32,13 @@ SymmetricEigen lapack_eigen(const Matrix& input) {
   std::vector<double> w(input.rows);
   int info = 0, lwork = -1, liwork = -1, iwork_query = 0;
   double work_query = 0.0;
-  dsyevd_("V", "U", &n, a.data(), &n, w.data(), &work_query, &lwork, &iwork_query, &liwork,
-          &info);
+  dsyevd_("V", "U", &n, a.data(), &n, w.data(), &work_query, &lwork, &iwork_query, &liwork, &info);
   MMFUSE_CHECK(info == 0, internal, "dsyevd workspace query failed");
   lwork = static_cast<int>(work_query);
   liwork = iwork_query;
   std::vector<double> work(static_cast<size_t>(lwork));
   std::vector<int> iwork(static_cast<size_t>(liwork));
-  dsyevd_("V", "U", &n, a.data(), &n, w.data(), work.data(), &lwork, iwork.data(), &liwork,
-          &info);
+  dsyevd_("V", "U", &n, a.data(), &n, w.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
   MMFUSE_CHECK(info == 0, bad_input, "eigen-decomposition did not converge");
   // Ascending values, vector k in a[k*n .. k*n+n) (column k, column-major).
   SymmetricEigen out;

@@ -126,8 +126,8 @@ TEST(NabScorer, ReproducesThePublishedScoreboard) {
     // per-file CSVs are one seed's, so they cannot give it.
     if (detector == "random") continue;
     for (const auto& [profile, value] : profiles.items()) {
-      const auto e = nab_scoreboard_entry(dir / "results" / detector,
-                                          find_nab_profile(corpus, profile));
+      const auto e =
+          nab_scoreboard_entry(dir / "results" / detector, find_nab_profile(corpus, profile));
       EXPECT_NEAR(e.normalized, value.get<double>(), 1e-9) << detector << " " << profile;
       ++checked;
     }

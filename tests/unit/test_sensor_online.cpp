@@ -38,7 +38,7 @@ TEST(OnlineDetector, ConstantSignalIsNeverFlagged) {
 
 TEST(OnlineDetector, InjectedSpikeAndLevelShiftAreFlaggedThenTheShiftIsLearned) {
   auto x = cycle(6000);
-  x[3000] += 8.0;                                      // a spike
+  x[3000] += 8.0;                                        // a spike
   for (size_t i = 4500; i < x.size(); ++i) x[i] += 9.0;  // a lasting level shift
   const auto s = run(x);
   const double t = OnlineOptions{}.threshold;
@@ -47,10 +47,10 @@ TEST(OnlineDetector, InjectedSpikeAndLevelShiftAreFlaggedThenTheShiftIsLearned) 
     for (size_t i = a; i < b; ++i) n += s[i] >= t ? 1 : 0;
     return n;
   };
-  EXPECT_GE(flagged(3000, 3005), 1u);   // the spike, at once
-  EXPECT_GE(flagged(4500, 4505), 1u);   // the shift, at once
-  EXPECT_EQ(flagged(5500, 6000), 0u);   // learned: the new level is normal now
-  EXPECT_LE(flagged(1000, 2990), 2u);   // normal cycling: (almost) silent
+  EXPECT_GE(flagged(3000, 3005), 1u);  // the spike, at once
+  EXPECT_GE(flagged(4500, 4505), 1u);  // the shift, at once
+  EXPECT_EQ(flagged(5500, 6000), 0u);  // learned: the new level is normal now
+  EXPECT_LE(flagged(1000, 2990), 2u);  // normal cycling: (almost) silent
 }
 
 TEST(OnlineDetector, CopyContinuesIdentically) {
@@ -138,8 +138,8 @@ TEST(SensorPipeline, SlowChannelLagIsATime) {
     x(r, 0) = level;
     x(r, 1) = 0.001 * static_cast<double>(r);
   }
-  EXPECT_GT(lag_autocorrelation(x, 1)[0], 0.8);    // one row = 0.1 s: looks slow
-  EXPECT_LT(lag_autocorrelation(x, 10)[0], 0.2);   // one second: it is not
+  EXPECT_GT(lag_autocorrelation(x, 1)[0], 0.8);   // one row = 0.1 s: looks slow
+  EXPECT_LT(lag_autocorrelation(x, 10)[0], 0.2);  // one second: it is not
   PipelineOptions p;
   p.method = "t2";
   p.sample_interval_s = 0.1;
@@ -147,7 +147,8 @@ TEST(SensorPipeline, SlowChannelLagIsATime) {
   EXPECT_EQ(m.slow_channel_lag_rows(), 10u);
   EXPECT_EQ(m.slow_channels(), (std::vector<std::string>{"temp"}));
   p.sample_interval_s = 0.0;  // unknown interval: the lag counts rows
-  EXPECT_EQ(SensorModel({"vib", "temp"}, x, p).slow_channels().size(), 0u);  // both look slow: all stay
+  EXPECT_EQ(SensorModel({"vib", "temp"}, x, p).slow_channels().size(),
+            0u);  // both look slow: all stay
 }
 
 TEST(TimeAxis, ParsesIsoAndNumbersAndFindsTheInterval) {
