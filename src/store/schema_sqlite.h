@@ -143,6 +143,13 @@ CREATE TABLE sink_leases(
   holder TEXT NOT NULL,
   lease_until_ms INTEGER NOT NULL);
 )sql",
+    // 3: the dashboard's queries over weeks of history without scanning a table: a
+    // device's open alarms, the newest round, a device's inspections since a time.
+    R"sql(
+CREATE INDEX alarms_open_by_device ON alarms(device_id, id) WHERE acknowledged_at_ms IS NULL;
+CREATE INDEX rounds_by_started ON rounds(started_ms);
+CREATE INDEX inspections_by_device_created ON inspections(device_id, created_ms);
+)sql",
 };
 
 inline constexpr int kSqliteMigrationCount =

@@ -21,7 +21,7 @@ struct DashboardBenchOptions {
 
 // {"backend", "load": {"seconds", "rounds", "inspections", "alarms", "readings"} (when
 //  loaded), "counts": {...}, "db_bytes", "queries": {name: {"route", "calls", "p50_ms",
-//  "p95_ms", "max_ms", "rows"}}}
+//  "p95_ms", "max_ms", "client_cpu_p50_ms", "rows"}}}
 nlohmann::ordered_json bench_dashboard(const DashboardBenchOptions& options);
 
 }  // namespace mmfuse::store
