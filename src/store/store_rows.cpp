@@ -87,6 +87,15 @@ class Where {
     binds_.push_back({0, v, true});
     return *this;
   }
+  // One more value for a condition with several placeholders (bound in order).
+  Where& arg(int64_t v) {
+    binds_.push_back({v, {}, false});
+    return *this;
+  }
+  Where& arg(const std::string& v) {
+    binds_.push_back({0, v, true});
+    return *this;
+  }
   Where& add(const char* condition) {
     text_ += text_.empty() ? " WHERE " : " AND ";
     text_ += condition;
@@ -162,7 +171,18 @@ std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter
   } else {
     if (!f.device_id.empty()) w.add("device_id = ?", f.device_id);
     if (!f.round_id.empty()) w.add("round_id = ?", f.round_id);
-    if (f.since_ms > 0) w.add("created_ms >= ?", f.since_ms);  // created_ms is never negative
+    if (!f.device_id.empty() && f.since_ms > 0) {
+      // A device's newest rows since a time (the trend): no row in range has an id below
+      // the range's first, found index-only in inspections_by_device_created; then the
+      // walk down inspections_by_device stops at the LIMIT. (+created_ms keeps SQLite
+      // from fetching and sorting every row in range through the other index.)
+      w.add("id >= (SELECT min(id) FROM inspections WHERE device_id = ? AND created_ms >= ?)",
+            f.device_id)
+          .arg(f.since_ms);
+      w.add("+created_ms >= ?", f.since_ms);
+    } else if (f.since_ms > 0) {
+      w.add("created_ms >= ?", f.since_ms);  // created_ms is never negative
+    }
     if (f.before_id > 0) w.add("id < ?", f.before_id);
   }
   Stmt s(db,
