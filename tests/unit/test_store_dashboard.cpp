@@ -165,11 +165,11 @@ TEST_P(StoreDashboardP, HistoryLoaderWritesItsSpecAndMigrationThreeAddsTheIndexe
   const char* index_sql = postgres()
                               ? "SELECT count(*) FROM pg_indexes WHERE indexname IN "
                                 "('alarms_open_by_device', 'rounds_by_started', "
-                                "'inspections_by_device_created')"
+                                "'inspections_by_device_created', 'readings_by_series_value')"
                               : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                                 "('alarms_open_by_device', 'rounds_by_started', "
-                                "'inspections_by_device_created')";
-  EXPECT_EQ(s->query_int(index_sql), 3);
+                                "'inspections_by_device_created', 'readings_by_series_value')";
+  EXPECT_EQ(s->query_int(index_sql), 4);
   store::HistorySpec spec;
   spec.days = 1;
   spec.devices = 4;
