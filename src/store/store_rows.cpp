@@ -173,10 +173,12 @@ std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter
     if (!f.round_id.empty()) w.add("round_id = ?", f.round_id);
     if (!f.device_id.empty() && f.since_ms > 0) {
       // A device's newest rows since a time (the trend): no row in range has an id below
-      // the range's first, found index-only in inspections_by_device_created; then the
-      // walk down inspections_by_device stops at the LIMIT. (+created_ms keeps SQLite
-      // from fetching and sorting every row in range through the other index.)
-      w.add("id >= (SELECT min(id) FROM inspections WHERE device_id = ? AND created_ms >= ?)",
+      // the range's first, found in inspections_by_device_created; then the walk down
+      // inspections_by_device stops at the LIMIT. (+created_ms keeps SQLite from fetching
+      // and sorting every row in range through the other index; min(id + 0) keeps
+      // PostgreSQL from finding the minimum by walking the device's ids from its oldest.)
+      w.add("id >= (SELECT min(id + 0) FROM inspections WHERE device_id = ? AND "
+            "created_ms >= ?)",
             f.device_id)
           .arg(f.since_ms);
       w.add("+created_ms >= ?", f.since_ms);
