@@ -82,10 +82,10 @@ print(f"{c['inspections']} inspections, {c['readings']} readings, {c['alarms']} 
 for r in (sq, pg):
     if "load" in r:
         print(f"load into {r['backend']}: {r['load']['seconds']:.0f} s")
-print("\n| query (route) | rows | SQLite p50 ms | p95 ms | PostgreSQL p50 ms | p95 ms |")
-print("|---|---|---|---|---|---|")
+print("\n| query (route) | rows | SQLite p50 ms | p95 ms | client cpu ms | PostgreSQL p50 ms | p95 ms | client cpu ms |")
+print("|---|---|---|---|---|---|---|---|")
 for name, q in sq["queries"].items():
     p = pg["queries"][name]
     print(f"| {name} (`{q['route']}`) | {q['rows']} | {q['p50_ms']:.2f} | {q['p95_ms']:.2f} | "
-          f"{p['p50_ms']:.2f} | {p['p95_ms']:.2f} |")
+          f"{q['client_cpu_p50_ms']:.2f} | {p['p50_ms']:.2f} | {p['p95_ms']:.2f} | {p['client_cpu_p50_ms']:.2f} |")
 PYEOF
