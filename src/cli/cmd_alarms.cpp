@@ -25,6 +25,7 @@
 #include "mmfuse/error.h"
 #include "store/edge_sync.h"
 #include "store/store.h"
+#include "tools/dashboard_bench.h"
 #include "tools/store_bench.h"
 
 namespace fs = std::filesystem;
@@ -178,6 +179,7 @@ void register_alarm_commands(CLI::App& app) {
 
 void register_store_bench(CLI::App* st);
 void register_store_sync(CLI::App* st);
+void register_dashboard_bench(CLI::App* st);
 
 void register_store_commands(CLI::App& app) {
   auto* st = app.add_subcommand("store", "The inspection store (data directory)");
@@ -222,6 +224,7 @@ void register_store_commands(CLI::App& app) {
   });
   register_store_bench(st);
   register_store_sync(st);
+  register_dashboard_bench(st);
 }
 
 std::atomic<bool> g_sync_stop{false};
@@ -291,6 +294,49 @@ void register_store_sync(CLI::App* st) {
     Json marks = Json::array();
     for (const auto& m : store::EdgeSync::marks(*edge)) marks.push_back(store::to_json(m));
     print_json({{"forward", marks}});
+  });
+}
+}
+
+void register_dashboard_bench(CLI::App* st) {
+  struct Flags {
+    store::DashboardBenchOptions options;
+    StoreFlags where;
+    bool no_load = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = st->add_subcommand(
+      "dashboard-bench", "Load weeks of synthetic history, then time the dashboard's queries");
+  cmd->add_option("--data", f->where.data_dir, "SQLite: an empty folder (or one loaded before)");
+  add_store_option(cmd, &f->where.url);
+  cmd->add_option("--days", f->options.history.days, "Days of history (default 30)")
+      ->check(CLI::Range(1, 3660));
+  cmd->add_option("--devices", f->options.history.devices, "Devices (default 500)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--round-minutes", f->options.history.round_minutes,
+                  "Minutes between rounds (default 5)")
+      ->check(CLI::Range(1, 1440));
+  cmd->add_option("--readings", f->options.history.readings,
+                  "Sensor readings per inspection (default 2)")
+      ->check(CLI::Range(0, 10000));
+  cmd->add_option("--alarm-rate", f->options.history.alarm_rate,
+                  "Fraction of inspections raising an alarm (default 0.002)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--calls", f->options.calls, "Timed calls per query (default 200)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_flag("--no-load", f->no_load, "Measure the store as it is (loaded by an earlier run)");
+  cmd->callback([f] {
+    const std::string url = store_url_or_env(f->where.url, !f->where.data_dir.empty());
+    MMFUSE_CHECK(!f->where.data_dir.empty() || !url.empty(), bad_input,
+                 "give --data DIR or --store URL");
+    if (url.empty()) {
+      f->options.where = store::sqlite_location(f->where.data_dir);
+    } else {
+      f->options.where = store::parse_store_url(url);
+      if (!f->where.data_dir.empty()) f->options.where.data_dir = f->where.data_dir;
+    }
+    f->options.load = !f->no_load;
+    print_json(store::bench_dashboard(f->options));
   });
 }
 

@@ -177,6 +177,17 @@ CREATE TABLE edge_marks(
 CREATE TABLE store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO store_meta VALUES('store_id', gen_random_uuid()::text);
 )sql",
+    // 4: indexes for the dashboard's queries (see schema_sqlite.h); rounds.seq and
+    // INCLUDE (id) stand in for the rowid SQLite keeps in every index.
+    R"sql(
+CREATE INDEX alarms_open_by_device ON alarms(device_id, id) WHERE acknowledged_at_ms IS NULL;
+CREATE INDEX rounds_by_started ON rounds(started_ms, seq);
+CREATE INDEX inspections_by_device_created ON inspections(device_id, created_ms) INCLUDE (id);
+-- A trend reads its samples from the index alone: a device's readings lie one per
+-- page among every other device's, so fetching each row was one page read per sample.
+CREATE INDEX readings_by_series_value ON sensor_readings(series_id, t_ms, value);
+DROP INDEX readings_by_series;
+)sql",
 };
 
 inline constexpr int kPostgresMigrationCount =

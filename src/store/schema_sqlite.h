@@ -186,6 +186,18 @@ CREATE TABLE edge_marks(
 CREATE TABLE store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO store_meta VALUES('store_id', lower(hex(randomblob(16))));
 )sql",
+    // 3: the dashboard's queries over weeks of history without scanning a table: a
+    // device's open alarms, the newest round, a device's inspections since a time, a
+    // channel's samples since a time (index-only).
+    R"sql(
+CREATE INDEX alarms_open_by_device ON alarms(device_id, id) WHERE acknowledged_at_ms IS NULL;
+CREATE INDEX rounds_by_started ON rounds(started_ms);
+CREATE INDEX inspections_by_device_created ON inspections(device_id, created_ms);
+-- A trend reads its samples from the index alone: a device's readings lie one per
+-- page among every other device's, so fetching each row was one page read per sample.
+CREATE INDEX readings_by_series_value ON sensor_readings(series_id, t_ms, value);
+DROP INDEX readings_by_series;
+)sql",
 };
 
 inline constexpr int kSqliteMigrationCount =

@@ -223,6 +223,30 @@ struct StoreCounts {
   int64_t outbox_pending = 0;
 };
 
+// Synthetic history for benchmarks (`mmfuse store dashboard-bench`): `days` of finished
+// rounds every `round_minutes` over `devices` devices ("dev-1000", ...; one point "p1"
+// each), every round inspecting every device, written with set-based SQL (no per-row
+// round trips). Each inspection has 4 modality rows and `readings` sensor readings
+// (channels temperature and vibration); `alarm_rate` of them raise an alarm with two
+// delivered outbox rows (mqtt, webhook); alarms older than a day are acknowledged.
+// Deterministic: the same spec gives the same rows on every back-end.
+struct HistorySpec {
+  int days = 30;
+  int devices = 500;
+  int round_minutes = 5;
+  int readings = 2;  // per inspection, split over the two channels
+  double alarm_rate = 0.002;
+  int64_t end_ms = 0;  // the last round starts before this; 0 = the store clock's now
+};
+
+struct HistoryReport {
+  int64_t rounds = 0;
+  int64_t inspections = 0;
+  int64_t alarms = 0;
+  int64_t readings = 0;
+  int64_t start_ms = 0;  // first round's start
+};
+
 struct PruneReport {
   int64_t cutoff_ms = 0;
   int64_t inspections = 0;
@@ -236,7 +260,7 @@ struct PruneReport {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens (creating when needed) <data_dir>/mmfuse.db and <data_dir>/evidence/, and
   // migrates the schema to kSchemaVersion. Throws Error(bad_input) when the folder
@@ -366,6 +390,10 @@ class Store {
   PruneReport prune(int days = 0);
 
   StoreCounts counts() const;  // one read snapshot
+
+  // Appends the synthetic history of `spec` (HistorySpec) to this store, one write
+  // transaction per simulated day; for benchmarks, on a store made for them.
+  HistoryReport generate_history(const HistorySpec& spec);
 
   // Copies the WAL into the database file and truncates it (SQLite also does this by
   // itself every ~4 MB of WAL; call it before measuring or copying the file).

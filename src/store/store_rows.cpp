@@ -1,6 +1,7 @@
 // Row readers for the store's queries (see store_rows.h).
 #include "store/store_rows.h"
 
+#include <algorithm>
 #include <map>
 
 #include "mmfuse/error.h"
@@ -39,9 +40,10 @@ std::vector<DeviceInfo> devices(SqlConnection& db, const std::string& id) {
 }
 
 std::vector<RoundInfo> rounds(SqlConnection& db, const std::string& id, int limit) {
-  Stmt s(db,
-         "SELECT id, started_ms, finished_ms, status, total, position FROM rounds "
-         "WHERE (?1 = '' OR id = ?1) ORDER BY started_ms DESC, rowid DESC LIMIT ?2");
+  // Without an id: the newest rounds through rounds_by_started (no scan and sort).
+  Stmt s(db, std::string("SELECT id, started_ms, finished_ms, status, total, position FROM rounds ") +
+                 (id.empty() ? "WHERE ?1 = ''" : "WHERE id = ?1") +
+                 " ORDER BY started_ms DESC, rowid DESC LIMIT ?2");
   s.bind(1, id).bind(2, limit);
   std::vector<RoundInfo> out;
   while (s.step()) {
@@ -66,15 +68,130 @@ void round_done(SqlConnection& db, RoundInfo* round) {
   while (s.step()) round->done.emplace_back(s.text(0), s.text(1));
 }
 
+namespace {
+
+// A WHERE clause holding only the conditions a filter uses, with their binds: SQLite
+// plans a statement without looking at bound values, so "(?2 = '' OR device_id = ?2)"
+// would scan the whole table where "device_id = ?" walks an index.
+class Where {
+ public:
+  Where& add(const char* condition, int64_t v) {
+    text_ += text_.empty() ? " WHERE " : " AND ";
+    text_ += condition;
+    binds_.push_back({v, {}, false});
+    return *this;
+  }
+  Where& add(const char* condition, const std::string& v) {
+    text_ += text_.empty() ? " WHERE " : " AND ";
+    text_ += condition;
+    binds_.push_back({0, v, true});
+    return *this;
+  }
+  // One more value for a condition with several placeholders (bound in order).
+  Where& arg(int64_t v) {
+    binds_.push_back({v, {}, false});
+    return *this;
+  }
+  Where& arg(const std::string& v) {
+    binds_.push_back({0, v, true});
+    return *this;
+  }
+  Where& add(const char* condition) {
+    text_ += text_.empty() ? " WHERE " : " AND ";
+    text_ += condition;
+    return *this;
+  }
+  const std::string& text() const { return text_; }
+  // Binds the conditions' values in order, then `limit` after them.
+  void bind(Stmt& s, int64_t limit) const {
+    int i = 1;
+    for (const auto& b : binds_) {
+      if (b.is_text)
+        s.bind(i++, b.text);
+      else
+        s.bind(i++, b.i64);
+    }
+    s.bind(i, limit);
+  }
+
+ private:
+  struct Bind {
+    int64_t i64;
+    std::string text;
+    bool is_text;
+  };
+  std::string text_;
+  std::vector<Bind> binds_;
+};
+
+// The modality rows of these inspections, in one statement per 500 (not one per
+// inspection: on PostgreSQL each statement is a network round trip).
+void add_modalities(SqlConnection& db, std::vector<InspectionRow>& rows) {
+  constexpr size_t kChunk = 500;
+  for (size_t begin = 0; begin < rows.size(); begin += kChunk) {
+    const size_t end = std::min(rows.size(), begin + kChunk);
+    std::map<int64_t, std::vector<inspect::ModalityResult>> by_id;
+    std::string ids;
+    for (size_t k = begin; k < end; ++k) {
+      if (k != begin) ids += ',';
+      ids += std::to_string(rows[k].id);  // integers from the store
+      by_id[rows[k].id];
+    }
+    Stmt m(db,
+           "SELECT inspection_id, modality, status, score, raw_score, decision, message, detail, "
+           "evidence FROM inspection_modalities WHERE inspection_id IN (" + ids + ")");
+    while (m.step()) {
+      inspect::ModalityResult x;
+      x.modality = inspect::parse_modality(m.text(1));
+      x.status = inspect::parse_modality_status(m.text(2));
+      x.score = m.f64(3);
+      x.raw_score = m.f64(4);
+      x.decision = m.i64(5) != 0;
+      x.message = m.text(6);
+      x.detail = parse_json(m.text(7), "{}");
+      x.evidence = parse_strings(m.text(8));
+      by_id[m.i64(0)].push_back(std::move(x));
+    }
+    for (size_t k = begin; k < end; ++k) {
+      auto& mods = by_id[rows[k].id];
+      // The order the chapter lists them in (camera, infrared, sound, sensors).
+      for (inspect::Modality want : inspect::kAllModalities)
+        for (auto& x : mods)
+          if (x.modality == want) rows[k].record.modalities.push_back(std::move(x));
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter& f, int64_t id) {
+  Where w;
+  if (id > 0) {
+    w.add("id = ?", id);
+  } else {
+    if (!f.device_id.empty()) w.add("device_id = ?", f.device_id);
+    if (!f.round_id.empty()) w.add("round_id = ?", f.round_id);
+    if (!f.device_id.empty() && f.since_ms > 0) {
+      // A device's newest rows since a time (the trend): no row in range has an id below
+      // the range's first, found in inspections_by_device_created; then the walk down
+      // inspections_by_device stops at the LIMIT. (+created_ms keeps SQLite from fetching
+      // and sorting every row in range through the other index; min(id + 0) keeps
+      // PostgreSQL from finding the minimum by walking the device's ids from its oldest.)
+      w.add("id >= (SELECT min(id + 0) FROM inspections WHERE device_id = ? AND "
+            "created_ms >= ?)",
+            f.device_id)
+          .arg(f.since_ms);
+      w.add("+created_ms >= ?", f.since_ms);
+    } else if (f.since_ms > 0) {
+      w.add("created_ms >= ?", f.since_ms);  // created_ms is never negative
+    }
+    if (f.before_id > 0) w.add("id < ?", f.before_id);
+  }
   Stmt s(db,
          "SELECT id, round_id, device_id, point_id, started_ms, finished_ms, fused_score, alarm, "
-         "fusion_rule, alarm_type, alarm_id, reading_count, created_ms FROM inspections "
-         "WHERE (?1 > 0 AND id = ?1) OR (?1 <= 0 AND (?2 = '' OR device_id = ?2) AND "
-         "(?3 = '' OR round_id = ?3) AND created_ms >= ?4 AND (?5 <= 0 OR id < ?5)) "
-         "ORDER BY id DESC LIMIT ?6");
-  s.bind(1, id).bind(2, f.device_id).bind(3, f.round_id).bind(4, f.since_ms);
-  s.bind(5, f.before_id).bind(6, id > 0 ? 1 : f.limit);
+         "fusion_rule, alarm_type, alarm_id, reading_count, created_ms FROM inspections" +
+             w.text() + " ORDER BY id DESC LIMIT ?");
+  w.bind(s, id > 0 ? 1 : f.limit);
   std::vector<InspectionRow> out;
   while (s.step()) {
     InspectionRow r;
@@ -93,43 +210,26 @@ std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter
     r.created_ms = s.i64(12);
     out.push_back(std::move(r));
   }
-  Stmt m(db,
-         "SELECT modality, status, score, raw_score, decision, message, detail, evidence "
-         "FROM inspection_modalities WHERE inspection_id = ?");
-  for (auto& r : out) {
-    m.reset();
-    m.bind(1, r.id);
-    std::vector<inspect::ModalityResult> mods;
-    while (m.step()) {
-      inspect::ModalityResult x;
-      x.modality = inspect::parse_modality(m.text(0));
-      x.status = inspect::parse_modality_status(m.text(1));
-      x.score = m.f64(2);
-      x.raw_score = m.f64(3);
-      x.decision = m.i64(4) != 0;
-      x.message = m.text(5);
-      x.detail = parse_json(m.text(6), "{}");
-      x.evidence = parse_strings(m.text(7));
-      mods.push_back(std::move(x));
-    }
-    // The order the chapter lists them in (camera, infrared, sound, sensors).
-    for (inspect::Modality want : inspect::kAllModalities)
-      for (auto& x : mods)
-        if (x.modality == want) r.record.modalities.push_back(std::move(x));
-  }
+  add_modalities(db, out);
   return out;
 }
 
 std::vector<AlarmRow> alarms(SqlConnection& db, const AlarmFilter& f, int64_t id) {
+  Where w;
+  if (id > 0) {
+    w.add("id = ?", id);
+  } else {
+    if (f.acknowledged) w.add(*f.acknowledged ? "acknowledged_at_ms IS NOT NULL" : "acknowledged_at_ms IS NULL");
+    if (!f.device_id.empty()) w.add("device_id = ?", f.device_id);
+    if (f.since_ms > 0) w.add("created_ms >= ?", f.since_ms);  // created_ms is never negative
+    if (f.before_id > 0) w.add("id < ?", f.before_id);
+  }
   Stmt s(db,
          "SELECT id, type, device_id, point_id, area, round_id, coalesce(inspection_id, 0), "
          "fused_score, modalities, evidence, created_ms, last_seen_ms, repeats, "
-         "coalesce(acknowledged_by, ''), coalesce(acknowledged_at_ms, 0), dedupe_key FROM alarms "
-         "WHERE (?1 > 0 AND id = ?1) OR (?1 <= 0 AND (?2 < 0 OR (acknowledged_at_ms IS NOT NULL) "
-         "= (?2 = 1)) AND (?3 = '' OR device_id = ?3) AND created_ms >= ?4 AND (?5 <= 0 OR id < ?5)) "
-         "ORDER BY id DESC LIMIT ?6");
-  s.bind(1, id).bind(2, f.acknowledged ? (*f.acknowledged ? 1 : 0) : -1).bind(3, f.device_id);
-  s.bind(4, f.since_ms).bind(5, f.before_id).bind(6, id > 0 ? 1 : f.limit);
+         "coalesce(acknowledged_by, ''), coalesce(acknowledged_at_ms, 0), dedupe_key FROM alarms" +
+             w.text() + " ORDER BY id DESC LIMIT ?");
+  w.bind(s, id > 0 ? 1 : f.limit);
   std::vector<AlarmRow> out;
   while (s.step()) {
     AlarmRow a;
@@ -155,45 +255,48 @@ std::vector<AlarmRow> alarms(SqlConnection& db, const AlarmFilter& f, int64_t id
 }
 
 std::vector<DeviceStatus> device_status(SqlConnection& db) {
-  std::map<std::string, DeviceStatus> by_id;
-  for (auto& d : devices(db, "")) {
-    DeviceStatus st;
-    st.device = d;
-    by_id[d.id] = std::move(st);
-  }
-  {
-    Stmt s(db, "SELECT DISTINCT device_id FROM inspections");
-    while (s.step()) {
-      const std::string id = s.text(0);
-      if (!by_id.count(id)) by_id[id].device.id = id;
+  // One statement for all devices, each step an index probe (never a scan of
+  // inspections): `seen` walks the distinct inspected device ids through
+  // inspections_by_device (a loose index scan, for devices no longer in the plant),
+  // `latest` takes each device's newest inspection from the same index, the open
+  // alarms come from alarms_open_by_device. One row per modality of that inspection.
+  Stmt s(db,
+         "WITH RECURSIVE seen(device_id) AS ("
+         " SELECT min(device_id) FROM inspections"
+         " UNION ALL SELECT (SELECT min(i.device_id) FROM inspections i WHERE i.device_id > "
+         "seen.device_id) FROM seen WHERE seen.device_id IS NOT NULL), "
+         "ids(device_id) AS (SELECT id FROM devices UNION SELECT device_id FROM seen WHERE "
+         "device_id IS NOT NULL), "
+         "latest(device_id, last_id) AS (SELECT device_id, (SELECT max(i.id) FROM inspections i "
+         "WHERE i.device_id = ids.device_id) FROM ids) "
+         "SELECT l.device_id, coalesce(d.name, ''), coalesce(d.area, ''), coalesce(d.location, ''), "
+         "coalesce(d.points, '[]'), coalesce(i.id, 0), i.finished_ms, i.fused_score, i.alarm, "
+         "i.alarm_type, (SELECT count(*) FROM alarms a WHERE a.device_id = l.device_id AND "
+         "a.acknowledged_at_ms IS NULL), m.modality, m.status "
+         "FROM latest l LEFT JOIN devices d ON d.id = l.device_id "
+         "LEFT JOIN inspections i ON i.id = l.last_id "
+         "LEFT JOIN inspection_modalities m ON m.inspection_id = l.last_id");
+  std::map<std::string, DeviceStatus> by_id;  // byte order of ids, as before
+  while (s.step()) {
+    const std::string id = s.text(0);
+    auto [it, fresh] = by_id.try_emplace(id);
+    DeviceStatus& st = it->second;
+    if (fresh) {
+      st.device = {id, s.text(1), s.text(2), s.text(3), parse_json(s.text(4), "[]")};
+      st.last_inspection_id = s.i64(5);
+      if (st.last_inspection_id > 0) {
+        st.last_inspected_ms = s.i64(6);
+        st.fused_score = s.f64(7);
+        st.alarm = s.i64(8) != 0;
+        st.alarm_type = s.text(9);
+      }
+      st.open_alarms = s.i64(10);
     }
-  }
-  Stmt last(db,
-            "SELECT id, finished_ms, fused_score, alarm, alarm_type FROM inspections "
-            "WHERE device_id = ? ORDER BY id DESC LIMIT 1");
-  Stmt mods(db, "SELECT modality, status FROM inspection_modalities WHERE inspection_id = ?");
-  for (auto& [id, st] : by_id) {
-    last.reset();
-    last.bind(1, id);
-    if (!last.step()) continue;
-    st.last_inspection_id = last.i64(0);
-    st.last_inspected_ms = last.i64(1);
-    st.fused_score = last.f64(2);
-    st.alarm = last.i64(3) != 0;
-    st.alarm_type = last.text(4);
-    mods.reset();
-    mods.bind(1, st.last_inspection_id);
-    while (mods.step()) st.modality_status[mods.text(0)] = mods.text(1);
-  }
-  Stmt open(db,
-            "SELECT device_id, count(*) FROM alarms WHERE acknowledged_at_ms IS NULL "
-            "GROUP BY device_id");
-  while (open.step()) {
-    auto it = by_id.find(open.text(0));
-    if (it != by_id.end()) it->second.open_alarms = open.i64(1);
+    if (!s.is_null(11)) st.modality_status[s.text(11)] = s.text(12);
   }
   std::vector<DeviceStatus> out;
-  for (auto& [id, st] : by_id) out.push_back(std::move(st));
+  out.reserve(by_id.size());
+  for (auto& entry : by_id) out.push_back(std::move(entry.second));
   return out;
 }
 
