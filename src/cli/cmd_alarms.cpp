@@ -296,7 +296,6 @@ void register_store_sync(CLI::App* st) {
     print_json({{"forward", marks}});
   });
 }
-}
 
 void register_dashboard_bench(CLI::App* st) {
   struct Flags {
