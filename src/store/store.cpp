@@ -454,6 +454,10 @@ int64_t Store::insert_alarm(const inspect::InspectionRecord& rec, int64_t inspec
   if (sinks_.empty()) return a.id;
   // The payload is frozen now: what each sink gets is what was committed with the alarm.
   const std::string payload = options_.alarm_payload(a);
+  // Outbox ids in commit order: with several writers (PostgreSQL) an id taken before
+  // another transaction's smaller one commits would let a dispatcher deliver past it,
+  // out of order. Held to commit, after the key's lock (always in that order).
+  backend_->lock_key(*writer_, "mmfuse:outbox");
   Stmt out(*writer_,
            "INSERT INTO outbox(alarm_id, sink, payload, attempts, next_attempt_at_ms, created_ms) "
            "VALUES(?,?,?,0,?,?)");
