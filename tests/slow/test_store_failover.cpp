@@ -174,6 +174,9 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   // Generous limits that grow with the plant (a 500-device round on two busy cores).
   const auto limit = std::chrono::seconds(120 + 2 * devices);
   const auto t_start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
   // A server of its own: this test kills it.
   mmfuse::test::PostgresServer pg;
   std::string why;
@@ -198,8 +201,7 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   }
   const std::string plant_file = (plant / "plant.yaml").string();
   const int points = devices;  // the demo plant has one point per device
-  std::printf("setup (PostgreSQL, demo plant of %d devices): %.1f s\n", devices,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
+  std::printf("setup (PostgreSQL, demo plant of %d devices): %.1f s\n", devices, elapsed());
 
   std::vector<pid_t> replicas;
   for (int i = 0; i < 2; ++i)
@@ -228,9 +230,10 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   };
 
   // ---- Round 1: a worker killed while it holds a device, then restarted ----
-  // Only the victim has a short lease (its devices come back after 2 s) and it does
-  // not dispatch (a killed sink-lease holder would hold the webhook for 30 s).
-  const pid_t victim = worker("w0", {"--lease", "2", "--no-deliver"});
+  // Only the victim has a short lease (its devices come back after 4 s: time for its
+  // restart to join the round) and it does not dispatch (a killed sink-lease holder
+  // would hold the webhook for 30 s).
+  const pid_t victim = worker("w0", {"--lease", "4", "--no-deliver"});
   const pid_t w1 = worker("w1"), w2 = worker("w2");
   const std::string victim_name = host_name() + ":" + std::to_string(victim);
   const std::string held = "SELECT count(*) FILTER (WHERE done = 1) * 1000 + count(*) FILTER "
@@ -248,8 +251,9 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   ::kill(victim, SIGKILL);
   ::waitpid(victim, nullptr, 0);
   const std::string committed1 = ids_now();
-  std::printf("round 1: worker %d killed holding %lld device(s)\n", static_cast<int>(victim),
-              static_cast<long long>(pg_int(url, held) % 1000));
+  std::printf("round 1: worker %d killed holding %lld device(s) at %.1f s\n",
+              static_cast<int>(victim), static_cast<long long>(pg_int(url, held) % 1000),
+              elapsed());
   const pid_t w0b = worker("w0b");
   expect_exit_zero(w1, "w1");
   expect_exit_zero(w2, "w2");
@@ -257,6 +261,9 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   EXPECT_TRUE(still_there(committed1));
   expect_rounds_exactly_once(url, devices, points);
   const int64_t rounds_after_1 = pg_int(url, "SELECT count(*) FROM rounds");
+  std::printf("round 1 done (%lld round(s): the restarted worker joined it, or ran the next "
+              "alone) at %.1f s\n",
+              static_cast<long long>(rounds_after_1), elapsed());
 
   // ---- Round 2: the database killed mid-round and restarted ----
   std::vector<pid_t> ws;
@@ -275,8 +282,16 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   pg.stop(true);  // kill -9 of the postmaster
   std::this_thread::sleep_for(1s);
   ASSERT_TRUE(pg.start(&why)) << why;  // crash recovery from the WAL
-  std::printf("round 2: database killed and restarted\n");
-  for (int i = 0; i < 3; ++i) expect_exit_zero(ws[i], "v" + std::to_string(i));
+  std::printf("round 2: database killed and restarted at %.1f s\n", elapsed());
+  int rode_out = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "v" + std::to_string(i);
+    expect_exit_zero(ws[i], name);
+    rode_out += read_text(dir.path() / (name + ".json.err")).find("store unavailable") !=
+                std::string::npos;
+  }
+  std::printf("round 2 done at %.1f s (%d of 3 workers waited for the database)\n", elapsed(),
+              rode_out);
   EXPECT_TRUE(still_there(committed2));
   expect_rounds_exactly_once(url, devices, points);
   EXPECT_GT(pg_int(url, "SELECT count(*) FROM rounds"), rounds_after_1);
@@ -297,6 +312,5 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   EXPECT_GT(expected.size(), 0u) << "the demo plant raised no alarm";
   EXPECT_EQ(static_cast<int64_t>(expected.size()), pg_int(url, "SELECT count(*) FROM alarms"));
   EXPECT_EQ(hook.got(), expected) << "webhook deliveries: duplicated, lost or out of order";
-  std::printf("%zu alarms delivered once each; total %.1f s\n", expected.size(),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
+  std::printf("%zu alarms delivered once each; total %.1f s\n", expected.size(), elapsed());
 }
