@@ -98,13 +98,19 @@ for n in 1 2 3; do
     [ "$devs" = "$DEVICES" ] && [ "$dups" = 0 ] || { echo "exactly-once check failed: $rows $devs $dups" >&2; exit 1; }
     echo "    database: $rows inspections, $devs devices, $dups duplicates"
   }
+  # The round itself (started -> finished in the store), without the workers' start-up.
+  "${PSQL[@]}" -d "scale_$n" -At -c "SELECT finished_ms - started_ms, \
+     (SELECT count(*) FROM inspections) FROM rounds" | {
+    IFS='|' read -r ms rows
+    $PY -c "print(f'    round in the store: {$rows} inspections in {$ms / 1000:.1f} s = {$rows * 1000 / $ms:.2f} inspections/s')"
+  }
 done
 echo "  SQLite (one process, --threads $THREADS):"
 t0=$(date +%s.%N)
 "$MMFUSE" inspect --plant "$TMP/plant/plant.yaml" --store "sqlite://$TMP/lite/mmfuse.db" --once --json \
   --no-deliver --threads "$THREADS" >"$TMP/lite.json" 2>/dev/null
 t1=$(date +%s.%N)
-$PY -c "import json,sys; r=json.load(open('$TMP/lite.json')); print(f\"    {r['points']} inspections in {$t1-$t0:.1f} s = {r['points']/($t1-$t0):.2f} inspections/s\")"
+$PY -c "import json,sys; r=json.load(open('$TMP/lite.json')); print(f\"    {r['points']} inspections in {$t1-$t0:.1f} s = {r['points']/($t1-$t0):.2f} inspections/s; round alone {r['round_ms']/1000:.1f} s = {r['points']*1000/r['round_ms']:.2f} inspections/s\")"
 
 echo "store bench ($BENCH_N inspections, 600 readings each):"
 for n in 1 2 3; do
