@@ -56,7 +56,14 @@ Store::Reader Store::reader() const {
       readers_.pop_back();
     }
   }
-  if (!c) c = backend_->connect(true);
+  if (!c) {
+    try {
+      c = backend_->connect(true);
+    } catch (const StoreUnavailable& e) {
+      // Opened before, so the server is away now: not a configuration error any more.
+      throw StoreUnavailable(ErrorKind::internal, e.what());
+    }
+  }
   return Reader(this, std::move(c));
 }
 
