@@ -10,7 +10,8 @@
 # 3 workers and 2 `serve` replicas on one database with a webhook receiver, a worker
 # killed (kill -9) mid-round and restarted, then the database killed mid-round and
 # restarted; every (device, point) once per round and every alarm delivered once, in
-# order (FAILOVER=0 skips it; it builds build/tests/mmfuse_slow_tests when missing).
+# order (FAILOVER=0 skips it, FAILOVER_DEVICES=N sizes it; it builds
+# build/tests/mmfuse_slow_tests when missing).
 #   DEVICES=500 THREADS=1 scripts/scale_demo.sh        (MMFUSE=path/to/mmfuse to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ DEVICES=${DEVICES:-500}
 THREADS=${THREADS:-1}
 BENCH_N=${BENCH_N:-1000}
 FAILOVER=${FAILOVER:-1}
+FAILOVER_DEVICES=${FAILOVER_DEVICES:-$DEVICES}
 FAILOVER_TESTS=${FAILOVER_TESTS:-build/tests/mmfuse_slow_tests}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PY=/usr/bin/python3
@@ -127,9 +129,9 @@ echo "load average after the rounds and benches: $(cut -d' ' -f1-3 /proc/loadavg
 
 if [ "$FAILOVER" = 1 ]; then
   [ -x "$FAILOVER_TESTS" ] || nice -n 10 ninja -C build mmfuse_slow_tests >/dev/null
-  echo "failure scenario ($DEVICES devices: 3 workers, 2 serve replicas, a worker and the database killed):"
+  echo "failure scenario ($FAILOVER_DEVICES devices: 3 workers, 2 serve replicas, a worker and the database killed):"
   t0=$(date +%s)
-  MMFUSE_FAILOVER_DEVICES=$DEVICES "$FAILOVER_TESTS" --gtest_filter='StoreFailover.*' |
+  MMFUSE_FAILOVER_DEVICES=$FAILOVER_DEVICES "$FAILOVER_TESTS" --gtest_filter='StoreFailover.*' |
     grep -E '^(setup|round|[0-9]+ alarms)|OK \]|FAILED|Failure' | sed 's/^/  /'
   echo "  ($(($(date +%s) - t0)) s; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 fi
