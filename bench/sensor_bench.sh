@@ -34,10 +34,10 @@ log "mmfuse sensor bench ($ROWS rows, $THREADS streams)"
 "$MMFUSE" sensor bench --input "$OUT/data.csv" --train-rows 400 --method all --threads "$THREADS" \
   --json >"$OUT/mmfuse.json"
 # A univariate stream (column c0 alone): the 100k rows/s target is for the
-# default detector (ensemble) on one channel at 2 streams.
+# default detector on one channel at 2 streams (`auto` = the online detector there).
 "$PYTHON" -c "import sys; [print(l.split(',')[0]) for l in open(sys.argv[1])]" "$OUT/data.csv" >"$OUT/uni.csv"
 log "mmfuse sensor bench, univariate ($ROWS rows, $THREADS streams)"
-"$MMFUSE" sensor bench --input "$OUT/uni.csv" --train-rows 400 --method all --threads "$THREADS" \
+"$MMFUSE" sensor bench --input "$OUT/uni.csv" --train-rows 400 --method auto,iforest,t2,pca,mset,ensemble,online --threads "$THREADS" \
   --json >"$OUT/mmfuse_uni.json"
 log "scikit-learn IsolationForest peer (1 thread)"
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$PYTHON" bench/sensor_peer.py "$OUT/data.csv" \

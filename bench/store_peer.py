@@ -36,6 +36,10 @@ db.execute("PRAGMA synchronous=" + ("NORMAL" if a.normal else "FULL"))
 db.execute("PRAGMA foreign_keys=ON")
 for stmt in ddl:
     db.execute(stmt)
+# Schema 3: the change counter edge sync reads (mmfuse stamps every change with it).
+has_revs = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sync_counter'").fetchone()[0] > 0
+if has_revs:
+    db.execute("INSERT OR IGNORE INTO sync_counter VALUES(1, 0)")
 db.execute("BEGIN")
 db.executemany("INSERT INTO devices(id, name, area, location, points, updated_ms) VALUES(?,?,?,?,?,0)",
                [(f"dev-{d}", f"Device {d}", f"area-{d % 10}", "", "[]") for d in range(a.devices)])
@@ -81,7 +85,8 @@ for i in range(a.inspections):
             series[key] = sid
         rows.append((sid, iid, t, v))
     db.executemany("INSERT INTO sensor_readings(series_id, inspection_id, t_ms, value) VALUES(?,?,?,?)", rows)
-    db.execute("UPDATE rounds SET position = position + 1 WHERE id = 'r'")
+    if not has_revs:
+        db.execute("UPDATE rounds SET position = position + 1 WHERE id = 'r'")
     if alarm:
         db.execute("SELECT id, created_ms FROM alarms WHERE dedupe_key = ? ORDER BY created_ms DESC, id DESC LIMIT 1",
                    (dev + "|camera",)).fetchone()
@@ -94,6 +99,12 @@ for i in range(a.inspections):
             db.execute("INSERT INTO outbox(alarm_id, sink, payload, attempts, next_attempt_at_ms, created_ms) "
                        "VALUES(?,?,?,0,?,?)", (aid, sink, json.dumps({"id": aid}), now, now))
         db.execute("UPDATE inspections SET alarm_id = ? WHERE id = ?", (aid, iid))
+    if has_revs:  # last, as mmfuse does: the counter, then the rows it stamps
+        rev = db.execute("UPDATE sync_counter SET rev = rev + 1 WHERE id = 1 RETURNING rev").fetchone()[0]
+        db.execute("UPDATE inspections SET rev = ? WHERE id = ?", (rev, iid))
+        if alarm:
+            db.execute("UPDATE alarms SET rev = ? WHERE id = ?", (rev, aid))
+        db.execute("UPDATE rounds SET position = position + 1, rev = ? WHERE id = 'r'", (rev,))
     db.execute("COMMIT")
     lat.append((time.perf_counter() - t0) * 1000)
     now += 1000

@@ -50,7 +50,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMMFUSE_BATCH_BUILD=ON >/dev/null
 ninja -C build
 
 # The dashboard (web/dist), served by `mmfuse serve`; needs node/npm (skipped without them).

@@ -30,9 +30,10 @@
 namespace mmfuse {
 
 struct SensorOptions {
-  // Detector: "iforest", "t2", "pca", "mset", "ensemble" or "online" (learns as
-  // it streams, follows drift; score = anomaly likelihood score in [0, 1]).
-  std::string method = "ensemble";
+  // Detector: "auto", "iforest", "t2", "pca", "mset", "ensemble" or "online"
+  // (learns as it streams, follows drift; score = anomaly likelihood score in
+  // [0, 1]). "auto" = online for a one-channel stream, ensemble otherwise.
+  std::string method = "auto";  // online for one channel, ensemble for several
   size_t smooth = 30;        // trailing-mean window over scores, rows (1 = off)
   int folds = 4;             // out-of-fold calibration blocks (2..50)
   double margin = 1.1;       // threshold = margin x the calibrated maximum score
@@ -57,7 +58,7 @@ struct SensorOptions {
   // takes it from the time column.
   double sample_interval_s = 0.0;
   // online method: flag when the score is at least this.
-  double online_threshold = 0.5;
+  double online_threshold = 0.35;
 };
 
 struct SensorScore {

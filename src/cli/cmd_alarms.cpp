@@ -7,10 +7,15 @@
 //   store info      schema version, integrity, row counts, outbox backlog
 //   store prune     retention: delete rows and evidence older than N days
 //   store bench     record and query figures on a scratch data directory
+//   store sync      forward an edge store to a central one (once, or every S seconds)
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "alarm/mqtt_sink.h"
 #include "alarm/outbox_dispatcher.h"
@@ -18,6 +23,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "mmfuse/error.h"
+#include "store/edge_sync.h"
 #include "store/store.h"
 #include "tools/store_bench.h"
 
@@ -46,9 +52,9 @@ std::unique_ptr<store::Store> open_existing(const StoreFlags& f,
   }
   std::error_code ec;
   if (where.kind == store::StoreKind::sqlite && !fs::is_regular_file(where.db_file, ec))
-    throw_error(ErrorKind::not_found,
-                where.db_file.parent_path().string() + ": no mmfuse store here (no " +
-                    where.db_file.filename().string() + ")");
+    throw_error(ErrorKind::not_found, where.db_file.parent_path().string() +
+                                          ": no mmfuse store here (no " +
+                                          where.db_file.filename().string() + ")");
   return store::Store::open(where, options);
 }
 
@@ -171,6 +177,7 @@ void register_alarm_commands(CLI::App& app) {
 }
 
 void register_store_bench(CLI::App* st);
+void register_store_sync(CLI::App* st);
 
 void register_store_commands(CLI::App& app) {
   auto* st = app.add_subcommand("store", "The inspection store (data directory)");
@@ -182,6 +189,10 @@ void register_store_commands(CLI::App& app) {
   info->callback([info_where] {
     auto s = open_existing(*info_where);
     const auto c = s->counts();
+    Json forward = Json::array();  // the centres this store forwards to (edge sync)
+    for (const auto& m : store::EdgeSync::marks(*s)) forward.push_back(store::to_json(m));
+    Json edges = Json::array();  // the edges that forward into this store (a centre)
+    for (const auto& m : store::EdgeSync::edges(*s)) edges.push_back(store::to_json(m));
     print_json({{"data_dir", s->data_dir().string()},
                 {"backend", s->backend_kind()},
                 {"store", s->location()},
@@ -191,7 +202,9 @@ void register_store_commands(CLI::App& app) {
                 {"open_alarms", c.open_alarms},
                 {"rounds", c.rounds},
                 {"counts", store::to_json(c)},
-                {"outbox", store::to_json(s->outbox_backlog())}});
+                {"outbox", store::to_json(s->outbox_backlog())},
+                {"forward", forward},
+                {"edges", edges}});
   });
 
   struct PruneFlags {
@@ -208,6 +221,77 @@ void register_store_commands(CLI::App& app) {
     print_json({{"pruned", store::to_json(s->prune(pf->days))}});
   });
   register_store_bench(st);
+  register_store_sync(st);
+}
+
+std::atomic<bool> g_sync_stop{false};
+void on_sync_signal(int) {
+  g_sync_stop = true;
+}
+
+void register_store_sync(CLI::App* st) {
+  struct SyncFlags {
+    StoreFlags where;
+    std::string to, edge_id;
+    int batch = 200;
+    double interval = 0.0;
+    bool forget = false;
+  };
+  auto f = std::make_shared<SyncFlags>();
+  auto* sync = st->add_subcommand(
+      "sync", "Forward this (edge) store's inspections, alarms and rounds to a central store");
+  add_data_option(sync, &f->where);
+  sync->add_option("--to", f->to, "The central store (postgresql://user@host:5432/db)")->required();
+  sync->add_option("--edge-id", f->edge_id,
+                   "This edge's name at the centre (default: the one kept, else the host name)");
+  sync->add_option("--batch", f->batch, "Inspections per centre transaction (default 200)")
+      ->check(CLI::Range(1, 100000));
+  sync->add_option("--interval", f->interval,
+                   "Keep forwarding every S seconds until interrupted (errors are retried)")
+      ->check(CLI::Range(0.0, 86400.0));
+  sync->add_flag("--forget", f->forget,
+                 "Remove the mark for --to: retention stops keeping rows for that centre");
+  sync->callback([f] {
+    auto edge = open_existing(f->where);
+    if (f->forget) {
+      print_json({{"forgotten", store::EdgeSync::forget_target(*edge, f->to)}});
+      return;
+    }
+    store::ForwardOptions fo;
+    fo.edge_id = f->edge_id;
+    fo.batch_inspections = f->batch;
+    if (f->interval <= 0.0) {
+      // Once: every failure is an error (exit 2 for an unreachable centre or one whose
+      // schema is newer). The centre becomes a forward target (retention waits for it)
+      // only once it answered: a mistyped URL must not hold the edge's disk.
+      std::unique_ptr<store::Store> centre;
+      try {
+        centre =
+            with_flag("--to", [&] { return store::Store::open(store::parse_store_url(f->to)); });
+      } catch (const std::exception& e) {
+        store::EdgeSync::note_failure(*edge, f->to, e.what());
+        throw;
+      }
+      const auto rep = store::EdgeSync::forward(*edge, *centre, f->to, fo);
+      Json marks = Json::array();
+      for (const auto& m : store::EdgeSync::marks(*edge)) marks.push_back(store::to_json(m));
+      print_json({{"forwarded", store::to_json(rep)}, {"forward", marks}});
+      return;
+    }
+    store::EdgeForwarder fwd(*edge, f->to, fo, static_cast<int64_t>(f->interval * 1000.0),
+                             [](const std::string& line) {
+                               std::fprintf(stderr, "mmfuse store sync: %s\n", line.c_str());
+                             });
+    fwd.pass(true);  // bad configuration stops here; an unreachable centre is retried
+    std::signal(SIGINT, on_sync_signal);
+    std::signal(SIGTERM, on_sync_signal);
+    fwd.start();
+    while (!g_sync_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    fwd.stop(false);
+    Json marks = Json::array();
+    for (const auto& m : store::EdgeSync::marks(*edge)) marks.push_back(store::to_json(m));
+    print_json({{"forward", marks}});
+  });
 }
 
 void register_store_bench(CLI::App* st) {
@@ -231,8 +315,9 @@ void register_store_bench(CLI::App* st) {
   bench->add_option("--store", bf->options.store_url,
                     "Bench this store instead of SQLite in --dir (an empty database, e.g. "
                     "postgresql://user@host/bench)");
-  bench->add_option("--writers", bf->options.writers,
-                    "Record from N threads at once, each with its own connections (default 1)")
+  bench
+      ->add_option("--writers", bf->options.writers,
+                   "Record from N threads at once, each with its own connections (default 1)")
       ->check(CLI::Range(1, 64));
   bench->add_option("--dir", bf->dir, "Scratch folder (default: a new one under /tmp, removed)");
   bench->callback([bf] {

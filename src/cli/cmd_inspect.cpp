@@ -7,7 +7,8 @@
 // dispatcher. Prints a summary per round (devices, alarms, latency p50/p95).
 // On a PostgreSQL store (--store postgresql://...) any number of these processes
 // share each round: they join the running round and claim its devices a few at a
-// time under a lease (docs/scale-out.md).
+// time under a lease (docs/scale-out.md). With --forward-to URL an edge box also
+// forwards its store to a central one in the background (edge sync, same document).
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -31,6 +32,7 @@
 #include "inspect/round_runner.h"
 #include "inspect/store_rows.h"
 #include "mmfuse/error.h"
+#include "store/edge_sync.h"
 #include "store/store.h"
 
 namespace mmfuse::cli {
@@ -240,7 +242,8 @@ RoundSummary run_shared_round(store::Store& db, PlantRunner& runner, int64_t lea
 
 void register_inspect(CLI::App& app) {
   struct Options {
-    std::string plant, store;
+    std::string plant, store, forward_to, edge_id;
+    double forward_interval = 10.0;
     bool once = false, json = false, records = false, no_deliver = false;
     double interval = 0.0;
     int rounds = 0, threads = 0;
@@ -269,6 +272,14 @@ void register_inspect(CLI::App& app) {
   cmd->add_flag("--records", opt->records, "With --json: include every inspection record");
   add_threads_option(cmd, &opt->threads);
   add_store_option(cmd, &opt->store);
+  cmd->add_option("--forward-to", opt->forward_to,
+                  "Edge sync: forward this store's inspections, alarms and rounds to a central "
+                  "store (postgresql://...) in the background, resuming after outages");
+  cmd->add_option("--edge-id", opt->edge_id,
+                  "With --forward-to: this edge's name at the centre (default: kept, else host)");
+  cmd->add_option("--forward-interval", opt->forward_interval,
+                  "With --forward-to: seconds between forwarding passes (default 10)")
+      ->check(CLI::Range(0.1, 86400.0));
   cmd->add_option("--lease", opt->lease_s,
                   "PostgreSQL store: seconds a worker's claim on a device lasts before another "
                   "worker takes it over (default 60)")
@@ -314,6 +325,23 @@ void register_inspect(CLI::App& app) {
       }
       dispatcher = std::make_unique<alarm::OutboxDispatcher>(*db, sinks);
       dispatcher->start();
+    }
+
+    // Edge sync: an unreachable centre is retried in the background (the edge keeps
+    // inspecting); one that answers but refuses (schema too new, edge id taken) stops here.
+    std::unique_ptr<store::EdgeForwarder> forwarder;
+    if (!opt->forward_to.empty()) {
+      store::ForwardOptions fo;
+      fo.edge_id = opt->edge_id;
+      forwarder = with_flag("--forward-to", [&] {
+        return std::make_unique<store::EdgeForwarder>(
+            *db, opt->forward_to, fo, static_cast<int64_t>(opt->forward_interval * 1000.0),
+            [](const std::string& line) {
+              std::fprintf(stderr, "mmfuse inspect: %s\n", line.c_str());
+            });
+      });
+      forwarder->pass(true);
+      forwarder->start();
     }
 
     PlantRunner runner(std::move(plant), *command_pool(), [](const std::string& line) {
@@ -362,6 +390,7 @@ void register_inspect(CLI::App& app) {
         finished = progress.position >= progress.total;
         if (finished) db->finish_round(round.id);
       }
+      if (forwarder) forwarder->notify();
       if (opt->json)
         print_json(summary_json(s, resumed, finished, opt->records));
       else
@@ -372,6 +401,7 @@ void register_inspect(CLI::App& app) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (dispatcher) dispatcher->stop(true);
+    if (forwarder) forwarder->stop(true);  // one last pass: what this run recorded
   });
 }
 

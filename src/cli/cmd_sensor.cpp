@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -59,8 +60,9 @@ std::vector<std::string> split_list(const std::string& s) {
 void add_pipeline_options(CLI::App* cmd, PipelineFlags* f, bool with_method = true) {
   if (with_method)
     cmd->add_option("--method", f->pipeline.method,
-                    "Detector: iforest, t2, pca, mset, ensemble (default), or online (adapts as "
-                    "it streams; docs/sensors.md)");
+                    "Detector: auto (default: online for one channel, ensemble for several), "
+                    "iforest, t2, pca, mset, ensemble, or online (adapts as it streams; "
+                    "docs/sensors.md)");
   cmd->add_option("--smooth", f->pipeline.smooth,
                   "Trailing-mean window over scores, in rows (default 30; 1 = off)")
       ->check(CLI::Range(1, 100000));
@@ -97,7 +99,7 @@ void add_pipeline_options(CLI::App* cmd, PipelineFlags* f, bool with_method = tr
       ->check(CLI::PositiveNumber);
   cmd->add_option("--online-threshold", f->pipeline.online.threshold,
                   "online method: flag when the anomaly likelihood score is at least this "
-                  "(default 0.5, i.e. a 1e-5 tail probability)")
+                  "(default 0.35, i.e. a 10^-3.5 tail probability)")
       ->check(CLI::Range(0.0, 1.0));
 }
 
@@ -125,7 +127,8 @@ Json pipeline_json(const PipelineOptions& p) {
   j["moving_average"] = p.cleaning.moving_average;
   j["slow_channel_autocorr"] = p.slow_channel_autocorr;
   j["slow_channel_lag_s"] = p.slow_channel_lag_s;
-  if (sensor::is_online_method(p.method)) j["online_threshold"] = p.online.threshold;
+  if (sensor::is_online_method(p.method) || p.method == "auto")
+    j["online_threshold"] = p.online.threshold;
   return j;
 }
 
@@ -228,6 +231,7 @@ void register_detect(CLI::App* sensor) {
     j["constant_channels"] = model.constant_channels();
     j["slow_channels"] = model.slow_channels();
     j["constant_only"] = model.constant_only();
+    j["method"] = model.options().method;  // "auto" resolved
     j["sample_interval_s"] = pipeline.sample_interval_s;
     j["slow_channel_lag_rows"] = model.slow_channel_lag_rows();
     j["threshold"] = model.threshold();
@@ -263,7 +267,8 @@ void print_table(const std::vector<sensor::SkabResult>& results, size_t files,
     const sensor::LeaderboardEntry* lb = nullptr;
     for (const auto& e : sensor::skab_leaderboard())
       if (r.method == e.method) lb = &e;
-    if (r.method == "ensemble") lb = &sensor::skab_leaderboard()[1];  // the best entry
+    if (r.method == "ensemble" || r.method == "auto")
+      lb = &sensor::skab_leaderboard()[1];  // the best entry
     std::printf("%-10s %6.2f %8.2f %8.2f", r.method.c_str(), r.metrics.f1, r.metrics.far,
                 r.metrics.mar);
     if (lb != nullptr)
@@ -410,7 +415,7 @@ void run_nab_eval(const std::string& dir, const std::string& profile_name,
 void register_eval(CLI::App* sensor) {
   struct Options {
     std::string skab, nab, results, profile = "standard";
-    std::string method = "ensemble";
+    std::string method = "auto";
     size_t train_rows = 400;
     bool json = false, rank = false;
     int threads = 0;
@@ -426,7 +431,7 @@ void register_eval(CLI::App* sensor) {
   skab->excludes(nab);
   cmd->add_option("--method,--detector", opt->method,
                   "Detector name(s), comma-separated, or 'all' (default: what `sensor detect` "
-                  "runs, ensemble)");
+                  "runs: auto = online for one channel, ensemble for several)");
   cmd->add_option("--results", opt->results,
                   "NAB: a published detector's results folder (per-row CSVs, or the "
                   "<name>_<profile>_scores.csv scoreboard files) instead of an mmfuse detector");
@@ -628,25 +633,54 @@ void register_poll(CLI::App* sensor) {
     sensor::Matrix train(0, names.size());
     std::unique_ptr<sensor::SensorModel> model;
     std::optional<sensor::StreamScorer> stream;
+    // The model is fitted on its own thread (hundreds of channels take tens
+    // of seconds) so the poller keeps its schedule; rows that arrive
+    // meanwhile wait in `pending` and are scored, in order, once it is ready.
+    struct Fitted {
+      std::unique_ptr<sensor::SensorModel> model;
+      std::optional<sensor::StreamScorer> stream;
+    };
+    std::future<Fitted> fitting;
+    std::vector<sensor::ModbusSample> pending;
     const auto start = std::chrono::steady_clock::now();
-    auto sink = [&](const sensor::ModbusSample& s) {
+    auto values_line = [](const sensor::ModbusSample& s) {
       std::string line = iso_time(s.time);
       for (double v : s.values) line += "," + format_score(v);
-      if (pipeline) {
-        if (!model) {
-          train.append_row(s.values.data());
-          line += ",,";
-          if (train.rows == opt->train_rows) {
-            model = std::make_unique<sensor::SensorModel>(names, train, *pipeline);
-            stream.emplace(model->stream());
-            for (size_t r = 0; r < train.rows; ++r) stream->push(train.row(r));  // warm the state
-          }
-        } else {
-          const auto res = stream->push(s.values.data());
-          line += "," + format_score(res.score) + "," + (res.anomaly ? "1" : "0");
-        }
-      }
+      return line;
+    };
+    auto print_scored = [&](const sensor::ModbusSample& s) {
+      const auto res = stream->push(s.values.data());
+      const std::string line = values_line(s) + "," + format_score(res.score) + "," +
+                               (res.anomaly ? "1" : "0");
       std::printf("%s\n", line.c_str());
+    };
+    auto take_model = [&] {  // the fit is done: score what waited
+      Fitted f = fitting.get();  // rethrows the fit's error
+      model = std::move(f.model);
+      stream.emplace(std::move(*f.stream));
+      for (const auto& s : pending) print_scored(s);
+      pending.clear();
+    };
+    auto sink = [&](const sensor::ModbusSample& s) {
+      if (!pipeline) {
+        std::printf("%s\n", values_line(s).c_str());
+      } else if (model) {
+        print_scored(s);
+      } else if (!fitting.valid()) {
+        train.append_row(s.values.data());
+        std::printf("%s,,\n", values_line(s).c_str());
+        if (train.rows == opt->train_rows)
+          fitting = std::async(std::launch::async, [&names, &train, &pipeline] {
+            Fitted f;
+            f.model = std::make_unique<sensor::SensorModel>(names, train, *pipeline);
+            f.stream.emplace(f.model->stream());
+            for (size_t r = 0; r < train.rows; ++r) f.stream->push(train.row(r));  // warm the state
+            return f;
+          });
+      } else {
+        pending.push_back(s);
+        if (fitting.wait_for(std::chrono::seconds(0)) == std::future_status::ready) take_model();
+      }
       std::fflush(stdout);
     };
     auto event = [](const std::string& msg) { std::fprintf(stderr, "mmfuse: %s\n", msg.c_str()); };
@@ -666,6 +700,8 @@ void register_poll(CLI::App* sensor) {
     });
     try {
       poller.run(sink, opt->count, event);
+      if (fitting.valid()) take_model();  // stopped mid-fit: finish it, lose no row
+      std::fflush(stdout);
     } catch (...) {
       done = true;
       watcher.join();

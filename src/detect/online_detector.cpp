@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "mmfuse/error.h"
 
@@ -27,7 +28,12 @@ constexpr uint64_t kNever = ~uint64_t{0};
 }  // namespace
 
 OnlineDetector::OnlineDetector(size_t channels, const OnlineOptions& options)
-    : o_(options), channels_(channels), learn_(channels), recent_(channels) {
+    : o_(options),
+      channels_(channels),
+      learn_(channels),
+      recent_(channels),
+      max_q_(channels),
+      min_q_(channels) {
   MMFUSE_CHECK(channels >= 1, bad_input, "online detector: no channels");
   MMFUSE_CHECK(o_.learn_rows >= 2 && o_.levels > 0.0 && o_.max_order >= 1 && o_.short_rows >= 1 &&
                    o_.history_rows >= 2 && o_.memory_rows >= 1,
@@ -44,7 +50,7 @@ uint64_t OnlineDetector::remember(uint64_t key) {
 }
 
 double OnlineDetector::novelty(const double* row) {
-  size_t unseen = 0, total = 0;   // contexts of 2 rows and more
+  size_t unseen = 0, total = 0;    // contexts of 2 rows and more
   size_t unseen1 = 0, total1 = 0;  // single values (and the joint state)
   uint64_t joint = 0x5bd1e995ULL;
   for (size_t c = 0; c < channels_; ++c) {
@@ -70,8 +76,10 @@ double OnlineDetector::novelty(const double* row) {
     for (auto it = seen_.begin(); it != seen_.end();)
       it = row_ - it->second > o_.memory_rows ? seen_.erase(it) : std::next(it);
   }
-  const double values = total1 > 0 ? static_cast<double>(unseen1) / static_cast<double>(total1) : 0.0;
-  const double patterns = total > 0 ? static_cast<double>(unseen) / static_cast<double>(total) : 0.0;
+  const double values =
+      total1 > 0 ? static_cast<double>(unseen1) / static_cast<double>(total1) : 0.0;
+  const double patterns =
+      total > 0 ? static_cast<double>(unseen) / static_cast<double>(total) : 0.0;
   return o_.value_weight * values + (1.0 - o_.value_weight) * patterns;
 }
 
@@ -103,9 +111,34 @@ double OnlineDetector::likelihood_score(double n) {
   if (row_ % 8192 == 8191) {
     short_sum_ = hist_sum_ = hist_sq_ = 0.0;
     for (double v : short_) short_sum_ += v;
-    for (size_t i = 0; i < std::min(row_ + 1, w); ++i) hist_sum_ += hist_[i], hist_sq_ += hist_[i] * hist_[i];
+    for (size_t i = 0; i < std::min(row_ + 1, w); ++i)
+      hist_sum_ += hist_[i], hist_sq_ += hist_[i] * hist_[i];
   }
   return score;
+}
+
+double OnlineDetector::spatial_excess(const double* row) {
+  double worst = 0.0;
+  for (size_t c = 0; c < channels_; ++c) {
+    auto& hi = max_q_[c];
+    auto& lo = min_q_[c];
+    const double x = row[c];
+    if (!hi.empty()) {
+      const double top = hi.front().second, bottom = lo.front().second;
+      const double range = top - bottom;
+      const double beyond = std::max(x - top, bottom - x);
+      if (beyond > 0.0)
+        worst =
+            std::max(worst, range > 0.0 ? beyond / range : std::numeric_limits<double>::infinity());
+    }
+    while (!hi.empty() && hi.back().second <= x) hi.pop_back();
+    hi.emplace_back(row_, x);
+    while (!lo.empty() && lo.back().second >= x) lo.pop_back();
+    lo.emplace_back(row_, x);
+    while (hi.front().first + o_.history_rows <= row_) hi.pop_front();
+    while (lo.front().first + o_.history_rows <= row_) lo.pop_front();
+  }
+  return worst;
 }
 
 double OnlineDetector::push(const double* row) {
@@ -132,6 +165,7 @@ double OnlineDetector::push(const double* row) {
       for (size_t c = 0; c < channels_; ++c) r[c] = learn_[c][i];
       last_novelty_ = novelty(r.data());
       likelihood_score(last_novelty_);
+      spatial_excess(r.data());
       ++row_;
     }
     learn_.clear();
@@ -139,6 +173,8 @@ double OnlineDetector::push(const double* row) {
   }
   last_novelty_ = novelty(row);
   double score = likelihood_score(last_novelty_);
+  if (spatial_excess(row) > o_.spatial_margin) score = 1.0;
+  if (score < o_.threshold) score = 0.0;
   // One alarm per event: after a flag the score is held at 0 for rest_rows.
   if (flagged_ && row_ - last_flag_ < o_.rest_rows)
     score = 0.0;

@@ -18,10 +18,15 @@
 // likelihood does: the mean novelty of the last `short_rows` rows against the
 // mean and deviation of the novelty over the last `history_rows` rows, L =
 // 1 - Q(z), reported as log(1 - L) / log(1e-10) (0.5 at L = 1 - 1e-5, 1 at
-// 1 - 1e-10), so one threshold means the same on every stream. Rows whose
-// recent novelty is zero score exactly 0. After a flag (score >= threshold)
-// the score is held at 0 for `rest_rows` rows: one alarm per event, not one
-// per row of it.
+// 1 - 1e-10), so one threshold means the same on every stream. A value
+// outside the range of the last `history_rows` values by more than
+// `spatial_margin` x that range (a "spatial" anomaly, as contextOSE and HTM's
+// detectors add) scores 1 whatever its likelihood. Scores under the
+// threshold are reported as 0: a row is either an alarm, graded by how
+// unlikely it is, or nothing (so a quiet stream's sub-threshold noise never
+// outranks another stream's alarm). After a flag (score >= threshold) the
+// score is held at 0 for `rest_rows` rows: one alarm per event, not one per
+// row of it.
 //
 // A value type: copying it copies the learned state (the plant copies a
 // detector warmed on its baseline for every reading). Not thread-safe; one
@@ -45,8 +50,9 @@ struct OnlineOptions {
   size_t history_rows = 2000;  // long window of the likelihood
   double min_deviation = 0.05;  // floor on the novelty's deviation
   size_t memory_rows = 20000;  // contexts unseen this long are forgotten
-  double threshold = 0.5;      // flag when score >= this (L >= 1 - 1e-5)
-  size_t rest_rows = 50;       // after a flag, the score is held at 0 this long
+  double spatial_margin = 0.1;  // beyond the recent range by this share of it: score 1
+  double threshold = 0.35;     // flag when score >= this (L >= 1 - 10^-3.5)
+  size_t rest_rows = 150;      // after a flag, the score is held at 0 this long
 };
 
 class OnlineDetector {
@@ -60,6 +66,9 @@ class OnlineDetector {
  private:
   double novelty(const double* row);
   double likelihood_score(double novelty);
+  // Largest share of its recent range by which a channel's value lies outside
+  // it (0 inside); then adds the value to the range windows.
+  double spatial_excess(const double* row);
   uint64_t remember(uint64_t key);  // returns the row it was last seen (or ~0)
 
   OnlineOptions o_;
@@ -69,6 +78,8 @@ class OnlineDetector {
   std::vector<double> origin_, width_;      // per channel level grid
   std::vector<std::deque<int64_t>> recent_; // per channel, last max_order levels
   std::unordered_map<uint64_t, uint64_t> seen_;  // context hash -> last row seen
+  // Per channel, monotonic queues (row, value) of the recent max and min.
+  std::vector<std::deque<std::pair<size_t, double>>> max_q_, min_q_;
   std::vector<double> short_, hist_;        // ring buffers of novelty
   double short_sum_ = 0.0, hist_sum_ = 0.0, hist_sq_ = 0.0;
   double last_novelty_ = 0.0;

@@ -24,8 +24,13 @@ bool is_online_method(const std::string& method) {
   return method == "online";
 }
 
+std::string resolve_pipeline_method(const std::string& method, size_t channels) {
+  if (method != "auto") return method;
+  return channels == 1 ? "online" : "ensemble";
+}
+
 void check_pipeline_method(const std::string& method) {
-  if (is_online_method(method)) return;
+  if (is_online_method(method) || method == "auto") return;
   DetectorOptions o;
   o.trees = 1;
   make_detector(method, o);  // throws bad_input, listing the batch names
@@ -38,7 +43,14 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   MMFUSE_CHECK(options.smooth >= 1, bad_input, "smoothing window must be at least 1 row");
   MMFUSE_CHECK(options.margin > 0.0, bad_input, "threshold margin must be positive");
   check_pipeline_method(options.method);
-  const bool online = is_online_method(options.method);
+  {
+    size_t kept = 0;  // channels left after --ignore-channels decide what "auto" means
+    for (const auto& c : channels)
+      kept += std::none_of(options.ignore_channels.begin(), options.ignore_channels.end(),
+                           [&](const std::string& n) { return ascii_lower(n) == ascii_lower(c); });
+    options_.method = resolve_pipeline_method(options.method, kept);
+  }
+  const bool online = is_online_method(options_.method);
   const size_t min_rows = online ? 2 : std::max<size_t>(20, 2 * options.smooth);
   MMFUSE_CHECK(train.rows >= min_rows, bad_input,
                "too few training rows: " + std::to_string(train.rows) + " (need at least " +
@@ -91,8 +103,7 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   }
   slow_lag_rows_ = seconds_to_rows(options.slow_channel_lag_s, options.sample_interval_s);
   if (options.slow_channel_autocorr > 0.0 && !online) {
-    const std::vector<double> ac =
-        lag_autocorrelation(cleaned.select_cols(used_), slow_lag_rows_);
+    const std::vector<double> ac = lag_autocorrelation(cleaned.select_cols(used_), slow_lag_rows_);
     std::vector<size_t> fast;
     std::vector<std::string> fast_names, slow_names;
     for (size_t j = 0; j < used_.size(); ++j) {
@@ -117,7 +128,7 @@ SensorModel::SensorModel(const std::vector<std::string>& channels, const Matrix&
   DetectorOptions dopt = options.detector;
   dopt.smooth = options.smooth;
   dopt.folds = options.folds;
-  detector_ = make_detector(options.method, dopt);
+  detector_ = make_detector(options_.method, dopt);
   if (auto fixed = detector_->fixed_threshold()) {
     threshold_ = *fixed * options.margin;
   } else {
@@ -159,7 +170,7 @@ RowResult StreamScorer::push(const double* row) {
   }
   if (online_) {
     const double p = online_->push(selected_.data());
-    return {p, p >= model_.threshold_};
+    return {p, p > 0.0 && p >= model_.threshold_};  // 0 = nothing, whatever the threshold
   }
   const double raw = model_.detector_->score(selected_.data());
   const size_t w = window_.size();

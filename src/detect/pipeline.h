@@ -18,11 +18,15 @@ namespace mmfuse::sensor {
 // detect/online_detector.h, which learns as it streams instead of from a fit.
 const std::vector<std::string>& pipeline_method_names();
 bool is_online_method(const std::string& method);
+// "auto" (the default): the online detector for a univariate stream (one
+// channel left after ignore_channels), the ensemble for several channels.
+// Other names are returned as they are.
+std::string resolve_pipeline_method(const std::string& method, size_t channels);
 // Throws ErrorKind::bad_input for a name pipeline_method_names() lacks.
 void check_pipeline_method(const std::string& method);
 
 struct PipelineOptions {
-  std::string method = "ensemble";
+  std::string method = "auto";
   OnlineOptions online;  // method "online" only
   DetectorOptions detector;  // detector.smooth / detector.folds: see below
   CleaningOptions cleaning;

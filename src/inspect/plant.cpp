@@ -278,8 +278,9 @@ SensorsConfig parse_sensors(const Cursor& c, const fs::path& base) {
   k.baseline = c["baseline"].path_value(base);
   k.method = c["method"].str_or(k.method);
   const auto& methods = sensor::pipeline_method_names();
-  if (std::find(methods.begin(), methods.end(), k.method) == methods.end())
-    c["method"].fail("unknown method '" + k.method + "' (iforest, t2, pca, mset, ensemble, online)");
+  if (k.method != "auto" && std::find(methods.begin(), methods.end(), k.method) == methods.end())
+    c["method"].fail("unknown method '" + k.method +
+                     "' (iforest, t2, pca, mset, ensemble, online, auto)");
   k.smooth =
       static_cast<size_t>(c["smooth"].integer_in(static_cast<long long>(k.smooth), 1, 10000));
   k.min_anomalous_rows = static_cast<size_t>(

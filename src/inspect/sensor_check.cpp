@@ -43,7 +43,7 @@ SensorCheck::SensorCheck(const SensorsConfig& config) : config_(config) {
   opt.sample_interval_s = sensor::sampling_interval_seconds(base.times, base.rows());
   opt.slow_channel_autocorr = config.slow_channels;
   model_ = std::make_unique<sensor::SensorModel>(base.channels, base.values, opt);
-  if (sensor::is_online_method(opt.method)) {
+  if (sensor::is_online_method(model_->options().method)) {  // "auto" resolved
     // The online detector starts each reading from what it learned on the
     // baseline rather than from nothing.
     warm_ = std::make_unique<sensor::StreamScorer>(model_->stream());

@@ -1,12 +1,57 @@
 #include "sensor/linalg.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
 #include "mmfuse/error.h"
 
+// LAPACK's divide-and-conquer symmetric eigensolver (OpenBLAS exports it).
+extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda,
+                        double* w, double* work, const int* lwork, int* iwork, const int* liwork,
+                        int* info);
+
 namespace mmfuse::sensor {
+
+namespace {
+
+// Matrices above this size go to LAPACK: Jacobi's O(n^3) per sweep takes
+// seconds at a few hundred channels (a 500-register poll), dsyevd
+// milliseconds. Small ones (SKAB's 8 channels) keep the exact Jacobi path.
+constexpr size_t kJacobiMax = 64;
+
+SymmetricEigen lapack_eigen(const Matrix& input) {
+  // Single-threaded, as the rest of mmfuse keeps OpenBLAS (core/thread_pool):
+  // its own threads would spin on the core a pinned poller needs.
+  static const bool single = (openblas_set_num_threads(1), true);
+  (void)single;
+  const int n = static_cast<int>(input.rows);
+  std::vector<double> a = input.data;  // symmetric: row-major = column-major
+  std::vector<double> w(input.rows);
+  int info = 0, lwork = -1, liwork = -1, iwork_query = 0;
+  double work_query = 0.0;
+  dsyevd_("V", "U", &n, a.data(), &n, w.data(), &work_query, &lwork, &iwork_query, &liwork, &info);
+  MMFUSE_CHECK(info == 0, internal, "dsyevd workspace query failed");
+  lwork = static_cast<int>(work_query);
+  liwork = iwork_query;
+  std::vector<double> work(static_cast<size_t>(lwork));
+  std::vector<int> iwork(static_cast<size_t>(liwork));
+  dsyevd_("V", "U", &n, a.data(), &n, w.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
+  MMFUSE_CHECK(info == 0, bad_input, "eigen-decomposition did not converge");
+  // Ascending values, vector k in a[k*n .. k*n+n) (column k, column-major).
+  SymmetricEigen out;
+  out.vectors = Matrix(input.rows, input.rows);
+  for (size_t j = 0; j < input.rows; ++j) {
+    const size_t k = input.rows - 1 - j;
+    out.values.push_back(w[k]);
+    for (size_t i = 0; i < input.rows; ++i) out.vectors(i, j) = a[k * input.rows + i];
+  }
+  return out;
+}
+
+}  // namespace
 
 void Standardizer::fit(const Matrix& x, double min_sd) {
   MMFUSE_ASSERT(x.rows > 0);
@@ -54,6 +99,7 @@ Matrix covariance(const Matrix& x) {
 
 SymmetricEigen symmetric_eigen(const Matrix& input) {
   MMFUSE_ASSERT(input.rows == input.cols);
+  if (input.rows > kJacobiMax) return lapack_eigen(input);
   const size_t n = input.rows;
   Matrix a = input;
   Matrix v(n, n);

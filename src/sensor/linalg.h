@@ -1,7 +1,8 @@
 // Small dense linear algebra for the sensor detectors (matrices of a few
 // hundred rows at most): per-channel standardisation, covariance, symmetric
-// eigen-decomposition (Jacobi), LU solve. Plain loops: the sizes are too small
-// for a BLAS call to pay off, and exactness is easy to check.
+// eigen-decomposition (Jacobi up to 64 x 64, LAPACK's dsyevd above: hundreds
+// of channels, as a 500-register poll has), LU solve. Plain loops otherwise:
+// SKAB-sized matrices are too small for a BLAS call to pay off.
 #pragma once
 
 #include <vector>

@@ -107,8 +107,8 @@ PruneReport Store::prune(int days) {
 
   // 1. Inspections, oldest first (cascades: modality rows, readings, evidence refs).
   prune_rows(
-      {"INSERT INTO prune_ids SELECT id FROM inspections WHERE created_ms < ?1 "
-       "ORDER BY id LIMIT ?3",
+      {"INSERT INTO prune_ids SELECT id FROM inspections WHERE created_ms < ?1 AND NOT EXISTS "
+       "(SELECT 1 FROM forward_marks f WHERE f.rev < inspections.rev) ORDER BY id LIMIT ?3",
        "inspection_id",
        "SELECT count(*) FROM sensor_readings WHERE inspection_id IN "
        "(SELECT id FROM prune_ids)",
@@ -117,11 +117,13 @@ PruneReport Store::prune(int days) {
 
   // 2. Alarms: acknowledged ones age out with the rest, unacknowledged ones later, and
   // one with an undelivered outbox row stays whatever its age (the outbox promise).
+  // On an edge (steps 1, 2 and the rounds) a row not yet forwarded to every centre in
+  // forward_marks stays too (docs/scale-out.md, "Edge to centre").
   prune_rows(
       {"INSERT INTO prune_ids SELECT id FROM alarms a WHERE "
        "((a.acknowledged_at_ms IS NOT NULL AND a.last_seen_ms < ?1) OR a.last_seen_ms < ?2) AND "
        "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alarm_id = a.id AND o.delivered_at_ms IS NULL) "
-       "ORDER BY id LIMIT ?3",
+       "AND NOT EXISTS (SELECT 1 FROM forward_marks f WHERE f.rev < a.rev) ORDER BY id LIMIT ?3",
        "alarm_id", "SELECT count(*) FROM outbox WHERE alarm_id IN (SELECT id FROM prune_ids)",
        "DELETE FROM alarms WHERE id IN (SELECT id FROM prune_ids)", kChunk, &rep.alarms,
        &rep.outbox});
@@ -145,7 +147,8 @@ PruneReport Store::prune(int days) {
                       .run();
     rep.rounds = Stmt(*writer_,
                       "DELETE FROM rounds WHERE status != 'running' AND started_ms < ?1 AND "
-                      "NOT EXISTS (SELECT 1 FROM inspections i WHERE i.round_id = rounds.id)")
+                      "NOT EXISTS (SELECT 1 FROM inspections i WHERE i.round_id = rounds.id) AND "
+                      "NOT EXISTS (SELECT 1 FROM forward_marks f WHERE f.rev < rounds.rev)")
                      .bind(1, rep.cutoff_ms)
                      .run();
     tx.commit();

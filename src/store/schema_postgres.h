@@ -140,6 +140,43 @@ CREATE TABLE sink_leases(
   holder TEXT NOT NULL,
   lease_until_ms BIGINT NOT NULL);
 )sql",
+    // 3: edge -> centre forwarding (see schema_sqlite.h).
+    R"sql(
+ALTER TABLE inspections ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE alarms ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rounds ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rounds ADD COLUMN edge_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE inspections ADD COLUMN edge_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE inspections ADD COLUMN edge_row_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE alarms ADD COLUMN edge_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE alarms ADD COLUMN edge_row_id BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE sync_counter(id INTEGER PRIMARY KEY CHECK(id = 1), rev BIGINT NOT NULL);
+INSERT INTO sync_counter VALUES(1, (SELECT coalesce(max(id), 0) FROM inspections) +
+                                   (SELECT coalesce(max(id), 0) FROM alarms) + 1);
+UPDATE inspections SET rev = id;
+UPDATE alarms SET rev = (SELECT coalesce(max(id), 0) FROM inspections) + id;
+UPDATE rounds SET rev = (SELECT rev FROM sync_counter);
+CREATE INDEX inspections_by_rev ON inspections(rev);
+CREATE INDEX alarms_by_rev ON alarms(rev);
+CREATE INDEX rounds_by_rev ON rounds(rev);
+CREATE UNIQUE INDEX inspections_by_edge ON inspections(edge_id, edge_row_id) WHERE edge_id != '';
+CREATE UNIQUE INDEX alarms_by_edge ON alarms(edge_id, edge_row_id) WHERE edge_id != '';
+CREATE TABLE forward_marks(
+  target TEXT PRIMARY KEY,
+  edge_id TEXT NOT NULL,
+  rev BIGINT NOT NULL DEFAULT 0,
+  forwarded BIGINT NOT NULL DEFAULT 0,
+  last_ok_ms BIGINT NOT NULL DEFAULT 0,
+  last_attempt_ms BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '');
+CREATE TABLE edge_marks(
+  edge_id TEXT PRIMARY KEY,
+  store_id TEXT NOT NULL,
+  rev BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL);
+CREATE TABLE store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO store_meta VALUES('store_id', gen_random_uuid()::text);
+)sql",
 };
 
 inline constexpr int kPostgresMigrationCount =

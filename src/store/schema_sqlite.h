@@ -143,6 +143,49 @@ CREATE TABLE sink_leases(
   holder TEXT NOT NULL,
   lease_until_ms INTEGER NOT NULL);
 )sql",
+    // 3: edge -> centre forwarding (docs/scale-out.md, "Edge to centre"; edge_sync.cpp).
+    // Edge side: each transaction that changes an inspection, alarm or round stamps
+    // those rows with the next sync_counter value (taken last, so revs commit in
+    // order): a forwarder reads "everything after rev R". forward_marks holds per
+    // centre the rev forwarded so far (retention keeps what is newer). Centre side:
+    // rows received from an edge carry (edge_id, edge_row_id), unique, so a resent
+    // batch never duplicates; edge_marks holds per edge what has arrived.
+    R"sql(
+ALTER TABLE inspections ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alarms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rounds ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rounds ADD COLUMN edge_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE inspections ADD COLUMN edge_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE inspections ADD COLUMN edge_row_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alarms ADD COLUMN edge_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE alarms ADD COLUMN edge_row_id INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE sync_counter(id INTEGER PRIMARY KEY CHECK(id = 1), rev INTEGER NOT NULL);
+INSERT INTO sync_counter VALUES(1, (SELECT coalesce(max(id), 0) FROM inspections) +
+                                   (SELECT coalesce(max(id), 0) FROM alarms) + 1);
+UPDATE inspections SET rev = id;
+UPDATE alarms SET rev = (SELECT coalesce(max(id), 0) FROM inspections) + id;
+UPDATE rounds SET rev = (SELECT rev FROM sync_counter);
+CREATE INDEX inspections_by_rev ON inspections(rev);
+CREATE INDEX alarms_by_rev ON alarms(rev);
+CREATE INDEX rounds_by_rev ON rounds(rev);
+CREATE UNIQUE INDEX inspections_by_edge ON inspections(edge_id, edge_row_id) WHERE edge_id != '';
+CREATE UNIQUE INDEX alarms_by_edge ON alarms(edge_id, edge_row_id) WHERE edge_id != '';
+CREATE TABLE forward_marks(
+  target TEXT PRIMARY KEY,
+  edge_id TEXT NOT NULL,
+  rev INTEGER NOT NULL DEFAULT 0,
+  forwarded INTEGER NOT NULL DEFAULT 0,
+  last_ok_ms INTEGER NOT NULL DEFAULT 0,
+  last_attempt_ms INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '');
+CREATE TABLE edge_marks(
+  edge_id TEXT PRIMARY KEY,
+  store_id TEXT NOT NULL,
+  rev INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL);
+CREATE TABLE store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO store_meta VALUES('store_id', lower(hex(randomblob(16))));
+)sql",
 };
 
 inline constexpr int kSqliteMigrationCount =

@@ -9,6 +9,7 @@
 #include "store/sql_connection.h"
 #include "store/store.h"
 #include "store/store_reader.h"
+#include "store/sync_rev.h"
 
 namespace mmfuse::store {
 
@@ -24,8 +25,8 @@ RoundInfo Store::join_round(int64_t total, const std::vector<std::string>& devic
     // lock and then find it running.
     backend_->lock_key(*writer_, "mmfuse:join_round");
     Stmt running(*writer_,
-                 "SELECT id FROM rounds WHERE status = 'running' ORDER BY started_ms DESC, "
-                 "rowid DESC LIMIT 1");
+                 "SELECT id FROM rounds WHERE status = 'running' AND edge_id = '' "
+                 "ORDER BY started_ms DESC, rowid DESC LIMIT 1");
     if (running.step()) {
       id = running.text(0);
       existed = true;
@@ -39,9 +40,9 @@ RoundInfo Store::join_round(int64_t total, const std::vector<std::string>& devic
         id = base + "Z";
       }
       Stmt ins(*writer_,
-               "INSERT INTO rounds(id, started_ms, finished_ms, status, total, position) "
-               "VALUES(?, ?, 0, 'running', ?, 0)");
-      ins.bind(1, id).bind(2, now).bind(3, total).run();
+               "INSERT INTO rounds(id, started_ms, finished_ms, status, total, position, rev) "
+               "VALUES(?, ?, 0, 'running', ?, 0, ?)");
+      ins.bind(1, id).bind(2, now).bind(3, total).bind(4, next_rev(*writer_)).run();
     }
     // Claims for the round's devices (a round begun by begin_round has none yet).
     Stmt have(*writer_, "SELECT count(*) FROM round_claims WHERE round_id = ?");
@@ -134,10 +135,15 @@ bool Store::finish_round_when_done(const std::string& round_id) {
   open.bind(1, round_id);
   open.step();
   if (open.i64(0) > 0) return false;
+  // The change counter before the round's row, the order record_inspection takes them
+  // in (PostgreSQL: the other order could deadlock with a worker recording).
+  const int64_t rev = next_rev(*writer_);
   Stmt(*writer_,
-       "UPDATE rounds SET status = 'finished', finished_ms = ? WHERE id = ? AND status = 'running'")
+       "UPDATE rounds SET status = 'finished', finished_ms = ?, rev = ? WHERE id = ? AND "
+       "status = 'running'")
       .bind(1, clock_->now_ms())
-      .bind(2, round_id)
+      .bind(2, rev)
+      .bind(3, round_id)
       .run();
   Stmt status(*writer_, "SELECT status FROM rounds WHERE id = ?");
   status.bind(1, round_id);

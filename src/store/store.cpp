@@ -11,9 +11,11 @@
 
 #include "mmfuse/error.h"
 #include "store/backend.h"
+#include "store/row_writes.h"
 #include "store/sql_connection.h"
 #include "store/store_reader.h"
 #include "store/store_rows.h"
+#include "store/sync_rev.h"
 
 namespace fs = std::filesystem;
 
@@ -229,9 +231,9 @@ RoundInfo Store::begin_round(int64_t total, const std::string& id) {
     throw_error(ErrorKind::bad_input, "store: round '" + rid + "' already exists");
   }
   Stmt ins(*writer_,
-           "INSERT INTO rounds(id, started_ms, finished_ms, status, total, position) "
-           "VALUES(?, ?, 0, 'running', ?, 0)");
-  ins.bind(1, rid).bind(2, now).bind(3, total).run();
+           "INSERT INTO rounds(id, started_ms, finished_ms, status, total, position, rev) "
+           "VALUES(?, ?, 0, 'running', ?, 0, ?)");
+  ins.bind(1, rid).bind(2, now).bind(3, total).bind(4, next_rev(*writer_)).run();
   tx.commit();
   RoundInfo info;
   info.id = rid;
@@ -243,8 +245,9 @@ RoundInfo Store::begin_round(int64_t total, const std::string& id) {
 void Store::finish_round(const std::string& id, RoundStatus status) {
   std::lock_guard<std::mutex> lock(write_mutex_);
   Transaction tx(*writer_, true);
-  Stmt s(*writer_, "UPDATE rounds SET status = ?, finished_ms = ? WHERE id = ?");
-  if (s.bind(1, std::string(round_status_name(status))).bind(2, clock_->now_ms()).bind(3, id).run() == 0)
+  Stmt s(*writer_, "UPDATE rounds SET status = ?, finished_ms = ?, rev = ? WHERE id = ?");
+  s.bind(1, std::string(round_status_name(status))).bind(2, clock_->now_ms());
+  if (s.bind(3, next_rev(*writer_)).bind(4, id).run() == 0)
     throw_error(ErrorKind::not_found, "store: no round '" + id + "'");
   tx.commit();
 }
@@ -263,8 +266,8 @@ std::optional<RoundInfo> Store::resume_round() const {
   auto r = reader();
   Transaction tx(r.db(), false);
   Stmt s(r.db(),
-         "SELECT id FROM rounds WHERE status = 'running' ORDER BY started_ms DESC, rowid DESC "
-         "LIMIT 1");
+         "SELECT id FROM rounds WHERE status = 'running' AND edge_id = '' "
+         "ORDER BY started_ms DESC, rowid DESC LIMIT 1");
   if (!s.step()) return std::nullopt;
   auto rounds = rows::rounds(r.db(), s.text(0), 1);
   if (rounds.empty()) return std::nullopt;
@@ -311,6 +314,8 @@ void check_readings(const std::vector<SensorReading>& readings) {
                  "store: reading " + r.device_id + "/" + r.channel + " is not finite");
   }
 }
+
+}  // namespace
 
 void insert_readings(SqlConnection& db, const std::vector<SensorReading>& readings,
                      int64_t inspection_id) {
@@ -364,12 +369,16 @@ void insert_readings(SqlConnection& db, const std::vector<SensorReading>& readin
   }
 }
 
+namespace {
+
 // Absolute, lexically normal form of an evidence path (relative = under data_dir).
 std::string evidence_key(const fs::path& data_dir, const std::string& path) {
   fs::path p(path);
   if (p.is_relative()) p = data_dir / p;
   return p.lexically_normal().string();
 }
+
+}  // namespace
 
 void insert_evidence_refs(SqlConnection& db, const fs::path& data_dir,
                           const std::vector<std::string>& paths, int64_t inspection_id,
@@ -389,6 +398,8 @@ void insert_evidence_refs(SqlConnection& db, const fs::path& data_dir,
     s.run();
   }
 }
+
+namespace {
 
 std::vector<std::string> all_evidence(const inspect::InspectionRecord& rec) {
   std::vector<std::string> out;
@@ -514,11 +525,21 @@ RecordOutcome Store::record_inspection(const inspect::InspectionRecord& rec,
     Stmt link(*writer_, "UPDATE inspections SET alarm_id = ? WHERE id = ?");
     link.bind(1, out.alarm_id).bind(2, out.inspection_id).run();
   }
-  // Last: with several processes on one database the round's row is the one lock they
-  // all take, so it is held for as short a time as possible.
+  // Last: with several processes on one database the change counter and the round's
+  // row are the locks they all take, so they are held for as short a time as possible.
+  const int64_t rev = next_rev(*writer_);
+  Stmt(*writer_, "UPDATE inspections SET rev = ? WHERE id = ?")
+      .bind(1, rev)
+      .bind(2, out.inspection_id)
+      .run();
+  if (out.alarm_id > 0)
+    Stmt(*writer_, "UPDATE alarms SET rev = ? WHERE id = ?")
+        .bind(1, rev)
+        .bind(2, out.alarm_id)
+        .run();
   if (!rec.round_id.empty()) {
-    Stmt pos(*writer_, "UPDATE rounds SET position = position + 1 WHERE id = ?");
-    pos.bind(1, rec.round_id).run();
+    Stmt pos(*writer_, "UPDATE rounds SET position = position + 1, rev = ? WHERE id = ?");
+    pos.bind(1, rev).bind(2, rec.round_id).run();
   }
   tx.commit();
   return out;
@@ -569,7 +590,11 @@ AlarmRow Store::acknowledge_alarm(int64_t id, const std::string& user) {
   Stmt s(*writer_,
          "UPDATE alarms SET acknowledged_by = ?, acknowledged_at_ms = ? "
          "WHERE id = ? AND acknowledged_at_ms IS NULL");
-  s.bind(1, user).bind(2, clock_->now_ms()).bind(3, id).run();
+  if (s.bind(1, user).bind(2, clock_->now_ms()).bind(3, id).run() > 0)
+    Stmt(*writer_, "UPDATE alarms SET rev = ? WHERE id = ?")
+        .bind(1, next_rev(*writer_))
+        .bind(2, id)
+        .run();
   auto v = rows::alarms(*writer_, AlarmFilter{}, id);
   if (v.empty()) throw_error(ErrorKind::not_found, "no alarm " + std::to_string(id));
   tx.commit();

@@ -249,7 +249,7 @@ struct PruneReport {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating when needed) <data_dir>/mmfuse.db and <data_dir>/evidence/, and
   // migrates the schema to kSchemaVersion. Throws Error(bad_input) when the folder
@@ -397,6 +397,7 @@ class Store {
   int64_t query_int(const std::string& sql) const;
 
  private:
+  friend class EdgeSync;  // edge -> centre forwarding (edge_sync.cpp) reads and writes rows
   class Reader;  // a pooled read connection, returned on destruction
   Store() = default;
   Reader reader() const;

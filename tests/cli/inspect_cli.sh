@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CLI contract of `mmfuse demo` and `mmfuse inspect`: the demo JSON shape on a
 # small plant, inspect writing a real SQLite store, a round left open by
-# --max-devices (or a crash) resumed by the next run, missing/unreadable
-# inputs recorded as such, and plant-file errors with field and line (exit 2).
+# --max-devices (or a crash) resumed by the next run, --forward-to a centre,
+# missing/unreadable inputs recorded as such, and plant-file errors with field
+# and line (exit 2).
 # Usage: inspect_cli.sh MMFUSE_BINARY FIXTURES_DIR
 set -uo pipefail
 MMFUSE=$1
@@ -79,6 +80,24 @@ check "store holds the resumed round once" $?
 "$MMFUSE" inspect --plant "$PLANT" --json --threads 2 >"$TMP/r3.json"
 $PY -c "import json,sys; a=json.load(open('$TMP/r1.json')); b=json.load(open('$TMP/r3.json')); assert b['round_id']!=a['round_id'] and not b['resumed'] and b['devices']==8, b"
 check "next run starts a new round" $?
+
+# --- edge sync (docs/scale-out.md) into a SQLite centre: the run forwards the
+# edge's whole store (earlier rounds included), once.
+CENTRE="sqlite://$TMP/centre/c.db"
+"$MMFUSE" inspect --plant "$PLANT" --json --threads 2 --forward-to "$CENTRE" --edge-id box >/dev/null
+check "inspect --forward-to exits 0" $?
+"$MMFUSE" store info --data "$TMP/plant/data" >"$TMP/edge_info.json" &&
+  "$MMFUSE" store info --store "$CENTRE" >"$TMP/centre_info.json"
+check "store info on edge and centre" $?
+$PY - "$TMP/edge_info.json" "$TMP/centre_info.json" <<'PYEOF'
+import json, sys
+e, c = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for k in ("devices", "rounds", "inspections", "readings", "alarms"):
+    assert e["counts"][k] == c["counts"][k], (k, e["counts"], c["counts"])
+assert e["forward"][0]["edge_id"] == "box" and e["forward"][0]["pending_inspections"] == 0, e["forward"]
+assert c["edges"][0]["edge_id"] == "box", c["edges"]
+PYEOF
+check "the centre holds the edge's store" $?
 
 # --- missing and unreadable inputs: recorded, the rest still decides.
 cp -r "$TMP/plant" "$TMP/broken"

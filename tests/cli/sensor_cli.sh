@@ -125,6 +125,12 @@ for m in ensemble online; do
   check "detect scores a flat line with $m ($(head -c 200 "$TMP/err"))" $rc
 done
 
+# --- the default method is the online detector for one channel (the flat line), the ensemble for several.
+"$MMFUSE" sensor detect --input "$TMP/flat.csv" --out "$TMP/flat_auto.csv" >"$TMP/flat.json" 2>"$TMP/err" &&
+  $PY -c "import json; s=json.load(open('$TMP/flat.json')); assert s['method'] == 'online' and s['pipeline']['method'] == 'auto', s" &&
+  $PY -c "import json; s=json.load(open('$TMP/summary.json')); assert s['method'] == 'ensemble', s"
+check "detect default: online for one channel, ensemble for several" $?
+
 # --- the default pipeline reports the time-based slow-channel rule; the online method runs.
 $PY -c "import json; s=json.load(open('$TMP/summary.json')); p=s['pipeline']; assert p['slow_channel_autocorr'] == 0.7 and p['margin'] == 1.1 and p['slow_channel_lag_s'] == 1 and 'slow_channels' in s and s['sample_interval_s'] == 1.0, s"
 check "detect defaults: slow-channel rule on, lag 1 s from the time column" $?
@@ -176,7 +182,7 @@ PYEOF
 import json, sys
 e = json.load(open(sys.argv[1]))
 (r,) = e["results"]
-assert r["method"] == "ensemble", r["method"]
+assert r["method"] == "auto", r["method"]  # = ensemble on SKAB's 8 channels
 assert r["f1"] >= 0.80 and r["far"] <= 20.0, (r["f1"], r["far"])
 PYEOF
   check "eval default (= detect's defaults) meets F1 >= 0.80, FAR <= 20 %" $?

@@ -26,19 +26,27 @@ Matrix normal_rows(size_t n, size_t d, uint64_t seed) {
   return synthetic_sensor_data(s);
 }
 
-TEST(SensorLinalg, JacobiEigenReconstructsTheMatrix) {
-  const Matrix x = normal_rows(300, 5, 1);
-  Standardizer sc;
-  sc.fit(x);
-  const Matrix c = covariance(sc.apply(x));
-  const SymmetricEigen e = symmetric_eigen(c);
-  for (size_t k = 1; k < e.values.size(); ++k) EXPECT_GE(e.values[k - 1], e.values[k]);
-  for (size_t i = 0; i < 5; ++i)
-    for (size_t j = 0; j < 5; ++j) {
-      double v = 0.0;
-      for (size_t k = 0; k < 5; ++k) v += e.vectors(i, k) * e.values[k] * e.vectors(j, k);
-      EXPECT_NEAR(v, c(i, j), 1e-10);
-    }
+// 5 channels: the Jacobi path; 100: LAPACK's dsyevd (above 64).
+TEST(SensorLinalg, EigenReconstructsTheMatrix) {
+  for (size_t n : {5u, 100u}) {
+    const Matrix x = normal_rows(300, n, 1);
+    Standardizer sc;
+    sc.fit(x);
+    const Matrix c = covariance(sc.apply(x));
+    const SymmetricEigen e = symmetric_eigen(c);
+    ASSERT_EQ(e.values.size(), n);
+    for (size_t k = 1; k < n; ++k) EXPECT_GE(e.values[k - 1], e.values[k]);
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < n; ++j) {
+        double v = 0.0, dot = 0.0;
+        for (size_t k = 0; k < n; ++k) {
+          v += e.vectors(i, k) * e.values[k] * e.vectors(j, k);
+          dot += e.vectors(k, i) * e.vectors(k, j);
+        }
+        EXPECT_NEAR(v, c(i, j), 1e-10) << n;
+        EXPECT_NEAR(dot, i == j ? 1.0 : 0.0, 1e-10) << n;  // orthonormal
+      }
+  }
 }
 
 TEST(SensorLinalg, LuSolvesAndPinvInverts) {

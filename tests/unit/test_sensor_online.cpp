@@ -38,7 +38,7 @@ TEST(OnlineDetector, ConstantSignalIsNeverFlagged) {
 
 TEST(OnlineDetector, InjectedSpikeAndLevelShiftAreFlaggedThenTheShiftIsLearned) {
   auto x = cycle(6000);
-  x[3000] += 8.0;                                      // a spike
+  x[3000] += 8.0;                                        // a spike
   for (size_t i = 4500; i < x.size(); ++i) x[i] += 9.0;  // a lasting level shift
   const auto s = run(x);
   const double t = OnlineOptions{}.threshold;
@@ -47,10 +47,10 @@ TEST(OnlineDetector, InjectedSpikeAndLevelShiftAreFlaggedThenTheShiftIsLearned) 
     for (size_t i = a; i < b; ++i) n += s[i] >= t ? 1 : 0;
     return n;
   };
-  EXPECT_GE(flagged(3000, 3005), 1u);   // the spike, at once
-  EXPECT_GE(flagged(4500, 4505), 1u);   // the shift, at once
-  EXPECT_EQ(flagged(5500, 6000), 0u);   // learned: the new level is normal now
-  EXPECT_LE(flagged(1000, 2990), 2u);   // normal cycling: (almost) silent
+  EXPECT_GE(flagged(3000, 3005), 1u);  // the spike, at once
+  EXPECT_GE(flagged(4500, 4505), 1u);  // the shift, at once
+  EXPECT_EQ(flagged(5500, 6000), 0u);  // learned: the new level is normal now
+  EXPECT_LE(flagged(1000, 2990), 2u);  // normal cycling: (almost) silent
 }
 
 TEST(OnlineDetector, CopyContinuesIdentically) {
@@ -74,7 +74,36 @@ TEST(OnlineDetector, MultivariateBreakOfAJointPatternIsFlagged) {
     if (i >= 2000 && i < 3900 && s >= OnlineOptions{}.threshold) ++false_flags;
   }
   EXPECT_GE(at_break, OnlineOptions{}.threshold);
-  EXPECT_LE(false_flags, 2u);  // normal joint cycling: (almost) silent
+  // Normal joint cycling: (almost) silent -- 4 flags in 1,900 rows at the
+  // default threshold (0.35, a 10^-3.5 tail) when written, 2 at 0.5.
+  EXPECT_LE(false_flags, 4u);
+}
+
+TEST(OnlineDetector, ValueBeyondTheRecentRangeScoresOneAndQuietRowsScoreZero) {
+  std::vector<double> x = cycle(3000);
+  x[2500] = 13.3 + 0.2 * 6.6;  // 20 % of the range (about 6.6) above the recent maximum
+  const std::vector<double> s = run(x);
+  const double t = OnlineOptions{}.threshold;
+  EXPECT_EQ(s[2500], 1.0);  // spatial anomaly
+  // Every score is an alarm (>= threshold) or exactly 0.
+  for (double v : s) EXPECT_TRUE(v == 0.0 || v >= t) << v;
+  // One alarm per event: the rows after the flag rest at 0.
+  for (size_t i = 2501; i < 2500 + OnlineOptions{}.rest_rows; ++i) EXPECT_EQ(s[i], 0.0) << i;
+}
+
+TEST(SensorPipeline, AutoMethodIsOnlineForOneChannelEnsembleForSeveral) {
+  EXPECT_EQ(resolve_pipeline_method("auto", 1), "online");
+  EXPECT_EQ(resolve_pipeline_method("auto", 8), "ensemble");
+  EXPECT_EQ(resolve_pipeline_method("t2", 1), "t2");
+  EXPECT_EQ(PipelineOptions{}.method, "auto");
+  const std::vector<double> c = cycle(600);
+  Matrix one(600, 1), two(600, 2);
+  for (size_t i = 0; i < 600; ++i) one(i, 0) = two(i, 0) = c[i], two(i, 1) = c[(i * 7) % 600];
+  PipelineOptions p;
+  EXPECT_EQ(SensorModel({"v"}, one, p).options().method, "online");
+  EXPECT_EQ(SensorModel({"a", "b"}, two, p).options().method, "ensemble");
+  p.ignore_channels = {"B"};  // one channel left: a univariate stream
+  EXPECT_EQ(SensorModel({"a", "b"}, two, p).options().method, "online");
 }
 
 TEST(SensorPipeline, AFlatLineIsScoredNotRefused) {
@@ -109,8 +138,8 @@ TEST(SensorPipeline, SlowChannelLagIsATime) {
     x(r, 0) = level;
     x(r, 1) = 0.001 * static_cast<double>(r);
   }
-  EXPECT_GT(lag_autocorrelation(x, 1)[0], 0.8);    // one row = 0.1 s: looks slow
-  EXPECT_LT(lag_autocorrelation(x, 10)[0], 0.2);   // one second: it is not
+  EXPECT_GT(lag_autocorrelation(x, 1)[0], 0.8);   // one row = 0.1 s: looks slow
+  EXPECT_LT(lag_autocorrelation(x, 10)[0], 0.2);  // one second: it is not
   PipelineOptions p;
   p.method = "t2";
   p.sample_interval_s = 0.1;
@@ -118,7 +147,8 @@ TEST(SensorPipeline, SlowChannelLagIsATime) {
   EXPECT_EQ(m.slow_channel_lag_rows(), 10u);
   EXPECT_EQ(m.slow_channels(), (std::vector<std::string>{"temp"}));
   p.sample_interval_s = 0.0;  // unknown interval: the lag counts rows
-  EXPECT_EQ(SensorModel({"vib", "temp"}, x, p).slow_channels().size(), 0u);  // both look slow: all stay
+  EXPECT_EQ(SensorModel({"vib", "temp"}, x, p).slow_channels().size(),
+            0u);  // both look slow: all stay
 }
 
 TEST(TimeAxis, ParsesIsoAndNumbersAndFindsTheInterval) {
