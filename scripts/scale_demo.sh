@@ -6,13 +6,22 @@
 # in a fresh database, then the same round on SQLite. Prints the devices each worker
 # took, checks every device was inspected exactly once, and reports inspections/s.
 # Then `mmfuse store bench` writes into PostgreSQL from 1, 2, 3 writers and into SQLite.
-#   DEVICES=60 THREADS=1 scripts/scale_demo.sh        (MMFUSE=path/to/mmfuse to skip the build)
+# Last, the failure scenario of the StoreFailover test over a plant of the same size:
+# 3 workers and 2 `serve` replicas on one database with a webhook receiver, a worker
+# killed (kill -9) mid-round and restarted, then the database killed mid-round and
+# restarted; every (device, point) once per round and every alarm delivered once, in
+# order (FAILOVER=0 skips it, FAILOVER_DEVICES=N sizes it; it builds
+# build/tests/mmfuse_slow_tests when missing).
+#   DEVICES=500 THREADS=1 scripts/scale_demo.sh        (MMFUSE=path/to/mmfuse to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MMFUSE=${MMFUSE:-build/mmfuse}
-DEVICES=${DEVICES:-60}
+DEVICES=${DEVICES:-500}
 THREADS=${THREADS:-1}
 BENCH_N=${BENCH_N:-1000}
+FAILOVER=${FAILOVER:-1}
+FAILOVER_DEVICES=${FAILOVER_DEVICES:-$DEVICES}
+FAILOVER_TESTS=${FAILOVER_TESTS:-build/tests/mmfuse_slow_tests}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PY=/usr/bin/python3
 [ -x "$MMFUSE" ] || { scripts/setup.sh >/dev/null; }
@@ -45,6 +54,9 @@ for _ in $(seq 100); do
 done
 PSQL=(psql -q -h 127.0.0.1 -p "$PORT" -U mmfuse -d postgres -v ON_ERROR_STOP=1)
 echo "postgres 15 on 127.0.0.1:$PORT ($TMP/pg)"
+echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, \
+$(grep -o -w -E 'avx2|avx512f|avx512_vnni|avx512_bf16|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 mkdir -p "$TMP/plant"
 "$MMFUSE" demo --devices "$DEVICES" --seed 11 --threads 2 --data "$TMP/plant" \
@@ -88,13 +100,19 @@ for n in 1 2 3; do
     [ "$devs" = "$DEVICES" ] && [ "$dups" = 0 ] || { echo "exactly-once check failed: $rows $devs $dups" >&2; exit 1; }
     echo "    database: $rows inspections, $devs devices, $dups duplicates"
   }
+  # The round itself (started -> finished in the store), without the workers' start-up.
+  "${PSQL[@]}" -d "scale_$n" -At -c "SELECT finished_ms - started_ms, \
+     (SELECT count(*) FROM inspections) FROM rounds" | {
+    IFS='|' read -r ms rows
+    $PY -c "print(f'    round in the store: {$rows} inspections in {$ms / 1000:.1f} s = {$rows * 1000 / $ms:.2f} inspections/s')"
+  }
 done
 echo "  SQLite (one process, --threads $THREADS):"
 t0=$(date +%s.%N)
 "$MMFUSE" inspect --plant "$TMP/plant/plant.yaml" --store "sqlite://$TMP/lite/mmfuse.db" --once --json \
   --no-deliver --threads "$THREADS" >"$TMP/lite.json" 2>/dev/null
 t1=$(date +%s.%N)
-$PY -c "import json,sys; r=json.load(open('$TMP/lite.json')); print(f\"    {r['points']} inspections in {$t1-$t0:.1f} s = {r['points']/($t1-$t0):.2f} inspections/s\")"
+$PY -c "import json,sys; r=json.load(open('$TMP/lite.json')); print(f\"    {r['points']} inspections in {$t1-$t0:.1f} s = {r['points']/($t1-$t0):.2f} inspections/s; round alone {r['round_ms']/1000:.1f} s = {r['points']*1000/r['round_ms']:.2f} inspections/s\")"
 
 echo "store bench ($BENCH_N inspections, 600 readings each):"
 for n in 1 2 3; do
@@ -107,3 +125,13 @@ for n in 1 3; do
   "$MMFUSE" store bench --inspections "$BENCH_N" --writers "$n" --dir "$TMP/bench_lite_$n" |
     $PY -c "import json,sys; r=json.load(sys.stdin); print(f\"  sqlite,     {r['writers']} writer(s): {r['record']['per_s']:.0f} inspections/s (p50 {r['record']['p50_ms']:.1f} ms, p95 {r['record']['p95_ms']:.1f} ms); device_status {r['queries_ms']['device_status']:.1f} ms\")"
 done
+echo "load average after the rounds and benches: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "$FAILOVER" = 1 ]; then
+  [ -x "$FAILOVER_TESTS" ] || nice -n 10 ninja -C build mmfuse_slow_tests >/dev/null
+  echo "failure scenario ($FAILOVER_DEVICES devices: 3 workers, 2 serve replicas, a worker and the database killed):"
+  t0=$(date +%s)
+  MMFUSE_FAILOVER_DEVICES=$FAILOVER_DEVICES "$FAILOVER_TESTS" --gtest_filter='StoreFailover.*' |
+    grep -E '^(setup|round|[0-9]+ alarms)|OK \]|FAILED|Failure' | sed 's/^/  /'
+  echo "  ($(($(date +%s) - t0)) s; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+fi

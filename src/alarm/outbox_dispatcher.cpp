@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <set>
+#include <thread>
 
 #include <unistd.h>
 
@@ -73,6 +74,23 @@ OutboxDispatcher::~OutboxDispatcher() {
   release_leases();
 }
 
+// The sink has the row: record that, riding out a database restart (up to one lease;
+// while this process holds the sink's lease nobody else delivers). Giving up would
+// send the row again from the next pass, a duplicate the receiver has to drop.
+void OutboxDispatcher::mark_delivered(int64_t outbox_id) {
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(options_.lease_ms);
+  for (int wait_ms = 50;; wait_ms = std::min(wait_ms * 2, 1000)) {
+    try {
+      store_.mark_delivered(outbox_id, store_.clock().now_ms());
+      return;
+    } catch (const store::StoreUnavailable&) {
+      if (stop_requested_.load() || std::chrono::steady_clock::now() >= give_up) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+  }
+}
+
 int OutboxDispatcher::deliver_sink(Sink& sink) {
   int delivered = 0;
   for (;;) {
@@ -86,7 +104,7 @@ int OutboxDispatcher::deliver_sink(Sink& sink) {
       if (row.next_attempt_at_ms > now) return delivered;
       DeliveryResult r = sink.deliver(row);
       if (r.delivered) {
-        store_.mark_delivered(row.id, store_.clock().now_ms());
+        mark_delivered(row.id);
         ++delivered;
         delivered_.fetch_add(1);
       } else {
@@ -155,7 +173,13 @@ void OutboxDispatcher::stop(bool flush) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.flush_timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (deliver_due_once() == 0) break;
+    try {
+      if (deliver_due_once() == 0) break;
+    } catch (const std::exception&) {
+      // The store is away: the rows stay pending for the next dispatcher.
+      failures_.fetch_add(1);
+      break;
+    }
   }
 }
 

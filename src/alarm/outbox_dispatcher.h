@@ -68,6 +68,7 @@ class OutboxDispatcher {
 
  private:
   int deliver_sink(Sink& sink);
+  void mark_delivered(int64_t outbox_id);
   // True while this dispatcher holds the sink's lease (renewed when half spent).
   bool hold_lease(const std::string& sink);
   void release_leases();

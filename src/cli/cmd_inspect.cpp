@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -104,19 +105,62 @@ std::string worker_name() {
   return std::string(host) + ":" + std::to_string(::getpid());
 }
 
+// Runs store calls for a shared round, riding out a database restart: a call that
+// finds the server away (store::StoreUnavailable) is retried with back-off until the
+// server answers, for at most `limit_s` seconds in a row; then the error goes up (exit
+// 1; an orchestrator restarts the worker). Other store errors go up at once.
+class StoreRetry {
+ public:
+  explicit StoreRetry(double limit_s) : limit_s_(limit_s) {}
+  template <class F>
+  auto operator()(F&& f) -> decltype(f()) {
+    for (;;) {
+      try {
+        auto r = f();
+        since_.reset();
+        return r;
+      } catch (const store::StoreUnavailable& e) {
+        wait(e);
+      }
+    }
+  }
+  // After a failure outside operator(): waits (or throws) the same way.
+  void wait(const store::StoreUnavailable& e) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!since_) {
+      since_ = now;
+      wait_ms_ = 100;
+      std::fprintf(stderr, "mmfuse inspect: store unavailable, retrying for up to %.0f s: %s\n",
+                   limit_s_, e.what());
+    }
+    if (g_stop || std::chrono::duration<double>(now - *since_).count() >= limit_s_) throw;
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms_));
+    wait_ms_ = std::min(wait_ms_ * 2, 2000);
+  }
+
+ private:
+  double limit_s_;
+  std::optional<std::chrono::steady_clock::time_point> since_;
+  int wait_ms_ = 100;
+};
+
 // A round shared with other workers on one store: join the running round (or start
 // it), claim a few devices at a time (one per core) until none is left, inspecting
 // only the points of claimed devices not yet recorded in the round. Devices held by
-// a worker that died come back when its lease runs out, so this waits for them.
+// a worker that died come back when its lease runs out, so this waits for them. When
+// the database goes away mid-batch, what was committed stays, the batch's other
+// devices are given back once it answers again, and the loop goes on (StoreRetry).
 RoundSummary run_shared_round(store::Store& db, PlantRunner& runner, int64_t lease_ms,
                               size_t max_devices, alarm::OutboxDispatcher* dispatcher,
-                              bool* resumed, bool* finished) {
+                              StoreRetry& retry, bool* resumed, bool* finished) {
   const PlantConfig& plant = runner.plant();
   const std::string worker = worker_name();
   std::vector<std::string> ids;
   for (const DeviceConfig& d : plant.devices) ids.push_back(d.id);
-  store::RoundInfo round = db.join_round(static_cast<int64_t>(plant.point_count()), ids,
-                                         new_round_id(), resumed);
+  const std::string new_id = new_round_id();
+  store::RoundInfo round = retry([&] {
+    return db.join_round(static_cast<int64_t>(plant.point_count()), ids, new_id, resumed);
+  });
   RoundSummary total;
   total.round_id = round.id;
   const size_t batch = static_cast<size_t>(std::max(1, command_pool()->size()));
@@ -128,34 +172,60 @@ RoundSummary run_shared_round(store::Store& db, PlantRunner& runner, int64_t lea
       if (claimed_count >= max_devices) break;
       limit = std::min(limit, max_devices - claimed_count);
     }
-    const std::vector<std::string> claimed =
-        db.claim_devices(round.id, worker, static_cast<int>(limit), lease_ms);
+    // This worker holds nothing undone between batches; a claim cut off by a restart
+    // may have committed all the same, so a retried claim first gives that back.
+    bool again = false;
+    const std::vector<std::string> claimed = retry([&] {
+      if (again) db.release_claims(round.id, worker);
+      again = true;
+      return db.claim_devices(round.id, worker, static_cast<int>(limit), lease_ms);
+    });
     if (claimed.empty()) {
-      if (db.open_devices(round.id) == 0) break;
+      if (retry([&] { return db.open_devices(round.id); }) == 0) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));  // others hold the rest
       continue;
     }
-    claimed_count += claimed.size();
     const std::set<std::string> mine(claimed.begin(), claimed.end());
-    auto skip = db.round_progress(round.id).done;  // recorded before (a worker died)
+    // Recorded before: by a worker that died, or by this one before the database went away.
+    auto skip = retry([&] { return db.round_progress(round.id).done; });
     for (const DeviceConfig& d : plant.devices)
       if (!mine.count(d.id))
         for (const PointConfig& p : d.points) skip.emplace_back(d.id, p.id);
-    RoundSummary s = runner.run_round(round.id, skip, [&](const DeviceOutcome& o) {
-      bool alarm = false;
-      for (const InspectionRecord& r : o.records)
-        alarm = db.record_inspection(r, readings_of(r)).alarm_id != 0 || alarm;
-      db.complete_device(round.id, o.device_id, worker, lease_ms);
-      if (alarm && dispatcher) dispatcher->notify();
-    });
-    // Claimed devices with nothing left to inspect (all recorded before) are done too.
-    for (const std::string& id : claimed) db.complete_device(round.id, id, worker, lease_ms);
-    total.points += s.points;
-    total.alarms += s.alarms;
-    total.modality_errors += s.modality_errors;
-    for (DeviceOutcome& o : s.outcomes) total.outcomes.push_back(std::move(o));
+    std::vector<DeviceOutcome> recorded;  // committed, device marked done
+    try {
+      runner.run_round(round.id, skip, [&](const DeviceOutcome& o) {
+        bool alarm = false;
+        for (const InspectionRecord& r : o.records)
+          alarm = db.record_inspection(r, readings_of(r)).alarm_id != 0 || alarm;
+        db.complete_device(round.id, o.device_id, worker, lease_ms);
+        recorded.push_back(o);
+        if (alarm && dispatcher) dispatcher->notify();
+      });
+      // Claimed devices with nothing left to inspect (all recorded before) are done too.
+      for (const std::string& id : claimed)
+        retry([&] {
+          db.complete_device(round.id, id, worker, lease_ms);
+          return 0;
+        });
+      claimed_count += claimed.size();
+    } catch (const store::StoreUnavailable& e) {
+      // Give the batch's unfinished devices back as soon as the server answers; the
+      // next claim (this worker's or another's) re-reads what was committed.
+      retry.wait(e);
+      retry([&] { return db.release_claims(round.id, worker); });
+      claimed_count += recorded.size();
+    }
+    for (DeviceOutcome& o : recorded) {
+      total.points += o.records.size();
+      for (const InspectionRecord& r : o.records) {
+        total.alarms += r.alarm ? 1 : 0;
+        for (const ModalityResult& m : r.modalities)
+          total.modality_errors += m.status == ModalityStatus::error;
+      }
+      total.outcomes.push_back(std::move(o));
+    }
   }
-  *finished = db.finish_round_when_done(round.id);
+  *finished = retry([&] { return db.finish_round_when_done(round.id); });
   total.devices = total.outcomes.size();
   total.skipped = plant.devices.size() - total.devices;  // done by others (or before)
   total.wall_ms =
@@ -178,6 +248,7 @@ void register_inspect(CLI::App& app) {
     double interval = 0.0;
     int rounds = 0, threads = 0;
     double lease_s = 60.0;
+    double reconnect_s = 120.0;
     size_t max_devices = 0;
   };
   auto opt = std::make_shared<Options>();
@@ -213,6 +284,10 @@ void register_inspect(CLI::App& app) {
                   "PostgreSQL store: seconds a worker's claim on a device lasts before another "
                   "worker takes it over (default 60)")
       ->check(CLI::Range(1.0, 86400.0));
+  cmd->add_option("--reconnect-for", opt->reconnect_s,
+                  "PostgreSQL store: seconds to keep retrying when the database stops "
+                  "answering mid-round before exiting 1 (default 120)")
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->callback([opt] {
     apply_threads(opt->threads);
     PlantConfig plant = load_plant(opt->plant);
@@ -277,15 +352,20 @@ void register_inspect(CLI::App& app) {
     const bool repeat = opt->interval > 0.0;
     // PostgreSQL: the store is shared by any number of workers, which split each round.
     const bool shared = std::string(db->backend_kind()) == "postgresql";
+    StoreRetry retry(opt->reconnect_s);
     for (int n = 0; !g_stop; ++n) {
       const auto start = std::chrono::steady_clock::now();
-      db->prune();
       RoundSummary s;
       bool resumed = false, finished = false;
       if (shared) {
+        retry([&] {
+          db->prune();
+          return 0;
+        });
         s = run_shared_round(*db, runner, static_cast<int64_t>(opt->lease_s * 1000.0),
-                             opt->max_devices, dispatcher.get(), &resumed, &finished);
+                             opt->max_devices, dispatcher.get(), retry, &resumed, &finished);
       } else {
+        db->prune();
         // Resume the round a previous run left open, else start a new one.
         store::RoundInfo round;
         if (auto open = db->resume_round()) {

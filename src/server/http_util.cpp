@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "store/store.h"
 #include "vision/image_probe.h"
 
 namespace mmfuse::server {
@@ -53,6 +54,10 @@ void send_current_exception(httplib::Response& res) {
   } catch (const HttpError& e) {
     if (e.status() == 503 || e.status() == 429) res.set_header("Retry-After", "1");
     send_error(res, e.status(), e.type(), e.what());
+  } catch (const store::StoreUnavailable& e) {
+    // The database is away (restart, failover): retry soon, not a bad request.
+    res.set_header("Retry-After", "1");
+    send_error(res, 503, "unavailable", e.what());
   } catch (const Error& e) {
     const int status = status_for(e.kind());
     send_error(res, status, error_type_for_status(status), e.what());

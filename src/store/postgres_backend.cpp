@@ -14,6 +14,7 @@
 #include "mmfuse/error.h"
 #include "store/backend.h"
 #include "store/schema_postgres.h"
+#include "store/store.h"
 
 namespace mmfuse::store {
 
@@ -207,8 +208,8 @@ class PgConnection : public SqlConnection {
     if (PQstatus(conn_) == CONNECTION_OK) return;
     PQreset(conn_);
     if (PQstatus(conn_) != CONNECTION_OK)
-      throw_error(ErrorKind::internal,
-                  "postgresql: connection lost: " + trimmed(PQerrorMessage(conn_)));
+      throw StoreUnavailable(ErrorKind::internal,
+                             "postgresql: connection lost: " + trimmed(PQerrorMessage(conn_)));
     setup_session(conn_, reader_);
   }
   // Throws for a failed result (and frees it).
@@ -217,8 +218,16 @@ class PgConnection : public SqlConnection {
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
     std::string msg = r ? trimmed(PQresultErrorMessage(r)) : trimmed(PQerrorMessage(conn_));
     if (msg.empty()) msg = trimmed(PQerrorMessage(conn_));
-    PQclear(r);
     std::string head = sql.substr(0, 120);
+    // The server went away (connection broken, shutting down, crashed, starting up):
+    // callers that can wait retry once it answers again.
+    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    const std::string code = state ? state : "";
+    PQclear(r);
+    if (PQstatus(conn_) != CONNECTION_OK || code.rfind("08", 0) == 0 ||
+        code.rfind("57P", 0) == 0)
+      throw StoreUnavailable(ErrorKind::internal,
+                             "postgresql: server unavailable: " + msg + " (in: " + head + ")");
     throw_error(ErrorKind::internal, "postgresql: " + msg + " (in: " + head + ")");
   }
   PGconn* raw() { return conn_; }
@@ -283,8 +292,8 @@ class PostgresBackend : public Backend {
     if (PQstatus(c) != CONNECTION_OK) {
       const std::string msg = trimmed(PQerrorMessage(c));
       PQfinish(c);
-      throw_error(ErrorKind::bad_input, "store: cannot connect to PostgreSQL (" + where() +
-                                            "): " + msg);
+      throw StoreUnavailable(ErrorKind::bad_input,
+                             "store: cannot connect to PostgreSQL (" + where() + "): " + msg);
     }
     PgConnection::setup_session(c, reader);
     {

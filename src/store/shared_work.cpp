@@ -108,6 +108,19 @@ void Store::complete_device(const std::string& round_id, const std::string& devi
   tx.commit();
 }
 
+int64_t Store::release_claims(const std::string& round_id, const std::string& worker) {
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  Transaction tx(*writer_, true);
+  const int64_t n = Stmt(*writer_,
+                         "UPDATE round_claims SET lease_until_ms = 0 WHERE round_id = ? AND "
+                         "worker = ? AND done = 0")
+                        .bind(1, round_id)
+                        .bind(2, worker)
+                        .run();
+  tx.commit();
+  return n;
+}
+
 int64_t Store::open_devices(const std::string& round_id) const {
   auto r = reader();
   Stmt s(r.db(), "SELECT count(*) FROM round_claims WHERE round_id = ? AND done = 0");

@@ -58,7 +58,14 @@ Store::Reader Store::reader() const {
       readers_.pop_back();
     }
   }
-  if (!c) c = backend_->connect(true);
+  if (!c) {
+    try {
+      c = backend_->connect(true);
+    } catch (const StoreUnavailable& e) {
+      // Opened before, so the server is away now: not a configuration error any more.
+      throw StoreUnavailable(ErrorKind::internal, e.what());
+    }
+  }
   return Reader(this, std::move(c));
 }
 
@@ -465,6 +472,10 @@ int64_t Store::insert_alarm(const inspect::InspectionRecord& rec, int64_t inspec
   if (sinks_.empty()) return a.id;
   // The payload is frozen now: what each sink gets is what was committed with the alarm.
   const std::string payload = options_.alarm_payload(a);
+  // Outbox ids in commit order: with several writers (PostgreSQL) an id taken before
+  // another transaction's smaller one commits would let a dispatcher deliver past it,
+  // out of order. Held to commit, after the key's lock (always in that order).
+  backend_->lock_key(*writer_, "mmfuse:outbox");
   Stmt out(*writer_,
            "INSERT INTO outbox(alarm_id, sink, payload, attempts, next_attempt_at_ms, created_ms) "
            "VALUES(?,?,?,0,?,?)");

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "mmfuse/error.h"
 #include "record/inspection_record.h"
 #include "store/clock.h"
 
@@ -32,6 +33,18 @@ namespace mmfuse::store {
 
 class Backend;
 class SqlConnection;
+
+// The database server stopped answering (PostgreSQL restarted, network cut): thrown
+// by store calls on a connection that broke, and by opening a connection while the
+// server is away. Opening a store at start turns it into a configuration error
+// (kind bad_input: exit 2); later it is kind internal, and callers that can wait (an
+// inspection worker, a dispatcher) retry the call when the server is back. A write
+// cut off by it was rolled back by the server, or committed just before: callers
+// re-read before redoing work.
+class StoreUnavailable : public Error {
+ public:
+  using Error::Error;
+};
 
 enum class StoreKind { sqlite, postgres };
 
@@ -326,6 +339,10 @@ class Store {
   // still holds in the round to now + lease_ms (it is alive and working).
   void complete_device(const std::string& round_id, const std::string& device_id,
                        const std::string& worker, int64_t lease_ms);
+  // Gives back the devices `worker` holds in the round and has not done (lease ended
+  // now), so any worker claims them at once: after a call failed mid-batch because
+  // the database went away. Returns how many.
+  int64_t release_claims(const std::string& round_id, const std::string& worker);
   // Devices of the round not done yet (0 for a round without claims).
   int64_t open_devices(const std::string& round_id) const;
   // Finishes the round when no device is open; true when it is finished (now or before).

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -119,6 +120,31 @@ class PostgresServer {
         << sql << ": " << PQresultErrorMessage(r);
     PQclear(r);
     PQfinish(c);
+  }
+  // A login role that must give `password` over TCP (scram-sha-256; every other role
+  // keeps trust), for the wrong-password checks.
+  void require_password(const std::string& role, const std::string& password) {
+    exec("postgres", "CREATE ROLE " + role + " LOGIN PASSWORD '" + password + "'");
+    const std::filesystem::path hba = dir_ / "data" / "pg_hba.conf";
+    std::string text;
+    {
+      std::ifstream in(hba);
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    std::ofstream(hba, std::ios::trunc)
+        << "host all " << role << " 127.0.0.1/32 scram-sha-256\n" << text;
+    exec("postgres", "SELECT pg_reload_conf()");
+    // The postmaster reloads asynchronously: wait until the role is refused without it.
+    for (int i = 0; i < 100; ++i) {
+      PGconn* c = PQconnectdb(("host=127.0.0.1 port=" + std::to_string(port_) +
+                               " dbname=postgres user=" + role + " password=wrong")
+                                  .c_str());
+      const bool refused = PQstatus(c) != CONNECTION_OK;
+      PQfinish(c);
+      if (refused) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "pg_hba.conf reload did not take";
   }
 
  private:

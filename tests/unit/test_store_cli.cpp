@@ -164,3 +164,53 @@ TEST(StoreCli, BadOrUnreachableStoreIsExitTwo) {
   EXPECT_EQ(run("alarms list --store sqlite://" + (dir.path() / "none" / "x.db").string()).code, 2);
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "none"));
 }
+
+// Bad PostgreSQL configuration at start, for every command that takes --store: exit 2
+// with a message naming the problem, never a silent SQLite store instead.
+TEST(StoreCli, BadPostgresConfigurationIsExitTwoForEveryCommand) {
+  if (!mmfuse::test::PostgresServer::available())
+    GTEST_SKIP() << mmfuse::test::PostgresServer::missing_message();
+  std::string why;
+  mmfuse::test::PostgresServer* pg = mmfuse::test::shared_postgres(&why);
+  ASSERT_NE(pg, nullptr) << why;
+  StoreTempDir dir;
+  const auto plant = dir.path() / "plant.yaml";
+  std::ofstream(plant) << "plant: t\ndata_dir: data\ndevices:\n  - id: d1\n    points:\n"
+                          "      - id: p1\n        camera: {image: cam/, golden: golden.png}\n";
+  // A schema from a newer mmfuse.
+  const std::string newer = pg->fresh_database();
+  store::StoreLocation where = store::parse_store_url(newer);
+  where.data_dir = dir.path() / "x";
+  store::Store::open(where);
+  const std::string newer_db = newer.substr(newer.rfind('/') + 1);
+  pg->exec(newer_db, "INSERT INTO schema_version(version, applied_ms) VALUES(99, 0)");
+  pg->require_password("guarded", "right");
+  const std::string cases[][2] = {
+      {"postgresql://mmfuse@127.0.0.1:" + std::to_string(mmfuse::test::free_port()) + "/x",
+       "cannot connect to PostgreSQL (127.0.0.1:"},
+      {"postgresql://guarded:wrong@127.0.0.1:" + std::to_string(pg->port()) + "/postgres",
+       "password authentication failed for user \"guarded\""},
+      {newer, "schema version 99 is newer than this mmfuse knows"},
+  };
+  const std::string commands[] = {"store info", "alarms list", "inspect --once --plant " +
+                                                                   plant.string(),
+                                  "serve --port 0"};
+  for (const auto& c : cases)
+    for (const auto& command : commands) {
+      SCOPED_TRACE(command + " --store " + c[0]);
+      // `timeout`: a serve that started anyway would otherwise run for ever.
+      const std::string cmd = "timeout 60 " + std::string(MMFUSE_BINARY) + " " + command +
+                              " --store " + c[0] + " 2>&1";
+      std::string out;
+      FILE* p = ::popen(cmd.c_str(), "r");
+      ASSERT_NE(p, nullptr);
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+      const int status = ::pclose(p);
+      EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 2) << out;
+      EXPECT_NE(out.find(c[1]), std::string::npos) << out;
+      EXPECT_EQ(out.find("wrong"), std::string::npos) << "the password was repeated: " << out;
+    }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "mmfuse.db"));
+}

@@ -100,6 +100,25 @@ TEST_P(StoreSharedP, WorkersJoinOneRoundAndClaimEachDeviceOnce) {
   EXPECT_EQ(a->query_int("SELECT sum(claims) FROM round_claims WHERE round_id = 'r1'"), 11);
 }
 
+// A worker whose batch was cut off (the database went away) gives its undone devices
+// back: anyone claims them at once instead of after the lease.
+TEST_P(StoreSharedP, ReleasedClaimsAreClaimableAtOnce) {
+  store::FakeClock clock;
+  store::StoreOptions opt;
+  opt.clock = &clock;
+  auto a = open(opt);
+  const auto devices = device_ids(4);
+  a->join_round(4, devices, "r");
+  EXPECT_EQ(a->claim_devices("r", "wa", 3, 60'000).size(), 3u);
+  a->complete_device("r", "dev-100", "wa", 60'000);
+  EXPECT_EQ(a->claim_devices("r", "wb", 4, 60'000), std::vector<std::string>{"dev-103"});
+  EXPECT_EQ(a->release_claims("r", "wa"), 2);  // dev-101, dev-102; dev-100 stays done
+  EXPECT_EQ(a->claim_devices("r", "wb", 4, 60'000),
+            (std::vector<std::string>{"dev-101", "dev-102"}));
+  EXPECT_EQ(a->release_claims("r", "wa"), 0);
+  EXPECT_EQ(a->open_devices("r"), 3);
+}
+
 TEST_P(StoreSharedP, ConcurrentClaimersNeverShareADevice) {
   constexpr int kDevices = 60, kWorkers = 3;
   const auto devices = device_ids(kDevices);
