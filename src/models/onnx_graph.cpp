@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "core/conv2d.h"
+#include "core/denormals.h"
 #include "core/dnnl_copy.h"
 #include "mmfuse/error.h"
 
@@ -1474,6 +1475,7 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
   };
   const int previous_threads = omp_get_max_threads();
   omp_set_num_threads(m.threads);
+  const FlushDenormals flush(m.threads);
 
   // MMFUSE_GRAPH_PROFILE=1: time per op type on stderr (development aid).
   static const bool profile = std::getenv("MMFUSE_GRAPH_PROFILE") != nullptr;
