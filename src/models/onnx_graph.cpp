@@ -899,6 +899,11 @@ struct Step {
   // reads from (Split, Slice) or writes at (Concat); a layout change has one.
   std::vector<int> copies;
   std::vector<int64_t> copy_offsets;
+  // Concat: the value each copy reads (an input, or the tensor that adjacent
+  // Split outputs were cut from: one wide copy instead of several narrow ones).
+  std::vector<int> copy_from;
+  std::vector<bool> copy_skip;  // Split: an output nobody reads is not copied
+  std::vector<int64_t> copy_src_offset;  // Concat: the first channel read in copy_from
   int elementwise = -1;  // Impl::elementwise: Sigmoid's logistic, Softmax's exp
   // conv_plain: a 1x1 convolution on a plain (NCHW) input with few outputs
   // (the DFL head's 16 -> 1), computed directly instead of changing layout twice.
@@ -1043,7 +1048,9 @@ struct OnnxGraphRunner::Impl {
     return static_cast<int>(elementwise.size()) - 1;
   }
 
+  std::map<int, std::pair<int, int64_t>> split_source;  // an NHWC Split output -> (its input, first channel)
   void plan_fast_paths(Step& step);
+  void skip_unread_split_outputs();
   void plan(const OnnxModel& model, const Shape& in_shape);
   void assign_slots();
 };
@@ -1319,23 +1326,76 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
     output_shapes.push_back(values[id].shape);
   }
   MMFUSE_CHECK(!outputs.empty(), bad_input, source + ": graph.output: the graph has no output");
+  skip_unread_split_outputs();
   assign_slots();
+}
+
+// A Split output that only a Concat read (and the Concat now reads the Split's
+// input instead) is not copied at all.
+void OnnxGraphRunner::Impl::skip_unread_split_outputs() {
+  std::vector<bool> read(values.size(), false);
+  for (const Step& st : steps)
+    for (int id : st.in)
+      if (id >= 0) read[id] = true;
+  for (int id : outputs) read[id] = true;
+  for (Step& st : steps)
+    if (st.kind == StepKind::nhwc && st.node->op_type != "Concat" && !st.copies.empty())
+      for (size_t k = 0; k < st.out.size(); ++k) st.copy_skip[k] = !read[st.out[k]];
 }
 
 // Channel Concat/Split/Slice in NHWC become strided copies; Sigmoid and
 // Softmax get oneDNN's vectorised exponentials.
 void OnnxGraphRunner::Impl::plan_fast_paths(Step& step) {
   const std::string& op = step.node->op_type;
-  if (step.kind == StepKind::nhwc && (op == "Concat" || op == "Split" || op == "Slice")) {
-    const bool gather = op == "Concat";
-    const Shape& whole = values[gather ? step.out[0] : step.in[0]].shape;
-    const std::vector<int>& parts = gather ? step.in : step.out;
-    int64_t channel = op == "Slice" ? step.channel_offset : 0;
-    for (int id : parts) {
-      const Shape& part = values[id].shape;
-      const StridedCopy::Dims dense = nhwc_strides(part, part[1]), wide = nhwc_strides(part, whole[1]);
-      step.copies.push_back(gather ? add_copy(part, dense, wide) : add_copy(part, wide, dense));
+  if (step.kind == StepKind::nhwc && op == "Concat") {
+    const Shape& whole = values[step.out[0]].shape;
+    std::vector<int> reads;
+    int64_t channel = 0;
+    for (size_t k = 0; k < step.in.size();) {
+      int from = step.in[k];
+      int64_t width = values[from].shape[1], src_offset = 0;
+      auto it = split_source.find(from);
+      size_t next = k + 1;
+      if (it != split_source.end()) {
+        // Extend over the following inputs cut from the same tensor, in order.
+        const int cut_from = it->second.first;
+        int64_t end = it->second.second + width;
+        for (; next < step.in.size(); ++next) {
+          auto nt = split_source.find(step.in[next]);
+          if (nt == split_source.end() || nt->second.first != cut_from || nt->second.second != end) break;
+          end += values[step.in[next]].shape[1];
+        }
+        if (next > k + 1) {
+          from = cut_from;
+          src_offset = it->second.second;
+          width = end - src_offset;
+        }
+      }
+      Shape part = values[step.in[k]].shape;
+      part[1] = width;
+      const int64_t src_row = values[from].shape[1];
+      step.copies.push_back(add_copy(part, nhwc_strides(part, src_row), nhwc_strides(part, whole[1])));
       step.copy_offsets.push_back(channel);
+      step.copy_from.push_back(from);
+      // The offset into the source rides on the read pointer: keep it with the value id.
+      step.copy_skip.push_back(false);
+      step.copy_src_offset.push_back(src_offset);
+      if (std::find(reads.begin(), reads.end(), from) == reads.end()) reads.push_back(from);
+      channel += width;
+      k = next;
+    }
+    step.in = reads;  // what the step reads, for the buffer lifetimes
+    return;
+  }
+  if (step.kind == StepKind::nhwc && (op == "Split" || op == "Slice")) {
+    const Shape& whole = values[step.in[0]].shape;
+    int64_t channel = op == "Slice" ? step.channel_offset : 0;
+    for (int id : step.out) {
+      const Shape& part = values[id].shape;
+      step.copies.push_back(add_copy(part, nhwc_strides(part, whole[1]), nhwc_strides(part, part[1])));
+      step.copy_offsets.push_back(channel);
+      step.copy_skip.push_back(false);
+      split_source[id] = {step.in[0], channel};
       channel += part[1];
     }
     return;
@@ -1536,8 +1596,10 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
             // Concat writes each input at its channel offset; Split/Slice read theirs.
             const bool gather = op == "Concat";
             for (size_t k = 0; k < s.copies.size(); ++k) {
-              if (gather) m.copies[s.copies[k]]->run(data(s.in[k]), data(s.out[0]) + s.copy_offsets[k]);
-              else m.copies[s.copies[k]]->run(data(s.in[0]) + s.copy_offsets[k], data(s.out[k]));
+              if (gather)
+                m.copies[s.copies[k]]->run(data(s.copy_from[k]) + s.copy_src_offset[k], data(s.out[0]) + s.copy_offsets[k]);
+              else if (!s.copy_skip[k])
+                m.copies[s.copies[k]]->run(data(s.in[0]) + s.copy_offsets[k], data(s.out[k]));
             }
             break;
           }
