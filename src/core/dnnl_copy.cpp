@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cstring>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -33,6 +34,41 @@ dnnl::primitive_attr user_scratchpad() {
 }
 
 }  // namespace
+
+// libgomp's entries (this file is not built with -fopenmp; see core/denormals.cpp).
+extern "C" void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads, unsigned flags);
+extern "C" int omp_get_thread_num(void);
+extern "C" int omp_get_num_threads(void);
+
+namespace {
+
+struct RowCopy {
+  const float* src;
+  int64_t src_row;
+  float* dst;
+  int64_t dst_row, pixels, width;
+};
+
+void copy_rows(const RowCopy& c, int64_t begin, int64_t end) {
+  const size_t bytes = static_cast<size_t>(c.width) * sizeof(float);
+  for (int64_t p = begin; p < end; ++p) std::memcpy(c.dst + p * c.dst_row, c.src + p * c.src_row, bytes);
+}
+
+void copy_rows_on_thread(void* arg) {
+  const RowCopy& c = *static_cast<const RowCopy*>(arg);
+  const int64_t n = omp_get_num_threads(), t = omp_get_thread_num();
+  copy_rows(c, c.pixels * t / n, c.pixels * (t + 1) / n);
+}
+
+}  // namespace
+
+void copy_channel_rows(const float* src, int64_t src_row, float* dst, int64_t dst_row, int64_t pixels,
+                       int64_t width, int threads) {
+  const RowCopy c{src, src_row, dst, dst_row, pixels, width};
+  // A parallel region costs a wake-up; small copies stay on the calling thread.
+  if (threads <= 1 || pixels * width < (int64_t{1} << 16)) return copy_rows(c, 0, pixels);
+  GOMP_parallel(copy_rows_on_thread, const_cast<RowCopy*>(&c), static_cast<unsigned>(threads), 0);
+}
 
 struct StridedCopy::Impl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};

@@ -29,6 +29,13 @@ class StridedCopy {
   std::unique_ptr<Impl> impl_;
 };
 
+// Channel slices between NHWC tensors: for each of `pixels` pixels, copies
+// `width` floats from src + p * src_row to dst + p * dst_row (memcpy per pixel,
+// the pixels split over `threads` OpenMP threads when there are enough).
+// oneDNN's generic strided reorder was slower for this (yolov8s' Concats).
+void copy_channel_rows(const float* src, int64_t src_row, float* dst, int64_t dst_row, int64_t pixels,
+                       int64_t width, int threads);
+
 enum class ElementwiseKind { logistic, exp };
 
 // dst[k] = f(src[k]) for n floats; dst may alias src.

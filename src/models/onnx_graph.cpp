@@ -895,8 +895,9 @@ struct Step {
   int conv = -1;
   int64_t channel_offset = -1;  // an NHWC Slice: the first channel kept
   ConvActivation activation = ConvActivation::none;
-  // Data movement through oneDNN (Impl::copies) and the float offset each copy
-  // reads from (Split, Slice) or writes at (Concat); a layout change has one.
+  // Data movement: a layout change's oneDNN reorder (an index into Impl::copies);
+  // for an NHWC Concat/Split/Slice the channel width of each copy, with the
+  // channel it reads from (Split, Slice) or writes at (Concat).
   std::vector<int> copies;
   std::vector<int64_t> copy_offsets;
   // Concat: the value each copy reads (an input, or the tensor that adjacent
@@ -1348,7 +1349,6 @@ void OnnxGraphRunner::Impl::skip_unread_split_outputs() {
 void OnnxGraphRunner::Impl::plan_fast_paths(Step& step) {
   const std::string& op = step.node->op_type;
   if (step.kind == StepKind::nhwc && op == "Concat") {
-    const Shape& whole = values[step.out[0]].shape;
     std::vector<int> reads;
     int64_t channel = 0;
     for (size_t k = 0; k < step.in.size();) {
@@ -1371,10 +1371,7 @@ void OnnxGraphRunner::Impl::plan_fast_paths(Step& step) {
           width = end - src_offset;
         }
       }
-      Shape part = values[step.in[k]].shape;
-      part[1] = width;
-      const int64_t src_row = values[from].shape[1];
-      step.copies.push_back(add_copy(part, nhwc_strides(part, src_row), nhwc_strides(part, whole[1])));
+      step.copies.push_back(static_cast<int>(width));  // NHWC channel copies: the width
       step.copy_offsets.push_back(channel);
       step.copy_from.push_back(from);
       // The offset into the source rides on the read pointer: keep it with the value id.
@@ -1388,11 +1385,10 @@ void OnnxGraphRunner::Impl::plan_fast_paths(Step& step) {
     return;
   }
   if (step.kind == StepKind::nhwc && (op == "Split" || op == "Slice")) {
-    const Shape& whole = values[step.in[0]].shape;
     int64_t channel = op == "Slice" ? step.channel_offset : 0;
     for (int id : step.out) {
       const Shape& part = values[id].shape;
-      step.copies.push_back(add_copy(part, nhwc_strides(part, whole[1]), nhwc_strides(part, part[1])));
+      step.copies.push_back(static_cast<int>(part[1]));  // NHWC channel copies: the width
       step.copy_offsets.push_back(channel);
       step.copy_skip.push_back(false);
       split_source[id] = {step.in[0], channel};
@@ -1595,11 +1591,17 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
           if (!s.copies.empty()) {
             // Concat writes each input at its channel offset; Split/Slice read theirs.
             const bool gather = op == "Concat";
+            const Shape& first = m.values[s.in[0]].shape;
+            const int64_t pixels = first[2] * first[3];
             for (size_t k = 0; k < s.copies.size(); ++k) {
-              if (gather)
-                m.copies[s.copies[k]]->run(data(s.copy_from[k]) + s.copy_src_offset[k], data(s.out[0]) + s.copy_offsets[k]);
-              else if (!s.copy_skip[k])
-                m.copies[s.copies[k]]->run(data(s.in[0]) + s.copy_offsets[k], data(s.out[k]));
+              const int64_t width = s.copies[k];
+              if (gather) {
+                const int from = s.copy_from[k];
+                copy_channel_rows(data(from) + s.copy_src_offset[k], m.values[from].shape[1], data(s.out[0]) + s.copy_offsets[k],
+                                  m.values[s.out[0]].shape[1], pixels, width, m.threads);
+              } else if (!s.copy_skip[k]) {
+                copy_channel_rows(data(s.in[0]) + s.copy_offsets[k], first[1], data(s.out[k]), width, pixels, width, m.threads);
+              }
             }
             break;
           }
