@@ -14,6 +14,8 @@
 #include <type_traits>
 
 #include "core/conv2d.h"
+#include "core/denormals.h"
+#include "core/dnnl_copy.h"
 #include "mmfuse/error.h"
 
 // libgomp runs oneDNN: the calling thread asks for `threads` OpenMP threads for
@@ -884,16 +886,76 @@ struct Value {
   int nhwc_twin = -1, plain_twin = -1;  // converted copies, made once
 };
 
-enum class StepKind { conv, plain, nhwc, to_nhwc, to_plain };
+enum class StepKind { conv, conv_plain, plain, nhwc, to_nhwc, to_plain };
 
 struct Step {
-  StepKind kind;
+  StepKind kind = StepKind::plain;
   const OnnxNode* node = nullptr;
   std::vector<int> in, out;
   int conv = -1;
   int64_t channel_offset = -1;  // an NHWC Slice: the first channel kept
   ConvActivation activation = ConvActivation::none;
+  // Data movement: a layout change's oneDNN reorder (an index into Impl::copies);
+  // for an NHWC Concat/Split/Slice the channel width of each copy, with the
+  // channel it reads from (Split, Slice) or writes at (Concat).
+  std::vector<int> copies;
+  std::vector<int64_t> copy_offsets;
+  // Concat: the value each copy reads (an input, or the tensor that adjacent
+  // Split outputs were cut from: one wide copy instead of several narrow ones).
+  std::vector<int> copy_from;
+  std::vector<bool> copy_skip;  // Split: an output nobody reads is not copied
+  std::vector<int64_t> copy_src_offset;  // Concat: the first channel read in copy_from
+  int elementwise = -1;  // Impl::elementwise: Sigmoid's logistic, Softmax's exp
+  // conv_plain: a 1x1 convolution on a plain (NCHW) input with few outputs
+  // (the DFL head's 16 -> 1), computed directly instead of changing layout twice.
+  std::vector<float> weights, bias;
+  bool alias = false;  // a plain reshape: the output is the input's buffer, nothing to run
 };
+
+// The strides (in floats) of a (1, C, H, W) tensor held plain or NHWC with
+// `row` floats per pixel (C, or more for a channel slice of a wider tensor).
+StridedCopy::Dims plain_strides(const Shape& s) { return {s[1] * s[2] * s[3], s[2] * s[3], s[3], 1}; }
+StridedCopy::Dims nhwc_strides(const Shape& s, int64_t row) { return {s[2] * s[3] * row, 1, s[3] * row, row}; }
+
+// out[o][p] = bias[o] + sum_c w[o][c] in[c][p]: a 1x1 convolution on NCHW planes.
+void conv1x1_plain(const float* in, int64_t channels, int64_t hw, const std::vector<float>& w,
+                   const std::vector<float>& bias, float* out) {
+  const int64_t outs = static_cast<int64_t>(bias.size());
+  for (int64_t o = 0; o < outs; ++o) {
+    float* y = out + o * hw;
+    std::fill(y, y + hw, bias[o]);
+    for (int64_t c = 0; c < channels; ++c) {
+      const float wc = w[o * channels + c];
+      const float* x = in + c * hw;
+      for (int64_t p = 0; p < hw; ++p) y[p] += wc * x[p];
+    }
+  }
+}
+
+// Softmax over the middle axis of [outer, len, inner]: max and sums in vector
+// loops over `inner`, the exponentials through oneDNN (`exp`).
+void softmax_middle(const float* x, float* y, int64_t outer, int64_t len, int64_t inner, const Elementwise& exp) {
+  std::vector<float> mx(inner);
+  for (int64_t p = 0; p < outer; ++p) {
+    const float* xs = x + p * len * inner;
+    float* ys = y + p * len * inner;
+    std::copy(xs, xs + inner, mx.begin());
+    for (int64_t l = 1; l < len; ++l)
+      for (int64_t q = 0; q < inner; ++q) mx[q] = std::max(mx[q], xs[l * inner + q]);
+    for (int64_t l = 0; l < len; ++l)
+      for (int64_t q = 0; q < inner; ++q) ys[l * inner + q] = xs[l * inner + q] - mx[q];
+  }
+  exp.run(y, y);
+  for (int64_t p = 0; p < outer; ++p) {
+    float* ys = y + p * len * inner;
+    std::fill(mx.begin(), mx.end(), 0.f);  // now the sums
+    for (int64_t l = 0; l < len; ++l)
+      for (int64_t q = 0; q < inner; ++q) mx[q] += ys[l * inner + q];
+    for (int64_t q = 0; q < inner; ++q) mx[q] = 1.f / mx[q];
+    for (int64_t l = 0; l < len; ++l)
+      for (int64_t q = 0; q < inner; ++q) ys[l * inner + q] *= mx[q];
+  }
+}
 
 // Memory aligned for oneDNN's vector loads.
 struct AlignedFloats {
@@ -912,32 +974,6 @@ struct Workspace {
   std::unique_ptr<AlignedFloats> scratch;
 };
 
-void to_nhwc(const float* src, float* dst, int64_t C, int64_t HW) {
-  if (C <= 4) {  // the image input: a few long channel planes, interleaved in one pass
-    for (int64_t p = 0; p < HW; ++p)
-      for (int64_t c = 0; c < C; ++c) dst[p * C + c] = src[c * HW + p];
-    return;
-  }
-  constexpr int64_t B = 16;
-  for (int64_t c0 = 0; c0 < C; c0 += B)
-    for (int64_t p0 = 0; p0 < HW; p0 += B)
-      for (int64_t c = c0; c < std::min(C, c0 + B); ++c)
-        for (int64_t p = p0; p < std::min(HW, p0 + B); ++p) dst[p * C + c] = src[c * HW + p];
-}
-
-void to_plain(const float* src, float* dst, int64_t C, int64_t HW) {
-  if (C <= 4) {
-    for (int64_t p = 0; p < HW; ++p)
-      for (int64_t c = 0; c < C; ++c) dst[c * HW + p] = src[p * C + c];
-    return;
-  }
-  constexpr int64_t B = 16;
-  for (int64_t p0 = 0; p0 < HW; p0 += B)
-    for (int64_t c0 = 0; c0 < C; c0 += B)
-      for (int64_t p = p0; p < std::min(HW, p0 + B); ++p)
-        for (int64_t c = c0; c < std::min(C, c0 + B); ++c) dst[c * HW + p] = src[p * C + c];
-}
-
 }  // namespace
 
 struct OnnxGraphRunner::Impl {
@@ -951,6 +987,8 @@ struct OnnxGraphRunner::Impl {
   Shape input_shape;
   std::vector<Step> steps;
   std::vector<std::unique_ptr<Conv2d>> convs;
+  std::vector<std::unique_ptr<StridedCopy>> copies;
+  std::vector<std::unique_ptr<Elementwise>> elementwise;
   std::vector<size_t> slot_sizes;
   size_t scratch_bytes = 0;
   int fused = 0;
@@ -990,11 +1028,30 @@ struct OnnxGraphRunner::Impl {
       values[twin].shape = v.shape;
       values[twin].defined = true;
       values[twin].nhwc = nhwc;
-      steps.push_back({nhwc ? StepKind::to_nhwc : StepKind::to_plain, nullptr, {id}, {twin}});
+      Step step;
+      step.kind = nhwc ? StepKind::to_nhwc : StepKind::to_plain;
+      step.in = {id};
+      step.out = {twin};
+      step.copies = {add_copy(v.shape, nhwc ? plain_strides(v.shape) : nhwc_strides(v.shape, v.shape[1]),
+                              nhwc ? nhwc_strides(v.shape, v.shape[1]) : plain_strides(v.shape))};
+      step.copy_offsets = {0};
+      steps.push_back(step);
     }
     return twin;
   }
 
+  int add_copy(const Shape& s, const StridedCopy::Dims& from, const StridedCopy::Dims& to) {
+    copies.push_back(std::make_unique<StridedCopy>(StridedCopy::Dims{s[0], s[1], s[2], s[3]}, from, to));
+    return static_cast<int>(copies.size()) - 1;
+  }
+  int add_elementwise(ElementwiseKind kind, const Shape& s) {
+    elementwise.push_back(std::make_unique<Elementwise>(kind, numel(s)));
+    return static_cast<int>(elementwise.size()) - 1;
+  }
+
+  std::map<int, std::pair<int, int64_t>> split_source;  // an NHWC Split output -> (its input, first channel)
+  void plan_fast_paths(Step& step);
+  void skip_unread_split_outputs();
   void plan(const OnnxModel& model, const Shape& in_shape);
   void assign_slots();
 };
@@ -1163,6 +1220,23 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
       auto fusion = fusions.find(&n);
       step.activation = fusion == fusions.end() ? ConvActivation::none : fusion->second.first;
       if (step.activation != ConvActivation::none) ++fused;
+      const bool pointwise = cs.kernel_h == 1 && cs.kernel_w == 1 && cs.stride_h == 1 && cs.stride_w == 1 &&
+                             cs.pad_top == 0 && cs.pad_left == 0 && cs.pad_bottom == 0 && cs.pad_right == 0 &&
+                             cs.groups == 1;
+      if (pointwise && !values[in_ids[0]].nhwc && in_ids[0] != input && cs.out_channels <= 16 &&
+          step.activation == ConvActivation::none && fusion == fusions.end()) {
+        step.kind = StepKind::conv_plain;
+        step.weights = w.f;
+        step.bias.assign(cs.out_channels, 0.f);
+        if (bias) std::copy(bias, bias + cs.out_channels, step.bias.begin());
+        step.in = {in_ids[0]};
+        const int id = add_value(n.outputs[0]);
+        values[id].shape = outs[0].shape;
+        values[id].defined = true;
+        step.out = {id};
+        steps.push_back(step);
+        continue;
+      }
       try {
         convs.push_back(std::make_unique<Conv2d>(cs, w.f.data(), bias, step.activation));
       } catch (const Error& e) {
@@ -1235,6 +1309,10 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
       values[id].nhwc = nhwc_out && outs[o].shape.size() == 4;
       step.out.push_back(id);
     }
+    plan_fast_paths(step);
+    static const std::set<std::string> reshapes{"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+    step.alias = step.kind == StepKind::plain && reshapes.count(op) && step.out.size() == 1 && !step.in.empty() &&
+                 step.in[0] >= 0 && step.in[0] != input && !values[step.in[0]].is_const;
     steps.push_back(step);
   }
 
@@ -1249,16 +1327,95 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
     output_shapes.push_back(values[id].shape);
   }
   MMFUSE_CHECK(!outputs.empty(), bad_input, source + ": graph.output: the graph has no output");
+  skip_unread_split_outputs();
   assign_slots();
+}
+
+// A Split output that only a Concat read (and the Concat now reads the Split's
+// input instead) is not copied at all.
+void OnnxGraphRunner::Impl::skip_unread_split_outputs() {
+  std::vector<bool> read(values.size(), false);
+  for (const Step& st : steps)
+    for (int id : st.in)
+      if (id >= 0) read[id] = true;
+  for (int id : outputs) read[id] = true;
+  for (Step& st : steps)
+    if (st.kind == StepKind::nhwc && st.node->op_type != "Concat" && !st.copies.empty())
+      for (size_t k = 0; k < st.out.size(); ++k) st.copy_skip[k] = !read[st.out[k]];
+}
+
+// Channel Concat/Split/Slice in NHWC become strided copies; Sigmoid and
+// Softmax get oneDNN's vectorised exponentials.
+void OnnxGraphRunner::Impl::plan_fast_paths(Step& step) {
+  const std::string& op = step.node->op_type;
+  if (step.kind == StepKind::nhwc && op == "Concat") {
+    std::vector<int> reads;
+    int64_t channel = 0;
+    for (size_t k = 0; k < step.in.size();) {
+      int from = step.in[k];
+      int64_t width = values[from].shape[1], src_offset = 0;
+      auto it = split_source.find(from);
+      size_t next = k + 1;
+      if (it != split_source.end()) {
+        // Extend over the following inputs cut from the same tensor, in order.
+        const int cut_from = it->second.first;
+        int64_t end = it->second.second + width;
+        for (; next < step.in.size(); ++next) {
+          auto nt = split_source.find(step.in[next]);
+          if (nt == split_source.end() || nt->second.first != cut_from || nt->second.second != end) break;
+          end += values[step.in[next]].shape[1];
+        }
+        if (next > k + 1) {
+          from = cut_from;
+          src_offset = it->second.second;
+          width = end - src_offset;
+        }
+      }
+      step.copies.push_back(static_cast<int>(width));  // NHWC channel copies: the width
+      step.copy_offsets.push_back(channel);
+      step.copy_from.push_back(from);
+      // The offset into the source rides on the read pointer: keep it with the value id.
+      step.copy_skip.push_back(false);
+      step.copy_src_offset.push_back(src_offset);
+      if (std::find(reads.begin(), reads.end(), from) == reads.end()) reads.push_back(from);
+      channel += width;
+      k = next;
+    }
+    step.in = reads;  // what the step reads, for the buffer lifetimes
+    return;
+  }
+  if (step.kind == StepKind::nhwc && (op == "Split" || op == "Slice")) {
+    int64_t channel = op == "Slice" ? step.channel_offset : 0;
+    for (int id : step.out) {
+      const Shape& part = values[id].shape;
+      step.copies.push_back(static_cast<int>(part[1]));  // NHWC channel copies: the width
+      step.copy_offsets.push_back(channel);
+      step.copy_skip.push_back(false);
+      split_source[id] = {step.in[0], channel};
+      channel += part[1];
+    }
+    return;
+  }
+  if ((step.kind == StepKind::nhwc || step.kind == StepKind::plain) && op == "Sigmoid" && step.in.size() == 1 &&
+      !values[step.in[0]].is_int)
+    step.elementwise = add_elementwise(ElementwiseKind::logistic, values[step.in[0]].shape);
+  if (step.kind == StepKind::plain && op == "Softmax" && step.in.size() == 1 && !values[step.in[0]].is_int)
+    step.elementwise = add_elementwise(ElementwiseKind::exp, values[step.in[0]].shape);
 }
 
 // Gives every runtime value a buffer slot, reusing a slot once its last reader ran.
 void OnnxGraphRunner::Impl::assign_slots() {
+  // A reshape-like step's output shares its input's slot (`root`), which then
+  // lives until the last reader of either.
+  std::vector<int> root(values.size());
+  for (size_t id = 0; id < values.size(); ++id) root[id] = static_cast<int>(id);
+  for (const Step& st : steps)
+    if (st.alias) root[st.out[0]] = root[st.in[0]];
   std::vector<int> last_use(values.size(), -1);
   for (size_t s = 0; s < steps.size(); ++s)
     for (int id : steps[s].in)
-      if (id >= 0) last_use[id] = static_cast<int>(s);
-  for (int id : outputs) last_use[id] = std::numeric_limits<int>::max();
+      if (id >= 0) last_use[root[id]] = static_cast<int>(s);
+  for (int id : outputs) last_use[root[id]] = std::numeric_limits<int>::max();
   std::vector<int> free_slots;
   auto take = [&](size_t n) {
     int best = -1;
@@ -1280,13 +1437,15 @@ void OnnxGraphRunner::Impl::assign_slots() {
     return sl;
   };
   for (size_t s = 0; s < steps.size(); ++s) {
-    for (int id : steps[s].out) values[id].slot = take(static_cast<size_t>(numel(values[id].shape)));
+    for (int id : steps[s].out)
+      values[id].slot = steps[s].alias ? values[steps[s].in[0]].slot : take(static_cast<size_t>(numel(values[id].shape)));
     // Free inputs read for the last time, and outputs nobody reads.
     std::set<int> done;
     for (int id : steps[s].in)
-      if (id >= 0 && id != input && !values[id].is_const && last_use[id] == static_cast<int>(s)) done.insert(id);
+      if (id >= 0 && root[id] != input && !values[id].is_const && last_use[root[id]] == static_cast<int>(s))
+        done.insert(root[id]);
     for (int id : steps[s].out)
-      if (last_use[id] < 0) done.insert(id);
+      if (root[id] == id && last_use[id] < 0) done.insert(id);
     for (int id : done) free_slots.push_back(values[id].slot);
   }
 }
@@ -1324,6 +1483,27 @@ std::string OnnxGraphRunner::summary() const {
          " other, " + std::to_string(layout) + " layout changes";
 }
 
+namespace {
+
+// A Sigmoid or Softmax step with its oneDNN exponential.
+void run_with_elementwise(const Elementwise& f, const Step& s, const Shape& sh, int64_t opset, const float* in,
+                          float* out) {
+  if (s.node->op_type == "Sigmoid") return f.run(in, out);
+  const int64_t rank = static_cast<int64_t>(sh.size());
+  const OnnxAttribute* a = s.node->attribute("axis");
+  int64_t axis = a ? a->i : (opset >= 13 ? -1 : 1);
+  if (axis < 0) axis += rank;  // validated at plan time
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d < axis) outer *= sh[d];
+    else if (d == axis || opset < 13) len *= sh[d];
+    else inner *= sh[d];
+  }
+  softmax_middle(in, out, outer, len, inner, f);
+}
+
+}  // namespace
+
 std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
   const Impl& m = *impl_;
   std::unique_ptr<Workspace> ws;
@@ -1351,6 +1531,7 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
   };
   const int previous_threads = omp_get_max_threads();
   omp_set_num_threads(m.threads);
+  const FlushDenormals flush(m.threads);
 
   // MMFUSE_GRAPH_PROFILE=1: time per op type on stderr (development aid).
   static const bool profile = std::getenv("MMFUSE_GRAPH_PROFILE") != nullptr;
@@ -1373,14 +1554,22 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
         case StepKind::conv:
           m.convs[s.conv]->run(data(s.in[0]), data(s.out[0]), ws->scratch->data);
           break;
-        case StepKind::to_nhwc:
-        case StepKind::to_plain: {
+        case StepKind::conv_plain: {
           const Shape& sh = m.values[s.in[0]].shape;
-          if (s.kind == StepKind::to_nhwc) to_nhwc(data(s.in[0]), data(s.out[0]), sh[1], sh[2] * sh[3]);
-          else to_plain(data(s.in[0]), data(s.out[0]), sh[1], sh[2] * sh[3]);
+          conv1x1_plain(data(s.in[0]), sh[1], sh[2] * sh[3], s.weights, s.bias, data(s.out[0]));
           break;
         }
+        case StepKind::to_nhwc:
+        case StepKind::to_plain:
+          m.copies[s.copies[0]]->run(data(s.in[0]), data(s.out[0]));
+          break;
         case StepKind::plain: {
+          if (s.alias) break;
+          if (s.elementwise >= 0) {
+            run_with_elementwise(*m.elementwise[s.elementwise], s, m.values[s.in[0]].shape, m.opset, data(s.in[0]),
+                                 data(s.out[0]));
+            break;
+          }
           std::vector<Arg> args;
           for (int id : s.in) args.push_back(arg(id));
           std::vector<Out> outs(s.out.size());
@@ -1394,6 +1583,28 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
         }
         case StepKind::nhwc: {
           const std::string& op = s.node->op_type;
+          if (s.elementwise >= 0) {
+            run_with_elementwise(*m.elementwise[s.elementwise], s, m.values[s.in[0]].shape, m.opset, data(s.in[0]),
+                                 data(s.out[0]));
+            break;
+          }
+          if (!s.copies.empty()) {
+            // Concat writes each input at its channel offset; Split/Slice read theirs.
+            const bool gather = op == "Concat";
+            const Shape& first = m.values[s.in[0]].shape;
+            const int64_t pixels = first[2] * first[3];
+            for (size_t k = 0; k < s.copies.size(); ++k) {
+              const int64_t width = s.copies[k];
+              if (gather) {
+                const int from = s.copy_from[k];
+                copy_channel_rows(data(from) + s.copy_src_offset[k], m.values[from].shape[1], data(s.out[0]) + s.copy_offsets[k],
+                                  m.values[s.out[0]].shape[1], pixels, width, m.threads);
+              } else if (!s.copy_skip[k]) {
+                copy_channel_rows(data(s.in[0]) + s.copy_offsets[k], first[1], data(s.out[k]), width, pixels, width, m.threads);
+              }
+            }
+            break;
+          }
           std::vector<Arg> args;
           for (int id : s.in) args.push_back(arg(id));
           std::vector<Out> outs(s.out.size());

@@ -1,6 +1,7 @@
 #include "models/yolo_postprocess.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 
 #include "mmfuse/error.h"
@@ -46,14 +47,27 @@ std::vector<RawDetection> yolo_nms(const float* output, YoloLayout layout, int64
                                        " leaves no class scores");
   // Element (field f, anchor a) of the output.
   auto at = [&](int64_t a, int64_t f) { return v8 ? output[f * cols + a] : output[a * cols + f]; };
+  // v8: each anchor's best class, found class row by class row (the rows are
+  // contiguous; reading an anchor's column would stride through the whole
+  // output once per anchor). Ties keep the lower class, as the column scan did.
+  std::vector<float> best_score;
+  std::vector<int32_t> best_of;
+  if (v8) {
+    best_score.assign(output + 4 * cols, output + 5 * cols);
+    best_of.assign(anchors, 0);
+    for (int64_t c = 1; c < nc; ++c) {
+      const float* row = output + (4 + c) * cols;
+      for (int64_t a = 0; a < anchors; ++a)
+        if (row[a] > best_score[a]) best_score[a] = row[a], best_of[a] = static_cast<int32_t>(c);
+    }
+  }
   std::vector<RawDetection> cand;
   for (int64_t a = 0; a < anchors; ++a) {
     float best;
     int64_t best_class = 0;
     if (v8) {
-      best = at(a, 4);
-      for (int64_t c = 1; c < nc; ++c)
-        if (at(a, 4 + c) > best) best = at(a, 4 + c), best_class = c;
+      best = best_score[a];
+      best_class = best_of[a];
     } else {
       const float obj = at(a, 4);
       if (!(obj > o.conf)) continue;

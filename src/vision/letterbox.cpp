@@ -39,11 +39,15 @@ Letterboxed letterbox(const Image& image, int target_height, int target_width, b
   out.width = new_w + left + right;
   const size_t plane = static_cast<size_t>(out.height) * out.width;
   out.chw.assign(plane * 3, 114.f / 255.f);
+  // v / 255.f for every byte, looked up (the same floats as dividing each pixel).
+  float scaled[256];
+  for (int v = 0; v < 256; ++v) scaled[v] = static_cast<float>(v) / 255.f;
   for (int y = 0; y < new_h; ++y) {
     const uint8_t* row = resized.ptr<uint8_t>(y);
-    for (int x = 0; x < new_w; ++x) {
-      const size_t at = static_cast<size_t>(y + top) * out.width + (x + left);
-      for (int c = 0; c < 3; ++c) out.chw[c * plane + at] = static_cast<float>(row[x * 3 + c]) / 255.f;
+    const size_t at = static_cast<size_t>(y + top) * out.width + left;
+    for (int c = 0; c < 3; ++c) {
+      float* dst = out.chw.data() + c * plane + at;
+      for (int x = 0; x < new_w; ++x) dst[x] = scaled[row[x * 3 + c]];
     }
   }
   return out;
