@@ -54,8 +54,8 @@ bool IndexReplica::refresh() {
               << marker << " (still serving the previous one): " << e.what() << "\n";
     return false;
   }
+  // CURRENT is the truth, also when it goes back (a folder rebuilt from scratch).
   std::lock_guard<std::mutex> lock(mutex_);
-  if (current_ && fresh->generation() < current_->generation()) return false;
   current_ = std::move(fresh);
   marker_ = loaded_marker;
   return true;

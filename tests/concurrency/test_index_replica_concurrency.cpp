@@ -68,9 +68,11 @@ TEST(ConcurrencyIndexReplica, SearchesSeeWholeGenerationsWhileTheWriterPublishes
         const bool whole = v && v->size() == n && n % kPerCommit == 0 &&
                            n == static_cast<size_t>(store->generation() * kPerCommit);
         bool hits_known = true;
-        if (v)
-          for (const auto& hit : v->search(q.data(), 1, 100, 1)[0])
+        if (v) {
+          const auto hits = v->search(q.data(), 1, 100, 1);
+          for (const auto& hit : hits[0])
             hits_known = hits_known && store->catalog().item_by_id(hit.id).has_value();
+        }
         if (!whole || !hits_known || store->generation() < last) ++failures;
         last = store->generation();
         ++searches;

@@ -134,9 +134,9 @@ TEST(IndexPublish, ReplicasOpenOnlyPublishedGenerationsAndOldOnesStayUsable) {
   EXPECT_EQ(old->catalog().count("text"), 3u);
   EXPECT_EQ(searchable(*old), 3u);
   const float q[kDim] = {0.5f, 0.5f, 0.5f, 0.5f};
-  EXPECT_EQ(old->vectors("text")->search(q, 1, 10, 1)[0].size(), 3u);
-  for (const auto& hit : old->vectors("text")->search(q, 1, 10, 1)[0])
-    EXPECT_TRUE(old->catalog().item_by_id(hit.id).has_value());
+  const auto hits = old->vectors("text")->search(q, 1, 10, 1);
+  EXPECT_EQ(hits[0].size(), 3u);
+  for (const auto& hit : hits[0]) EXPECT_TRUE(old->catalog().item_by_id(hit.id).has_value());
 
   // What a publish killed half-way leaves is never read, and is cleared by the next.
   std::ofstream(dir / "published" / "catalog.9.sqlite.tmp") << "half";
@@ -238,17 +238,24 @@ std::set<std::string> found_texts(RunningServer& s, const std::string& text) {
                            "application/json");
   std::set<std::string> out;
   if (!r || r->status != 200) return out;
-  for (const auto& hit : json_of(r)["results"]) out.insert(hit["path"].get<std::string>());
+  const nlohmann::json answer = json_of(r);
+  for (const auto& hit : answer["results"]) out.insert(hit["path"].get<std::string>());
   return out;
 }
 
 // Waits (up to 20 s) until the replica's search finds exactly `want`.
-bool replica_finds(RunningServer& s, const std::set<std::string>& want) {
+::testing::AssertionResult replica_finds(RunningServer& s, const std::set<std::string>& want) {
+  std::set<std::string> got;
   for (int i = 0; i < 400; ++i) {
-    if (found_texts(s, "a red bicycle") == want) return true;
+    got = found_texts(s, "a red bicycle");
+    if (got == want) return ::testing::AssertionSuccess();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return false;
+  auto r = s.client().Post("/v1/search", R"({"text":"a red bicycle","type":"text"})",
+                           "application/json");
+  return ::testing::AssertionFailure()
+         << "the replica finds " << got.size() << " items; last answer: "
+         << (r ? std::to_string(r->status) + " " + r->body.substr(0, 300) : "none");
 }
 
 int run_status(const std::string& cmd) {
