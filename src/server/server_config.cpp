@@ -332,7 +332,8 @@ void validate_server_config(const ServerConfig& c) {
     throw_error(ErrorKind::not_found, "static_root: " + c.static_root + " is not a folder");
   if (!c.evidence_root.empty() && !fs::is_directory(c.evidence_root))
     throw_error(ErrorKind::not_found, "evidence_root: " + c.evidence_root + " is not a folder");
-  for (const auto& root : c.index_import_roots)
+  // A read replica never imports (its copy of the folders may not exist).
+  for (const auto& root : c.index_read_only ? std::vector<std::string>{} : c.index_import_roots)
     if (!fs::is_directory(root))
       throw_error(ErrorKind::not_found, "index.import_roots: " + root + " is not a folder");
   for (const auto& o : c.cors_origins)
