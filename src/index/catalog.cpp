@@ -128,12 +128,14 @@ Catalog::Catalog(const std::filesystem::path& file, Snapshot) : file_(file) {
   if (!std::filesystem::exists(file))
     throw_error(ErrorKind::not_found, file.string() + ": no published index catalogue here");
   const std::string uri = file_uri(file) + "?immutable=1";
-  if (sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(uri.c_str(), &db_,
+                      SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
-    throw_error(ErrorKind::not_found, file.string() + ": cannot open the published catalogue: " + msg);
+    throw_error(ErrorKind::not_found,
+                file.string() + ": cannot open the published catalogue: " + msg);
   }
   try {
     refresh_caption_columns();

@@ -63,9 +63,9 @@ std::unique_ptr<IndexStore> IndexStore::open_published(const fs::path& dir) {
   for (int attempt = 0;; ++attempt) {
     const std::string name = published_marker(dir);
     if (name.empty())
-      throw_error(ErrorKind::not_found,
-                  (pub / kMarker).string() + ": nothing published yet (the writer publishes "
-                                              "after its next add, or `mmfuse index publish`)");
+      throw_error(ErrorKind::not_found, (pub / kMarker).string() +
+                                            ": nothing published yet (the writer publishes "
+                                            "after its next add, or `mmfuse index publish`)");
     MMFUSE_CHECK(catalog_generation(name) >= 0, bad_input,
                  (pub / kMarker).string() + ": \"" + name + "\" is not a published catalogue name");
     try {

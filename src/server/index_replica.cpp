@@ -50,8 +50,8 @@ bool IndexReplica::refresh() {
     loaded_marker = store->catalog().file().filename().string();
     fresh = std::move(store);
   } catch (const std::exception& e) {
-    std::cerr << "mmfuse serve: index " << dir_ << ": cannot load published generation "
-              << marker << " (still serving the previous one): " << e.what() << "\n";
+    std::cerr << "mmfuse serve: index " << dir_ << ": cannot load published generation " << marker
+              << " (still serving the previous one): " << e.what() << "\n";
     return false;
   }
   // CURRENT is the truth, also when it goes back (a folder rebuilt from scratch).

@@ -26,7 +26,9 @@ std::string default_lease_holder() {
 
 IndexWriterLease::IndexWriterLease(store::Store& store, const std::string& index_dir,
                                    std::string holder, int64_t lease_ms)
-    : store_(store), name_(index_writer_lease_name(index_dir)), holder_(std::move(holder)),
+    : store_(store),
+      name_(index_writer_lease_name(index_dir)),
+      holder_(std::move(holder)),
       lease_ms_(lease_ms) {
   std::pair<std::string, int64_t> current;
   if (!store_.acquire_lease(name_, holder_, lease_ms_, &current)) {

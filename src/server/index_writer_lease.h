@@ -41,8 +41,7 @@ class IndexWriterLease {
   // Takes the lease or throws IndexWriterBusy naming the holder and how long
   // its lease still runs.
   IndexWriterLease(store::Store& store, const std::string& index_dir,
-                   std::string holder = default_lease_holder(),
-                   int64_t lease_ms = kDefaultLeaseMs);
+                   std::string holder = default_lease_holder(), int64_t lease_ms = kDefaultLeaseMs);
   // Stops renewing and releases the lease (the next writer need not wait).
   ~IndexWriterLease();
   IndexWriterLease(const IndexWriterLease&) = delete;

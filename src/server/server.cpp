@@ -262,13 +262,14 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(con
       c.data_dir = impl_->ctx.plant->data_dir().string();  // evidence at DATA/evidence
   }
   if (c.index_read_only) {
-    impl_->ctx.index_replica = std::make_unique<IndexReplica>(
-        c.index_dir, std::chrono::milliseconds(c.index_poll_ms));
+    impl_->ctx.index_replica =
+        std::make_unique<IndexReplica>(c.index_dir, std::chrono::milliseconds(c.index_poll_ms));
     IndexReplica* replica = impl_->ctx.index_replica.get();
     impl_->ctx.metrics.add_sampled(
         "mmfuse_index_generation", "gauge",
-        "Index generation this read replica searches (-1: none published yet).",
-        [replica] { return std::vector<std::pair<std::string, double>>{{"", double(replica->generation())}}; });
+        "Index generation this read replica searches (-1: none published yet).", [replica] {
+          return std::vector<std::pair<std::string, double>>{{"", double(replica->generation())}};
+        });
   }
   impl_->configure();
 }
@@ -331,7 +332,7 @@ void Server::stop() {
   // In-flight requests have finished (the listener joined its workers); this
   // cancels nothing that a client still waits for.
   for (auto& m : impl_->ctx.generative_models) m->scheduler.reset();
-  if (impl_->ctx.plant) impl_->ctx.plant->stop();  // flush the alarm outbox
+  if (impl_->ctx.plant) impl_->ctx.plant->stop();                  // flush the alarm outbox
   if (impl_->ctx.index_replica) impl_->ctx.index_replica.reset();  // stops its watcher
   {
     std::lock_guard<std::mutex> lock(impl_->stop_mutex);

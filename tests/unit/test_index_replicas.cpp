@@ -10,9 +10,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <set>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "index/index_store.h"
@@ -147,8 +147,7 @@ TEST(IndexPublish, ReplicasOpenOnlyPublishedGenerationsAndOldOnesStayUsable) {
   EXPECT_FALSE(fs::exists(dir / "published" / "catalog.9.sqlite.tmp"));
   EXPECT_FALSE(fs::exists(dir / "published" / "text.9.faiss.tmp"));
   // Readers opened the snapshots immutable: no -wal, -shm or journal files appear.
-  for (const auto& n : names_in(dir / "published"))
-    EXPECT_EQ(n.find("-"), std::string::npos) << n;
+  for (const auto& n : names_in(dir / "published")) EXPECT_EQ(n.find("-"), std::string::npos) << n;
   EXPECT_EQ(IndexStore::open_published(dir)->catalog().count("text"), 8u);
 }
 
@@ -156,7 +155,7 @@ TEST(IndexReplicaView, SwapsToANewerGenerationWhileSearchesKeepTheirs) {
   TempFolder tmp;
   const fs::path dir = tmp.path / "idx";
   server::IndexReplica replica(dir.string(), std::chrono::hours(1));  // refreshed by hand
-  EXPECT_EQ(replica.open(), nullptr);  // nothing published yet
+  EXPECT_EQ(replica.open(), nullptr);                                 // nothing published yet
   EXPECT_EQ(replica.generation(), -1);
   auto w = new_index(dir);
   add_items(*w, "a", 2);
@@ -312,10 +311,10 @@ TEST_P(ServerIndexReplicasP, WriterAddsReplicaFollowsSecondWriterRefusedDeadLeas
   const fs::path texts = tmp.path / "texts.txt";
   std::ofstream(texts) << "a blue kite\n";
   const fs::path err = tmp.path / "err.txt";
-  EXPECT_EQ(run_status(std::string(MMFUSE_BINARY) + " index add-text --quiet --index " +
-                       dir.string() + " --store '" + url() + "' " + texts.string() + " > /dev/null 2> " +
-                       err.string()),
-            2);
+  EXPECT_EQ(
+      run_status(std::string(MMFUSE_BINARY) + " index add-text --quiet --index " + dir.string() +
+                 " --store '" + url() + "' " + texts.string() + " > /dev/null 2> " + err.string()),
+      2);
   EXPECT_NE(file_text(err).find("node-7:4242"), std::string::npos) << file_text(err);
 
   // That writer dies: once its lease runs out (here: renewed to 1 ms, then never
@@ -326,9 +325,10 @@ TEST_P(ServerIndexReplicasP, WriterAddsReplicaFollowsSecondWriterRefusedDeadLeas
   ASSERT_EQ(after->status, 201) << after->body;
   EXPECT_TRUE(replica_finds(replica, {"t1", "t2", "t3"}));
   // The CLI writer too (it publishes, since the folder is published).
-  EXPECT_EQ(run_status(std::string(MMFUSE_BINARY) + " index add-text --quiet --index " +
-                       dir.string() + " --store '" + url() + "' " + texts.string() + " > /dev/null"),
-            0);
+  EXPECT_EQ(
+      run_status(std::string(MMFUSE_BINARY) + " index add-text --quiet --index " + dir.string() +
+                 " --store '" + url() + "' " + texts.string() + " > /dev/null"),
+      0);
   EXPECT_TRUE(replica_finds(replica, {"t1", "t2", "t3", texts.string() + ":1"}));
 }
 
