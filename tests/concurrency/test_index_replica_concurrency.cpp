@@ -37,9 +37,9 @@ TEST(ConcurrencyIndexReplica, SearchesSeeWholeGenerationsWhileTheWriterPublishes
     for (int i = 0; i < kPerCommit; ++i, ++next) {
       ItemRecord item;
       item.type = "text";
-      item.path = "t" + std::to_string(next);
+      item.path = std::to_string(next);  // (GCC 12 -O3 warns on "t" + string: a false -Wrestrict)
       item.text = item.path;
-      item.hash = "h" + item.path;
+      item.hash = item.path;
       item.added_at = "2026-12-07T00:00:00Z";
       c.inserts.push_back(item);
       float norm = 0;
