@@ -1,5 +1,7 @@
-// `mmfuse index add | add-text | sync | remove | stats | bench`: build and
-// maintain an index folder (FAISS + SQLite catalogue, see docs/retrieval.md).
+// `mmfuse index add | add-text | sync | remove | publish | stats | bench`: build
+// and maintain an index folder (FAISS + SQLite catalogue, see docs/retrieval.md).
+// With a store (--store or $MMFUSE_STORE) the writing commands hold the index
+// writer lease in it (docs/scale-out.md, "Retrieval replicas").
 #include <filesystem>
 #include <optional>
 
@@ -9,6 +11,8 @@
 #include "core/thread_pool.h"
 #include "index/indexer.h"
 #include "mmfuse/error.h"
+#include "server/index_writer_lease.h"
+#include "store/store.h"
 #include "tools/ann_bench.h"
 
 namespace mmfuse::cli {
@@ -24,7 +28,30 @@ struct Common {
   bool quiet = false;
   std::string caption_model;
   std::optional<std::string> caption_prompt;
+  std::string store;  // --store: where the writer lease is taken
 };
+
+// The store and the writer lease held in it while a command writes (none
+// without a store: one box, where the folder's flock is enough).
+struct WriterLease {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<server::IndexWriterLease> lease;  // declared last: released first
+};
+
+WriterLease take_writer_lease(const Common& c) {
+  WriterLease w;
+  const std::string url = store_url_or_env(c.store, false);
+  if (url.empty()) return w;
+  w.store = store::Store::open(store::parse_store_url(url));
+  w.lease = std::make_unique<server::IndexWriterLease>(*w.store, c.index);
+  return w;
+}
+
+void add_lease_option(CLI::App* cmd, Common& c) {
+  cmd->add_option("--store", c.store,
+                  "Shared store (sqlite:///path or postgresql://...; default $MMFUSE_STORE) "
+                  "holding the index writer lease: a second writer of the folder is refused");
+}
 
 void add_caption_options(CLI::App* cmd, Common& c) {
   cmd->add_option("--caption-model", c.caption_model,
@@ -128,8 +155,10 @@ void register_index(CLI::App& app) {
   add_build_options(add, *c);
   add_caption_options(add, *c);
   add->add_option("paths", *paths, "Image files or folders")->required();
+  add_lease_option(add, *c);
   add->callback([c, paths] {
     apply_threads(c->threads);
+    const auto lease = take_writer_lease(*c);
     Indexer indexer(c->index, options_of(*c));
     print_report(indexer, indexer.add_files(*paths));
   });
@@ -140,8 +169,10 @@ void register_index(CLI::App& app) {
   add_common(add_text, *c, true);
   add_build_options(add_text, *c);
   add_text->add_option("file", *text_file, "Text file (.txt or .jsonl)")->required();
+  add_lease_option(add_text, *c);
   add_text->callback([c, text_file] {
     apply_threads(c->threads);
+    const auto lease = take_writer_lease(*c);
     Indexer indexer(c->index, options_of(*c));
     print_report(indexer, indexer.add_texts(*text_file));
   });
@@ -152,8 +183,10 @@ void register_index(CLI::App& app) {
   add_build_options(sync, *c);
   add_caption_options(sync, *c);
   sync->add_option("paths", *paths, "Folders (default: those given to earlier adds)");
+  add_lease_option(sync, *c);
   sync->callback([c, paths] {
     apply_threads(c->threads);
+    const auto lease = take_writer_lease(*c);
     IndexOptions o = options_of(*c);
     Indexer indexer(c->index, o);
     print_report(indexer, indexer.sync(*paths));
@@ -162,10 +195,28 @@ void register_index(CLI::App& app) {
   auto* remove = index->add_subcommand("remove", "Remove items by file, folder or text key");
   add_common(remove, *c, false);
   remove->add_option("paths", *paths, "Files, folders or text keys")->required();
+  add_lease_option(remove, *c);
   remove->callback([c, paths] {
     apply_threads(c->threads);
+    const auto lease = take_writer_lease(*c);
     Indexer indexer(c->index, options_of(*c));
     print_report(indexer, indexer.remove(*paths));
+  });
+
+  auto* publish = index->add_subcommand(
+      "publish",
+      "Publish the committed generation to INDEX/published for read replicas (serve "
+      "--index-read-only); later writes then publish by themselves");
+  publish->add_option("--index", c->index, "Index folder")->required();
+  add_lease_option(publish, *c);
+  publish->callback([c] {
+    const auto lease = take_writer_lease(*c);
+    auto store = IndexStore::open_write(c->index, false);
+    store->publish(true);
+    print_json({{"index", store->dir().string()},
+                {"generation", store->generation()},
+                {"published", IndexStore::published_marker(c->index)},
+                {"count", store->catalog().count("")}});
   });
 
   auto* stats =

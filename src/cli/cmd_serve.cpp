@@ -45,7 +45,7 @@ void register_serve(CLI::App& app) {
         evidence_root, keys_file;
     std::vector<std::string> api_keys, cors, adapters;
     int64_t max_running = -1, max_queued = -1;
-    bool allow_remote_images = false;
+    bool allow_remote_images = false, index_read_only = false, index_publish = false;
     int port = -1, threads = -1, http_threads = -1, max_wait_ms = -1, timeout_s = -1;
     int64_t max_batch = -1, queue_size = -1, max_body = -1, max_pixels = -1;
     bool no_batching = false, check = false;
@@ -79,6 +79,11 @@ void register_serve(CLI::App& app) {
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--index", opt->index,
                   "Retrieval index folder for /v1/search and /v1/index/items");
+  cmd->add_flag("--index-read-only", opt->index_read_only,
+                "Serve the index as a read replica: search what the writer published under "
+                "INDEX/published, switch to newer generations as they appear, refuse writes");
+  cmd->add_flag("--index-publish", opt->index_publish,
+                "Publish each written generation to INDEX/published for read replicas");
   cmd->add_option("--plant", opt->plant, "Plant file for the inspection routes");
   cmd->add_option("--data", opt->data, "Plant data folder (store and evidence)");
   add_store_option(cmd, &opt->store);
@@ -157,6 +162,8 @@ void register_serve(CLI::App& app) {
     if (opt->threads >= 0) c.threads = opt->threads;
     if (opt->http_threads > 0) c.http_threads = opt->http_threads;
     if (!opt->index.empty()) c.index_dir = opt->index;
+    if (opt->index_read_only) c.index_read_only = true;
+    if (opt->index_publish) c.index_publish = true;
     if (!opt->plant.empty()) c.plant_file = opt->plant;
     if (!opt->data.empty()) c.data_dir = opt->data;
     if (!opt->store.empty()) c.store_url = opt->store;
@@ -202,6 +209,8 @@ void register_serve(CLI::App& app) {
                   {"generative_models", generative},
                   {"detectors", detectors},
                   {"index", c.index_dir},
+                  {"index_read_only", c.index_read_only},
+                  {"index_publish", c.index_publish},
                   {"plant", c.plant_file},
                   {"data_dir", c.data_dir},
                   {"store", store::redact_store_url(c.store_url)},

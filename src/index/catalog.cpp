@@ -104,6 +104,69 @@ Catalog::Catalog(const std::filesystem::path& file, bool create) : file_(file) {
   }
 }
 
+namespace {
+
+// A file: URI for sqlite3_open_v2 (the characters URIs reserve are escaped).
+std::string file_uri(const std::filesystem::path& file) {
+  std::string uri = "file:";
+  for (unsigned char c : file.string()) {
+    if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) {
+      static const char* hex = "0123456789ABCDEF";
+      uri += '%';
+      uri += hex[c >> 4];
+      uri += hex[c & 15];
+    } else {
+      uri += static_cast<char>(c);
+    }
+  }
+  return uri;
+}
+
+}  // namespace
+
+Catalog::Catalog(const std::filesystem::path& file, Snapshot) : file_(file) {
+  if (!std::filesystem::exists(file))
+    throw_error(ErrorKind::not_found, file.string() + ": no published index catalogue here");
+  const std::string uri = file_uri(file) + "?immutable=1";
+  if (sqlite3_open_v2(uri.c_str(), &db_,
+                      SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw_error(ErrorKind::not_found,
+                file.string() + ": cannot open the published catalogue: " + msg);
+  }
+  try {
+    refresh_caption_columns();
+  } catch (const Error& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw_error(ErrorKind::bad_input,
+                file.string() + ": not a usable SQLite catalogue (" + e.what() + ")");
+  }
+}
+
+void Catalog::write_snapshot(const std::filesystem::path& out) {
+  MMFUSE_CHECK(!std::filesystem::exists(out), internal, out.string() + ": already exists");
+  Catalog snap(out, true);
+  // Immutable readers must not need a -wal file: no WAL from the start.
+  snap.exec("PRAGMA journal_mode=DELETE");
+  snap.create_schema();
+  SqlStatement attach(snap.db(), "ATTACH DATABASE ? AS live");
+  attach.bind(1, file_.string()).run();
+  {
+    SqlTransaction tx(snap.db(), false);  // deferred: no write lock on the live catalogue
+    snap.exec("INSERT INTO meta SELECT * FROM live.meta");
+    snap.exec(
+        "INSERT INTO items(id, type, path, text, hash, size, mtime, added_at) SELECT id, type, "
+        "path, text, hash, size, mtime, added_at FROM live.items");
+    if (has_captions()) snap.exec("INSERT INTO captions SELECT * FROM live.captions");
+    tx.commit();
+  }
+  snap.exec("DETACH DATABASE live");
+}
+
 void Catalog::refresh_caption_columns() {
   SqlStatement s(db_,
                  "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'captions'");

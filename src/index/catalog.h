@@ -36,6 +36,11 @@ class Catalog {
   // Opens (creating if `create`) the database file. Throws Error(not_found) when
   // it does not exist and create is false.
   Catalog(const std::filesystem::path& file, bool create);
+  // Opens a published snapshot (IndexStore::publish) read-only as immutable: no
+  // locks, no -wal/-shm files, so it works on a read-only volume and on a copy
+  // synced from object storage. The file must never change while open.
+  struct Snapshot {};
+  Catalog(const std::filesystem::path& file, Snapshot);
   ~Catalog();
   Catalog(const Catalog&) = delete;
   Catalog& operator=(const Catalog&) = delete;
@@ -74,6 +79,11 @@ class Catalog {
   // Ids of items whose caption matches any word of `query` (see
   // caption_query_terms), best first by FTS5's BM25, at most `limit`.
   std::vector<int64_t> caption_matches(const std::string& query, size_t limit);
+
+  // Writes a new database at `out` holding this catalogue's meta, items and
+  // captions (not the embedding cache, which only writers need) in rollback-journal
+  // mode, fsynced: what a read replica opens as a Snapshot. `out` must not exist.
+  void write_snapshot(const std::filesystem::path& out);
 
   // Embedding cache: dim floats per (model, hash).
   bool get_embedding(const std::string& model, const std::string& hash, float* out, size_t dim);

@@ -87,6 +87,7 @@ std::unique_ptr<IndexStore> IndexStore::open_read(const fs::path& dir) {
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<IndexStore> s(new IndexStore());
     s->dir_ = dir;
+    s->files_dir_ = dir;
     s->catalog_ = std::make_unique<Catalog>(dir / kCatalogFile, false);
     s->catalog_->begin_read();
     if (!s->catalog_->has_schema() || !s->catalog_->meta("format"))
@@ -114,6 +115,7 @@ std::unique_ptr<IndexStore> IndexStore::open_write(const fs::path& dir, bool cre
   }
   std::unique_ptr<IndexStore> s(new IndexStore());
   s->dir_ = dir;
+  s->files_dir_ = dir;
   s->writer_ = true;
   s->lock_fd_ = ::open((dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (s->lock_fd_ < 0)
@@ -181,7 +183,7 @@ void IndexStore::load_vectors(const std::string& type) {
   owned_[slot].reset();
   view_[slot].reset();
   if (file) {
-    const fs::path path = dir_ / *file;
+    const fs::path path = files_dir_ / *file;
     if (!fs::exists(path))
       throw_error(ErrorKind::internal,
                   path.string() + ": index file named by the catalogue is missing");

@@ -14,6 +14,17 @@
 // Readers take a snapshot (a read transaction) and load the files it names, so
 // searches never block on, or see half of, a running add. Writers are
 // serialised by an flock on DIR/lock.
+//
+// Read replicas (serve with index.read_only) do not touch DIR itself: they read
+// DIR/published/, which the writer fills after each add (once the folder exists,
+// see publish()) with files that never change once written:
+//
+//   published/catalog.<G>.sqlite   meta, items and captions of generation G
+//   published/<type>.<G'>.faiss    hard links to the FAISS files it names
+//   published/CURRENT              "catalog.<G>.sqlite", replaced atomically last
+//
+// so a replica (on a read-only mount, or a copy synced from object storage that
+// copies CURRENT last) never sees half of a generation.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +70,11 @@ class IndexStore {
 
   // A consistent snapshot for searching. Throws Error(not_found) if DIR holds no index.
   static std::unique_ptr<IndexStore> open_read(const std::filesystem::path& dir);
+  // The generation DIR/published/CURRENT names, opened read-only (a replica).
+  // Throws Error(not_found) when nothing was published yet.
+  static std::unique_ptr<IndexStore> open_published(const std::filesystem::path& dir);
+  // What DIR/published/CURRENT says ("" when absent): cheap, for polling.
+  static std::string published_marker(const std::filesystem::path& dir);
   // The single writer: waits for DIR/lock, creates DIR if `create`.
   static std::unique_ptr<IndexStore> open_write(const std::filesystem::path& dir, bool create);
   ~IndexStore();
@@ -78,6 +94,14 @@ class IndexStore {
 
   // Applies the changes as one new generation (see the protocol above).
   void commit(const ChangeSet& changes, int threads);
+  // A store over the same published generation with its own catalogue
+  // connection (one per thread): the loaded FAISS indexes are shared.
+  std::unique_ptr<IndexStore> same_generation() const;
+  // Writer: makes the committed generation what DIR/published/CURRENT names
+  // (no-op when it already is), then drops published generations older than
+  // the previous one. `force` creates DIR/published; without it, only a folder
+  // already published is (so replicas keep up once publishing was switched on).
+  void publish(bool force = false);
   // Bytes of the catalogue and index files.
   uint64_t disk_bytes() const;
 
@@ -88,6 +112,7 @@ class IndexStore {
   void remove_unreferenced_files();
 
   std::filesystem::path dir_;
+  std::filesystem::path files_dir_;  // where the FAISS files are: dir_, or dir_/published
   std::unique_ptr<Catalog> catalog_;
   bool writer_ = false;
   int lock_fd_ = -1;

@@ -278,6 +278,7 @@ IndexReport Indexer::add_files(const std::vector<std::string>& paths) {
     progress.update(first + count, report.added, report.failed);
   }
   commit(pending);
+  store_->publish();  // read replicas see the add (when the folder is published)
   progress.finish(files.size(), report.added, report.failed);
   report.seconds = seconds_since(t0);
   return report;
@@ -362,6 +363,7 @@ IndexReport Indexer::add_texts(const std::string& file) {
   }
   flush_embeds();
   commit(pending);
+  store_->publish();
   report.seconds = seconds_since(t0);
   return report;
 }
@@ -384,6 +386,7 @@ IndexReport Indexer::sync(const std::vector<std::string>& paths) {
   }
   report.removed = gone.deletes.size();
   commit(gone);
+  store_->publish();
   std::vector<std::string> present;
   for (const auto& r : roots)
     if (fs::exists(r)) present.push_back(r);
@@ -407,6 +410,7 @@ IndexReport Indexer::remove(const std::vector<std::string>& paths) {
   }
   report.removed = changes.deletes.size();
   commit(changes);
+  store_->publish();
   report.seconds = seconds_since(t0);
   return report;
 }

@@ -3,6 +3,10 @@
 // import root), DELETE /v1/index/items/{id}, GET /v1/index/items/{id}/content.
 // Queries are embedded through the batching scheduler of the model that built
 // the index; writes go through Indexer (one at a time, holding the cores).
+// A read replica (index.read_only) searches the writer's published generation
+// and refuses writes (403); with a store configured, a writer holds the index
+// writer lease in it while writing, and a second writer gets 409 naming the
+// holder (docs/scale-out.md, "Retrieval replicas").
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +18,9 @@
 #include "index/index_store.h"
 #include "index/indexer.h"
 #include "server/http_util.h"
+#include "server/index_replica.h"
+#include "server/index_writer_lease.h"
+#include "server/plant_service.h"
 #include "server/server_context.h"
 #include "vision/image_probe.h"
 
@@ -31,6 +38,32 @@ const std::string& index_dir(const ServerContext& ctx) {
 
 bool index_exists(const std::string& dir) {
   return fs::exists(fs::path(dir) / "catalog.sqlite");
+}
+
+// What searches read: the replica's generation in service, or a snapshot of
+// the folder; null when there is no index yet.
+std::unique_ptr<IndexStore> open_for_reading(ServerContext& ctx, const std::string& dir) {
+  if (ctx.index_replica) return ctx.index_replica->open();
+  if (!index_exists(dir)) return nullptr;
+  return IndexStore::open_read(dir);
+}
+
+// Before a write: refused on a read replica; with a store, the writer lease
+// (held, and renewed, until the returned object goes). Call with the
+// process's own index_write_lock held.
+std::unique_ptr<IndexWriterLease> begin_write(ServerContext& ctx, const std::string& dir) {
+  if (ctx.config.index_read_only)
+    throw HttpError(403, "read_only",
+                    "this server is a read replica of index " + dir +
+                        " (index.read_only): send index writes to the writer");
+  if (!ctx.plant) return nullptr;
+  try {
+    return std::make_unique<IndexWriterLease>(ctx.plant->store(), dir);
+  } catch (const IndexWriterBusy& e) {
+    throw HttpError(409, "conflict", e.what());
+  } catch (const Error& e) {
+    throw HttpError(503, "unavailable", std::string("index writer lease: ") + e.what());
+  }
 }
 
 Json item_json(const ItemRecord& item, float score, bool with_score, double fused_score = 0) {
@@ -108,8 +141,8 @@ void search(ServerContext& ctx, const httplib::Request& req, httplib::Response& 
     query.image = decode_limited_image(decode_data_url(body["image"].get<std::string>(), "image"),
                                        "image", ctx.config.limits.max_image_pixels);
   }
-  if (!index_exists(dir)) return send_json(res, {{"results", Json::array()}});
-  auto store = IndexStore::open_read(dir);
+  auto store = open_for_reading(ctx, dir);
+  if (!store) return send_json(res, {{"results", Json::array()}});
   LoadedModel* m = ctx.model_by_fingerprint(store->settings().model_id);
   if (!m)
     throw HttpError(
@@ -166,6 +199,7 @@ void write_file(const fs::path& path, const void* data, size_t size) {
 void add_items(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const std::string& dir = index_dir(ctx);
   ctx.require_ready();
+  if (ctx.config.index_read_only) begin_write(ctx, dir);  // 403 before reading the body
   const Json body = parse_json_object(req);
   for (const auto& [key, value] : body.items())
     MMFUSE_CHECK(key == "texts" || key == "images" || key == "paths", bad_input,
@@ -236,6 +270,7 @@ void add_items(ServerContext& ctx, const httplib::Request& req, httplib::Respons
   }
 
   std::lock_guard<std::mutex> writer(ctx.index_write_lock);
+  const auto lease = begin_write(ctx, dir);
   std::lock_guard<std::mutex> cores(ctx.inference_lock);  // the indexer embeds on the shared pool
   IndexOptions options;
   options.progress = false;
@@ -279,6 +314,7 @@ void add_items(ServerContext& ctx, const httplib::Request& req, httplib::Respons
     merge(indexer.add_files(files));
     for (const auto& f : files) keys.emplace_back("image", f);
   }
+  if (ctx.config.index_publish) indexer.store().publish(true);  // for read replicas
   Json items = Json::array();
   for (const auto& [type, key] : keys)
     if (auto item = indexer.store().catalog().item_by_path(type, key))
@@ -310,9 +346,11 @@ void add_index_routes(httplib::Server& http, ServerContext& ctx) {
               const std::string& dir = index_dir(ctx);
               ctx.require_ready();
               const int64_t id = parse_id(req.matches[1]);
+              if (ctx.config.index_read_only) begin_write(ctx, dir);
               if (!index_exists(dir))
                 throw_error(ErrorKind::not_found, "item " + std::to_string(id) + " does not exist");
               std::lock_guard<std::mutex> writer(ctx.index_write_lock);
+              const auto lease = begin_write(ctx, dir);
               std::lock_guard<std::mutex> cores(ctx.inference_lock);
               IndexOptions options;
               options.progress = false;
@@ -321,6 +359,7 @@ void add_index_routes(httplib::Server& http, ServerContext& ctx) {
               if (!item)
                 throw_error(ErrorKind::not_found, "item " + std::to_string(id) + " does not exist");
               const IndexReport r = indexer.remove({item->path});
+              if (ctx.config.index_publish) indexer.store().publish(true);
               // An uploaded image's file goes with it (files under import roots are the owner's).
               const fs::path uploads = fs::weakly_canonical(fs::path(dir) / "uploads");
               if (item->type == "image" && is_under(fs::weakly_canonical(item->path), uploads)) {
@@ -335,9 +374,9 @@ void add_index_routes(httplib::Server& http, ServerContext& ctx) {
       [&ctx](const httplib::Request& req, httplib::Response& res) {
         const std::string& dir = index_dir(ctx);
         const int64_t id = parse_id(req.matches[1]);
-        if (!index_exists(dir))
+        auto store = open_for_reading(ctx, dir);
+        if (!store)
           throw_error(ErrorKind::not_found, "item " + std::to_string(id) + " does not exist");
-        auto store = IndexStore::open_read(dir);
         auto item = store->catalog().item_by_id(id);
         if (!item || item->type != "image")
           throw_error(ErrorKind::not_found, "image item " + std::to_string(id) + " does not exist");

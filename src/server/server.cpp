@@ -14,6 +14,7 @@
 #include "mmfuse/error.h"
 #include "models/registry.h"
 #include "server/http_util.h"
+#include "server/index_replica.h"
 #include "server/plant_service.h"
 #include "server/server_context.h"
 
@@ -186,10 +187,14 @@ void Server::Impl::load() {
       ctx.detectors.push_back(std::move(d));
     }
     if (!ctx.generative_models.empty()) register_generation_metrics();
-    if (!ctx.config.index_dir.empty() &&
-        std::filesystem::exists(ctx.config.index_dir + "/catalog.sqlite")) {
+    std::unique_ptr<IndexStore> store;
+    if (ctx.index_replica)
+      store = ctx.index_replica->open();  // null until the writer first publishes
+    else if (!ctx.config.index_dir.empty() &&
+             std::filesystem::exists(ctx.config.index_dir + "/catalog.sqlite"))
+      store = IndexStore::open_read(ctx.config.index_dir);
+    if (store) {
       // Queries must be embedded by the model that built the index.
-      auto store = IndexStore::open_read(ctx.config.index_dir);
       const IndexSettings& s = store->settings();
       if (!ctx.model_by_fingerprint(s.model_id)) {
         // Not among the served models: load the one recorded in the index (checked by fingerprint).
@@ -256,6 +261,16 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(con
     if (c.data_dir.empty() && !impl_->ctx.plant->data_dir().empty())
       c.data_dir = impl_->ctx.plant->data_dir().string();  // evidence at DATA/evidence
   }
+  if (c.index_read_only) {
+    impl_->ctx.index_replica =
+        std::make_unique<IndexReplica>(c.index_dir, std::chrono::milliseconds(c.index_poll_ms));
+    IndexReplica* replica = impl_->ctx.index_replica.get();
+    impl_->ctx.metrics.add_sampled(
+        "mmfuse_index_generation", "gauge",
+        "Index generation this read replica searches (-1: none published yet).", [replica] {
+          return std::vector<std::pair<std::string, double>>{{"", double(replica->generation())}};
+        });
+  }
   impl_->configure();
 }
 
@@ -317,7 +332,8 @@ void Server::stop() {
   // In-flight requests have finished (the listener joined its workers); this
   // cancels nothing that a client still waits for.
   for (auto& m : impl_->ctx.generative_models) m->scheduler.reset();
-  if (impl_->ctx.plant) impl_->ctx.plant->stop();  // flush the alarm outbox
+  if (impl_->ctx.plant) impl_->ctx.plant->stop();                  // flush the alarm outbox
+  if (impl_->ctx.index_replica) impl_->ctx.index_replica.reset();  // stops its watcher
   {
     std::lock_guard<std::mutex> lock(impl_->stop_mutex);
     impl_->stopped = true;

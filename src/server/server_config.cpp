@@ -201,13 +201,17 @@ ServerConfig load_server_config(const fs::path& file) {
       if (n.IsScalar()) {
         c.index_dir = r.path(n, "index");
       } else {
-        r.check_keys(n, "index", {"dir", "import_roots"});
+        r.check_keys(n, "index", {"dir", "import_roots", "read_only", "poll_ms", "publish"});
         if (!n["dir"]) r.fail(n, "index.dir", "missing");
         c.index_dir = r.path(n["dir"], "index.dir");
         if (auto roots = n["import_roots"])
           for (size_t i = 0; i < roots.size(); ++i)
             c.index_import_roots.push_back(
                 r.path(roots[i], "index.import_roots[" + std::to_string(i) + "]"));
+        if (auto ro = n["read_only"]) c.index_read_only = r.boolean(ro, "index.read_only");
+        if (auto pub = n["publish"]) c.index_publish = r.boolean(pub, "index.publish");
+        if (auto poll = n["poll_ms"])
+          c.index_poll_ms = static_cast<int>(r.integer(poll, "index.poll_ms", 10, 3600000));
       }
     }
     if (auto n = root["plant"]) c.plant_file = r.path(n, "plant");
@@ -277,6 +281,10 @@ void validate_server_config(const ServerConfig& c) {
                    !c.plant_file.empty() || !c.data_dir.empty() || !c.store_url.empty(),
                bad_input, "models: give at least one model (or a plant) to serve");
   if (!c.store_url.empty()) store::parse_store_url(c.store_url);  // bad_input naming it
+  MMFUSE_CHECK(!c.index_read_only || !c.index_dir.empty(), bad_input,
+               "index.read_only: needs an index folder (index.dir or --index)");
+  MMFUSE_CHECK(!c.index_read_only || !c.index_publish, bad_input,
+               "index: read_only and publish exclude each other (a replica does not write)");
   std::set<std::string> names;
   for (const auto& m : c.models) {
     MMFUSE_CHECK(names.insert(m.name).second, bad_input, "models." + m.name + ": listed twice");
@@ -324,7 +332,8 @@ void validate_server_config(const ServerConfig& c) {
     throw_error(ErrorKind::not_found, "static_root: " + c.static_root + " is not a folder");
   if (!c.evidence_root.empty() && !fs::is_directory(c.evidence_root))
     throw_error(ErrorKind::not_found, "evidence_root: " + c.evidence_root + " is not a folder");
-  for (const auto& root : c.index_import_roots)
+  // A read replica never imports (its copy of the folders may not exist).
+  for (const auto& root : c.index_read_only ? std::vector<std::string>{} : c.index_import_roots)
     if (!fs::is_directory(root))
       throw_error(ErrorKind::not_found, "index.import_roots: " + root + " is not a folder");
   for (const auto& o : c.cors_origins)

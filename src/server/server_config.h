@@ -65,6 +65,14 @@ struct ServerConfig {
   std::vector<DetectorSpec> detectors;
   std::string index_dir;                        // retrieval index folder (optional)
   std::vector<std::string> index_import_roots;  // server-side folders POST /v1/index/items may read
+  // A read replica (`--index-read-only`, index.read_only): searches the generation
+  // the writer published under index_dir/published, polled every index_poll_ms;
+  // the write routes answer 403 (docs/scale-out.md, "Retrieval replicas").
+  bool index_read_only = false;
+  int index_poll_ms = 1000;
+  // The writer of replicas (`--index-publish`, index.publish): after each write it
+  // publishes the new generation to index_dir/published (created when absent).
+  bool index_publish = false;
   std::string plant_file;                       // plant description (inspection routes)
   std::string data_dir;                         // store + evidence of the plant
   // The store's URL (`--store`, `store:`): sqlite:///path/store.db or postgresql://...;

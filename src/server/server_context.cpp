@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "server/http_util.h"
+#include "server/index_replica.h"
 #include "server/plant_service.h"
 
 namespace mmfuse::server {

@@ -26,6 +26,7 @@
 namespace mmfuse::server {
 
 class PlantService;
+class IndexReplica;
 
 struct LoadedModel {
   std::string name, dir, fingerprint;
@@ -82,6 +83,7 @@ struct ServerContext {
   std::vector<std::unique_ptr<LoadedGenerativeModel>> generative_models;
   std::vector<std::unique_ptr<LoadedDetector>> detectors;
   std::mutex index_write_lock;          // one index writer at a time
+  std::unique_ptr<IndexReplica> index_replica;  // set when config.index_read_only
   std::unique_ptr<PlantService> plant;  // null without a plant / data folder
   std::vector<RouteInfo> routes;
 

@@ -154,6 +154,17 @@ bool Store::finish_round_when_done(const std::string& round_id) {
 
 bool Store::acquire_sink_lease(const std::string& sink, const std::string& holder,
                                int64_t lease_ms) {
+  return acquire_lease(sink, holder, lease_ms);
+}
+
+void Store::release_sink_lease(const std::string& sink, const std::string& holder) {
+  release_lease(sink, holder);
+}
+
+bool Store::acquire_lease(const std::string& name, const std::string& holder, int64_t lease_ms,
+                          std::pair<std::string, int64_t>* current) {
+  MMFUSE_CHECK(!name.empty() && !holder.empty() && lease_ms > 0, bad_input,
+               "store: a lease needs a name, a holder and lease_ms > 0");
   std::lock_guard<std::mutex> lock(write_mutex_);
   Transaction tx(*writer_, true);
   const int64_t now = clock_->now_ms();
@@ -163,19 +174,24 @@ bool Store::acquire_sink_lease(const std::string& sink, const std::string& holde
          "lease_until_ms = excluded.lease_until_ms "
          "WHERE sink_leases.holder = excluded.holder OR sink_leases.lease_until_ms <= ?4 "
          "RETURNING holder");
-  s.bind(1, sink).bind(2, holder).bind(3, now + lease_ms).bind(4, now);
+  s.bind(1, name).bind(2, holder).bind(3, now + lease_ms).bind(4, now);
   const bool held = s.step();
   while (s.step()) {
+  }
+  if (!held && current) {
+    Stmt who(*writer_, "SELECT holder, lease_until_ms FROM sink_leases WHERE sink = ?");
+    who.bind(1, name);
+    if (who.step()) *current = {who.text(0), who.i64(1)};
   }
   tx.commit();
   return held;
 }
 
-void Store::release_sink_lease(const std::string& sink, const std::string& holder) {
+void Store::release_lease(const std::string& name, const std::string& holder) {
   std::lock_guard<std::mutex> lock(write_mutex_);
   Transaction tx(*writer_, true);
   Stmt(*writer_, "UPDATE sink_leases SET lease_until_ms = 0 WHERE sink = ? AND holder = ?")
-      .bind(1, sink)
+      .bind(1, name)
       .bind(2, holder)
       .run();
   tx.commit();

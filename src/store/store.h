@@ -352,6 +352,13 @@ class Store {
   bool acquire_sink_lease(const std::string& sink, const std::string& holder, int64_t lease_ms);
   // Gives the lease up (when `holder` has it), so another process takes over at once.
   void release_sink_lease(const std::string& sink, const std::string& holder);
+  // Any other named lease, in the same table (names like "index-writer:/data/index"
+  // never collide with sink names): true when `holder` now holds `name` until
+  // now + lease_ms. When another holder has it, false, and *current (if given)
+  // says who and until when (Unix ms).
+  bool acquire_lease(const std::string& name, const std::string& holder, int64_t lease_ms,
+                     std::pair<std::string, int64_t>* current = nullptr);
+  void release_lease(const std::string& name, const std::string& holder);
 
   // ---- inspections ----
   // In ONE transaction: the inspection, its modality results, the readings, the

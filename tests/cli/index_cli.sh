@@ -112,4 +112,15 @@ $PY -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; assert r[0][
 check "search with --ef-search" $?
 expect_error "search ef 0" "--ef-search" "$MMFUSE" search --index "$TMP/hnsw" --text cat --ef-search 0
 
+# Publishing for read replicas: the committed generation under published/, later adds follow;
+# a store given, the writer lease is taken and released (a second run is not refused).
+"$MMFUSE" index publish --index "$TMP/hnsw" --store "sqlite://$TMP/store.db" >"$TMP/pub.json"
+$PY -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['published']=='catalog.%d.sqlite' % d['generation'], d" "$TMP/pub.json"
+check "index publish" $?
+"$MMFUSE" index remove --index "$TMP/hnsw" --store "sqlite://$TMP/store.db" --quiet "$TMP/photos/more/gen3.png" >/dev/null
+$PY -c "import json,sys; g=json.load(open(sys.argv[1]))['generation']; assert open(sys.argv[2]).read().strip()=='catalog.%d.sqlite' % (g+1)" "$TMP/pub.json" "$TMP/hnsw/published/CURRENT"
+check "a write after publish publishes" $?
+mkdir -p "$TMP/emptyidx"
+expect_error "publish no index" "nothing to publish" "$MMFUSE" index publish --index "$TMP/emptyidx"
+
 finish index_cli
