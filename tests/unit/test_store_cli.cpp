@@ -13,23 +13,8 @@ using mmfuse::test::StoreTempDir;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out;
-};
-
-Run run(const std::string& args) {
-  const std::string cmd = std::string(MMFUSE_BINARY) + " " + args + " 2>/dev/null";
-  Run r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Run = test::CliRun;
+Run run(const std::string& args) { return test::run_mmfuse(args); }
 
 nlohmann::json json_of(const Run& r) {
   auto j = nlohmann::json::parse(r.out, nullptr, false);

@@ -299,52 +299,30 @@ TEST_F(EdgeSyncTest, BadConfigurationIsAClearError) {
   EXPECT_EQ(c->counts().inspections, 2);
 }
 
-namespace {
-
-struct CliRun {
-  int code = -1;
-  std::string out;
-};
-
-CliRun run_cli(const std::string& args) {
-  const std::string cmd = std::string(MMFUSE_BINARY) + " " + args + " 2>/dev/null";
-  CliRun r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-}  // namespace
-
 TEST_F(EdgeSyncTest, StoreSyncCommandForwardsOnceAndReportsTheMark) {
   const fs::path data = dir_.path() / "edge";
   {
     auto e = edge();
     round(*e, 3);
   }
-  auto r = run_cli("store sync --data " + data.string() + " --to " + centre_url_ +
+  auto r = test::run_mmfuse("store sync --data " + data.string() + " --to " + centre_url_ +
                    " --edge-id cli-edge");
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["forwarded"]["edge_id"], "cli-edge");
   EXPECT_EQ(j["forwarded"]["inspections"], 3);
   EXPECT_EQ(j["forward"][0]["pending_inspections"], 0);
-  r = run_cli("store sync --data " + data.string() + " --to " + centre_url_);  // id kept
+  r = test::run_mmfuse("store sync --data " + data.string() + " --to " + centre_url_);  // id kept
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(nlohmann::json::parse(r.out)["forwarded"]["inspections"], 0);
-  r = run_cli("store info --data " + data.string());
+  r = test::run_mmfuse("store info --data " + data.string());
   ASSERT_EQ(r.code, 0);
   EXPECT_EQ(nlohmann::json::parse(r.out)["forward"][0]["edge_id"], "cli-edge");
-  r = run_cli("store info --store " + centre_url_);  // the centre lists its edges
+  r = test::run_mmfuse("store info --store " + centre_url_);  // the centre lists its edges
   ASSERT_EQ(r.code, 0);
   EXPECT_EQ(nlohmann::json::parse(r.out)["edges"][0]["edge_id"], "cli-edge");
   // An unreachable centre: exit 2, the edge keeps its rows for the next run.
-  r = run_cli("store sync --data " + data.string() + " --to postgresql://mmfuse@127.0.0.1:" +
+  r = test::run_mmfuse("store sync --data " + data.string() + " --to postgresql://mmfuse@127.0.0.1:" +
               std::to_string(mmfuse::test::free_port()) + "/x");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(centre()->counts().inspections, 3);

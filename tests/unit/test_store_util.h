@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -22,6 +23,25 @@
 #include "test_util.h"  // wait_until, holds_for
 
 namespace mmfuse::test {
+
+// Runs the built `mmfuse` with ARGS (stderr dropped): its exit code and stdout.
+struct CliRun {
+  int code = -1;
+  std::string out;
+};
+
+inline CliRun run_mmfuse(const std::string& args) {
+  const std::string cmd = std::string(MMFUSE_BINARY) + " " + args + " 2>/dev/null";
+  CliRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
 
 // A fresh folder under the system temp dir, removed with its contents at scope exit.
 class StoreTempDir {
