@@ -20,7 +20,7 @@ namespace mmfuse::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using PullClock = std::chrono::steady_clock;
 
 // hub::pull's messages name the option fields (revision, include patterns, destination
 // folder); tell the user which flag sets the one a message is about.
@@ -70,7 +70,7 @@ class ProgressPrinter : public hub::PullObserver {
   void file_started(const std::string& name, std::uint64_t offset,
                     std::optional<std::uint64_t> total) override {
     name_ = name;
-    start_ = Clock::now();
+    start_ = PullClock::now();
     start_bytes_ = done_ = offset;
     total_ = total;
     active_ = true;
@@ -81,7 +81,7 @@ class ProgressPrinter : public hub::PullObserver {
                      std::optional<std::uint64_t> total) override {
     done_ = done;
     total_ = total;
-    auto now = Clock::now();
+    auto now = PullClock::now();
     if (tty_ && !quiet_ && now - last_draw_ >= std::chrono::milliseconds(100)) draw();
   }
 
@@ -117,12 +117,12 @@ class ProgressPrinter : public hub::PullObserver {
 
  private:
   double rate_bytes_per_s() const {
-    double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    double secs = std::chrono::duration<double>(PullClock::now() - start_).count();
     return secs > 0.05 ? static_cast<double>(done_ - start_bytes_) / secs : 0.0;
   }
 
   void draw() {
-    last_draw_ = Clock::now();
+    last_draw_ = PullClock::now();
     double rate = rate_bytes_per_s();
     std::string right = "  " + human_bytes(done_);
     if (total_) right += " / " + human_bytes(*total_);
@@ -153,8 +153,8 @@ class ProgressPrinter : public hub::PullObserver {
   bool quiet_;
   bool active_ = false;
   std::string name_;
-  Clock::time_point start_{};
-  Clock::time_point last_draw_{};
+  PullClock::time_point start_{};
+  PullClock::time_point last_draw_{};
   std::uint64_t start_bytes_ = 0;
   std::uint64_t done_ = 0;
   std::optional<std::uint64_t> total_;
