@@ -77,6 +77,13 @@ ItemRecord read_item(const SqlStatement& s) {
   return r;
 }
 
+// Closes a half-opened connection and throws (the constructors' failures).
+[[noreturn]] void close_and_throw(sqlite3*& db, ErrorKind kind, const std::string& message) {
+  sqlite3_close(db);
+  db = nullptr;
+  throw_error(kind, message);
+}
+
 }  // namespace
 
 Catalog::Catalog(const std::filesystem::path& file, bool create) : file_(file) {
@@ -85,10 +92,9 @@ Catalog::Catalog(const std::filesystem::path& file, bool create) : file_(file) {
                 file.string() + ": no index catalogue here (run `mmfuse index add` first)");
   const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(file.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw_error(ErrorKind::bad_input, file.string() + ": cannot open the catalogue: " + msg);
+    close_and_throw(db_, ErrorKind::bad_input,
+                    file.string() + ": cannot open the catalogue: " +
+                        (db_ ? sqlite3_errmsg(db_) : "out of memory"));
   }
   sqlite3_busy_timeout(db_, 10000);
   try {
@@ -97,10 +103,8 @@ Catalog::Catalog(const std::filesystem::path& file, bool create) : file_(file) {
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     refresh_caption_columns();
   } catch (const Error& e) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw_error(ErrorKind::bad_input,
-                file.string() + ": not a usable SQLite catalogue (" + e.what() + ")");
+    close_and_throw(db_, ErrorKind::bad_input,
+                    file.string() + ": not a usable SQLite catalogue (" + e.what() + ")");
   }
 }
 
@@ -131,19 +135,15 @@ Catalog::Catalog(const std::filesystem::path& file, Snapshot) : file_(file) {
   if (sqlite3_open_v2(uri.c_str(), &db_,
                       SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
-    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw_error(ErrorKind::not_found,
-                file.string() + ": cannot open the published catalogue: " + msg);
+    close_and_throw(db_, ErrorKind::not_found,
+                    file.string() + ": cannot open the published catalogue: " +
+                        (db_ ? sqlite3_errmsg(db_) : "out of memory"));
   }
   try {
     refresh_caption_columns();
   } catch (const Error& e) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw_error(ErrorKind::bad_input,
-                file.string() + ": not a usable SQLite catalogue (" + e.what() + ")");
+    close_and_throw(db_, ErrorKind::bad_input,
+                    file.string() + ": not a usable SQLite catalogue (" + e.what() + ")");
   }
 }
 
