@@ -32,6 +32,8 @@ struct FitOptions {
                     "Share of good photos allowed above the threshold (held-out folds)")
         ->check(CLI::Range(0.001, 0.5));
     cmd->add_option("--folds", config.folds, "Folds for the threshold")->check(CLI::Range(2, 50));
+    cmd->add_option("--top-k", config.top_k, "Photo score = mean of this many top cells of the map")
+        ->check(CLI::Range(1, 1000));
   }
   ImageAnomalyConfig get() const {
     ImageAnomalyConfig c = config;

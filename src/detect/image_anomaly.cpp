@@ -225,7 +225,19 @@ AnomalyMap ImageAnomalyModel::score(const PatchGrid& grid) const {
   } else {
     map.cells = std::move(nearest);
   }
-  map.score = *std::max_element(map.cells.begin(), map.cells.end());
+  std::vector<float> sorted = map.cells;
+  std::sort(sorted.begin(), sorted.end());
+  if (config_.subtract_median) {
+    // Per-photo normalisation: the median cell is the photo's own "normal".
+    const float median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                           : 0.5f * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+    for (float& v : map.cells) v -= median;
+    for (float& v : sorted) v -= median;
+  }
+  const size_t k = std::min<size_t>(static_cast<size_t>(std::max(1, config_.top_k)), sorted.size());
+  double top = 0.0;
+  for (size_t i = sorted.size() - k; i < sorted.size(); ++i) top += sorted[i];
+  map.score = top / static_cast<double>(k);
   return map;
 }
 
@@ -272,6 +284,8 @@ nlohmann::json image_anomaly_config_to_json(const ImageAnomalyConfig& c) {
           {"bank_size", c.bank_size},
           {"coreset_candidates", c.coreset_candidates},
           {"smooth", c.smooth},
+          {"top_k", c.top_k},
+          {"subtract_median", c.subtract_median},
           {"false_alarm_rate", c.false_alarm_rate},
           {"folds", c.folds},
           {"seed", c.seed}};
@@ -298,6 +312,10 @@ ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const
   c.coreset_candidates = f.positive("coreset_candidates", c.coreset_candidates);
   c.smooth = static_cast<float>(f.number("smooth", c.smooth));
   MMFUSE_CHECK(c.smooth >= 0 && c.smooth < 100, bad_input, where + ": smooth out of range");
+  c.top_k = f.positive("top_k", c.top_k);
+  MMFUSE_CHECK(!j.contains("subtract_median") || j["subtract_median"].is_boolean(), bad_input,
+               where + ": subtract_median must be true or false");
+  c.subtract_median = j.value("subtract_median", c.subtract_median);
   c.false_alarm_rate = f.number("false_alarm_rate", c.false_alarm_rate);
   c.folds = f.positive("folds", c.folds);
   c.seed = static_cast<uint64_t>(std::max<int64_t>(0, f.integer("seed", 0)));
@@ -349,13 +367,19 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
   MMFUSE_CHECK(f.string("model_type", "") == kModelType, bad_input,
                where + ": model_type is not \"" + kModelType + "\" (not an image anomaly model)");
   const int64_t version = f.integer("format_version", -1);
-  MMFUSE_CHECK(version == kFormatVersion, bad_input,
+  MMFUSE_CHECK(version == kFormatVersion || version == 1, bad_input,
                where + ": format_version " + std::to_string(version) + " is not supported (this build reads " +
                    std::to_string(kFormatVersion) + "; refit the model)");
   MMFUSE_CHECK(j.contains("settings") && j["settings"].is_object(), bad_input,
                where + ": field \"settings\" is missing");
   ImageAnomalyModel m;
-  m.config_ = image_anomaly_config_from_json(j["settings"], where + ": settings");
+  nlohmann::json settings = j["settings"];
+  if (version == 1) {
+    // Version 1 scored the plain maximum of the map.
+    settings["top_k"] = 1;
+    settings["subtract_median"] = false;
+  }
+  m.config_ = image_anomaly_config_from_json(settings, where + ": settings");
   m.dim_ = f.positive("dim", 0);
   MMFUSE_CHECK(m.dim_ == m.config_.features.dim(), bad_input, where + ": dim does not match the feature settings");
   const int rows = f.positive("bank_rows", 0);
