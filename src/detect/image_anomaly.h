@@ -36,13 +36,18 @@ struct ImageAnomalyConfig {
   // tiles carry scratches and streaks everywhere) does not read as a defect.
   int top_k = 3;
   bool subtract_median = true;
+  // Add a photo-level term: log squared distance from the photo's texture
+  // statistics to the nearest good photo's. Both terms are put in units of
+  // their spread over held-out good photos and summed (map cells included).
+  bool photo_statistics = true;
   double false_alarm_rate = 0.05;  // of good photos, sets the threshold
   int folds = 5;
   uint64_t seed = 0;
 };
 
 // Per-cell anomaly (distance to the nearest good patch, in standardised
-// feature units, smoothed, less the map's median when subtract_median) on the
+// feature units, smoothed, less the map's median when subtract_median; with
+// photo_statistics, in held-out-good spread units plus the photo term) on the
 // feature grid, and the photo's score (the mean of its top_k cells).
 struct AnomalyMap {
   int rows = 0, cols = 0, stride = 0;
@@ -59,7 +64,8 @@ class ImageAnomalyModel {
  public:
   // 2: settings gained top_k and subtract_median (a version-1 folder is read
   // with top_k 1 and no median shift, the scoring it was fitted with).
-  static constexpr int kFormatVersion = 2;
+  // 3: photo-level statistics term (version 2 is read without it).
+  static constexpr int kFormatVersion = 3;
 
   // Fits the bank on all photos and sets the threshold from k-fold held-out
   // scores. Throws Error(bad_input) for fewer than 2 photos or ones whose
@@ -91,6 +97,14 @@ class ImageAnomalyModel {
   std::vector<float> mean_, inv_scale_;  // feature standardisation
   std::vector<float> bank_;              // bank_rows * dim, standardised
   std::vector<float> bank_norms_;        // squared norms of the bank rows
+  // Photo statistics of the good photos, standardised (photo_statistics).
+  std::vector<float> stats_mean_, stats_inv_scale_, stats_bank_;
+  // Centre and spread of the patch and photo terms over held-out good photos.
+  double patch_centre_ = 0.0, patch_spread_ = 1.0, photo_centre_ = 0.0, photo_spread_ = 1.0;
+  // The map before the two terms are combined, and the photo term alone.
+  AnomalyMap patch_map(const PatchGrid& grid) const;
+  double photo_term(const PatchGrid& grid) const;
+  AnomalyMap combine(AnomalyMap map, double photo) const;
   double threshold_ = 0.0;
   size_t training_images_ = 0;
 };
