@@ -76,6 +76,9 @@ TEST(TextureFeatures, InvariantToExposureGain) {
   ASSERT_EQ(fa.dim, 24);
   ASSERT_EQ(fa.values.size(), fb.values.size());
   EXPECT_LT(test::max_abs_diff(fa.values, fb.values), 1e-4);
+  // The photo statistics too.
+  ASSERT_EQ(fa.statistics.size(), static_cast<size_t>(cfg.statistics_dim()));
+  EXPECT_LT(test::max_abs_diff(fa.statistics, fb.statistics), 1e-4);
   // ... but not blind: another texture differs.
   EXPECT_GT(test::max_abs_diff(fa.values, texture_features(streaks(2), cfg).values), 0.05);
 }
