@@ -925,6 +925,7 @@ struct Step {
   // (the DFL head's 16 -> 1), computed directly instead of changing layout twice.
   std::vector<float> weights, bias;
   bool alias = false;  // a plain reshape: the output is the input's buffer, nothing to run
+  bool dropped = false;  // an NHWC Concat that the 1x1 convolution reading it replaced (see plan)
   // A plain Concat/Split along an axis with only 1s before it: its parts are
   // contiguous chunks of the whole. Concat: the inputs written in place by their
   // producers (nothing to copy for them); Split: the outputs are views.
@@ -1083,6 +1084,8 @@ struct OnnxGraphRunner::Impl {
   void plan_fast_paths(Step& step);
   void skip_unread_split_outputs();
   void plan_views();
+  bool plan_concat_as_sum(const OnnxNode& n, const Conv2dShape& cs, const std::vector<float>& weights, const float* bias,
+                          Step step, const std::string& out_name, const Shape& out_shape, bool only_reader, int x);
   void plan_strided_concat(Step& st, int64_t axis, const std::vector<int>& readers, const std::vector<int>& producer);
   void plan(const OnnxModel& model, const Shape& in_shape, bool input_nhwc);
   void assign_slots();
@@ -1274,6 +1277,10 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, 
         steps.push_back(step);
         continue;
       }
+      if (pointwise && plan_concat_as_sum(n, cs, w.f, bias, step, fusion == fusions.end() ? n.outputs[0] : fusion->second.second,
+                                          outs[0].shape, readers[n.inputs[0]] == 1 && !graph_outputs.count(n.inputs[0]),
+                                          in_ids[0]))
+        continue;
       try {
         convs.push_back(std::make_unique<Conv2d>(cs, w.f.data(), bias, step.activation));
       } catch (const Error& e) {
@@ -1367,6 +1374,66 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, 
   skip_unread_split_outputs();
   plan_views();
   assign_slots();
+}
+
+// A 1x1 convolution over an NHWC channel Concat (C2f's cv2 over its chunks and
+// bottleneck outputs, the neck's C2f cv1 over upsampled + skip features) is
+// the sum of 1x1 convolutions over the parts, each with its slice of the
+// weights: the first with the bias, the next ones adding to the output
+// (oneDNN's sum post-op), the last with the activation. The Concat's copy of
+// every part is gone; results differ by float reassociation only. Measured on
+// this machine's oneDNN (brgconv_1x1): faster from 40x40 up, not on 20x20 with
+// SPPF's five parts, so small maps keep the Concat.
+bool OnnxGraphRunner::Impl::plan_concat_as_sum(const OnnxNode& n, const Conv2dShape& cs, const std::vector<float>& weights,
+                                               const float* bias, Step step, const std::string& out_name,
+                                               const Shape& out_shape, bool only_reader, int x) {
+  if (!only_reader || x < 0 || !values[x].nhwc || cs.in_h * cs.in_w < 1600) return false;
+  int producer = -1;
+  for (int k = static_cast<int>(steps.size()) - 1; k >= 0 && producer < 0; --k)
+    if (std::find(steps[k].out.begin(), steps[k].out.end(), x) != steps[k].out.end()) producer = k;
+  if (producer < 0) return false;
+  Step& cat = steps[producer];
+  if (cat.kind != StepKind::nhwc || cat.node->op_type != "Concat" || cat.copies.size() < 2 || cat.dropped) return false;
+  for (size_t k = 0; k < cat.copies.size(); ++k) {
+    const Value& part = values[cat.copy_from[k]];
+    if (cat.copy_src_offset[k] != 0 || part.shape[1] != cat.copies[k] || !part.nhwc) return false;
+  }
+  // Copies: steps.push_back below may move `cat`.
+  const std::vector<int> parts = cat.copy_from;
+  const std::vector<int> widths = cat.copies;
+  const std::vector<int64_t> firsts = cat.copy_offsets;
+  const int64_t total = cs.in_channels;
+  const int id = add_value(out_name);
+  values[id].shape = out_shape;
+  values[id].defined = true;
+  values[id].nhwc = true;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    const int64_t width = widths[k], first = firsts[k];
+    std::vector<float> slice(static_cast<size_t>(cs.out_channels) * width);
+    for (int64_t o = 0; o < cs.out_channels; ++o)
+      std::copy(weights.begin() + o * total + first, weights.begin() + o * total + first + width,
+                slice.begin() + o * width);
+    Conv2dShape part = cs;
+    part.in_channels = static_cast<int>(width);
+    const bool last = k + 1 == parts.size();
+    try {
+      convs.push_back(std::make_unique<Conv2d>(part, slice.data(), k == 0 ? bias : nullptr,
+                                               last ? step.activation : ConvActivation::none, /*accumulate=*/k > 0));
+    } catch (const Error& e) {
+      throw_error(ErrorKind::unsupported, source + ": node '" + n.name + "' (Conv): " + e.what());
+    }
+    scratch_bytes = std::max(scratch_bytes, convs.back()->scratchpad_bytes());
+    Step s = step;
+    s.kind = StepKind::conv;
+    s.conv = static_cast<int>(convs.size()) - 1;
+    s.in = {parts[k]};
+    s.out = {id};
+    steps.push_back(s);
+  }
+  // The Concat reads and copies nothing now; its output (unread) is freed at once.
+  steps[producer].dropped = true;
+  steps[producer].in.clear();
+  return true;
 }
 
 // The head's Concat of the levels' (1, C, H*W) outputs along the anchors: each
@@ -1758,6 +1825,7 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
           break;
         }
         case StepKind::nhwc: {
+          if (s.dropped) break;
           const std::string& op = s.node->op_type;
           if (s.elementwise >= 0) {
             run_with_elementwise(*m.elementwise[s.elementwise], s, m.values[s.in[0]].shape, m.opset, data(s.in[0]),
