@@ -1387,7 +1387,9 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, 
 bool OnnxGraphRunner::Impl::plan_concat_as_sum(const OnnxNode& n, const Conv2dShape& cs, const std::vector<float>& weights,
                                                const float* bias, Step step, const std::string& out_name,
                                                const Shape& out_shape, bool only_reader, int x) {
-  if (!only_reader || x < 0 || !values[x].nhwc || cs.in_h * cs.in_w < 1600) return false;
+  if (!only_reader || x < 0 || !values[x].nhwc || cs.in_h * cs.in_w < 1600 ||
+      weights.size() != static_cast<size_t>(cs.out_channels) * cs.in_channels)
+    return false;
   int producer = -1;
   for (int k = static_cast<int>(steps.size()) - 1; k >= 0 && producer < 0; --k)
     if (std::find(steps[k].out.begin(), steps[k].out.end(), x) != steps[k].out.end()) producer = k;
