@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "io/packed_weight_cache.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -15,7 +16,12 @@ Linear load_packed_linear(WeightStore& store, const std::string& prefix, int in,
   lin.out = out;
   lin.weight = store.f32(prefix + ".weight", {out, in});
   if (with_bias) lin.bias = store.f32(prefix + ".bias", {out});
-  pack_linear(lin, precision);
+  // From the packed-weight cache when the opener enabled it and it holds the
+  // layer; packed here (and recorded for the cache) otherwise.
+  PackedWeightCache* cache = store.packed_cache();
+  if (cache != nullptr) lin.packed = cache->find(prefix, in, out, supported_precision(precision));
+  if (lin.packed == nullptr) pack_linear(lin, precision);
+  if (cache != nullptr && lin.packed != nullptr) cache->add(prefix, lin.packed);
   // The packed copy serves every product from now on; the mapped original is
   // only re-read (from the file) for a row count with no packed kernel.
   if (lin.packed != nullptr) store.release(prefix + ".weight");
