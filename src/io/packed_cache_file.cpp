@@ -1,6 +1,9 @@
 #include "io/packed_cache_file.h"
 
 #include <fcntl.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <unistd.h>
 
 #include <atomic>
@@ -73,25 +76,66 @@ bool write_all(int fd, const void* data, size_t size) {
 }  // namespace
 
 uint64_t hash64(const void* data, size_t size) {
+  // Eight 64-bit lanes over 64-byte stripes. Each word is added to the
+  // neighbouring lane as it is and, keyed, multiplied as two 32-bit halves
+  // into its own (one pmuludq per pair of lanes once vectorised, so the hash
+  // runs near memory speed); the lanes are scrambled every 1 KiB and folded
+  // at the end.
+  static constexpr uint64_t kKey[8] = {0xbe4ba423396cfeb8ull, 0x1cad21f72c81017cull,
+                                       0xdb979083e96dd4deull, 0x1f67b3b7a4a44072ull,
+                                       0x78e5c0cc4ee679cbull, 0x2172ffcc7dd05a82ull,
+                                       0x8e2443f7744608b8ull, 0x4c263a81e69035e0ull};
   const auto* p = static_cast<const uint8_t*>(data);
-  const uint8_t* const end = p + size;
-  uint64_t h;
-  if (size >= 32) {
-    uint64_t a = kPrime1 + kPrime2, b = kPrime2, c = 0, d = 0 - kPrime1;
-    for (; end - p >= 32; p += 32) {
-      a = mix_lane(a, load64(p));
-      b = mix_lane(b, load64(p + 8));
-      c = mix_lane(c, load64(p + 16));
-      d = mix_lane(d, load64(p + 24));
-    }
-    h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18);
-    for (uint64_t lane : {a, b, c, d}) h = (h ^ mix_lane(0, lane)) * kPrime1 + kPrime4;
-  } else {
-    h = kPrime3;
+  uint64_t acc[8] = {kPrime3, kPrime1, kPrime2, kPrime4, kPrime2 ^ kPrime3, kPrime1 ^ kPrime4,
+                     kPrime3 + kPrime1, kPrime4 + kPrime2};
+  constexpr size_t kStripe = 64, kBlock = 16 * kStripe;
+  size_t at = 0;
+#if defined(__SSE2__)
+  // The same arithmetic two lanes at a time (SSE2 is in every x86-64 CPU).
+  __m128i lanes[4], keys[4];
+  for (int j = 0; j < 4; ++j) {
+    lanes[j] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + 2 * j));
+    keys[j] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kKey + 2 * j));
   }
-  h += static_cast<uint64_t>(size);
-  for (; end - p >= 8; p += 8) h = rotl(h ^ mix_lane(0, load64(p)), 27) * kPrime1 + kPrime4;
-  for (; p < end; ++p) h = rotl(h ^ (*p * kPrime3), 11) * kPrime1;
+  auto stripe = [&lanes, &keys](const uint8_t* s) {
+    for (int j = 0; j < 4; ++j) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * j));
+      const __m128i k = _mm_xor_si128(v, keys[j]);
+      lanes[j] = _mm_add_epi64(lanes[j], _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+      lanes[j] = _mm_add_epi64(lanes[j], _mm_mul_epu32(k, _mm_srli_epi64(k, 32)));
+    }
+  };
+  auto scramble = [&lanes, &acc] {
+    for (int j = 0; j < 4; ++j) _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + 2 * j), lanes[j]);
+    for (uint64_t& a : acc) a = (a ^ (a >> 47)) * kPrime1;
+    for (int j = 0; j < 4; ++j)
+      lanes[j] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + 2 * j));
+  };
+#else
+  auto stripe = [&acc](const uint8_t* s) {
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t v = load64(s + 8 * i);
+      const uint64_t k = v ^ kKey[i];
+      acc[i ^ 1] += v;
+      acc[i] += (k & 0xffffffffull) * (k >> 32);
+    }
+  };
+  auto scramble = [&acc] {
+    for (uint64_t& a : acc) a = (a ^ (a >> 47)) * kPrime1;
+  };
+#endif
+  for (; size - at >= kBlock; at += kBlock) {
+    for (size_t s = 0; s < kBlock; s += kStripe) stripe(p + at + s);
+    scramble();
+  }
+  for (; size - at >= kStripe; at += kStripe) stripe(p + at);
+#if defined(__SSE2__)
+  for (int j = 0; j < 4; ++j) _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + 2 * j), lanes[j]);
+#endif
+  uint64_t h = static_cast<uint64_t>(size) * kPrime1;
+  for (uint64_t a : acc) h = rotl(h ^ mix_lane(0, a), 27) * kPrime1 + kPrime4;
+  for (; size - at >= 8; at += 8) h = rotl(h ^ mix_lane(0, load64(p + at)), 27) * kPrime1 + kPrime4;
+  for (; at < size; ++at) h = rotl(h ^ (p[at] * kPrime3), 11) * kPrime1;
   h ^= h >> 33;
   h *= kPrime2;
   h ^= h >> 29;

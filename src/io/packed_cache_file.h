@@ -27,8 +27,8 @@
 
 namespace mmfuse {
 
-// A fast 64-bit non-cryptographic hash (multiply-rotate rounds over four
-// 64-bit lanes): detects corrupted or truncated cache files at memory speed.
+// A fast 64-bit non-cryptographic hash (eight multiply-accumulate lanes, as
+// XXH3's): detects corrupted or truncated cache files near memory speed.
 uint64_t hash64(const void* data, size_t size);
 
 struct PackedCacheLayer {
