@@ -95,12 +95,12 @@ StoreLoad load_q_proj(const fs::path& model, const fs::path& cache_dir, Precisio
   return l;
 }
 
-std::string read_bytes(const fs::path& p) {
+std::string read_cache_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-void write_bytes(const fs::path& p, const std::string& bytes) {
+void write_cache_bytes(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
 }
 
@@ -133,7 +133,7 @@ TEST(PackedCacheFile, RoundTripGivesIdenticalProducts) {
     PackedLinear packed(w.data(), in, out, p);
     const fs::path file = box.cache() / "layer.mmpack";
     write_packed_cache(file, "key", {{"layer", &packed}});
-    const std::string bytes = read_bytes(file);
+    const std::string bytes = read_cache_bytes(file);
     const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
     PackedCacheIndex index = parse_packed_cache(data, bytes.size(), file.string());
     ASSERT_EQ(index.key, "key");
@@ -168,7 +168,7 @@ TEST(PackedCacheFile, RejectsDamagedIndexes) {
   PackedLinear packed(w.data(), 64, 64, Precision::int8);
   const fs::path file = box.cache() / "layer.mmpack";
   write_packed_cache(file, "key", {{"layer", &packed}});
-  const std::string bytes = read_bytes(file);
+  const std::string bytes = read_cache_bytes(file);
   auto parse = [](const std::string& b) {
     return parse_packed_cache(reinterpret_cast<const uint8_t*>(b.data()), b.size(), "f");
   };
@@ -228,14 +228,14 @@ TEST(PackedWeightCache, CorruptAndTruncatedFilesAreRebuilt) {
   const std::vector<float> reference = clip_outputs(box.model(), Precision::int8);
   const fs::path file = box.cache_file();
   ASSERT_FALSE(file.empty());
-  const std::string good = read_bytes(file);
+  const std::string good = read_cache_bytes(file);
   const PackedCacheIndex index =
       parse_packed_cache(reinterpret_cast<const uint8_t*>(good.data()), good.size(), "good");
   ASSERT_FALSE(index.layers.empty());
   std::string flipped = good;
   flipped[index.layers.back().slices[0].first + 10] ^= 0x40;  // one byte of packed weights
   for (const std::string& bad : {flipped, good.substr(0, good.size() / 2), std::string("junk")}) {
-    write_bytes(file, bad);
+    write_cache_bytes(file, bad);
     testing::internal::CaptureStderr();
     const std::vector<float> out = clip_outputs(box.model(), Precision::int8);
     const std::string err = testing::internal::GetCapturedStderr();
@@ -244,7 +244,7 @@ TEST(PackedWeightCache, CorruptAndTruncatedFilesAreRebuilt) {
     // Rebuilt: the next load takes every layer from it.
     StoreLoad again = load_q_proj(box.model(), box.cache(), Precision::int8);
     EXPECT_EQ(again.store->packed_cache()->hits(), 1u);
-    EXPECT_EQ(read_bytes(file).size(), good.size());
+    EXPECT_EQ(read_cache_bytes(file).size(), good.size());
   }
 }
 
@@ -265,7 +265,7 @@ TEST(PackedWeightCache, ChangedWeightFileIsStale) {
 TEST(PackedWeightCache, UnwritableFolderFallsBackToPacking) {
   CacheSandbox box;
   // A cache folder below a regular file cannot be created, even by root.
-  write_bytes(box.cache() / "file", "x");
+  write_cache_bytes(box.cache() / "file", "x");
   const fs::path blocked = box.cache() / "file" / "packed";
   testing::internal::CaptureStderr();
   StoreLoad l = load_q_proj(box.model(), blocked, Precision::int8);
