@@ -24,14 +24,14 @@
 namespace mmfuse {
 namespace {
 
-std::vector<float> random_matrix(size_t n, float std, std::mt19937& rng) {
+std::vector<float> q8_random_matrix(size_t n, float std, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, std);
   std::vector<float> v(n);
   for (float& x : v) x = normal(rng);
   return v;
 }
 
-std::vector<uint8_t> quantize(const std::vector<float>& w, size_t out, size_t in) {
+std::vector<uint8_t> quantize_for_test(const std::vector<float>& w, size_t out, size_t in) {
   std::vector<uint8_t> q(out * q8_0_row_bytes(in));
   quantize_q8_0_rows(WeightType::f32, w.data(), 0, out, in, q.data());
   return q;
@@ -40,10 +40,10 @@ std::vector<uint8_t> quantize(const std::vector<float>& w, size_t out, size_t in
 TEST(Q8_0, BlocksReconstructWithinHalfAStep) {
   std::mt19937 rng(3);
   const size_t out = 5, in = 96;
-  std::vector<float> w = random_matrix(out * in, 0.05f, rng);
+  std::vector<float> w = q8_random_matrix(out * in, 0.05f, rng);
   w[7] = 0.0f;
   for (size_t i = 32; i < 64; ++i) w[i] = 0.0f;  // an all-zero block: scale 0, values 0
-  const std::vector<uint8_t> q = quantize(w, out, in);
+  const std::vector<uint8_t> q = quantize_for_test(w, out, in);
   std::vector<float> back(in);
   for (size_t o = 0; o < out; ++o) {
     kernels::dequantize_q8_0_row(q.data() + o * q8_0_row_bytes(in), in, back.data());
@@ -66,7 +66,7 @@ TEST(Q8_0, BlocksReconstructWithinHalfAStep) {
 }
 
 // Exact reference from the quantised values: integer block sums, scaled in double.
-std::vector<double> exact_dot(const std::vector<uint8_t>& q, size_t out, const Q8Input& x) {
+std::vector<double> q8_exact_dot(const std::vector<uint8_t>& q, size_t out, const Q8Input& x) {
   const size_t in = x.in, blocks = in / kQ8Block;
   std::vector<double> y(x.rows * out);
   std::vector<float> dw(in);
@@ -96,12 +96,12 @@ TEST(Q8_0, EveryKernelMatchesTheExactBlockSums) {
   // 2048 + 96 inputs: 67 blocks (groups of 16 with an odd tail); 37 outputs.
   for (size_t in : {size_t{2144}, size_t{64}, size_t{32}}) {
     const size_t out = 37;
-    const std::vector<uint8_t> q = quantize(random_matrix(out * in, 0.05f, rng), out, in);
+    const std::vector<uint8_t> q = quantize_for_test(q8_random_matrix(out * in, 0.05f, rng), out, in);
     for (size_t rows : {1u, 3u, 5u}) {
-      const std::vector<float> xf = random_matrix(rows * in, 1.0f, rng);
+      const std::vector<float> xf = q8_random_matrix(rows * in, 1.0f, rng);
       Q8Input x;
       x.quantize(xf.data(), rows, in, in);
-      const std::vector<double> want = exact_dot(q, out, x);
+      const std::vector<double> want = q8_exact_dot(q, out, x);
       double scale = 1e-6;
       for (double v : want) scale = std::max(scale, std::fabs(v));
       int ran = 0;
@@ -121,14 +121,14 @@ TEST(Q8_0, EveryKernelMatchesTheExactBlockSums) {
 TEST(Q8_0, TypedLinearIsCloseToTheFloatProduct) {
   std::mt19937 rng(9);
   const size_t in = 512, out = 70;
-  const std::vector<float> w = random_matrix(out * in, 0.05f, rng);
-  const std::vector<float> bias = random_matrix(out, 0.1f, rng);
-  const std::vector<uint8_t> q = quantize(w, out, in);
+  const std::vector<float> w = q8_random_matrix(out * in, 0.05f, rng);
+  const std::vector<float> bias = q8_random_matrix(out, 0.1f, rng);
+  const std::vector<uint8_t> q = quantize_for_test(w, out, in);
   const TypedLinear lin{WeightType::q8_0, q.data(), bias.data(), static_cast<int>(in),
                         static_cast<int>(out)};
   EXPECT_EQ(lin.bytes(), out * (in + in / 16));
   for (size_t rows : {1u, 4u, 9u, 33u}) {  // the streaming path and the GEMM path
-    const std::vector<float> x = random_matrix(rows * in, 1.0f, rng);
+    const std::vector<float> x = q8_random_matrix(rows * in, 1.0f, rng);
     std::vector<float> y(rows * out), want(rows * out);
     typed_linear(test::pool(), x.data(), rows, lin, y.data());
     for (size_t r = 0; r < rows; ++r)
@@ -145,7 +145,7 @@ TEST(Q8_0, TypedLinearIsCloseToTheFloatProduct) {
 
 // ---- a small random Llama, written to a temporary folder ----
 
-void write_safetensors(const std::filesystem::path& path,
+void write_q8_test_safetensors(const std::filesystem::path& path,
                        const std::vector<std::pair<std::string, std::vector<int64_t>>>& shapes,
                        std::mt19937& rng) {
   nlohmann::json header = nlohmann::json::object();
@@ -155,7 +155,7 @@ void write_safetensors(const std::filesystem::path& path,
     for (int64_t s : shape) n *= static_cast<size_t>(s);
     const size_t begin = data.size() * 4;
     const bool norm = shape.size() == 1;
-    std::vector<float> v = random_matrix(n, norm ? 0.1f : 0.08f, rng);
+    std::vector<float> v = q8_random_matrix(n, norm ? 0.1f : 0.08f, rng);
     for (float& x : v) x += norm ? 1.0f : 0.0f;
     data.insert(data.end(), v.begin(), v.end());
     header[name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {begin, data.size() * 4}}};
@@ -193,7 +193,7 @@ class Q8Llama : public ::testing::Test {
       shapes.push_back({p + "mlp.up_proj.weight", {kInter, kHidden}});
       shapes.push_back({p + "mlp.down_proj.weight", {kHidden, kInter}});
     }
-    write_safetensors(dir_ / "model.safetensors", shapes, rng);
+    write_q8_test_safetensors(dir_ / "model.safetensors", shapes, rng);
     config_ = {{"hidden_size", kHidden},   {"intermediate_size", kInter},
                {"vocab_size", kVocab},     {"num_hidden_layers", kLayers},
                {"num_attention_heads", 4}, {"num_key_value_heads", 2},
