@@ -70,6 +70,12 @@ float scale_at(const uint8_t* row, size_t in, size_t block) {
   return float_from_half(h);
 }
 
+// Round half away from zero (ggml's roundf), inline: |v| <= 127.5 here.
+int8_t round_to_int8(float v) {
+  const float r = v >= 0.0f ? v + 0.5f : v - 0.5f;
+  return static_cast<int8_t>(std::clamp(static_cast<int>(r), -127, 127));
+}
+
 // One block of 32 values: max |v| / 127 as the scale, values rounded to it.
 void quantize_block(const float* v, float* scale, int8_t* q) {
   float amax = 0.0f;
@@ -77,8 +83,7 @@ void quantize_block(const float* v, float* scale, int8_t* q) {
   const float d = amax / 127.0f;
   *scale = d;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (size_t i = 0; i < kQ8Block; ++i)
-    q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(v[i] * id), -127.0f, 127.0f));
+  for (size_t i = 0; i < kQ8Block; ++i) q[i] = round_to_int8(v[i] * id);
 }
 
 }  // namespace
@@ -91,18 +96,16 @@ void quantize_q8_0_rows(WeightType type, const void* src, size_t r0, size_t r1, 
     kernels::widen(type, static_cast<const uint8_t*>(src) + r * in * esize, in, row.data());
     uint8_t* out = dst + r * q8_0_row_bytes(in);
     for (size_t b = 0; b < blocks; ++b) {
-      float d;
-      quantize_block(&row[b * kQ8Block], &d, reinterpret_cast<int8_t*>(out + b * kQ8Block));
+      const float* v = &row[b * kQ8Block];
+      float amax = 0.0f;
+      for (size_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(v[i]));
       // The stored scale is float16, as in ggml; the values are rounded to
-      // the rounded scale so that d16 * q is the closest reconstruction.
-      const uint16_t h = half_from_float(d);
+      // that rounded scale, so d16 * q is the closest reconstruction.
+      const uint16_t h = half_from_float(amax / 127.0f);
       const float d16 = float_from_half(h);
-      if (d16 != d && d16 != 0.0f) {
-        const float id = 1.0f / d16;
-        for (size_t i = 0; i < kQ8Block; ++i)
-          out[b * kQ8Block + i] = static_cast<uint8_t>(static_cast<int8_t>(
-              std::clamp(std::nearbyint(row[b * kQ8Block + i] * id), -127.0f, 127.0f)));
-      }
+      const float id = d16 != 0.0f ? 1.0f / d16 : 0.0f;
+      auto* q = reinterpret_cast<int8_t*>(out + b * kQ8Block);
+      for (size_t i = 0; i < kQ8Block; ++i) q[i] = round_to_int8(v[i] * id);
       std::memcpy(out + in + 2 * b, &h, sizeof h);
     }
   }
