@@ -9,6 +9,8 @@
 #include <random>
 
 #include "cli/common.h"
+#include "core/precision.h"
+#include "core/q8_0.h"
 #include "core/typed_linear.h"
 #include "mmfuse/error.h"
 #include "models/generative_model.h"
@@ -86,7 +88,8 @@ void bench_caption(const GenerativeBenchOptions& opt, const GenerativeModel& mod
 
 void bench_generative(const GenerativeBenchOptions& opt) {
   const double t0 = now_ms();
-  auto model = open_generative_model(opt.model, command_pool());
+  const Precision precision = parse_precision(opt.dtype, "--dtype");
+  auto model = open_generative_model(opt.model, command_pool(), {}, precision);
   const double load_ms = now_ms() - t0;
   if (!opt.image.empty()) {
     MMFUSE_CHECK(model->takes_images(), bad_input,
@@ -144,7 +147,9 @@ void bench_generative(const GenerativeBenchOptions& opt) {
                  {"load_ms", load_ms},
                  {"weights_file_mb", file_mb},
                  {"kv_cache_mb", kv_mb},
-                 {"kernel_isa", kernels::typed_kernel_isa()}};
+                 {"dtype", to_string(precision)},
+                 {"kernel_isa", precision == Precision::int8 ? kernels::q8_0_kernel_isa()
+                                                             : kernels::typed_kernel_isa()}};
   if (opt.json) {
     print_json(result);
     return;

@@ -15,6 +15,7 @@ struct GenerativeBenchOptions {
   std::string image;   // set: time captioning this image
   std::string prompt;  // with image: the prompt ("" captions)
   int iterations = 3;  // timed runs of prefill + decode; the median is reported
+  std::string dtype = "f32";  // f32: weights as stored; int8: q8_0
   bool json = false;
 };
 

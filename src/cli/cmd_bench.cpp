@@ -271,6 +271,7 @@ void register_bench(CLI::App& app) {
       g.prompt = opt->prompt;
       if (cmd->count("--iterations") > 0) g.iterations = opt->iterations;
       g.json = opt->json;
+      g.dtype = opt->dtype;
       bench_generative(g);
       return;
     }

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/precision.h"
 #include "cli/generation_options.h"
 #include "generate/chat_template.h"
 #include "generate/generator.h"
@@ -40,6 +41,7 @@ void register_chat(CLI::App& app) {
     std::string model, adapter, system;
     std::vector<std::string> images;
     int threads = 0;
+    std::string dtype = "f32";
     GenerationFlags flags;
   };
   auto opt = std::make_shared<Options>();
@@ -51,10 +53,12 @@ void register_chat(CLI::App& app) {
   cmd->add_option("--system", opt->system, "System message");
   add_generation_flags(cmd, &opt->flags);
   add_threads_option(cmd, &opt->threads);
+  add_dtype_option(cmd, &opt->dtype);
   cmd->callback([opt] {
     apply_threads(opt->threads);
+    const Precision precision = parse_precision(opt->dtype, "--dtype");
     auto model = with_flag("--model", [&] {
-      return open_generative_model(opt->model, command_pool(), opt->adapter);
+      return open_generative_model(opt->model, command_pool(), opt->adapter, precision);
     });
     const GenerationConfig config =
         generation_config_from(model->generation_defaults(), opt->flags);

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/precision.h"
 #include "cli/generation_options.h"
 #include "generate/chat_template.h"
 #include "generate/generator.h"
@@ -21,6 +22,7 @@ void register_generate(CLI::App& app) {
     std::vector<std::string> images;
     bool chat = false, json = false, stream = false;
     int threads = 0;
+    std::string dtype = "f32";
     GenerationFlags flags;
   };
   auto opt = std::make_shared<Options>();
@@ -36,10 +38,12 @@ void register_generate(CLI::App& app) {
   cmd->add_flag("--stream", opt->stream, "Print the text as it is generated");
   add_generation_flags(cmd, &opt->flags);
   add_threads_option(cmd, &opt->threads);
+  add_dtype_option(cmd, &opt->dtype);
   cmd->callback([opt] {
     apply_threads(opt->threads);
+    const Precision precision = parse_precision(opt->dtype, "--dtype");
     auto model = with_flag("--model", [&] {
-      return open_generative_model(opt->model, command_pool(), opt->adapter);
+      return open_generative_model(opt->model, command_pool(), opt->adapter, precision);
     });
     std::vector<Image> images;
     for (const auto& path : opt->images)

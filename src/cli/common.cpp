@@ -17,7 +17,8 @@ void add_threads_option(CLI::App* cmd, int* threads) {
 
 void add_dtype_option(CLI::App* cmd, std::string* dtype) {
   cmd->add_option("--dtype", *dtype,
-                  "Encoder arithmetic: f32 (default, exact), bf16, or int8 (dynamic quantisation)");
+                  "f32 (default, exact), bf16 or int8: encoders' arithmetic (int8: dynamic "
+                  "quantisation); decoders' weights (int8: llama.cpp-style q8_0)");
   // The loaders read the cache setting from the environment (io/packed_weight_cache.h);
   // options are parsed before any model or thread exists, so setting it here is safe.
   cmd->add_flag_callback(

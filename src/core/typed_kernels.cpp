@@ -56,7 +56,8 @@ float scalar_value(WeightType type, const void* src, size_t i) {
   switch (type) {
     case WeightType::f16: return half_to_float(static_cast<const uint16_t*>(src)[i]);
     case WeightType::bf16: return bf16_to_float(static_cast<const uint16_t*>(src)[i]);
-    case WeightType::f32: break;
+    case WeightType::f32:
+    case WeightType::q8_0: break;  // q8_0 rows go through core/q8_0.h
   }
   return static_cast<const float*>(src)[i];
 }

@@ -5,6 +5,7 @@
 
 #include "core/gemm.h"
 #include "core/profiler.h"
+#include "core/q8_0.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -21,17 +22,24 @@ constexpr size_t kRunsPerCore = 4;
 // Outputs per task in the GEMM path: a widened block is reused by every row.
 constexpr size_t kGemmBlock = 256;
 
-// y[rows, n0:n1] (+)= x W[n0:n1]^T + b for one block of one product.
-void dot_block(const float* x, size_t rows, const TypedProduct& p, size_t n0, size_t n1,
-               bool accumulate) {
+// y[rows, n0:n1] (+)= x W[n0:n1]^T + b for one block of one product; q8_0
+// weights take the input quantised once per call (xq).
+void dot_block(const float* x, const Q8Input& xq, size_t rows, const TypedProduct& p, size_t n0,
+               size_t n1, bool accumulate) {
   const TypedLinear& lin = *p.lin;
   const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
-  const auto* w = static_cast<const uint8_t*>(lin.weight) + n0 * in * weight_type_size(lin.type);
+  const auto* w = static_cast<const uint8_t*>(lin.weight) + n0 * typed_row_bytes(lin.type, in);
+  auto dot = [&](float* y, size_t ldy) {
+    if (lin.type == WeightType::q8_0)
+      kernels::q8_0_dot_rows(w, n1 - n0, xq, y, ldy);
+    else
+      kernels::typed_dot_rows(lin.type, w, n1 - n0, in, x, in, rows, y, ldy);
+  };
   if (!accumulate) {
-    kernels::typed_dot_rows(lin.type, w, n1 - n0, in, x, in, rows, p.y + n0, out);
+    dot(p.y + n0, out);
   } else {
     std::vector<float> part(rows * (n1 - n0));
-    kernels::typed_dot_rows(lin.type, w, n1 - n0, in, x, in, rows, part.data(), n1 - n0);
+    dot(part.data(), n1 - n0);
     for (size_t r = 0; r < rows; ++r)
       for (size_t n = n0; n < n1; ++n) p.y[r * out + n] += part[r * (n1 - n0) + n - n0];
   }
@@ -43,6 +51,13 @@ void dot_block(const float* x, size_t rows, const TypedProduct& p, size_t n0, si
 // Few rows: every block of every product is one task, all in one pool call.
 void stream_products(ThreadPool& pool, const float* x, size_t rows,
                      const TypedProduct* products, size_t count, bool accumulate) {
+  Q8Input xq;  // every product has the same input
+  for (size_t i = 0; i < count; ++i)
+    if (products[i].lin->type == WeightType::q8_0) {
+      xq.quantize(x, rows, static_cast<size_t>(products[i].lin->in),
+                  static_cast<size_t>(products[i].lin->in));
+      break;
+    }
   std::vector<std::pair<size_t, size_t>> tasks;  // (product, first output)
   for (size_t i = 0; i < count; ++i)
     for (size_t n = 0; n < static_cast<size_t>(products[i].lin->out); n += kDotBlock)
@@ -55,7 +70,7 @@ void stream_products(ThreadPool& pool, const float* x, size_t rows,
     for (size_t t = t0; t < t1; ++t) {
       const TypedProduct& p = products[tasks[t].first];
       const size_t n0 = tasks[t].second;
-      dot_block(x, rows, p, n0, std::min(static_cast<size_t>(p.lin->out), n0 + kDotBlock),
+      dot_block(x, xq, rows, p, n0, std::min(static_cast<size_t>(p.lin->out), n0 + kDotBlock),
                 accumulate);
     }
   });
@@ -66,16 +81,27 @@ const char* to_string(WeightType type) {
   switch (type) {
     case WeightType::f16: return "F16";
     case WeightType::bf16: return "BF16";
+    case WeightType::q8_0: return "Q8_0";
     case WeightType::f32: break;
   }
   return "F32";
 }
 
-size_t weight_type_size(WeightType type) { return type == WeightType::f32 ? 4 : 2; }
+size_t weight_type_size(WeightType type) {
+  MMFUSE_ASSERT(type != WeightType::q8_0);
+  return type == WeightType::f32 ? 4 : 2;
+}
+
+size_t typed_row_bytes(WeightType type, size_t in) {
+  return type == WeightType::q8_0 ? q8_0_row_bytes(in) : in * weight_type_size(type);
+}
 
 void typed_row(WeightType type, const void* table, size_t row, size_t dim, float* out) {
-  kernels::widen(type, static_cast<const uint8_t*>(table) + row * dim * weight_type_size(type),
-                 dim, out);
+  const auto* src = static_cast<const uint8_t*>(table) + row * typed_row_bytes(type, dim);
+  if (type == WeightType::q8_0)
+    kernels::dequantize_q8_0_row(src, dim, out);
+  else
+    kernels::widen(type, src, dim, out);
 }
 
 void typed_linears(ThreadPool& pool, const float* x, size_t rows,
@@ -97,7 +123,7 @@ void typed_linear(ThreadPool& pool, const float* x, size_t rows, const TypedLine
   if (rows == 0) return;
   profiler::Scope timer(profiler::Op::linear);
   const size_t in = static_cast<size_t>(lin.in), out = static_cast<size_t>(lin.out);
-  const size_t esize = weight_type_size(lin.type);
+  const size_t row_bytes = typed_row_bytes(lin.type, in);
   const auto* w = static_cast<const uint8_t*>(lin.weight);
 
   auto add_bias = [&](size_t n0, size_t n1) {
@@ -117,10 +143,15 @@ void typed_linear(ThreadPool& pool, const float* x, size_t rows, const TypedLine
     std::vector<float> widened;
     for (size_t b = b0; b < b1; ++b) {
       const size_t n0 = b * kGemmBlock, n1 = std::min(out, n0 + kGemmBlock);
-      const float* block = reinterpret_cast<const float*>(w + n0 * in * esize);
-      if (lin.type != WeightType::f32) {
+      const float* block = reinterpret_cast<const float*>(w + n0 * row_bytes);
+      if (lin.type == WeightType::q8_0) {
         widened.resize((n1 - n0) * in);
-        kernels::widen(lin.type, w + n0 * in * esize, widened.size(), widened.data());
+        for (size_t n = n0; n < n1; ++n)
+          kernels::dequantize_q8_0_row(w + n * row_bytes, in, &widened[(n - n0) * in]);
+        block = widened.data();
+      } else if (lin.type != WeightType::f32) {
+        widened.resize((n1 - n0) * in);
+        kernels::widen(lin.type, w + n0 * row_bytes, widened.size(), widened.data());
         block = widened.data();
       }
       sgemm(true, static_cast<int>(rows), static_cast<int>(n1 - n0), static_cast<int>(in), 1.0f, x,

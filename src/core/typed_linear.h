@@ -3,6 +3,8 @@
 // most of its memory, and decoding one token is bound by the bytes read, so
 // no float32 copy is made. Arithmetic is float32 (each weight is widened
 // exactly), so results equal a float32 model built from the same weights.
+// Q8_0 (`--dtype int8`): weights quantised at load to llama.cpp's 8-bit
+// format, see core/q8_0.h.
 #pragma once
 
 #include <cstddef>
@@ -13,9 +15,12 @@
 
 namespace mmfuse {
 
-enum class WeightType { f32, f16, bf16 };
+enum class WeightType { f32, f16, bf16, q8_0 };
 const char* to_string(WeightType type);
+// Bytes per element of F32 / F16 / BF16 (q8_0 has no whole number: use typed_row_bytes).
 size_t weight_type_size(WeightType type);
+// Bytes of one row of `in` elements.
+size_t typed_row_bytes(WeightType type, size_t in);
 
 struct TypedLinear {
   WeightType type = WeightType::f32;
@@ -24,7 +29,7 @@ struct TypedLinear {
   int in = 0;
   int out = 0;
 
-  size_t bytes() const { return static_cast<size_t>(in) * out * weight_type_size(type); }
+  size_t bytes() const { return static_cast<size_t>(out) * typed_row_bytes(type, in); }
 };
 
 // y[rows, lin.out] = x[rows, lin.in] W^T + b (y += ... with accumulate). y must

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/q8_0.h"
 #include "io/packed_weight_cache.h"
 #include "mmfuse/error.h"
 
@@ -163,15 +164,53 @@ const TensorInfo& WeightStore::info(const std::string& name) const {
   return *files_[it->second].find(name);
 }
 
+FileResidency decoder_weight_residency(Precision precision) {
+  return precision == Precision::int8 ? FileResidency::mapped : streamed_weight_residency();
+}
+
+void WeightStore::set_decoder_precision(Precision precision, std::shared_ptr<ThreadPool> pool) {
+  MMFUSE_CHECK(precision != Precision::bf16, unsupported,
+               "decoders keep their stored F16/BF16 weights or take 8-bit ones: --dtype f32 or "
+               "int8 (bf16 is for the encoder models)");
+  decoder_precision_ = precision;
+  quantize_pool_ = std::move(pool);
+}
+
 TypedLinear WeightStore::typed_linear(const std::string& module, int in, int out,
                                       bool with_bias) {
-  const Typed w = typed(module + ".weight", {out, in});
+  const std::string name = module + ".weight";
+  const Typed w = typed(name, {out, in});
   TypedLinear lin;
   lin.type = w.type;
   lin.weight = w.data;
   lin.in = in;
   lin.out = out;
   if (with_bias) lin.bias = f32(module + ".bias", {out});
+  if (decoder_precision_ != Precision::int8 || in % static_cast<int>(kQ8Block) != 0) return lin;
+  auto it = quantized_.find(name);
+  if (it == quantized_.end()) {
+    if (!arena_) arena_ = std::make_unique<HugePageArena>();
+    const size_t rows = static_cast<size_t>(out), cols = static_cast<size_t>(in);
+    uint8_t* q = arena_->allocate(rows * q8_0_row_bytes(cols));
+    auto quantize = [&](size_t r0, size_t r1, int) {
+      quantize_q8_0_rows(w.type, w.data, r0, r1, cols, q);
+    };
+    if (quantize_pool_)
+      quantize_pool_->parallel_for(rows, quantize);
+    else
+      quantize(0, rows, 0);
+    // The stored copy is not read again: its mapped pages can go.
+    if (!converted_.count(name) && !files_[owner_.at(name)].private_copy()) {
+      const TensorInfo& t = info(name);
+      const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+      const uintptr_t begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+      const uintptr_t end = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;
+      if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
+    it = quantized_.emplace(name, q).first;
+  }
+  lin.type = WeightType::q8_0;
+  lin.weight = it->second;
   return lin;
 }
 

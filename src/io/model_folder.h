@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/huge_page_arena.h"
 #include "core/precision.h"
 #include "core/typed_linear.h"
 #include "io/safetensors.h"
@@ -48,6 +49,11 @@ class JsonFields {
   std::string where_;
 };
 
+// How a decoder folder's weight files are opened: int8 weights are quantised
+// into memory of their own, so the file is only mapped (its pages dropped once
+// read); stored weights are streamed from it (streamed_weight_residency).
+FileResidency decoder_weight_residency(Precision precision);
+
 class WeightStore {
  public:
   // Opens model.safetensors, or the shards named by model.safetensors.index.json.
@@ -67,9 +73,17 @@ class WeightStore {
     const void* data = nullptr;
   };
   Typed typed(const std::string& name, std::initializer_list<int64_t> shape);
-  // `module`.weight [out, in] in its stored type, and `module`.bias [out]
-  // (float32) when `with_bias`: a linear layer as the decoders read it.
+  // `module`.weight [out, in] in its stored type (or q8_0, see
+  // set_decoder_precision), and `module`.bias [out] (float32) when
+  // `with_bias`: a linear layer as the decoders read it.
   TypedLinear typed_linear(const std::string& module, int in, int out, bool with_bias);
+  // The weights typed_linear hands out: Precision::f32 (the default) keeps the
+  // stored type; int8 quantises each weight whose input width is a multiple
+  // of 32 to q8_0 once, at its first lookup (core/q8_0.h; others stay as
+  // stored), the rows shared out over `pool` (null: this thread). bf16 is not
+  // a decoder format (unsupported).
+  void set_decoder_precision(Precision precision, std::shared_ptr<ThreadPool> pool = nullptr);
+  Precision decoder_precision() const { return decoder_precision_; }
   // Replaces a tensor's values (float32, same element count) for every later
   // f32() / typed() lookup: how merged LoRA weights enter a model at load.
   void replace(const std::string& name, std::vector<float> values);
@@ -104,6 +118,10 @@ class WeightStore {
   Precision linear_precision_ = Precision::f32;
   std::shared_ptr<PackedWeightCache> packed_cache_;
   bool replaced_ = false;
+  Precision decoder_precision_ = Precision::f32;
+  std::map<std::string, const uint8_t*> quantized_;  // weight name -> q8_0 rows in arena_
+  std::unique_ptr<HugePageArena> arena_;
+  std::shared_ptr<ThreadPool> quantize_pool_;
 };
 
 }  // namespace mmfuse

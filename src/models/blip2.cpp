@@ -55,7 +55,7 @@ GenerationConfig text_generation_config(const Blip2Config& config, const std::st
 }  // namespace
 
 std::unique_ptr<Blip2Model> Blip2Model::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool,
-                                             const fs::path& merge_adapter) {
+                                             const fs::path& merge_adapter, Precision precision) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<Blip2Model> m(new Blip2Model());
   m->pool_ = pool_or_own(std::move(pool));
@@ -70,11 +70,12 @@ std::unique_ptr<Blip2Model> Blip2Model::load(const fs::path& dir, std::shared_pt
                    ": image_token_index is set (a transformers >= 4.46 folder whose processor "
                    "puts image tokens in input_ids); the 4.44 layout without it is supported");
   m->tokenizer_ = load_generative_tokenizer(dir);
-  m->store_ = WeightStore::open_folder(dir, streamed_weight_residency());
+  m->store_ = WeightStore::open_folder(dir, decoder_weight_residency(precision));
   WeightStore& store = *m->store_;
   if (!merge_adapter.empty()) merge_lora_into(*read_lora_adapter(merge_adapter, store), store);
 
   m->image_encoder_ = std::make_unique<Blip2ImageEncoder>(m->store_, c, m->pool_, dir);
+  store.set_decoder_precision(precision, m->pool_);  // the language model's weights only
   const std::string text_where = config_path.string() + " text_config";
   if (c.text_model_type == "opt") {
     const OptConfig text = OptConfig::from_json(c.text_config, text_where);

@@ -12,7 +12,7 @@ namespace mmfuse {
 namespace fs = std::filesystem;
 
 std::unique_ptr<CausalLm> CausalLm::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool,
-                                         const fs::path& merge_adapter) {
+                                         const fs::path& merge_adapter, Precision precision) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<CausalLm> m(new CausalLm());
   m->pool_ = pool_or_own(std::move(pool));
@@ -23,7 +23,8 @@ std::unique_ptr<CausalLm> CausalLm::load(const fs::path& dir, std::shared_ptr<Th
   const nlohmann::json config = read_json_file(config_path);
   m->model_type_ = JsonFields(config, config_path.string()).string("model_type", "llama");
   m->tokenizer_ = load_generative_tokenizer(dir);
-  m->store_ = WeightStore::open_folder(dir, streamed_weight_residency());
+  m->store_ = WeightStore::open_folder(dir, decoder_weight_residency(precision));
+  m->store_->set_decoder_precision(precision, m->pool_);
   if (!merge_adapter.empty())
     merge_lora_into(*read_lora_adapter(merge_adapter, *m->store_), *m->store_);
   if (m->model_type_ == "opt") {

@@ -17,9 +17,11 @@ class CausalLm final : public GenerativeModel {
  public:
   // Picks the decoder by config.json's model_type ("llama", "mistral", "opt").
   // `merge_adapter` (may be empty): a PEFT LoRA folder merged at load.
+  // `precision`: f32 keeps the stored weights, int8 quantises them to q8_0.
   static std::unique_ptr<CausalLm> load(const std::filesystem::path& dir,
                                         std::shared_ptr<ThreadPool> pool,
-                                        const std::filesystem::path& merge_adapter = {});
+                                        const std::filesystem::path& merge_adapter = {},
+                                        Precision precision = Precision::f32);
 
   const std::string& name() const override { return name_; }
   const std::string& model_type() const override { return model_type_; }

@@ -73,7 +73,7 @@ LlavaConfig LlavaConfig::from_json(const nlohmann::json& config, const std::stri
 }
 
 std::unique_ptr<LlavaModel> LlavaModel::load(const fs::path& dir, std::shared_ptr<ThreadPool> pool,
-                                             const fs::path& merge_adapter) {
+                                             const fs::path& merge_adapter, Precision precision) {
   MMFUSE_CHECK(fs::is_directory(dir), not_found, dir.string() + ": model folder not found");
   std::unique_ptr<LlavaModel> m(new LlavaModel());
   m->pool_ = pool_or_own(std::move(pool));
@@ -83,7 +83,7 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const fs::path& dir, std::shared_pt
   const fs::path config_path = dir / "config.json";
   m->config_ = LlavaConfig::from_json(read_json_file(config_path), config_path.string());
   m->tokenizer_ = load_generative_tokenizer(dir);
-  m->store_ = WeightStore::open_folder(dir, streamed_weight_residency());
+  m->store_ = WeightStore::open_folder(dir, decoder_weight_residency(precision));
   WeightStore& store = *m->store_;
   if (!merge_adapter.empty()) merge_lora_into(*read_lora_adapter(merge_adapter, store), store);
 
@@ -93,6 +93,7 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const fs::path& dir, std::shared_pt
                                 c.text.hidden_size);
   m->projector_2_ = load_linear(store, kProjectorPrefix + "linear_2", c.text.hidden_size,
                                 c.text.hidden_size);
+  store.set_decoder_precision(precision, m->pool_);  // the language model's weights only
   m->llama_ = std::make_unique<LlamaModel>(store, c.text, kLanguagePrefix, m->pool_, m->name_);
   m->image_processor_ = load_image_processor(dir, c.vision.image_size);
   m->chat_template_ = text::read_chat_template(dir);

@@ -31,9 +31,11 @@ class LlavaModel final : public GenerativeModel {
  public:
   // Opens a llava-hf folder. `merge_adapter` (may be empty) is a PEFT LoRA
   // folder merged into the weights at load.
+  // `precision`: the language model's weights as stored (f32) or q8_0 (int8).
   static std::unique_ptr<LlavaModel> load(const std::filesystem::path& dir,
                                           std::shared_ptr<ThreadPool> pool,
-                                          const std::filesystem::path& merge_adapter = {});
+                                          const std::filesystem::path& merge_adapter = {},
+                                          Precision precision = Precision::f32);
 
   const std::string& name() const override { return name_; }
   const std::string& model_type() const override { return model_type_; }

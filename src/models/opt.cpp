@@ -129,7 +129,7 @@ OptModel::OptModel(WeightStore& store, const OptConfig& config, const std::strin
 
 size_t OptModel::weight_bytes() const {
   size_t n = embed_tokens_.bytes() +
-             static_cast<size_t>(config_.hidden_size) * weight_type_size(embed_positions_.type);
+             typed_row_bytes(embed_positions_.type, static_cast<size_t>(config_.hidden_size));
   if (project_in_.weight != nullptr) n += project_in_.bytes() + project_out_.bytes();
   for (const auto& l : layers_)
     n += l.q.bytes() + l.k.bytes() + l.v.bytes() + l.out.bytes() + l.fc1.bytes() + l.fc2.bytes();

@@ -110,8 +110,8 @@ std::vector<Architecture> build_table() {
   llava.tokenizer = TokenizerKind::sentencepiece;
   llava.description = "LLaVA-1.5: CLIP vision tower + MLP projector + Llama (HF LlavaForConditionalGeneration)";
   llava.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
-                             const fs::path& adapter) {
-    return std::unique_ptr<GenerativeModel>(LlavaModel::load(dir, std::move(pool), adapter));
+                             const fs::path& adapter, Precision precision) {
+    return std::unique_ptr<GenerativeModel>(LlavaModel::load(dir, std::move(pool), adapter, precision));
   };
   llava.text_context_length = [](const nlohmann::json& config, const std::string& where) {
     return text_positions(config, where, 2048);
@@ -127,8 +127,8 @@ std::vector<Architecture> build_table() {
       "BLIP-2: ViT + Q-Former + OPT or Flan-T5, captions and visual questions (HF "
       "Blip2ForConditionalGeneration)";
   blip2.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
-                             const fs::path& adapter) {
-    return std::unique_ptr<GenerativeModel>(Blip2Model::load(dir, std::move(pool), adapter));
+                             const fs::path& adapter, Precision precision) {
+    return std::unique_ptr<GenerativeModel>(Blip2Model::load(dir, std::move(pool), adapter, precision));
   };
   table.push_back(std::move(blip2));
 
@@ -139,8 +139,8 @@ std::vector<Architecture> build_table() {
   llama.tokenizer = TokenizerKind::sentencepiece;
   llama.description = "Llama decoder: Llama-2/3, TinyLlama, Vicuna (HF LlamaForCausalLM)";
   llama.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
-                             const fs::path& adapter) {
-    return std::unique_ptr<GenerativeModel>(CausalLm::load(dir, std::move(pool), adapter));
+                             const fs::path& adapter, Precision precision) {
+    return std::unique_ptr<GenerativeModel>(CausalLm::load(dir, std::move(pool), adapter, precision));
   };
   llama.text_context_length = [](const nlohmann::json& config, const std::string& where) {
     return text_positions(config, where, 2048);
@@ -154,8 +154,8 @@ std::vector<Architecture> build_table() {
   opt.tokenizer = TokenizerKind::none;  // GPT-2 byte-level BPE, read by load_generative_tokenizer
   opt.description = "OPT decoder: facebook/opt-* (HF OPTForCausalLM)";
   opt.open_generative = [](const fs::path& dir, std::shared_ptr<ThreadPool> pool,
-                           const fs::path& adapter) {
-    return std::unique_ptr<GenerativeModel>(CausalLm::load(dir, std::move(pool), adapter));
+                           const fs::path& adapter, Precision precision) {
+    return std::unique_ptr<GenerativeModel>(CausalLm::load(dir, std::move(pool), adapter, precision));
   };
   opt.text_context_length = [](const nlohmann::json& config, const std::string& where) {
     return text_positions(config, where, 2048);
@@ -266,9 +266,10 @@ std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const fs::path& dir, Precision pr
 
 std::unique_ptr<GenerativeModel> open_generative_model(const fs::path& dir,
                                                        std::shared_ptr<ThreadPool> pool,
-                                                       const fs::path& merge_adapter) {
+                                                       const fs::path& merge_adapter,
+                                                       Precision precision) {
   const Architecture& a = architecture_with(dir, Capability::generate, "generate text");
-  return a.open_generative(dir, std::move(pool), merge_adapter);
+  return a.open_generative(dir, std::move(pool), merge_adapter, precision);
 }
 
 }  // namespace mmfuse

@@ -56,11 +56,12 @@ struct Architecture {
                                               Precision precision) = nullptr;
   std::unique_ptr<SoundCnnLstm> (*open_sound_classifier)(const std::filesystem::path& dir) =
       nullptr;
-  // `merge_adapter` (may be empty): a PEFT LoRA folder merged into the weights at load.
+  // `merge_adapter` (may be empty): a PEFT LoRA folder merged into the weights at load;
+  // `precision` the language model's weights (f32: as stored; int8: q8_0).
   std::unique_ptr<GenerativeModel> (*open_generative)(const std::filesystem::path& dir,
                                                      std::shared_ptr<ThreadPool> pool,
-                                                     const std::filesystem::path& merge_adapter) =
-      nullptr;
+                                                     const std::filesystem::path& merge_adapter,
+                                                     Precision precision) = nullptr;
   // The token count texts are padded/cut to by default (config.json given).
   size_t (*text_context_length)(const nlohmann::json& config, const std::string& where) = nullptr;
 
@@ -94,9 +95,10 @@ std::unique_ptr<Wav2Vec2ForCtc> open_ctc_model(const std::filesystem::path& dir,
                                                Precision precision = Precision::f32);
 // A folder whose architecture can `generate` (unsupported otherwise), computing
 // on `pool` (null: a pool of its own), with `merge_adapter` (a PEFT LoRA folder)
-// merged into its weights when given.
+// merged into its weights when given, its language model's weights as stored
+// (f32) or quantised to q8_0 (int8; bf16 is unsupported).
 std::unique_ptr<GenerativeModel> open_generative_model(
     const std::filesystem::path& dir, std::shared_ptr<ThreadPool> pool = nullptr,
-    const std::filesystem::path& merge_adapter = {});
+    const std::filesystem::path& merge_adapter = {}, Precision precision = Precision::f32);
 
 }  // namespace mmfuse

@@ -170,7 +170,7 @@ void Server::Impl::load() {
     for (const auto& spec : ctx.config.generative_models) {
       auto m = std::make_unique<LoadedGenerativeModel>();
       m->spec = spec;
-      m->model = open_generative_model(spec.dir, ctx.pool);
+      m->model = open_generative_model(spec.dir, ctx.pool, {}, spec.precision);
       for (const auto& [name, dir] : spec.adapters)
         m->adapters.emplace_back(name, m->model->load_adapter(dir));
       BatchScheduler::Options options;

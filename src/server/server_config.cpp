@@ -167,7 +167,8 @@ ServerConfig load_server_config(const fs::path& file) {
           spec.dir = r.path(v, field);
         } else {
           r.check_keys(v, field,
-                       {"path", "adapters", "max_running", "max_queued", "allow_remote_images"});
+                       {"path", "adapters", "max_running", "max_queued", "allow_remote_images",
+                        "dtype"});
           if (!v["path"]) r.fail(v, field + ".path", "missing");
           spec.dir = r.path(v["path"], field + ".path");
           if (auto a = v["adapters"]) {
@@ -184,6 +185,15 @@ ServerConfig load_server_config(const fs::path& file) {
             spec.max_queued = static_cast<size_t>(r.integer(x, field + ".max_queued", 0, 1000000));
           if (auto x = v["allow_remote_images"])
             spec.allow_remote_images = r.boolean(x, field + ".allow_remote_images");
+          if (auto d = v["dtype"]) {
+            try {
+              spec.precision = parse_precision(r.str(d, field + ".dtype"), field + ".dtype");
+            } catch (const Error&) {
+              r.fail(d, field + ".dtype", "expected f32 or int8");
+            }
+            if (spec.precision == Precision::bf16)
+              r.fail(d, field + ".dtype", "expected f32 or int8 (decoders keep F16/BF16 as stored)");
+          }
         }
         c.generative_models.push_back(std::move(spec));
       }

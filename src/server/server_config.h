@@ -30,6 +30,7 @@ struct GenerativeModelSpec {
   size_t max_running = 8;            // sequences decoded together (continuous batching)
   size_t max_queued = 64;            // requests waiting beyond that: 503 + Retry-After
   bool allow_remote_images = false;  // image_url may be http(s):// or file:// (else data: only)
+  Precision precision = Precision::f32;  // `dtype`: f32 = weights as stored, int8 = q8_0
 };
 
 // An object detector (an Ultralytics YOLO ONNX export), served by POST /v1/detect.

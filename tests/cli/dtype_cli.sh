@@ -52,4 +52,15 @@ check "bench --accuracy fields" $?
 expect_error "unknown dtype" "unknown dtype \"int4\"" "$MMFUSE" embed --model "$MODEL" --text a --dtype int4
 expect_error "unknown dtype on bench" "--dtype" "$MMFUSE" bench --model "$MODEL" --dtype fp8
 
+# Decoders: --dtype int8 = q8_0 weights (the tiny LLaVA's layers are too narrow
+# for 32-input blocks, so its tokens stay those of its stored weights); bf16 is refused.
+LLAVA=$FIX/llava/models/llava-1.5-tiny
+"$MMFUSE" generate --model "$LLAVA" --prompt hello --max-new-tokens 3 --json >"$TMP/g32.json"
+check "generate runs (stored weights)" $?
+"$MMFUSE" generate --model "$LLAVA" --prompt hello --max-new-tokens 3 --dtype int8 --json >"$TMP/g8.json"
+check "generate --dtype int8 runs" $?
+cmp -s "$TMP/g32.json" "$TMP/g8.json"
+check "generate --dtype int8 on a model too narrow for q8_0 blocks is unchanged" $?
+expect_error "bf16 on a decoder" "--dtype f32 or int8" "$MMFUSE" generate --model "$LLAVA" --prompt hello --dtype bf16
+
 finish dtype_cli

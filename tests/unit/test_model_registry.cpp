@@ -61,7 +61,7 @@ void open_as_claimed(const fs::path& dir, const Architecture& a) {
   }
   if (a.can(Capability::generate)) {
     ASSERT_NE(a.open_generative, nullptr);
-    auto m = a.open_generative(dir, nullptr, {});
+    auto m = a.open_generative(dir, nullptr, {}, Precision::f32);
     EXPECT_GT(m->tokenizer().size(), 0u);
     EXPECT_GT(m->language_model().vocab_size(), 0);
   }

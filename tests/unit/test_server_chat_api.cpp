@@ -560,6 +560,7 @@ TEST(ChatConfig, GenerativeModelsInTheYaml) {
                                "    max_running: 4\n"
                                "    max_queued: 2\n"
                                "    allow_remote_images: true\n"
+                               "    dtype: int8\n"
                                "  plain: " +
                                llava +
                                "\n"
@@ -573,6 +574,8 @@ TEST(ChatConfig, GenerativeModelsInTheYaml) {
   EXPECT_EQ(c.generative_models[0].max_queued, 2u);
   EXPECT_TRUE(c.generative_models[0].allow_remote_images);
   EXPECT_FALSE(c.generative_models[1].allow_remote_images);  // off by default
+  EXPECT_EQ(c.generative_models[0].precision, Precision::int8);
+  EXPECT_EQ(c.generative_models[1].precision, Precision::f32);  // weights as stored
   EXPECT_EQ(c.generative_models[1].adapters.size(), 0u);
   EXPECT_EQ(c.limits.generation_timeout_s, 60);
   EXPECT_EQ(c.limits.max_images, 2u);
@@ -591,6 +594,8 @@ TEST(ChatConfig, GenerativeModelsInTheYaml) {
        "already used"},
       {"generative_models:\n  llava:\n    path: " + llava + "\n    max_running: 0\n",
        "generative_models.llava.max_running: must be between 1"},
+      {"generative_models:\n  llava:\n    path: " + llava + "\n    dtype: bf16\n",
+       "generative_models.llava.dtype: expected f32 or int8"},
   };
   for (const auto& [yaml, expected] : bad) {
     const std::string& text = yaml;  // clang 14 cannot capture a structured binding
