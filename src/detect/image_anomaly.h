@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/thread_pool.h"
+#include "detect/backbone_features.h"
 #include "vision/image.h"
 #include "vision/texture_features.h"
 
@@ -65,6 +66,11 @@ class ImageAnomalyModel {
   int dim() const { return dim_; }
   size_t training_images() const { return training_images_; }
 
+  // Descriptors from a backbone instead of the texture descriptors (set after
+  // fit() on grids from that source; saved, and reopened by load()).
+  void set_feature_source(std::shared_ptr<const PatchFeatureSource> source) { source_ = std::move(source); }
+  const std::shared_ptr<const PatchFeatureSource>& feature_source() const { return source_; }
+
   // Thread-safe and single-threaded (call it from many threads at once).
   AnomalyMap score(const PatchGrid& grid) const;
   AnomalyMap score_image(const Image& image) const;
@@ -84,6 +90,7 @@ class ImageAnomalyModel {
   std::vector<float> bank_norms_;        // squared norms of the bank rows
   double threshold_ = 0.0;
   size_t training_images_ = 0;
+  std::shared_ptr<const PatchFeatureSource> source_;  // null: texture descriptors
 };
 
 // Decodes every file and computes its descriptors, one photo per core of
