@@ -6,6 +6,7 @@
 
 #include "io/digest.h"
 #include "mmfuse/error.h"
+#include "models/registry.h"
 #include "models/timm_resnet.h"
 
 namespace mmfuse {
@@ -156,6 +157,8 @@ std::string model_folder_sha256(const fs::path& dir) {
 std::shared_ptr<const PatchFeatureSource> open_backbone_features(const fs::path& dir) {
   std::error_code ec;
   MMFUSE_CHECK(fs::is_directory(dir, ec), not_found, dir.string() + ": backbone folder not found");
+  // Another kind of model folder (a CLIP, a BERT) is refused naming what can serve.
+  (void)architecture_with(dir, Capability::image_features, "give patch features for --backbone");
   return std::make_shared<BackboneFeatures>(dir, model_folder_sha256(dir));
 }
 

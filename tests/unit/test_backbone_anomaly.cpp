@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -55,6 +56,7 @@ TEST(BackboneFeatures, MatchAnomalibsPatchCoreEmbedding) {
       scale = std::max(scale, std::fabs(w[i]));
       diff = std::max(diff, std::fabs(w[i] - g.values[i]));
     }
+    std::printf("%s PatchCore embedding: max abs diff %.3g (max abs %.3g)\n", folder, diff, scale);
     EXPECT_LE(diff, 1e-4f * scale) << folder << ": max abs diff " << diff << " of " << scale;
     EXPECT_EQ(source->to_json()["sha256"], model_folder_sha256(dir));
   }

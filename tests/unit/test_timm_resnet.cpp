@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -54,6 +55,7 @@ void expect_matches_timm(const std::string& folder, bool bottleneck,
       diff = std::max(diff, std::fabs(want[i] - out[s].values[i]));
     }
     EXPECT_GT(scale, 0.0f);
+    std::printf("%s layer%d: max abs diff %.3g (max abs %.3g)\n", folder.c_str(), s + 1, diff, scale);
     EXPECT_LE(diff, 1e-4f * scale) << folder << " layer" << s + 1 << ": max abs diff " << diff
                                    << " vs max abs " << scale;
   }
