@@ -156,7 +156,7 @@ TEST_F(CameraAnomalyPlant, ConfigErrorsNameTheField) {
                 .find("camera.anomaly.good_photos: no such file or folder"),
             std::string::npos);
   EXPECT_NE(error_of("{image: cam, detector: anomaly, anomaly: {good_photos: empty}}")
-                .find("camera.anomaly.good_photos: good photos: no image files found"),
+                .find("camera.anomaly.good_photos: no image files found"),
             std::string::npos);
   EXPECT_NE(error_of("{image: cam, detector: anomaly, anomaly: {good_photos: good/g0.png}}")
                 .find("at least 2 good photos"),
