@@ -72,12 +72,14 @@ class CameraAnomalyPlant : public ::testing::Test {
                            camera + "\n",
                        dir_ / "plant.yaml");
   }
-  ModalityResult inspect_camera(const PlantConfig& p, ThreadPool& pool, const fs::path& ev) const {
+  ModalityResult inspect_camera(const PlantConfig& p, ThreadPool& pool, const fs::path& ev,
+                                InspectionRecord* record = nullptr) const {
     const PointInspector inspector(p, p.devices[0], p.devices[0].points[0], dir_ / "models", pool);
     EXPECT_TRUE(inspector.setup_errors().empty()) << inspector.setup_errors()[0];
     const InspectionRecord r = inspector.inspect(
         inspector.gather(), InspectOptions{"r1", ev, EvidencePolicy::anomaly});
     EXPECT_EQ(r.modalities[0].modality, Modality::camera);
+    if (record) *record = r;
     return r.modalities[0];
   }
   std::string error_of(const std::string& camera) const {
@@ -95,8 +97,12 @@ TEST_F(CameraAnomalyPlant, DefectiveFrameRaisesAnAlarmWithHeatmapEvidence) {
   ThreadPool pool(2);
   save_photo(dir_ / "cam" / "shot.png", textured_photo(99, true));
   const PlantConfig p = plant("{image: cam, detector: anomaly, anomaly: {good_photos: good}}");
-  const ModalityResult cam = inspect_camera(p, pool, dir_ / "ev");
+  InspectionRecord record;
+  const ModalityResult cam = inspect_camera(p, pool, dir_ / "ev", &record);
   EXPECT_EQ(cam.status, ModalityStatus::anomaly) << cam.message;
+  // The score feeds fusion like the other camera detectors: a camera alarm.
+  EXPECT_TRUE(record.alarm);
+  EXPECT_EQ(record.alarm_type, "camera");
   EXPECT_EQ(cam.detail["detector"], "anomaly");
   EXPECT_GE(cam.raw_score, 1.0);
   EXPECT_EQ(cam.detail["model_cached"], false);
