@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "cli/common.h"
@@ -179,6 +180,15 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
   const std::vector<float> ref_labels = reference->text_features(prompts);
   const std::vector<float> red_labels = reduced->text_features(prompts);
   size_t agree = 0;
+  // Random-weight models put many images on near-ties between two labels,
+  // where any rounding flips the top-1; a flip there says nothing about the
+  // dtype. So every flip is listed with the f32 logit gap between its top two
+  // labels (ln p1 / p2), and agreement is also given over the images whose
+  // gap is at least kGaps[g] (int8's embedding error, cosine ~0.9999, moves a
+  // logit by a few hundredths on average).
+  constexpr double kGaps[] = {0.05, 0.1, 0.5};
+  size_t decided[3] = {}, decided_agree[3] = {};
+  Json flips = Json::array();
   for (size_t i = 0; i < images.size(); ++i) {
     const std::vector<float> p = zero_shot_probabilities(
         ref_images.data() + i * dim, ref_labels.data(), prompts.size(), dim, reference->logit_scale());
@@ -188,7 +198,26 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
     const auto top_p = std::max_element(p.begin(), p.end()) - p.begin();
     const auto top_q = std::max_element(q.begin(), q.end()) - q.begin();
     if (top_p == top_q) ++agree;
+    std::vector<float> sorted = p;
+    std::partial_sort(sorted.begin(), sorted.begin() + std::min<size_t>(2, sorted.size()),
+                      sorted.end(), std::greater<float>());
+    const double gap = sorted.size() < 2 || sorted[1] <= 0.0f
+                           ? 1e9
+                           : std::log(static_cast<double>(sorted[0]) / sorted[1]);
+    for (size_t g = 0; g < 3; ++g) {
+      if (gap < kGaps[g]) continue;
+      ++decided[g];
+      if (top_p == top_q) ++decided_agree[g];
+    }
+    if (top_p != top_q)
+      flips.push_back({{"image", image_names[i]}, {"f32_top2_logit_gap", gap}});
   }
+  Json by_gap = Json::array();
+  for (size_t g = 0; g < 3; ++g)
+    by_gap.push_back({{"min_f32_logit_gap", kGaps[g]},
+                      {"images", decided[g]},
+                      {"agreement", decided[g] ? static_cast<double>(decided_agree[g]) / decided[g]
+                                               : 0.0}});
   const double agreement = images.empty() ? 0.0 : static_cast<double>(agree) / images.size();
 
   Json result = {{"model", reference->name()},
@@ -202,6 +231,8 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
                  {"text_cosine", text_cos.json()},
                  {"zero_shot_labels", prompts.size()},
                  {"zero_shot_top1_agreement", agreement},
+                 {"zero_shot_agreement_by_gap", by_gap},
+                 {"zero_shot_flips", flips},
                  {"zero_shot_probability_cosine", prob_cos.json()}};
   if (opt.json) {
     print_json(result);
@@ -216,6 +247,13 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
       opt.images.empty() ? "synthetic" : "files", text_cos.min,
       text_cos.sum / std::max<size_t>(1, text_cos.count), texts.size(), 100.0 * agreement,
       prompts.size());
+  for (const Json& g : by_gap)
+    std::printf("    over images whose f32 top-2 logit gap >= %.2f: %.1f %% of %zu\n",
+                g["min_f32_logit_gap"].get<double>(), 100.0 * g["agreement"].get<double>(),
+                g["images"].get<size_t>());
+  for (const Json& f : flips)
+    std::printf("    flipped: %s (f32 top-2 logit gap %.4f)\n",
+                f["image"].get<std::string>().c_str(), f["f32_top2_logit_gap"].get<double>());
 }
 
 }  // namespace mmfuse::cli

@@ -33,6 +33,8 @@ struct FitOptions {
                     "Share of good photos allowed above the threshold (held-out folds)")
         ->check(CLI::Range(0.001, 0.5));
     cmd->add_option("--folds", config.folds, "Folds for the threshold")->check(CLI::Range(2, 50));
+    cmd->add_option("--top-k", config.top_k, "Photo score = mean of this many top cells of the map")
+        ->check(CLI::Range(1, 1000));
   }
   ImageAnomalyConfig get() const {
     ImageAnomalyConfig c = config;
@@ -68,6 +70,7 @@ void register_fit(CLI::App* image) {
     if (!opt->backbone.empty()) {
       source = open_backbone_features(opt->backbone);
       config.features.stride = source->stride();  // the heat-map's cell size
+      config.photo_statistics = false;             // a texture-descriptor term
     }
     const auto grids = source ? patch_features_of_files(*command_pool(), files, *source)
                               : texture_features_of_files(*command_pool(), files, config.features);
@@ -222,6 +225,7 @@ void register_eval_boxes(CLI::App* image) {
     ImageAnomalyConfig config;
     config.bank_size = config.coreset_candidates = 1 << 16;
     config.folds = 2;
+    config.photo_statistics = false;  // the bank sees parts of photos, not whole ones
     std::shared_ptr<const PatchFeatureSource> source;
     if (!opt->backbone.empty()) source = open_backbone_features(opt->backbone);
     const BoxEvalReport r = evaluate_box_localisation(*command_pool(), opt->data, config, source, opt->top);

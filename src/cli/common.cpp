@@ -18,6 +18,12 @@ void add_threads_option(CLI::App* cmd, int* threads) {
 void add_dtype_option(CLI::App* cmd, std::string* dtype) {
   cmd->add_option("--dtype", *dtype,
                   "Encoder arithmetic: f32 (default, exact), bf16, or int8 (dynamic quantisation)");
+  // The loaders read the cache setting from the environment (io/packed_weight_cache.h);
+  // options are parsed before any model or thread exists, so setting it here is safe.
+  cmd->add_flag_callback(
+      "--no-weight-cache", [] { ::setenv("MMFUSE_WEIGHT_CACHE", "0", 1); },
+      "Pack the weights at load instead of mapping them from the packed-weight cache "
+      "($MMFUSE_CACHE_DIR, else ~/.cache/mmfuse/packed), and write no cache file");
 }
 
 void add_store_option(CLI::App* cmd, std::string* url) {

@@ -21,6 +21,7 @@ using Json = nlohmann::ordered_json;
 void add_threads_option(CLI::App* cmd, int* threads);
 // Adds `--dtype f32|bf16|int8` (the encoder layers' arithmetic; default f32)
 // to a subcommand; parse_precision() checks the value when the command runs.
+// Also adds `--no-weight-cache` (no packed-weight cache: MMFUSE_WEIGHT_CACHE=0).
 void add_dtype_option(CLI::App* cmd, std::string* dtype);
 // Adds `--store URL`: the inspection store as sqlite:///path/store.db or
 // postgresql://user@host:port/db (docs/store.md).

@@ -24,7 +24,8 @@ struct Conv2d::Impl {
   dnnl::memory::desc scratchpad_md;
 };
 
-Conv2d::Conv2d(const Conv2dShape& s, const float* weights, const float* bias, ConvActivation activation)
+Conv2d::Conv2d(const Conv2dShape& s, const float* weights, const float* bias, ConvActivation activation,
+               bool accumulate)
     : shape_(s), impl_(std::make_unique<Impl>()) {
   MMFUSE_CHECK(s.in_channels > 0 && s.out_channels > 0 && s.groups > 0 && s.in_channels % s.groups == 0 &&
                    s.out_channels % s.groups == 0 && s.kernel_h > 0 && s.kernel_w > 0 && s.stride_h > 0 &&
@@ -44,14 +45,15 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weights, const float* bias, Co
 
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::post_ops ops;
+  if (accumulate) ops.append_sum(1.f);
   if (activation != ConvActivation::none) {
-    dnnl::post_ops ops;
     const auto alg = activation == ConvActivation::silu      ? dnnl::algorithm::eltwise_swish
                      : activation == ConvActivation::sigmoid ? dnnl::algorithm::eltwise_logistic
                                                              : dnnl::algorithm::eltwise_relu;
     ops.append_eltwise(1.f, alg, activation == ConvActivation::silu ? 1.f : 0.f, 0.f);
-    attr.set_post_ops(ops);
   }
+  attr.set_post_ops(ops);
   const dnnl::convolution_forward::desc desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, impl_->src_md, any_w_md, bias_md,
       impl_->dst_md, {s.stride_h, s.stride_w}, {s.dilation_h - 1, s.dilation_w - 1}, {s.pad_top, s.pad_left},

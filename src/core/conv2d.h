@@ -25,8 +25,10 @@ enum class ConvActivation { none, silu, sigmoid, relu };
 class Conv2d {
  public:
   // `weights`: ONNX/PyTorch layout [out, in/groups, kh, kw]; `bias`: [out] or null.
-  // Throws Error(bad_input) for an inconsistent shape.
-  Conv2d(const Conv2dShape& shape, const float* weights, const float* bias, ConvActivation activation);
+  // `accumulate`: add the convolution to what dst already holds (oneDNN's sum
+  // post-op), before the activation. Throws Error(bad_input) for an inconsistent shape.
+  Conv2d(const Conv2dShape& shape, const float* weights, const float* bias, ConvActivation activation,
+         bool accumulate = false);
   ~Conv2d();
   Conv2d(const Conv2d&) = delete;
   Conv2d& operator=(const Conv2d&) = delete;

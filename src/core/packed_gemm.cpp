@@ -56,6 +56,19 @@ dnnl::matmul::primitive_desc make_pd(Precision p, int rows, int in, int width) {
   return dnnl::matmul::primitive_desc(desc, attr, cpu_engine());
 }
 
+// The packed weight layout of a (precision, in, width) slice, made once per
+// shape: a cache hit re-creates many layers of a few shapes, and a primitive
+// descriptor costs tens of microseconds.
+memory::desc packed_desc_for(Precision p, int in, int width) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int, int, int>, memory::desc> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto key = std::make_tuple(static_cast<int>(p), in, width);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  return cache.emplace(key, make_pd(p, kPackRows, in, width).weights_desc()).first->second;
+}
+
 // One single-threaded matmul per (precision, rows, in, width), shared by every
 // slice of every layer with that shape (the weights are an argument at execution).
 struct Kernel {
@@ -113,7 +126,7 @@ struct PackedLinear::Slice {
 };
 
 PackedLinear::PackedLinear(const float* weight, int in, int out, Precision precision)
-    : in_(in), precision_(precision) {
+    : in_(in), out_(out), precision_(precision) {
   OneOmpThread one;
   // int8: symmetric per-channel weights in [-127, 127] (as quantize_dynamic).
   std::vector<int8_t> quantized;
@@ -145,8 +158,7 @@ PackedLinear::PackedLinear(const float* weight, int in, int out, Precision preci
       auto slice = std::make_unique<Slice>();
       slice->n0 = n0;
       slice->width = std::min(slice_width, out - n0);
-      auto pd = make_pd(precision, kPackRows, in, slice->width);
-      slice->packed_desc = pd.weights_desc();
+      slice->packed_desc = packed_desc_for(precision, in, slice->width);
       // W[n0:n0+width, :] seen as a [in, width] matrix with strides (1, in);
       // the reorder converts f32 to bf16 (round to nearest even) on the way.
       const bool int8 = precision == Precision::int8;
@@ -166,6 +178,57 @@ PackedLinear::PackedLinear(const float* weight, int in, int out, Precision preci
 }
 
 PackedLinear::~PackedLinear() = default;
+
+std::vector<size_t> PackedLinear::packed_slice_bytes(int in, int out, Precision precision) {
+  std::vector<size_t> bytes;
+  try {
+    const int slice_width = precision == Precision::f32 ? kSliceWidth : reduced_slice_width(out);
+    for (int n0 = 0; n0 < out; n0 += slice_width)
+      bytes.push_back(packed_desc_for(precision, in, std::min(slice_width, out - n0)).get_size());
+  } catch (const dnnl::error& e) {
+    throw_error(ErrorKind::internal, std::string("oneDNN has no packed layout: ") + e.what());
+  }
+  return bytes;
+}
+
+std::shared_ptr<const PackedLinear> PackedLinear::from_stored(int in, int out, Precision precision,
+                                                              const Stored& stored) {
+  const std::vector<size_t> sizes = packed_slice_bytes(in, out, precision);
+  MMFUSE_CHECK(stored.slices.size() == sizes.size(), internal,
+               "stored packed layer has " + std::to_string(stored.slices.size()) +
+                   " slices, this build packs " + std::to_string(sizes.size()));
+  std::shared_ptr<PackedLinear> p(new PackedLinear());
+  p->in_ = in;
+  p->out_ = out;
+  p->precision_ = precision;
+  p->keep_alive_ = stored.keep_alive;
+  if (precision == Precision::int8) {
+    MMFUSE_CHECK(stored.scale != nullptr && stored.sums != nullptr, internal,
+                 "stored int8 layer without scales");
+    p->input_levels_ = cpu_has_int8_dot() ? 255 : 127;
+    p->scale_.assign(stored.scale, stored.scale + out);
+    p->sums_.assign(stored.sums, stored.sums + out);
+  }
+  const int slice_width = precision == Precision::f32 ? kSliceWidth : reduced_slice_width(out);
+  for (size_t s = 0; s < sizes.size(); ++s) {
+    auto slice = std::make_unique<Slice>();
+    slice->n0 = static_cast<int>(s) * slice_width;
+    slice->width = std::min(slice_width, out - slice->n0);
+    slice->packed_desc = packed_desc_for(precision, in, slice->width);
+    // oneDNN only reads weights, so a read-only mapping serves as the buffer.
+    slice->packed = memory(slice->packed_desc, cpu_engine(), const_cast<void*>(stored.slices[s]));
+    p->slices_.push_back(std::move(slice));
+  }
+  return p;
+}
+
+const void* PackedLinear::slice_data(int s) const {
+  return slices_[static_cast<size_t>(s)]->packed.get_data_handle();
+}
+
+size_t PackedLinear::slice_bytes(int s) const {
+  return slices_[static_cast<size_t>(s)]->packed_desc.get_size();
+}
 
 int PackedLinear::slice_start(int s) const { return slices_[static_cast<size_t>(s)]->n0; }
 int PackedLinear::slice_width(int s) const { return slices_[static_cast<size_t>(s)]->width; }

@@ -29,6 +29,30 @@ class PackedLinear {
   // for bf16/int8 the layer then stays float32).
   PackedLinear(const float* weight, int in, int out, Precision precision = Precision::f32);
   ~PackedLinear();
+
+  // A layer packed earlier with the same shape and precision by the same
+  // oneDNN on the same CPU ISA (a packed-weight cache file), used in place:
+  // no copy; `keep_alive` owns the bytes for the life of the layer. Slice s
+  // reads packed_slice_bytes(...)[s] bytes at slices[s]; int8 layers also
+  // read `out` channel scales and weight sums. Throws Error(internal) when
+  // the slice count differs from what this build packs.
+  struct Stored {
+    std::vector<const void*> slices;
+    const float* scale = nullptr;   // int8 only
+    const int32_t* sums = nullptr;  // int8 only
+    std::shared_ptr<const void> keep_alive;
+  };
+  static std::shared_ptr<const PackedLinear> from_stored(int in, int out, Precision precision,
+                                                         const Stored& stored);
+  // The packed size of each slice for this shape and precision on this CPU.
+  static std::vector<size_t> packed_slice_bytes(int in, int out, Precision precision);
+  // What a cache file stores: each slice's packed bytes, and for int8 the
+  // per-channel scales and weight sums (empty otherwise).
+  const void* slice_data(int s) const;
+  size_t slice_bytes(int s) const;
+  const std::vector<float>& channel_scales() const { return scale_; }
+  const std::vector<int32_t>& channel_sums() const { return sums_; }
+  int out() const { return out_; }
   PackedLinear(const PackedLinear&) = delete;
   PackedLinear& operator=(const PackedLinear&) = delete;
 
@@ -72,7 +96,9 @@ class PackedLinear {
 
  private:
   struct Slice;
+  PackedLinear() = default;
   int in_ = 0;
+  int out_ = 0;
   Precision precision_ = Precision::f32;
   // int8: the largest input code (255 with VNNI/AMX; 127 without, so that
   // AVX2's 16-bit pair sums cannot saturate, as PyTorch's reduce_range).
@@ -80,6 +106,7 @@ class PackedLinear {
   std::vector<std::unique_ptr<Slice>> slices_;
   std::vector<float> scale_;   // int8: s_w per output channel
   std::vector<int32_t> sums_;  // int8: sum_k q_w[n, k] per output channel (zero-point term)
+  std::shared_ptr<const void> keep_alive_;  // from_stored: the mapped bytes the slices read
 };
 
 // Row kernels of the converted inputs (kernels_fast.cpp, vectorised).

@@ -142,6 +142,18 @@ ImageAnomalyModel ImageAnomalyBuilder::build(ThreadPool& pool, const std::vector
     for (int j = 0; j < dim; ++j) x[k * dim + j] = (p[j] - m.mean_[j]) * m.inv_scale_[j];
     ++k;
   }
+  if (config.photo_statistics) {
+    // One row per good photo, standardised like the patches.
+    PatchGrid rows;
+    rows.dim = static_cast<int>(chosen[0]->statistics.size());
+    rows.rows = static_cast<int>(chosen.size());
+    rows.cols = 1;
+    for (const PatchGrid* g : chosen) rows.values.insert(rows.values.end(), g->statistics.begin(), g->statistics.end());
+    standardisation({&rows}, rows.dim, m.stats_mean_, m.stats_inv_scale_);
+    m.stats_bank_.resize(rows.values.size());
+    for (size_t i = 0; i < rows.values.size(); ++i)
+      m.stats_bank_[i] = (rows.values[i] - m.stats_mean_[i % rows.dim]) * m.stats_inv_scale_[i % rows.dim];
+  }
   m.bank_ = greedy_coreset(pool, x, dim, static_cast<size_t>(config.bank_size), rng);
   const size_t rows = m.bank_.size() / dim;
   m.bank_norms_.resize(rows);
@@ -162,24 +174,45 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
                    config.folds >= 2 && config.false_alarm_rate > 0 && config.false_alarm_rate < 1,
                bad_input, "image fit: invalid settings");
   for (const auto& g : good)
-    MMFUSE_CHECK(g.dim == good[0].dim && g.count() > 0, bad_input,
-                 "image fit: photos have descriptors of different sizes");
+    MMFUSE_CHECK(g.dim == good[0].dim && g.count() > 0 && g.statistics.size() == good[0].statistics.size() &&
+                     (!config.photo_statistics || !g.statistics.empty()),
+                 bad_input, "image fit: photos have descriptors of different sizes");
   // Threshold: k-fold over photos (seeded shuffle), each held-out photo scored
   // by a model of the other folds.
   const int folds = std::min<int>(config.folds, static_cast<int>(good.size()));
   std::vector<size_t> perm(good.size());
   std::iota(perm.begin(), perm.end(), size_t{0});
   std::shuffle(perm.begin(), perm.end(), std::mt19937_64(config.seed));
-  std::vector<double> held(good.size(), 0.0);
+  std::vector<double> held_patch(good.size(), 0.0), held_photo(good.size(), 0.0);
   for (int f = 0; f < folds; ++f) {
     std::vector<size_t> train, test;
     for (size_t i = 0; i < perm.size(); ++i) (static_cast<int>(i % folds) == f ? test : train).push_back(perm[i]);
     const ImageAnomalyModel fm = ImageAnomalyBuilder::build(pool, good, train, config, config.seed + 1 + f);
-    pool.parallel_tasks(test.size(), [&](size_t t, int) { held[test[t]] = fm.score(good[test[t]]).score; });
+    pool.parallel_tasks(test.size(), [&](size_t t, int) {
+      const PatchGrid& g = good[test[t]];
+      held_patch[test[t]] = fm.patch_map(g).score;
+      if (config.photo_statistics) held_photo[test[t]] = fm.photo_term(g);
+    });
   }
   std::vector<size_t> all(good.size());
   std::iota(all.begin(), all.end(), size_t{0});
   ImageAnomalyModel m = ImageAnomalyBuilder::build(pool, good, all, config, config.seed);
+  std::vector<double> held = held_patch;
+  if (config.photo_statistics) {
+    // Each term in units of its spread over held-out good photos (median, SD).
+    auto centre_spread = [](const std::vector<double>& v, double& centre, double& spread) {
+      centre = quantile(v, 0.5);
+      double mean = 0.0, sq = 0.0;
+      for (double x : v) mean += x;
+      mean /= static_cast<double>(v.size());
+      for (double x : v) sq += (x - mean) * (x - mean);
+      spread = std::max(std::sqrt(sq / static_cast<double>(v.size())), 1e-6);
+    };
+    centre_spread(held_patch, m.patch_centre_, m.patch_spread_);
+    centre_spread(held_photo, m.photo_centre_, m.photo_spread_);
+    for (size_t i = 0; i < held.size(); ++i)
+      held[i] = (held_patch[i] - m.patch_centre_) / m.patch_spread_ + (held_photo[i] - m.photo_centre_) / m.photo_spread_;
+  }
   m.threshold_ = quantile(held, 1.0 - config.false_alarm_rate);
   if (calibration) {
     calibration->folds = folds;
@@ -189,6 +222,39 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
 }
 
 AnomalyMap ImageAnomalyModel::score(const PatchGrid& grid) const {
+  AnomalyMap map = patch_map(grid);
+  if (!config_.photo_statistics) return map;
+  return combine(std::move(map), photo_term(grid));
+}
+
+double ImageAnomalyModel::photo_term(const PatchGrid& grid) const {
+  const size_t d = stats_mean_.size();
+  MMFUSE_CHECK(d > 0 && grid.statistics.size() == d, bad_input,
+               "image score: photo statistics of size " + std::to_string(grid.statistics.size()) +
+                   " differ from the model's " + std::to_string(d));
+  std::vector<float> z(d);
+  for (size_t j = 0; j < d; ++j) z[j] = (grid.statistics[j] - stats_mean_[j]) * stats_inv_scale_[j];
+  double best = std::numeric_limits<double>::infinity();
+  for (size_t r = 0; r < stats_bank_.size() / d; ++r) {
+    double s = 0.0;
+    for (size_t j = 0; j < d; ++j) {
+      const double diff = z[j] - stats_bank_[r * d + j];
+      s += diff * diff;
+    }
+    best = std::min(best, s);
+  }
+  // Log: distances between whole photos spread over orders of magnitude.
+  return std::log(std::max(best, 1e-9));
+}
+
+AnomalyMap ImageAnomalyModel::combine(AnomalyMap map, double photo) const {
+  const double p = (photo - photo_centre_) / photo_spread_;
+  for (float& v : map.cells) v = static_cast<float>((v - patch_centre_) / patch_spread_ + p);
+  map.score = (map.score - patch_centre_) / patch_spread_ + p;
+  return map;
+}
+
+AnomalyMap ImageAnomalyModel::patch_map(const PatchGrid& grid) const {
   MMFUSE_CHECK(grid.dim == dim_, bad_input,
                "image score: descriptor size " + std::to_string(grid.dim) + " differs from the model's " +
                    std::to_string(dim_));
@@ -225,7 +291,19 @@ AnomalyMap ImageAnomalyModel::score(const PatchGrid& grid) const {
   } else {
     map.cells = std::move(nearest);
   }
-  map.score = *std::max_element(map.cells.begin(), map.cells.end());
+  std::vector<float> sorted = map.cells;
+  std::sort(sorted.begin(), sorted.end());
+  if (config_.subtract_median) {
+    // Per-photo normalisation: the median cell is the photo's own "normal".
+    const float median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                           : 0.5f * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+    for (float& v : map.cells) v -= median;
+    for (float& v : sorted) v -= median;
+  }
+  const size_t k = std::min<size_t>(static_cast<size_t>(std::max(1, config_.top_k)), sorted.size());
+  double top = 0.0;
+  for (size_t i = sorted.size() - k; i < sorted.size(); ++i) top += sorted[i];
+  map.score = top / static_cast<double>(k);
   return map;
 }
 
@@ -273,6 +351,9 @@ nlohmann::json image_anomaly_config_to_json(const ImageAnomalyConfig& c) {
           {"bank_size", c.bank_size},
           {"coreset_candidates", c.coreset_candidates},
           {"smooth", c.smooth},
+          {"top_k", c.top_k},
+          {"subtract_median", c.subtract_median},
+          {"photo_statistics", c.photo_statistics},
           {"false_alarm_rate", c.false_alarm_rate},
           {"folds", c.folds},
           {"seed", c.seed}};
@@ -299,6 +380,13 @@ ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const
   c.coreset_candidates = f.positive("coreset_candidates", c.coreset_candidates);
   c.smooth = static_cast<float>(f.number("smooth", c.smooth));
   MMFUSE_CHECK(c.smooth >= 0 && c.smooth < 100, bad_input, where + ": smooth out of range");
+  c.top_k = f.positive("top_k", c.top_k);
+  MMFUSE_CHECK(!j.contains("subtract_median") || j["subtract_median"].is_boolean(), bad_input,
+               where + ": subtract_median must be true or false");
+  c.subtract_median = j.value("subtract_median", c.subtract_median);
+  MMFUSE_CHECK(!j.contains("photo_statistics") || j["photo_statistics"].is_boolean(), bad_input,
+               where + ": photo_statistics must be true or false");
+  c.photo_statistics = j.value("photo_statistics", c.photo_statistics);
   c.false_alarm_rate = f.number("false_alarm_rate", c.false_alarm_rate);
   c.folds = f.positive("folds", c.folds);
   c.seed = static_cast<uint64_t>(std::max<int64_t>(0, f.integer("seed", 0)));
@@ -315,9 +403,16 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
                tmp.string() + ": cannot create the folder: " + ec.message());
   try {
     const int64_t rows = static_cast<int64_t>(bank_rows());
-    write_safetensors(tmp / kWeightsFile, {{"bank", DType::F32, {rows, dim_}, as_bytes(bank_)},
-                                           {"mean", DType::F32, {dim_}, as_bytes(mean_)},
-                                           {"inv_scale", DType::F32, {dim_}, as_bytes(inv_scale_)}});
+    std::vector<TensorToWrite> tensors = {{"bank", DType::F32, {rows, dim_}, as_bytes(bank_)},
+                                          {"mean", DType::F32, {dim_}, as_bytes(mean_)},
+                                          {"inv_scale", DType::F32, {dim_}, as_bytes(inv_scale_)}};
+    if (config_.photo_statistics) {
+      const int64_t sd = static_cast<int64_t>(stats_mean_.size());
+      tensors.push_back({"stats_bank", DType::F32, {static_cast<int64_t>(stats_bank_.size()) / sd, sd}, as_bytes(stats_bank_)});
+      tensors.push_back({"stats_mean", DType::F32, {sd}, as_bytes(stats_mean_)});
+      tensors.push_back({"stats_inv_scale", DType::F32, {sd}, as_bytes(stats_inv_scale_)});
+    }
+    write_safetensors(tmp / kWeightsFile, tensors);
     std::ifstream in(tmp / kWeightsFile, std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     nlohmann::json config = image_anomaly_config_to_json(config_);
@@ -327,6 +422,8 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
               {"dim", dim_},
               {"bank_rows", rows},
               {"threshold", threshold_},
+              {"terms", {{"patch_centre", patch_centre_}, {"patch_spread", patch_spread_},
+                         {"photo_centre", photo_centre_}, {"photo_spread", photo_spread_}}},
               {"training_images", training_images_},
               {"settings", config},
               {"manifest", {{kWeightsFile, {{"bytes", bytes.size()}, {"sha256", sha256_hex(bytes.data(), bytes.size())}}}}}};
@@ -351,13 +448,19 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
   MMFUSE_CHECK(f.string("model_type", "") == kModelType, bad_input,
                where + ": model_type is not \"" + kModelType + "\" (not an image anomaly model)");
   const int64_t version = f.integer("format_version", -1);
-  MMFUSE_CHECK(version == kFormatVersion, bad_input,
+  MMFUSE_CHECK(version >= 1 && version <= kFormatVersion, bad_input,
                where + ": format_version " + std::to_string(version) + " is not supported (this build reads " +
                    std::to_string(kFormatVersion) + "; refit the model)");
   MMFUSE_CHECK(j.contains("settings") && j["settings"].is_object(), bad_input,
                where + ": field \"settings\" is missing");
   ImageAnomalyModel m;
   nlohmann::json settings = j["settings"];
+  if (version == 1) {
+    // Version 1 scored the plain maximum of the map.
+    settings["top_k"] = 1;
+    settings["subtract_median"] = false;
+  }
+  if (version <= 2) settings["photo_statistics"] = false;  // no photo term before version 3
   if (settings.contains("features") && is_backbone_features_json(settings["features"])) {
     m.source_ = backbone_features_from_json(settings["features"], where + ": settings.features");
     settings["features"] = image_anomaly_config_to_json(ImageAnomalyConfig{})["features"];  // unused
@@ -390,6 +493,23 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
   m.bank_.assign(bank, bank + static_cast<size_t>(rows) * m.dim_);
   m.mean_.assign(mean, mean + m.dim_);
   m.inv_scale_.assign(inv, inv + m.dim_);
+  if (m.config_.photo_statistics) {
+    const int sd = m.config_.features.statistics_dim();
+    MMFUSE_CHECK(j.contains("terms") && j["terms"].is_object(), bad_input, where + ": field \"terms\" is missing");
+    JsonFields tf(j["terms"], where + ": terms");
+    m.patch_centre_ = tf.number("patch_centre", 0.0);
+    m.patch_spread_ = tf.number("patch_spread", 1.0);
+    m.photo_centre_ = tf.number("photo_centre", 0.0);
+    m.photo_spread_ = tf.number("photo_spread", 1.0);
+    MMFUSE_CHECK(m.patch_spread_ > 0 && m.photo_spread_ > 0, bad_input, where + ": terms spreads must be positive");
+    const int photos = static_cast<int>(std::max<int64_t>(1, f.integer("training_images", 0)));
+    const float* sb = store->f32("stats_bank", {photos, sd});
+    const float* sm = store->f32("stats_mean", {sd});
+    const float* si = store->f32("stats_inv_scale", {sd});
+    m.stats_bank_.assign(sb, sb + static_cast<size_t>(photos) * sd);
+    m.stats_mean_.assign(sm, sm + sd);
+    m.stats_inv_scale_.assign(si, si + sd);
+  }
   for (float v : m.bank_) MMFUSE_CHECK(std::isfinite(v), bad_input, weights.string() + ": non-finite bank");
   m.bank_norms_.resize(rows);
   for (int r = 0; r < rows; ++r) {

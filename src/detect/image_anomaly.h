@@ -2,8 +2,9 @@
 // no pretrained weights: PatchCore's recipe (a memory bank of patch
 // descriptors of good photos, thinned by greedy coreset selection; a patch's
 // anomaly is the distance to its nearest neighbour in the bank; a photo's
-// score is the maximum of the Gaussian-smoothed anomaly map) over the
-// weight-free texture descriptors of vision/texture_features.h.
+// score is the mean of the top few cells of the Gaussian-smoothed anomaly map,
+// less the map's median) over the weight-free texture descriptors of
+// vision/texture_features.h.
 // The alarm threshold comes from the good photos alone: k-fold, each held-out
 // photo is scored by a bank fitted on the other folds, and the threshold is
 // the (1 - false_alarm_rate) quantile of those scores.
@@ -30,14 +31,25 @@ struct ImageAnomalyConfig {
   TextureFeatureConfig features;
   int bank_size = 8192;            // patches kept by the greedy coreset
   int coreset_candidates = 32768;  // random patches the coreset is chosen from
-  float smooth = 1.0f;            // Gaussian sigma of the anomaly map, in grid cells
+  float smooth = 0.5f;            // Gaussian sigma of the anomaly map, in grid cells
+  // Score = mean of the top_k cells of the map; the map is first shifted by
+  // its own median (subtract_median) so a photo that is rough all over (good
+  // tiles carry scratches and streaks everywhere) does not read as a defect.
+  int top_k = 3;
+  bool subtract_median = true;
+  // Add a photo-level term: log squared distance from the photo's texture
+  // statistics to the nearest good photo's. Both terms are put in units of
+  // their spread over held-out good photos and summed (map cells included).
+  bool photo_statistics = true;
   double false_alarm_rate = 0.05;  // of good photos, sets the threshold
   int folds = 5;
   uint64_t seed = 0;
 };
 
 // Per-cell anomaly (distance to the nearest good patch, in standardised
-// feature units) on the feature grid, and the photo's score (its maximum).
+// feature units, smoothed, less the map's median when subtract_median; with
+// photo_statistics, in held-out-good spread units plus the photo term) on the
+// feature grid, and the photo's score (the mean of its top_k cells).
 struct AnomalyMap {
   int rows = 0, cols = 0, stride = 0;
   std::vector<float> cells;  // rows * cols, after smoothing
@@ -51,7 +63,10 @@ struct ImageCalibration {
 
 class ImageAnomalyModel {
  public:
-  static constexpr int kFormatVersion = 1;
+  // 2: settings gained top_k and subtract_median (a version-1 folder is read
+  // with top_k 1 and no median shift, the scoring it was fitted with).
+  // 3: photo-level statistics term (version 2 is read without it).
+  static constexpr int kFormatVersion = 3;
 
   // Fits the bank on all photos and sets the threshold from k-fold held-out
   // scores. Throws Error(bad_input) for fewer than 2 photos or ones whose
@@ -88,6 +103,14 @@ class ImageAnomalyModel {
   std::vector<float> mean_, inv_scale_;  // feature standardisation
   std::vector<float> bank_;              // bank_rows * dim, standardised
   std::vector<float> bank_norms_;        // squared norms of the bank rows
+  // Photo statistics of the good photos, standardised (photo_statistics).
+  std::vector<float> stats_mean_, stats_inv_scale_, stats_bank_;
+  // Centre and spread of the patch and photo terms over held-out good photos.
+  double patch_centre_ = 0.0, patch_spread_ = 1.0, photo_centre_ = 0.0, photo_spread_ = 1.0;
+  // The map before the two terms are combined, and the photo term alone.
+  AnomalyMap patch_map(const PatchGrid& grid) const;
+  double photo_term(const PatchGrid& grid) const;
+  AnomalyMap combine(AnomalyMap map, double photo) const;
   double threshold_ = 0.0;
   size_t training_images_ = 0;
   std::shared_ptr<const PatchFeatureSource> source_;  // null: texture descriptors

@@ -88,6 +88,7 @@ class AnomalyDefectDetector : public DefectDetector {
     if (!config.backbone.empty()) {
       source = open_backbone_features(config.backbone);
       settings.features.stride = source->stride();
+      settings.photo_statistics = false;  // a texture-descriptor term
     }
     // The backbone's path and SHA-256 are part of the key: new weights refit.
     const std::string key = fit_key(files, settings, source ? source->to_json().dump() : "");

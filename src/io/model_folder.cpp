@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "io/packed_weight_cache.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -174,6 +175,19 @@ TypedLinear WeightStore::typed_linear(const std::string& module, int in, int out
   return lin;
 }
 
+void WeightStore::enable_packed_cache() { enable_packed_cache(PackedCacheSettings::from_environment()); }
+
+void WeightStore::enable_packed_cache(const PackedCacheSettings& settings) {
+  if (!settings.enabled || replaced_ || total_bytes_ < settings.min_model_bytes) return;
+  std::vector<fs::path> paths;
+  for (const auto& f : files_) paths.emplace_back(f.name());
+  packed_cache_ = std::make_shared<PackedWeightCache>(settings, paths, linear_precision_);
+}
+
+void WeightStore::save_packed_cache() {
+  if (packed_cache_ != nullptr) packed_cache_->save();
+}
+
 void WeightStore::release(const std::string& name) const {
   const TensorInfo& t = info(name);
   if (t.dtype != DType::F32) return;  // converted copies are not in the map
@@ -234,6 +248,8 @@ void WeightStore::replace(const std::string& name, std::vector<float> values) {
   MMFUSE_CHECK(values.size() == static_cast<size_t>(t.numel()), internal,
                "replacement for tensor \"" + name + "\" has the wrong size");
   converted_[name] = std::move(values);
+  replaced_ = true;
+  packed_cache_.reset();  // cached layers would hold the weights from the files
 }
 
 }  // namespace mmfuse

@@ -18,6 +18,9 @@
 
 namespace mmfuse {
 
+class PackedWeightCache;
+struct PackedCacheSettings;
+
 // Reads a JSON file; errors name the file.
 nlohmann::json read_json_file(const std::filesystem::path& path);
 
@@ -81,6 +84,15 @@ class WeightStore {
   // the model's opener sets the `--dtype` the user asked for.
   void set_linear_precision(Precision precision) { linear_precision_ = precision; }
   Precision linear_precision() const { return linear_precision_; }
+  // The packed-weight cache (io/packed_weight_cache.h) for this store's
+  // linear layers, in linear_precision(): openers that want it call
+  // enable_packed_cache() after set_linear_precision() and
+  // save_packed_cache() once every layer is loaded. Settings default to the
+  // environment's. Not after replace() (merged weights are not in the files).
+  void enable_packed_cache();
+  void enable_packed_cache(const PackedCacheSettings& settings);
+  PackedWeightCache* packed_cache() { return packed_cache_.get(); }
+  void save_packed_cache();
 
  private:
   std::vector<SafetensorsFile> files_;
@@ -90,6 +102,8 @@ class WeightStore {
   std::map<std::string, std::vector<float>> converted_;  // name -> float32 copy or replacement
   size_t total_bytes_ = 0;
   Precision linear_precision_ = Precision::f32;
+  std::shared_ptr<PackedWeightCache> packed_cache_;
+  bool replaced_ = false;
 };
 
 }  // namespace mmfuse

@@ -278,6 +278,7 @@ std::unique_ptr<BertModel> BertModel::load(const fs::path& dir, std::shared_ptr<
   m->store_ = WeightStore::open_folder(dir);
   WeightStore& store = *m->store_;
   store.set_linear_precision(precision);
+  store.enable_packed_cache();  // a second load maps the packed layers (io/packed_weight_cache.h)
   // BertModel checkpoints name tensors "embeddings.*"; task heads (BertForMaskedLM, ...)
   // "bert.embeddings.*".
   std::string prefix;
@@ -290,6 +291,7 @@ std::unique_ptr<BertModel> BertModel::load(const fs::path& dir, std::shared_ptr<
   MMFUSE_CHECK(m->tokenizer_->vocab_size() <= static_cast<size_t>(m->config_.vocab_size), bad_input,
                (dir / "vocab.txt").string() + ": " + std::to_string(m->tokenizer_->vocab_size()) +
                    " tokens, more than config vocab_size " + std::to_string(m->config_.vocab_size));
+  m->store_->save_packed_cache();
   return m;
 }
 

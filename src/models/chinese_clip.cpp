@@ -51,6 +51,7 @@ std::unique_ptr<ChineseClipModel> ChineseClipModel::load(const fs::path& dir,
   // Both towers' encoder layers in `precision`; the patch embedding (a conv on
   // raw pixels) and the projections stay float32.
   store.set_linear_precision(precision);
+  store.enable_packed_cache();  // a second load maps the packed layers (io/packed_weight_cache.h)
   // ChineseCLIPModel builds its text model without the pooler.
   m->text_ =
       std::make_unique<BertEncoder>(store, m->config_.text, "text_model.", /*with_pooler=*/false);
@@ -67,6 +68,7 @@ std::unique_ptr<ChineseClipModel> ChineseClipModel::load(const fs::path& dir,
                    " tokens, more than text_config vocab_size " +
                    std::to_string(m->config_.text.vocab_size));
   m->image_processor_ = load_image_processor(dir, m->config_.vision.image_size);
+  m->store_->save_packed_cache();
   return m;
 }
 

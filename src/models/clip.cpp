@@ -49,6 +49,7 @@ std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<
   // Both towers' encoder layers in `precision`; the patch embedding (a conv on
   // raw pixels) and the projections stay float32.
   store.set_linear_precision(precision);
+  store.enable_packed_cache();  // a second load maps the packed layers (io/packed_weight_cache.h)
   m->text_ = std::make_unique<ClipTextTower>(store, m->config_.text, "text_model");
   m->vision_ = std::make_unique<ClipVisionTower>(store, m->config_.vision, "vision_model");
   m->text_projection_ = load_linear_exact(store, "text_projection", m->config_.text.hidden_size,
@@ -58,6 +59,7 @@ std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<
   m->logit_scale_ = std::exp(*store.f32("logit_scale", {}));
   m->tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_folder(dir));
   m->image_processor_ = load_image_processor(dir, m->config_.vision.image_size);
+  m->store_->save_packed_cache();
   return m;
 }
 

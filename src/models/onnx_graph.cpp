@@ -753,21 +753,34 @@ void op_conv_shape(OpContext& c) {
 }
 
 // MaxPool on NHWC: out[y][x][ch] = max over the window (padding never wins).
+// Max is exact in any order, so the window is split: a max along x into a row
+// buffer, then along y (SPPF's 5x5 takes 10 comparisons per output, not 25),
+// each a loop over contiguous channels the compiler vectorises.
 void maxpool_nhwc(const float* src, const Shape& in, float* dst, const Shape& out, const Window& w) {
   const int64_t C = in[1], H = in[2], W = in[3], OH = out[2], OW = out[3];
+  const float lowest = -std::numeric_limits<float>::infinity();
+  // rows[iy] = the x-window maxima of input row iy, for every output column.
+  std::vector<float> rows(static_cast<size_t>(H) * OW * C);
+  for (int64_t iy = 0; iy < H; ++iy)
+    for (int64_t ox = 0; ox < OW; ++ox) {
+      float* o = rows.data() + (iy * OW + ox) * C;
+      std::fill(o, o + C, lowest);
+      for (int64_t kx = 0; kx < w.kw; ++kx) {
+        const int64_t ix = ox * w.sw - w.pl + kx * w.dw;
+        if (ix < 0 || ix >= W) continue;
+        const float* s = src + (iy * W + ix) * C;
+        for (int64_t ch = 0; ch < C; ++ch) o[ch] = o[ch] < s[ch] ? s[ch] : o[ch];
+      }
+    }
   for (int64_t oy = 0; oy < OH; ++oy)
     for (int64_t ox = 0; ox < OW; ++ox) {
       float* o = dst + (oy * OW + ox) * C;
-      std::fill(o, o + C, -std::numeric_limits<float>::infinity());
+      std::fill(o, o + C, lowest);
       for (int64_t ky = 0; ky < w.kh; ++ky) {
         const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
         if (iy < 0 || iy >= H) continue;
-        for (int64_t kx = 0; kx < w.kw; ++kx) {
-          const int64_t ix = ox * w.sw - w.pl + kx * w.dw;
-          if (ix < 0 || ix >= W) continue;
-          const float* s = src + (iy * W + ix) * C;
-          for (int64_t ch = 0; ch < C; ++ch) o[ch] = std::max(o[ch], s[ch]);
-        }
+        const float* s = rows.data() + (iy * OW + ox) * C;
+        for (int64_t ch = 0; ch < C; ++ch) o[ch] = o[ch] < s[ch] ? s[ch] : o[ch];
       }
     }
 }
@@ -883,6 +896,8 @@ struct Value {
   std::vector<int64_t> i;
   bool nhwc = false;  // runtime layout: [H, W, C] for a (1, C, H, W) tensor
   int slot = -1;
+  int64_t offset = 0;  // floats into the slot (a view: a chunk of a Concat output or of a Split input)
+  int view_of = -1;    // written straight into this Concat output's buffer, at `offset`
   int nhwc_twin = -1, plain_twin = -1;  // converted copies, made once
 };
 
@@ -910,7 +925,23 @@ struct Step {
   // (the DFL head's 16 -> 1), computed directly instead of changing layout twice.
   std::vector<float> weights, bias;
   bool alias = false;  // a plain reshape: the output is the input's buffer, nothing to run
+  bool dropped = false;  // an NHWC Concat that the 1x1 convolution reading it replaced (see plan)
+  // A plain Concat/Split along an axis with only 1s before it: its parts are
+  // contiguous chunks of the whole. Concat: the inputs written in place by their
+  // producers (nothing to copy for them); Split: the outputs are views.
+  std::vector<bool> view_in;
+  bool split_views = false;
 };
+
+// The number of floats in one step along `axis` (dims after it) and whether all
+// dims before it are 1 (then each index range along the axis is one contiguous chunk).
+bool leading_ones(const Shape& s, int64_t axis, int64_t* inner) {
+  *inner = 1;
+  for (size_t d = axis + 1; d < s.size(); ++d) *inner *= s[d];
+  for (int64_t d = 0; d < axis; ++d)
+    if (s[d] != 1) return false;
+  return true;
+}
 
 // The strides (in floats) of a (1, C, H, W) tensor held plain or NHWC with
 // `row` floats per pixel (C, or more for a channel slice of a wider tensor).
@@ -1052,11 +1083,15 @@ struct OnnxGraphRunner::Impl {
   std::map<int, std::pair<int, int64_t>> split_source;  // an NHWC Split output -> (its input, first channel)
   void plan_fast_paths(Step& step);
   void skip_unread_split_outputs();
-  void plan(const OnnxModel& model, const Shape& in_shape);
+  void plan_views();
+  bool plan_concat_as_sum(const OnnxNode& n, const Conv2dShape& cs, const std::vector<float>& weights, const float* bias,
+                          Step step, const std::string& out_name, const Shape& out_shape, bool only_reader, int x);
+  void plan_strided_concat(Step& st, int64_t axis, const std::vector<int>& readers, const std::vector<int>& producer);
+  void plan(const OnnxModel& model, const Shape& in_shape, bool input_nhwc);
   void assign_slots();
 };
 
-void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) {
+void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, bool input_nhwc) {
   source = model.source;
   opset = model.opset();
   const OnnxGraph& g = model.graph;
@@ -1084,6 +1119,11 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
     input = add_value(vi.name);
     values[input].shape = in_shape;
     values[input].defined = true;
+    if (input_nhwc) {
+      MMFUSE_CHECK(in_shape.size() == 4 && in_shape[0] == 1, bad_input,
+                   source + ": an interleaved (NHWC) input needs a (1, C, H, W) shape, not " + shape_str(in_shape));
+      values[input].nhwc = true;
+    }
   }
   MMFUSE_CHECK(input >= 0, bad_input, source + ": graph.input: the graph has no input");
   input_shape = in_shape;
@@ -1237,6 +1277,10 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
         steps.push_back(step);
         continue;
       }
+      if (pointwise && plan_concat_as_sum(n, cs, w.f, bias, step, fusion == fusions.end() ? n.outputs[0] : fusion->second.second,
+                                          outs[0].shape, readers[n.inputs[0]] == 1 && !graph_outputs.count(n.inputs[0]),
+                                          in_ids[0]))
+        continue;
       try {
         convs.push_back(std::make_unique<Conv2d>(cs, w.f.data(), bias, step.activation));
       } catch (const Error& e) {
@@ -1328,7 +1372,167 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape) 
   }
   MMFUSE_CHECK(!outputs.empty(), bad_input, source + ": graph.output: the graph has no output");
   skip_unread_split_outputs();
+  plan_views();
   assign_slots();
+}
+
+// A 1x1 convolution over an NHWC channel Concat (C2f's cv2 over its chunks and
+// bottleneck outputs, the neck's C2f cv1 over upsampled + skip features) is
+// the sum of 1x1 convolutions over the parts, each with its slice of the
+// weights: the first with the bias, the next ones adding to the output
+// (oneDNN's sum post-op), the last with the activation. The Concat's copy of
+// every part is gone; results differ by float reassociation only. Measured on
+// this machine's oneDNN (brgconv_1x1): faster from 40x40 up, not on 20x20 with
+// SPPF's five parts, so small maps keep the Concat.
+bool OnnxGraphRunner::Impl::plan_concat_as_sum(const OnnxNode& n, const Conv2dShape& cs, const std::vector<float>& weights,
+                                               const float* bias, Step step, const std::string& out_name,
+                                               const Shape& out_shape, bool only_reader, int x) {
+  if (!only_reader || x < 0 || !values[x].nhwc || cs.in_h * cs.in_w < 1600 ||
+      weights.size() != static_cast<size_t>(cs.out_channels) * cs.in_channels)
+    return false;
+  int producer = -1;
+  for (int k = static_cast<int>(steps.size()) - 1; k >= 0 && producer < 0; --k)
+    if (std::find(steps[k].out.begin(), steps[k].out.end(), x) != steps[k].out.end()) producer = k;
+  if (producer < 0) return false;
+  Step& cat = steps[producer];
+  if (cat.kind != StepKind::nhwc || cat.node->op_type != "Concat" || cat.copies.size() < 2 || cat.dropped) return false;
+  for (size_t k = 0; k < cat.copies.size(); ++k) {
+    const Value& part = values[cat.copy_from[k]];
+    if (cat.copy_src_offset[k] != 0 || part.shape[1] != cat.copies[k] || !part.nhwc) return false;
+  }
+  // Copies: steps.push_back below may move `cat`.
+  const std::vector<int> parts = cat.copy_from;
+  const std::vector<int> widths = cat.copies;
+  const std::vector<int64_t> firsts = cat.copy_offsets;
+  const int64_t total = cs.in_channels;
+  const int id = add_value(out_name);
+  values[id].shape = out_shape;
+  values[id].defined = true;
+  values[id].nhwc = true;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    const int64_t width = widths[k], first = firsts[k];
+    std::vector<float> slice(static_cast<size_t>(cs.out_channels) * width);
+    for (int64_t o = 0; o < cs.out_channels; ++o)
+      std::copy(weights.begin() + o * total + first, weights.begin() + o * total + first + width,
+                slice.begin() + o * width);
+    Conv2dShape part = cs;
+    part.in_channels = static_cast<int>(width);
+    const bool last = k + 1 == parts.size();
+    try {
+      convs.push_back(std::make_unique<Conv2d>(part, slice.data(), k == 0 ? bias : nullptr,
+                                               last ? step.activation : ConvActivation::none, /*accumulate=*/k > 0));
+    } catch (const Error& e) {
+      throw_error(ErrorKind::unsupported, source + ": node '" + n.name + "' (Conv): " + e.what());
+    }
+    scratch_bytes = std::max(scratch_bytes, convs.back()->scratchpad_bytes());
+    Step s = step;
+    s.kind = StepKind::conv;
+    s.conv = static_cast<int>(convs.size()) - 1;
+    s.in = {parts[k]};
+    s.out = {id};
+    steps.push_back(s);
+  }
+  // The Concat reads and copies nothing now; its output (unread) is freed at once.
+  steps[producer].dropped = true;
+  steps[producer].in.clear();
+  return true;
+}
+
+// The head's Concat of the levels' (1, C, H*W) outputs along the anchors: each
+// level leaves NHWC through a layout change, which can write its floats
+// straight into its columns of the Concat output (strided), instead of into a
+// buffer of its own that the Concat then copies. All inputs or none.
+void OnnxGraphRunner::Impl::plan_strided_concat(Step& st, int64_t axis, const std::vector<int>& readers,
+                                                const std::vector<int>& producer) {
+  const int out = st.out[0];
+  const Shape& os = values[out].shape;
+  if (os.size() != 3 || os[0] != 1 || axis != 2 || values[out].is_int || values[out].view_of >= 0) return;
+  std::vector<std::pair<int, int>> plan;  // (layout change step, its plain output) per input
+  for (int id : st.in) {
+    if (id < 0 || values[id].is_const || readers[id] != 1 || producer[id] < 0 ||
+        std::count(st.in.begin(), st.in.end(), id) != 1)
+      return;
+    const Step& reshape = steps[producer[id]];
+    if (!reshape.alias || readers[reshape.in[0]] != 1 || producer[reshape.in[0]] < 0) return;
+    const int plain = reshape.in[0];
+    const Step& change = steps[producer[plain]];
+    const Shape& ps = values[plain].shape;
+    if (change.kind != StepKind::to_plain || ps.size() != 4 || ps[1] != os[1] ||
+        values[id].shape != Shape{1, os[1], ps[2] * ps[3]})
+      return;
+    plan.emplace_back(producer[plain], plain);
+  }
+  st.view_in.assign(st.in.size(), true);
+  int64_t at = 0;
+  for (auto [change, plain] : plan) {
+    const Shape& ps = values[plain].shape;
+    steps[change].copies[0] = add_copy(ps, nhwc_strides(ps, ps[1]), {os[1] * os[2], os[2], ps[3], 1});
+    values[plain].view_of = out;
+    values[plain].offset = at;
+    at += ps[2] * ps[3];
+  }
+}
+
+// Plain Concat/Split whose parts are contiguous chunks (the detection head's
+// box/class tensors): Split outputs become views of the input, and a Concat
+// input that nothing else reads is written by its producer straight into the
+// Concat's output. No copies, the same floats.
+void OnnxGraphRunner::Impl::plan_views() {
+  std::vector<int> readers(values.size(), 0), producer(values.size(), -1);
+  for (size_t k = 0; k < steps.size(); ++k) {
+    for (int id : steps[k].in)
+      if (id >= 0) ++readers[id];
+    for (int id : steps[k].out) producer[id] = static_cast<int>(k);
+  }
+  for (int id : outputs) readers[id] += 2;
+  for (Step& st : steps) {
+    if (st.kind != StepKind::plain || st.alias || st.elementwise >= 0) continue;
+    const std::string& op = st.node->op_type;
+    if (op != "Concat" && op != "Split") continue;
+    const Shape& whole = values[op == "Concat" ? st.out[0] : st.in[0]].shape;
+    const int64_t axis = st.node->attribute("axis") ? st.node->attribute("axis")->i : 0;
+    const int64_t rank = static_cast<int64_t>(whole.size());
+    if (axis < -rank || axis >= rank) continue;  // refused by the op at run time anyway
+    int64_t inner = 1;
+    const int64_t ax = axis < 0 ? axis + rank : axis;
+    if (!leading_ones(whole, ax, &inner)) {
+      if (op == "Concat") plan_strided_concat(st, ax, readers, producer);
+      continue;
+    }
+    if (op == "Split") {
+      const int from = st.in[0];
+      if (from < 0 || from == input || values[from].is_const || values[from].is_int) continue;
+      st.split_views = true;
+      int64_t at = 0;
+      for (int id : st.out) {
+        values[id].offset = at * inner;  // relative to the input; made absolute in assign_slots
+        at += values[id].shape[ax];
+      }
+      continue;
+    }
+    const int out = st.out[0];
+    if (values[out].is_int || values[out].view_of >= 0) continue;
+    st.view_in.assign(st.in.size(), false);
+    int64_t at = 0;
+    for (size_t k = 0; k < st.in.size(); ++k) {
+      const int id = st.in[k];
+      const int64_t extent = id >= 0 ? values[id].shape[ax] : 0;
+      const bool once = id >= 0 && std::count(st.in.begin(), st.in.end(), id) == 1;
+      if (once && id != input && !values[id].is_const && readers[id] == 1 && producer[id] >= 0) {
+        const Step& p = steps[producer[id]];
+        const bool writes_whole = (p.kind == StepKind::plain || p.kind == StepKind::to_plain ||
+                                   p.kind == StepKind::conv_plain) &&
+                                  !p.alias && !p.split_views && p.out.size() == 1 &&
+                                  (p.kind != StepKind::plain || p.node->op_type != "Concat");
+        if (writes_whole) {
+          values[id].view_of = out;
+          values[id].offset = at * inner;
+          st.view_in[k] = true;
+        }
+      }
+      at += extent;
+    }
+  }
 }
 
 // A Split output that only a Concat read (and the Concat now reads the Split's
@@ -1409,8 +1613,13 @@ void OnnxGraphRunner::Impl::assign_slots() {
   // lives until the last reader of either.
   std::vector<int> root(values.size());
   for (size_t id = 0; id < values.size(); ++id) root[id] = static_cast<int>(id);
-  for (const Step& st : steps)
+  for (const Step& st : steps) {
     if (st.alias) root[st.out[0]] = root[st.in[0]];
+    if (st.split_views)
+      for (int id : st.out) root[id] = root[st.in[0]];
+    for (int id : st.out)
+      if (values[id].view_of >= 0) root[id] = root[values[id].view_of];
+  }
   std::vector<int> last_use(values.size(), -1);
   for (size_t s = 0; s < steps.size(); ++s)
     for (int id : steps[s].in)
@@ -1437,8 +1646,21 @@ void OnnxGraphRunner::Impl::assign_slots() {
     return sl;
   };
   for (size_t s = 0; s < steps.size(); ++s) {
-    for (int id : steps[s].out)
-      values[id].slot = steps[s].alias ? values[steps[s].in[0]].slot : take(static_cast<size_t>(numel(values[id].shape)));
+    const Step& st = steps[s];
+    for (int id : st.out) {
+      Value& v = values[id];
+      if (st.alias || st.split_views) {
+        const Value& from = values[st.in[0]];
+        v.slot = from.slot;
+        v.offset += from.offset;  // a Split view's offset was relative to its input
+      } else if (v.view_of >= 0) {
+        Value& whole = values[v.view_of];
+        if (whole.slot < 0) whole.slot = take(static_cast<size_t>(numel(whole.shape)));
+        v.slot = whole.slot;
+      } else if (v.slot < 0) {  // a Concat output already has its slot when views were written first
+        v.slot = take(static_cast<size_t>(numel(v.shape)));
+      }
+    }
     // Free inputs read for the last time, and outputs nobody reads.
     std::set<int> done;
     for (int id : steps[s].in)
@@ -1450,7 +1672,8 @@ void OnnxGraphRunner::Impl::assign_slots() {
   }
 }
 
-OnnxGraphRunner::OnnxGraphRunner(const OnnxModel& model, const std::vector<int64_t>& input_shape, int threads)
+OnnxGraphRunner::OnnxGraphRunner(const OnnxModel& model, const std::vector<int64_t>& input_shape, int threads,
+                                 bool input_nhwc)
     : impl_(std::make_unique<Impl>()) {
   // oneDNN sizes a primitive's work split by the OpenMP threads at creation:
   // create them with the count they will run with.
@@ -1458,7 +1681,7 @@ OnnxGraphRunner::OnnxGraphRunner(const OnnxModel& model, const std::vector<int64
   const int previous_threads = omp_get_max_threads();
   omp_set_num_threads(impl_->threads);
   try {
-    impl_->plan(model, input_shape);
+    impl_->plan(model, input_shape, input_nhwc);
   } catch (...) {
     omp_set_num_threads(previous_threads);
     throw;
@@ -1521,7 +1744,7 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
   }
   auto data = [&](int id) -> float* {
     if (id == m.input) return const_cast<float*>(input);
-    return ws->slots[m.values[id].slot]->data;
+    return ws->slots[m.values[id].slot]->data + m.values[id].offset;
   };
   auto arg = [&](int id) {
     if (id < 0) return Arg{};
@@ -1564,7 +1787,29 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
           m.copies[s.copies[0]]->run(data(s.in[0]), data(s.out[0]));
           break;
         case StepKind::plain: {
-          if (s.alias) break;
+          if (s.alias || s.split_views) break;
+          if (!s.view_in.empty()) {
+            if (std::all_of(s.view_in.begin(), s.view_in.end(), [](bool v) { return v; })) break;
+            // Concat of contiguous chunks: copy only what was not written in place.
+            const Shape& os = m.values[s.out[0]].shape;
+            const int64_t rank = static_cast<int64_t>(os.size());
+            int64_t axis = s.node->attribute("axis") ? s.node->attribute("axis")->i : 0;
+            if (axis < 0) axis += rank;
+            int64_t inner = 1;
+            leading_ones(os, axis, &inner);
+            float* dst = data(s.out[0]);
+            int64_t at = 0;
+            for (size_t k = 0; k < s.in.size(); ++k) {
+              const int64_t n = m.values[s.in[k]].shape[axis] * inner;
+              if (!s.view_in[k]) {
+                const Value& v = m.values[s.in[k]];
+                const float* src = v.is_const ? v.f.data() : data(s.in[k]);
+                std::memcpy(dst + at, src, n * sizeof(float));
+              }
+              at += n;
+            }
+            break;
+          }
           if (s.elementwise >= 0) {
             run_with_elementwise(*m.elementwise[s.elementwise], s, m.values[s.in[0]].shape, m.opset, data(s.in[0]),
                                  data(s.out[0]));
@@ -1582,6 +1827,7 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
           break;
         }
         case StepKind::nhwc: {
+          if (s.dropped) break;
           const std::string& op = s.node->op_type;
           if (s.elementwise >= 0) {
             run_with_elementwise(*m.elementwise[s.elementwise], s, m.values[s.in[0]].shape, m.opset, data(s.in[0]),

@@ -26,7 +26,10 @@ class OnnxGraphRunner {
   // Throws Error(unsupported) naming the node and op for an operator or an
   // attribute outside the supported subset, Error(bad_input) for a graph that
   // is inconsistent (unknown input names, shapes that do not match).
-  OnnxGraphRunner(const OnnxModel& model, const std::vector<int64_t>& input_shape, int threads = 1);
+  // `input_nhwc`: run() takes the input interleaved ([H, W, C] floats for an
+  // NCHW input_shape (1, C, H, W)), which the convolutions read directly.
+  OnnxGraphRunner(const OnnxModel& model, const std::vector<int64_t>& input_shape, int threads = 1,
+                  bool input_nhwc = false);
   ~OnnxGraphRunner();
   OnnxGraphRunner(const OnnxGraphRunner&) = delete;
   OnnxGraphRunner& operator=(const OnnxGraphRunner&) = delete;
@@ -35,7 +38,7 @@ class OnnxGraphRunner {
   size_t output_count() const;
   const std::vector<int64_t>& output_shape(size_t index) const;
 
-  // `input`: the NCHW floats of input_shape(). Returns each graph output,
+  // `input`: the NCHW floats of input_shape() (NHWC if so planned). Returns each graph output,
   // row-major. Convolutions use the planned number of OpenMP threads; several
   // threads may call run() at once (each takes its own workspace).
   std::vector<std::vector<float>> run(const float* input) const;

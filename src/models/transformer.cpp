@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/linear_group.h"
+#include "io/packed_weight_cache.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -15,7 +17,12 @@ Linear load_packed_linear(WeightStore& store, const std::string& prefix, int in,
   lin.out = out;
   lin.weight = store.f32(prefix + ".weight", {out, in});
   if (with_bias) lin.bias = store.f32(prefix + ".bias", {out});
-  pack_linear(lin, precision);
+  // From the packed-weight cache when the opener enabled it and it holds the
+  // layer; packed here (and recorded for the cache) otherwise.
+  PackedWeightCache* cache = store.packed_cache();
+  if (cache != nullptr) lin.packed = cache->find(prefix, in, out, supported_precision(precision));
+  if (lin.packed == nullptr) pack_linear(lin, precision);
+  if (cache != nullptr && lin.packed != nullptr) cache->add(prefix, lin.packed);
   // The packed copy serves every product from now on; the mapped original is
   // only re-read (from the file) for a row count with no packed kernel.
   if (lin.packed != nullptr) store.release(prefix + ".weight");
@@ -136,9 +143,9 @@ void pre_ln_encoder_layer(ThreadPool& pool, float* x, const PackedSequences& seq
   ws.hidden.resize(rows * static_cast<size_t>(layer.fc1.out));
 
   layer_norm(pool, x, rows, layer.ln_attn, ws.normed.data());
-  linear(pool, ws.normed.data(), rows, layer.q, ws.q.data());
-  linear(pool, ws.normed.data(), rows, layer.k, ws.k.data());
-  linear(pool, ws.normed.data(), rows, layer.v, ws.v.data());
+  // q, k and v of one input: converted once in bf16 / int8 (core/linear_group.h).
+  linear_group(pool, ws.normed.data(), rows,
+               {{&layer.q, ws.q.data()}, {&layer.k, ws.k.data()}, {&layer.v, ws.v.data()}});
   attention(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, attn);
   linear(pool, ws.context.data(), rows, layer.o, x, /*accumulate=*/true);
 
@@ -170,9 +177,12 @@ void post_ln_attention_block(ThreadPool& pool, float* x, const PackedSequences& 
   ws.v.resize(keys * static_cast<size_t>(v.out));
   ws.context.resize(rows * static_cast<size_t>(q.out));
 
-  linear(pool, x, rows, q, ws.q.data());
-  linear(pool, source, keys, k, ws.k.data());
-  linear(pool, source, keys, v, ws.v.data());
+  if (memory == nullptr) {
+    linear_group(pool, x, rows, {{&q, ws.q.data()}, {&k, ws.k.data()}, {&v, ws.v.data()}});
+  } else {
+    linear(pool, x, rows, q, ws.q.data());
+    linear_group(pool, source, keys, {{&k, ws.k.data()}, {&v, ws.v.data()}});
+  }
   AttentionOptions options = attn;
   if (memory_seqs != nullptr) options.key_seqs = memory_seqs;
   attention(pool, ws.q.data(), ws.k.data(), ws.v.data(), ws.context.data(), seqs, options);

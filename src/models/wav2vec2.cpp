@@ -88,6 +88,7 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir, Precis
   m->store_ = WeightStore::open_folder(dir);
   WeightStore& store = *m->store_;
   store.set_linear_precision(precision);
+  store.enable_packed_cache();  // a second load maps the packed layers (io/packed_weight_cache.h)
 
   // Feature encoder.
   int in = 1;
@@ -175,6 +176,7 @@ std::unique_ptr<Wav2Vec2ForCtc> Wav2Vec2ForCtc::load(const fs::path& dir, Precis
   for (int i = 0; i < c.num_hidden_layers; ++i)
     m->layers_.push_back(load_layer(store, "wav2vec2.encoder.layers." + std::to_string(i), c));
   m->lm_head_ = load_linear_exact(store, "lm_head", h, c.vocab_size);
+  m->store_->save_packed_cache();
   return m;
 }
 

@@ -215,7 +215,8 @@ std::unique_ptr<YoloDetector> YoloDetector::open(const std::filesystem::path& pa
 const OnnxGraphRunner& YoloDetector::runner_for(int h, int w) const {
   std::lock_guard<std::mutex> lock(runners_mutex_);
   auto& slot = runners_[{h, w}];
-  if (!slot) slot = std::make_unique<OnnxGraphRunner>(model_, std::vector<int64_t>{1, 3, h, w}, pool_->size());
+  if (!slot) slot = std::make_unique<OnnxGraphRunner>(model_, std::vector<int64_t>{1, 3, h, w}, pool_->size(),
+                                                        /*input_nhwc=*/true);
   return *slot;
 }
 
@@ -236,10 +237,11 @@ std::vector<Detection> YoloDetector::detect(const Image& image, const DetectOpti
                "detect options: conf and iou must be in [0, 1], max_det >= 0");
   const OnnxGraphRunner& runner = runner_for(h, w);
   auto t0 = Clock::now();
-  const Letterboxed in = letterbox(image, h, w);
+  // Interleaved floats: the first convolution reads them without a reorder.
+  const Letterboxed in = letterbox(image, h, w, true, LetterboxLayout::hwc);
   if (timings) timings->letterbox_ms = ms_since(t0);
   t0 = Clock::now();
-  std::vector<std::vector<float>> outputs = runner.run(in.chw.data());
+  std::vector<std::vector<float>> outputs = runner.run(in.hwc.data());
   if (timings) timings->network_ms = ms_since(t0);
   t0 = Clock::now();
   const std::vector<int64_t>& shape = runner.output_shape(0);

@@ -15,7 +15,7 @@ namespace {
 int py_round(double x) { return static_cast<int>(std::nearbyint(x)); }
 }  // namespace
 
-Letterboxed letterbox(const Image& image, int target_height, int target_width, bool scale_up) {
+Letterboxed letterbox(const Image& image, int target_height, int target_width, bool scale_up, LetterboxLayout layout) {
   MMFUSE_CHECK(image.width > 0 && image.height > 0 &&
                    image.rgb.size() == static_cast<size_t>(image.width) * image.height * 3,
                bad_input, "letterbox: empty or inconsistent image");
@@ -38,15 +38,21 @@ Letterboxed letterbox(const Image& image, int target_height, int target_width, b
   out.height = new_h + top + bottom;
   out.width = new_w + left + right;
   const size_t plane = static_cast<size_t>(out.height) * out.width;
-  out.chw.assign(plane * 3, 114.f / 255.f);
+  std::vector<float>& pixels = layout == LetterboxLayout::hwc ? out.hwc : out.chw;
+  pixels.assign(plane * 3, 114.f / 255.f);
   // v / 255.f for every byte, looked up (the same floats as dividing each pixel).
   float scaled[256];
   for (int v = 0; v < 256; ++v) scaled[v] = static_cast<float>(v) / 255.f;
   for (int y = 0; y < new_h; ++y) {
     const uint8_t* row = resized.ptr<uint8_t>(y);
     const size_t at = static_cast<size_t>(y + top) * out.width + left;
+    if (layout == LetterboxLayout::hwc) {
+      float* dst = pixels.data() + at * 3;
+      for (int x = 0; x < new_w * 3; ++x) dst[x] = scaled[row[x]];
+      continue;
+    }
     for (int c = 0; c < 3; ++c) {
-      float* dst = out.chw.data() + c * plane + at;
+      float* dst = pixels.data() + c * plane + at;
       for (int x = 0; x < new_w; ++x) dst[x] = scaled[row[x * 3 + c]];
     }
   }

@@ -17,6 +17,9 @@ struct TextureFeatureConfig {
   std::vector<float> sigmas = {1.0f, 2.0f, 4.0f, 8.0f};  // Gaussian scales in pixels
   int stride = 8;                                       // grid step in pixels
   int dim() const { return static_cast<int>(sigmas.size()) * 6; }
+  // Photo-level statistics: per scale, 7 percentiles of each of the 6
+  // full-resolution filter responses + 3 of the local gradient energy.
+  int statistics_dim() const { return static_cast<int>(sigmas.size()) * (6 * 7 + 3); }
 };
 
 // Descriptors on a rows x cols grid; cell (r, c) is centred on pixel
@@ -28,6 +31,10 @@ struct PatchGrid {
     return values.data() + (static_cast<size_t>(r) * cols + c) * dim;
   }
   size_t count() const { return static_cast<size_t>(rows) * cols; }
+  // Photo-level texture statistics (TextureFeatureConfig::statistics_dim):
+  // what the whole photo looks like, for defects spread too thin or too wide
+  // for one patch (unevenness, faint cracks).
+  std::vector<float> statistics;
 };
 
 // Grey levels (ITU-R 601 luma) as float, width * height.

@@ -39,10 +39,13 @@ check "bench --accuracy runs" $?
 $PY - "$TMP/acc.json" <<'PYEOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-for k in ("dtype", "isa", "image_cosine", "text_cosine", "zero_shot_top1_agreement"):
+for k in ("dtype", "isa", "image_cosine", "text_cosine", "zero_shot_top1_agreement",
+          "zero_shot_agreement_by_gap", "zero_shot_flips"):
     assert k in r, k
 assert r["dtype"] == "int8" and r["images"] == 32 and r["texts"] == 16
 assert r["image_cosine"]["min"] >= 0.995 and r["text_cosine"]["min"] >= 0.995, r
+assert len(r["zero_shot_flips"]) == round((1 - r["zero_shot_top1_agreement"]) * r["images"]), r
+assert [g["min_f32_logit_gap"] for g in r["zero_shot_agreement_by_gap"]] == [0.05, 0.1, 0.5], r
 PYEOF
 check "bench --accuracy fields" $?
 

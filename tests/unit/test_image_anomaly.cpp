@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -75,6 +76,9 @@ TEST(TextureFeatures, InvariantToExposureGain) {
   ASSERT_EQ(fa.dim, 24);
   ASSERT_EQ(fa.values.size(), fb.values.size());
   EXPECT_LT(test::max_abs_diff(fa.values, fb.values), 1e-4);
+  // The photo statistics too.
+  ASSERT_EQ(fa.statistics.size(), static_cast<size_t>(cfg.statistics_dim()));
+  EXPECT_LT(test::max_abs_diff(fa.statistics, fb.statistics), 1e-4);
   // ... but not blind: another texture differs.
   EXPECT_GT(test::max_abs_diff(fa.values, texture_features(streaks(2), cfg).values), 0.05);
 }
@@ -122,6 +126,58 @@ TEST(ImageAnomaly, ScratchScoresAboveCleanPhotosAndModelRoundTrips) {
   const std::string png = heatmap_png(scratched, 96, 128, m.threshold());
   ASSERT_GT(png.size(), 8u);
   EXPECT_EQ(png.substr(1, 3), "PNG");
+  fs::remove_all(dir.parent_path());
+}
+
+// The photo's score is the mean of the top_k cells of the map, the map
+// shifted by its own median; with the photo-statistics term the map is in
+// score units (its top cells give the score). An older folder (version 1: no
+// such settings) is read with the plain maximum it was fitted with.
+TEST(ImageAnomaly, ScoreIsTopCellMeanOverMedianAndVersionOneStillLoads) {
+  ImageAnomalyConfig cfg = small_config();
+  std::vector<PatchGrid> good;
+  for (uint64_t s = 0; s < 3; ++s) good.push_back(texture_features(streaks(s), cfg.features));
+  const ImageAnomalyModel full = ImageAnomalyModel::fit(test::pool(), good, cfg);
+  cfg.photo_statistics = false;
+  const ImageAnomalyModel m = ImageAnomalyModel::fit(test::pool(), good, cfg);
+  ImageAnomalyConfig plain_cfg = cfg;
+  plain_cfg.top_k = 1;
+  plain_cfg.subtract_median = false;
+  const ImageAnomalyModel plain = ImageAnomalyModel::fit(test::pool(), good, plain_cfg);
+  const PatchGrid probe = texture_features(with_scratch(streaks(9)), cfg.features);
+  ASSERT_EQ(probe.statistics.size(), static_cast<size_t>(cfg.features.statistics_dim()));
+  const AnomalyMap a = m.score(probe), b = plain.score(probe);
+  ASSERT_EQ(a.cells.size(), b.cells.size());
+  std::vector<float> raw = b.cells;
+  std::sort(raw.begin(), raw.end());
+  EXPECT_EQ(b.score, raw.back());
+  const size_t n = raw.size();
+  const double median = n % 2 ? raw[n / 2] : 0.5 * (raw[n / 2 - 1] + raw[n / 2]);
+  EXPECT_NEAR(a.score, (raw[n - 1] + raw[n - 2] + raw[n - 3]) / 3.0 - median, 1e-5);
+  EXPECT_NEAR(a.cells[0], b.cells[0] - median, 1e-5);
+  // With the photo term: score = mean of the map's top 3 cells.
+  const AnomalyMap c = full.score(probe);
+  std::vector<float> top = c.cells;
+  std::sort(top.begin(), top.end());
+  EXPECT_NEAR(c.score, (top[n - 1] + top[n - 2] + top[n - 3]) / 3.0, 1e-4);
+
+  const fs::path dir = temp_dir("v1") / "model";
+  full.save(dir);
+  EXPECT_EQ(ImageAnomalyModel::load(dir).score(probe).score, c.score);
+  {
+    std::ifstream in(dir / "config.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    j["format_version"] = 1;
+    j["settings"].erase("top_k");
+    j["settings"].erase("subtract_median");
+    j["settings"].erase("photo_statistics");
+    std::ofstream(dir / "config.json") << j.dump();
+  }
+  const ImageAnomalyModel v1 = ImageAnomalyModel::load(dir);
+  EXPECT_EQ(v1.config().top_k, 1);
+  EXPECT_FALSE(v1.config().subtract_median);
+  EXPECT_FALSE(v1.config().photo_statistics);
+  EXPECT_EQ(v1.score(probe).score, b.score);
   fs::remove_all(dir.parent_path());
 }
 

@@ -65,6 +65,14 @@ TEST(OnnxGraph, ToyExportsMatchPytorch) {
     EXPECT_LT(worst, 2e-5f) << r.summary();
     // Every Conv+SiLU pair is one fused oneDNN convolution; few layout changes.
     EXPECT_NE(r.summary().find("fused SiLU"), std::string::npos);
+    // Planned for interleaved input (what YoloDetector feeds it): the same floats.
+    const std::vector<int64_t> shape = c["input_shape"].get<std::vector<int64_t>>();
+    const int64_t C = shape[1], HW = shape[2] * shape[3];
+    std::vector<float> hwc(x.size());
+    for (int64_t ch = 0; ch < C; ++ch)
+      for (int64_t p = 0; p < HW; ++p) hwc[p * C + ch] = x[ch * HW + p];
+    OnnxGraphRunner rn(m, shape, 2, /*input_nhwc=*/true);
+    EXPECT_EQ(rn.run(hwc.data())[0], got[0]);
   }
 }
 

@@ -31,6 +31,18 @@ TEST(Letterbox, PadsTheShortSideEvenly) {
   }
 }
 
+TEST(Letterbox, InterleavedHoldsThePlanarFloats) {
+  Image img = uniform(37, 23, 0, 0, 0);
+  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = static_cast<uint8_t>(i * 7 + i / 5);
+  const Letterboxed planar = letterbox(img, 64, 48);
+  const Letterboxed inter = letterbox(img, 64, 48, true, LetterboxLayout::hwc);
+  ASSERT_TRUE(inter.chw.empty());
+  ASSERT_EQ(inter.hwc.size(), planar.chw.size());
+  const size_t plane = 64 * 48;
+  for (size_t p = 0; p < plane; ++p)
+    for (size_t c = 0; c < 3; ++c) ASSERT_EQ(inter.hwc[p * 3 + c], planar.chw[c * plane + p]) << p << " " << c;
+}
+
 TEST(Letterbox, RoundsHalfToEvenLikePython) {
   // 5x2 scaled by 0.5: width round(2.5) = 2 (Python), padding 3 + 3 on an 8-wide input.
   const Letterboxed lb = letterbox(uniform(5, 2, 200, 100, 50), 1, 8);
