@@ -10,6 +10,7 @@
 #include "detect/image_anomaly.h"
 #include "io/atomic_file.h"
 #include "mmfuse/error.h"
+#include "tools/box_localisation_eval.h"
 #include "tools/image_anomaly_eval.h"
 #include "vision/image.h"
 #include "vision/image_files.h"
@@ -45,12 +46,15 @@ struct FitOptions {
 void register_fit(CLI::App* image) {
   struct Options {
     std::vector<std::string> images;
-    std::string out;
+    std::string out, backbone;
     FitOptions fit;
     int threads = 0;
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = image->add_subcommand("fit", "Fit the anomaly model on photos of good parts only");
+  cmd->add_option("--backbone", opt->backbone,
+                  "A timm ResNet/WideResNet folder: its layer2+layer3 patch features instead of "
+                  "the weight-free texture descriptors (Anomalib's PatchCore recipe)");
   cmd->add_option("--images", opt->images, "Good photos or folders of them (repeatable)")
       ->required()
       ->expected(1, -1);
@@ -61,10 +65,18 @@ void register_fit(CLI::App* image) {
     apply_threads(opt->threads);
     const double t0 = now_ms();
     const auto files = collect_image_files(opt->images, "--images");
-    const ImageAnomalyConfig config = opt->fit.get();
-    const auto grids = texture_features_of_files(*command_pool(), files, config.features);
+    ImageAnomalyConfig config = opt->fit.get();
+    std::shared_ptr<const PatchFeatureSource> source;
+    if (!opt->backbone.empty()) {
+      source = open_backbone_features(opt->backbone);
+      config.features.stride = source->stride();  // the heat-map's cell size
+      config.photo_statistics = false;             // a texture-descriptor term
+    }
+    const auto grids = source ? patch_features_of_files(*command_pool(), files, *source)
+                              : texture_features_of_files(*command_pool(), files, config.features);
     ImageCalibration cal;
-    const ImageAnomalyModel model = ImageAnomalyModel::fit(*command_pool(), grids, config, &cal);
+    ImageAnomalyModel model = ImageAnomalyModel::fit(*command_pool(), grids, config, &cal);
+    model.set_feature_source(source);
     model.save(opt->out);
     double mean = 0, mx = 0;
     for (double s : cal.held_out_scores) {
@@ -77,6 +89,7 @@ void register_fit(CLI::App* image) {
                 {"images", files.size()},
                 {"bank_rows", model.bank_rows()},
                 {"dim", model.dim()},
+                {"features", source ? source->to_json()["architecture"].get<std::string>() : std::string("texture")},
                 {"threshold", model.threshold()},
                 {"calibration",
                  {{"rule", "(1 - false_alarm_rate) quantile of held-out good-photo scores"},
@@ -190,6 +203,52 @@ void register_eval(CLI::App* image) {
   });
 }
 
+void register_eval_boxes(CLI::App* image) {
+  struct Options {
+    std::string data, backbone;
+    double top = 0.05;
+    int threads = 0;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = image->add_subcommand(
+      "eval-boxes",
+      "Localisation on a NEU-DET style folder (manifest.csv, VOC boxes, no good photos): "
+      "leave-one-out per class, fitted on the cells outside the other photos' boxes");
+  cmd->add_option("--data", opt->data, "Folder with manifest.csv (image,annotation,class,...)")->required();
+  cmd->add_option("--backbone", opt->backbone, "A timm ResNet folder instead of the texture descriptors");
+  cmd->add_option("--top", opt->top, "Share of the heat-map's cells that form its top region")
+      ->check(CLI::Range(0.001, 1.0));
+  add_threads_option(cmd, &opt->threads);
+  cmd->callback([opt] {
+    apply_threads(opt->threads);
+    // Every outside cell is kept (no coreset): the per-photo fits stay cheap.
+    ImageAnomalyConfig config;
+    config.bank_size = config.coreset_candidates = 1 << 16;
+    config.folds = 2;
+    config.photo_statistics = false;  // the bank sees parts of photos, not whole ones
+    std::shared_ptr<const PatchFeatureSource> source;
+    if (!opt->backbone.empty()) source = open_backbone_features(opt->backbone);
+    const BoxEvalReport r = evaluate_box_localisation(*command_pool(), opt->data, config, source, opt->top);
+    auto row = [](const BoxClassResult& c) {
+      return Json{{"photos", c.photos},
+                  {"boxes", c.boxes},
+                  {"box_hit_rate", c.boxes ? static_cast<double>(c.boxes_hit) / c.boxes : 0.0},
+                  {"peak_in_box_rate", c.photos ? static_cast<double>(c.peaks_in_box) / c.photos : 0.0},
+                  {"chance_peak_in_box", c.chance}};
+    };
+    Json classes = Json::object();
+    for (const auto& entry : r.classes) classes[entry.first] = row(entry.second);
+    print_json({{"data", opt->data},
+                {"protocol", "leave-one-out per class, fitted on cells outside the other photos' boxes"},
+                {"features", source ? source->to_json()["architecture"].get<std::string>() : std::string("texture")},
+                {"top_fraction", r.top_fraction},
+                {"all", row(r.all)},
+                {"classes", classes},
+                {"seconds", r.seconds},
+                {"threads", command_pool()->size()}});
+  });
+}
+
 }  // namespace
 
 void register_image(CLI::App& app) {
@@ -199,6 +258,7 @@ void register_image(CLI::App& app) {
   register_fit(image);
   register_detect(image);
   register_eval(image);
+  register_eval_boxes(image);
 }
 
 }  // namespace mmfuse::cli

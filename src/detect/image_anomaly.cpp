@@ -308,6 +308,7 @@ AnomalyMap ImageAnomalyModel::patch_map(const PatchGrid& grid) const {
 }
 
 AnomalyMap ImageAnomalyModel::score_image(const Image& image) const {
+  if (source_) return score(source_->features(image));
   return score(texture_features(image, config_.features));
 }
 
@@ -415,6 +416,7 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
     std::ifstream in(tmp / kWeightsFile, std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     nlohmann::json config = image_anomaly_config_to_json(config_);
+    if (source_) config["features"] = source_->to_json();
     config = {{"model_type", kModelType},
               {"format_version", kFormatVersion},
               {"dim", dim_},
@@ -459,9 +461,15 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
     settings["subtract_median"] = false;
   }
   if (version <= 2) settings["photo_statistics"] = false;  // no photo term before version 3
+  if (settings.contains("features") && is_backbone_features_json(settings["features"])) {
+    m.source_ = backbone_features_from_json(settings["features"], where + ": settings.features");
+    settings["features"] = image_anomaly_config_to_json(ImageAnomalyConfig{})["features"];  // unused
+  }
   m.config_ = image_anomaly_config_from_json(settings, where + ": settings");
+  if (m.source_) m.config_.features.stride = m.source_->stride();  // the heat-map's cell size
   m.dim_ = f.positive("dim", 0);
-  MMFUSE_CHECK(m.dim_ == m.config_.features.dim(), bad_input, where + ": dim does not match the feature settings");
+  MMFUSE_CHECK(m.dim_ == (m.source_ ? m.source_->dim() : m.config_.features.dim()), bad_input,
+               where + ": dim does not match the feature settings");
   const int rows = f.positive("bank_rows", 0);
   MMFUSE_CHECK(f.has("threshold"), bad_input, where + ": field \"threshold\" is missing");
   m.threshold_ = f.number("threshold", 0.0);

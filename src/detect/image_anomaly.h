@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/thread_pool.h"
+#include "detect/backbone_features.h"
 #include "vision/image.h"
 #include "vision/texture_features.h"
 
@@ -80,6 +81,11 @@ class ImageAnomalyModel {
   int dim() const { return dim_; }
   size_t training_images() const { return training_images_; }
 
+  // Descriptors from a backbone instead of the texture descriptors (set after
+  // fit() on grids from that source; saved, and reopened by load()).
+  void set_feature_source(std::shared_ptr<const PatchFeatureSource> source) { source_ = std::move(source); }
+  const std::shared_ptr<const PatchFeatureSource>& feature_source() const { return source_; }
+
   // Thread-safe and single-threaded (call it from many threads at once).
   AnomalyMap score(const PatchGrid& grid) const;
   AnomalyMap score_image(const Image& image) const;
@@ -107,6 +113,7 @@ class ImageAnomalyModel {
   AnomalyMap combine(AnomalyMap map, double photo) const;
   double threshold_ = 0.0;
   size_t training_images_ = 0;
+  std::shared_ptr<const PatchFeatureSource> source_;  // null: texture descriptors
 };
 
 // Decodes every file and computes its descriptors, one photo per core of

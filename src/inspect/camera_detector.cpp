@@ -39,6 +39,7 @@ class UnionDetector : public DefectDetector {
     CameraFinding out;
     for (const auto& part : parts_) {
       CameraFinding f = part->detect(photo);
+      if (out.heatmap_png.empty()) out.heatmap_png = std::move(f.heatmap_png);
       if (out.annotated.rgb.empty()) {
         out.annotated = std::move(f.annotated);
       } else {
@@ -64,11 +65,12 @@ class UnionDetector : public DefectDetector {
 }  // namespace
 
 const std::vector<std::string>& defect_detector_names() {
-  static const std::vector<std::string> names = {"golden_diff", "yolo"};
+  static const std::vector<std::string> names = {"golden_diff", "yolo", "anomaly"};
   return names;
 }
 
-std::unique_ptr<DefectDetector> make_defect_detector(const CameraConfig& config, ThreadPool& pool) {
+std::unique_ptr<DefectDetector> make_defect_detector(const CameraConfig& config, ThreadPool& pool,
+                                                     const std::filesystem::path& cache_dir) {
   // mmfuse's pool owns the cores: OpenCV must not start threads of its own.
   static const bool sequential = [] {
     cv::setNumThreads(0);
@@ -82,14 +84,32 @@ std::unique_ptr<DefectDetector> make_defect_detector(const CameraConfig& config,
     } else if (name == "yolo") {
       MMFUSE_CHECK(config.yolo.has_value(), bad_input, "camera.yolo: required by detector yolo");
       parts.push_back(make_yolo_defect_detector(*config.yolo, pool));
+    } else if (name == "anomaly") {
+      MMFUSE_CHECK(config.anomaly.has_value(), bad_input,
+                   "camera.anomaly: required by detector anomaly");
+      parts.push_back(make_anomaly_defect_detector(*config.anomaly, cache_dir, pool));
     } else {
-      throw_error(ErrorKind::bad_input,
-                  "camera.detector: unknown detector '" + name + "' (available: golden_diff, yolo)");
+      throw_error(ErrorKind::bad_input, "camera.detector: unknown detector '" + name +
+                                            "' (available: golden_diff, yolo, anomaly)");
     }
   }
   MMFUSE_CHECK(!parts.empty(), bad_input, "camera.detector: no detector given");
   if (parts.size() == 1) return std::move(parts.front());
   return std::make_unique<UnionDetector>(std::move(parts));
+}
+
+Image evidence_picture(const Image& photo) {
+  constexpr int kEvidenceSide = 1280;
+  const double shrink = static_cast<double>(std::max(photo.width, photo.height)) / kEvidenceSide;
+  if (shrink <= 1.0) return photo;
+  Image out;
+  out.width = std::max(1, static_cast<int>(std::lround(photo.width / shrink)));
+  out.height = std::max(1, static_cast<int>(std::lround(photo.height / shrink)));
+  out.rgb.resize(static_cast<size_t>(out.width) * out.height * 3);
+  const cv::Mat src(photo.height, photo.width, CV_8UC3, const_cast<uint8_t*>(photo.rgb.data()));
+  cv::Mat dst(out.height, out.width, CV_8UC3, out.rgb.data());
+  cv::resize(src, dst, dst.size(), 0, 0, cv::INTER_AREA);
+  return out;
 }
 
 void draw_defects(Image& image, const std::vector<Defect>& defects, double scale_x,

@@ -34,24 +34,6 @@ std::string list_classes(const std::vector<std::string>& names) {
   return out;
 }
 
-// The photo for the evidence file, at most kEvidenceSide pixels on its long side
-// (a full-resolution PNG of a 12-megapixel photo would cost more than the detection).
-constexpr int kEvidenceSide = 1280;
-
-Image evidence_picture(const Image& photo) {
-  const double shrink =
-      static_cast<double>(std::max(photo.width, photo.height)) / kEvidenceSide;
-  if (shrink <= 1.0) return photo;
-  Image out;
-  out.width = std::max(1, static_cast<int>(std::lround(photo.width / shrink)));
-  out.height = std::max(1, static_cast<int>(std::lround(photo.height / shrink)));
-  out.rgb.resize(static_cast<size_t>(out.width) * out.height * 3);
-  const cv::Mat src(photo.height, photo.width, CV_8UC3, const_cast<uint8_t*>(photo.rgb.data()));
-  cv::Mat dst(out.height, out.width, CV_8UC3, out.rgb.data());
-  cv::resize(src, dst, dst.size(), 0, 0, cv::INTER_AREA);
-  return out;
-}
-
 class YoloDefectDetector : public DefectDetector {
  public:
   YoloDefectDetector(const YoloCameraConfig& config, ThreadPool& pool) : config_(config) {

@@ -13,6 +13,7 @@
 
 #include "detect/pipeline.h"
 #include "mmfuse/error.h"
+#include "vision/image_files.h"
 
 namespace mmfuse::inspect {
 
@@ -180,8 +181,45 @@ YoloCameraConfig parse_yolo(const Cursor& c, const fs::path& base) {
   return y;
 }
 
+AnomalyCameraConfig parse_anomaly(const Cursor& c, const fs::path& base) {
+  if (!c.defined()) c.fail("required by detector anomaly (at least `good_photos: FOLDER`)");
+  c.expect_map({"good_photos", "false_alarm_rate", "backbone"});
+  AnomalyCameraConfig a;
+  const Cursor g = c["good_photos"];
+  if (!g.defined()) g.fail("required (a folder of photos of good parts)");
+  a.good_photos = g.paths(base);
+  // Checked here so a plant with no good photos fails at start, naming the
+  // field. Counting stops at 2 photos or after kMaxListed entries (a huge
+  // folder is left to the fit), so loading a plant stays cheap.
+  constexpr size_t kMaxListed = 20000;
+  size_t photos = 0, listed = 0;
+  for (const fs::path& p : a.good_photos) {
+    std::error_code ec;
+    const auto st = fs::status(p, ec);
+    if (!fs::exists(st)) g.fail("no such file or folder: " + p.string());
+    if (!fs::is_directory(st)) {
+      if (!has_image_file_extension(p)) g.fail("not an image file: " + p.string());
+      ++photos;
+      continue;
+    }
+    fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec), end;
+    for (; !ec && it != end && photos < 2 && listed < kMaxListed; it.increment(ec), ++listed)
+      if (it->is_regular_file(ec) && has_image_file_extension(it->path())) ++photos;
+    if (listed >= kMaxListed) photos = std::max<size_t>(photos, 2);
+  }
+  if (photos == 0) g.fail("no image files found");
+  if (photos < 2) g.fail("at least 2 good photos are needed (found 1)");
+  a.false_alarm_rate = c["false_alarm_rate"].number_in(a.false_alarm_rate, 0.001, 0.5);
+  if (c["backbone"].defined()) {
+    a.backbone = c["backbone"].path_value(base);
+    std::error_code ec;
+    if (!fs::is_directory(a.backbone, ec)) c["backbone"].fail("no such model folder: " + a.backbone.string());
+  }
+  return a;
+}
+
 CameraConfig parse_camera(const Cursor& c, const fs::path& base) {
-  c.expect_map({"image", "golden", "detector", "yolo", "width", "height", "blur_sigma",
+  c.expect_map({"image", "golden", "detector", "yolo", "anomaly", "width", "height", "blur_sigma",
                 "diff_threshold", "noise_k", "min_diff", "min_area", "tolerance_px",
                 "max_shift_px"});
   CameraConfig k;
@@ -193,8 +231,8 @@ CameraConfig parse_camera(const Cursor& c, const fs::path& base) {
     for (size_t i = 0; i < n; ++i) {
       const Cursor one = d.is_sequence() ? d.at(i) : d;
       const std::string name = one.str();
-      if (name != "golden_diff" && name != "yolo")
-        one.fail("unknown detector '" + name + "' (available: golden_diff, yolo)");
+      if (name != "golden_diff" && name != "yolo" && name != "anomaly")
+        one.fail("unknown detector '" + name + "' (available: golden_diff, yolo, anomaly)");
       if (std::find(k.detectors.begin(), k.detectors.end(), name) != k.detectors.end())
         one.fail("detector '" + name + "' listed twice");
       k.detectors.push_back(name);
@@ -207,6 +245,8 @@ CameraConfig parse_camera(const Cursor& c, const fs::path& base) {
   if (uses("golden_diff")) k.golden = c["golden"].path_value(base);
   if (uses("yolo")) k.yolo = parse_yolo(c["yolo"], base);
   else if (c["yolo"].defined()) c["yolo"].fail("given, but `detector` does not list yolo");
+  if (uses("anomaly")) k.anomaly = parse_anomaly(c["anomaly"], base);
+  else if (c["anomaly"].defined()) c["anomaly"].fail("given, but `detector` does not list anomaly");
   k.width = static_cast<int>(c["width"].integer_in(k.width, 32, 8192));
   k.height = static_cast<int>(c["height"].integer_in(k.height, 32, 8192));
   k.blur_sigma = c["blur_sigma"].number_in(k.blur_sigma, 0.0, 10.0);

@@ -33,12 +33,21 @@ struct YoloCameraConfig {
   std::map<std::string, std::string> alarm_types;
 };
 
+// A detector learned from photos of good parts (issue 17, docs/image_anomaly.md):
+// fitted once at plant start on the point's good photos and cached on disk.
+struct AnomalyCameraConfig {
+  std::vector<fs::path> good_photos;  // files or folders (searched recursively; masks skipped)
+  double false_alarm_rate = 0.05;     // share of held-out good photos above the threshold
+  fs::path backbone;  // a timm ResNet folder for the patch features; empty = weight-free texture
+};
+
 struct CameraConfig {
   fs::path source;  // an image file, or a folder: the newest image in it
   fs::path golden;  // registered known-good image of the point (golden_diff)
   // Detectors that judge each photo; with several, their findings are united.
   std::vector<std::string> detectors = {"golden_diff"};
   std::optional<YoloCameraConfig> yolo;
+  std::optional<AnomalyCameraConfig> anomaly;
   int width = 640, height = 480;  // the chapter's size normalisation
   double blur_sigma = 1.0;        // Gaussian denoise (pixels of the full image, scaled)
   double diff_threshold = 0.0;    // grey levels; 0 = automatic (k x the image's noise)

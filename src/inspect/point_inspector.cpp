@@ -89,7 +89,10 @@ PointInspector::PointInspector(const PlantConfig& plant, const DeviceConfig& dev
     }
   };
   if (point.camera)
-    guard(Modality::camera, [&] { camera_ = make_defect_detector(*point.camera, pool); });
+    guard(Modality::camera, [&] {
+      camera_ = make_defect_detector(*point.camera, pool,
+                                     cache.empty() ? cache : cache / "camera_anomaly");
+    });
   if (point.sound)
     guard(Modality::sound, [&] {
       sound_ =
@@ -187,7 +190,8 @@ ModalityResult PointInspector::run_camera(const PointInputs& in, const fs::path&
     r.message = "no defects";
   } else {
     r.message = std::to_string(f.defects.size()) + " defect(s)";
-    if (f.alarm_type.empty()) r.message += " vs golden image";
+    if (f.alarm_type.empty())
+      r.message += f.defects[0].type == "anomaly" ? " vs good photos" : " vs golden image";
     else r.message += ", strongest: " + f.alarm_type;
   }
   r.evidence.push_back(in.camera->name);
@@ -195,6 +199,11 @@ ModalityResult PointInspector::run_camera(const PointInputs& in, const fs::path&
     const fs::path out = ev / (point_.id + "_camera.png");
     write_png(out, f.annotated.rgb.data(), f.annotated.width, f.annotated.height, 3, 8);
     r.evidence.push_back(out.string());
+    if (!f.heatmap_png.empty()) {
+      const fs::path heat = ev / (point_.id + "_camera_heatmap.png");
+      write_file_atomic(heat, f.heatmap_png);
+      r.evidence.push_back(heat.string());
+    }
   }
   return r;
 }

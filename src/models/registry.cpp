@@ -14,6 +14,7 @@
 #include "models/blip2.h"
 #include "models/llava.h"
 #include "models/sound_cnn_lstm.h"
+#include "models/timm_resnet.h"
 #include "models/wav2vec2.h"
 
 namespace mmfuse {
@@ -169,6 +170,17 @@ std::vector<Architecture> build_table() {
   sound_gaussian.description = "per-frame Gaussian of MFCC features fitted on normal sounds";
   table.push_back(std::move(sound_gaussian));
 
+  // timm's hub folders have no model_type, only "architecture" (architecture_for
+  // recognises them); opened by `image fit --backbone` (detect/backbone_features).
+  Architecture timm_resnet;
+  timm_resnet.model_type = "timm_resnet";
+  timm_resnet.architectures = {"resnet18",  "resnet34",        "resnet50",        "resnet101",
+                               "resnet152", "wide_resnet50_2", "wide_resnet101_2"};
+  timm_resnet.capabilities = static_cast<uint32_t>(Capability::image_features);
+  timm_resnet.description =
+      "timm ResNet / WideResNet feature maps (image fit --backbone, Anomalib's PatchCore backbone)";
+  table.push_back(std::move(timm_resnet));
+
   return table;
 }
 
@@ -192,6 +204,7 @@ const char* to_string(Capability capability) {
     case Capability::classify_sound: return "classify_sound";
     case Capability::detect_sound: return "detect_sound";
     case Capability::generate: return "generate";
+    case Capability::image_features: return "image_features";
   }
   return "unknown";
 }
@@ -199,7 +212,8 @@ const char* to_string(Capability capability) {
 std::vector<std::string> Architecture::capability_names() const {
   std::vector<std::string> out;
   for (Capability c : {Capability::embed_text, Capability::embed_image, Capability::transcribe,
-                       Capability::classify_sound, Capability::detect_sound, Capability::generate})
+                       Capability::classify_sound, Capability::detect_sound, Capability::generate,
+                       Capability::image_features})
     if (can(c)) out.emplace_back(to_string(c));
   return out;
 }
@@ -224,6 +238,10 @@ const Architecture& architecture_for(const nlohmann::json& config, const std::st
           return a;
     }
   }
+  // timm's own config.json: {"architecture": "wide_resnet50_2", "pretrained_cfg": ...}.
+  if (type.empty() && is_timm_resnet_config(config))
+    for (const Architecture& a : registered_architectures())
+      if (a.model_type == "timm_resnet") return a;
   throw_error(ErrorKind::unsupported,
               where + ": " +
                   (type.empty() ? "no model_type" : "unsupported model_type \"" + type + "\"") +

@@ -30,6 +30,7 @@ enum class Capability : uint32_t {
   classify_sound = 1u << 3,  // a sound clip -> normal / fault classes
   detect_sound = 1u << 4,    // a sound clip -> anomaly score against a threshold
   generate = 1u << 5,        // prompt (text, images) -> text (LLaVA, Llama)
+  image_features = 1u << 6,  // photo -> feature maps (image fit --backbone: timm ResNets)
 };
 const char* to_string(Capability capability);
 

@@ -14,6 +14,7 @@
 #include "models/generative_model.h"
 #include "models/registry.h"
 #include "models/sound_cnn_lstm.h"
+#include "models/timm_resnet.h"
 #include "models/wav2vec2.h"
 #include "test_util.h"
 
@@ -59,6 +60,9 @@ void open_as_claimed(const fs::path& dir, const Architecture& a) {
   if (a.can(Capability::detect_sound)) {
     EXPECT_NE(SoundDetector::load(dir), nullptr);
   }
+  if (a.can(Capability::image_features)) {
+    EXPECT_GT(TimmResNet::open(dir)->stage_channels(3), 0);
+  }
   if (a.can(Capability::generate)) {
     ASSERT_NE(a.open_generative, nullptr);
     auto m = a.open_generative(dir, nullptr, {}, Precision::f32);
@@ -76,7 +80,8 @@ TEST(ModelRegistry, EveryFixtureFolderOpensAsItsEntryClaims) {
     seen.insert(a.model_type);
     open_as_claimed(dir, a);
   }
-  for (const char* type : {"clip", "chinese_clip", "bert", "wav2vec2", "sound_cnn_lstm", "llava"})
+  for (const char* type :
+       {"clip", "chinese_clip", "bert", "wav2vec2", "sound_cnn_lstm", "llava", "timm_resnet"})
     EXPECT_TRUE(seen.count(type)) << "no fixture exercises " << type;
 }
 
