@@ -185,11 +185,12 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   const std::string url = pg.url("plant");
   mmfuse::test::StoreTempDir dir;
   const fs::path plant = dir.path() / "plant";
-  const std::string demo = std::string(MMFUSE_BINARY) + " demo --devices " +
+  const std::string demo = std::string(MMFUSE_BINARY) + " demo --no-inspect --devices " +
                            std::to_string(devices) +
                            " --seed 5 --threads 2 --image-width 64 --image-height 64 "
                            "--ir-width 64 --ir-height 64 --audio-seconds 0.5 "
-                           "--sensor-seconds 10 --data " +
+                           "--sensor-seconds 10 --baseline-clips 3 --baseline-clip-seconds 2 "
+                           "--sensor-baseline-seconds 120 --data " +
                            plant.string() + " > /dev/null 2>&1";
   ASSERT_EQ(std::system(demo.c_str()), 0) << "mmfuse demo failed";
   WebhookReceiver hook;
@@ -230,10 +231,11 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   };
 
   // ---- Round 1: a worker killed while it holds a device, then restarted ----
-  // Only the victim has a short lease (its devices come back after 4 s: time for its
-  // restart to join the round) and it does not dispatch (a killed sink-lease holder
-  // would hold the webhook for 30 s).
-  const pid_t victim = worker("w0", {"--lease", "4", "--no-deliver"});
+  // Only the victim has a short lease (its devices come back after 10 s: time for its
+  // restart to join the round; the lease must cover fitting a device, done lazily on
+  // its first claim, plus inspecting it on busy cores) and it does not dispatch (a
+  // killed sink-lease holder would hold the webhook for 30 s).
+  const pid_t victim = worker("w0", {"--lease", "10", "--no-deliver"});
   const pid_t w1 = worker("w1"), w2 = worker("w2");
   const std::string victim_name = host_name() + ":" + std::to_string(victim);
   const std::string held = "SELECT count(*) FILTER (WHERE done = 1) * 1000 + count(*) FILTER "
