@@ -6,8 +6,9 @@
 // folder; the workers ride it out. Checks: every round finished with each (device,
 // point) inspected exactly once, nothing committed before a kill lost, and every
 // alarm delivered to the webhook exactly once, in outbox order.
-// MMFUSE_FAILOVER_DEVICES sets the plant size (default 12; scripts/scale_demo.sh runs
-// the same scenario with 500). Release only (label "slow"): it runs ~6 mmfuse processes.
+// MMFUSE_FAILOVER_DEVICES sets the plant size (default 500, the plant: about
+// 170 s of CPU, most of it the workers fitting and inspecting 500 devices twice; 12
+// for a quick run). Release only (label "slow"): it runs ~6 mmfuse processes.
 #include <fcntl.h>
 #include <httplib.h>
 #include <libpq-fe.h>
@@ -169,7 +170,7 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   if (!mmfuse::test::PostgresServer::available())
     GTEST_SKIP() << mmfuse::test::PostgresServer::missing_message();
   const char* env = std::getenv("MMFUSE_FAILOVER_DEVICES");
-  const int devices = env ? std::atoi(env) : 12;
+  const int devices = env ? std::atoi(env) : 500;
   ASSERT_GE(devices, 6);
   // Generous limits that grow with the plant (a 500-device round on two busy cores).
   const auto limit = std::chrono::seconds(120 + 2 * devices);
