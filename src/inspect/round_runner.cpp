@@ -41,7 +41,8 @@ PlantRunner::PlantRunner(PlantConfig plant, ThreadPool& pool,
     }
   }
   // One point per core; each fit runs single-threaded inside its task.
-  if (fitting == Fitting::eager) pool_.parallel_tasks(slots_.size(), [&](size_t i, int) { fitted(i); });
+  if (fitting == Fitting::eager)
+    pool_.parallel_tasks(slots_.size(), [&](size_t i, int) { fitted(i); });
 }
 
 const PointInspector& PlantRunner::fitted(size_t i) {

@@ -82,7 +82,7 @@ class PlantRunner {
   ThreadPool& pool_;
   std::function<void(const std::string&)> progress_;
   std::mutex progress_mutex_;
-  std::vector<std::unique_ptr<Slot>> slots_;  // plant order (devices, then points)
+  std::vector<std::unique_ptr<Slot>> slots_;              // plant order (devices, then points)
   std::vector<std::pair<size_t, size_t>> device_points_;  // [begin, end) into slots_ per device
 };
 

@@ -66,7 +66,9 @@ void PlantService::start(Metrics& metrics) {
     // Lazy: a replica fits a point on its first POST /v1/inspect, not all of them at start.
     runner_ = std::make_unique<inspect::PlantRunner>(
         *plant_, *pool_,
-        [](const std::string& line) { std::fprintf(stderr, "mmfuse serve: plant: %s\n", line.c_str()); },
+        [](const std::string& line) {
+          std::fprintf(stderr, "mmfuse serve: plant: %s\n", line.c_str());
+        },
         inspect::Fitting::lazy);
   }
   if (!sinks.empty()) {
