@@ -40,7 +40,7 @@ void register_demo(CLI::App& app) {
   struct Options {
     DemoOptions demo;
     std::string data;
-    bool json = false, keep = false;
+    bool json = false, keep = false, no_inspect = false;
     int threads = 0;
   };
   auto opt = std::make_shared<Options>();
@@ -54,6 +54,9 @@ void register_demo(CLI::App& app) {
                   "temporary folder, removed afterwards");
   cmd->add_flag("--keep", opt->keep, "Keep the temporary folder (its path is printed)");
   cmd->add_flag("--json", opt->json, "Print one JSON object");
+  cmd->add_flag("--no-inspect", opt->no_inspect,
+                "Only write the plant (with --data): no round, no scores. For a plant that "
+                "other commands inspect (e.g. several `inspect` workers)");
   cmd->add_option("--image-width", opt->demo.image_width, "Camera frame width")
       ->check(CLI::Range(64, 8192));
   cmd->add_option("--image-height", opt->demo.image_height, "Camera frame height")
@@ -67,6 +70,15 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--sensor-seconds", opt->demo.sensor_seconds,
                   "Sensor window per inspection (10 Hz)")
       ->check(CLI::Range(10.0, 3600.0));
+  cmd->add_option("--baseline-clips", opt->demo.baseline_clips,
+                  "Normal recordings per device the sound detector is fitted on")
+      ->check(CLI::Range(2, 100));
+  cmd->add_option("--baseline-clip-seconds", opt->demo.baseline_clip_seconds,
+                  "Length of each normal recording")
+      ->check(CLI::Range(0.5, 60.0));
+  cmd->add_option("--sensor-baseline-seconds", opt->demo.baseline_seconds,
+                  "Sensor baseline per device the sensor model is fitted on (10 Hz)")
+      ->check(CLI::Range(30.0, 86400.0));
   add_threads_option(cmd, &opt->threads);
   cmd->callback([opt] {
     apply_threads(opt->threads);
@@ -85,9 +97,25 @@ void register_demo(CLI::App& app) {
       }
     } cleanup{d.dir, temporary && !opt->keep};
 
+    if (opt->no_inspect && temporary)
+      throw_error(ErrorKind::bad_input, "demo: --no-inspect needs --data (the plant is kept)");
     const auto t0 = std::chrono::steady_clock::now();
     const DemoPlant plant = generate_demo_plant(d, pool);
     const double generate_ms = ms_since(t0);
+    if (opt->no_inspect) {
+      if (opt->json) {
+        print_json(Json{{"devices", d.devices},
+                        {"seed", d.seed},
+                        {"generate_ms", round3(generate_ms)},
+                        {"threads", pool.size()},
+                        {"data_dir", d.dir.string()}});
+      } else {
+        std::printf("mmfuse demo: %d devices (seed %llu) written in %.0f ms\n  plant: %s\n",
+                    d.devices, static_cast<unsigned long long>(d.seed), generate_ms,
+                    plant.plant_file.string().c_str());
+      }
+      return;
+    }
     const auto t1 = std::chrono::steady_clock::now();
     PlantRunner runner(load_plant(plant.plant_file), pool);
     const double setup_ms = ms_since(t1);

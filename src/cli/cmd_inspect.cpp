@@ -344,14 +344,17 @@ void register_inspect(CLI::App& app) {
       forwarder->start();
     }
 
-    PlantRunner runner(std::move(plant), *command_pool(), [](const std::string& line) {
-      std::fprintf(stderr, "mmfuse inspect: %s\n", line.c_str());
-    });
+    // PostgreSQL: the store is shared by any number of workers, which split each round;
+    // each worker fits only the devices it claims (lazily), so it starts at once and
+    // N workers fit the plant once between them, not N times.
+    const bool shared = std::string(db->backend_kind()) == "postgresql";
+    PlantRunner runner(
+        std::move(plant), *command_pool(),
+        [](const std::string& line) { std::fprintf(stderr, "mmfuse inspect: %s\n", line.c_str()); },
+        shared ? Fitting::lazy : Fitting::eager);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     const bool repeat = opt->interval > 0.0;
-    // PostgreSQL: the store is shared by any number of workers, which split each round.
-    const bool shared = std::string(db->backend_kind()) == "postgresql";
     StoreRetry retry(opt->reconnect_s);
     for (int n = 0; !g_stop; ++n) {
       const auto start = std::chrono::steady_clock::now();

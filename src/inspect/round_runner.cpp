@@ -30,41 +30,64 @@ std::string new_round_id() {
 }
 
 PlantRunner::PlantRunner(PlantConfig plant, ThreadPool& pool,
-                         const std::function<void(const std::string&)>& progress)
-    : plant_(std::move(plant)), pool_(pool) {
-  struct Job {
-    size_t device, point;
-  };
-  std::vector<Job> jobs;
+                         const std::function<void(const std::string&)>& progress, Fitting fitting)
+    : plant_(std::move(plant)), pool_(pool), progress_(progress) {
   for (size_t d = 0; d < plant_.devices.size(); ++d) {
-    device_points_.emplace_back(jobs.size(), jobs.size() + plant_.devices[d].points.size());
-    for (size_t p = 0; p < plant_.devices[d].points.size(); ++p) jobs.push_back({d, p});
+    device_points_.emplace_back(slots_.size(), slots_.size() + plant_.devices[d].points.size());
+    for (size_t p = 0; p < plant_.devices[d].points.size(); ++p) {
+      slots_.push_back(std::make_unique<Slot>());
+      slots_.back()->device = d;
+      slots_.back()->point = p;
+    }
   }
-  inspectors_.resize(jobs.size());
-  const fs::path models = plant_.data_dir / "models";
   // One point per core; each fit runs single-threaded inside its task.
-  pool_.parallel_tasks(jobs.size(), [&](size_t i, int) {
-    ThreadPool single(1);
-    const DeviceConfig& dev = plant_.devices[jobs[i].device];
-    inspectors_[i] =
-        std::make_unique<PointInspector>(plant_, dev, dev.points[jobs[i].point], models, single);
-  });
-  if (progress)
-    for (const std::string& e : setup_errors()) progress("setup error: " + e);
+  if (fitting == Fitting::eager)
+    pool_.parallel_tasks(slots_.size(), [&](size_t i, int) { fitted(i); });
 }
 
-const PointInspector* PlantRunner::find(const std::string& device, const std::string& point) const {
-  for (const auto& p : inspectors_)
-    if (p->device_id() == device && p->point_id() == point) return p.get();
+const PointInspector& PlantRunner::fitted(size_t i) {
+  Slot& s = *slots_[i];
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (!s.inspector) {
+    ThreadPool single(1);
+    const DeviceConfig& dev = plant_.devices[s.device];
+    s.inspector = std::make_unique<PointInspector>(plant_, dev, dev.points[s.point],
+                                                   plant_.data_dir / "models", single);
+    if (progress_) {
+      std::lock_guard<std::mutex> plock(progress_mutex_);
+      for (const std::string& e : s.inspector->setup_errors())
+        progress_("setup error: " + dev.id + "/" + dev.points[s.point].id + ": " + e);
+    }
+  }
+  return *s.inspector;
+}
+
+const PointInspector* PlantRunner::find(const std::string& device, const std::string& point) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const DeviceConfig& d = plant_.devices[slots_[i]->device];
+    if (d.id == device && d.points[slots_[i]->point].id == point) return &fitted(i);
+  }
   return nullptr;
 }
 
 std::vector<std::string> PlantRunner::setup_errors() const {
   std::vector<std::string> out;
-  for (const auto& p : inspectors_)
-    for (const std::string& e : p->setup_errors())
-      out.push_back(p->device_id() + "/" + p->point_id() + ": " + e);
+  for (const auto& s : slots_) {
+    std::lock_guard<std::mutex> lock(s->mutex);
+    if (!s->inspector) continue;
+    for (const std::string& e : s->inspector->setup_errors())
+      out.push_back(s->inspector->device_id() + "/" + s->inspector->point_id() + ": " + e);
+  }
   return out;
+}
+
+size_t PlantRunner::fitted_points() const {
+  size_t n = 0;
+  for (const auto& s : slots_) {
+    std::lock_guard<std::mutex> lock(s->mutex);
+    n += s->inspector != nullptr;
+  }
+  return n;
 }
 
 RoundSummary PlantRunner::run_round(const std::string& round_id,
@@ -77,7 +100,8 @@ RoundSummary PlantRunner::run_round(const std::string& round_id,
   for (size_t d = 0; d < plant_.devices.size(); ++d) {
     std::vector<size_t> pts;
     for (size_t i = device_points_[d].first; i < device_points_[d].second; ++i)
-      if (!skip.count({inspectors_[i]->device_id(), inspectors_[i]->point_id()})) pts.push_back(i);
+      if (!skip.count({plant_.devices[d].id, plant_.devices[d].points[slots_[i]->point].id}))
+        pts.push_back(i);
     if (pts.empty()) continue;
     if (max_devices > 0 && due_devices.size() >= max_devices) break;
     due_devices.push_back(d);
@@ -104,7 +128,7 @@ RoundSummary PlantRunner::run_round(const std::string& round_id,
     o.device_id = plant_.devices[d].id;
     const auto start = std::chrono::steady_clock::now();
     for (size_t i : due_points[k]) {
-      const PointInspector& p = *inspectors_[i];
+      const PointInspector& p = fitted(i);  // fits it here the first time when lazy
       o.records.push_back(p.inspect(p.gather(), opt));
       o.alarm = o.alarm || o.records.back().alarm;
     }

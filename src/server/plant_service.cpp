@@ -63,9 +63,13 @@ void PlantService::start(Metrics& metrics) {
   store_ = store::Store::open(location_, options);
   if (plant_) {
     store_->upsert_devices(device_infos(*plant_));
-    runner_ = std::make_unique<inspect::PlantRunner>(*plant_, *pool_, [](const std::string& line) {
-      std::fprintf(stderr, "mmfuse serve: plant: %s\n", line.c_str());
-    });
+    // Lazy: a replica fits a point on its first POST /v1/inspect, not all of them at start.
+    runner_ = std::make_unique<inspect::PlantRunner>(
+        *plant_, *pool_,
+        [](const std::string& line) {
+          std::fprintf(stderr, "mmfuse serve: plant: %s\n", line.c_str());
+        },
+        inspect::Fitting::lazy);
   }
   if (!sinks.empty()) {
     dispatcher_ = std::make_unique<alarm::OutboxDispatcher>(*store_, sinks);

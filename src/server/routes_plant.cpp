@@ -294,14 +294,9 @@ void add_plant_routes(httplib::Server& http, ServerContext& ctx) {
                   series.push_back({iso8601_utc(t.t_ms), t.value});
                 sensors[c] = std::move(series);
               }
-              store::InspectionFilter f;
-              f.device_id = device;
-              f.since_ms = since;
-              f.limit = 500;
-              auto rows = p.store().list_inspections(f);
               Json fused = Json::array();
-              for (auto it = rows.rbegin(); it != rows.rend(); ++it)  // oldest first
-                fused.push_back({iso8601_utc(it->record.finished_ms), it->record.fused_score});
+              for (const auto& t : p.store().fused_trend(device, since, 500))  // oldest first
+                fused.push_back({iso8601_utc(t.t_ms), t.value});
               send_json(res, {{"device_id", device},
                               {"channels", channels},
                               {"sensors", sensors},

@@ -651,6 +651,22 @@ std::vector<TrendPoint> Store::sensor_trend(const std::string& device_id,
   return out;
 }
 
+std::vector<TrendPoint> Store::fused_trend(const std::string& device_id, int64_t since_ms,
+                                           int limit) const {
+  InspectionFilter f;
+  f.device_id = device_id;
+  f.since_ms = since_ms;
+  f.limit = limit;
+  auto r = reader();
+  Transaction tx(r.db(), false);
+  const std::vector<InspectionRow> rows = rows::inspections(r.db(), f, 0, false);
+  std::vector<TrendPoint> out;
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it)  // newest first -> oldest first
+    out.push_back({it->record.finished_ms, it->record.fused_score, it->record.fused_score,
+                   it->record.fused_score, 1});
+  return out;
+}
+
 std::vector<std::string> Store::sensor_channels(const std::string& device_id) const {
   auto r = reader();
   Stmt s(r.db(),

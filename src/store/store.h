@@ -390,6 +390,11 @@ class Store {
   std::vector<TrendPoint> sensor_trend(const std::string& device_id, const std::string& channel,
                                        int64_t since_ms = 0, int max_points = 500) const;
   std::vector<std::string> sensor_channels(const std::string& device_id) const;
+  // The fused score of a device's newest `limit` inspections created at or after
+  // since_ms, oldest first (t_ms = finished_ms, samples = 1): the dashboard's trend,
+  // without the modality rows list_inspections reads for each inspection.
+  std::vector<TrendPoint> fused_trend(const std::string& device_id, int64_t since_ms,
+                                      int limit = 500) const;
 
   // ---- outbox (used by alarm::OutboxDispatcher) ----
   // Up to `limit` undelivered rows of `sink`, in id order (due or not: the caller

@@ -164,7 +164,8 @@ void add_modalities(SqlConnection& db, std::vector<InspectionRow>& rows) {
 
 }  // namespace
 
-std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter& f, int64_t id) {
+std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter& f, int64_t id,
+                                       bool with_modalities) {
   Where w;
   if (id > 0) {
     w.add("id = ?", id);
@@ -210,7 +211,7 @@ std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter
     r.created_ms = s.i64(12);
     out.push_back(std::move(r));
   }
-  add_modalities(db, out);
+  if (with_modalities) add_modalities(db, out);
   return out;
 }
 

@@ -16,7 +16,9 @@ std::vector<DeviceInfo> devices(SqlConnection& db, const std::string& id);      
 std::vector<RoundInfo> rounds(SqlConnection& db, const std::string& id, int limit);  // without `done`
 void round_done(SqlConnection& db, RoundInfo* round);                                // fills round->done
 // Rows matching the filter, or just the one with `id` when id > 0.
-std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter& filter, int64_t id);
+// with_modalities false: the inspection rows only (no modality rows read).
+std::vector<InspectionRow> inspections(SqlConnection& db, const InspectionFilter& filter, int64_t id,
+                                       bool with_modalities = true);
 std::vector<AlarmRow> alarms(SqlConnection& db, const AlarmFilter& filter, int64_t id);
 std::vector<DeviceStatus> device_status(SqlConnection& db);
 // Outbox rows of `sink` (empty = any) / of `alarm_id` (0 = any), id order.

@@ -41,11 +41,7 @@ size_t trend_route(const Store& s, const std::string& device, int64_t since) {
   MMFUSE_CHECK(s.find_device(device).has_value(), internal, "bench: no device " + device);
   size_t rows = 0;
   for (const auto& c : s.sensor_channels(device)) rows += s.sensor_trend(device, c, since, 500).size();
-  InspectionFilter f;
-  f.device_id = device;
-  f.since_ms = since;
-  f.limit = 500;
-  return rows + s.list_inspections(f).size();
+  return rows + s.fused_trend(device, since, 500).size();
 }
 
 }  // namespace

@@ -44,6 +44,16 @@ check "demo JSON contract" $?
   diff -r "$TMP/a/devices" "$TMP/b/devices" >/dev/null && cmp -s "$TMP/a/plant.yaml" "$TMP/b/plant.yaml"
 check "demo is deterministic for a seed" $?
 
+# --no-inspect: the same plant files, written only (no round, so no store and no
+# fitted models); without --data it is exit 2 (the plant would be removed at once).
+"$MMFUSE" demo --devices 2 --seed 9 --threads 2 --no-inspect --json --data "$TMP/c" "${SMALL[@]}" >"$TMP/c.json" &&
+  diff -r "$TMP/a/devices" "$TMP/c/devices" >/dev/null && cmp -s "$TMP/a/plant.yaml" "$TMP/c/plant.yaml" &&
+  [ ! -e "$TMP/c/data/models" ] && [ ! -e "$TMP/c/data/mmfuse.db" ] &&
+  $PY -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['devices'] == 2 and 'precision' not in d and d['data_dir'], d" "$TMP/c.json"
+check "demo --no-inspect writes the same plant, nothing else" $?
+expect_error "demo --no-inspect without --data" "--no-inspect needs --data" \
+  "$MMFUSE" demo --devices 2 --no-inspect "${SMALL[@]}"
+
 # --- inspect: a round left open, then resumed; the store holds every inspection once.
 PLANT=$TMP/plant/plant.yaml
 "$MMFUSE" inspect --plant "$PLANT" --max-devices 3 --json --threads 2 >"$TMP/r1.json"

@@ -6,8 +6,9 @@
 // folder; the workers ride it out. Checks: every round finished with each (device,
 // point) inspected exactly once, nothing committed before a kill lost, and every
 // alarm delivered to the webhook exactly once, in outbox order.
-// MMFUSE_FAILOVER_DEVICES sets the plant size (default 12; scripts/scale_demo.sh runs
-// the same scenario with 500). Release only (label "slow"): it runs ~6 mmfuse processes.
+// MMFUSE_FAILOVER_DEVICES sets the plant size (default 500, the plant: about
+// 170 s of CPU, most of it the workers fitting and inspecting 500 devices twice; 12
+// for a quick run). Release only (label "slow"): it runs ~6 mmfuse processes.
 #include <fcntl.h>
 #include <httplib.h>
 #include <libpq-fe.h>
@@ -169,7 +170,7 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   if (!mmfuse::test::PostgresServer::available())
     GTEST_SKIP() << mmfuse::test::PostgresServer::missing_message();
   const char* env = std::getenv("MMFUSE_FAILOVER_DEVICES");
-  const int devices = env ? std::atoi(env) : 12;
+  const int devices = env ? std::atoi(env) : 500;
   ASSERT_GE(devices, 6);
   // Generous limits that grow with the plant (a 500-device round on two busy cores).
   const auto limit = std::chrono::seconds(120 + 2 * devices);
@@ -185,11 +186,12 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   const std::string url = pg.url("plant");
   mmfuse::test::StoreTempDir dir;
   const fs::path plant = dir.path() / "plant";
-  const std::string demo = std::string(MMFUSE_BINARY) + " demo --devices " +
+  const std::string demo = std::string(MMFUSE_BINARY) + " demo --no-inspect --devices " +
                            std::to_string(devices) +
                            " --seed 5 --threads 2 --image-width 64 --image-height 64 "
                            "--ir-width 64 --ir-height 64 --audio-seconds 0.5 "
-                           "--sensor-seconds 10 --data " +
+                           "--sensor-seconds 10 --baseline-clips 3 --baseline-clip-seconds 2 "
+                           "--sensor-baseline-seconds 120 --data " +
                            plant.string() + " > /dev/null 2>&1";
   ASSERT_EQ(std::system(demo.c_str()), 0) << "mmfuse demo failed";
   WebhookReceiver hook;
@@ -230,10 +232,11 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
   };
 
   // ---- Round 1: a worker killed while it holds a device, then restarted ----
-  // Only the victim has a short lease (its devices come back after 4 s: time for its
-  // restart to join the round) and it does not dispatch (a killed sink-lease holder
-  // would hold the webhook for 30 s).
-  const pid_t victim = worker("w0", {"--lease", "4", "--no-deliver"});
+  // Only the victim has a short lease (its devices come back after 10 s: time for its
+  // restart to join the round; the lease must cover fitting a device, done lazily on
+  // its first claim, plus inspecting it on busy cores) and it does not dispatch (a
+  // killed sink-lease holder would hold the webhook for 30 s).
+  const pid_t victim = worker("w0", {"--lease", "10", "--no-deliver"});
   const pid_t w1 = worker("w1"), w2 = worker("w2");
   const std::string victim_name = host_name() + ":" + std::to_string(victim);
   const std::string held = "SELECT count(*) FILTER (WHERE done = 1) * 1000 + count(*) FILTER "

@@ -157,6 +157,41 @@ TEST_P(StoreDashboardP, FilteredListsEqualFilteringTheWholeList) {
   EXPECT_EQ(s->list_rounds(1).size(), 0u);  // no rounds begun: the records only name them
 }
 
+TEST_P(StoreDashboardP, FusedTrendEqualsTheInspectionListOldestFirst) {
+  store::FakeClock clock(1'700'000'000'000);
+  store::StoreOptions opt;
+  opt.clock = &clock;
+  auto s = open(opt);
+  for (int i = 0; i < 30; ++i) {
+    auto r = make_record(i % 3 ? "a" : "b", i % 5 == 0);
+    r.fused_score = 0.01 * i;
+    r.finished_ms = 1'700'000'000'000 + 1000 * i + 7;
+    s->record_inspection(r);
+    clock.advance_ms(1000);
+  }
+  store::InspectionFilter all_f;
+  all_f.limit = kAll;
+  const auto all = s->list_inspections(all_f);
+  for (const std::string device : {"a", "b", "none"})
+    for (int64_t since : {int64_t{0}, all[12].created_ms})
+      for (int limit : {500, 4}) {
+        store::InspectionFilter f;
+        f.device_id = device;
+        f.since_ms = since;
+        f.limit = limit;
+        const auto rows = s->list_inspections(f);
+        const auto got = s->fused_trend(device, since, limit);
+        ASSERT_EQ(got.size(), rows.size()) << device << " " << since << " " << limit;
+        for (size_t i = 0; i < got.size(); ++i) {
+          const auto& want = rows[rows.size() - 1 - i].record;  // the list is newest first
+          EXPECT_EQ(got[i].t_ms, want.finished_ms);
+          EXPECT_DOUBLE_EQ(got[i].value, want.fused_score);
+          EXPECT_EQ(got[i].samples, 1);
+        }
+      }
+  EXPECT_EQ(s->fused_trend("a", 0, 500).size(), 20u);
+}
+
 TEST_P(StoreDashboardP, HistoryLoaderWritesItsSpecAndMigrationThreeAddsTheIndexes) {
   store::FakeClock clock(1'700'000'000'000);
   store::StoreOptions opt;

@@ -210,11 +210,13 @@ TEST(StoreWorkers, ThreeInspectProcessesSplitOneRoundOfADemoPlant) {
   test::StoreTempDir dir;
   constexpr int kDevices = 12;
   const fs::path plant = dir.path() / "plant";
-  const std::string demo = std::string(MMFUSE_BINARY) + " demo --devices " +
+  // The plant only (no demo round): the workers fit what they claim.
+  const std::string demo = std::string(MMFUSE_BINARY) + " demo --no-inspect --devices " +
                            std::to_string(kDevices) +
                            " --seed 3 --threads 2 --image-width 320 --image-height 240 "
                            "--ir-width 160 --ir-height 128 --audio-seconds 1 --sensor-seconds 30 "
-                           "--data " +
+                           "--baseline-clips 3 --baseline-clip-seconds 2 "
+                           "--sensor-baseline-seconds 120 --data " +
                            plant.string() + " > /dev/null 2>&1";
   ASSERT_EQ(std::system(demo.c_str()), 0) << "mmfuse demo failed";
   const std::string url = pg->fresh_database();
