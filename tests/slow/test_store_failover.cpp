@@ -5,7 +5,8 @@
 // Round 2: the PostgreSQL postmaster is killed mid-round and restarted on its data
 // folder; the workers ride it out. Checks: every round finished with each (device,
 // point) inspected exactly once, nothing committed before a kill lost, and every
-// alarm delivered to the webhook exactly once, in outbox order.
+// alarm delivered to the webhook exactly once, in outbox order; while the database is
+// away the replicas answer /readyz and store routes with 503, and are ready again after.
 // MMFUSE_FAILOVER_DEVICES sets the plant size (default 500, the plant: about
 // 170 s of CPU, most of it the workers fitting and inspecting 500 devices twice; 12
 // for a quick run). Release only (label "slow"): it runs ~6 mmfuse processes.
@@ -210,6 +211,40 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
     replicas.push_back(spawn({"serve", "--plant", plant_file, "--store", url, "--port", "0",
                               "--threads", "1", "--http-threads", "2"},
                              dir.path() / ("serve" + std::to_string(i) + ".out")));
+  // Each replica prints {"listening": ..., "port": N} on stdout once its socket is bound.
+  auto replica_port = [&](size_t i) {
+    int port = 0;
+    poll(
+        [&] {
+          const std::string out = read_text(dir.path() / ("serve" + std::to_string(i) + ".out"));
+          const size_t at = out.find("\"port\":");
+          if (at != std::string::npos) port = std::atoi(out.c_str() + at + 7);
+          return port > 0;
+        },
+        limit, 50ms);
+    return port;
+  };
+  std::vector<int> replica_ports;
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    replica_ports.push_back(replica_port(i));
+    ASSERT_GT(replica_ports.back(), 0)
+        << "serve " << i << " never listened: "
+        << read_text(dir.path() / ("serve" + std::to_string(i) + ".out.err"));
+  }
+  auto http_status = [](int port, const std::string& path) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(5);
+    c.set_read_timeout(10);
+    const auto r = c.Get(path);
+    return r ? r->status : -1;
+  };
+  auto all_replicas_answer = [&](const std::string& path, int status) {
+    for (int port : replica_ports)
+      if (http_status(port, path) != status) return false;
+    return true;
+  };
+  EXPECT_TRUE(poll([&] { return all_replicas_answer("/readyz", 200); }, limit, 100ms))
+      << "a replica never became ready";
   auto worker = [&](const std::string& name, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"inspect", "--plant", plant_file, "--store",  url,
                                      "--once",  "--json",  "--threads", "1"};
@@ -283,8 +318,16 @@ TEST(StoreFailover, WorkersAndReplicasSurviveAKilledWorkerAndAKilledDatabase) {
       << "round 2 never got under way";
   const std::string committed2 = ids_now();
   pg.stop(true);  // kill -9 of the postmaster
-  std::this_thread::sleep_for(1s);
+  // While the database is away the replicas stay up but take no traffic: /readyz and
+  // the routes that need the store answer 503 (a load balancer routes around them).
+  for (int port : replica_ports) {
+    EXPECT_EQ(http_status(port, "/healthz"), 200);
+    EXPECT_EQ(http_status(port, "/readyz"), 503);
+    EXPECT_EQ(http_status(port, "/v1/devices"), 503);
+  }
   ASSERT_TRUE(pg.start(&why)) << why;  // crash recovery from the WAL
+  EXPECT_TRUE(poll([&] { return all_replicas_answer("/readyz", 200); }, limit, 100ms))
+      << "a replica did not become ready again after the database came back";
   std::printf("round 2: database killed and restarted at %.1f s\n", elapsed());
   int rode_out = 0;
   for (int i = 0; i < 3; ++i) {
