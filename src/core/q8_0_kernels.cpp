@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/q8_0.h"
+#include "core/cpu_features.h"
 
 #if defined(__x86_64__)
 #if defined(__GNUC__) && !defined(__clang__)
@@ -331,19 +332,11 @@ __attribute__((target(MMFUSE_VNNI_TARGET))) void dot_rows_vnni(const uint8_t* w,
 
 enum class Isa { scalar, avx2, avx512_vnni };
 
-Isa detect_isa() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-    return Isa::avx512_vnni;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
-#endif
-  return Isa::scalar;
-}
-
 Isa isa() {
-  static const Isa chosen = detect_isa();
+  static const Isa chosen = [] {
+    const CpuFeatures& cpu = cpu_features();
+    return cpu.avx512_vnni ? Isa::avx512_vnni : cpu.avx2_fma ? Isa::avx2 : Isa::scalar;
+  }();
   return chosen;
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/cpu_features.h"
 #include "core/typed_linear.h"
 
 #if defined(__x86_64__)
@@ -282,17 +283,11 @@ __attribute__((target("avx512f"))) void dot_rows_avx512(WeightType type, const v
 
 enum class Isa { scalar, avx2, avx512 };
 
-Isa detect_isa() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
-#endif
-  return Isa::scalar;
-}
-
 Isa isa() {
-  static const Isa chosen = detect_isa();
+  static const Isa chosen = [] {
+    const CpuFeatures& cpu = cpu_features();
+    return cpu.avx512f ? Isa::avx512 : cpu.avx2_fma ? Isa::avx2 : Isa::scalar;
+  }();
   return chosen;
 }
 
