@@ -4,9 +4,9 @@
 #include <chrono>
 #include <fstream>
 #include <numeric>
-#include <sstream>
 
 #include "mmfuse/error.h"
+#include "tools/dataset_manifest.h"
 #include "vision/image.h"
 
 namespace mmfuse {
@@ -21,27 +21,10 @@ struct BoxEntry {
 };
 
 std::vector<BoxEntry> read_box_manifest(const fs::path& root) {
-  const fs::path path = root / "manifest.csv";
-  std::ifstream in(path);
-  MMFUSE_CHECK(in.good(), not_found, path.string() + ": cannot open");
-  std::string line;
-  std::getline(in, line);
-  MMFUSE_CHECK(line.rfind("image,annotation,class", 0) == 0, bad_input,
-               path.string() + ": header is not image,annotation,class,...");
   std::vector<BoxEntry> out;
-  size_t line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
-    MMFUSE_CHECK(cells.size() >= 3, bad_input,
-                 path.string() + ":" + std::to_string(line_no) + ": fewer than 3 columns");
+  for (const auto& cells : read_dataset_manifest(root, "image,annotation,class", 3))
     out.push_back({root / cells[0], root / cells[1], cells[2]});
-  }
-  MMFUSE_CHECK(!out.empty(), bad_input, path.string() + ": no photos listed");
+  MMFUSE_CHECK(!out.empty(), bad_input, (root / "manifest.csv").string() + ": no photos listed");
   return out;
 }
 

@@ -1,11 +1,10 @@
 #include "tools/image_anomaly_eval.h"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "mmfuse/error.h"
+#include "tools/dataset_manifest.h"
 #include "tools/sound_eval.h"
 #include "vision/image.h"
 
@@ -22,22 +21,8 @@ struct Entry {
 };
 
 std::vector<Entry> read_manifest(const fs::path& root) {
-  const fs::path path = root / "manifest.csv";
-  std::ifstream in(path);
-  MMFUSE_CHECK(in.good(), not_found, path.string() + ": cannot open");
-  std::string line;
-  std::getline(in, line);
-  MMFUSE_CHECK(line.rfind("image,mask,class,is_defect", 0) == 0, bad_input,
-               path.string() + ": header is not image,mask,class,is_defect,...");
   std::vector<Entry> out;
-  size_t line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
-    MMFUSE_CHECK(cells.size() >= 4, bad_input, path.string() + ":" + std::to_string(line_no) + ": fewer than 4 columns");
+  for (const auto& cells : read_dataset_manifest(root, "image,mask,class,is_defect", 4)) {
     Entry e;
     e.image = root / cells[0];
     if (!cells[1].empty()) e.mask = root / cells[1];
