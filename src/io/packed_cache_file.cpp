@@ -1,9 +1,6 @@
 #include "io/packed_cache_file.h"
 
 #include <fcntl.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +10,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
+
+#include <xxhash.h>
 
 #include "mmfuse/error.h"
 
@@ -27,19 +26,9 @@ constexpr uint64_t kBlobAlign = 64;
 constexpr uint64_t kMaxIndexBytes = 64u << 20;
 
 constexpr uint64_t kPrime1 = 0x9E3779B185EBCA87ull;
-constexpr uint64_t kPrime2 = 0xC2B2AE3D27D4EB4Full;
-constexpr uint64_t kPrime3 = 0x165667B19E3779F9ull;
 constexpr uint64_t kPrime4 = 0x85EBCA77C2B2AE63ull;
 
 uint64_t rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
-
-uint64_t load64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-uint64_t mix_lane(uint64_t lane, uint64_t word) { return rotl(lane + word * kPrime2, 31) * kPrime1; }
 
 // The hash of a layer: its blobs' hashes folded in order.
 uint64_t fold(uint64_t h, uint64_t blob_hash) { return rotl(h ^ blob_hash, 27) * kPrime1 + kPrime4; }
@@ -77,74 +66,7 @@ bool write_all(int fd, const void* data, size_t size) {
 
 }  // namespace
 
-uint64_t hash64(const void* data, size_t size) {
-  // Eight 64-bit lanes over 64-byte stripes. Each word is added to the
-  // neighbouring lane as it is and, keyed, multiplied as two 32-bit halves
-  // into its own (one pmuludq per pair of lanes once vectorised, so the hash
-  // runs near memory speed); the lanes are scrambled every 1 KiB and folded
-  // at the end.
-  static constexpr uint64_t kKey[8] = {0xbe4ba423396cfeb8ull, 0x1cad21f72c81017cull,
-                                       0xdb979083e96dd4deull, 0x1f67b3b7a4a44072ull,
-                                       0x78e5c0cc4ee679cbull, 0x2172ffcc7dd05a82ull,
-                                       0x8e2443f7744608b8ull, 0x4c263a81e69035e0ull};
-  const auto* p = static_cast<const uint8_t*>(data);
-  uint64_t acc[8] = {kPrime3, kPrime1, kPrime2, kPrime4, kPrime2 ^ kPrime3, kPrime1 ^ kPrime4,
-                     kPrime3 + kPrime1, kPrime4 + kPrime2};
-  constexpr size_t kStripe = 64, kBlock = 16 * kStripe;
-  size_t at = 0;
-#if defined(__SSE2__)
-  // The same arithmetic two lanes at a time (SSE2 is in every x86-64 CPU).
-  __m128i lanes[4], keys[4];
-  for (int j = 0; j < 4; ++j) {
-    lanes[j] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + 2 * j));
-    keys[j] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kKey + 2 * j));
-  }
-  auto stripe = [&lanes, &keys](const uint8_t* s) {
-    for (int j = 0; j < 4; ++j) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * j));
-      const __m128i k = _mm_xor_si128(v, keys[j]);
-      lanes[j] = _mm_add_epi64(lanes[j], _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
-      lanes[j] = _mm_add_epi64(lanes[j], _mm_mul_epu32(k, _mm_srli_epi64(k, 32)));
-    }
-  };
-  auto scramble = [&lanes, &acc] {
-    for (int j = 0; j < 4; ++j) _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + 2 * j), lanes[j]);
-    for (uint64_t& a : acc) a = (a ^ (a >> 47)) * kPrime1;
-    for (int j = 0; j < 4; ++j)
-      lanes[j] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + 2 * j));
-  };
-#else
-  auto stripe = [&acc](const uint8_t* s) {
-    for (int i = 0; i < 8; ++i) {
-      const uint64_t v = load64(s + 8 * i);
-      const uint64_t k = v ^ kKey[i];
-      acc[i ^ 1] += v;
-      acc[i] += (k & 0xffffffffull) * (k >> 32);
-    }
-  };
-  auto scramble = [&acc] {
-    for (uint64_t& a : acc) a = (a ^ (a >> 47)) * kPrime1;
-  };
-#endif
-  for (; size - at >= kBlock; at += kBlock) {
-    for (size_t s = 0; s < kBlock; s += kStripe) stripe(p + at + s);
-    scramble();
-  }
-  for (; size - at >= kStripe; at += kStripe) stripe(p + at);
-#if defined(__SSE2__)
-  for (int j = 0; j < 4; ++j) _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + 2 * j), lanes[j]);
-#endif
-  uint64_t h = static_cast<uint64_t>(size) * kPrime1;
-  for (uint64_t a : acc) h = rotl(h ^ mix_lane(0, a), 27) * kPrime1 + kPrime4;
-  for (; size - at >= 8; at += 8) h = rotl(h ^ mix_lane(0, load64(p + at)), 27) * kPrime1 + kPrime4;
-  for (; at < size; ++at) h = rotl(h ^ (p[at] * kPrime3), 11) * kPrime1;
-  h ^= h >> 33;
-  h *= kPrime2;
-  h ^= h >> 29;
-  h *= kPrime3;
-  h ^= h >> 32;
-  return h;
-}
+uint64_t hash64(const void* data, size_t size) { return XXH3_64bits(data, size); }
 
 PackedCacheIndex parse_packed_cache(const uint8_t* bytes, size_t size, const std::string& name) {
   MMFUSE_CHECK(size >= kFixedHeader && std::memcmp(bytes, kMagic, 8) == 0, bad_input,

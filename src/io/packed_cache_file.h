@@ -27,8 +27,8 @@
 
 namespace mmfuse {
 
-// A fast 64-bit non-cryptographic hash (eight multiply-accumulate lanes, as
-// XXH3's): detects corrupted or truncated cache files near memory speed.
+// XXH3 (libxxhash), 64 bits: detects corrupted or truncated cache files near
+// memory speed.
 uint64_t hash64(const void* data, size_t size);
 
 struct PackedCacheLayer {

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kFormat = "mmfuse packed-weight cache v1";
+constexpr const char* kFormat = "mmfuse packed-weight cache v2";
 constexpr size_t kDefaultMinModelBytes = 16u << 20;
 
 std::string env(const char* name) {
