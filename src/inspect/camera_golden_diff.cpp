@@ -125,7 +125,7 @@ class GoldenDiffDetector : public DefectDetector {
 
     // Pixels near the border may have been shifted in from outside: excluded.
     const int border = static_cast<int>(std::ceil(shift_px)) + c.tolerance_px + 2;
-    cv::Mat valid = cv::Mat::zeros(p.size(), CV_8U);
+    cv::Mat valid(p.size(), CV_8U, cv::Scalar(0));
     if (border * 2 < c.width && border * 2 < c.height)
       valid(cv::Rect(border, border, c.width - 2 * border, c.height - 2 * border)).setTo(1);
 

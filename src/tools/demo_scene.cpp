@@ -164,7 +164,7 @@ void paint_scratch(cv::Mat& img, const Layout& l, std::mt19937_64& r) {
 
 void paint_oil_leak(cv::Mat& img, const Layout& l, std::mt19937_64& r) {
   const int W = img.cols, H = img.rows;
-  cv::Mat mask = cv::Mat::zeros(img.size(), CV_32F);
+  cv::Mat mask(img.size(), CV_32F, cv::Scalar(0));
   const double cx = uni(r, l.bx + 0.1, l.px) * W, cy = (l.plate_y + uni(r, 0.0, 0.05)) * H;
   const double size = uni(r, 0.035, 0.07) * W;
   for (int k = 0; k < 5; ++k)
@@ -260,7 +260,7 @@ std::vector<float> render_infrared_c(uint64_t device_seed, Scenario scenario, st
   const double bearing = uni(fixed, 0, 1) < 0.15 ? uni(fixed, 62, 72) : uni(fixed, 42, 58);
   cv::Mat t(height, width, CV_32F, cv::Scalar(ambient));
   for (int y = 0; y < height; ++y) t.row(y) += 2.0 * y / height;
-  cv::Mat body_mask = cv::Mat::zeros(t.size(), CV_32F);
+  cv::Mat body_mask(t.size(), CV_32F, cv::Scalar(0));
   auto X = [&](double v) { return static_cast<int>(std::lround(v * width)); };
   auto Y = [&](double v) { return static_cast<int>(std::lround(v * height)); };
   cv::rectangle(body_mask, cv::Rect(X(l.bx), Y(l.by), X(l.bw), Y(l.bh)), cv::Scalar(1.0),
