@@ -55,7 +55,7 @@ for target in build-asan/tests/fuzz/fuzz_*; do
   echo "-- $name"
   seeds=()
   [ -d "$corpus" ] && seeds+=("$corpus")
-  "$target" -max_total_time="${FUZZ_SECONDS:-10}" -seed="${FUZZ_SEED:-1}" -rss_limit_mb=2048 -timeout=10 \
+  "$target" -max_total_time="${FUZZ_SECONDS:-6}" -seed="${FUZZ_SEED:-1}" -rss_limit_mb=2048 -timeout=10 \
     "build-asan/corpus-$name" "${seeds[@]}" 2>&1 | tail -n 3
 done
 echo "== all tests passed"
