@@ -222,6 +222,7 @@ void register_bench(CLI::App& app) {
     int prompt_tokens = 128, new_tokens = 64;
     std::string image, prompt, dtype = "f32";
     std::vector<std::string> eval_images, eval_texts;
+    int eval_synthetic = 32;
     bool json = false, profile = false, accuracy = false;
   };
   auto opt = std::make_shared<Options>();
@@ -251,6 +252,9 @@ void register_bench(CLI::App& app) {
                 "top-1 agreement) instead of timing");
   cmd->add_option("--eval-image", opt->eval_images,
                   "With --accuracy: image files or folders (default: 32 synthetic images)");
+  cmd->add_option("--eval-synthetic", opt->eval_synthetic,
+                  "With --accuracy and no --eval-image: how many synthetic images (default 32)")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--eval-text", opt->eval_texts,
                   "With --accuracy: texts (default: 16 built-in captions)");
   cmd->callback([opt, cmd] {
@@ -261,6 +265,7 @@ void register_bench(CLI::App& app) {
       a.model = opt->model;
       a.dtype = opt->dtype;
       a.images = opt->eval_images;
+      a.synthetic_images = opt->eval_synthetic;
       a.texts = opt->eval_texts;
       a.json = opt->json;
       bench_accuracy(a);
