@@ -117,6 +117,20 @@ double cosine(const float* a, const float* b, size_t n) {
   return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
 }
 
+// Zero-shot logits of one image: logit_scale * cos(image, label) per label.
+std::vector<double> zero_shot_logits(const float* image, const float* labels, size_t count,
+                                     size_t dim, float logit_scale) {
+  std::vector<double> out(count);
+  for (size_t l = 0; l < count; ++l) out[l] = logit_scale * cosine(image, labels + l * dim, dim);
+  return out;
+}
+
+double logit_error_quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(std::lround(q * static_cast<double>(v.size() - 1)))];
+}
+
 struct CosineStats {
   double min = 1.0, sum = 0.0;
   size_t count = 0;
@@ -189,6 +203,12 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
   constexpr double kGaps[] = {0.05, 0.1, 0.5};
   size_t decided[3] = {}, decided_agree[3] = {};
   Json flips = Json::array();
+  // The reduced dtype's own logit error per image (largest |logit - f32 logit|
+  // over the labels) and the f32 margin between the top two labels. An image
+  // whose margin is below twice the error is a near-tie: rounding alone can
+  // swap its top two, so it says little about the dtype.
+  std::vector<double> logit_error(images.size()), margin(images.size());
+  std::vector<bool> agrees(images.size());
   for (size_t i = 0; i < images.size(); ++i) {
     const std::vector<float> p = zero_shot_probabilities(
         ref_images.data() + i * dim, ref_labels.data(), prompts.size(), dim, reference->logit_scale());
@@ -198,6 +218,20 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
     const auto top_p = std::max_element(p.begin(), p.end()) - p.begin();
     const auto top_q = std::max_element(q.begin(), q.end()) - q.begin();
     if (top_p == top_q) ++agree;
+    agrees[i] = top_p == top_q;
+    {
+      const std::vector<double> a = zero_shot_logits(ref_images.data() + i * dim, ref_labels.data(),
+                                                     prompts.size(), dim, reference->logit_scale());
+      const std::vector<double> b = zero_shot_logits(red_images.data() + i * dim, red_labels.data(),
+                                                     prompts.size(), dim, reduced->logit_scale());
+      double err = 0.0;
+      for (size_t l = 0; l < a.size(); ++l) err = std::max(err, std::abs(a[l] - b[l]));
+      logit_error[i] = err;
+      std::vector<double> top = a;
+      std::partial_sort(top.begin(), top.begin() + std::min<size_t>(2, top.size()), top.end(),
+                        std::greater<double>());
+      margin[i] = top.size() < 2 ? 1e9 : top[0] - top[1];
+    }
     std::vector<float> sorted = p;
     std::partial_sort(sorted.begin(), sorted.begin() + std::min<size_t>(2, sorted.size()),
                       sorted.end(), std::greater<float>());
@@ -219,6 +253,34 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
                       {"agreement", decided[g] ? static_cast<double>(decided_agree[g]) / decided[g]
                                                : 0.0}});
   const double agreement = images.empty() ? 0.0 : static_cast<double>(agree) / images.size();
+  // Agreement over the images whose f32 margin exceeds twice the measured
+  // logit error (the median and the largest over the set), near-ties apart.
+  // Beyond twice the largest error a flip cannot happen: that row shows how
+  // many images are decided at all; the median row is the informative one.
+  const Json error_stats = {{"median", logit_error_quantile(logit_error, 0.5)},
+                            {"p95", logit_error_quantile(logit_error, 0.95)},
+                            {"max", logit_error_quantile(logit_error, 1.0)}};
+  Json beyond_error = Json::array();
+  for (const char* which : {"median", "max"}) {
+    const double min_margin = 2.0 * error_stats[which].get<double>();
+    size_t decided_n = 0, decided_ok = 0, ties = 0, ties_ok = 0;
+    for (size_t i = 0; i < images.size(); ++i) {
+      if (margin[i] > min_margin) {
+        ++decided_n;
+        decided_ok += agrees[i] ? 1 : 0;
+      } else {
+        ++ties;
+        ties_ok += agrees[i] ? 1 : 0;
+      }
+    }
+    beyond_error.push_back(
+        {{"f32_margin_over", std::string("2x ") + which + " logit error"},
+         {"min_f32_margin", min_margin},
+         {"images", decided_n},
+         {"agreement", decided_n ? static_cast<double>(decided_ok) / decided_n : 0.0},
+         {"near_ties", ties},
+         {"near_tie_agreement", ties ? static_cast<double>(ties_ok) / ties : 0.0}});
+  }
 
   Json result = {{"model", reference->name()},
                  {"dtype", to_string(precision)},
@@ -232,6 +294,8 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
                  {"zero_shot_labels", prompts.size()},
                  {"zero_shot_top1_agreement", agreement},
                  {"zero_shot_agreement_by_gap", by_gap},
+                 {"zero_shot_logit_error", error_stats},
+                 {"zero_shot_agreement_beyond_error", beyond_error},
                  {"zero_shot_flips", flips},
                  {"zero_shot_probability_cosine", prob_cos.json()}};
   if (opt.json) {
@@ -251,6 +315,16 @@ void bench_accuracy(const AccuracyBenchOptions& opt) {
     std::printf("    over images whose f32 top-2 logit gap >= %.2f: %.1f %% of %zu\n",
                 g["min_f32_logit_gap"].get<double>(), 100.0 * g["agreement"].get<double>(),
                 g["images"].get<size_t>());
+  std::printf("    logit error (|int8 - f32| per image, largest label): median %.4f  p95 %.4f  "
+              "max %.4f\n",
+              error_stats["median"].get<double>(), error_stats["p95"].get<double>(),
+              error_stats["max"].get<double>());
+  for (const Json& g : beyond_error)
+    std::printf("    over images whose f32 top-2 margin > %s (%.4f): %.1f %% of %zu; near-ties "
+                "%zu (%.1f %% agree)\n",
+                g["f32_margin_over"].get<std::string>().c_str(), g["min_f32_margin"].get<double>(),
+                100.0 * g["agreement"].get<double>(), g["images"].get<size_t>(),
+                g["near_ties"].get<size_t>(), 100.0 * g["near_tie_agreement"].get<double>());
   for (const Json& f : flips)
     std::printf("    flipped: %s (f32 top-2 logit gap %.4f)\n",
                 f["image"].get<std::string>().c_str(), f["f32_top2_logit_gap"].get<double>());

@@ -27,8 +27,8 @@
 
 namespace mmfuse {
 
-// XXH3 (libxxhash), 64 bits: detects corrupted or truncated cache files near
-// memory speed.
+// XXH3 (libxxhash, its run-time dispatched SIMD kernel), 64 bits: detects
+// corrupted or truncated cache files near memory speed.
 uint64_t hash64(const void* data, size_t size);
 
 struct PackedCacheLayer {

@@ -1,6 +1,7 @@
 #include "io/packed_weight_cache.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "io/digest.h"
 #include "io/safetensors.h"
 #include "mmfuse/error.h"
+#include "mmfuse/thread_pool.h"
 
 namespace mmfuse {
 
@@ -20,6 +22,8 @@ namespace {
 
 constexpr const char* kFormat = "mmfuse packed-weight cache v2";
 constexpr size_t kDefaultMinModelBytes = 16u << 20;
+// stored_state_ values.
+constexpr uint8_t kUnchecked = 0, kIntact = 1, kDropped = 2;
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -106,11 +110,18 @@ PackedWeightCache::PackedWeightCache(const PackedCacheSettings& settings,
       mapped_.reset();
       return;
     }
-    for (auto& layer : index.layers) stored_[layer.name] = std::move(layer);
+    // Every byte is about to be hashed: have the kernel read ahead what is
+    // not in the page cache yet.
+    ::madvise(const_cast<uint8_t*>(mapped_->data()), mapped_->size(), MADV_WILLNEED);
+    stored_ = std::move(index.layers);
+    stored_state_.assign(stored_.size(), kUnchecked);
+    for (size_t i = 0; i < stored_.size(); ++i) stored_index_[stored_[i].name] = i;
   } catch (const std::exception& e) {
     warn(std::string(e.what()) + "; packing again");
     mapped_.reset();
     stored_.clear();
+    stored_index_.clear();
+    stored_state_.clear();
   }
 }
 
@@ -121,15 +132,38 @@ void PackedWeightCache::warn(const std::string& why) const {
                file_.empty() ? "" : file_.c_str(), why.c_str());
 }
 
+void PackedWeightCache::verify_all(ThreadPool& pool, const std::function<void()>& alongside) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stored_.empty()) {
+    if (alongside) alongside();
+    return;
+  }
+  // Task 0 is `alongside`, handed out first so that it overlaps the hashing;
+  // every other task writes only its own layer's state byte.
+  pool.parallel_tasks(stored_.size() + 1, [&](size_t task, int) {
+    if (task == 0) {
+      if (alongside) alongside();
+      return;
+    }
+    const size_t i = task - 1;
+    if (stored_state_[i] == kUnchecked)
+      stored_state_[i] = packed_layer_intact(mapped_->data(), stored_[i]) ? kIntact : kDropped;
+  });
+  for (size_t i = 0; i < stored_.size(); ++i)
+    if (stored_state_[i] == kDropped)
+      warn("layer \"" + stored_[i].name + "\" fails its checksum (corrupt); packing it again");
+}
+
 std::shared_ptr<const PackedLinear> PackedWeightCache::find(const std::string& name, int in,
                                                             int out, Precision precision) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = stored_.find(name);
-  if (it == stored_.end()) {
+  auto it = stored_index_.find(name);
+  if (it == stored_index_.end() || stored_state_[it->second] == kDropped) {
     ++misses_;
     return nullptr;
   }
-  const PackedCacheLayer& layer = it->second;
+  const PackedCacheLayer& layer = stored_[it->second];
+  uint8_t& state = stored_state_[it->second];
   try {
     MMFUSE_CHECK(layer.in == in && layer.out == out && layer.precision == precision, bad_input,
                  "layer \"" + name + "\" has another shape or precision");
@@ -139,7 +173,7 @@ std::shared_ptr<const PackedLinear> PackedWeightCache::find(const std::string& n
     for (size_t s = 0; s < sizes.size(); ++s)
       MMFUSE_CHECK(sizes[s] == layer.slices[s].second, bad_input,
                    "layer \"" + name + "\" has another packed size");
-    MMFUSE_CHECK(packed_layer_intact(mapped_->data(), layer), bad_input,
+    MMFUSE_CHECK(state == kIntact || packed_layer_intact(mapped_->data(), layer), bad_input,
                  "layer \"" + name + "\" fails its checksum (corrupt)");
     PackedLinear::Stored stored;
     for (const auto& [offset, bytes] : layer.slices) stored.slices.push_back(mapped_->data() + offset);
@@ -153,7 +187,7 @@ std::shared_ptr<const PackedLinear> PackedWeightCache::find(const std::string& n
     return packed;
   } catch (const std::exception& e) {
     warn(std::string(e.what()) + "; packing it again");
-    stored_.erase(it);
+    state = kDropped;
     ++misses_;
     return nullptr;
   }

@@ -14,18 +14,21 @@
 // file's size, modification time and the SHA-256 of its safetensors header:
 // a weight file that changed makes the cache stale, and it is rebuilt in
 // place. Hashing the whole weight file instead would cost ~0.3 s per GB on
-// every load. Every layer is checked against its checksum when taken; a
-// corrupt, truncated or stale file is reported in one warning line and
-// rebuilt, never trusted. A folder that cannot be written only costs the
+// every load. Every layer is checked against its checksum before it is taken
+// (all at once over the load's threads with verify_all(), else one by one in
+// find()); a corrupt, truncated or stale file is reported in one warning line
+// and rebuilt, never trusted. A folder that cannot be written only costs the
 // cache (one warning).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -35,6 +38,7 @@
 namespace mmfuse {
 
 class MappedFile;
+class ThreadPool;
 
 struct PackedCacheSettings {
   bool enabled = false;
@@ -53,6 +57,14 @@ class PackedWeightCache {
   PackedWeightCache(const PackedCacheSettings& settings,
                     const std::vector<std::filesystem::path>& weight_files, Precision dtype);
   ~PackedWeightCache();
+
+  // Checks every stored layer's checksum now, the layers handed out over
+  // `pool`'s threads, with `alongside` (other loading work, e.g. reading the
+  // tokenizer; it must not use this cache) run as one more task of the same
+  // loop; find() then skips the hash of the layers found intact. A corrupt
+  // layer is dropped here (one warning) and packed again. Rethrows what
+  // `alongside` throws. A cache with no file just runs `alongside`.
+  void verify_all(ThreadPool& pool, const std::function<void()>& alongside);
 
   // The layer `name` packed in `precision` with shape [out, in] from the
   // cache file, or null (not there, or its checksum fails: then a warning).
@@ -74,7 +86,11 @@ class PackedWeightCache {
   std::string key_;
   mutable std::mutex mutex_;
   std::shared_ptr<MappedFile> mapped_;
-  std::map<std::string, PackedCacheLayer> stored_;  // the mapped file's layers by name
+  // The mapped file's layers, their indices by name, and whether each was
+  // checked by verify_all() (kUnchecked, kIntact, kDropped in the .cpp).
+  std::vector<PackedCacheLayer> stored_;
+  std::unordered_map<std::string, size_t> stored_index_;
+  std::vector<uint8_t> stored_state_;
   std::vector<std::pair<std::string, std::shared_ptr<const PackedLinear>>> layers_;
   size_t hits_ = 0, misses_ = 0;
   bool saved_ = false;

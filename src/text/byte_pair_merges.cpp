@@ -38,10 +38,20 @@ int byte_of_unicode(char32_t cp) {
   return inverse[cp];
 }
 
+void BpeMerges::reserve(size_t merges) {
+  // A merge usually adds one new symbol (its halves were made by earlier ones).
+  ids_.reserve(merges + 512);
+  symbols_.reserve(merges + 512);
+  merges_.reserve(merges);
+}
+
 int32_t BpeMerges::intern(const std::string& symbol) {
-  auto [it, inserted] = ids_.emplace(symbol, static_cast<int32_t>(symbols_.size()));
-  if (inserted) symbols_.push_back(symbol);
-  return it->second;
+  // find() first: emplace() would build (allocate) a node for every call.
+  if (auto it = ids_.find(symbol); it != ids_.end()) return it->second;
+  const auto id = static_cast<int32_t>(symbols_.size());
+  ids_.emplace(symbol, id);
+  symbols_.push_back(symbol);
+  return id;
 }
 
 int32_t BpeMerges::find(const std::string& symbol) const {
@@ -55,7 +65,10 @@ void BpeMerges::add(const std::string& first, const std::string& second, int32_t
   if (first.empty() || second.empty()) return;
   const int32_t a = intern(first);
   const int32_t b = intern(second);
-  const int32_t merged = intern(first + second);
+  std::string joined;
+  joined.reserve(first.size() + second.size());
+  joined.append(first).append(second);
+  const int32_t merged = intern(joined);
   merges_.insert_or_assign(key(a, b), Merge{rank, merged});
 }
 

@@ -21,6 +21,8 @@ int byte_of_unicode(char32_t cp);
 // merge table. Built once at load, then only read: const use is thread-safe.
 class BpeMerges {
  public:
+  // Room for `merges` merges (and their symbols) without rehashing.
+  void reserve(size_t merges);
   // The id of a symbol, added when new.
   int32_t intern(const std::string& symbol);
   // -1 when the symbol was never interned.

@@ -241,10 +241,10 @@ TokenizerSpecials load_tokenizer_specials(
     special_list.push_back(t);
     out.additional_special_tokens.push_back(t.content);
   }
-  std::unordered_set<std::string> known;
-  for (const auto& [content, id] : vocab) known.insert(content);
-  for (const auto& [content, id] : out.added_encoder) known.insert(content);
-  const auto new_index = static_cast<int64_t>(known.size());
+  // len(vocab | added): counted, not copied (the vocab has ~50k strings).
+  size_t known = vocab.size();
+  for (const auto& [content, id] : out.added_encoder) known += vocab.count(content) == 0 ? 1 : 0;
+  const auto new_index = static_cast<int64_t>(known);
   int64_t appended = 0;
   std::unordered_set<std::string> seen;
   for (AddedToken& t : special_list) {

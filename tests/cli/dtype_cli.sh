@@ -34,7 +34,7 @@ for dt in ("bf16", "int8"):
 PYEOF
 check "bf16 / int8 embeddings within cosine 0.995 of f32" $?
 
-"$MMFUSE" bench --model "$MODEL" --dtype int8 --accuracy --json >"$TMP/acc.json"
+"$MMFUSE" bench --model "$MODEL" --dtype int8 --accuracy --eval-synthetic 24 --json >"$TMP/acc.json"
 check "bench --accuracy runs" $?
 $PY - "$TMP/acc.json" <<'PYEOF'
 import json, sys
@@ -42,10 +42,19 @@ r = json.load(open(sys.argv[1]))
 for k in ("dtype", "isa", "image_cosine", "text_cosine", "zero_shot_top1_agreement",
           "zero_shot_agreement_by_gap", "zero_shot_flips"):
     assert k in r, k
-assert r["dtype"] == "int8" and r["images"] == 32 and r["texts"] == 16
+assert r["dtype"] == "int8" and r["images"] == 24 and r["texts"] == 16
 assert r["image_cosine"]["min"] >= 0.995 and r["text_cosine"]["min"] >= 0.995, r
 assert len(r["zero_shot_flips"]) == round((1 - r["zero_shot_top1_agreement"]) * r["images"]), r
 assert [g["min_f32_logit_gap"] for g in r["zero_shot_agreement_by_gap"]] == [0.05, 0.1, 0.5], r
+# Agreement beyond twice the measured logit error: near-ties counted apart;
+# beyond twice the largest error no image can flip.
+err = r["zero_shot_logit_error"]
+assert 0 <= err["median"] <= err["p95"] <= err["max"], r
+rows = r["zero_shot_agreement_beyond_error"]
+assert [g["f32_margin_over"] for g in rows] == ["2x median logit error", "2x max logit error"], r
+for g in rows:
+    assert g["images"] + g["near_ties"] == r["images"], r
+assert rows[1]["images"] == 0 or rows[1]["agreement"] == 1.0, r
 PYEOF
 check "bench --accuracy fields" $?
 

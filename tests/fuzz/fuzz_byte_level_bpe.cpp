@@ -1,7 +1,8 @@
 // Fuzzes the GPT-2 byte-level BPE tokenizer (OPT) on arbitrary bytes as text
-// and as token ids, and its loader on small vocab.json / merges.txt files made
-// of the input (split at the first NUL byte). The OPT folder is read from
-// tests/fixtures (MMFUSE_FIXTURES, set by tests/fuzz/CMakeLists.txt).
+// and as token ids, and its loader and the CLIP tokenizer's on small
+// vocab.json / merges.txt files made of the input (split at the first NUL
+// byte). The OPT folder is read from tests/fixtures (MMFUSE_FIXTURES, set by
+// tests/fuzz/CMakeLists.txt).
 #include <unistd.h>
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "mmfuse/error.h"
+#include "text/clip_tokenizer.h"
 #include "text/generative_tokenizer_files.h"
 
 namespace {
@@ -59,6 +61,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       const auto small = mmfuse::load_generative_tokenizer(dir);
       (void)small->decode(small->encode("hello world's 123 <|endoftext|>"), false);
+    } catch (const mmfuse::Error&) {
+    }
+    try {  // the same files through the CLIP tokenizer's loader (SAX vocab.json reader)
+      const mmfuse::ClipTokenizer clip = mmfuse::ClipTokenizer::from_folder(dir);
+      (void)clip.encode("hello world's 123 <|endoftext|>");
     } catch (const mmfuse::Error&) {
     }
   }

@@ -334,6 +334,43 @@ TEST(ClipTokenizer, MalformedFilesNameTheFile) {
   }
 }
 
+// vocab.json is read with a SAX parser; the outcome must match json.load's
+// dict: the last id of a repeated token counts, and a token whose id is not
+// an integer is an error naming it (the first such in sorted order).
+TEST(ClipTokenizer, VocabRepeatedTokensAndBadIds) {
+  const std::string specials = R"("<|startoftext|>": 0, "<|endoftext|>": 1, )";
+  {
+    TempDir dir("mmfuse_clip_tok_repeated");
+    dir.write("vocab.json", "{" + specials + R"("a</w>": 7, "b</w>": [1], "a</w>": 2, "b</w>": 3})");
+    dir.write("merges.txt", "#version: 0.2\n");
+    const ClipTokenizer tok = ClipTokenizer::from_folder(dir.path);
+    EXPECT_EQ(tok.encode("a b"), (std::vector<int64_t>{0, 2, 3, 1}));
+    EXPECT_EQ(tok.vocab_size(), 4u);
+  }
+  {
+    TempDir dir("mmfuse_clip_tok_badids2");
+    dir.write("vocab.json", "{" + specials + R"("z": "q", "y": {"k": 1}, "x": 1.5, "w": 4})");
+    dir.write("merges.txt", "#version: 0.2\n");
+    const std::string msg = error_message([&] { (void)ClipTokenizer::from_folder(dir.path); });
+    EXPECT_NE(msg.find("vocab.json: the id of \"x\" is not an integer"), std::string::npos) << msg;
+  }
+  {
+    TempDir dir("mmfuse_clip_tok_array");
+    dir.write("vocab.json", R"([{"a": 1}, 2])");
+    dir.write("merges.txt", "#version: 0.2\n");
+    const std::string msg = error_message([&] { (void)ClipTokenizer::from_folder(dir.path); });
+    EXPECT_NE(msg.find("expected a JSON object"), std::string::npos) << msg;
+  }
+  {
+    // A syntax error is reported before an earlier id of the wrong type.
+    TempDir dir("mmfuse_clip_tok_both");
+    dir.write("vocab.json", "{" + specials + R"("a": "q", "b": })");
+    dir.write("merges.txt", "#version: 0.2\n");
+    const std::string msg = error_message([&] { (void)ClipTokenizer::from_folder(dir.path); });
+    EXPECT_NE(msg.find("malformed JSON in"), std::string::npos) << msg;
+  }
+}
+
 TEST(ClipTokenizer, AcceptsEscapedVocabAndNoConfig) {
   // Re-write vocab.json with \uXXXX escapes, and drop the config files: the
   // defaults are the OpenAI ones (pad = <|endoftext|>).

@@ -12,6 +12,7 @@
 #include "io/packed_cache_file.h"
 #include "io/packed_weight_cache.h"
 #include "mmfuse/error.h"
+#include "mmfuse/thread_pool.h"
 #include "models/clip.h"
 #include "models/transformer.h"
 #include "test_util.h"
@@ -245,6 +246,47 @@ TEST(PackedWeightCache, CorruptAndTruncatedFilesAreRebuilt) {
     EXPECT_EQ(again.store->packed_cache()->hits(), 1u);
     EXPECT_EQ(read_cache_bytes(file).size(), good.size());
   }
+}
+
+// verify_all(): every layer hashed over the pool's threads while other work
+// runs beside it; a corrupt layer is dropped (and packed again) before use.
+TEST(PackedWeightCache, VerifyAllDropsCorruptLayersBeforeUse) {
+  CacheSandbox box;
+  const StoreLoad reference = load_q_proj(box.model(), box.cache(), Precision::int8);
+  const fs::path file = box.cache_file();
+  ASSERT_FALSE(file.empty());
+  const std::string good = read_cache_bytes(file);
+  const PackedCacheIndex index =
+      parse_packed_cache(reinterpret_cast<const uint8_t*>(good.data()), good.size(), "good");
+  ASSERT_EQ(index.layers.size(), 1u);
+  ThreadPool pool(2);
+  PackedCacheSettings settings;
+  settings.enabled = true;
+  settings.dir = box.cache();
+  const std::vector<fs::path> weights = {box.model() / "model.safetensors"};
+  const std::string name = "text_model.encoder.layers.0.self_attn.q_proj";
+  {
+    PackedWeightCache cache(settings, weights, Precision::int8);
+    bool ran = false;
+    testing::internal::CaptureStderr();
+    cache.verify_all(pool, [&] { ran = true; });
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+    EXPECT_TRUE(ran);
+    EXPECT_NE(cache.find(name, 32, 32, Precision::int8), nullptr);
+    EXPECT_THROW(cache.verify_all(pool, [] { throw_error(ErrorKind::bad_input, "alongside"); }),
+                 Error);
+  }
+  std::string flipped = good;
+  flipped[index.layers[0].scale + 3] ^= 0x01;  // one bit of a channel scale
+  write_cache_bytes(file, flipped);
+  PackedWeightCache cache(settings, weights, Precision::int8);
+  testing::internal::CaptureStderr();
+  cache.verify_all(pool, {});
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("fails its checksum"), std::string::npos) << err;
+  EXPECT_EQ(cache.find(name, 32, 32, Precision::int8), nullptr);
+  EXPECT_EQ(cache.hits(), 0u);
+  EXPECT_EQ(cache.misses(), 1u);
 }
 
 TEST(PackedWeightCache, ChangedWeightFileIsStale) {
