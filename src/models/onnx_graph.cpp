@@ -1023,6 +1023,10 @@ struct OnnxGraphRunner::Impl {
   std::vector<size_t> slot_sizes;
   size_t scratch_bytes = 0;
   int fused = 0;
+  int winograd = 0;  // convolutions that run as Winograd (core/conv2d.h)
+  // MMFUSE_CONV_DIRECT=1: direct convolutions only (A/B timing, development aid).
+  ConvAlgorithm conv_algorithm =
+      std::getenv("MMFUSE_CONV_DIRECT") ? ConvAlgorithm::direct : ConvAlgorithm::winograd_if_faster;
   int threads = 1;
   mutable std::mutex pool_mutex;
   mutable std::vector<std::unique_ptr<Workspace>> pool;
@@ -1282,7 +1286,9 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, 
                                           in_ids[0]))
         continue;
       try {
-        convs.push_back(std::make_unique<Conv2d>(cs, w.f.data(), bias, step.activation));
+        convs.push_back(std::make_unique<Conv2d>(cs, w.f.data(), bias, step.activation, /*accumulate=*/false,
+                                                 conv_algorithm));
+        if (convs.back()->winograd()) ++winograd;
       } catch (const Error& e) {
         ctx.fail(e.what());
       }
@@ -1702,7 +1708,8 @@ std::string OnnxGraphRunner::summary() const {
     else if (s.kind == StepKind::to_nhwc || s.kind == StepKind::to_plain) ++layout;
     else ++other;
   }
-  return std::to_string(conv) + " conv (" + std::to_string(impl_->fused) + " fused SiLU), " + std::to_string(other) +
+  return std::to_string(conv) + " conv (" + std::to_string(impl_->fused) + " fused SiLU, " +
+         std::to_string(impl_->winograd) + " Winograd), " + std::to_string(other) +
          " other, " + std::to_string(layout) + " layout changes";
 }
 
