@@ -156,7 +156,13 @@ Conv2d::~Conv2d() = default;
 size_t Conv2d::scratchpad_bytes() const { return impl_->scratchpad_bytes; }
 bool Conv2d::winograd() const { return impl_->winograd; }
 
-void Conv2d::run(const float* src, float* dst, void* scratchpad) const {
+bool Conv2d::chains_into(const Conv2d& next) const {
+  const Impl &a = *impl_, &b = *next.impl_;
+  return a.winograd && b.winograd && a.blocked_dst_md == b.blocked_src_md &&
+         a.blocked_dst_md.get_size() == a.dst_md.get_size();
+}
+
+void Conv2d::run(const float* src, float* dst, void* scratchpad, bool src_blocked, bool dst_blocked) const {
   const Impl& m = *impl_;
   dnnl::stream stream(m.engine);
   dnnl::memory src_m(m.src_md, m.engine, const_cast<float*>(src));
@@ -172,11 +178,14 @@ void Conv2d::run(const float* src, float* dst, void* scratchpad) const {
     return;
   }
   char* base = static_cast<char*>(scratchpad);
-  dnnl::memory blocked_src(m.blocked_src_md, m.engine, base + m.blocked_src_offset);
-  dnnl::memory blocked_dst(m.blocked_dst_md, m.engine, base + m.blocked_dst_offset);
-  m.to_blocked.execute(stream, {{DNNL_ARG_FROM, src_m},
-                                {DNNL_ARG_TO, blocked_src},
-                                {DNNL_ARG_SCRATCHPAD, dnnl::memory(m.to_blocked_scratch_md, m.engine, base)}});
+  dnnl::memory blocked_src(m.blocked_src_md, m.engine,
+                           src_blocked ? static_cast<void*>(const_cast<float*>(src)) : base + m.blocked_src_offset);
+  dnnl::memory blocked_dst(m.blocked_dst_md, m.engine,
+                           dst_blocked ? static_cast<void*>(dst) : base + m.blocked_dst_offset);
+  if (!src_blocked)
+    m.to_blocked.execute(stream, {{DNNL_ARG_FROM, src_m},
+                                  {DNNL_ARG_TO, blocked_src},
+                                  {DNNL_ARG_SCRATCHPAD, dnnl::memory(m.to_blocked_scratch_md, m.engine, base)}});
   m.primitive.execute(stream, {{DNNL_ARG_SRC, blocked_src},
                                {DNNL_ARG_WEIGHTS, m.weights},
                                {DNNL_ARG_BIAS, m.bias},
@@ -186,9 +195,10 @@ void Conv2d::run(const float* src, float* dst, void* scratchpad) const {
     m.activation.execute(stream, {{DNNL_ARG_SRC, blocked_dst},
                                   {DNNL_ARG_DST, blocked_dst},
                                   {DNNL_ARG_SCRATCHPAD, dnnl::memory(m.activation_scratch_md, m.engine, base)}});
-  m.from_blocked.execute(stream, {{DNNL_ARG_FROM, blocked_dst},
-                                  {DNNL_ARG_TO, dst_m},
-                                  {DNNL_ARG_SCRATCHPAD, dnnl::memory(m.from_blocked_scratch_md, m.engine, base)}});
+  if (!dst_blocked)
+    m.from_blocked.execute(stream, {{DNNL_ARG_FROM, blocked_dst},
+                                    {DNNL_ARG_TO, dst_m},
+                                    {DNNL_ARG_SCRATCHPAD, dnnl::memory(m.from_blocked_scratch_md, m.engine, base)}});
   stream.wait();
 }
 

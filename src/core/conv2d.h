@@ -53,7 +53,15 @@ class Conv2d {
 
   // src: [in_h, in_w, in_channels], dst: [out_h, out_w, out_channels] (batch 1,
   // NHWC). Uses the OpenMP threads the calling thread is set to.
-  void run(const float* src, float* dst, void* scratchpad) const;
+  // Winograd chains: `src_blocked` reads src in this convolution's blocked
+  // input layout, `dst_blocked` leaves dst in its blocked output layout (no
+  // reorder); only between two convolutions for which chains_into() holds.
+  void run(const float* src, float* dst, void* scratchpad, bool src_blocked = false, bool dst_blocked = false) const;
+
+  // Whether this convolution's blocked output is exactly `next`'s blocked input
+  // (both Winograd, same layout and size as the NHWC tensor), so that the pair
+  // can skip the reorders between them.
+  bool chains_into(const Conv2d& next) const;
 
  private:
   Conv2dShape shape_;
