@@ -908,6 +908,9 @@ struct Step {
   const OnnxNode* node = nullptr;
   std::vector<int> in, out;
   int conv = -1;
+  // A Winograd pair (Conv2d::chains_into): the tensor between them stays in
+  // the convolutions' blocked layout.
+  bool src_blocked = false, dst_blocked = false;
   int64_t channel_offset = -1;  // an NHWC Slice: the first channel kept
   ConvActivation activation = ConvActivation::none;
   // Data movement: a layout change's oneDNN reorder (an index into Impl::copies);
@@ -1023,6 +1026,10 @@ struct OnnxGraphRunner::Impl {
   std::vector<size_t> slot_sizes;
   size_t scratch_bytes = 0;
   int fused = 0;
+  int winograd = 0;  // convolutions that run as Winograd (core/conv2d.h)
+  // MMFUSE_CONV_DIRECT=1: direct convolutions only (A/B timing, development aid).
+  ConvAlgorithm conv_algorithm =
+      std::getenv("MMFUSE_CONV_DIRECT") ? ConvAlgorithm::direct : ConvAlgorithm::winograd_if_faster;
   int threads = 1;
   mutable std::mutex pool_mutex;
   mutable std::vector<std::unique_ptr<Workspace>> pool;
@@ -1084,6 +1091,7 @@ struct OnnxGraphRunner::Impl {
   void plan_fast_paths(Step& step);
   void skip_unread_split_outputs();
   void plan_views();
+  void plan_winograd_chains();
   bool plan_concat_as_sum(const OnnxNode& n, const Conv2dShape& cs, const std::vector<float>& weights, const float* bias,
                           Step step, const std::string& out_name, const Shape& out_shape, bool only_reader, int x);
   void plan_strided_concat(Step& st, int64_t axis, const std::vector<int>& readers, const std::vector<int>& producer);
@@ -1282,7 +1290,9 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, 
                                           in_ids[0]))
         continue;
       try {
-        convs.push_back(std::make_unique<Conv2d>(cs, w.f.data(), bias, step.activation));
+        convs.push_back(std::make_unique<Conv2d>(cs, w.f.data(), bias, step.activation, /*accumulate=*/false,
+                                                 conv_algorithm));
+        if (convs.back()->winograd()) ++winograd;
       } catch (const Error& e) {
         ctx.fail(e.what());
       }
@@ -1373,7 +1383,32 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, 
   MMFUSE_CHECK(!outputs.empty(), bad_input, source + ": graph.output: the graph has no output");
   skip_unread_split_outputs();
   plan_views();
+  plan_winograd_chains();
   assign_slots();
+}
+
+// A Winograd convolution whose output only the next Winograd convolution
+// reads (a C2f bottleneck's cv1 -> cv2, a head branch's two 3x3 convs): the
+// output stays blocked, saving a reorder out and one in. Same floats.
+void OnnxGraphRunner::Impl::plan_winograd_chains() {
+  std::vector<std::vector<int>> readers(values.size());
+  for (size_t k = 0; k < steps.size(); ++k)
+    for (int id : steps[k].in)
+      if (id >= 0) readers[id].push_back(static_cast<int>(k));
+  std::vector<bool> is_output(values.size(), false);
+  for (int id : outputs) is_output[id] = true;
+  for (Step& a : steps) {
+    if (a.kind != StepKind::conv || a.out.size() != 1 || !convs[a.conv]->winograd()) continue;
+    const int v = a.out[0];
+    const Value& val = values[v];
+    if (is_output[v] || val.view_of >= 0 || val.nhwc_twin >= 0 || val.plain_twin >= 0 || readers[v].size() != 1)
+      continue;
+    Step& b = steps[readers[v][0]];
+    if (b.kind != StepKind::conv || b.in.size() != 1 || b.in[0] != v || !convs[a.conv]->chains_into(*convs[b.conv]))
+      continue;
+    a.dst_blocked = true;
+    b.src_blocked = true;
+  }
 }
 
 // A 1x1 convolution over an NHWC channel Concat (C2f's cv2 over its chunks and
@@ -1702,7 +1737,8 @@ std::string OnnxGraphRunner::summary() const {
     else if (s.kind == StepKind::to_nhwc || s.kind == StepKind::to_plain) ++layout;
     else ++other;
   }
-  return std::to_string(conv) + " conv (" + std::to_string(impl_->fused) + " fused SiLU), " + std::to_string(other) +
+  return std::to_string(conv) + " conv (" + std::to_string(impl_->fused) + " fused SiLU, " +
+         std::to_string(impl_->winograd) + " Winograd), " + std::to_string(other) +
          " other, " + std::to_string(layout) + " layout changes";
 }
 
@@ -1775,7 +1811,7 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
       } account{spent, s, t0};
       switch (s.kind) {
         case StepKind::conv:
-          m.convs[s.conv]->run(data(s.in[0]), data(s.out[0]), ws->scratch->data);
+          m.convs[s.conv]->run(data(s.in[0]), data(s.out[0]), ws->scratch->data, s.src_blocked, s.dst_blocked);
           break;
         case StepKind::conv_plain: {
           const Shape& sh = m.values[s.in[0]].shape;
