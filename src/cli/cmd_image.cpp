@@ -70,7 +70,8 @@ void register_fit(CLI::App* image) {
     if (!opt->backbone.empty()) {
       source = open_backbone_features(opt->backbone);
       config.features.stride = source->stride();  // the heat-map's cell size
-      config.photo_statistics = false;             // a texture-descriptor term
+      config.photo_statistics = false;             // texture-descriptor terms
+      config.structure_statistics = false;
     }
     const auto grids = source ? patch_features_of_files(*command_pool(), files, *source)
                               : texture_features_of_files(*command_pool(), files, config.features);
@@ -226,6 +227,7 @@ void register_eval_boxes(CLI::App* image) {
     config.bank_size = config.coreset_candidates = 1 << 16;
     config.folds = 2;
     config.photo_statistics = false;  // the bank sees parts of photos, not whole ones
+    config.structure_statistics = false;
     std::shared_ptr<const PatchFeatureSource> source;
     if (!opt->backbone.empty()) source = open_backbone_features(opt->backbone);
     const BoxEvalReport r = evaluate_box_localisation(*command_pool(), opt->data, config, source, opt->top);

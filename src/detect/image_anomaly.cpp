@@ -92,6 +92,43 @@ std::vector<float> greedy_coreset(ThreadPool& pool, const std::vector<float>& x,
   return out;
 }
 
+// One standardised row per good photo of a photo-level statistic vector.
+void fit_photo_rows(const std::vector<const PatchGrid*>& grids, std::vector<float> PatchGrid::*field,
+                    std::vector<float>& mean, std::vector<float>& inv_scale, std::vector<float>& bank) {
+  PatchGrid rows;
+  rows.dim = static_cast<int>((grids[0]->*field).size());
+  rows.rows = static_cast<int>(grids.size());
+  rows.cols = 1;
+  for (const PatchGrid* g : grids) rows.values.insert(rows.values.end(), (g->*field).begin(), (g->*field).end());
+  standardisation({&rows}, rows.dim, mean, inv_scale);
+  bank.resize(rows.values.size());
+  for (size_t i = 0; i < rows.values.size(); ++i)
+    bank[i] = (rows.values[i] - mean[i % rows.dim]) * inv_scale[i % rows.dim];
+}
+
+// Log squared distance of a photo's standardised statistics to the nearest
+// good photo's (distances between whole photos spread over orders of magnitude).
+double nearest_photo_log_distance(const std::vector<float>& x, const std::vector<float>& mean,
+                                  const std::vector<float>& inv_scale, const std::vector<float>& bank,
+                                  const char* what) {
+  const size_t d = mean.size();
+  MMFUSE_CHECK(d > 0 && x.size() == d, bad_input,
+               std::string("image score: ") + what + " of size " + std::to_string(x.size()) +
+                   " differ from the model's " + std::to_string(d));
+  std::vector<float> z(d);
+  for (size_t j = 0; j < d; ++j) z[j] = (x[j] - mean[j]) * inv_scale[j];
+  double best = std::numeric_limits<double>::infinity();
+  for (size_t r = 0; r < bank.size() / d; ++r) {
+    double s = 0.0;
+    for (size_t j = 0; j < d; ++j) {
+      const double diff = z[j] - bank[r * d + j];
+      s += diff * diff;
+    }
+    best = std::min(best, s);
+  }
+  return std::log(std::max(best, 1e-9));
+}
+
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   const double pos = q * static_cast<double>(v.size() - 1);
@@ -142,18 +179,11 @@ ImageAnomalyModel ImageAnomalyBuilder::build(ThreadPool& pool, const std::vector
     for (int j = 0; j < dim; ++j) x[k * dim + j] = (p[j] - m.mean_[j]) * m.inv_scale_[j];
     ++k;
   }
-  if (config.photo_statistics) {
-    // One row per good photo, standardised like the patches.
-    PatchGrid rows;
-    rows.dim = static_cast<int>(chosen[0]->statistics.size());
-    rows.rows = static_cast<int>(chosen.size());
-    rows.cols = 1;
-    for (const PatchGrid* g : chosen) rows.values.insert(rows.values.end(), g->statistics.begin(), g->statistics.end());
-    standardisation({&rows}, rows.dim, m.stats_mean_, m.stats_inv_scale_);
-    m.stats_bank_.resize(rows.values.size());
-    for (size_t i = 0; i < rows.values.size(); ++i)
-      m.stats_bank_[i] = (rows.values[i] - m.stats_mean_[i % rows.dim]) * m.stats_inv_scale_[i % rows.dim];
-  }
+  // One row per good photo, standardised like the patches.
+  if (config.photo_statistics)
+    fit_photo_rows(chosen, &PatchGrid::statistics, m.stats_mean_, m.stats_inv_scale_, m.stats_bank_);
+  if (config.structure_statistics)
+    fit_photo_rows(chosen, &PatchGrid::structure, m.structure_mean_, m.structure_inv_scale_, m.structure_bank_);
   m.bank_ = greedy_coreset(pool, x, dim, static_cast<size_t>(config.bank_size), rng);
   const size_t rows = m.bank_.size() / dim;
   m.bank_norms_.resize(rows);
@@ -175,7 +205,9 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
                bad_input, "image fit: invalid settings");
   for (const auto& g : good)
     MMFUSE_CHECK(g.dim == good[0].dim && g.count() > 0 && g.statistics.size() == good[0].statistics.size() &&
-                     (!config.photo_statistics || !g.statistics.empty()),
+                     g.structure.size() == good[0].structure.size() &&
+                     (!config.photo_statistics || !g.statistics.empty()) &&
+                     (!config.structure_statistics || !g.structure.empty()),
                  bad_input, "image fit: photos have descriptors of different sizes");
   // Threshold: k-fold over photos (seeded shuffle), each held-out photo scored
   // by a model of the other folds.
@@ -183,7 +215,7 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
   std::vector<size_t> perm(good.size());
   std::iota(perm.begin(), perm.end(), size_t{0});
   std::shuffle(perm.begin(), perm.end(), std::mt19937_64(config.seed));
-  std::vector<double> held_patch(good.size(), 0.0), held_photo(good.size(), 0.0);
+  std::vector<double> held_patch(good.size(), 0.0), held_photo(good.size(), 0.0), held_structure(good.size(), 0.0);
   for (int f = 0; f < folds; ++f) {
     std::vector<size_t> train, test;
     for (size_t i = 0; i < perm.size(); ++i) (static_cast<int>(i % folds) == f ? test : train).push_back(perm[i]);
@@ -192,13 +224,14 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
       const PatchGrid& g = good[test[t]];
       held_patch[test[t]] = fm.patch_map(g).score;
       if (config.photo_statistics) held_photo[test[t]] = fm.photo_term(g);
+      if (config.structure_statistics) held_structure[test[t]] = fm.structure_term(g);
     });
   }
   std::vector<size_t> all(good.size());
   std::iota(all.begin(), all.end(), size_t{0});
   ImageAnomalyModel m = ImageAnomalyBuilder::build(pool, good, all, config, config.seed);
   std::vector<double> held = held_patch;
-  if (config.photo_statistics) {
+  if (m.has_photo_terms()) {
     // Each term in units of its spread over held-out good photos (median, SD).
     auto centre_spread = [](const std::vector<double>& v, double& centre, double& spread) {
       centre = quantile(v, 0.5);
@@ -209,9 +242,13 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
       spread = std::max(std::sqrt(sq / static_cast<double>(v.size())), 1e-6);
     };
     centre_spread(held_patch, m.patch_centre_, m.patch_spread_);
-    centre_spread(held_photo, m.photo_centre_, m.photo_spread_);
-    for (size_t i = 0; i < held.size(); ++i)
-      held[i] = (held_patch[i] - m.patch_centre_) / m.patch_spread_ + (held_photo[i] - m.photo_centre_) / m.photo_spread_;
+    if (config.photo_statistics) centre_spread(held_photo, m.photo_centre_, m.photo_spread_);
+    if (config.structure_statistics) centre_spread(held_structure, m.structure_centre_, m.structure_spread_);
+    for (size_t i = 0; i < held.size(); ++i) {
+      held[i] = (held_patch[i] - m.patch_centre_) / m.patch_spread_;
+      if (config.photo_statistics) held[i] += (held_photo[i] - m.photo_centre_) / m.photo_spread_;
+      if (config.structure_statistics) held[i] += (held_structure[i] - m.structure_centre_) / m.structure_spread_;
+    }
   }
   m.threshold_ = quantile(held, 1.0 - config.false_alarm_rate);
   if (calibration) {
@@ -223,32 +260,24 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
 
 AnomalyMap ImageAnomalyModel::score(const PatchGrid& grid) const {
   AnomalyMap map = patch_map(grid);
-  if (!config_.photo_statistics) return map;
-  return combine(std::move(map), photo_term(grid));
+  if (!has_photo_terms()) return map;
+  return combine(std::move(map), config_.photo_statistics ? photo_term(grid) : 0.0,
+                 config_.structure_statistics ? structure_term(grid) : 0.0);
 }
 
 double ImageAnomalyModel::photo_term(const PatchGrid& grid) const {
-  const size_t d = stats_mean_.size();
-  MMFUSE_CHECK(d > 0 && grid.statistics.size() == d, bad_input,
-               "image score: photo statistics of size " + std::to_string(grid.statistics.size()) +
-                   " differ from the model's " + std::to_string(d));
-  std::vector<float> z(d);
-  for (size_t j = 0; j < d; ++j) z[j] = (grid.statistics[j] - stats_mean_[j]) * stats_inv_scale_[j];
-  double best = std::numeric_limits<double>::infinity();
-  for (size_t r = 0; r < stats_bank_.size() / d; ++r) {
-    double s = 0.0;
-    for (size_t j = 0; j < d; ++j) {
-      const double diff = z[j] - stats_bank_[r * d + j];
-      s += diff * diff;
-    }
-    best = std::min(best, s);
-  }
-  // Log: distances between whole photos spread over orders of magnitude.
-  return std::log(std::max(best, 1e-9));
+  return nearest_photo_log_distance(grid.statistics, stats_mean_, stats_inv_scale_, stats_bank_, "photo statistics");
 }
 
-AnomalyMap ImageAnomalyModel::combine(AnomalyMap map, double photo) const {
-  const double p = (photo - photo_centre_) / photo_spread_;
+double ImageAnomalyModel::structure_term(const PatchGrid& grid) const {
+  return nearest_photo_log_distance(grid.structure, structure_mean_, structure_inv_scale_, structure_bank_,
+                                    "structure statistics");
+}
+
+AnomalyMap ImageAnomalyModel::combine(AnomalyMap map, double photo, double structure) const {
+  double p = 0.0;
+  if (config_.photo_statistics) p += (photo - photo_centre_) / photo_spread_;
+  if (config_.structure_statistics) p += (structure - structure_centre_) / structure_spread_;
   for (float& v : map.cells) v = static_cast<float>((v - patch_centre_) / patch_spread_ + p);
   map.score = (map.score - patch_centre_) / patch_spread_ + p;
   return map;
@@ -354,6 +383,7 @@ nlohmann::json image_anomaly_config_to_json(const ImageAnomalyConfig& c) {
           {"top_k", c.top_k},
           {"subtract_median", c.subtract_median},
           {"photo_statistics", c.photo_statistics},
+          {"structure_statistics", c.structure_statistics},
           {"false_alarm_rate", c.false_alarm_rate},
           {"folds", c.folds},
           {"seed", c.seed}};
@@ -387,6 +417,9 @@ ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const
   MMFUSE_CHECK(!j.contains("photo_statistics") || j["photo_statistics"].is_boolean(), bad_input,
                where + ": photo_statistics must be true or false");
   c.photo_statistics = j.value("photo_statistics", c.photo_statistics);
+  MMFUSE_CHECK(!j.contains("structure_statistics") || j["structure_statistics"].is_boolean(), bad_input,
+               where + ": structure_statistics must be true or false");
+  c.structure_statistics = j.value("structure_statistics", c.structure_statistics);
   c.false_alarm_rate = f.number("false_alarm_rate", c.false_alarm_rate);
   c.folds = f.positive("folds", c.folds);
   c.seed = static_cast<uint64_t>(std::max<int64_t>(0, f.integer("seed", 0)));
@@ -412,6 +445,13 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
       tensors.push_back({"stats_mean", DType::F32, {sd}, as_bytes(stats_mean_)});
       tensors.push_back({"stats_inv_scale", DType::F32, {sd}, as_bytes(stats_inv_scale_)});
     }
+    if (config_.structure_statistics) {
+      const int64_t sd = static_cast<int64_t>(structure_mean_.size());
+      tensors.push_back({"structure_bank", DType::F32, {static_cast<int64_t>(structure_bank_.size()) / sd, sd},
+                         as_bytes(structure_bank_)});
+      tensors.push_back({"structure_mean", DType::F32, {sd}, as_bytes(structure_mean_)});
+      tensors.push_back({"structure_inv_scale", DType::F32, {sd}, as_bytes(structure_inv_scale_)});
+    }
     write_safetensors(tmp / kWeightsFile, tensors);
     std::ifstream in(tmp / kWeightsFile, std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -423,7 +463,8 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
               {"bank_rows", rows},
               {"threshold", threshold_},
               {"terms", {{"patch_centre", patch_centre_}, {"patch_spread", patch_spread_},
-                         {"photo_centre", photo_centre_}, {"photo_spread", photo_spread_}}},
+                         {"photo_centre", photo_centre_}, {"photo_spread", photo_spread_},
+                         {"structure_centre", structure_centre_}, {"structure_spread", structure_spread_}}},
               {"training_images", training_images_},
               {"settings", config},
               {"manifest", {{kWeightsFile, {{"bytes", bytes.size()}, {"sha256", sha256_hex(bytes.data(), bytes.size())}}}}}};
@@ -461,6 +502,7 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
     settings["subtract_median"] = false;
   }
   if (version <= 2) settings["photo_statistics"] = false;  // no photo term before version 3
+  if (version <= 3) settings["structure_statistics"] = false;  // no structure term before version 4
   if (settings.contains("features") && is_backbone_features_json(settings["features"])) {
     m.source_ = backbone_features_from_json(settings["features"], where + ": settings.features");
     settings["features"] = image_anomaly_config_to_json(ImageAnomalyConfig{})["features"];  // unused
@@ -493,16 +535,30 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
   m.bank_.assign(bank, bank + static_cast<size_t>(rows) * m.dim_);
   m.mean_.assign(mean, mean + m.dim_);
   m.inv_scale_.assign(inv, inv + m.dim_);
-  if (m.config_.photo_statistics) {
-    const int sd = m.config_.features.statistics_dim();
+  const int photos = static_cast<int>(std::max<int64_t>(1, f.integer("training_images", 0)));
+  if (m.has_photo_terms()) {
     MMFUSE_CHECK(j.contains("terms") && j["terms"].is_object(), bad_input, where + ": field \"terms\" is missing");
     JsonFields tf(j["terms"], where + ": terms");
     m.patch_centre_ = tf.number("patch_centre", 0.0);
     m.patch_spread_ = tf.number("patch_spread", 1.0);
     m.photo_centre_ = tf.number("photo_centre", 0.0);
     m.photo_spread_ = tf.number("photo_spread", 1.0);
-    MMFUSE_CHECK(m.patch_spread_ > 0 && m.photo_spread_ > 0, bad_input, where + ": terms spreads must be positive");
-    const int photos = static_cast<int>(std::max<int64_t>(1, f.integer("training_images", 0)));
+    m.structure_centre_ = tf.number("structure_centre", 0.0);
+    m.structure_spread_ = tf.number("structure_spread", 1.0);
+    MMFUSE_CHECK(m.patch_spread_ > 0 && m.photo_spread_ > 0 && m.structure_spread_ > 0, bad_input,
+                 where + ": terms spreads must be positive");
+  }
+  if (m.config_.structure_statistics) {
+    const int sd = TextureFeatureConfig::structure_dim();
+    const float* sb = store->f32("structure_bank", {photos, sd});
+    const float* sm = store->f32("structure_mean", {sd});
+    const float* si = store->f32("structure_inv_scale", {sd});
+    m.structure_bank_.assign(sb, sb + static_cast<size_t>(photos) * sd);
+    m.structure_mean_.assign(sm, sm + sd);
+    m.structure_inv_scale_.assign(si, si + sd);
+  }
+  if (m.config_.photo_statistics) {
+    const int sd = m.config_.features.statistics_dim();
     const float* sb = store->f32("stats_bank", {photos, sd});
     const float* sm = store->f32("stats_mean", {sd});
     const float* si = store->f32("stats_inv_scale", {sd});

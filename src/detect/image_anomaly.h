@@ -41,6 +41,9 @@ struct ImageAnomalyConfig {
   // statistics to the nearest good photo's. Both terms are put in units of
   // their spread over held-out good photos and summed (map cells included).
   bool photo_statistics = true;
+  // A third term of the same kind over the structure-tensor coherence
+  // percentiles (PatchGrid::structure): how streaky the photo is.
+  bool structure_statistics = true;
   double false_alarm_rate = 0.05;  // of good photos, sets the threshold
   int folds = 5;
   uint64_t seed = 0;
@@ -66,7 +69,8 @@ class ImageAnomalyModel {
   // 2: settings gained top_k and subtract_median (a version-1 folder is read
   // with top_k 1 and no median shift, the scoring it was fitted with).
   // 3: photo-level statistics term (version 2 is read without it).
-  static constexpr int kFormatVersion = 3;
+  // 4: structure (coherence) statistics term (version 3 is read without it).
+  static constexpr int kFormatVersion = 4;
 
   // Fits the bank on all photos and sets the threshold from k-fold held-out
   // scores. Throws Error(bad_input) for fewer than 2 photos or ones whose
@@ -105,12 +109,17 @@ class ImageAnomalyModel {
   std::vector<float> bank_norms_;        // squared norms of the bank rows
   // Photo statistics of the good photos, standardised (photo_statistics).
   std::vector<float> stats_mean_, stats_inv_scale_, stats_bank_;
-  // Centre and spread of the patch and photo terms over held-out good photos.
+  // The same for the structure statistics (structure_statistics).
+  std::vector<float> structure_mean_, structure_inv_scale_, structure_bank_;
+  // Centre and spread of the terms over held-out good photos.
   double patch_centre_ = 0.0, patch_spread_ = 1.0, photo_centre_ = 0.0, photo_spread_ = 1.0;
-  // The map before the two terms are combined, and the photo term alone.
+  double structure_centre_ = 0.0, structure_spread_ = 1.0;
+  bool has_photo_terms() const { return config_.photo_statistics || config_.structure_statistics; }
+  // The map before the terms are combined, and the photo-level terms alone.
   AnomalyMap patch_map(const PatchGrid& grid) const;
   double photo_term(const PatchGrid& grid) const;
-  AnomalyMap combine(AnomalyMap map, double photo) const;
+  double structure_term(const PatchGrid& grid) const;
+  AnomalyMap combine(AnomalyMap map, double photo, double structure) const;
   double threshold_ = 0.0;
   size_t training_images_ = 0;
   std::shared_ptr<const PatchFeatureSource> source_;  // null: texture descriptors

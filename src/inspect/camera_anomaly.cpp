@@ -84,6 +84,10 @@ class AnomalyDefectDetector : public DefectDetector {
     const std::vector<fs::path> files = collect_image_files(inputs, "camera.anomaly.good_photos");
     ImageAnomalyConfig settings;
     settings.false_alarm_rate = config.false_alarm_rate;
+    // The structure term (format 4) moves the whole map: with a few near-identical
+    // good photos its spread is tiny and a local defect saturates the heat-map the
+    // plant draws its defect boxes from, so the plant keeps the v3 terms.
+    settings.structure_statistics = false;
     std::shared_ptr<const PatchFeatureSource> source;
     if (!config.backbone.empty()) {
       source = open_backbone_features(config.backbone);

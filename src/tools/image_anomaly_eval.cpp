@@ -64,6 +64,8 @@ ImageEvalReport evaluate_image_anomaly(ThreadPool& pool, const fs::path& root,
   r.model_bytes = (model.bank_rows() + 2) * static_cast<size_t>(model.dim()) * sizeof(float);
   if (config.photo_statistics)  // one statistics row per good photo, mean and scale
     r.model_bytes += (model.training_images() + 2) * static_cast<size_t>(config.features.statistics_dim()) * sizeof(float);
+  if (config.structure_statistics)
+    r.model_bytes += (model.training_images() + 2) * static_cast<size_t>(TextureFeatureConfig::structure_dim()) * sizeof(float);
 
   // Defect photos: one per core, timed end to end (decode, features, score).
   std::vector<AnomalyMap> maps(defects.size());

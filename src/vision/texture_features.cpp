@@ -1,6 +1,7 @@
 #include "vision/texture_features.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -49,7 +50,7 @@ PatchGrid texture_features(const Image& image, const TextureFeatureConfig& confi
   // keeps scoring fast); increasing quantiles, each found by a partial
   // selection on what lies above the previous one.
   std::vector<float> buf;
-  auto percentiles = [&](const cv::Mat& m, float scale, std::initializer_list<double> qs) {
+  auto percentiles = [&](const cv::Mat& m, float scale, std::initializer_list<double> qs, std::vector<float>& out) {
     buf.clear();
     for (int y = 0; y < m.rows; y += 2) {
       const float* row = m.ptr<float>(y);
@@ -64,10 +65,10 @@ PatchGrid texture_features(const Image& image, const TextureFeatureConfig& confi
       start = lo + 1;
       const float above = lo + 1 < buf.size() ? *std::min_element(buf.begin() + static_cast<std::ptrdiff_t>(lo + 1), buf.end())
                                               : buf[lo];
-      grid.statistics.push_back(scale * static_cast<float>(buf[lo] + (pos - static_cast<double>(lo)) * (above - buf[lo])));
+      out.push_back(scale * static_cast<float>(buf[lo] + (pos - static_cast<double>(lo)) * (above - buf[lo])));
     }
   };
-  auto stats = [&](const cv::Mat& m, float scale) { percentiles(m, scale, {0.1, 1, 5, 50, 95, 99, 99.9}); };
+  auto stats = [&](const cv::Mat& m, float scale) { percentiles(m, scale, {0.1, 1, 5, 50, 95, 99, 99.9}, grid.statistics); };
   cv::Mat energy;
   auto sample = [&](const cv::Mat& m, float scale) {
     for (int r = 0; r < grid.rows; ++r) {
@@ -101,7 +102,27 @@ PatchGrid texture_features(const Image& image, const TextureFeatureConfig& confi
     cv::Sobel(g, d, CV_32F, 1, 1, 3);
     sample(d, sigma * sigma / 4.0f);
     stats(d, sigma * sigma / 4.0f);
-    percentiles(energy, 1.0f, {1, 50, 99});
+    percentiles(energy, 1.0f, {1, 50, 99}, grid.statistics);
+  }
+  // Coherence of the structure tensor J = G_rho * (grad grad^T), rho = 2 sigma:
+  // sqrt((Jxx - Jyy)^2 + 4 Jxy^2) / (Jxx + Jyy).
+  cv::Mat gx, gy, jxx, jyy, jxy, coherence;
+  for (int k = 0; k < TextureFeatureConfig::kStructureScales; ++k) {
+    const float sigma = static_cast<float>(1 << k), rho = 2.0f * sigma;
+    cv::GaussianBlur(x, g, cv::Size(0, 0), sigma, sigma);
+    cv::Sobel(g, gx, CV_32F, 1, 0, 3, sigma / 8.0f);
+    cv::Sobel(g, gy, CV_32F, 0, 1, 3, sigma / 8.0f);
+    cv::GaussianBlur(gx.mul(gx), jxx, cv::Size(0, 0), rho, rho);
+    cv::GaussianBlur(gy.mul(gy), jyy, cv::Size(0, 0), rho, rho);
+    cv::GaussianBlur(gx.mul(gy), jxy, cv::Size(0, 0), rho, rho);
+    coherence.create(x.size(), CV_32F);
+    for (int y = 0; y < x.rows; ++y) {
+      const float *a = jxx.ptr<float>(y), *b = jyy.ptr<float>(y), *c = jxy.ptr<float>(y);
+      float* out = coherence.ptr<float>(y);
+      for (int i = 0; i < x.cols; ++i)
+        out[i] = std::sqrt((a[i] - b[i]) * (a[i] - b[i]) + 4.0f * c[i] * c[i]) / (a[i] + b[i] + 1e-6f);
+    }
+    percentiles(coherence, 1.0f, {1, 5, 10, 25, 50, 75, 90}, grid.structure);
   }
   return grid;
 }

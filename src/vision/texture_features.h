@@ -20,6 +20,13 @@ struct TextureFeatureConfig {
   // Photo-level statistics: per scale, 7 percentiles of each of the 6
   // full-resolution filter responses + 3 of the local gradient energy.
   int statistics_dim() const { return static_cast<int>(sigmas.size()) * (6 * 7 + 3); }
+  // Photo-level structure statistics: at sigma 1, 2, 4 px, 7 percentiles of
+  // the structure tensor's coherence (0: isotropic, 1: one orientation)
+  // integrated over 2 sigma -- how streaky the texture is, which cracks and
+  // uneven bands change.
+  static constexpr int kStructureScales = 3;
+  static constexpr int kStructurePercentiles = 7;
+  static int structure_dim() { return kStructureScales * kStructurePercentiles; }
 };
 
 // Descriptors on a rows x cols grid; cell (r, c) is centred on pixel
@@ -35,6 +42,8 @@ struct PatchGrid {
   // what the whole photo looks like, for defects spread too thin or too wide
   // for one patch (unevenness, faint cracks).
   std::vector<float> statistics;
+  // Structure-tensor coherence percentiles (TextureFeatureConfig::structure_dim).
+  std::vector<float> structure;
 };
 
 // Grey levels (ITU-R 601 luma) as float, width * height.

@@ -88,7 +88,8 @@ TEST(BackboneFeatures, ModelRecordsTheBackboneAndRefusesAChangedOne) {
   config.bank_size = 64;
   config.coreset_candidates = 128;
   config.folds = 2;
-  config.photo_statistics = false;  // a term of the texture descriptors only
+  config.photo_statistics = false;  // terms of the texture descriptors only
+  config.structure_statistics = false;
   ThreadPool pool(1);
   ImageAnomalyModel model = ImageAnomalyModel::fit(pool, grids, config);
   model.set_feature_source(source);
