@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -88,12 +89,16 @@ class PostgresServer {
   // at the next start).
   void stop(bool kill9 = false) {
     if (pid_ <= 0) return;
+    // A crash takes the backends down with the postmaster: left to notice its death
+    // on their own (slow on a loaded machine) they would still hold the shared memory
+    // when the next start() comes, and that start would refuse to run.
+    const std::vector<pid_t> backends = kill9 ? children_of(pid_) : std::vector<pid_t>{};
     ::kill(pid_, kill9 ? SIGKILL : SIGINT);
+    for (pid_t b : backends) ::kill(b, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
     if (kill9) {
-      // Its backends notice the postmaster's death and exit; wait for the port to free.
-      for (int i = 0; i < 200 && port_accepts(port_); ++i)
+      for (int i = 0; i < 200 && (port_accepts(port_) || any_alive(backends)); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       std::error_code ec;
       std::filesystem::remove(dir_ / "data" / "postmaster.pid", ec);
@@ -148,6 +153,37 @@ class PostgresServer {
   }
 
  private:
+  // Processes whose parent is `parent` (from /proc/*/stat).
+  static std::vector<pid_t> children_of(pid_t parent) {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(e.path() / "stat");
+      std::string line;
+      std::getline(in, line);
+      const size_t close = line.rfind(')');  // the command name may hold spaces
+      if (close == std::string::npos) continue;
+      char state = 0;
+      int ppid = 0;
+      if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+        out.push_back(static_cast<pid_t>(std::stoi(name)));
+    }
+    return out;
+  }
+  // True while one of `pids` runs (a zombie waiting for its reaper counts as gone).
+  static bool any_alive(const std::vector<pid_t>& pids) {
+    for (pid_t p : pids) {
+      std::ifstream in("/proc/" + std::to_string(p) + "/stat");
+      std::string line;
+      if (!std::getline(in, line)) continue;
+      const size_t close = line.rfind(')');
+      if (close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z')
+        return true;
+    }
+    return false;
+  }
   bool init(std::string* error) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "mmfuse-pg-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) {
