@@ -1,6 +1,7 @@
 // `mmfuse serve`: the HTTP API (see docs/api.md). Flags override the config
 // file; SIGTERM/SIGINT shut down gracefully (stop accepting, finish in-flight
 // requests, drain batch queues, flush the alarm outbox).
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -245,12 +246,16 @@ void register_serve(CLI::App& app) {
                  c.host.c_str(), port);
     print_json({{"listening", "http://" + c.host + ":" + std::to_string(port)}, {"port", port}});
     bool load_failed = false;
+    // To the main thread itself: a signal sent to the process may be handed to a
+    // thread started before the mask above (a library's), whose default action
+    // would end the process with SIGTERM instead of exit 2.
+    const pthread_t main_thread = pthread_self();
     std::thread watcher([&] {
       if (srv.wait_ready(std::chrono::hours(24 * 365))) {
         std::fprintf(stderr, "mmfuse serve: ready\n");
       } else {
         load_failed = !srv.load_error().empty();
-        if (load_failed) kill(getpid(), SIGTERM);
+        if (load_failed) pthread_kill(main_thread, SIGTERM);
       }
     });
     int sig = 0;
