@@ -307,11 +307,61 @@ __attribute__((target(MMFUSE_VNNI_TARGET))) inline void dot_tile_vnni(const uint
   for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(y + (r0 + r) * ldy, keep, acc[r]);
 }
 
+// One input row (decoding one sequence) against two tiles: two weight streams
+// in flight keep more memory requests outstanding, and each 4-byte input
+// broadcast feeds both.
+__attribute__((target(MMFUSE_VNNI_TARGET))) inline void dot_tile_pair_vnni(
+    const uint8_t* tile0, const uint8_t* tile1, __mmask16 keep1, const Q8Input& x, float* y) {
+  const size_t in = x.in, blocks = in / kQ8Block;
+  const uint16_t* scales0 = tile_scales(tile0, blocks);
+  const uint16_t* scales1 = tile_scales(tile1, blocks);
+  const int8_t* qx = x.q.data();
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    const uint8_t* qw0 = tile_block(tile0, b);
+    const uint8_t* qw1 = tile_block(tile1, b);
+    for (size_t line = 0; line < 512; line += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(qw0) + kPrefetchBytes + line, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(qw1) + kPrefetchBytes + line, _MM_HINT_T0);
+    }
+    const int32_t* x4 = reinterpret_cast<const int32_t*>(qx + b * kQ8Block);
+    const __m512i offset = _mm512_set1_epi32(x.offset[b]);
+    __m512i even0 = offset, odd0 = _mm512_setzero_si512();
+    __m512i even1 = offset, odd1 = _mm512_setzero_si512();
+    for (int g = 0; g < 8; g += 2) {
+      const __m512i xa = _mm512_set1_epi32(x4[g]), xb = _mm512_set1_epi32(x4[g + 1]);
+      even0 = _mm512_dpbusd_epi32(even0, _mm512_loadu_si512(qw0 + 64 * g), xa);
+      even1 = _mm512_dpbusd_epi32(even1, _mm512_loadu_si512(qw1 + 64 * g), xa);
+      odd0 = _mm512_dpbusd_epi32(odd0, _mm512_loadu_si512(qw0 + 64 * g + 64), xb);
+      odd1 = _mm512_dpbusd_epi32(odd1, _mm512_loadu_si512(qw1 + 64 * g + 64), xb);
+    }
+    const __m512 dx = _mm512_set1_ps(x.d[b]);
+    const __m512 dw0 = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales0 + b * kQ8TileRows)));
+    const __m512 dw1 = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales1 + b * kQ8TileRows)));
+    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even0, odd0)),
+                           _mm512_mul_ps(dw0, dx), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even1, odd1)),
+                           _mm512_mul_ps(dw1, dx), acc1);
+  }
+  _mm512_storeu_ps(y, acc0);
+  _mm512_mask_storeu_ps(y + kQ8TileRows, keep1, acc1);
+}
+
 __attribute__((target(MMFUSE_VNNI_TARGET))) void dot_rows_vnni(const uint8_t* w, size_t outputs,
                                                              const Q8Input& x, float* y,
                                                              size_t ldy) {
   const size_t tile_bytes = kQ8TileRows * q8_0_row_bytes(x.in);
-  for (size_t o = 0; o < outputs; o += kQ8TileRows) {
+  size_t first = 0;
+  if (x.rows == 1)
+    for (; first + kQ8TileRows < outputs; first += 2 * kQ8TileRows) {
+      const size_t n = std::min(kQ8TileRows, outputs - first - kQ8TileRows);
+      const uint8_t* tile = w + first / kQ8TileRows * tile_bytes;
+      dot_tile_pair_vnni(tile, tile + tile_bytes, static_cast<__mmask16>((1u << n) - 1), x,
+                         y + first);
+    }
+  for (size_t o = first; o < outputs; o += kQ8TileRows) {
     const uint8_t* tile = w + o / kQ8TileRows * tile_bytes;
     const size_t n = std::min(kQ8TileRows, outputs - o);
     const auto keep = static_cast<__mmask16>((1u << n) - 1);

@@ -117,9 +117,10 @@ TEST(Q8_0, TilesHoldTheRowsValues) {
 
 TEST(Q8_0, EveryKernelMatchesTheExactBlockSums) {
   std::mt19937 rng(5);
-  // 2048 + 96 inputs: 67 blocks; 37 outputs: two full tiles and a partial one.
+  // 2048 + 96 inputs: 67 blocks; 37 outputs: two full tiles and a partial
+  // one, 21: a full tile and a partial one (decoding takes tiles in pairs).
   for (size_t in : {size_t{2144}, size_t{64}, size_t{32}}) {
-    const size_t out = 37;
+    const size_t out = in == 64 ? 21 : 37;
     const std::vector<uint8_t> q = quantize_for_test(q8_random_matrix(out * in, 0.05f, rng), out, in);
     const std::vector<uint8_t> tiles = tiles_for_test(q, out, in);
     for (size_t rows : {1u, 3u, 5u, 10u}) {
