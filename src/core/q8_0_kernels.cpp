@@ -61,10 +61,6 @@ float float_from_half(uint16_t h) {
   return float_of(sign | ((exponent + 127 - 15) << 23) | (mantissa << 13));
 }
 
-const uint16_t* scales_of(const uint8_t* row, size_t in) {
-  return reinterpret_cast<const uint16_t*>(row + in);
-}
-
 float scale_at(const uint8_t* row, size_t in, size_t block) {
   uint16_t h;
   std::memcpy(&h, row + in + 2 * block, sizeof h);
@@ -112,34 +108,96 @@ void quantize_q8_0_rows(WeightType type, const void* src, size_t r0, size_t r1, 
   }
 }
 
-void Q8Input::quantize(const float* x, size_t n_rows, size_t n_in, size_t ldx) {
+void pack_q8_0_tiles(const uint8_t* rows, size_t out, size_t in, uint8_t* dst) {
+  const size_t blocks = in / kQ8Block, row_bytes = q8_0_row_bytes(in);
+  const size_t tiles = (out + kQ8TileRows - 1) / kQ8TileRows;
+  for (size_t t = 0; t < tiles; ++t) {
+    uint8_t* tile = dst + t * kQ8TileRows * row_bytes;
+    std::memset(tile, 0, kQ8TileRows * row_bytes);
+    uint8_t* scales = tile + blocks * kQ8TileRows * kQ8Block;
+    for (size_t j = 0; j < kQ8TileRows; ++j) {
+      const size_t o = t * kQ8TileRows + j;
+      const uint8_t* row = o < out ? rows + o * row_bytes : nullptr;
+      for (size_t b = 0; b < blocks; ++b) {
+        uint8_t* q = tile + b * kQ8TileRows * kQ8Block;
+        for (size_t i = 0; i < kQ8Block; ++i) {
+          const int v = row ? static_cast<int8_t>(row[b * kQ8Block + i]) : 0;
+          q[(i / 4) * 64 + j * 4 + i % 4] = static_cast<uint8_t>(v + 128);
+        }
+        if (row) std::memcpy(scales + b * 32 + j * 2, row + in + 2 * b, 2);
+      }
+    }
+  }
+}
+
+void quantize_q8_0_tiles(WeightType type, const void* src, size_t out, size_t in, size_t t0,
+                         size_t t1, uint8_t* dst) {
+  const size_t row_bytes = q8_0_row_bytes(in), tile_bytes = kQ8TileRows * row_bytes;
+  std::vector<uint8_t> rows(tile_bytes);
+  for (size_t t = t0; t < t1; ++t) {
+    const size_t r0 = t * kQ8TileRows, r1 = std::min(out, r0 + kQ8TileRows);
+    // quantize_q8_0_rows writes row r at r * row_bytes: shift the source instead
+    const auto* first = static_cast<const uint8_t*>(src) + r0 * in * weight_type_size(type);
+    quantize_q8_0_rows(type, first, 0, r1 - r0, in, rows.data());
+    pack_q8_0_tiles(rows.data(), r1 - r0, in, dst + t * tile_bytes);
+  }
+}
+
+void Q8Input::quantize(const float* x, size_t n_rows, size_t n_in, size_t ldx, ThreadPool* pool) {
   rows = n_rows;
   in = n_in;
   const size_t blocks = in / kQ8Block;
   q.resize(rows * in);
   d.resize(rows * blocks);
-  for (size_t r = 0; r < rows; ++r)
-    for (size_t b = 0; b < blocks; ++b)
-      quantize_block(x + r * ldx + b * kQ8Block, &d[r * blocks + b], &q[r * in + b * kQ8Block]);
+  offset.resize(rows * blocks);
+  auto quantize_rows = [&](size_t r0, size_t r1, int) {
+    for (size_t r = r0; r < r1; ++r)
+      for (size_t b = 0; b < blocks; ++b) {
+        int8_t* qb = &q[r * in + b * kQ8Block];
+        quantize_block(x + r * ldx + b * kQ8Block, &d[r * blocks + b], qb);
+        int32_t sum = 0;
+        for (size_t i = 0; i < kQ8Block; ++i) sum += qb[i];
+        offset[r * blocks + b] = -128 * sum;
+      }
+  };
+  // Splitting pays only for a prompt's many rows.
+  if (pool != nullptr && rows >= 16)
+    pool->parallel_for(rows, quantize_rows);
+  else
+    quantize_rows(0, rows, 0);
 }
 
 namespace kernels {
 
 namespace {
 
+// Tile t's weight bytes of block b (16 rows x 32 inputs, see core/q8_0.h).
+inline const uint8_t* tile_block(const uint8_t* tile, size_t b) {
+  return tile + b * kQ8TileRows * kQ8Block;
+}
+inline const uint16_t* tile_scales(const uint8_t* tile, size_t blocks) {
+  return reinterpret_cast<const uint16_t*>(tile + blocks * kQ8TileRows * kQ8Block);
+}
+
+// The reference: every product of the layout spelled out.
 void dot_rows_scalar(const uint8_t* w, size_t outputs, const Q8Input& x, float* y, size_t ldy) {
-  const size_t in = x.in, blocks = in / kQ8Block, stride = q8_0_row_bytes(in);
+  const size_t in = x.in, blocks = in / kQ8Block, tile_bytes = kQ8TileRows * q8_0_row_bytes(in);
   for (size_t o = 0; o < outputs; ++o) {
-    const uint8_t* row = w + o * stride;
-    const auto* qw = reinterpret_cast<const int8_t*>(row);
+    const uint8_t* tile = w + o / kQ8TileRows * tile_bytes;
+    const size_t j = o % kQ8TileRows;
+    const uint16_t* scales = tile_scales(tile, blocks);
     for (size_t r = 0; r < x.rows; ++r) {
       const int8_t* qx = &x.q[r * in];
       float sum = 0.0f;
       for (size_t b = 0; b < blocks; ++b) {
+        const uint8_t* qw = tile_block(tile, b);
         int32_t s = 0;
-        for (size_t i = b * kQ8Block; i < (b + 1) * kQ8Block; ++i)
-          s += static_cast<int32_t>(qw[i]) * qx[i];
-        sum += static_cast<float>(s) * (scale_at(row, in, b) * x.d[r * blocks + b]);
+        for (size_t i = 0; i < kQ8Block; ++i)
+          s += (static_cast<int32_t>(qw[(i / 4) * 64 + j * 4 + i % 4]) - 128) *
+               qx[b * kQ8Block + i];
+        uint16_t h;
+        std::memcpy(&h, scales + b * kQ8TileRows + j, sizeof h);
+        sum += static_cast<float>(s) * (float_from_half(h) * x.d[r * blocks + b]);
       }
       y[r * ldy + o] = sum;
     }
@@ -148,182 +206,173 @@ void dot_rows_scalar(const uint8_t* w, size_t outputs, const Q8Input& x, float* 
 
 #if defined(__x86_64__)
 
-// Weights stream once, row after row; the hardware prefetcher stops at 4 KiB
+// Weights stream once, tile after tile; the hardware prefetcher stops at 4 KiB
 // pages, so the kernels ask for the bytes this far ahead themselves.
-constexpr size_t kPrefetchBytes = 1024;
+constexpr size_t kPrefetchBytes = 2048;
 
-// ---- AVX2: one block (32 values) per step ----
-// |x| as unsigned times w with x's sign, in 16-bit pair sums (at most
-// 2 * 127 * 127, no saturation), then 32-bit sums: llama.cpp's trick, as
-// AVX2 multiplies only unsigned by signed bytes.
-__attribute__((target("avx2,fma,f16c"))) inline __m256 block_dot_avx2(const int8_t* qw,
-                                                                     const int8_t* qx) {
-  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qw));
-  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qx));
-  const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(w, v));
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-__attribute__((target("avx2,fma,f16c"))) inline float hsum_avx2(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+// ---- AVX2: 8 rows per vector, |x| times w with x's sign (llama.cpp's trick:
+// AVX2 multiplies only unsigned by signed bytes, in saturating 16-bit pairs,
+// which |x| <= 127 and |w| <= 127 keep within range) ----
+__attribute__((target("avx2,fma,f16c"))) void dot_tile_avx2(const uint8_t* tile, size_t n,
+                                                           const Q8Input& x, float* y,
+                                                           size_t ldy) {
+  const size_t in = x.in, blocks = in / kQ8Block;
+  const uint16_t* scales = tile_scales(tile, blocks);
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80)), ones = _mm256_set1_epi16(1);
+  for (size_t r = 0; r < x.rows; ++r) {
+    const int8_t* qx = &x.q[r * in];
+    __m256 acc_lo = _mm256_setzero_ps(), acc_hi = _mm256_setzero_ps();
+    for (size_t b = 0; b < blocks; ++b) {
+      const uint8_t* qw = tile_block(tile, b);
+      __m256i sum_lo = _mm256_setzero_si256(), sum_hi = _mm256_setzero_si256();
+      for (size_t g = 0; g < 8; ++g) {
+        int32_t x4;
+        std::memcpy(&x4, qx + b * kQ8Block + 4 * g, sizeof x4);
+        const __m256i xv = _mm256_set1_epi32(x4), ax = _mm256_abs_epi8(xv);
+        const __m256i w_lo = _mm256_xor_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qw + 64 * g)), flip);
+        const __m256i w_hi = _mm256_xor_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qw + 64 * g + 32)), flip);
+        sum_lo = _mm256_add_epi32(
+            sum_lo, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w_lo, xv)), ones));
+        sum_hi = _mm256_add_epi32(
+            sum_hi, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w_hi, xv)), ones));
+      }
+      const __m256 dx = _mm256_set1_ps(x.d[r * blocks + b]);
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + b * 16));
+      const __m128i h_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + b * 16 + 8));
+      acc_lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_lo), _mm256_mul_ps(_mm256_cvtph_ps(h), dx),
+                               acc_lo);
+      acc_hi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_hi),
+                               _mm256_mul_ps(_mm256_cvtph_ps(h_hi), dx), acc_hi);
+    }
+    float out[16];
+    _mm256_storeu_ps(out, acc_lo);
+    _mm256_storeu_ps(out + 8, acc_hi);
+    std::memcpy(y + r * ldy, out, n * sizeof(float));
+  }
 }
 
 __attribute__((target("avx2,fma,f16c"))) void dot_rows_avx2(const uint8_t* w, size_t outputs,
                                                            const Q8Input& x, float* y,
                                                            size_t ldy) {
-  const size_t in = x.in, blocks = in / kQ8Block, stride = q8_0_row_bytes(in);
-  for (size_t o = 0; o < outputs; ++o) {
-    const uint8_t* row = w + o * stride;
-    const auto* qw = reinterpret_cast<const int8_t*>(row);
-    const uint16_t* dw = scales_of(row, in);
-    for (size_t r = 0; r < x.rows; ++r) {
-      const int8_t* qx = &x.q[r * in];
-      const float* dx = &x.d[r * blocks];
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-      size_t b = 0;
-      for (; b + 2 <= blocks; b += 2) {
-        if (r == 0) _mm_prefetch(reinterpret_cast<const char*>(qw + b * kQ8Block) + kPrefetchBytes,
-                                 _MM_HINT_T0);
-        uint16_t h[2];
-        std::memcpy(h, dw + b, sizeof h);
-        acc0 = _mm256_fmadd_ps(block_dot_avx2(qw + b * kQ8Block, qx + b * kQ8Block),
-                               _mm256_set1_ps(_cvtsh_ss(h[0]) * dx[b]), acc0);
-        acc1 = _mm256_fmadd_ps(block_dot_avx2(qw + (b + 1) * kQ8Block, qx + (b + 1) * kQ8Block),
-                               _mm256_set1_ps(_cvtsh_ss(h[1]) * dx[b + 1]), acc1);
-      }
-      for (; b < blocks; ++b) {
-        uint16_t h;
-        std::memcpy(&h, dw + b, sizeof h);
-        acc0 = _mm256_fmadd_ps(block_dot_avx2(qw + b * kQ8Block, qx + b * kQ8Block),
-                               _mm256_set1_ps(_cvtsh_ss(h) * dx[b]), acc0);
-      }
-      y[r * ldy + o] = hsum_avx2(_mm256_add_ps(acc0, acc1));
-    }
-  }
+  const size_t tile_bytes = kQ8TileRows * q8_0_row_bytes(x.in);
+  for (size_t o = 0; o < outputs; o += kQ8TileRows)
+    dot_tile_avx2(w + o / kQ8TileRows * tile_bytes, std::min(kQ8TileRows, outputs - o), x, y + o,
+                  ldy);
 }
 
-// ---- AVX-512 VNNI: two blocks (64 values) per step ----
-// vpdpbusd multiplies unsigned by signed bytes, so as on AVX2: |x| times w
-// with x's sign. Lanes 0-7 of the 16 int32 sums belong to the first block,
-// 8-15 to the second; the scale products d_w d_x of 16 blocks are computed at
-// once and spread to those lanes with a permute.
+// ---- AVX-512 VNNI: one vpdpbusd = 16 rows x 4 inputs ----
+// The weights are stored as unsigned q + 128 and the inputs are signed, so
+// each block's int32 sums start from the input's -128 * sum(q_x) (Q8Input::offset).
 #define MMFUSE_VNNI_TARGET "avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma"
 
+// R input rows against one tile; two dependency chains per row and block.
 template <int R>
-__attribute__((target(MMFUSE_VNNI_TARGET))) void dot_row_vnni(const uint8_t* row, size_t in,
-                                                            const int8_t* const* qx,
-                                                            const float* const* dx, float* out) {
-  const size_t blocks = in / kQ8Block;
-  const auto* qw = reinterpret_cast<const int8_t*>(row);
-  const uint16_t* dw = scales_of(row, in);
+__attribute__((target(MMFUSE_VNNI_TARGET))) inline void dot_tile_vnni(const uint8_t* tile,
+                                                                    __mmask16 keep,
+                                                                    const Q8Input& x, size_t r0,
+                                                                    float* y, size_t ldy) {
+  const size_t in = x.in, blocks = in / kQ8Block;
+  const uint16_t* scales = tile_scales(tile, blocks);
+  const int8_t* qx[R];
+  const float* dx[R];
+  const int32_t* ox[R];
   __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  const __m512i high_half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  for (size_t b0 = 0; b0 < blocks; b0 += 16) {
-    const size_t n = std::min<size_t>(16, blocks - b0);  // blocks in this group
-    const __mmask16 scale_mask = static_cast<__mmask16>((1u << n) - 1);
-    const __m512 sw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(scale_mask, dw + b0));
-    __m512 s[R];
-    for (int r = 0; r < R; ++r)
-      s[r] = _mm512_mul_ps(sw, _mm512_maskz_loadu_ps(scale_mask, dx[r] + b0));
-    for (size_t p = 0; p < n; p += 2) {
-      const size_t k = (b0 + p) * kQ8Block;
-      _mm_prefetch(reinterpret_cast<const char*>(qw + k) + kPrefetchBytes, _MM_HINT_T0);
-      const __mmask64 bytes = n - p >= 2 ? ~__mmask64{0} : __mmask64{0xffffffffu};
-      const __m512i wv = _mm512_maskz_loadu_epi8(bytes, qw + k);
-      const __m512i idx = _mm512_add_epi32(high_half, _mm512_set1_epi32(static_cast<int>(p)));
-      for (int r = 0; r < R; ++r) {
-        const __m512i xv = _mm512_maskz_loadu_epi8(bytes, qx[r] + k);
-        const __mmask64 negative = _mm512_movepi8_mask(xv);
-        const __m512i signed_w = _mm512_mask_sub_epi8(wv, negative, _mm512_setzero_si512(), wv);
-        const __m512i sums =
-            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(xv), signed_w);
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_permutexvar_ps(idx, s[r]),
-                                 acc[r]);
+  for (int r = 0; r < R; ++r) {
+    qx[r] = &x.q[(r0 + r) * in];
+    dx[r] = &x.d[(r0 + r) * blocks];
+    ox[r] = &x.offset[(r0 + r) * blocks];
+    acc[r] = _mm512_setzero_ps();
+  }
+  for (size_t b = 0; b < blocks; ++b) {
+    const uint8_t* qw = tile_block(tile, b);
+    for (size_t line = 0; line < 512; line += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(qw) + kPrefetchBytes + line, _MM_HINT_T0);
+    __m512i wv[8];
+    for (int g = 0; g < 8; ++g) wv[g] = _mm512_loadu_si512(qw + 64 * g);
+    const __m512 dw = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + b * kQ8TileRows)));
+    for (int r = 0; r < R; ++r) {
+      const int32_t* x4 = reinterpret_cast<const int32_t*>(qx[r] + b * kQ8Block);
+      __m512i even = _mm512_set1_epi32(ox[r][b]), odd = _mm512_setzero_si512();
+      for (int g = 0; g < 8; g += 2) {
+        even = _mm512_dpbusd_epi32(even, wv[g], _mm512_set1_epi32(x4[g]));
+        odd = _mm512_dpbusd_epi32(odd, wv[g + 1], _mm512_set1_epi32(x4[g + 1]));
       }
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(dx[r][b])), acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
+  for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(y + (r0 + r) * ldy, keep, acc[r]);
 }
 
-// One input row against 4 weight rows (decoding one sequence): four weight
-// streams in flight keep more memory requests outstanding, and |x| and its
-// signs are computed once for the four.
-__attribute__((target(MMFUSE_VNNI_TARGET))) void dot_4_outputs_vnni(const uint8_t* w,
-                                                                  size_t stride, size_t in,
-                                                                  const int8_t* qx,
-                                                                  const float* dx, float* out) {
-  const size_t blocks = in / kQ8Block;
-  const int8_t* qw[4];
-  const uint16_t* dw[4];
-  for (int j = 0; j < 4; ++j) {
-    qw[j] = reinterpret_cast<const int8_t*>(w + j * stride);
-    dw[j] = scales_of(w + j * stride, in);
-  }
-  __m512 acc[4];
-  for (int j = 0; j < 4; ++j) acc[j] = _mm512_setzero_ps();
-  const __m512i high_half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  for (size_t b0 = 0; b0 < blocks; b0 += 16) {
-    const size_t n = std::min<size_t>(16, blocks - b0);
-    const __mmask16 scale_mask = static_cast<__mmask16>((1u << n) - 1);
-    const __m512 sx = _mm512_maskz_loadu_ps(scale_mask, dx + b0);
-    __m512 s[4];
-    for (int j = 0; j < 4; ++j)
-      s[j] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(scale_mask, dw[j] + b0)), sx);
-    for (size_t p = 0; p < n; p += 2) {
-      const size_t k = (b0 + p) * kQ8Block;
-      const __mmask64 bytes = n - p >= 2 ? ~__mmask64{0} : __mmask64{0xffffffffu};
-      const __m512i xv = _mm512_maskz_loadu_epi8(bytes, qx + k);
-      const __mmask64 negative = _mm512_movepi8_mask(xv);
-      const __m512i ax = _mm512_abs_epi8(xv);
-      const __m512i idx = _mm512_add_epi32(high_half, _mm512_set1_epi32(static_cast<int>(p)));
-      for (int j = 0; j < 4; ++j) {
-        _mm_prefetch(reinterpret_cast<const char*>(qw[j] + k) + kPrefetchBytes, _MM_HINT_T0);
-        const __m512i wv = _mm512_maskz_loadu_epi8(bytes, qw[j] + k);
-        const __m512i signed_w = _mm512_mask_sub_epi8(wv, negative, _mm512_setzero_si512(), wv);
-        const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, signed_w);
-        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_permutexvar_ps(idx, s[j]),
-                                 acc[j]);
-      }
+// One input row (decoding one sequence) against two tiles: two weight streams
+// in flight keep more memory requests outstanding, and each 4-byte input
+// broadcast feeds both.
+__attribute__((target(MMFUSE_VNNI_TARGET))) inline void dot_tile_pair_vnni(
+    const uint8_t* tile0, const uint8_t* tile1, __mmask16 keep1, const Q8Input& x, float* y) {
+  const size_t in = x.in, blocks = in / kQ8Block;
+  const uint16_t* scales0 = tile_scales(tile0, blocks);
+  const uint16_t* scales1 = tile_scales(tile1, blocks);
+  const int8_t* qx = x.q.data();
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    const uint8_t* qw0 = tile_block(tile0, b);
+    const uint8_t* qw1 = tile_block(tile1, b);
+    for (size_t line = 0; line < 512; line += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(qw0) + kPrefetchBytes + line, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(qw1) + kPrefetchBytes + line, _MM_HINT_T0);
     }
+    const int32_t* x4 = reinterpret_cast<const int32_t*>(qx + b * kQ8Block);
+    const __m512i offset = _mm512_set1_epi32(x.offset[b]);
+    __m512i even0 = offset, odd0 = _mm512_setzero_si512();
+    __m512i even1 = offset, odd1 = _mm512_setzero_si512();
+    for (int g = 0; g < 8; g += 2) {
+      const __m512i xa = _mm512_set1_epi32(x4[g]), xb = _mm512_set1_epi32(x4[g + 1]);
+      even0 = _mm512_dpbusd_epi32(even0, _mm512_loadu_si512(qw0 + 64 * g), xa);
+      even1 = _mm512_dpbusd_epi32(even1, _mm512_loadu_si512(qw1 + 64 * g), xa);
+      odd0 = _mm512_dpbusd_epi32(odd0, _mm512_loadu_si512(qw0 + 64 * g + 64), xb);
+      odd1 = _mm512_dpbusd_epi32(odd1, _mm512_loadu_si512(qw1 + 64 * g + 64), xb);
+    }
+    const __m512 dx = _mm512_set1_ps(x.d[b]);
+    const __m512 dw0 = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales0 + b * kQ8TileRows)));
+    const __m512 dw1 = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales1 + b * kQ8TileRows)));
+    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even0, odd0)),
+                           _mm512_mul_ps(dw0, dx), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even1, odd1)),
+                           _mm512_mul_ps(dw1, dx), acc1);
   }
-  for (int j = 0; j < 4; ++j) out[j] = _mm512_reduce_add_ps(acc[j]);
+  _mm512_storeu_ps(y, acc0);
+  _mm512_mask_storeu_ps(y + kQ8TileRows, keep1, acc1);
 }
 
 __attribute__((target(MMFUSE_VNNI_TARGET))) void dot_rows_vnni(const uint8_t* w, size_t outputs,
                                                              const Q8Input& x, float* y,
                                                              size_t ldy) {
-  const size_t in = x.in, blocks = in / kQ8Block, stride = q8_0_row_bytes(in);
-  const int8_t* qx[4];
-  const float* dx[4];
+  const size_t tile_bytes = kQ8TileRows * q8_0_row_bytes(x.in);
   size_t first = 0;
-  if (x.rows == 1) {
-    float out[4];
-    for (; first + 4 <= outputs; first += 4) {
-      dot_4_outputs_vnni(w + first * stride, stride, in, x.q.data(), x.d.data(), out);
-      for (int j = 0; j < 4; ++j) y[first + j] = out[j];
+  if (x.rows == 1)
+    for (; first + kQ8TileRows < outputs; first += 2 * kQ8TileRows) {
+      const size_t n = std::min(kQ8TileRows, outputs - first - kQ8TileRows);
+      const uint8_t* tile = w + first / kQ8TileRows * tile_bytes;
+      dot_tile_pair_vnni(tile, tile + tile_bytes, static_cast<__mmask16>((1u << n) - 1), x,
+                         y + first);
     }
-  }
-  for (size_t o = first; o < outputs; ++o) {
-    const uint8_t* row = w + o * stride;
+  for (size_t o = first; o < outputs; o += kQ8TileRows) {
+    const uint8_t* tile = w + o / kQ8TileRows * tile_bytes;
+    const size_t n = std::min(kQ8TileRows, outputs - o);
+    const auto keep = static_cast<__mmask16>((1u << n) - 1);
     size_t r = 0;
-    float out[4];
-    for (; r + 4 <= x.rows; r += 4) {
-      for (int j = 0; j < 4; ++j) {
-        qx[j] = &x.q[(r + j) * in];
-        dx[j] = &x.d[(r + j) * blocks];
-      }
-      dot_row_vnni<4>(row, in, qx, dx, out);
-      for (int j = 0; j < 4; ++j) y[(r + j) * ldy + o] = out[j];
-    }
-    for (; r < x.rows; ++r) {
-      qx[0] = &x.q[r * in];
-      dx[0] = &x.d[r * blocks];
-      dot_row_vnni<1>(row, in, qx, dx, out);
-      y[r * ldy + o] = out[0];
+    // A prompt's rows go 4 at a time through a tile that stays in cache.
+    for (; r + 4 <= x.rows; r += 4) dot_tile_vnni<4>(tile, keep, x, r, y + o, ldy);
+    switch (x.rows - r) {
+      case 3: dot_tile_vnni<3>(tile, keep, x, r, y + o, ldy); break;
+      case 2: dot_tile_vnni<2>(tile, keep, x, r, y + o, ldy); break;
+      case 1: dot_tile_vnni<1>(tile, keep, x, r, y + o, ldy); break;
+      default: break;
     }
   }
 }
@@ -385,6 +434,21 @@ void dequantize_q8_0_row(const uint8_t* row, size_t in, float* out) {
     const float d = scale_at(row, in, b);
     for (size_t i = b * kQ8Block; i < (b + 1) * kQ8Block; ++i)
       out[i] = d * static_cast<float>(q[i]);
+  }
+}
+
+void dequantize_q8_0_tiled_row(const uint8_t* tiles, size_t row, size_t in, float* out) {
+  const size_t blocks = in / kQ8Block, j = row % kQ8TileRows;
+  const uint8_t* tile = tiles + row / kQ8TileRows * kQ8TileRows * q8_0_row_bytes(in);
+  const uint16_t* scales = tile_scales(tile, blocks);
+  for (size_t b = 0; b < blocks; ++b) {
+    uint16_t h;
+    std::memcpy(&h, scales + b * kQ8TileRows + j, sizeof h);
+    const float d = float_from_half(h);
+    const uint8_t* qw = tile_block(tile, b);
+    for (size_t i = 0; i < kQ8Block; ++i)
+      out[b * kQ8Block + i] =
+          d * static_cast<float>(static_cast<int>(qw[(i / 4) * 64 + j * 4 + i % 4]) - 128);
   }
 }
 

@@ -25,6 +25,10 @@ struct ThreadPool::Impl {
   void parallel_for(size_t n, const std::function<void(size_t, size_t, int)>& fn);
   void worker_loop(int index);
   void run_job(int index);
+  bool enter_loop(unsigned long loop);
+
+  static constexpr uint64_t kClosed = uint64_t{1} << 31;
+  static constexpr uint64_t kInsideMask = kClosed - 1;
 
   std::vector<std::thread> workers;
   // Held for a whole loop: callers on other threads wait their turn, so one
@@ -42,7 +46,13 @@ struct ThreadPool::Impl {
   // microseconds apart at most, and a futex wake-up costs tens of them.
   // (Spinning without a bound was measured 10-30% slower whenever anything
   // else shares the cores.)
-  std::atomic<size_t> pending{0};
+  //
+  // A worker joins a loop only while it is open: `entry` holds the loop's
+  // number (high 32 bits), a closed flag and how many workers are inside.
+  // The caller closes the loop once every chunk is claimed and waits only for
+  // the workers inside, not for one that has not woken yet (on a loaded
+  // machine that wake-up can take a scheduler tick, ~100 us or more, per loop).
+  std::atomic<uint64_t> entry{0};
   std::atomic<unsigned long> generation{0};
   std::atomic<bool> stop{false};
   std::exception_ptr error;
@@ -124,6 +134,14 @@ void ThreadPool::Impl::run_job(int index) {
   }
 }
 
+bool ThreadPool::Impl::enter_loop(unsigned long loop) {
+  uint64_t e = entry.load();
+  for (;;) {
+    if ((e >> 32) != (loop & 0xffffffffu) || (e & kClosed) != 0) return false;
+    if (entry.compare_exchange_weak(e, e + 1)) return true;
+  }
+}
+
 void ThreadPool::Impl::worker_loop(int index) {
   t_pool = this;
   t_worker = index;
@@ -136,8 +154,10 @@ void ThreadPool::Impl::worker_loop(int index) {
     }
     if (stop.load()) return;
     seen = generation.load(std::memory_order_acquire);
+    if (!enter_loop(seen)) continue;  // closed already: the caller did the work
     run_job(index);
-    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    const uint64_t before = entry.fetch_sub(1);
+    if ((before & kInsideMask) == 1 && (before & kClosed) != 0) {
       std::lock_guard<std::mutex> lock(mutex);
       done.notify_one();
     }
@@ -163,15 +183,20 @@ void ThreadPool::Impl::parallel_for(size_t n, const std::function<void(size_t, s
     job_n = n;
     job_chunks = chunks;
     next_chunk.store(0);
-    pending.store(workers.size());
     error = nullptr;
-    generation.fetch_add(1, std::memory_order_release);
+    const unsigned long loop = generation.load() + 1;
+    entry.store(static_cast<uint64_t>(loop & 0xffffffffu) << 32);  // open, nobody inside
+    generation.store(loop, std::memory_order_release);
   }
   wake.notify_all();
   run_job(0);
-  spin_until([&] { return pending.load(std::memory_order_acquire) == 0; });
-  std::unique_lock<std::mutex> lock(mutex);
-  done.wait(lock, [&] { return pending.load() == 0; });
+  // Every chunk is claimed: late workers stay out, those inside finish theirs.
+  const auto inside = [&] { return (entry.load() & kInsideMask) != 0; };
+  if ((entry.fetch_or(kClosed) & kInsideMask) != 0 && !spin_until([&] { return !inside(); })) {
+    std::unique_lock<std::mutex> lock(mutex);
+    done.wait(lock, [&] { return !inside(); });
+  }
+  std::lock_guard<std::mutex> lock(mutex);
   job = nullptr;
   if (error) std::rethrow_exception(std::exchange(error, nullptr));
 }

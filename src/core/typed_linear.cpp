@@ -23,7 +23,7 @@ constexpr size_t kRunsPerCore = 4;
 constexpr size_t kGemmBlock = 256;
 
 // y[rows, n0:n1] (+)= x W[n0:n1]^T + b for one block of one product; q8_0
-// weights take the input quantised once per call (xq).
+// weights take the input quantised once per call (xq), n0 on a tile boundary.
 void dot_block(const float* x, const Q8Input& xq, size_t rows, const TypedProduct& p, size_t n0,
                size_t n1, bool accumulate) {
   const TypedLinear& lin = *p.lin;
@@ -48,14 +48,16 @@ void dot_block(const float* x, const Q8Input& xq, size_t rows, const TypedProduc
       for (size_t n = n0; n < n1; ++n) p.y[r * out + n] += lin.bias[n];
 }
 
-// Few rows: every block of every product is one task, all in one pool call.
+// Few rows (or q8_0 weights, whose int8 kernel also serves a prompt: each
+// 16-row tile stays in cache while every row passes): every block of every
+// product is one task, all in one pool call.
 void stream_products(ThreadPool& pool, const float* x, size_t rows,
                      const TypedProduct* products, size_t count, bool accumulate) {
   Q8Input xq;  // every product has the same input
   for (size_t i = 0; i < count; ++i)
     if (products[i].lin->type == WeightType::q8_0) {
       xq.quantize(x, rows, static_cast<size_t>(products[i].lin->in),
-                  static_cast<size_t>(products[i].lin->in));
+                  static_cast<size_t>(products[i].lin->in), &pool);
       break;
     }
   std::vector<std::pair<size_t, size_t>> tasks;  // (product, first output)
@@ -99,7 +101,7 @@ size_t typed_row_bytes(WeightType type, size_t in) {
 void typed_row(WeightType type, const void* table, size_t row, size_t dim, float* out) {
   const auto* src = static_cast<const uint8_t*>(table) + row * typed_row_bytes(type, dim);
   if (type == WeightType::q8_0)
-    kernels::dequantize_q8_0_row(src, dim, out);
+    kernels::dequantize_q8_0_tiled_row(static_cast<const uint8_t*>(table), row, dim, out);
   else
     kernels::widen(type, src, dim, out);
 }
@@ -109,7 +111,7 @@ void typed_linears(ThreadPool& pool, const float* x, size_t rows,
   if (rows == 0 || products.size() == 0) return;
   for (const TypedProduct& p : products)
     MMFUSE_ASSERT(p.lin->weight != nullptr && p.lin->in == products.begin()->lin->in);
-  if (rows > kMaxDotRows) {
+  if (rows > kMaxDotRows && products.begin()->lin->type != WeightType::q8_0) {
     for (const TypedProduct& p : products) typed_linear(pool, x, rows, *p.lin, p.y);
     return;
   }
@@ -132,7 +134,7 @@ void typed_linear(ThreadPool& pool, const float* x, size_t rows, const TypedLine
       for (size_t n = n0; n < n1; ++n) y[r * out + n] += lin.bias[n];
   };
 
-  if (rows <= kMaxDotRows) {
+  if (rows <= kMaxDotRows || lin.type == WeightType::q8_0) {
     const TypedProduct product{&lin, y};
     stream_products(pool, x, rows, &product, 1, accumulate);
     return;
@@ -144,12 +146,7 @@ void typed_linear(ThreadPool& pool, const float* x, size_t rows, const TypedLine
     for (size_t b = b0; b < b1; ++b) {
       const size_t n0 = b * kGemmBlock, n1 = std::min(out, n0 + kGemmBlock);
       const float* block = reinterpret_cast<const float*>(w + n0 * row_bytes);
-      if (lin.type == WeightType::q8_0) {
-        widened.resize((n1 - n0) * in);
-        for (size_t n = n0; n < n1; ++n)
-          kernels::dequantize_q8_0_row(w + n * row_bytes, in, &widened[(n - n0) * in]);
-        block = widened.data();
-      } else if (lin.type != WeightType::f32) {
+      if (lin.type != WeightType::f32) {
         widened.resize((n1 - n0) * in);
         kernels::widen(lin.type, w + n0 * row_bytes, widened.size(), widened.data());
         block = widened.data();

@@ -191,14 +191,16 @@ TypedLinear WeightStore::typed_linear(const std::string& module, int in, int out
   if (it == quantized_.end()) {
     if (!arena_) arena_ = std::make_unique<HugePageArena>();
     const size_t rows = static_cast<size_t>(out), cols = static_cast<size_t>(in);
-    uint8_t* q = arena_->allocate(rows * q8_0_row_bytes(cols));
-    auto quantize = [&](size_t r0, size_t r1, int) {
-      quantize_q8_0_rows(w.type, w.data, r0, r1, cols, q);
+    // Tiles of 16 rows (core/q8_0.h), quantised in parallel tile by tile.
+    uint8_t* q = arena_->allocate(q8_0_tiles_bytes(rows, cols));
+    auto quantize = [&](size_t t0, size_t t1, int) {
+      quantize_q8_0_tiles(w.type, w.data, rows, cols, t0, t1, q);
     };
+    const size_t tiles = (rows + kQ8TileRows - 1) / kQ8TileRows;
     if (quantize_pool_)
-      quantize_pool_->parallel_for(rows, quantize);
+      quantize_pool_->parallel_for(tiles, quantize);
     else
-      quantize(0, rows, 0);
+      quantize(0, tiles, 0);
     // The stored copy is not read again: its mapped pages can go.
     if (!converted_.count(name) && !files_[owner_.at(name)].private_copy()) {
       const TensorInfo& t = info(name);
