@@ -94,23 +94,41 @@ std::vector<float> greedy_coreset(ThreadPool& pool, const std::vector<float>& x,
 
 // One standardised row per good photo of a photo-level statistic vector.
 void fit_photo_rows(const std::vector<const PatchGrid*>& grids, std::vector<float> PatchGrid::*field,
-                    std::vector<float>& mean, std::vector<float>& inv_scale, std::vector<float>& bank) {
+                    PhotoBank& out) {
   PatchGrid rows;
   rows.dim = static_cast<int>((grids[0]->*field).size());
   rows.rows = static_cast<int>(grids.size());
   rows.cols = 1;
   for (const PatchGrid* g : grids) rows.values.insert(rows.values.end(), (g->*field).begin(), (g->*field).end());
-  standardisation({&rows}, rows.dim, mean, inv_scale);
-  bank.resize(rows.values.size());
+  standardisation({&rows}, rows.dim, out.mean, out.inv_scale);
+  out.bank.resize(rows.values.size());
   for (size_t i = 0; i < rows.values.size(); ++i)
-    bank[i] = (rows.values[i] - mean[i % rows.dim]) * inv_scale[i % rows.dim];
+    out.bank[i] = (rows.values[i] - out.mean[i % rows.dim]) * out.inv_scale[i % rows.dim];
+}
+
+// The bank's tensors, named PREFIX_bank, PREFIX_mean and PREFIX_inv_scale.
+void append_photo_bank(std::vector<TensorToWrite>& tensors, const std::string& prefix, const PhotoBank& b) {
+  const int64_t d = static_cast<int64_t>(b.mean.size());
+  tensors.push_back({prefix + "_bank", DType::F32, {static_cast<int64_t>(b.bank.size()) / d, d}, as_bytes(b.bank)});
+  tensors.push_back({prefix + "_mean", DType::F32, {d}, as_bytes(b.mean)});
+  tensors.push_back({prefix + "_inv_scale", DType::F32, {d}, as_bytes(b.inv_scale)});
+}
+
+void load_photo_bank(WeightStore& store, const std::string& prefix, int64_t photos, int64_t d, PhotoBank& b) {
+  const float* bank = store.f32(prefix + "_bank", {photos, d});
+  const float* mean = store.f32(prefix + "_mean", {d});
+  const float* inv = store.f32(prefix + "_inv_scale", {d});
+  b.bank.assign(bank, bank + static_cast<size_t>(photos * d));
+  b.mean.assign(mean, mean + d);
+  b.inv_scale.assign(inv, inv + d);
 }
 
 // Log squared distance of a photo's standardised statistics to the nearest
 // good photo's (distances between whole photos spread over orders of magnitude).
-double nearest_photo_log_distance(const std::vector<float>& x, const std::vector<float>& mean,
-                                  const std::vector<float>& inv_scale, const std::vector<float>& bank,
-                                  const char* what) {
+double nearest_photo_log_distance(const std::vector<float>& x, const PhotoBank& b, const char* what) {
+  const std::vector<float>& mean = b.mean;
+  const std::vector<float>& inv_scale = b.inv_scale;
+  const std::vector<float>& bank = b.bank;
   const size_t d = mean.size();
   MMFUSE_CHECK(d > 0 && x.size() == d, bad_input,
                std::string("image score: ") + what + " of size " + std::to_string(x.size()) +
@@ -181,9 +199,9 @@ ImageAnomalyModel ImageAnomalyBuilder::build(ThreadPool& pool, const std::vector
   }
   // One row per good photo, standardised like the patches.
   if (config.photo_statistics)
-    fit_photo_rows(chosen, &PatchGrid::statistics, m.stats_mean_, m.stats_inv_scale_, m.stats_bank_);
+    fit_photo_rows(chosen, &PatchGrid::statistics, m.stats_);
   if (config.structure_statistics)
-    fit_photo_rows(chosen, &PatchGrid::structure, m.structure_mean_, m.structure_inv_scale_, m.structure_bank_);
+    fit_photo_rows(chosen, &PatchGrid::structure, m.structure_);
   m.bank_ = greedy_coreset(pool, x, dim, static_cast<size_t>(config.bank_size), rng);
   const size_t rows = m.bank_.size() / dim;
   m.bank_norms_.resize(rows);
@@ -266,12 +284,11 @@ AnomalyMap ImageAnomalyModel::score(const PatchGrid& grid) const {
 }
 
 double ImageAnomalyModel::photo_term(const PatchGrid& grid) const {
-  return nearest_photo_log_distance(grid.statistics, stats_mean_, stats_inv_scale_, stats_bank_, "photo statistics");
+  return nearest_photo_log_distance(grid.statistics, stats_, "photo statistics");
 }
 
 double ImageAnomalyModel::structure_term(const PatchGrid& grid) const {
-  return nearest_photo_log_distance(grid.structure, structure_mean_, structure_inv_scale_, structure_bank_,
-                                    "structure statistics");
+  return nearest_photo_log_distance(grid.structure, structure_, "structure statistics");
 }
 
 AnomalyMap ImageAnomalyModel::combine(AnomalyMap map, double photo, double structure) const {
@@ -439,19 +456,8 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
     std::vector<TensorToWrite> tensors = {{"bank", DType::F32, {rows, dim_}, as_bytes(bank_)},
                                           {"mean", DType::F32, {dim_}, as_bytes(mean_)},
                                           {"inv_scale", DType::F32, {dim_}, as_bytes(inv_scale_)}};
-    if (config_.photo_statistics) {
-      const int64_t sd = static_cast<int64_t>(stats_mean_.size());
-      tensors.push_back({"stats_bank", DType::F32, {static_cast<int64_t>(stats_bank_.size()) / sd, sd}, as_bytes(stats_bank_)});
-      tensors.push_back({"stats_mean", DType::F32, {sd}, as_bytes(stats_mean_)});
-      tensors.push_back({"stats_inv_scale", DType::F32, {sd}, as_bytes(stats_inv_scale_)});
-    }
-    if (config_.structure_statistics) {
-      const int64_t sd = static_cast<int64_t>(structure_mean_.size());
-      tensors.push_back({"structure_bank", DType::F32, {static_cast<int64_t>(structure_bank_.size()) / sd, sd},
-                         as_bytes(structure_bank_)});
-      tensors.push_back({"structure_mean", DType::F32, {sd}, as_bytes(structure_mean_)});
-      tensors.push_back({"structure_inv_scale", DType::F32, {sd}, as_bytes(structure_inv_scale_)});
-    }
+    if (config_.photo_statistics) append_photo_bank(tensors, "stats", stats_);
+    if (config_.structure_statistics) append_photo_bank(tensors, "structure", structure_);
     write_safetensors(tmp / kWeightsFile, tensors);
     std::ifstream in(tmp / kWeightsFile, std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -548,24 +554,10 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
     MMFUSE_CHECK(m.patch_spread_ > 0 && m.photo_spread_ > 0 && m.structure_spread_ > 0, bad_input,
                  where + ": terms spreads must be positive");
   }
-  if (m.config_.structure_statistics) {
-    const int sd = TextureFeatureConfig::structure_dim();
-    const float* sb = store->f32("structure_bank", {photos, sd});
-    const float* sm = store->f32("structure_mean", {sd});
-    const float* si = store->f32("structure_inv_scale", {sd});
-    m.structure_bank_.assign(sb, sb + static_cast<size_t>(photos) * sd);
-    m.structure_mean_.assign(sm, sm + sd);
-    m.structure_inv_scale_.assign(si, si + sd);
-  }
-  if (m.config_.photo_statistics) {
-    const int sd = m.config_.features.statistics_dim();
-    const float* sb = store->f32("stats_bank", {photos, sd});
-    const float* sm = store->f32("stats_mean", {sd});
-    const float* si = store->f32("stats_inv_scale", {sd});
-    m.stats_bank_.assign(sb, sb + static_cast<size_t>(photos) * sd);
-    m.stats_mean_.assign(sm, sm + sd);
-    m.stats_inv_scale_.assign(si, si + sd);
-  }
+  if (m.config_.structure_statistics)
+    load_photo_bank(*store, "structure", photos, TextureFeatureConfig::structure_dim(), m.structure_);
+  if (m.config_.photo_statistics)
+    load_photo_bank(*store, "stats", photos, m.config_.features.statistics_dim(), m.stats_);
   for (float v : m.bank_) MMFUSE_CHECK(std::isfinite(v), bad_input, weights.string() + ": non-finite bank");
   m.bank_norms_.resize(rows);
   for (int r = 0; r < rows; ++r) {

@@ -64,6 +64,12 @@ struct ImageCalibration {
   std::vector<double> held_out_scores;  // one per good photo
 };
 
+// One standardised row per good photo of a photo-level statistic vector (the
+// photo and structure terms: distance to the nearest good photo).
+struct PhotoBank {
+  std::vector<float> mean, inv_scale, bank;
+};
+
 class ImageAnomalyModel {
  public:
   // 2: settings gained top_k and subtract_median (a version-1 folder is read
@@ -107,10 +113,8 @@ class ImageAnomalyModel {
   std::vector<float> mean_, inv_scale_;  // feature standardisation
   std::vector<float> bank_;              // bank_rows * dim, standardised
   std::vector<float> bank_norms_;        // squared norms of the bank rows
-  // Photo statistics of the good photos, standardised (photo_statistics).
-  std::vector<float> stats_mean_, stats_inv_scale_, stats_bank_;
-  // The same for the structure statistics (structure_statistics).
-  std::vector<float> structure_mean_, structure_inv_scale_, structure_bank_;
+  PhotoBank stats_;      // photo statistics (photo_statistics)
+  PhotoBank structure_;  // structure statistics (structure_statistics)
   // Centre and spread of the terms over held-out good photos.
   double patch_centre_ = 0.0, patch_spread_ = 1.0, photo_centre_ = 0.0, photo_spread_ = 1.0;
   double structure_centre_ = 0.0, structure_spread_ = 1.0;
