@@ -229,6 +229,13 @@ void WeightStore::save_packed_cache() {
   if (packed_cache_ != nullptr) packed_cache_->save();
 }
 
+void WeightStore::verify_packed_cache(ThreadPool& pool, const std::function<void()>& alongside) {
+  if (packed_cache_ != nullptr)
+    packed_cache_->verify_all(pool, alongside);
+  else
+    alongside();
+}
+
 void WeightStore::release(const std::string& name) const {
   const TensorInfo& t = info(name);
   if (t.dtype != DType::F32) return;  // converted copies are not in the map

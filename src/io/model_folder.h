@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -107,6 +108,10 @@ class WeightStore {
   void enable_packed_cache(const PackedCacheSettings& settings);
   PackedWeightCache* packed_cache() { return packed_cache_.get(); }
   void save_packed_cache();
+  // Runs `alongside` (say, reading the tokenizer) while the cache file's
+  // checksums, if there is one, are verified over `pool`'s threads
+  // (PackedWeightCache::verify_all); without a cache file just runs it.
+  void verify_packed_cache(ThreadPool& pool, const std::function<void()>& alongside);
 
  private:
   std::vector<SafetensorsFile> files_;

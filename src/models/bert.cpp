@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "io/packed_weight_cache.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -280,13 +279,11 @@ std::unique_ptr<BertModel> BertModel::load(const fs::path& dir, std::shared_ptr<
   WeightStore& store = *m->store_;
   store.set_linear_precision(precision);
   store.enable_packed_cache();  // a second load maps the packed layers (io/packed_weight_cache.h)
-  // With a cache file, its checksums are verified over the pool's threads
+  // The packed cache's checksums are verified over the pool's threads
   // while one of them reads the tokenizer.
-  if (PackedWeightCache* cache = store.packed_cache()) {
-    cache->verify_all(*m->pool_, [&] {
-      m->tokenizer_ = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_folder(dir));
-    });
-  }
+  store.verify_packed_cache(*m->pool_, [&] {
+    m->tokenizer_ = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_folder(dir));
+  });
   // BertModel checkpoints name tensors "embeddings.*"; task heads (BertForMaskedLM, ...)
   // "bert.embeddings.*".
   std::string prefix;
@@ -295,8 +292,6 @@ std::unique_ptr<BertModel> BertModel::load(const fs::path& dir, std::shared_ptr<
     prefix = "bert.";
   m->encoder_ = std::make_unique<BertEncoder>(store, m->config_, prefix,
                                               store.has(prefix + "pooler.dense.weight"));
-  if (m->tokenizer_ == nullptr)
-    m->tokenizer_ = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_folder(dir));
   MMFUSE_CHECK(m->tokenizer_->vocab_size() <= static_cast<size_t>(m->config_.vocab_size), bad_input,
                (dir / "vocab.txt").string() + ": " + std::to_string(m->tokenizer_->vocab_size()) +
                    " tokens, more than config vocab_size " + std::to_string(m->config_.vocab_size));

@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "io/packed_weight_cache.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -53,13 +52,11 @@ std::unique_ptr<ChineseClipModel> ChineseClipModel::load(const fs::path& dir,
   // raw pixels) and the projections stay float32.
   store.set_linear_precision(precision);
   store.enable_packed_cache();  // a second load maps the packed layers (io/packed_weight_cache.h)
-  // With a cache file, its checksums are verified over the pool's threads
+  // The packed cache's checksums are verified over the pool's threads
   // while one of them reads the tokenizer.
-  if (PackedWeightCache* cache = store.packed_cache()) {
-    cache->verify_all(*m->pool_, [&] {
-      m->tokenizer_ = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_folder(dir));
-    });
-  }
+  store.verify_packed_cache(*m->pool_, [&] {
+    m->tokenizer_ = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_folder(dir));
+  });
   // ChineseCLIPModel builds its text model without the pooler.
   m->text_ =
       std::make_unique<BertEncoder>(store, m->config_.text, "text_model.", /*with_pooler=*/false);
@@ -69,8 +66,6 @@ std::unique_ptr<ChineseClipModel> ChineseClipModel::load(const fs::path& dir,
   m->visual_projection_ = load_linear_exact(store, "visual_projection", m->config_.vision.hidden_size,
                                       m->config_.projection_dim, false);
   m->logit_scale_ = std::exp(*store.f32("logit_scale", {}));
-  if (m->tokenizer_ == nullptr)
-    m->tokenizer_ = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_folder(dir));
   MMFUSE_CHECK(m->tokenizer_->vocab_size() <= static_cast<size_t>(m->config_.text.vocab_size),
                bad_input,
                (dir / "vocab.txt").string() + ": " + std::to_string(m->tokenizer_->vocab_size()) +

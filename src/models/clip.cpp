@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "io/packed_weight_cache.h"
 #include "mmfuse/error.h"
 
 namespace mmfuse {
@@ -51,13 +50,11 @@ std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<
   // raw pixels) and the projections stay float32.
   store.set_linear_precision(precision);
   store.enable_packed_cache();  // a second load maps the packed layers (io/packed_weight_cache.h)
-  // With a cache file, its checksums are verified over the pool's threads
+  // The packed cache's checksums are verified over the pool's threads
   // while one of them reads the tokenizer (its files take ~0.1 s to parse).
-  if (PackedWeightCache* cache = store.packed_cache()) {
-    cache->verify_all(*m->pool_, [&] {
-      m->tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_folder(dir));
-    });
-  }
+  store.verify_packed_cache(*m->pool_, [&] {
+    m->tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_folder(dir));
+  });
   m->text_ = std::make_unique<ClipTextTower>(store, m->config_.text, "text_model");
   m->vision_ = std::make_unique<ClipVisionTower>(store, m->config_.vision, "vision_model");
   m->text_projection_ = load_linear_exact(store, "text_projection", m->config_.text.hidden_size,
@@ -65,8 +62,6 @@ std::unique_ptr<ClipModel> ClipModel::load(const fs::path& dir, std::shared_ptr<
   m->visual_projection_ = load_linear_exact(store, "visual_projection", m->config_.vision.hidden_size,
                                       m->config_.projection_dim, false);
   m->logit_scale_ = std::exp(*store.f32("logit_scale", {}));
-  if (m->tokenizer_ == nullptr)
-    m->tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_folder(dir));
   m->image_processor_ = load_image_processor(dir, m->config_.vision.image_size);
   m->store_->save_packed_cache();
   return m;
