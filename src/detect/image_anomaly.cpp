@@ -147,6 +147,112 @@ double nearest_photo_log_distance(const std::vector<float>& x, const PhotoBank& 
   return std::log(std::max(best, 1e-9));
 }
 
+// PaDiM's per-position Gaussian over the photo-aligned descriptors of `grids`.
+PositionGaussian fit_position_gaussian(ThreadPool& pool, const std::vector<const PatchGrid*>& grids,
+                                       int neighbourhood, float shrinkage) {
+  PositionGaussian pg;
+  pg.grid = grids[0]->aligned_grid;
+  pg.dim = grids[0]->dim;
+  const int d = pg.dim;
+  const size_t cells = static_cast<size_t>(pg.grid) * pg.grid, n = grids.size();
+  // Standardisation over every aligned cell of every photo.
+  std::vector<double> sum(d, 0.0), sq(d, 0.0);
+  for (const PatchGrid* g : grids)
+    for (size_t i = 0; i < g->aligned.size(); ++i) sum[i % d] += g->aligned[i];
+  const double count = static_cast<double>(cells * n);
+  pg.mean.resize(d);
+  for (int j = 0; j < d; ++j) pg.mean[j] = static_cast<float>(sum[j] / count);
+  for (const PatchGrid* g : grids)
+    for (size_t i = 0; i < g->aligned.size(); ++i) {
+      const double v = g->aligned[i] - pg.mean[i % d];
+      sq[i % d] += v * v;
+    }
+  pg.inv_scale.resize(d);
+  for (int j = 0; j < d; ++j) pg.inv_scale[j] = static_cast<float>(1.0 / (std::sqrt(sq[j] / count) + 1e-6));
+  // Per cell: mean and (biased) covariance over the photos.
+  const size_t dd = static_cast<size_t>(d) * d;
+  pg.centre.assign(cells * d, 0.0f);
+  std::vector<double> cov(cells * dd, 0.0);
+  pool.parallel_for(cells, [&](size_t begin, size_t end, int) {
+    std::vector<double> z(n * d), mu(d);
+    for (size_t c = begin; c < end; ++c) {
+      std::fill(mu.begin(), mu.end(), 0.0);
+      for (size_t k = 0; k < n; ++k)
+        for (int j = 0; j < d; ++j) {
+          z[k * d + j] = (grids[k]->aligned[c * d + j] - pg.mean[j]) * pg.inv_scale[j];
+          mu[j] += z[k * d + j];
+        }
+      for (int j = 0; j < d; ++j) mu[j] /= static_cast<double>(n);
+      double* out = cov.data() + c * dd;
+      for (size_t k = 0; k < n; ++k)
+        for (int a = 0; a < d; ++a) {
+          const double da = z[k * d + a] - mu[a];
+          for (int b = 0; b < d; ++b) out[a * d + b] += da * (z[k * d + b] - mu[b]);
+        }
+      for (size_t i = 0; i < dd; ++i) out[i] /= static_cast<double>(n);
+      for (int j = 0; j < d; ++j) pg.centre[c * d + j] = static_cast<float>(mu[j]);
+    }
+  });
+  // Covariance pooled over the (2 r + 1)^2 neighbouring cells (edges
+  // replicated), shrunk towards tr / d * I, inverted.
+  pg.precision.assign(cells * dd, 0.0f);
+  const int r = std::max(0, neighbourhood), side = pg.grid;
+  pool.parallel_for(cells, [&](size_t begin, size_t end, int) {
+    cv::Mat pooled(d, d, CV_64F), inv;
+    for (size_t c = begin; c < end; ++c) {
+      const int y = static_cast<int>(c) / side, x = static_cast<int>(c) % side;
+      pooled.setTo(cv::Scalar(0));
+      double* p = pooled.ptr<double>(0);
+      for (int dy = -r; dy <= r; ++dy)
+        for (int dx = -r; dx <= r; ++dx) {
+          const int yy = std::clamp(y + dy, 0, side - 1), xx = std::clamp(x + dx, 0, side - 1);
+          const double* q = cov.data() + (static_cast<size_t>(yy) * side + xx) * dd;
+          for (size_t i = 0; i < dd; ++i) p[i] += q[i];
+        }
+      const double k = static_cast<double>((2 * r + 1) * (2 * r + 1));
+      double trace = 0.0;
+      for (int j = 0; j < d; ++j) trace += p[j * d + j] / k;
+      const double target = std::max(trace / d, 1e-6);
+      for (size_t i = 0; i < dd; ++i) p[i] *= (1.0 - shrinkage) / k;
+      for (int j = 0; j < d; ++j) p[j * d + j] += shrinkage * target;
+      cv::invert(pooled, inv, cv::DECOMP_CHOLESKY);
+      const double* iv = inv.ptr<double>(0);
+      for (size_t i = 0; i < dd; ++i) pg.precision[c * dd + i] = static_cast<float>(iv[i]);
+    }
+  });
+  return pg;
+}
+
+// Bilinear value of a side x side map at fractional cell coordinates (y, x),
+// clamped at the edges.
+float bilinear(const std::vector<float>& m, int side, double y, double x) {
+  y = std::clamp(y, 0.0, static_cast<double>(side - 1));
+  x = std::clamp(x, 0.0, static_cast<double>(side - 1));
+  const int y0 = static_cast<int>(y), x0 = static_cast<int>(x);
+  const int y1 = std::min(y0 + 1, side - 1), x1 = std::min(x0 + 1, side - 1);
+  const double fy = y - y0, fx = x - x0;
+  auto at = [&](int yy, int xx) { return static_cast<double>(m[static_cast<size_t>(yy) * side + xx]); };
+  return static_cast<float>((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) +
+                            fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)));
+}
+
+// Median shift (subtract_median) and the mean of the top_k cells.
+double shift_and_top(std::vector<float>& cells, bool subtract_median, int top_k) {
+  std::vector<float> sorted = cells;
+  std::sort(sorted.begin(), sorted.end());
+  if (subtract_median) {
+    // Per-photo normalisation: the median cell is the photo's own "normal".
+    const float median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                           : 0.5f * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+    for (float& v : cells) v -= median;
+    for (float& v : sorted) v -= median;
+  }
+  const size_t k = std::min<size_t>(static_cast<size_t>(std::max(1, top_k)), sorted.size());
+  double top = 0.0;
+  for (size_t i = sorted.size() - k; i < sorted.size(); ++i) top += sorted[i];
+  return top / static_cast<double>(k);
+}
+
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   const double pos = q * static_cast<double>(v.size() - 1);
@@ -178,6 +284,14 @@ ImageAnomalyModel ImageAnomalyBuilder::build(ThreadPool& pool, const std::vector
   m.config_ = config;
   m.dim_ = dim;
   m.training_images_ = idx.size();
+  if (config.position_gaussian)
+    m.position_ = fit_position_gaussian(pool, chosen, config.position_neighbourhood, config.position_shrinkage);
+  // One row per good photo, standardised like the patches.
+  if (config.photo_statistics)
+    fit_photo_rows(chosen, &PatchGrid::statistics, m.stats_);
+  if (config.structure_statistics)
+    fit_photo_rows(chosen, &PatchGrid::structure, m.structure_);
+  if (!config.patch_knn) return m;
   standardisation(chosen, dim, m.mean_, m.inv_scale_);
   // Candidates: every patch, or a seeded random subset of them.
   std::mt19937_64 rng(seed);
@@ -197,11 +311,6 @@ ImageAnomalyModel ImageAnomalyBuilder::build(ThreadPool& pool, const std::vector
     for (int j = 0; j < dim; ++j) x[k * dim + j] = (p[j] - m.mean_[j]) * m.inv_scale_[j];
     ++k;
   }
-  // One row per good photo, standardised like the patches.
-  if (config.photo_statistics)
-    fit_photo_rows(chosen, &PatchGrid::statistics, m.stats_);
-  if (config.structure_statistics)
-    fit_photo_rows(chosen, &PatchGrid::structure, m.structure_);
   m.bank_ = greedy_coreset(pool, x, dim, static_cast<size_t>(config.bank_size), rng);
   const size_t rows = m.bank_.size() / dim;
   m.bank_norms_.resize(rows);
@@ -221,11 +330,18 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
   MMFUSE_CHECK(config.bank_size > 0 && config.coreset_candidates >= config.bank_size &&
                    config.folds >= 2 && config.false_alarm_rate > 0 && config.false_alarm_rate < 1,
                bad_input, "image fit: invalid settings");
+  MMFUSE_CHECK(config.patch_knn || config.position_gaussian || config.photo_statistics || config.structure_statistics,
+               bad_input, "image fit: no term is switched on");
+  MMFUSE_CHECK(config.position_shrinkage > 0 && config.position_shrinkage <= 1 && config.position_neighbourhood >= 0,
+               bad_input, "image fit: position_shrinkage must lie in (0, 1], position_neighbourhood >= 0");
   for (const auto& g : good)
     MMFUSE_CHECK(g.dim == good[0].dim && g.count() > 0 && g.statistics.size() == good[0].statistics.size() &&
                      g.structure.size() == good[0].structure.size() &&
                      (!config.photo_statistics || !g.statistics.empty()) &&
-                     (!config.structure_statistics || !g.structure.empty()),
+                     (!config.structure_statistics || !g.structure.empty()) &&
+                     g.aligned_grid == good[0].aligned_grid &&
+                     g.aligned.size() == static_cast<size_t>(g.aligned_grid) * g.aligned_grid * g.dim &&
+                     (!config.position_gaussian || g.aligned_grid > 0),
                  bad_input, "image fit: photos have descriptors of different sizes");
   // Threshold: k-fold over photos (seeded shuffle), each held-out photo scored
   // by a model of the other folds.
@@ -233,14 +349,16 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
   std::vector<size_t> perm(good.size());
   std::iota(perm.begin(), perm.end(), size_t{0});
   std::shuffle(perm.begin(), perm.end(), std::mt19937_64(config.seed));
-  std::vector<double> held_patch(good.size(), 0.0), held_photo(good.size(), 0.0), held_structure(good.size(), 0.0);
+  std::vector<double> held_patch(good.size(), 0.0), held_photo(good.size(), 0.0), held_structure(good.size(), 0.0),
+      held_position(good.size(), 0.0);
   for (int f = 0; f < folds; ++f) {
     std::vector<size_t> train, test;
     for (size_t i = 0; i < perm.size(); ++i) (static_cast<int>(i % folds) == f ? test : train).push_back(perm[i]);
     const ImageAnomalyModel fm = ImageAnomalyBuilder::build(pool, good, train, config, config.seed + 1 + f);
     pool.parallel_tasks(test.size(), [&](size_t t, int) {
       const PatchGrid& g = good[test[t]];
-      held_patch[test[t]] = fm.patch_map(g).score;
+      if (config.patch_knn) held_patch[test[t]] = fm.patch_map(g).score;
+      if (config.position_gaussian) held_position[test[t]] = fm.position_map(g).score;
       if (config.photo_statistics) held_photo[test[t]] = fm.photo_term(g);
       if (config.structure_statistics) held_structure[test[t]] = fm.structure_term(g);
     });
@@ -259,11 +377,13 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
       for (double x : v) sq += (x - mean) * (x - mean);
       spread = std::max(std::sqrt(sq / static_cast<double>(v.size())), 1e-6);
     };
-    centre_spread(held_patch, m.patch_centre_, m.patch_spread_);
+    if (config.patch_knn) centre_spread(held_patch, m.patch_centre_, m.patch_spread_);
+    if (config.position_gaussian) centre_spread(held_position, m.position_centre_, m.position_spread_);
     if (config.photo_statistics) centre_spread(held_photo, m.photo_centre_, m.photo_spread_);
     if (config.structure_statistics) centre_spread(held_structure, m.structure_centre_, m.structure_spread_);
     for (size_t i = 0; i < held.size(); ++i) {
-      held[i] = (held_patch[i] - m.patch_centre_) / m.patch_spread_;
+      held[i] = config.patch_knn ? (held_patch[i] - m.patch_centre_) / m.patch_spread_ : 0.0;
+      if (config.position_gaussian) held[i] += (held_position[i] - m.position_centre_) / m.position_spread_;
       if (config.photo_statistics) held[i] += (held_photo[i] - m.photo_centre_) / m.photo_spread_;
       if (config.structure_statistics) held[i] += (held_structure[i] - m.structure_centre_) / m.structure_spread_;
     }
@@ -277,9 +397,12 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
 }
 
 AnomalyMap ImageAnomalyModel::score(const PatchGrid& grid) const {
-  AnomalyMap map = patch_map(grid);
-  if (!has_photo_terms()) return map;
-  return combine(std::move(map), config_.photo_statistics ? photo_term(grid) : 0.0,
+  if (!has_photo_terms()) return patch_map(grid);
+  AnomalyMap patch, position;
+  if (config_.patch_knn) patch = patch_map(grid);
+  if (config_.position_gaussian) position = position_map(grid);
+  return combine(grid, config_.patch_knn ? &patch : nullptr, config_.position_gaussian ? &position : nullptr,
+                 config_.photo_statistics ? photo_term(grid) : 0.0,
                  config_.structure_statistics ? structure_term(grid) : 0.0);
 }
 
@@ -291,12 +414,69 @@ double ImageAnomalyModel::structure_term(const PatchGrid& grid) const {
   return nearest_photo_log_distance(grid.structure, structure_, "structure statistics");
 }
 
-AnomalyMap ImageAnomalyModel::combine(AnomalyMap map, double photo, double structure) const {
+AnomalyMap ImageAnomalyModel::combine(const PatchGrid& grid, const AnomalyMap* patch, const AnomalyMap* position,
+                                       double photo, double structure) const {
   double p = 0.0;
   if (config_.photo_statistics) p += (photo - photo_centre_) / photo_spread_;
   if (config_.structure_statistics) p += (structure - structure_centre_) / structure_spread_;
-  for (float& v : map.cells) v = static_cast<float>((v - patch_centre_) / patch_spread_ + p);
-  map.score = (map.score - patch_centre_) / patch_spread_ + p;
+  // The map is on the photo's stride grid (the heat-map's cells).
+  AnomalyMap map;
+  map.rows = grid.rows;
+  map.cols = grid.cols;
+  map.stride = config_.features.stride;
+  map.cells.assign(grid.count(), static_cast<float>(p));
+  map.score = p;
+  if (patch) {
+    for (size_t i = 0; i < map.cells.size(); ++i)
+      map.cells[i] += static_cast<float>((patch->cells[i] - patch_centre_) / patch_spread_);
+    map.score += (patch->score - patch_centre_) / patch_spread_;
+  }
+  if (position) {
+    // Aligned cell j spans the photo's [j, j + 1) * width / side; the stride
+    // grid's cell c is centred on pixel c * stride + stride / 2 of the
+    // cols * stride pixels it covers.
+    const int side = position->rows;
+    const double sy = static_cast<double>(side) / (static_cast<double>(map.rows) * map.stride);
+    const double sx = static_cast<double>(side) / (static_cast<double>(map.cols) * map.stride);
+    for (int r = 0; r < map.rows; ++r)
+      for (int c = 0; c < map.cols; ++c) {
+        const double y = (r * map.stride + map.stride / 2 + 0.5) * sy - 0.5;
+        const double x = (c * map.stride + map.stride / 2 + 0.5) * sx - 0.5;
+        const float v = bilinear(position->cells, side, y, x);
+        map.cells[static_cast<size_t>(r) * map.cols + c] +=
+            static_cast<float>((v - position_centre_) / position_spread_);
+      }
+    map.score += (position->score - position_centre_) / position_spread_;
+  }
+  return map;
+}
+
+AnomalyMap ImageAnomalyModel::position_map(const PatchGrid& grid) const {
+  const PositionGaussian& pg = position_;
+  const int d = pg.dim;
+  MMFUSE_CHECK(grid.dim == d && grid.aligned_grid == pg.grid &&
+                   grid.aligned.size() == static_cast<size_t>(pg.grid) * pg.grid * d,
+               bad_input,
+               "image score: photo-aligned descriptors of " + std::to_string(grid.aligned_grid) + " cells a side" +
+                   " differ from the model's " + std::to_string(pg.grid));
+  const size_t cells = static_cast<size_t>(pg.grid) * pg.grid, dd = static_cast<size_t>(d) * d;
+  AnomalyMap map;
+  map.rows = map.cols = pg.grid;
+  map.cells.resize(cells);
+  std::vector<float> z(d);
+  for (size_t c = 0; c < cells; ++c) {
+    for (int j = 0; j < d; ++j)
+      z[j] = (grid.aligned[c * d + j] - pg.mean[j]) * pg.inv_scale[j] - pg.centre[c * d + j];
+    const float* prec = pg.precision.data() + c * dd;
+    double m = 0.0;
+    for (int a = 0; a < d; ++a) {
+      float row = 0.0f;
+      for (int b = 0; b < d; ++b) row += prec[a * d + b] * z[b];
+      m += static_cast<double>(row) * z[a];
+    }
+    map.cells[c] = static_cast<float>(std::sqrt(std::max(m, 0.0)));
+  }
+  map.score = shift_and_top(map.cells, config_.subtract_median, config_.top_k);
   return map;
 }
 
@@ -337,19 +517,7 @@ AnomalyMap ImageAnomalyModel::patch_map(const PatchGrid& grid) const {
   } else {
     map.cells = std::move(nearest);
   }
-  std::vector<float> sorted = map.cells;
-  std::sort(sorted.begin(), sorted.end());
-  if (config_.subtract_median) {
-    // Per-photo normalisation: the median cell is the photo's own "normal".
-    const float median = sorted.size() % 2 ? sorted[sorted.size() / 2]
-                                           : 0.5f * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
-    for (float& v : map.cells) v -= median;
-    for (float& v : sorted) v -= median;
-  }
-  const size_t k = std::min<size_t>(static_cast<size_t>(std::max(1, config_.top_k)), sorted.size());
-  double top = 0.0;
-  for (size_t i = sorted.size() - k; i < sorted.size(); ++i) top += sorted[i];
-  map.score = top / static_cast<double>(k);
+  map.score = shift_and_top(map.cells, config_.subtract_median, config_.top_k);
   return map;
 }
 
@@ -393,7 +561,11 @@ std::string heatmap_png(const AnomalyMap& map, int width, int height, double thr
 }
 
 nlohmann::json image_anomaly_config_to_json(const ImageAnomalyConfig& c) {
-  return {{"features", {{"kind", "gaussian_jet"}, {"sigmas", c.features.sigmas}, {"stride", c.features.stride}}},
+  return {{"features",
+           {{"kind", "gaussian_jet"},
+            {"sigmas", c.features.sigmas},
+            {"stride", c.features.stride},
+            {"position_grid", c.features.position_grid}}},
           {"bank_size", c.bank_size},
           {"coreset_candidates", c.coreset_candidates},
           {"smooth", c.smooth},
@@ -401,6 +573,10 @@ nlohmann::json image_anomaly_config_to_json(const ImageAnomalyConfig& c) {
           {"subtract_median", c.subtract_median},
           {"photo_statistics", c.photo_statistics},
           {"structure_statistics", c.structure_statistics},
+          {"patch_knn", c.patch_knn},
+          {"position_gaussian", c.position_gaussian},
+          {"position_neighbourhood", c.position_neighbourhood},
+          {"position_shrinkage", c.position_shrinkage},
           {"false_alarm_rate", c.false_alarm_rate},
           {"folds", c.folds},
           {"seed", c.seed}};
@@ -423,6 +599,11 @@ ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const
     c.features.sigmas.push_back(s.get<float>());
   }
   c.features.stride = ff.positive("stride", c.features.stride);
+  // Folders before format 5 have no photo-aligned grid.
+  const int64_t position_grid = ff.integer("position_grid", 0);
+  MMFUSE_CHECK(position_grid >= 0 && position_grid <= 1024, bad_input,
+               where + ": features.position_grid must lie in 0..1024");
+  c.features.position_grid = static_cast<int>(position_grid);
   c.bank_size = f.positive("bank_size", c.bank_size);
   c.coreset_candidates = f.positive("coreset_candidates", c.coreset_candidates);
   c.smooth = static_cast<float>(f.number("smooth", c.smooth));
@@ -437,6 +618,20 @@ ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const
   MMFUSE_CHECK(!j.contains("structure_statistics") || j["structure_statistics"].is_boolean(), bad_input,
                where + ": structure_statistics must be true or false");
   c.structure_statistics = j.value("structure_statistics", c.structure_statistics);
+  for (const char* key : {"patch_knn", "position_gaussian"})
+    MMFUSE_CHECK(!j.contains(key) || j[key].is_boolean(), bad_input,
+                 where + ": " + key + " must be true or false");
+  c.patch_knn = j.value("patch_knn", c.patch_knn);
+  c.position_gaussian = j.value("position_gaussian", c.position_gaussian);
+  const int64_t neighbourhood = f.integer("position_neighbourhood", c.position_neighbourhood);
+  MMFUSE_CHECK(neighbourhood >= 0 && neighbourhood <= 64, bad_input,
+               where + ": position_neighbourhood must lie in 0..64");
+  c.position_neighbourhood = static_cast<int>(neighbourhood);
+  c.position_shrinkage = static_cast<float>(f.number("position_shrinkage", c.position_shrinkage));
+  MMFUSE_CHECK(c.position_shrinkage > 0 && c.position_shrinkage <= 1, bad_input,
+               where + ": position_shrinkage must lie in (0, 1]");
+  MMFUSE_CHECK(!c.position_gaussian || c.features.position_grid > 0, bad_input,
+               where + ": position_gaussian needs features.position_grid > 0");
   c.false_alarm_rate = f.number("false_alarm_rate", c.false_alarm_rate);
   c.folds = f.positive("folds", c.folds);
   c.seed = static_cast<uint64_t>(std::max<int64_t>(0, f.integer("seed", 0)));
@@ -444,7 +639,7 @@ ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const
 }
 
 void ImageAnomalyModel::save(const fs::path& dir) const {
-  MMFUSE_CHECK(!bank_.empty(), internal, "image model: nothing fitted");
+  MMFUSE_CHECK(training_images_ > 0, internal, "image model: nothing fitted");
   const fs::path target = fs::absolute(dir);
   const fs::path tmp = target.string() + ".tmp-write";
   std::error_code ec;
@@ -453,9 +648,19 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
                tmp.string() + ": cannot create the folder: " + ec.message());
   try {
     const int64_t rows = static_cast<int64_t>(bank_rows());
-    std::vector<TensorToWrite> tensors = {{"bank", DType::F32, {rows, dim_}, as_bytes(bank_)},
-                                          {"mean", DType::F32, {dim_}, as_bytes(mean_)},
-                                          {"inv_scale", DType::F32, {dim_}, as_bytes(inv_scale_)}};
+    std::vector<TensorToWrite> tensors;
+    if (config_.patch_knn) {
+      tensors.push_back({"bank", DType::F32, {rows, dim_}, as_bytes(bank_)});
+      tensors.push_back({"mean", DType::F32, {dim_}, as_bytes(mean_)});
+      tensors.push_back({"inv_scale", DType::F32, {dim_}, as_bytes(inv_scale_)});
+    }
+    if (config_.position_gaussian) {
+      const int64_t cells = static_cast<int64_t>(position_.grid) * position_.grid, d = position_.dim;
+      tensors.push_back({"position_mean", DType::F32, {d}, as_bytes(position_.mean)});
+      tensors.push_back({"position_inv_scale", DType::F32, {d}, as_bytes(position_.inv_scale)});
+      tensors.push_back({"position_centre", DType::F32, {cells, d}, as_bytes(position_.centre)});
+      tensors.push_back({"position_precision", DType::F32, {cells, d, d}, as_bytes(position_.precision)});
+    }
     if (config_.photo_statistics) append_photo_bank(tensors, "stats", stats_);
     if (config_.structure_statistics) append_photo_bank(tensors, "structure", structure_);
     write_safetensors(tmp / kWeightsFile, tensors);
@@ -470,7 +675,8 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
               {"threshold", threshold_},
               {"terms", {{"patch_centre", patch_centre_}, {"patch_spread", patch_spread_},
                          {"photo_centre", photo_centre_}, {"photo_spread", photo_spread_},
-                         {"structure_centre", structure_centre_}, {"structure_spread", structure_spread_}}},
+                         {"structure_centre", structure_centre_}, {"structure_spread", structure_spread_},
+                         {"position_centre", position_centre_}, {"position_spread", position_spread_}}},
               {"training_images", training_images_},
               {"settings", config},
               {"manifest", {{kWeightsFile, {{"bytes", bytes.size()}, {"sha256", sha256_hex(bytes.data(), bytes.size())}}}}}};
@@ -509,6 +715,12 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
   }
   if (version <= 2) settings["photo_statistics"] = false;  // no photo term before version 3
   if (version <= 3) settings["structure_statistics"] = false;  // no structure term before version 4
+  if (version <= 4) {
+    // Before version 5: the k-NN term always, no position term.
+    settings["patch_knn"] = true;
+    settings["position_gaussian"] = false;
+    if (settings.contains("features") && settings["features"].is_object()) settings["features"]["position_grid"] = 0;
+  }
   if (settings.contains("features") && is_backbone_features_json(settings["features"])) {
     m.source_ = backbone_features_from_json(settings["features"], where + ": settings.features");
     settings["features"] = image_anomaly_config_to_json(ImageAnomalyConfig{})["features"];  // unused
@@ -518,7 +730,7 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
   m.dim_ = f.positive("dim", 0);
   MMFUSE_CHECK(m.dim_ == (m.source_ ? m.source_->dim() : m.config_.features.dim()), bad_input,
                where + ": dim does not match the feature settings");
-  const int rows = f.positive("bank_rows", 0);
+  const int rows = m.config_.patch_knn ? f.positive("bank_rows", 0) : 0;
   MMFUSE_CHECK(f.has("threshold"), bad_input, where + ": field \"threshold\" is missing");
   m.threshold_ = f.number("threshold", 0.0);
   m.training_images_ = static_cast<size_t>(std::max<int64_t>(0, f.integer("training_images", 0)));
@@ -535,12 +747,30 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
                  weights.string() + ": does not match the SHA-256 in " + where);
   }
   const auto store = WeightStore::open_folder(dir);
-  const float* bank = store->f32("bank", {rows, m.dim_});
-  const float* mean = store->f32("mean", {m.dim_});
-  const float* inv = store->f32("inv_scale", {m.dim_});
-  m.bank_.assign(bank, bank + static_cast<size_t>(rows) * m.dim_);
-  m.mean_.assign(mean, mean + m.dim_);
-  m.inv_scale_.assign(inv, inv + m.dim_);
+  if (m.config_.patch_knn) {
+    const float* bank = store->f32("bank", {rows, m.dim_});
+    const float* mean = store->f32("mean", {m.dim_});
+    const float* inv = store->f32("inv_scale", {m.dim_});
+    m.bank_.assign(bank, bank + static_cast<size_t>(rows) * m.dim_);
+    m.mean_.assign(mean, mean + m.dim_);
+    m.inv_scale_.assign(inv, inv + m.dim_);
+  }
+  if (m.config_.position_gaussian) {
+    PositionGaussian& pg = m.position_;
+    pg.grid = m.config_.features.position_grid;
+    pg.dim = m.dim_;
+    const int64_t cells = static_cast<int64_t>(pg.grid) * pg.grid, d = pg.dim;
+    const float* mean = store->f32("position_mean", {d});
+    const float* inv = store->f32("position_inv_scale", {d});
+    const float* centre = store->f32("position_centre", {cells, d});
+    const float* precision = store->f32("position_precision", {cells, d, d});
+    pg.mean.assign(mean, mean + d);
+    pg.inv_scale.assign(inv, inv + d);
+    pg.centre.assign(centre, centre + cells * d);
+    pg.precision.assign(precision, precision + cells * d * d);
+    for (float v : pg.precision)
+      MMFUSE_CHECK(std::isfinite(v), bad_input, weights.string() + ": non-finite position_precision");
+  }
   const int photos = static_cast<int>(std::max<int64_t>(1, f.integer("training_images", 0)));
   if (m.has_photo_terms()) {
     MMFUSE_CHECK(j.contains("terms") && j["terms"].is_object(), bad_input, where + ": field \"terms\" is missing");
@@ -551,7 +781,10 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
     m.photo_spread_ = tf.number("photo_spread", 1.0);
     m.structure_centre_ = tf.number("structure_centre", 0.0);
     m.structure_spread_ = tf.number("structure_spread", 1.0);
-    MMFUSE_CHECK(m.patch_spread_ > 0 && m.photo_spread_ > 0 && m.structure_spread_ > 0, bad_input,
+    m.position_centre_ = tf.number("position_centre", 0.0);
+    m.position_spread_ = tf.number("position_spread", 1.0);
+    MMFUSE_CHECK(m.patch_spread_ > 0 && m.photo_spread_ > 0 && m.structure_spread_ > 0 && m.position_spread_ > 0,
+                 bad_input,
                  where + ": terms spreads must be positive");
   }
   if (m.config_.structure_statistics)

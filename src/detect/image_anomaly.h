@@ -38,12 +38,26 @@ struct ImageAnomalyConfig {
   int top_k = 3;
   bool subtract_median = true;
   // Add a photo-level term: log squared distance from the photo's texture
-  // statistics to the nearest good photo's. Both terms are put in units of
+  // statistics to the nearest good photo's. The terms are put in units of
   // their spread over held-out good photos and summed (map cells included).
-  bool photo_statistics = true;
+  // Off by default since format 5 (it lowered the sum with the position term).
+  bool photo_statistics = false;
   // A third term of the same kind over the structure-tensor coherence
   // percentiles (PatchGrid::structure): how streaky the photo is.
   bool structure_statistics = true;
+  // The patch k-NN term above (the memory bank). Off by default since format
+  // 5: the position term below measured better, and adding the k-NN term to
+  // it lowered the dev-half AUROC (docs/image_anomaly.md).
+  bool patch_knn = false;
+  // PaDiM's per-position Gaussian over the photo-aligned grid
+  // (PatchGrid::aligned, features.position_grid cells a side): per cell a mean
+  // and a covariance pooled over the (2 n + 1)^2 neighbouring cells
+  // (position_neighbourhood n), shrunk towards a scaled identity by
+  // position_shrinkage (few good photos); the cell's anomaly is its
+  // Mahalanobis distance, the term the top_k cells less the median.
+  bool position_gaussian = true;
+  int position_neighbourhood = 1;
+  float position_shrinkage = 0.3f;
   double false_alarm_rate = 0.05;  // of good photos, sets the threshold
   int folds = 5;
   uint64_t seed = 0;
@@ -70,13 +84,24 @@ struct PhotoBank {
   std::vector<float> mean, inv_scale, bank;
 };
 
+// The position term's model: descriptors standardised over all aligned cells
+// of the good photos, then per cell a mean and an inverse covariance.
+struct PositionGaussian {
+  int grid = 0, dim = 0;
+  std::vector<float> mean, inv_scale;  // dim
+  std::vector<float> centre;           // grid^2 * dim, standardised units
+  std::vector<float> precision;        // grid^2 * dim * dim
+};
+
 class ImageAnomalyModel {
  public:
   // 2: settings gained top_k and subtract_median (a version-1 folder is read
   // with top_k 1 and no median shift, the scoring it was fitted with).
   // 3: photo-level statistics term (version 2 is read without it).
   // 4: structure (coherence) statistics term (version 3 is read without it).
-  static constexpr int kFormatVersion = 4;
+  // 5: per-position Gaussian term and the patch_knn switch (versions 1-4 are
+  // read with the k-NN term and without the position term).
+  static constexpr int kFormatVersion = 5;
 
   // Fits the bank on all photos and sets the threshold from k-fold held-out
   // scores. Throws Error(bad_input) for fewer than 2 photos or ones whose
@@ -115,15 +140,24 @@ class ImageAnomalyModel {
   std::vector<float> bank_norms_;        // squared norms of the bank rows
   PhotoBank stats_;      // photo statistics (photo_statistics)
   PhotoBank structure_;  // structure statistics (structure_statistics)
+  PositionGaussian position_;  // position term (position_gaussian)
   // Centre and spread of the terms over held-out good photos.
   double patch_centre_ = 0.0, patch_spread_ = 1.0, photo_centre_ = 0.0, photo_spread_ = 1.0;
   double structure_centre_ = 0.0, structure_spread_ = 1.0;
-  bool has_photo_terms() const { return config_.photo_statistics || config_.structure_statistics; }
+  double position_centre_ = 0.0, position_spread_ = 1.0;
+  // Terms in spread units are summed when more than the k-NN term is on.
+  bool has_photo_terms() const {
+    return config_.photo_statistics || config_.structure_statistics || config_.position_gaussian;
+  }
   // The map before the terms are combined, and the photo-level terms alone.
   AnomalyMap patch_map(const PatchGrid& grid) const;
   double photo_term(const PatchGrid& grid) const;
   double structure_term(const PatchGrid& grid) const;
-  AnomalyMap combine(AnomalyMap map, double photo, double structure) const;
+  // The position term's map on the photo-aligned grid (median shifted when
+  // subtract_median) and its score.
+  AnomalyMap position_map(const PatchGrid& grid) const;
+  AnomalyMap combine(const PatchGrid& grid, const AnomalyMap* patch, const AnomalyMap* position, double photo,
+                     double structure) const;
   double threshold_ = 0.0;
   size_t training_images_ = 0;
   std::shared_ptr<const PatchFeatureSource> source_;  // null: texture descriptors

@@ -88,6 +88,12 @@ class AnomalyDefectDetector : public DefectDetector {
     // good photos its spread is tiny and a local defect saturates the heat-map the
     // plant draws its defect boxes from, so the plant keeps the v3 terms.
     settings.structure_statistics = false;
+    // Likewise the plant keeps the k-NN term rather than format 5's position
+    // term: a handful of good photos gives a per-cell covariance little to go on.
+    settings.patch_knn = true;
+    settings.photo_statistics = true;
+    settings.position_gaussian = false;
+    settings.features.position_grid = 0;
     std::shared_ptr<const PatchFeatureSource> source;
     if (!config.backbone.empty()) {
       source = open_backbone_features(config.backbone);

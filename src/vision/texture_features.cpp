@@ -78,29 +78,51 @@ PatchGrid texture_features(const Image& image, const TextureFeatureConfig& confi
     }
     ++channel;
   };
+  // Photo-aligned grid: each response area-averaged over G x G cells.
+  const int pg = std::max(0, config.position_grid);
+  grid.aligned_grid = pg;
+  grid.aligned.assign(static_cast<size_t>(pg) * pg * static_cast<size_t>(grid.dim), 0.0f);
+  int aligned_channel = 0;
+  cv::Mat area;
+  auto align = [&](const cv::Mat& m, float scale) {
+    if (pg == 0) return;
+    cv::resize(m, area, cv::Size(pg, pg), 0, 0, cv::INTER_AREA);
+    for (int r = 0; r < pg; ++r) {
+      const float* row = area.ptr<float>(r);
+      float* out = grid.aligned.data() + static_cast<size_t>(r) * pg * grid.dim + aligned_channel;
+      for (int c = 0; c < pg; ++c) out[static_cast<size_t>(c) * grid.dim] = scale * row[c];
+    }
+    ++aligned_channel;
+  };
   for (float sigma : config.sigmas) {
     // Reflected borders (OpenCV's default BORDER_REFLECT_101) for all filters.
     cv::GaussianBlur(x, g, cv::Size(0, 0), sigma, sigma);
     sample(g, 1.0f);
+    align(g, 1.0f);
     stats(g, 1.0f);
     // Sobel 3x3 sums 8 (first) / 4 (second derivative) times the central
     // difference; multiplying by sigma^order makes responses scale-normalised.
     cv::Sobel(g, d, CV_32F, 1, 0, 3);
     sample(d, sigma / 8.0f);
+    align(d, sigma / 8.0f);
     stats(d, sigma / 8.0f);
     // Local gradient energy (|d/dx| over ~8 px): how unevenly the streaks run.
     cv::GaussianBlur(cv::abs(d) * (sigma / 8.0f), energy, cv::Size(0, 0), 8.0, 8.0);
     cv::Sobel(g, d, CV_32F, 0, 1, 3);
     sample(d, sigma / 8.0f);
+    align(d, sigma / 8.0f);
     stats(d, sigma / 8.0f);
     cv::Sobel(g, d, CV_32F, 2, 0, 3);
     sample(d, sigma * sigma / 4.0f);
+    align(d, sigma * sigma / 4.0f);
     stats(d, sigma * sigma / 4.0f);
     cv::Sobel(g, d, CV_32F, 0, 2, 3);
     sample(d, sigma * sigma / 4.0f);
+    align(d, sigma * sigma / 4.0f);
     stats(d, sigma * sigma / 4.0f);
     cv::Sobel(g, d, CV_32F, 1, 1, 3);
     sample(d, sigma * sigma / 4.0f);
+    align(d, sigma * sigma / 4.0f);
     stats(d, sigma * sigma / 4.0f);
     percentiles(energy, 1.0f, {1, 50, 99}, grid.statistics);
   }

@@ -16,6 +16,11 @@ namespace mmfuse {
 struct TextureFeatureConfig {
   std::vector<float> sigmas = {1.0f, 2.0f, 4.0f, 8.0f};  // Gaussian scales in pixels
   int stride = 8;                                       // grid step in pixels
+  // Side of the photo-aligned grid (PatchGrid::aligned): the full-resolution
+  // jet responses averaged over position_grid x position_grid cells spanning
+  // the whole photo, whatever its size -- the tile face fills the frame, so
+  // cell (i, j) sees the same part of every tile. 0: not computed.
+  int position_grid = 40;
   int dim() const { return static_cast<int>(sigmas.size()) * 6; }
   // Photo-level statistics: per scale, 7 percentiles of each of the 6
   // full-resolution filter responses + 3 of the local gradient energy.
@@ -44,6 +49,10 @@ struct PatchGrid {
   std::vector<float> statistics;
   // Structure-tensor coherence percentiles (TextureFeatureConfig::structure_dim).
   std::vector<float> structure;
+  // Photo-aligned descriptors: aligned_grid^2 cells (row-major) of dim numbers,
+  // each the mean of the jet responses over that cell's share of the photo.
+  int aligned_grid = 0;
+  std::vector<float> aligned;
 };
 
 // Grey levels (ITU-R 601 luma) as float, width * height.

@@ -46,10 +46,11 @@ check "image fit runs" $?
 $PY - "$TMP/fit.json" "$TMP/model" <<'PYEOF'
 import json, os, sys
 d = json.load(open(sys.argv[1]))
-assert d["model_type"] == "image_patchcore" and d["images"] == 8 and d["bank_rows"] == 512, d
+assert d["model_type"] == "image_patchcore" and d["images"] == 8 and d["bank_rows"] == 0, d
 assert d["threshold"] > 0 and d["calibration"]["folds"] == 5, d
 c = json.load(open(os.path.join(sys.argv[2], "config.json")))
-assert c["model_type"] == "image_patchcore" and c["format_version"] == 4 and c["settings"]["top_k"] == 3 and c["settings"]["photo_statistics"] is True and c["settings"]["structure_statistics"] is True and c["threshold"] == d["threshold"]
+assert c["model_type"] == "image_patchcore" and c["format_version"] == 5 and c["settings"]["top_k"] == 3 and c["settings"]["photo_statistics"] is False and c["settings"]["structure_statistics"] is True and c["threshold"] == d["threshold"]
+assert c["settings"]["position_gaussian"] is True and c["settings"]["patch_knn"] is False and c["settings"]["features"]["position_grid"] == 40, c["settings"]
 assert "model.safetensors" in c["manifest"]
 assert sorted(os.listdir(sys.argv[2])) == ["config.json", "model.safetensors"]
 assert not os.path.exists(sys.argv[2] + ".tmp-write")
@@ -89,7 +90,7 @@ expect_error "corrupt photo to score" "corrupt.png" "$MMFUSE" image detect --mod
 expect_error "missing photo" "nope.png" "$MMFUSE" image detect --model "$TMP/model" --image "$TMP/nope.png"
 $PY - "$TMP/model/config.json" <<'PYEOF'
 import json, sys
-c = json.load(open(sys.argv[1])); c["format_version"] = 5; json.dump(c, open(sys.argv[1], "w"))
+c = json.load(open(sys.argv[1])); c["format_version"] = 6; json.dump(c, open(sys.argv[1], "w"))
 PYEOF
 expect_error "model of another version" "config.json" "$MMFUSE" image detect --model "$TMP/model" --image "$TMP/test/scratch.png"
 expect_error "not a model folder" "config.json" "$MMFUSE" image detect --model "$TMP/empty" --image "$TMP/test/scratch.png"

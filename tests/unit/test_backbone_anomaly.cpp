@@ -90,6 +90,8 @@ TEST(BackboneFeatures, ModelRecordsTheBackboneAndRefusesAChangedOne) {
   config.folds = 2;
   config.photo_statistics = false;  // terms of the texture descriptors only
   config.structure_statistics = false;
+  config.patch_knn = true;  // the backbone's patches in the memory bank
+  config.position_gaussian = false;
   ThreadPool pool(1);
   ImageAnomalyModel model = ImageAnomalyModel::fit(pool, grids, config);
   model.set_feature_source(source);

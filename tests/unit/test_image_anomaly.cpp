@@ -57,11 +57,24 @@ Image with_scratch(Image img) {
   return img;
 }
 
+// The format-4 terms (patch k-NN + photo + structure statistics), small.
 ImageAnomalyConfig small_config() {
   ImageAnomalyConfig c;
   c.features.stride = 4;
+  c.features.position_grid = 0;
   c.bank_size = 512;
   c.coreset_candidates = 2048;
+  c.patch_knn = true;
+  c.photo_statistics = true;
+  c.position_gaussian = false;
+  return c;
+}
+
+// The format-5 defaults (position Gaussian + structure term) on a smaller grid.
+ImageAnomalyConfig position_config() {
+  ImageAnomalyConfig c;
+  c.features.stride = 4;
+  c.features.position_grid = 16;
   return c;
 }
 
@@ -237,7 +250,7 @@ TEST(ImageAnomaly, VersionThreeFolderScoresWithoutTheStructureTerm) {
   {
     std::ifstream in(dir / "config.json");
     nlohmann::json j = nlohmann::json::parse(in);
-    EXPECT_EQ(j["format_version"], 4);
+    EXPECT_EQ(j["format_version"], ImageAnomalyModel::kFormatVersion);
     j["format_version"] = 3;
     j["settings"].erase("structure_statistics");
     j["terms"].erase("structure_centre");
@@ -248,6 +261,89 @@ TEST(ImageAnomaly, VersionThreeFolderScoresWithoutTheStructureTerm) {
   EXPECT_FALSE(back.config().structure_statistics);
   EXPECT_TRUE(back.config().photo_statistics);
   EXPECT_EQ(back.score(probe).score, v3.score(probe).score);
+  fs::remove_all(dir.parent_path());
+}
+
+// Format 5's default: the per-position Gaussian (PaDiM) over the photo-aligned
+// grid plus the structure term. A scratch scores above clean photos, the map
+// peaks on it, and the model round-trips without a memory bank.
+TEST(ImageAnomaly, PositionTermFindsTheScratchAndRoundTrips) {
+  const ImageAnomalyConfig cfg = position_config();
+  EXPECT_FALSE(cfg.patch_knn);
+  EXPECT_TRUE(cfg.position_gaussian);
+  std::vector<PatchGrid> good;
+  for (uint64_t s = 0; s < 8; ++s) good.push_back(texture_features(streaks(s), cfg.features));
+  ASSERT_EQ(good[0].aligned_grid, 16);
+  ASSERT_EQ(good[0].aligned.size(), 16u * 16u * 24u);
+  const ImageAnomalyModel m = ImageAnomalyModel::fit(test::pool(), good, cfg);
+  EXPECT_EQ(m.bank_rows(), 0u);
+  double clean_max = 0.0;
+  for (uint64_t s = 100; s < 106; ++s) clean_max = std::max(clean_max, m.score_image(streaks(s)).score);
+  const AnomalyMap scratched = m.score_image(with_scratch(streaks(100)));
+  EXPECT_GT(scratched.score, clean_max);
+  EXPECT_GE(scratched.score, m.threshold());
+  // The map is on the stride grid; it peaks on the scratch (cells 7..12, 10..19).
+  ASSERT_EQ(scratched.rows, 128 / 4);
+  ASSERT_EQ(scratched.cols, 96 / 4);
+  const auto peak = std::max_element(scratched.cells.begin(), scratched.cells.end()) - scratched.cells.begin();
+  const int pr = static_cast<int>(peak) / scratched.cols, pc = static_cast<int>(peak) % scratched.cols;
+  EXPECT_GE(pr, 8);
+  EXPECT_LE(pr, 21);
+  EXPECT_GE(pc, 5);
+  EXPECT_LE(pc, 14);
+  const fs::path dir = temp_dir("position") / "model";
+  m.save(dir);
+  const ImageAnomalyModel back = ImageAnomalyModel::load(dir);
+  EXPECT_TRUE(back.config().position_gaussian);
+  EXPECT_FALSE(back.config().patch_knn);
+  EXPECT_EQ(back.score_image(with_scratch(streaks(100))).score, scratched.score);
+  fs::remove_all(dir.parent_path());
+}
+
+// The position term against a direct computation: with shrinkage 1 and no
+// neighbourhood the covariance of cell c is (its trace / dim) I, so a photo's
+// cell distance is |z - mean_c| sqrt(dim / trace_c) (z standardised over all
+// aligned cells of the good photos); the term is the top 3 cells less the
+// median, in units of the held-out spread saved in config.json.
+TEST(ImageAnomaly, PositionTermIsTheMahalanobisDistanceOfEachCell) {
+  ImageAnomalyConfig cfg = position_config();
+  cfg.features.position_grid = 6;
+  cfg.structure_statistics = false;
+  cfg.position_neighbourhood = 0;
+  cfg.position_shrinkage = 1.0f;
+  cfg.folds = 2;
+  std::vector<PatchGrid> good;
+  for (uint64_t s = 0; s < 5; ++s) good.push_back(texture_features(streaks(s), cfg.features));
+  const ImageAnomalyModel m = ImageAnomalyModel::fit(test::pool(), good, cfg);
+  const PatchGrid probe = texture_features(with_scratch(streaks(9)), cfg.features);
+  const int d = 24, cells = 36;
+  std::vector<double> mean(d, 0.0), sd(d, 0.0);
+  for (const auto& g : good)
+    for (size_t i = 0; i < g.aligned.size(); ++i) mean[i % d] += g.aligned[i] / (5.0 * cells);
+  for (const auto& g : good)
+    for (size_t i = 0; i < g.aligned.size(); ++i) sd[i % d] += std::pow(g.aligned[i] - mean[i % d], 2) / (5.0 * cells);
+  auto z = [&](const PatchGrid& g, int c, int j) { return (g.aligned[c * d + j] - mean[j]) / (std::sqrt(sd[j]) + 1e-6); };
+  std::vector<double> dist(cells);
+  for (int c = 0; c < cells; ++c) {
+    double trace = 0.0, sq = 0.0;
+    for (int j = 0; j < d; ++j) {
+      double mu = 0.0, var = 0.0;
+      for (const auto& g : good) mu += z(g, c, j) / 5.0;
+      for (const auto& g : good) var += std::pow(z(g, c, j) - mu, 2) / 5.0;
+      trace += var;
+      sq += std::pow(z(probe, c, j) - mu, 2);
+    }
+    dist[c] = std::sqrt(sq * d / trace);
+  }
+  std::sort(dist.begin(), dist.end());
+  const double median = 0.5 * (dist[17] + dist[18]);
+  const double term = (dist[35] + dist[34] + dist[33]) / 3.0 - median;
+  const fs::path dir = temp_dir("mahalanobis") / "model";
+  m.save(dir);
+  std::ifstream in(dir / "config.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const double centre = j["terms"]["position_centre"], spread = j["terms"]["position_spread"];
+  EXPECT_NEAR(m.score(probe).score, (term - centre) / spread, 1e-3 * std::max(1.0, std::abs(term / spread)));
   fs::remove_all(dir.parent_path());
 }
 
