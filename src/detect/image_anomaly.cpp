@@ -152,7 +152,7 @@ PositionGaussian fit_position_gaussian(ThreadPool& pool, const std::vector<const
                                        int neighbourhood, float shrinkage) {
   PositionGaussian pg;
   pg.grid = grids[0]->aligned_grid;
-  pg.dim = grids[0]->dim;
+  pg.dim = grids[0]->aligned_dim;
   const int d = pg.dim;
   const size_t cells = static_cast<size_t>(pg.grid) * pg.grid, n = grids.size();
   // Standardisation over every aligned cell of every photo.
@@ -194,8 +194,10 @@ PositionGaussian fit_position_gaussian(ThreadPool& pool, const std::vector<const
     }
   });
   // Covariance pooled over the (2 r + 1)^2 neighbouring cells (edges
-  // replicated), shrunk towards tr / d * I, inverted.
-  pg.precision.assign(cells * dd, 0.0f);
+  // replicated), shrunk towards tr / d * I, inverted; the inverse's upper
+  // triangle is kept (row by row).
+  const size_t packed = static_cast<size_t>(d) * (d + 1) / 2;
+  pg.precision.assign(cells * packed, 0.0f);
   const int r = std::max(0, neighbourhood), side = pg.grid;
   pool.parallel_for(cells, [&](size_t begin, size_t end, int) {
     cv::Mat pooled(d, d, CV_64F), inv;
@@ -217,7 +219,9 @@ PositionGaussian fit_position_gaussian(ThreadPool& pool, const std::vector<const
       for (int j = 0; j < d; ++j) p[j * d + j] += shrinkage * target;
       cv::invert(pooled, inv, cv::DECOMP_CHOLESKY);
       const double* iv = inv.ptr<double>(0);
-      for (size_t i = 0; i < dd; ++i) pg.precision[c * dd + i] = static_cast<float>(iv[i]);
+      float* out = pg.precision.data() + c * packed;
+      for (int a = 0; a < d; ++a)
+        for (int b = a; b < d; ++b) *out++ = static_cast<float>(0.5 * (iv[a * d + b] + iv[b * d + a]));
     }
   });
   return pg;
@@ -339,8 +343,8 @@ ImageAnomalyModel ImageAnomalyModel::fit(ThreadPool& pool, const std::vector<Pat
                      g.structure.size() == good[0].structure.size() &&
                      (!config.photo_statistics || !g.statistics.empty()) &&
                      (!config.structure_statistics || !g.structure.empty()) &&
-                     g.aligned_grid == good[0].aligned_grid &&
-                     g.aligned.size() == static_cast<size_t>(g.aligned_grid) * g.aligned_grid * g.dim &&
+                     g.aligned_grid == good[0].aligned_grid && g.aligned_dim == good[0].aligned_dim &&
+                     g.aligned.size() == static_cast<size_t>(g.aligned_grid) * g.aligned_grid * g.aligned_dim &&
                      (!config.position_gaussian || g.aligned_grid > 0),
                  bad_input, "image fit: photos have descriptors of different sizes");
   // Threshold: k-fold over photos (seeded shuffle), each held-out photo scored
@@ -454,12 +458,12 @@ AnomalyMap ImageAnomalyModel::combine(const PatchGrid& grid, const AnomalyMap* p
 AnomalyMap ImageAnomalyModel::position_map(const PatchGrid& grid) const {
   const PositionGaussian& pg = position_;
   const int d = pg.dim;
-  MMFUSE_CHECK(grid.dim == d && grid.aligned_grid == pg.grid &&
+  MMFUSE_CHECK(grid.aligned_dim == d && grid.aligned_grid == pg.grid &&
                    grid.aligned.size() == static_cast<size_t>(pg.grid) * pg.grid * d,
                bad_input,
                "image score: photo-aligned descriptors of " + std::to_string(grid.aligned_grid) + " cells a side" +
                    " differ from the model's " + std::to_string(pg.grid));
-  const size_t cells = static_cast<size_t>(pg.grid) * pg.grid, dd = static_cast<size_t>(d) * d;
+  const size_t cells = static_cast<size_t>(pg.grid) * pg.grid, packed = static_cast<size_t>(d) * (d + 1) / 2;
   AnomalyMap map;
   map.rows = map.cols = pg.grid;
   map.cells.resize(cells);
@@ -467,12 +471,14 @@ AnomalyMap ImageAnomalyModel::position_map(const PatchGrid& grid) const {
   for (size_t c = 0; c < cells; ++c) {
     for (int j = 0; j < d; ++j)
       z[j] = (grid.aligned[c * d + j] - pg.mean[j]) * pg.inv_scale[j] - pg.centre[c * d + j];
-    const float* prec = pg.precision.data() + c * dd;
+    // z' P z from the upper triangle: diagonal once, the rest twice.
+    const float* prec = pg.precision.data() + c * packed;
     double m = 0.0;
     for (int a = 0; a < d; ++a) {
-      float row = 0.0f;
-      for (int b = 0; b < d; ++b) row += prec[a * d + b] * z[b];
-      m += static_cast<double>(row) * z[a];
+      float off = 0.0f;
+      for (int b = a + 1; b < d; ++b) off += prec[b - a] * z[b];
+      m += static_cast<double>(z[a]) * (prec[0] * z[a] + 2.0f * off);
+      prec += d - a;
     }
     map.cells[c] = static_cast<float>(std::sqrt(std::max(m, 0.0)));
   }
@@ -659,7 +665,7 @@ void ImageAnomalyModel::save(const fs::path& dir) const {
       tensors.push_back({"position_mean", DType::F32, {d}, as_bytes(position_.mean)});
       tensors.push_back({"position_inv_scale", DType::F32, {d}, as_bytes(position_.inv_scale)});
       tensors.push_back({"position_centre", DType::F32, {cells, d}, as_bytes(position_.centre)});
-      tensors.push_back({"position_precision", DType::F32, {cells, d, d}, as_bytes(position_.precision)});
+      tensors.push_back({"position_precision", DType::F32, {cells, d * (d + 1) / 2}, as_bytes(position_.precision)});
     }
     if (config_.photo_statistics) append_photo_bank(tensors, "stats", stats_);
     if (config_.structure_statistics) append_photo_bank(tensors, "structure", structure_);
@@ -758,16 +764,16 @@ ImageAnomalyModel ImageAnomalyModel::load(const fs::path& dir) {
   if (m.config_.position_gaussian) {
     PositionGaussian& pg = m.position_;
     pg.grid = m.config_.features.position_grid;
-    pg.dim = m.dim_;
+    pg.dim = m.config_.features.aligned_dim();
     const int64_t cells = static_cast<int64_t>(pg.grid) * pg.grid, d = pg.dim;
     const float* mean = store->f32("position_mean", {d});
     const float* inv = store->f32("position_inv_scale", {d});
     const float* centre = store->f32("position_centre", {cells, d});
-    const float* precision = store->f32("position_precision", {cells, d, d});
+    const float* precision = store->f32("position_precision", {cells, d * (d + 1) / 2});
     pg.mean.assign(mean, mean + d);
     pg.inv_scale.assign(inv, inv + d);
     pg.centre.assign(centre, centre + cells * d);
-    pg.precision.assign(precision, precision + cells * d * d);
+    pg.precision.assign(precision, precision + cells * d * (d + 1) / 2);
     for (float v : pg.precision)
       MMFUSE_CHECK(std::isfinite(v), bad_input, weights.string() + ": non-finite position_precision");
   }

@@ -88,9 +88,9 @@ struct PhotoBank {
 // of the good photos, then per cell a mean and an inverse covariance.
 struct PositionGaussian {
   int grid = 0, dim = 0;
-  std::vector<float> mean, inv_scale;  // dim
+  std::vector<float> mean, inv_scale;  // dim (TextureFeatureConfig::aligned_dim)
   std::vector<float> centre;           // grid^2 * dim, standardised units
-  std::vector<float> precision;        // grid^2 * dim * dim
+  std::vector<float> precision;        // grid^2 * dim (dim + 1) / 2: upper triangles
 };
 
 class ImageAnomalyModel {

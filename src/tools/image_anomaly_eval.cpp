@@ -64,8 +64,8 @@ ImageEvalReport evaluate_image_anomaly(ThreadPool& pool, const fs::path& root,
   r.model_bytes = config.patch_knn ? (model.bank_rows() + 2) * static_cast<size_t>(model.dim()) * sizeof(float) : 0;
   if (config.position_gaussian) {  // per cell a mean and an inverse covariance
     const size_t cells = static_cast<size_t>(config.features.position_grid) * config.features.position_grid;
-    const size_t d = static_cast<size_t>(model.dim());
-    r.model_bytes += (cells * (d + d * d) + 2 * d) * sizeof(float);
+    const size_t d = static_cast<size_t>(config.features.aligned_dim());
+    r.model_bytes += (cells * (d + d * (d + 1) / 2) + 2 * d) * sizeof(float);
   }
   if (config.photo_statistics)  // one statistics row per good photo, mean and scale
     r.model_bytes += (model.training_images() + 2) * static_cast<size_t>(config.features.statistics_dim()) * sizeof(float);

@@ -78,51 +78,60 @@ PatchGrid texture_features(const Image& image, const TextureFeatureConfig& confi
     }
     ++channel;
   };
-  // Photo-aligned grid: each response area-averaged over G x G cells.
+  // Photo-aligned grid: each response area-averaged over G x G cells, and
+  // each derivative's magnitude too (its local energy: a crack or a blowhole
+  // rim raises it whatever its sign).
   const int pg = std::max(0, config.position_grid);
+  const int adim = config.aligned_dim();
   grid.aligned_grid = pg;
-  grid.aligned.assign(static_cast<size_t>(pg) * pg * static_cast<size_t>(grid.dim), 0.0f);
-  int aligned_channel = 0;
-  cv::Mat area;
-  auto align = [&](const cv::Mat& m, float scale) {
-    if (pg == 0) return;
+  grid.aligned_dim = pg > 0 ? adim : 0;
+  grid.aligned.assign(static_cast<size_t>(pg) * pg * static_cast<size_t>(grid.aligned_dim), 0.0f);
+  int signed_channel = 0, magnitude_channel = grid.dim;
+  cv::Mat area, magnitude;
+  auto area_into = [&](const cv::Mat& m, float scale, int at) {
     cv::resize(m, area, cv::Size(pg, pg), 0, 0, cv::INTER_AREA);
     for (int r = 0; r < pg; ++r) {
       const float* row = area.ptr<float>(r);
-      float* out = grid.aligned.data() + static_cast<size_t>(r) * pg * grid.dim + aligned_channel;
-      for (int c = 0; c < pg; ++c) out[static_cast<size_t>(c) * grid.dim] = scale * row[c];
+      float* out = grid.aligned.data() + static_cast<size_t>(r) * pg * adim + at;
+      for (int c = 0; c < pg; ++c) out[static_cast<size_t>(c) * adim] = scale * row[c];
     }
-    ++aligned_channel;
+  };
+  auto align = [&](const cv::Mat& m, float scale, bool with_magnitude) {
+    if (pg == 0) return;
+    area_into(m, scale, signed_channel++);
+    if (!with_magnitude) return;
+    magnitude = cv::abs(m);
+    area_into(magnitude, scale, magnitude_channel++);
   };
   for (float sigma : config.sigmas) {
     // Reflected borders (OpenCV's default BORDER_REFLECT_101) for all filters.
     cv::GaussianBlur(x, g, cv::Size(0, 0), sigma, sigma);
     sample(g, 1.0f);
-    align(g, 1.0f);
+    align(g, 1.0f, false);
     stats(g, 1.0f);
     // Sobel 3x3 sums 8 (first) / 4 (second derivative) times the central
     // difference; multiplying by sigma^order makes responses scale-normalised.
     cv::Sobel(g, d, CV_32F, 1, 0, 3);
     sample(d, sigma / 8.0f);
-    align(d, sigma / 8.0f);
+    align(d, sigma / 8.0f, true);
     stats(d, sigma / 8.0f);
     // Local gradient energy (|d/dx| over ~8 px): how unevenly the streaks run.
     cv::GaussianBlur(cv::abs(d) * (sigma / 8.0f), energy, cv::Size(0, 0), 8.0, 8.0);
     cv::Sobel(g, d, CV_32F, 0, 1, 3);
     sample(d, sigma / 8.0f);
-    align(d, sigma / 8.0f);
+    align(d, sigma / 8.0f, true);
     stats(d, sigma / 8.0f);
     cv::Sobel(g, d, CV_32F, 2, 0, 3);
     sample(d, sigma * sigma / 4.0f);
-    align(d, sigma * sigma / 4.0f);
+    align(d, sigma * sigma / 4.0f, true);
     stats(d, sigma * sigma / 4.0f);
     cv::Sobel(g, d, CV_32F, 0, 2, 3);
     sample(d, sigma * sigma / 4.0f);
-    align(d, sigma * sigma / 4.0f);
+    align(d, sigma * sigma / 4.0f, true);
     stats(d, sigma * sigma / 4.0f);
     cv::Sobel(g, d, CV_32F, 1, 1, 3);
     sample(d, sigma * sigma / 4.0f);
-    align(d, sigma * sigma / 4.0f);
+    align(d, sigma * sigma / 4.0f, true);
     stats(d, sigma * sigma / 4.0f);
     percentiles(energy, 1.0f, {1, 50, 99}, grid.statistics);
   }

@@ -22,6 +22,9 @@ struct TextureFeatureConfig {
   // cell (i, j) sees the same part of every tile. 0: not computed.
   int position_grid = 40;
   int dim() const { return static_cast<int>(sigmas.size()) * 6; }
+  // Photo-aligned descriptor: the 6 jet responses per scale, then the
+  // magnitudes of the 5 derivatives per scale.
+  int aligned_dim() const { return static_cast<int>(sigmas.size()) * 11; }
   // Photo-level statistics: per scale, 7 percentiles of each of the 6
   // full-resolution filter responses + 3 of the local gradient energy.
   int statistics_dim() const { return static_cast<int>(sigmas.size()) * (6 * 7 + 3); }
@@ -49,9 +52,10 @@ struct PatchGrid {
   std::vector<float> statistics;
   // Structure-tensor coherence percentiles (TextureFeatureConfig::structure_dim).
   std::vector<float> structure;
-  // Photo-aligned descriptors: aligned_grid^2 cells (row-major) of dim numbers,
-  // each the mean of the jet responses over that cell's share of the photo.
-  int aligned_grid = 0;
+  // Photo-aligned descriptors: aligned_grid^2 cells (row-major) of aligned_dim
+  // numbers: the means of the jet responses over that cell's share of the
+  // photo, then the means of the derivatives' magnitudes.
+  int aligned_grid = 0, aligned_dim = 0;
   std::vector<float> aligned;
 };
 

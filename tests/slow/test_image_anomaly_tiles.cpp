@@ -25,8 +25,8 @@ TEST(ImageAnomaly, MagneticTilesRegressionFloor) {
   const ImageEvalReport r = evaluate_image_anomaly(pool, root, ImageAnomalyConfig{});
   std::printf("[ tiles   ] image AUROC %.3f pixel AUROC %.3f\n", r.image_auroc, r.pixel_auroc);
   EXPECT_EQ(r.good, 100u);
-  EXPECT_GE(r.image_auroc, 0.82);  // v5 measures 0.841
-  EXPECT_GE(r.pixel_auroc, 0.6);   // v5 measures 0.660
+  EXPECT_GE(r.image_auroc, 0.84);  // v5 measures 0.863
+  EXPECT_GE(r.pixel_auroc, 0.6);   // v5 measures 0.671
 }
 
 }  // namespace

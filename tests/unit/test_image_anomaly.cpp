@@ -274,7 +274,8 @@ TEST(ImageAnomaly, PositionTermFindsTheScratchAndRoundTrips) {
   std::vector<PatchGrid> good;
   for (uint64_t s = 0; s < 8; ++s) good.push_back(texture_features(streaks(s), cfg.features));
   ASSERT_EQ(good[0].aligned_grid, 16);
-  ASSERT_EQ(good[0].aligned.size(), 16u * 16u * 24u);
+  ASSERT_EQ(good[0].aligned_dim, 44);
+  ASSERT_EQ(good[0].aligned.size(), 16u * 16u * 44u);
   const ImageAnomalyModel m = ImageAnomalyModel::fit(test::pool(), good, cfg);
   EXPECT_EQ(m.bank_rows(), 0u);
   double clean_max = 0.0;
@@ -316,7 +317,7 @@ TEST(ImageAnomaly, PositionTermIsTheMahalanobisDistanceOfEachCell) {
   for (uint64_t s = 0; s < 5; ++s) good.push_back(texture_features(streaks(s), cfg.features));
   const ImageAnomalyModel m = ImageAnomalyModel::fit(test::pool(), good, cfg);
   const PatchGrid probe = texture_features(with_scratch(streaks(9)), cfg.features);
-  const int d = 24, cells = 36;
+  const int d = 44, cells = 36;
   std::vector<double> mean(d, 0.0), sd(d, 0.0);
   for (const auto& g : good)
     for (size_t i = 0; i < g.aligned.size(); ++i) mean[i % d] += g.aligned[i] / (5.0 * cells);
