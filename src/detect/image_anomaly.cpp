@@ -633,9 +633,9 @@ ImageAnomalyConfig image_anomaly_config_from_json(const nlohmann::json& j, const
   MMFUSE_CHECK(neighbourhood >= 0 && neighbourhood <= 64, bad_input,
                where + ": position_neighbourhood must lie in 0..64");
   c.position_neighbourhood = static_cast<int>(neighbourhood);
-  c.position_shrinkage = static_cast<float>(f.number("position_shrinkage", c.position_shrinkage));
-  MMFUSE_CHECK(c.position_shrinkage > 0 && c.position_shrinkage <= 1, bad_input,
-               where + ": position_shrinkage must lie in (0, 1]");
+  const double shrinkage = f.number("position_shrinkage", c.position_shrinkage);
+  MMFUSE_CHECK(shrinkage > 0 && shrinkage <= 1, bad_input, where + ": position_shrinkage must lie in (0, 1]");
+  c.position_shrinkage = static_cast<float>(shrinkage);
   MMFUSE_CHECK(!c.position_gaussian || c.features.position_grid > 0, bad_input,
                where + ": position_gaussian needs features.position_grid > 0");
   c.false_alarm_rate = f.number("false_alarm_rate", c.false_alarm_rate);
