@@ -1097,7 +1097,26 @@ struct OnnxGraphRunner::Impl {
   void plan_strided_concat(Step& st, int64_t axis, const std::vector<int>& readers, const std::vector<int>& producer);
   void plan(const OnnxModel& model, const Shape& in_shape, bool input_nhwc);
   void assign_slots();
+  std::string label(const Step& s) const;
 };
+
+// "index op shape" of one step, for MMFUSE_GRAPH_PROFILE=steps.
+std::string OnnxGraphRunner::Impl::label(const Step& s) const {
+  char buf[160];
+  const int index = static_cast<int>(&s - steps.data());
+  if (s.kind == StepKind::conv) {
+    const Conv2dShape& c = convs[s.conv]->shape();
+    std::snprintf(buf, sizeof buf, "%03d conv %dx%d %d->%d k%d s%d%s%s%s", index, c.in_h, c.in_w, c.in_channels,
+                  c.out_channels, c.kernel_h, c.stride_h, convs[s.conv]->winograd() ? " wino" : "",
+                  s.src_blocked ? " <b" : "", s.dst_blocked ? " b>" : "");
+    return buf;
+  }
+  const std::string op = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain" : s.node->op_type;
+  const Shape& sh = values[!s.out.empty() ? s.out[0] : s.in[0]].shape;
+  std::snprintf(buf, sizeof buf, "%03d %s%s %s", index, op.c_str(), s.kind == StepKind::nhwc ? " (nhwc)" : "",
+                shape_str(sh).c_str());
+  return buf;
+}
 
 void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, bool input_nhwc) {
   source = model.source;
@@ -1792,23 +1811,28 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
   omp_set_num_threads(m.threads);
   const FlushDenormals flush(m.threads);
 
-  // MMFUSE_GRAPH_PROFILE=1: time per op type on stderr (development aid).
-  static const bool profile = std::getenv("MMFUSE_GRAPH_PROFILE") != nullptr;
+  // MMFUSE_GRAPH_PROFILE=1: time per op type on stderr; =steps: per step, in
+  // order, with the convolution's shape (development aids).
+  static const char* profile_env = std::getenv("MMFUSE_GRAPH_PROFILE");
+  static const bool profile = profile_env != nullptr;
+  static const bool profile_steps = profile && std::string(profile_env) == "steps";
   std::map<std::string, double> spent;
   try {
     for (const Step& s : m.steps) {
       const auto t0 = std::chrono::steady_clock::now();
       struct Account {
         std::map<std::string, double>& spent;
+        const Impl* this_impl;
         const Step& s;
         std::chrono::steady_clock::time_point t0;
         ~Account() {
           if (!profile) return;
-          const std::string key = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain"
-                                  : s.node->op_type + (s.kind == StepKind::nhwc ? " (nhwc)" : s.kind == StepKind::plain ? " (plain)" : "");
+          std::string key = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain"
+                            : s.node->op_type + (s.kind == StepKind::nhwc ? " (nhwc)" : s.kind == StepKind::plain ? " (plain)" : "");
+          if (profile_steps) key = this_impl->label(s);
           spent[key] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         }
-      } account{spent, s, t0};
+      } account{spent, &m, s, t0};
       switch (s.kind) {
         case StepKind::conv:
           m.convs[s.conv]->run(data(s.in[0]), data(s.out[0]), ws->scratch->data, s.src_blocked, s.dst_blocked);
