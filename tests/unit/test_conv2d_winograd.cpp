@@ -69,6 +69,9 @@ TEST(Conv2dWinograd, MatchesPlainLoopWithActivation) {
   const bool has_kernel = winograd;  // false on CPUs without oneDNN's AVX-512 Winograd: direct instead
   EXPECT_LT(worst_difference(64, 80, 37, 35, ConvAlgorithm::direct, &winograd), 1e-4f);
   EXPECT_FALSE(winograd);
+  // From 128 input channels the F(4x4,3x3) kernel (larger transforms, more rounding).
+  EXPECT_LT(worst_difference(128, 64, 33, 33, ConvAlgorithm::winograd_if_faster, &winograd), 1e-4f);
+  EXPECT_EQ(winograd, has_kernel);
   // Few channels or a small map: direct even where Winograd exists (it does not pay there).
   EXPECT_LT(worst_difference(32, 32, 9, 9, ConvAlgorithm::winograd_if_faster, &winograd), 1e-4f);
   EXPECT_FALSE(winograd);
