@@ -41,8 +41,8 @@ int own_running_threads() {
     const size_t len = std::fread(buf, 1, sizeof buf - 1, f);
     std::fclose(f);
     buf[len] = 0;
-    const char* close = std::strrchr(buf, ')');  // "pid (name) S ..."
-    if (close && close[1] == ' ' && close[2] == 'R') ++n;
+    const char* paren = std::strrchr(buf, ')');  // "pid (name) S ..."
+    if (paren && paren[1] == ' ' && paren[2] == 'R') ++n;
   }
   closedir(dir);
   return std::max(n, 1);
