@@ -9,20 +9,16 @@
 
 #include "cli/cmd_image.h"
 #include "cli/commands.h"
+#include "cli/omp_wait_policy.h"
 #include "mmfuse/error.h"
 
 int main(int argc, char** argv) {
-  // `detect` runs its convolutions on oneDNN's libgomp threads, which by default
-  // spin for a while after every parallel region: between the ~60 convolutions
-  // of a YOLO network they steal the cores from the serial work and, on a busy
-  // machine, from each other (measured 1180 ms vs 112 ms per yolov8n image at
-  // --threads 2, load average 15). libgomp reads OMP_WAIT_POLICY only when it
-  // loads, so the command re-executes itself once with PASSIVE unless the user
-  // chose a policy (on failure it simply continues).
-  if (argc > 1 && std::strcmp(argv[1], "detect") == 0 && !std::getenv("OMP_WAIT_POLICY")) {
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  // `detect` runs its convolutions on oneDNN's libgomp threads; how they wait
+  // between parallel regions is chosen at start (cli/omp_wait_policy.cpp).
+  // libgomp reads the variables only when it loads, so the command re-executes
+  // itself once (on failure it simply continues).
+  if (argc > 1 && std::strcmp(argv[1], "detect") == 0 && mmfuse::cli::choose_omp_wait_policy())
     execv("/proc/self/exe", argv);
-  }
   CLI::App app{"mmfuse: multimodal embedding, retrieval and fusion engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mmfuse 0.1.0");

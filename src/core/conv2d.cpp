@@ -48,12 +48,15 @@ size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
 // Where Winograd pays on this machine's oneDNN 2.6 (Xeon, AVX-512, 2 threads,
 // measured island against direct with the fused SiLU): from 64 input and 64
 // output channels (1.1-1.8x, 4x3 kernels on 20x20, 2x3 above); with 16 or 32
-// channels the reorders cost more than the Winograd saves (0.6-0.8x).
+// channels the reorders cost more than the Winograd saves (0.6-0.8x). Inside
+// the YOLOv8 networks (per-step minima, yolov8n and yolov8s at 640) maps
+// smaller than 32x32 (the 20x20 level) gained nothing: equal in the backbone,
+// 0.1-0.25 ms slower per convolution in the detection head, so they stay direct.
 bool winograd_candidate(const Conv2dShape& s) {
   return s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dilation_h == 1 &&
          s.dilation_w == 1 && s.groups == 1 && s.pad_top == 1 && s.pad_left == 1 && s.pad_bottom == 1 &&
          s.pad_right == 1 && s.in_channels >= 64 && s.out_channels >= 64 && s.in_channels % 16 == 0 &&
-         s.out_channels % 16 == 0;
+         s.out_channels % 16 == 0 && s.out_h() * s.out_w() >= 32 * 32;
 }
 
 }  // namespace
@@ -91,6 +94,17 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weights, const float* bias, Co
                                                   dnnl::algorithm::convolution_winograd, any_src, any_w_md, bias_md,
                                                   any_dst, strides, dilation, pad_l, pad_r);
       pd = dnnl::convolution_forward::primitive_desc(wdesc, attr, impl_->engine);
+      // oneDNN lists F(2x2,3x3) first; from 128 input channels F(4x4,3x3)
+      // (fewer multiplications, larger transforms) was faster inside the
+      // networks (yolov8s: 128->128 on 80x80 3.9 -> 3.1-3.4 ms, on 40x40
+      // 1.12 -> 1.03 ms); with 64 channels it was not.
+      if (s.in_channels >= 128) {
+        const dnnl::convolution_forward::primitive_desc first = pd;
+        bool found = false;
+        do found = std::string(pd.impl_info_str()).find("wino_4x3") != std::string::npos;
+        while (!found && pd.next_impl());
+        if (!found) pd = first;
+      }
       impl_->winograd = true;
     } catch (const dnnl::error&) {
       // No Winograd kernel here (AVX2-only CPU, or a shape it refuses): direct below.

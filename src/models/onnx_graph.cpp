@@ -1078,7 +1078,9 @@ struct OnnxGraphRunner::Impl {
     return twin;
   }
 
+  std::vector<StridedCopy::Dims> copy_dst_strides;  // per copy, for re-planning a layout change
   int add_copy(const Shape& s, const StridedCopy::Dims& from, const StridedCopy::Dims& to) {
+    copy_dst_strides.push_back(to);
     copies.push_back(std::make_unique<StridedCopy>(StridedCopy::Dims{s[0], s[1], s[2], s[3]}, from, to));
     return static_cast<int>(copies.size()) - 1;
   }
@@ -1091,13 +1093,33 @@ struct OnnxGraphRunner::Impl {
   void plan_fast_paths(Step& step);
   void skip_unread_split_outputs();
   void plan_views();
+  void plan_concat_to_plain();
   void plan_winograd_chains();
   bool plan_concat_as_sum(const OnnxNode& n, const Conv2dShape& cs, const std::vector<float>& weights, const float* bias,
                           Step step, const std::string& out_name, const Shape& out_shape, bool only_reader, int x);
   void plan_strided_concat(Step& st, int64_t axis, const std::vector<int>& readers, const std::vector<int>& producer);
   void plan(const OnnxModel& model, const Shape& in_shape, bool input_nhwc);
   void assign_slots();
+  std::string label(const Step& s) const;
 };
+
+// "index op shape" of one step, for MMFUSE_GRAPH_PROFILE=steps.
+std::string OnnxGraphRunner::Impl::label(const Step& s) const {
+  char buf[160];
+  const int index = static_cast<int>(&s - steps.data());
+  if (s.kind == StepKind::conv) {
+    const Conv2dShape& c = convs[s.conv]->shape();
+    std::snprintf(buf, sizeof buf, "%03d conv %dx%d %d->%d k%d s%d%s%s%s", index, c.in_h, c.in_w, c.in_channels,
+                  c.out_channels, c.kernel_h, c.stride_h, convs[s.conv]->winograd() ? " wino" : "",
+                  s.src_blocked ? " <b" : "", s.dst_blocked ? " b>" : "");
+    return buf;
+  }
+  const std::string op = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain" : s.node->op_type;
+  const Shape& sh = values[!s.out.empty() ? s.out[0] : s.in[0]].shape;
+  std::snprintf(buf, sizeof buf, "%03d %s%s %s", index, op.c_str(), s.kind == StepKind::nhwc ? " (nhwc)" : "",
+                shape_str(sh).c_str());
+  return buf;
+}
 
 void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, bool input_nhwc) {
   source = model.source;
@@ -1383,8 +1405,53 @@ void OnnxGraphRunner::Impl::plan(const OnnxModel& model, const Shape& in_shape, 
   MMFUSE_CHECK(!outputs.empty(), bad_input, source + ": graph.output: the graph has no output");
   skip_unread_split_outputs();
   plan_views();
+  plan_concat_to_plain();
   plan_winograd_chains();
   assign_slots();
+}
+
+// An NHWC channel Concat that only a layout change reads (the detection
+// head's box and class outputs of each level, before they leave NHWC): the
+// layout change reads each part and writes it at its channel offset, so the
+// Concat's copy is gone. The same floats.
+void OnnxGraphRunner::Impl::plan_concat_to_plain() {
+  std::vector<int> readers(values.size(), 0);
+  for (const Step& st : steps)
+    for (int id : st.in)
+      if (id >= 0) ++readers[id];
+  for (int id : outputs) readers[id] += 2;
+  for (Step& change : steps) {
+    if (change.kind != StepKind::to_plain || change.in.size() != 1 || change.copies.size() != 1) continue;
+    const int x = change.in[0];
+    if (readers[x] != 1) continue;
+    Step* cat = nullptr;
+    for (Step& st : steps)
+      if (std::find(st.out.begin(), st.out.end(), x) != st.out.end()) cat = &st;
+    if (!cat || cat->kind != StepKind::nhwc || cat->dropped || cat->node->op_type != "Concat" || cat->copies.size() < 2)
+      continue;
+    bool dense = true;
+    for (size_t k = 0; k < cat->copies.size(); ++k) {
+      const Value& part = values[cat->copy_from[k]];
+      dense = dense && part.nhwc && cat->copy_src_offset[k] == 0 && part.shape.size() == 4 &&
+              part.shape[1] == cat->copies[k] && part.view_of < 0;
+    }
+    if (!dense) continue;
+    // The layout change's destination strides (plain, or columns of the anchors' Concat).
+    const StridedCopy::Dims to = copy_dst_strides[change.copies[0]];
+    std::vector<int> parts, copies_of;
+    std::vector<int64_t> offsets;
+    for (size_t k = 0; k < cat->copies.size(); ++k) {
+      const Shape& ps = values[cat->copy_from[k]].shape;
+      parts.push_back(cat->copy_from[k]);
+      copies_of.push_back(add_copy(ps, nhwc_strides(ps, ps[1]), to));
+      offsets.push_back(cat->copy_offsets[k] * to[1]);  // the part's first channel, in floats
+    }
+    change.in = parts;
+    change.copies = copies_of;
+    change.copy_offsets = offsets;
+    cat->dropped = true;
+    cat->in.clear();
+  }
 }
 
 // A Winograd convolution whose output only the next Winograd convolution
@@ -1792,23 +1859,28 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
   omp_set_num_threads(m.threads);
   const FlushDenormals flush(m.threads);
 
-  // MMFUSE_GRAPH_PROFILE=1: time per op type on stderr (development aid).
-  static const bool profile = std::getenv("MMFUSE_GRAPH_PROFILE") != nullptr;
+  // MMFUSE_GRAPH_PROFILE=1: time per op type on stderr; =steps: per step, in
+  // order, with the convolution's shape (development aids).
+  static const char* profile_env = std::getenv("MMFUSE_GRAPH_PROFILE");
+  static const bool profile = profile_env != nullptr;
+  static const bool profile_steps = profile && std::string(profile_env) == "steps";
   std::map<std::string, double> spent;
   try {
     for (const Step& s : m.steps) {
       const auto t0 = std::chrono::steady_clock::now();
       struct Account {
         std::map<std::string, double>& spent;
+        const Impl* this_impl;
         const Step& s;
         std::chrono::steady_clock::time_point t0;
         ~Account() {
           if (!profile) return;
-          const std::string key = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain"
-                                  : s.node->op_type + (s.kind == StepKind::nhwc ? " (nhwc)" : s.kind == StepKind::plain ? " (plain)" : "");
+          std::string key = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain"
+                            : s.node->op_type + (s.kind == StepKind::nhwc ? " (nhwc)" : s.kind == StepKind::plain ? " (plain)" : "");
+          if (profile_steps) key = this_impl->label(s);
           spent[key] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         }
-      } account{spent, s, t0};
+      } account{spent, &m, s, t0};
       switch (s.kind) {
         case StepKind::conv:
           m.convs[s.conv]->run(data(s.in[0]), data(s.out[0]), ws->scratch->data, s.src_blocked, s.dst_blocked);
@@ -1820,7 +1892,9 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
         }
         case StepKind::to_nhwc:
         case StepKind::to_plain:
-          m.copies[s.copies[0]]->run(data(s.in[0]), data(s.out[0]));
+          // One copy, or one per part of a Concat it replaced (at the part's offset).
+          for (size_t k = 0; k < s.copies.size(); ++k)
+            m.copies[s.copies[k]]->run(data(s.in[k]), data(s.out[0]) + s.copy_offsets[k]);
           break;
         case StepKind::plain: {
           if (s.alias || s.split_views) break;

@@ -64,13 +64,18 @@ float worst_difference(int c_in, int c_out, int h, int w, ConvAlgorithm algorith
 
 TEST(Conv2dWinograd, MatchesPlainLoopWithActivation) {
   bool winograd = false;
-  // 64 -> 80 channels on 13x11 (tiles that do not divide the map).
-  EXPECT_LT(worst_difference(64, 80, 13, 11, ConvAlgorithm::winograd_if_faster, &winograd), 1e-4f);
+  // 64 -> 80 channels on 37x35 (tiles that do not divide the map).
+  EXPECT_LT(worst_difference(64, 80, 37, 35, ConvAlgorithm::winograd_if_faster, &winograd), 1e-4f);
   const bool has_kernel = winograd;  // false on CPUs without oneDNN's AVX-512 Winograd: direct instead
-  EXPECT_LT(worst_difference(64, 80, 13, 11, ConvAlgorithm::direct, &winograd), 1e-4f);
+  EXPECT_LT(worst_difference(64, 80, 37, 35, ConvAlgorithm::direct, &winograd), 1e-4f);
   EXPECT_FALSE(winograd);
-  // Few channels: direct even where Winograd exists (it does not pay there).
+  // From 128 input channels the F(4x4,3x3) kernel (larger transforms, more rounding).
+  EXPECT_LT(worst_difference(128, 64, 33, 33, ConvAlgorithm::winograd_if_faster, &winograd), 1e-4f);
+  EXPECT_EQ(winograd, has_kernel);
+  // Few channels or a small map: direct even where Winograd exists (it does not pay there).
   EXPECT_LT(worst_difference(32, 32, 9, 9, ConvAlgorithm::winograd_if_faster, &winograd), 1e-4f);
+  EXPECT_FALSE(winograd);
+  EXPECT_LT(worst_difference(64, 64, 13, 11, ConvAlgorithm::winograd_if_faster, &winograd), 1e-4f);
   EXPECT_FALSE(winograd);
   if (!has_kernel) GTEST_SKIP() << "oneDNN has no Winograd kernel on this CPU (checked the direct fallback only)";
 }
