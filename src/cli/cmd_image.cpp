@@ -72,9 +72,7 @@ void register_fit(CLI::App* image) {
       config.features.stride = source->stride();  // the heat-map's cell size
       config.photo_statistics = false;             // texture-descriptor terms
       config.structure_statistics = false;
-      config.patch_knn = true;  // the backbone's patches in the memory bank
-      config.position_gaussian = false;
-      config.features.position_grid = 0;
+      config.use_patch_bank();  // the backbone's patches in the memory bank
     }
     const auto grids = source ? patch_features_of_files(*command_pool(), files, *source)
                               : texture_features_of_files(*command_pool(), files, config.features);
@@ -231,9 +229,7 @@ void register_eval_boxes(CLI::App* image) {
     config.folds = 2;
     config.photo_statistics = false;  // the bank sees parts of photos, not whole ones
     config.structure_statistics = false;
-    config.patch_knn = true;
-    config.position_gaussian = false;
-    config.features.position_grid = 0;
+    config.use_patch_bank();
     std::shared_ptr<const PatchFeatureSource> source;
     if (!opt->backbone.empty()) source = open_backbone_features(opt->backbone);
     const BoxEvalReport r = evaluate_box_localisation(*command_pool(), opt->data, config, source, opt->top);

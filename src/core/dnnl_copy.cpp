@@ -77,7 +77,7 @@ struct StridedCopy::Impl {
 };
 
 StridedCopy::StridedCopy(const Dims& dims, const Dims& src_strides, const Dims& dst_strides)
-    : impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_unique<Impl>()), dst_strides_(dst_strides) {
   const dnnl::memory::dims d(dims.begin(), dims.end());
   impl_->src_md = dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::dims(src_strides.begin(), src_strides.end()));
   impl_->dst_md = dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::dims(dst_strides.begin(), dst_strides.end()));

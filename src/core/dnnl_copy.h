@@ -23,10 +23,13 @@ class StridedCopy {
   StridedCopy& operator=(const StridedCopy&) = delete;
 
   void run(const float* src, float* dst) const;
+  // Where it writes: a graph re-plans a copy into the same destination from these.
+  const Dims& dst_strides() const { return dst_strides_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  Dims dst_strides_;
 };
 
 // Channel slices between NHWC tensors: for each of `pixels` pixels, copies

@@ -61,6 +61,15 @@ struct ImageAnomalyConfig {
   double false_alarm_rate = 0.05;  // of good photos, sets the threshold
   int folds = 5;
   uint64_t seed = 0;
+
+  // The patch memory bank instead of the position term (format 4's recipe):
+  // for backbone patches, parts of photos, and plants with a handful of good
+  // photos, where a per-cell covariance has too little to go on.
+  void use_patch_bank() {
+    patch_knn = true;
+    position_gaussian = false;
+    features.position_grid = 0;  // the photo-aligned grid is not computed
+  }
 };
 
 // Per-cell anomaly (distance to the nearest good patch, in standardised

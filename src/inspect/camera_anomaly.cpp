@@ -90,10 +90,8 @@ class AnomalyDefectDetector : public DefectDetector {
     settings.structure_statistics = false;
     // Likewise the plant keeps the k-NN term rather than format 5's position
     // term: a handful of good photos gives a per-cell covariance little to go on.
-    settings.patch_knn = true;
+    settings.use_patch_bank();
     settings.photo_statistics = true;
-    settings.position_gaussian = false;
-    settings.features.position_grid = 0;
     std::shared_ptr<const PatchFeatureSource> source;
     if (!config.backbone.empty()) {
       source = open_backbone_features(config.backbone);

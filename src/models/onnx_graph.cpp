@@ -1078,9 +1078,7 @@ struct OnnxGraphRunner::Impl {
     return twin;
   }
 
-  std::vector<StridedCopy::Dims> copy_dst_strides;  // per copy, for re-planning a layout change
   int add_copy(const Shape& s, const StridedCopy::Dims& from, const StridedCopy::Dims& to) {
-    copy_dst_strides.push_back(to);
     copies.push_back(std::make_unique<StridedCopy>(StridedCopy::Dims{s[0], s[1], s[2], s[3]}, from, to));
     return static_cast<int>(copies.size()) - 1;
   }
@@ -1103,6 +1101,13 @@ struct OnnxGraphRunner::Impl {
   std::string label(const Step& s) const;
 };
 
+// A step's operation for the profiles: "Concat (nhwc)", "to_plain", ...
+static std::string op_name(const Step& s) {
+  if (s.kind == StepKind::to_nhwc) return "to_nhwc";
+  if (s.kind == StepKind::to_plain) return "to_plain";
+  return s.node->op_type + (s.kind == StepKind::nhwc ? " (nhwc)" : s.kind == StepKind::plain ? " (plain)" : "");
+}
+
 // "index op shape" of one step, for MMFUSE_GRAPH_PROFILE=steps.
 std::string OnnxGraphRunner::Impl::label(const Step& s) const {
   char buf[160];
@@ -1114,10 +1119,8 @@ std::string OnnxGraphRunner::Impl::label(const Step& s) const {
                   s.src_blocked ? " <b" : "", s.dst_blocked ? " b>" : "");
     return buf;
   }
-  const std::string op = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain" : s.node->op_type;
   const Shape& sh = values[!s.out.empty() ? s.out[0] : s.in[0]].shape;
-  std::snprintf(buf, sizeof buf, "%03d %s%s %s", index, op.c_str(), s.kind == StepKind::nhwc ? " (nhwc)" : "",
-                shape_str(sh).c_str());
+  std::snprintf(buf, sizeof buf, "%03d %s %s", index, op_name(s).c_str(), shape_str(sh).c_str());
   return buf;
 }
 
@@ -1437,7 +1440,7 @@ void OnnxGraphRunner::Impl::plan_concat_to_plain() {
     }
     if (!dense) continue;
     // The layout change's destination strides (plain, or columns of the anchors' Concat).
-    const StridedCopy::Dims to = copy_dst_strides[change.copies[0]];
+    const StridedCopy::Dims to = copies[change.copies[0]]->dst_strides();
     std::vector<int> parts, copies_of;
     std::vector<int64_t> offsets;
     for (size_t k = 0; k < cat->copies.size(); ++k) {
@@ -1875,9 +1878,7 @@ std::vector<std::vector<float>> OnnxGraphRunner::run(const float* input) const {
         std::chrono::steady_clock::time_point t0;
         ~Account() {
           if (!profile) return;
-          std::string key = s.kind == StepKind::to_nhwc ? "to_nhwc" : s.kind == StepKind::to_plain ? "to_plain"
-                            : s.node->op_type + (s.kind == StepKind::nhwc ? " (nhwc)" : s.kind == StepKind::plain ? " (plain)" : "");
-          if (profile_steps) key = this_impl->label(s);
+          const std::string key = profile_steps ? this_impl->label(s) : op_name(s);
           spent[key] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         }
       } account{spent, &m, s, t0};
